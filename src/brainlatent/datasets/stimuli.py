@@ -1,0 +1,164 @@
+"""Procedural stimulus images with known low-level and category-level structure.
+
+THINGS images cannot be redistributed, so the simulator draws one image per
+THINGS image number. Each concept (``things_category_nr``) gets a prototype
+colour, orientation and spatial frequency, and its superordinate category (from
+the real THINGS category matrix) fixes the shape drawn on top; each image
+jitters its concept's prototype. The generative parameters are the ground truth
+the simulated MEG responds to, so every embedding model has something to find.
+"""
+
+from __future__ import annotations
+
+import colorsys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw
+
+from brainlatent.seeding import rng
+
+SHAPES = ("circle", "square", "triangle", "diamond", "cross", "ring")
+#: Names of the latent dimensions the simulated brain responds to.
+LATENT_NAMES = (
+    "hue_cos",
+    "hue_sin",
+    "orientation_cos",
+    "orientation_sin",
+    "spatial_frequency",
+    "shape_0",
+    "shape_1",
+    "shape_2",
+    "size",
+)
+_SHAPE_CODES = np.array(
+    [
+        [np.cos(a), np.sin(a), (-1) ** i * 0.7]
+        for i, a in enumerate(np.linspace(0, 2 * np.pi, 7)[:6])
+    ]
+)
+
+
+def superordinate_categories(category_matrix: Path) -> np.ndarray:
+    """Superordinate category index per THINGS concept (1-based concept → row).
+
+    ``category_mat_manual.tsv`` is a concepts × 27 binary matrix; concepts with
+    no superordinate category get index 27.
+    """
+    matrix = pd.read_csv(category_matrix, sep="\t").to_numpy()
+    has = matrix.any(axis=1)
+    return np.where(has, matrix.argmax(axis=1), matrix.shape[1]).astype(np.int64)
+
+
+def image_parameters(images: pd.DataFrame, superordinate: np.ndarray, seed: int) -> pd.DataFrame:
+    """Generative parameters and latent vector of each image.
+
+    ``images`` has columns ``image`` and ``category`` (THINGS concept number).
+    """
+    rows = []
+    for image, category in (
+        images[["image", "category"]].drop_duplicates("image").itertuples(index=False)
+    ):
+        sup = int(superordinate[int(category) - 1]) if 0 < category <= len(superordinate) else 27
+        concept = rng(seed, "concept", int(category))
+        jitter = rng(seed, "image", int(image))
+        hue = (sup / 28 + concept.normal(0, 0.04) + jitter.normal(0, 0.02)) % 1.0
+        orientation = (concept.uniform(0, np.pi) + jitter.normal(0, 0.15)) % np.pi
+        log_sf = np.clip(concept.uniform(np.log(2), np.log(12)) + jitter.normal(0, 0.1), 0.5, 2.6)
+        size = float(np.clip(concept.uniform(0.22, 0.42) + jitter.normal(0, 0.02), 0.15, 0.48))
+        phase = jitter.uniform(0, 2 * np.pi)
+        rows.append(
+            {
+                "image": int(image),
+                "category": int(category),
+                "superordinate": sup,
+                "hue": hue,
+                "orientation": orientation,
+                "spatial_frequency": float(np.exp(log_sf)),
+                "shape": SHAPES[sup % len(SHAPES)],
+                "size": size,
+                "phase": phase,
+            }
+        )
+    table = pd.DataFrame(rows)
+    latents = latent_vectors(table)
+    for i, name in enumerate(LATENT_NAMES):
+        table[f"z_{name}"] = latents[:, i]
+    return table
+
+
+def latent_vectors(params: pd.DataFrame) -> np.ndarray:
+    """The standardised latent vector (``LATENT_NAMES``) of each image."""
+    shape_index = params["shape"].map({s: i for i, s in enumerate(SHAPES)}).to_numpy()
+    z = np.column_stack(
+        [
+            np.cos(2 * np.pi * params["hue"]),
+            np.sin(2 * np.pi * params["hue"]),
+            np.cos(2 * params["orientation"]),
+            np.sin(2 * params["orientation"]),
+            (np.log(params["spatial_frequency"]) - 1.55) / 0.5,
+            _SHAPE_CODES[shape_index],
+            (params["size"] - 0.32) / 0.06,
+        ]
+    )
+    return z.astype(np.float32)
+
+
+def render_image(row: pd.Series | dict, size: int = 64) -> Image.Image:
+    """Draw one image: a coloured grating with a grey shape on top."""
+    y, x = np.mgrid[0:size, 0:size] / size - 0.5
+    theta = row["orientation"]
+    grating = np.sin(
+        2 * np.pi * row["spatial_frequency"] * (x * np.cos(theta) + y * np.sin(theta))
+        + row["phase"]
+    )
+    r, g, b = colorsys.hsv_to_rgb(row["hue"], 0.85, 1.0)
+    luminance = 0.5 + 0.4 * grating
+    rgb = np.stack([luminance * r, luminance * g, luminance * b], axis=-1)
+    image = Image.fromarray((255 * np.clip(rgb, 0, 1)).astype(np.uint8), "RGB")
+    _draw_shape(ImageDraw.Draw(image), row["shape"], row["size"] * size, size / 2)
+    return image
+
+
+def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, radius: float, c: float) -> None:
+    fill, width = (235, 235, 235), max(1, int(radius / 3))
+    box = [c - radius, c - radius, c + radius, c + radius]
+    if shape == "circle":
+        draw.ellipse(box, fill=fill)
+    elif shape == "square":
+        draw.rectangle(
+            [c - radius * 0.8, c - radius * 0.8, c + radius * 0.8, c + radius * 0.8], fill=fill
+        )
+    elif shape == "triangle":
+        draw.polygon(
+            [(c, c - radius), (c - radius, c + radius * 0.8), (c + radius, c + radius * 0.8)],
+            fill=fill,
+        )
+    elif shape == "diamond":
+        draw.polygon(
+            [(c, c - radius), (c + radius, c), (c, c + radius), (c - radius, c)], fill=fill
+        )
+    elif shape == "cross":
+        draw.rectangle([c - radius, c - width / 2, c + radius, c + width / 2], fill=fill)
+        draw.rectangle([c - width / 2, c - radius, c + width / 2, c + radius], fill=fill)
+    elif shape == "ring":
+        draw.ellipse(box, outline=fill, width=width)
+    else:
+        raise ValueError(f"unknown shape {shape!r}; expected one of {SHAPES}")
+
+
+def stimulus_file(stimuli_dir: Path, image: int) -> Path:
+    """Where the stimulus of a THINGS image number lives (``<image>.png``)."""
+    return Path(stimuli_dir) / f"{int(image)}.png"
+
+
+def write_stimuli(stimuli_dir: Path, params: pd.DataFrame, size: int = 64) -> None:
+    """Write one PNG per image and ``stimuli.tsv`` (image → file, category)."""
+    stimuli_dir = Path(stimuli_dir)
+    stimuli_dir.mkdir(parents=True, exist_ok=True)
+    for row in params.to_dict("records"):
+        render_image(row, size).save(stimulus_file(stimuli_dir, row["image"]))
+    index = params[["image", "category", "superordinate"]].copy()
+    index["file"] = [stimulus_file(Path("."), i).name for i in index["image"]]
+    index.to_csv(stimuli_dir / "stimuli.tsv", sep="\t", index=False)

@@ -1,0 +1,122 @@
+"""THINGS-MEG (OpenNeuro ds004212): layout, sensors and trial tables.
+
+The real dataset's small files (events.tsv, channels.tsv, category matrix) ship
+in ``shared/datasets/things-meg/bids``; they define the trial structure that
+both the simulator and the preprocessing read, so both modes share one layout.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mne
+import numpy as np
+import pandas as pd
+
+from brainlatent.errors import DataError
+
+TASK = "main"
+EVENT_COLUMNS = ["onset", "duration", "trial_type", "things_category_nr", "value", "sample"]
+#: ``trial_type`` → split: ``exp`` images are seen once (training), ``test``
+#: images are the 200 repeated ones (evaluation), ``catch`` trials have no image.
+SPLITS = {"exp": "train", "test": "test"}
+#: Schema of ``trials.parquet`` written by preprocessing.
+TRIAL_COLUMNS = {
+    "subject": "string",
+    "session": "string",
+    "run": "string",
+    "trial": "int64",
+    "onset": "float64",
+    "image": "int64",
+    "category": "int64",
+    "trial_type": "string",
+    "split": "string",
+}
+
+
+def bids_basename(subject: str, session: str, run: str) -> str:
+    return f"sub-{subject}_ses-{session}_task-{TASK}_run-{run}"
+
+
+def events_path(bids_root: Path, subject: str, session: str, run: str) -> Path:
+    return (
+        Path(bids_root)
+        / f"sub-{subject}"
+        / f"ses-{session}"
+        / "meg"
+        / f"{bids_basename(subject, session, run)}_events.tsv"
+    )
+
+
+def read_events(path: Path) -> pd.DataFrame:
+    """Read a THINGS-MEG ``events.tsv`` (real files write missing values as ``N/A``)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "events file not found")
+    events = pd.read_csv(path, sep="\t", na_values=["N/A", "n/a"], keep_default_na=True)
+    missing = [c for c in ("onset", "trial_type", "things_category_nr", "value") if c not in events]
+    if missing:
+        raise DataError(path, f"missing columns {missing}")
+    unknown = set(events["trial_type"]) - {"exp", "test", "catch"}
+    if unknown:
+        raise DataError(path, f"unknown trial_type values {sorted(unknown)}")
+    images = events["trial_type"].isin(list(SPLITS))
+    if events.loc[images, ["value", "things_category_nr"]].isna().any(axis=None):
+        raise DataError(path, "an exp/test event has no image number (value) or category")
+    if not np.isfinite(events["onset"]).all():
+        raise DataError(path, "an event has no onset")
+    return events
+
+
+def image_trials(events: pd.DataFrame) -> pd.DataFrame:
+    """The trials that show an image (exp and test), with the project's column names."""
+    trials = events[events["trial_type"].isin(list(SPLITS))].copy()
+    return pd.DataFrame(
+        {
+            "trial": trials.index.to_numpy(dtype=np.int64),
+            "onset": trials["onset"].to_numpy(dtype=np.float64),
+            "image": trials["value"].to_numpy(dtype=np.int64),
+            "category": trials["things_category_nr"].to_numpy(dtype=np.int64),
+            "trial_type": trials["trial_type"].astype("string").to_numpy(),
+            "split": trials["trial_type"].map(SPLITS).astype("string").to_numpy(),
+        }
+    )
+
+
+def sensor_names(reference_bids: Path) -> list[str]:
+    """The 272 CTF MEG sensor names of the real recordings (e.g. ``MLC11-1609``).
+
+    The real channels.tsv types the axial gradiometers ``OTHER``; reference
+    magnetometers and misc channels are left out.
+    """
+    files = sorted(Path(reference_bids).glob("sub-*/ses-*/meg/*_channels.tsv"))
+    if not files:
+        raise DataError(reference_bids, "no *_channels.tsv found")
+    channels = pd.read_csv(files[0], sep="\t")
+    names = channels.loc[channels["name"].str.match(r"^M[LRZ][A-Z]\d\d"), "name"].tolist()
+    if len(names) != 272:
+        raise DataError(files[0], f"expected 272 MEG sensors, found {len(names)}")
+    return names
+
+
+def sensor_positions(names: list[str]) -> np.ndarray:
+    """2D positions in [0, 1]² of CTF sensors by name (``MLC11`` or ``MLC11-1609``).
+
+    Taken from MNE's ``CTF275`` layout, matched by the name before the system
+    suffix, so real CTF recordings and simulated FIF files get the same positions.
+    """
+    layout = mne.channels.read_layout("CTF275")
+    index = {name: i for i, name in enumerate(layout.names)}
+    short = [n.split("-")[0] for n in names]
+    missing = [s for s in short if s not in index]
+    if missing:
+        raise ValueError(f"channels not in MNE's CTF275 layout: {missing[:5]}")
+    rows = [index[s] for s in short]
+    pos = layout.pos[rows, :2] + layout.pos[rows, 2:] / 2
+    lo, hi = pos.min(axis=0), pos.max(axis=0)
+    return ((pos - lo) / np.where(hi > lo, hi - lo, 1.0)).astype(np.float32)
+
+
+def runs(sessions: list[int], runs_per_session: list[int]) -> list[tuple[str, str]]:
+    """BIDS (session, run) labels, zero-padded as in ds004212."""
+    return [(f"{s:02d}", f"{r:02d}") for s in sessions for r in runs_per_session]

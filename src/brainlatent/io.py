@@ -1,0 +1,68 @@
+"""Whole-or-nothing file writing, and the project's table and array formats.
+
+Every output is first written next to its destination under a temporary name
+and renamed into place only when complete, so a failed step never leaves a
+half-written file that a later step (or Snakemake) could mistake for a result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path; move it onto ``path`` only if the block succeeds.
+
+    Works for files and directories: the caller writes whatever it likes at the
+    yielded path. On error the temporary is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent)) / path.name
+    try:
+        yield tmp
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp.parent, ignore_errors=True)
+
+
+def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Save an array as ``.npy`` (memory-mappable), atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, np.asarray(array))
+
+
+def load_npy(path: str | os.PathLike, mmap: bool = True) -> np.ndarray:
+    """Load a ``.npy`` file, memory-mapped by default."""
+    return np.load(path, mmap_mode="r" if mmap else None)
+
+
+def write_table(path: str | os.PathLike, table: pd.DataFrame) -> None:
+    """Write a table as Parquet (pyarrow), atomically, without the index."""
+    with atomic_path(path) as tmp:
+        table.to_parquet(tmp, engine="pyarrow", index=False)
+
+
+def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a Parquet table, checking that the requested columns exist."""
+    from brainlatent.errors import DataError
+
+    table = pd.read_parquet(path, engine="pyarrow")
+    if columns is not None:
+        missing = [c for c in columns if c not in table.columns]
+        if missing:
+            raise DataError(path, f"missing columns {missing}; found {list(table.columns)}")
+        table = table[columns]
+    return table
