@@ -234,10 +234,10 @@ def simulate_dataset(
                 datatype="meg",
                 root=bids_tmp,
             )
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), mne.utils.use_log_level("error"):
                 # events.tsv is written just below, in ds004212's own columns.
                 warnings.filterwarnings("ignore", message="No events found")
-                write_raw_bids(raw, bids_path, overwrite=True, verbose=False)
+                write_raw_bids(raw, bids_path, overwrite=True, verbose="error")
             _match_sidecar(bids_path, reference_bids)
             _write_events(
                 things_meg.events_path(bids_tmp, subject, session, run), events, params.sfreq

@@ -1,0 +1,44 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CORES ?= all
+CONFIG ?= config/config.yaml
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: env run report test lint bench lock clean
+
+env: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+run: env  ## run the whole default workflow, then build results/report.html
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
+	$(BIN)/snakemake --cores 1 --configfile $(CONFIG) --report results/report.html
+
+report: env
+	$(BIN)/snakemake --cores 1 --configfile $(CONFIG) --report results/report.html
+
+test: env lint  ## the whole test suite (CI runs this)
+	$(BIN)/python -m pytest -ra
+
+lint: env
+	$(BIN)/ruff check src scripts tests benchmarks
+	$(BIN)/ruff format --check src scripts tests benchmarks
+	$(BIN)/snakemake --lint --configfile $(CONFIG)
+
+bench: env  ## speed and memory against the reference libraries
+	$(BIN)/python benchmarks/bench_ridge.py
+
+lock:  ## re-pin requirements.lock from requirements.in
+	rm -rf /tmp/brainlatent-lock && $(PYTHON) -m venv /tmp/brainlatent-lock
+	/tmp/brainlatent-lock/bin/pip install --quiet -r requirements.in
+	/tmp/brainlatent-lock/bin/pip freeze --exclude-editable | sed 's/+cpu$$//' > requirements.lock
+
+clean:
+	rm -rf results logs benchmarks/*/ .snakemake

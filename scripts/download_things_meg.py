@@ -1,0 +1,43 @@
+"""Download the configured THINGS-MEG runs (ds004212) and lay them out as a BIDS folder.
+
+Files land in a persistent cache (verified against the manifest's sizes and
+hashes, each written whole or not at all), so an interrupted download resumes;
+the BIDS output is a tree of links into that cache.
+"""
+
+import argparse
+import os
+from pathlib import Path
+
+from brainlatent.datasets.download import (
+    download_files,
+    read_manifest,
+    select_files,
+    things_meg_patterns,
+)
+from brainlatent.io import atomic_path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--manifest", type=Path, required=True)
+    parser.add_argument("--bids", type=Path, required=True)
+    parser.add_argument("--cache", type=Path, default=Path("data/ds004212"))
+    parser.add_argument("--subjects", nargs="+", required=True)
+    parser.add_argument("--sessions", nargs="+", type=int, required=True)
+    parser.add_argument("--runs", nargs="+", type=int, required=True)
+    args = parser.parse_args(argv)
+    files = select_files(
+        read_manifest(args.manifest), things_meg_patterns(args.subjects, args.sessions, args.runs)
+    )
+    print(f"{len(files)} files, {files['size'].sum() / 1e9:.1f} GB")
+    download_files(files, args.cache)
+    with atomic_path(args.bids) as tmp:
+        for path in files["path"]:
+            link = tmp / path
+            link.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink((args.cache / path).resolve(), link)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Retrieval of one subject's test images by the ridge baseline and the brain module."""
+
+import argparse
+from pathlib import Path
+
+import joblib
+import pandas as pd
+
+from brainlatent.evaluation import retrieval_rows, split_trials, tidy
+from brainlatent.io import load_npy, read_table, write_table
+from brainlatent.models.brain_module import BrainModuleDecoder
+
+
+class _SubjectDecoder:
+    """Binds a multi-subject brain module to one subject, for :func:`retrieval_rows`."""
+
+    def __init__(self, decoder, subject_index):
+        self.decoder, self.subject_index = decoder, subject_index
+
+    def predict(self, X):
+        return self.decoder.predict(X, subjects=[self.subject_index] * len(X))
+
+    def transform_targets(self, Y):
+        return self.decoder.transform_targets(Y)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--subject", required=True)
+    parser.add_argument("--subject-index", type=int, required=True, help="index in the module")
+    parser.add_argument("--epochs", type=Path, required=True)
+    parser.add_argument("--trials", type=Path, required=True)
+    parser.add_argument("--image-models", nargs="+", required=True)
+    parser.add_argument("--features", nargs="+", type=Path, required=True)
+    parser.add_argument("--index", nargs="+", type=Path, required=True)
+    parser.add_argument("--ridge", nargs="+", type=Path, required=True)
+    parser.add_argument("--brain-module", nargs="+", type=Path, required=True)
+    parser.add_argument("--top-k", nargs="+", type=int, default=[1, 5])
+    parser.add_argument("--metrics", type=Path, required=True)
+    args = parser.parse_args(argv)
+    n = len(args.image_models)
+    if not all(len(x) == n for x in (args.features, args.index, args.ridge, args.brain_module)):
+        parser.error("--features, --index, --ridge and --brain-module need one file per model")
+
+    trials = read_table(args.trials)
+    _, test = split_trials(trials, args.trials)
+    X = load_npy(args.epochs)[test]
+    images = trials["image"][test].to_numpy()
+    tables = []
+    for model, features, index, ridge, brain in zip(
+        args.image_models, args.features, args.index, args.ridge, args.brain_module, strict=True
+    ):
+        features, index = load_npy(features), read_table(index)
+        decoders = {
+            "ridge": joblib.load(ridge),
+            "brain_module": _SubjectDecoder(BrainModuleDecoder.load(brain), args.subject_index),
+        }
+        for name, decoder in decoders.items():
+            rows = retrieval_rows(decoder, X, images, features, index, args.top_k)
+            tables.append(
+                tidy(
+                    rows,
+                    dataset="things_meg",
+                    subject=args.subject,
+                    decoder=name,
+                    image_model=model,
+                    window_start=float("nan"),
+                    window_stop=float("nan"),
+                )
+            )
+    metrics = pd.concat(tables, ignore_index=True)
+    print(metrics.to_string())
+    write_table(args.metrics, metrics)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Preprocess one subject's MEG runs into epochs.npy, trials.parquet and epochs.json."""
+
+import argparse
+import json
+from pathlib import Path
+
+from brainlatent.datasets.things_meg import runs
+from brainlatent.preprocessing.meg import Preprocessing, preprocess_subject
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bids", type=Path, required=True)
+    parser.add_argument("--stimuli", type=Path, required=True)
+    parser.add_argument("--subject", required=True)
+    parser.add_argument("--sessions", nargs="+", type=int, required=True)
+    parser.add_argument("--runs", nargs="+", type=int, required=True)
+    parser.add_argument("--raw-sfreq", type=float, required=True)
+    parser.add_argument("--recipe", type=json.loads, default={}, help="JSON recipe")
+    parser.add_argument("--epochs", type=Path, required=True)
+    parser.add_argument("--trials", type=Path, required=True)
+    parser.add_argument("--info", type=Path, required=True)
+    args = parser.parse_args(argv)
+    recipe = dict(args.recipe)
+    if recipe.get("baseline") is not None:
+        recipe["baseline"] = tuple(recipe["baseline"])
+    preprocess_subject(
+        args.bids,
+        args.stimuli,
+        args.subject,
+        runs(args.sessions, args.runs),
+        args.raw_sfreq,
+        Preprocessing(**recipe),
+        args.epochs,
+        args.trials,
+        args.info,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Retrieval evaluation of decoders on the test images, and its time course.
+
+Test images are seen several times; predictions for repeats of an image are
+averaged, then each image's prediction is ranked against the embeddings of all
+test images. Results are long-format rows: one per (decoder, image model,
+window, metric), which the workflow stacks over subjects into Parquet tables.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from brainlatent.errors import DataError
+from brainlatent.metrics import retrieval_metrics
+
+#: Columns of every metrics table, in order.
+METRIC_COLUMNS = [
+    "dataset",
+    "subject",
+    "decoder",
+    "image_model",
+    "window_start",
+    "window_stop",
+    "metric",
+    "value",
+    "chance",
+    "n_candidates",
+]
+
+
+def feature_lookup(
+    features: np.ndarray, index: pd.DataFrame, images, source="features"
+) -> np.ndarray:
+    """Rows of ``features`` for the given image numbers, via the index table."""
+    row_of = pd.Series(index["row"].to_numpy(), index=index["image"].to_numpy())
+    images = np.asarray(images)
+    missing = np.setdiff1d(images, row_of.index)
+    if len(missing):
+        raise DataError(source, f"no embedding for images {missing[:10].tolist()}")
+    return np.asarray(features)[row_of.loc[images].to_numpy()]
+
+
+def average_repeats(predictions: np.ndarray, images) -> tuple[np.ndarray, np.ndarray]:
+    """Mean prediction per unique image: (sorted image numbers, predictions)."""
+    frame = pd.DataFrame(np.asarray(predictions, dtype=np.float64))
+    means = frame.groupby(np.asarray(images)).mean()
+    return means.index.to_numpy(), means.to_numpy()
+
+
+def retrieval_rows(decoder, X_test, test_images, features, index, top_k=(1, 5)) -> list[dict]:
+    """Retrieval metrics of a fitted decoder (``predict`` + ``transform_targets``)."""
+    images, predictions = average_repeats(decoder.predict(X_test), test_images)
+    candidates = decoder.transform_targets(feature_lookup(features, index, images))
+    return retrieval_metrics(predictions, candidates, tuple(top_k))
+
+
+def sliding_windows(
+    times: np.ndarray, length: float, step: float
+) -> list[tuple[float, float, slice]]:
+    """Windows ``[start, start + length)`` over the epoch, as (start, stop, sample slice)."""
+    times = np.asarray(times)
+    if length <= 0 or step <= 0:
+        raise ValueError(f"window length and step must be positive; got {length}, {step}")
+    dt = times[1] - times[0]
+    n = int(round(length / dt))
+    if n > len(times):
+        raise ValueError(f"window length {length} s exceeds the epoch ({len(times) * dt:.3f} s)")
+    windows = []
+    start_index = 0.0
+    while int(round(start_index)) + n <= len(times):
+        i = int(round(start_index))
+        windows.append(
+            (round(float(times[i]), 6), round(float(times[i] + n * dt), 6), slice(i, i + n))
+        )
+        start_index += step / dt
+    return windows
+
+
+def split_trials(trials: pd.DataFrame, source="trials") -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks of training and test trials; both must be non-empty."""
+    train = (trials["split"] == "train").to_numpy()
+    test = (trials["split"] == "test").to_numpy()
+    if not train.any() or not test.any():
+        raise DataError(source, f"need train and test trials; got {train.sum()} and {test.sum()}")
+    return train, test
+
+
+def tidy(rows: list[dict], **columns) -> pd.DataFrame:
+    """Long-format metrics table with :data:`METRIC_COLUMNS`."""
+    table = pd.DataFrame(rows)
+    for key, value in columns.items():
+        table[key] = value
+    return table[METRIC_COLUMNS]
+
+
+def timecourse_rows(
+    epochs,
+    trials: pd.DataFrame,
+    times: np.ndarray,
+    features: np.ndarray,
+    index: pd.DataFrame,
+    alphas,
+    length: float,
+    step: float,
+    top_k=(1, 5),
+    **columns,
+) -> pd.DataFrame:
+    """Fit and evaluate a ridge decoder in each sliding window (training trials only).
+
+    Windows ending at or before image onset carry no information about the
+    image, so they must decode at chance: a check against leakage.
+    """
+    from brainlatent.models.ridge import RidgeDecoder
+
+    train, test = split_trials(trials)
+    y_train = feature_lookup(features, index, trials["image"][train])
+    test_images = trials["image"][test].to_numpy()
+    x_train, x_test = np.asarray(epochs[train]), np.asarray(epochs[test])
+    tables = []
+    for start, stop, window in sliding_windows(times, length, step):
+        decoder = RidgeDecoder(alphas=tuple(alphas)).fit(x_train[:, :, window], y_train)
+        rows = retrieval_rows(decoder, x_test[:, :, window], test_images, features, index, top_k)
+        tables.append(tidy(rows, decoder="ridge", window_start=start, window_stop=stop, **columns))
+    return pd.concat(tables, ignore_index=True)

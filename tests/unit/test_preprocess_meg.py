@@ -1,0 +1,146 @@
+import json
+import shutil
+
+import mne
+import numpy as np
+import pandas as pd
+import pytest
+from mne_bids import BIDSPath
+
+from brainlatent.datasets import things_meg
+from brainlatent.errors import ConfigError, DataError
+from brainlatent.preprocessing.meg import Preprocessing, preprocess_subject, robust_scale
+
+RUNS = [("01", "01"), ("01", "02")]
+
+
+def run_preprocess(root, out, sfreq=240.0, params=None):
+    outputs = {name: out / f"{name}" for name in ("epochs.npy", "trials.parquet", "epochs.json")}
+    preprocess_subject(
+        root / "bids",
+        root / "stimuli",
+        "BIGMEG1",
+        RUNS,
+        sfreq,
+        params or Preprocessing(),
+        *outputs.values(),
+    )
+    return outputs
+
+
+@pytest.fixture()
+def editable(simulated, tmp_path):
+    """A private copy of the simulated dataset that a test may damage."""
+    root = tmp_path / "data"
+    shutil.copytree(simulated / "bids", root / "bids")
+    shutil.copytree(simulated / "stimuli", root / "stimuli")
+    return root
+
+
+def fif(root, run="01"):
+    return BIDSPath(
+        subject="BIGMEG1",
+        session="01",
+        task="main",
+        run=run,
+        datatype="meg",
+        suffix="meg",
+        extension=".fif",
+        root=root / "bids",
+    ).fpath
+
+
+def test_outputs_have_the_documented_shapes(simulated, tmp_path):
+    out = run_preprocess(simulated, tmp_path)
+    epochs = np.load(out["epochs.npy"], mmap_mode="r")
+    trials = pd.read_parquet(out["trials.parquet"])
+    info = json.loads(out["epochs.json"].read_text())
+    n_image_trials = 2 * 60 - 2 * 6  # catch trials in the first 60 events of runs 1 and 2
+    assert epochs.dtype == np.float32
+    assert epochs.shape == (len(trials), 272, 181)
+    assert len(trials) == pytest.approx(n_image_trials, abs=6)
+    assert list(trials.columns) == list(things_meg.TRIAL_COLUMNS)
+    assert set(trials["split"]) == {"train", "test"}
+    assert np.abs(epochs).max() <= 20.0
+    assert info["times"][0] == -0.5 and info["times"][-1] == 1.0 and info["sfreq"] == 120.0
+    # Robust-scaled per channel: median 0 and interquartile range 1 (runs scaled separately).
+    first_run = np.asarray(epochs[: (trials["run"] == "01").sum()]).transpose(1, 0, 2)
+    q25, median, q75 = np.percentile(first_run.reshape(272, -1), [25, 50, 75], axis=1)
+    np.testing.assert_allclose(median, 0, atol=1e-4)
+    np.testing.assert_allclose(q75 - q25, 1, rtol=1e-3)
+    # The evoked response sits after onset: more variance across trials 100–300 ms than before.
+    evoked = np.asarray(epochs).mean(axis=0)
+    assert evoked[:, 72:97].std() > 3 * evoked[:, 20:55].std()
+
+
+def test_robust_scale_is_per_channel():
+    data = np.random.default_rng(0).normal(size=(50, 3, 20)) * np.array([1, 10, 100])[None, :, None]
+    scaled = robust_scale(data, clip=None)
+    iqr = np.subtract(*np.percentile(scaled.transpose(1, 0, 2).reshape(3, -1), [75, 25], axis=1))
+    np.testing.assert_allclose(iqr, 1.0, rtol=1e-5)
+    assert np.abs(robust_scale(data * 1e3, clip=2.0)).max() <= 2.0
+
+
+def assert_no_outputs(out_dir):
+    assert not any(p for p in out_dir.iterdir() if p.name != "data"), list(out_dir.iterdir())
+
+
+def test_event_without_stimulus_file(editable, tmp_path):
+    (editable / "stimuli" / f"{_first_image(editable)}.png").unlink()
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(DataError, match="has no stimulus file") as error:
+        run_preprocess(editable, out)
+    assert "run-01_events.tsv" in str(error.value)
+    assert_no_outputs(out)
+
+
+def test_nans_in_raw_data(editable, tmp_path):
+    raw = mne.io.read_raw_fif(fif(editable, "02"), preload=True, verbose=False)
+    raw._data[5, 1000:1010] = np.nan
+    raw.save(fif(editable, "02"), overwrite=True, verbose=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(DataError, match="NaN") as error:
+        run_preprocess(editable, out)
+    assert "run-02_meg.fif" in str(error.value)
+    assert_no_outputs(out)
+
+
+def test_truncated_fif(editable, tmp_path):
+    path = fif(editable, "02")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(DataError, match="cannot read MEG recording") as error:
+        run_preprocess(editable, out)
+    assert "run-02_meg.fif" in str(error.value)
+    assert_no_outputs(out)
+
+
+def test_sampling_rate_differs_from_config(simulated, tmp_path):
+    with pytest.raises(
+        DataError, match="sampling rate is 240 Hz.*things_meg.sfreq = 1200"
+    ) as error:
+        run_preprocess(simulated, tmp_path, sfreq=1200.0)
+    assert "run-01_meg.fif" in str(error.value)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"h_freq": 70.0}, "must be below half"),
+        ({"tmin": 1.0, "tmax": 0.5}, "must exceed tmin"),
+        ({"baseline": (-1.0, 0.0)}, "within tmin..tmax"),
+    ],
+)
+def test_inconsistent_recipe(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        Preprocessing(**kwargs)
+
+
+def _first_image(root):
+    events = things_meg.read_events(things_meg.events_path(root / "bids", "BIGMEG1", "01", "01"))
+    return int(events.loc[events["trial_type"] == "exp", "value"].iloc[0])

@@ -1,0 +1,95 @@
+import json
+
+import mne
+import numpy as np
+import pandas as pd
+from mne_bids import BIDSPath, read_raw_bids
+
+from brainlatent.datasets import things_meg
+from brainlatent.datasets.simulate_meg import (
+    MEGSimulation,
+    pink_noise,
+    simulate_run,
+    temporal_kernels,
+)
+
+
+def test_bids_layout_matches_things_meg(simulated, reference_bids):
+    meg = simulated / "bids" / "sub-BIGMEG1" / "ses-01" / "meg"
+    for run in ("01", "02"):
+        base = things_meg.bids_basename("BIGMEG1", "01", run)
+        for suffix in ("_meg.fif", "_meg.json", "_channels.tsv", "_events.tsv"):
+            assert (meg / f"{base}{suffix}").exists()
+    assert (simulated / "bids" / "task-main_events.json").exists()
+    # The events are the real ones: same onsets, trial types and image numbers.
+    real = things_meg.read_events(things_meg.events_path(reference_bids, "BIGMEG1", "01", "01"))
+    ours = things_meg.read_events(things_meg.events_path(simulated / "bids", "BIGMEG1", "01", "01"))
+    assert len(ours) == 60
+    pd.testing.assert_frame_equal(
+        ours[["onset", "trial_type", "value"]], real[["onset", "trial_type", "value"]].iloc[:60]
+    )
+    assert (ours["sample"] == np.round(ours["onset"] * 240)).all()
+    sidecar = json.loads(
+        (meg / f"{things_meg.bids_basename('BIGMEG1', '01', '01')}_meg.json").read_text()
+    )
+    assert sidecar["Manufacturer"] == "CTF" and sidecar["SamplingFrequency"] == 240
+
+
+def test_recording_reads_with_mne_bids(simulated, reference_bids):
+    path = BIDSPath(
+        subject="BIGMEG1",
+        session="01",
+        task="main",
+        run="01",
+        datatype="meg",
+        root=simulated / "bids",
+    )
+    raw = read_raw_bids(path, verbose=False)
+    assert raw.info["sfreq"] == 240
+    assert raw.ch_names == things_meg.sensor_names(reference_bids)
+    assert set(raw.get_channel_types()) == {"mag"}
+    data = raw.get_data()
+    assert np.isfinite(data).all() and 1e-15 < data.std() < 1e-11  # tesla, fT range
+
+
+def test_ground_truth_is_saved(simulated):
+    truth = simulated / "truth"
+    latents = pd.read_parquet(truth / "latents.parquet")
+    stimuli_index = pd.read_csv(simulated / "stimuli" / "stimuli.tsv", sep="\t")
+    assert set(latents["image"]) == set(stimuli_index["image"])
+    model = np.load(truth / "forward_model.npz")
+    assert model["patterns_BIGMEG1"].shape == (10, 272)
+    assert json.loads((truth / "simulation.json").read_text())["snr"] == 0.5
+
+
+def test_image_responses_peak_between_100_and_300_ms():
+    columns = ["z_hue_cos", "z_orientation_sin", "z_spatial_frequency", "z_shape_0", "z_size"]
+    kernels = temporal_kernels(1000.0, columns)
+    peaks = kernels[1:].argmax(axis=1) / 1000.0
+    assert ((peaks >= 0.1) & (peaks <= 0.3)).all()
+    assert peaks[0] < peaks[-1]  # low-level features before shape and size
+
+
+def test_pink_noise_has_a_one_over_f_spectrum():
+    noise = pink_noise(4, 2**14, np.random.default_rng(0))
+    power, freqs = mne.time_frequency.psd_array_welch(noise, 1.0, n_fft=1024, verbose=False)
+    keep = (freqs > 0.01) & (freqs < 0.4)
+    slope = np.polyfit(np.log(freqs[keep]), np.log(power[:, keep].mean(axis=0)), 1)[0]
+    assert -1.3 < slope < -0.7
+
+
+def test_snr_scales_the_image_specific_signal():
+    events = pd.DataFrame(
+        {"onset": np.arange(1, 21) * 1.5, "trial_type": "exp", "value": np.arange(20) % 4}
+    )
+    latents = pd.DataFrame({"image": range(4), "z_hue_cos": [1.0, -1.0, 0.5, -0.5]})
+    positions = np.random.default_rng(0).uniform(size=(30, 2))
+
+    def specific_power(snr):
+        params = MEGSimulation(sfreq=100.0, snr=snr, amplitude=1.0, trial_gain_sd=0.0)
+        data = simulate_run(events, latents, positions, 33.0, params, "S", "r")
+        epochs = np.stack([data[:, int(o * 100) : int(o * 100) + 50] for o in events["onset"]])
+        means = np.stack([epochs[events["value"] == v].mean(0) for v in range(4)])
+        return (means - means.mean(0)).std()
+
+    assert specific_power(2.0) > 3 * specific_power(0.2)

@@ -1,0 +1,90 @@
+# Config validation, paths and small input helpers shared by every rule.
+
+import json
+import os
+from pathlib import Path
+
+from snakemake.utils import validate
+
+from brainlatent.config import check_keys, load_schema
+
+BASE = Path(workflow.basedir)
+SCHEMA = BASE / "workflow" / "schemas" / "config.schema.yaml"
+SCRIPTS = BASE / "scripts"
+# Jobs import the package from this checkout, whatever environment runs them.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(BASE / "src"), os.environ.get("PYTHONPATH")) if p
+)
+
+check_keys(config, load_schema(SCHEMA))
+validate(config, str(SCHEMA))
+
+MEG = config["things_meg"]
+SUBJECTS = MEG["subjects"]
+RUNS = [(f"{s:02d}", f"{r:02d}") for s in MEG["sessions"] for r in MEG["runs"]]
+IMAGE_MODELS = MEG["image_models"]
+PRETRAINED = ("vgg19", "clip", "dinov2")
+
+
+wildcard_constraints:
+    subject="|".join(SUBJECTS),
+    image_model="|".join(IMAGE_MODELS),
+    analysis="retrieval|timecourse",
+
+
+def resolve(path):
+    """Config paths are relative to the workflow's folder, not the working directory."""
+    return str(path if path is None or Path(path).is_absolute() else BASE / path)
+
+
+def script(name):
+    return str(SCRIPTS / f"{name}.py")
+
+
+def as_json(value):
+    """A config value as one shell-quotable JSON word (used with `:q`)."""
+    return json.dumps(value, sort_keys=True)
+
+
+for model in IMAGE_MODELS:
+    weights = MEG["weights"].get(model)
+    if model in PRETRAINED and (weights is None or not Path(resolve(weights)).exists()):
+        raise ValueError(
+            f"image model '{model}' needs pretrained weights: things_meg.weights.{model} is "
+            f"{weights!r}, which does not exist. Point it at the weights on disk or remove "
+            f"'{model}' from things_meg.image_models."
+        )
+
+
+# Paths of the THINGS-MEG chain.
+MEG_ROOT = "results/things_meg"
+BIDS_ROOT = f"{MEG_ROOT}/bids"
+SIMULATED_STIMULI = f"{MEG_ROOT}/stimuli"
+
+
+def stimuli_dir():
+    """Simulated stimuli in simulate mode; the user's THINGS images in download mode."""
+    if MEG["source"] == "simulate":
+        return SIMULATED_STIMULI
+    if MEG["stimuli_dir"] is None:
+        raise ValueError(
+            "things_meg.source is 'download' but things_meg.stimuli_dir is null: THINGS images "
+            "need the THINGS licence; put them in a folder with a stimuli.tsv (image, file)."
+        )
+    return resolve(MEG["stimuli_dir"])
+
+
+def weights_input(wildcards):
+    weights = MEG["weights"].get(wildcards.image_model)
+    return {"weights": resolve(weights)} if weights else {}
+
+
+def get_final_output():
+    outputs = []
+    if "things_meg" in config["datasets"]:
+        outputs += expand(
+            "results/figures/{figure}.{ext}",
+            figure=["meg_retrieval", "meg_timecourse"],
+            ext=["pdf", "png"],
+        )
+    return outputs

@@ -1,0 +1,29 @@
+# preprocess: run-by-run MNE preprocessing into memory-mappable epochs per subject.
+
+
+rule preprocess_meg:
+    input:
+        script=script("preprocess_meg"),
+        bids=BIDS_ROOT,
+        stimuli=stimuli_dir(),
+    output:
+        epochs=f"{MEG_ROOT}/sub-{{subject}}/preprocess/epochs.npy",
+        trials=f"{MEG_ROOT}/sub-{{subject}}/preprocess/trials.parquet",
+        info=f"{MEG_ROOT}/sub-{{subject}}/preprocess/epochs.json",
+    params:
+        sessions=MEG["sessions"],
+        runs=MEG["runs"],
+        sfreq=MEG["sfreq"],
+        recipe=as_json(MEG["preprocess"]),
+    log:
+        "logs/preprocess_meg/sub-{subject}.log",
+    benchmark:
+        "benchmarks/preprocess_meg/sub-{subject}.tsv"
+    conda:
+        "../../envs/mne.yaml"
+    shell:
+        "python {input.script} --bids {input.bids:q} --stimuli {input.stimuli:q}"
+        " --subject {wildcards.subject} --sessions {params.sessions} --runs {params.runs}"
+        " --raw-sfreq {params.sfreq} --recipe {params.recipe:q}"
+        " --epochs {output.epochs:q} --trials {output.trials:q} --info {output.info:q}"
+        " > {log} 2>&1"
