@@ -19,5 +19,5 @@ rule embed_images:
         "../../envs/torch.yaml"
     shell:
         "python {input.script} --stimuli {input.stimuli:q} --model {wildcards.image_model}"
-        " --weights {params.weights:q} --features {output.features:q} --index {output.index:q}"
+        " --weights={params.weights:q} --features {output.features:q} --index {output.index:q}"
         " > {log} 2>&1"

@@ -13,6 +13,9 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import RidgeCV
 from sklearn.utils.validation import check_is_fitted
 
+#: Penalties tried by default: 0.1 … 1e7, two per decade.
+DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-1, 7, 17))
+
 
 class RidgeDecoder(RegressorMixin, BaseEstimator):
     """Ridge regression from epochs (n, channels, times) to standardised embeddings.
@@ -21,7 +24,7 @@ class RidgeDecoder(RegressorMixin, BaseEstimator):
     the space retrieval compares in (see :meth:`transform_targets`).
     """
 
-    def __init__(self, alphas=tuple(np.logspace(-1, 7, 17))):
+    def __init__(self, alphas=DEFAULT_ALPHAS):
         self.alphas = alphas
 
     def _flatten(self, X) -> np.ndarray:

@@ -1,0 +1,661 @@
+"""A scaled-down "brain module" that maps MEG epochs to image embeddings.
+
+Follows Défossez et al. 2023 / Benchetrit et al. 2023: spatial attention over
+sensor positions (so the network does not depend on a channel ordering and can
+be regularised by dropping whole scalp regions), a per-subject linear layer (to
+absorb inter-individual differences with few parameters), residual dilated
+convolutions, an affine temporal aggregation, and two heads trained jointly with
+a CLIP (contrastive, for retrieval) and an MSE (for generation) objective.
+
+:class:`BrainModuleDecoder` wraps the network as a scikit-learn style estimator
+so the workflow can treat it like the linear baselines (fit / predict / clone).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+from tqdm.auto import tqdm
+
+from brainlatent.io import atomic_path
+
+__all__ = [
+    "BrainModule",
+    "BrainModuleDecoder",
+    "HISTORY_COLUMNS",
+    "SpatialAttention",
+    "SubjectLayer",
+    "clip_loss",
+]
+
+HISTORY_COLUMNS = [
+    "epoch",
+    "train_loss",
+    "train_clip",
+    "train_mse",
+    "val_loss",
+    "val_clip",
+    "val_mse",
+    "val_top5",
+]
+
+# Positions are embedded on a torus of width 1 + 2 * margin so that opposite
+# edges of the [0, 1] layout do not get identical Fourier features.
+_FOURIER_MARGIN = 0.2
+_NAN_CHECK_ROWS = 256  # rows of X scanned at a time, so memmaps are not loaded whole
+
+
+# ---------------------------------------------------------------------------
+# Network
+# ---------------------------------------------------------------------------
+
+
+def fourier_features(positions: torch.Tensor, n_freqs: int) -> torch.Tensor:
+    """Cos/sin of 2π(k x + l y)/width for k, l < n_freqs: a smooth basis over the scalp."""
+    width = 1.0 + 2.0 * _FOURIER_MARGIN
+    freqs = torch.arange(n_freqs, dtype=positions.dtype, device=positions.device)
+    x = positions[:, 0:1, None]  # (C, 1, 1)
+    y = positions[:, 1:2, None]
+    phase = 2 * math.pi * (freqs[None, :, None] * x + freqs[None, None, :] * y) / width
+    phase = phase.reshape(len(positions), -1)  # (C, n_freqs**2)
+    return torch.cat([torch.cos(phase), torch.sin(phase)], dim=1)
+
+
+class SpatialAttention(nn.Module):
+    """Softmax attention over input sensors, parameterised by their 2-D positions.
+
+    Each output channel's weights over sensors are a learned function of the
+    sensors' Fourier features, so nearby sensors get similar weights. During
+    training, sensors within ``dropout_radius`` of a random point are removed
+    (logit -inf, same region for the whole batch), which forces redundancy
+    across scalp regions as in the paper.
+    """
+
+    def __init__(
+        self, positions: torch.Tensor, n_spatial: int, n_freqs: int, dropout_radius: float
+    ):
+        super().__init__()
+        positions = torch.as_tensor(positions, dtype=torch.float32)
+        self.register_buffer("positions", positions)
+        self.register_buffer("features", fourier_features(positions, n_freqs))
+        self.proj = nn.Linear(self.features.shape[1], n_spatial)
+        self.dropout_radius = float(dropout_radius)
+
+    def weights(self) -> torch.Tensor:
+        """Attention weights (n_spatial, n_channels), with spatial dropout in training."""
+        logits = self.proj(self.features).T  # (n_spatial, C)
+        if self.training and self.dropout_radius > 0:
+            center = torch.rand(2, device=logits.device)
+            dist = torch.linalg.vector_norm(self.positions - center, dim=1)
+            drop = dist < self.dropout_radius
+            if not bool(drop.all()):  # never drop every sensor (softmax of all -inf is NaN)
+                logits = logits.masked_fill(drop[None, :], float("-inf"))
+        return torch.softmax(logits, dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("bct,oc->bot", x, self.weights())
+
+
+class SubjectLayer(nn.Module):
+    """One square matrix per subject (identity at init), selected by subject index."""
+
+    def __init__(self, n_channels: int, n_subjects: int):
+        super().__init__()
+        eye = torch.eye(n_channels).expand(n_subjects, n_channels, n_channels)
+        self.weights = nn.Parameter(eye.clone())
+
+    def forward(self, x: torch.Tensor, subjects: torch.Tensor) -> torch.Tensor:
+        w = self.weights.index_select(0, subjects)  # (B, C_out, C_in)
+        return torch.einsum("bct,boc->bot", x, w)
+
+
+class _ResidualConv(nn.Module):
+    def __init__(self, hidden: int, dilation: int):
+        super().__init__()
+        self.conv = nn.Conv1d(hidden, hidden, 3, dilation=dilation, padding=dilation)
+        self.norm = nn.BatchNorm1d(hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + F.gelu(self.norm(self.conv(x)))
+
+
+def _head(hidden: int, n_outputs: int) -> nn.Sequential:
+    return nn.Sequential(nn.LayerNorm(hidden), nn.GELU(), nn.Linear(hidden, n_outputs))
+
+
+class BrainModule(nn.Module):
+    """MEG epochs (B, C, T) + subject indices (B,) -> (clip_out, mse_out), each (B, n_outputs).
+
+    ``n_times`` is fixed because temporal aggregation is a learned affine map
+    over time (the paper's choice: it can weight informative latencies).
+    """
+
+    def __init__(
+        self,
+        positions: np.ndarray | torch.Tensor,
+        n_times: int,
+        n_outputs: int,
+        n_subjects: int = 1,
+        n_spatial: int = 128,
+        hidden: int = 64,
+        n_blocks: int = 3,
+        n_freqs: int = 8,
+        dropout_radius: float = 0.2,
+        temperature: float = 0.1,
+        learn_temperature: bool = False,
+    ):
+        super().__init__()
+        self.n_times = int(n_times)
+        self.n_outputs = int(n_outputs)
+        self.attention = SpatialAttention(positions, n_spatial, n_freqs, dropout_radius)
+        self.n_channels = int(self.attention.positions.shape[0])
+        self.spatial_conv = nn.Conv1d(n_spatial, n_spatial, 1)
+        self.subject_layer = SubjectLayer(n_spatial, n_subjects)
+        self.input_conv = nn.Conv1d(n_spatial, hidden, 1)
+        self.blocks = nn.Sequential(
+            *[_ResidualConv(hidden, 2 ** ((2 * k) % 5)) for k in range(n_blocks)]
+        )
+        self.glu_conv = nn.Conv1d(hidden, 2 * hidden, 1)
+        self.temporal = nn.Linear(self.n_times, 1)
+        self.clip_head = _head(hidden, n_outputs)
+        self.mse_head = _head(hidden, n_outputs)
+        # Stored as log(1/τ) like CLIP; frozen unless learn_temperature.
+        self.logit_scale = nn.Parameter(
+            torch.tensor(math.log(1.0 / temperature)), requires_grad=learn_temperature
+        )
+
+    def encode(self, x: torch.Tensor, subjects: torch.Tensor) -> torch.Tensor:
+        """Shared trunk: (B, C, T) -> (B, hidden) after temporal aggregation."""
+        if x.shape[1:] != (self.n_channels, self.n_times):
+            raise ValueError(
+                f"expected input of shape (batch, {self.n_channels}, {self.n_times}); "
+                f"got {tuple(x.shape)}"
+            )
+        h = self.attention(x)
+        h = self.spatial_conv(h)
+        h = self.subject_layer(h, subjects)
+        h = self.input_conv(h)
+        h = self.blocks(h)
+        h = F.glu(self.glu_conv(h), dim=1)
+        return self.temporal(h).squeeze(-1)
+
+    def forward(self, x: torch.Tensor, subjects: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.encode(x, subjects)
+        return self.clip_head(h), self.mse_head(h)
+
+
+def clip_loss(
+    z: torch.Tensor, y: torch.Tensor, groups: torch.Tensor, logit_scale: torch.Tensor
+) -> torch.Tensor:
+    """Symmetric InfoNCE between L2-normalised predictions and targets of a batch.
+
+    Rows sharing a ``groups`` id (the same image, e.g. seen by several
+    subjects) are all positives for each other, with soft labels, so that a
+    batch with repeated images does not push identical targets apart.
+    """
+    z = F.normalize(z, dim=1)
+    y = F.normalize(y, dim=1)
+    logits = logit_scale.clamp(max=math.log(100.0)).exp() * (z @ y.T)
+    pos = (groups[:, None] == groups[None, :]).to(logits.dtype)
+    target = pos / pos.sum(dim=1, keepdim=True)  # symmetric, so valid for both directions
+    brain_to_image = -(target * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+    image_to_brain = -(target * F.log_softmax(logits.T, dim=1)).sum(dim=1).mean()
+    return 0.5 * (brain_to_image + image_to_brain)
+
+
+# ---------------------------------------------------------------------------
+# Input validation
+# ---------------------------------------------------------------------------
+
+
+def _check_x(X, name: str = "X") -> None:
+    if not hasattr(X, "shape") or len(X.shape) != 3:
+        shape = getattr(X, "shape", None)
+        raise ValueError(
+            f"{name} must be a 3-D array (n_trials, n_channels, n_times); got shape {shape}"
+        )
+    if not np.issubdtype(np.asarray(X[:0]).dtype, np.number):
+        raise ValueError(f"{name} must be numeric; got dtype {np.asarray(X[:0]).dtype}")
+    for start in range(0, X.shape[0], _NAN_CHECK_ROWS):
+        finite = np.isfinite(np.asarray(X[start : start + _NAN_CHECK_ROWS]))
+        if not finite.all():
+            bad = start + int(np.argmin(finite.reshape(len(finite), -1).all(axis=1)))
+            raise ValueError(f"{name} contains NaN or infinite values (first at trial {bad})")
+
+
+def _check_subjects(subjects, n: int) -> np.ndarray:
+    if subjects is None:
+        return np.zeros(n, dtype=np.int64)
+    subjects = np.asarray(subjects)
+    if subjects.shape != (n,):
+        raise ValueError(f"subjects must have shape ({n},) to match X; got {subjects.shape}")
+    if n and not np.issubdtype(subjects.dtype, np.integer):
+        if not np.issubdtype(subjects.dtype, np.number) or not np.all(
+            subjects == np.round(subjects)
+        ):
+            raise ValueError(f"subjects must be integer indices; got dtype {subjects.dtype}")
+    subjects = subjects.astype(np.int64)
+    if n and subjects.min() < 0:
+        raise ValueError(f"subjects must be non-negative indices; got min {subjects.min()}")
+    return subjects
+
+
+def _check_positions(positions, n_channels: int) -> np.ndarray:
+    if positions is None:
+        warnings.warn(
+            "positions not given: laying the channels out on a regular grid, so spatial "
+            "attention and spatial dropout ignore the real sensor geometry",
+            stacklevel=3,
+        )
+        side = math.ceil(math.sqrt(n_channels))
+        idx = np.arange(n_channels)
+        grid = np.stack([idx % side, idx // side], axis=1) / max(side - 1, 1)
+        return grid.astype(np.float32)
+    positions = np.asarray(positions, dtype=np.float64)
+    if positions.shape != (n_channels, 2):
+        raise ValueError(
+            f"positions must have shape (n_channels, 2) = ({n_channels}, 2); got {positions.shape}"
+        )
+    if not np.isfinite(positions).all():
+        raise ValueError("positions contains NaN or infinite values")
+    if positions.min() < 0 or positions.max() > 1:
+        raise ValueError(
+            "positions must lie in [0, 1] (normalised 2-D sensor layout); "
+            f"got range [{positions.min():.3g}, {positions.max():.3g}]"
+        )
+    return positions.astype(np.float32)
+
+
+def _resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+# ---------------------------------------------------------------------------
+# Estimator
+# ---------------------------------------------------------------------------
+
+
+class BrainModuleDecoder(RegressorMixin, BaseEstimator):
+    """Scikit-learn style wrapper: ``fit(X, Y, subjects, positions)``, ``predict(X, subjects)``.
+
+    ``predict`` returns CLIP-head outputs, which live in the *standardised*
+    target space: compare them to :meth:`transform_targets` (cosine similarity
+    for retrieval). ``predict_mse`` returns the MSE head in original units.
+    """
+
+    def __init__(
+        self,
+        *,
+        n_spatial: int = 128,
+        hidden: int = 64,
+        n_blocks: int = 3,
+        n_freqs: int = 8,
+        dropout_radius: float = 0.2,
+        clip_weight: float = 0.75,
+        temperature: float = 0.1,
+        learn_temperature: bool = False,
+        lr: float = 3e-4,
+        weight_decay: float = 0.0,
+        batch_size: int = 64,
+        max_epochs: int = 40,
+        patience: int = 5,
+        val_fraction: float = 0.1,
+        device: str = "auto",
+        num_threads: int | None = None,
+        random_state: int | None = 0,
+        progress: bool = True,
+    ):
+        self.n_spatial = n_spatial
+        self.hidden = hidden
+        self.n_blocks = n_blocks
+        self.n_freqs = n_freqs
+        self.dropout_radius = dropout_radius
+        self.clip_weight = clip_weight
+        self.temperature = temperature
+        self.learn_temperature = learn_temperature
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.val_fraction = val_fraction
+        self.device = device
+        self.num_threads = num_threads
+        self.random_state = random_state
+        self.progress = progress
+
+    # -- helpers -----------------------------------------------------------
+
+    def _check_params(self) -> None:
+        for name in ("n_spatial", "hidden", "n_blocks", "n_freqs", "batch_size", "max_epochs"):
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        if not isinstance(self.patience, int | np.integer) or self.patience < 1:
+            raise ValueError(f"patience must be a positive integer; got {self.patience!r}")
+        if not 0.0 <= self.clip_weight <= 1.0:
+            raise ValueError(f"clip_weight must be in [0, 1]; got {self.clip_weight!r}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1); got {self.val_fraction!r}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0; got {self.temperature!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0; got {self.lr!r}")
+        if not 0.0 <= self.dropout_radius < 2.0:
+            raise ValueError(f"dropout_radius must be in [0, 2); got {self.dropout_radius!r}")
+
+    def _seed(self) -> int:
+        if self.random_state is None:
+            return int(np.random.SeedSequence().generate_state(1)[0])
+        return int(self.random_state)
+
+    def _batch(self, X, idx: np.ndarray, dtype=torch.float32) -> torch.Tensor:
+        # Copy (memmaps may be read-only) and move to the device.
+        arr = np.array(X[idx], dtype=np.float32, copy=True)
+        return torch.from_numpy(arr).to(self.device_, dtype=dtype)
+
+    def _fork_rng(self):
+        devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
+        return torch.random.fork_rng(devices=devices)
+
+    def _loss(self, clip_out, mse_out, y, groups):
+        clip = clip_loss(clip_out, y, groups, self.model_.logit_scale)
+        mse = F.mse_loss(mse_out, y)
+        loss = self.clip_weight * clip + (1.0 - self.clip_weight) * mse
+        return loss, clip, mse
+
+    def _evaluate(self, X, Ys, subjects, groups, idx) -> dict[str, float]:
+        """Validation losses (fixed batches, eval mode) and top-5 retrieval among val images."""
+        self.model_.eval()
+        totals = np.zeros(3)
+        outputs = []
+        with torch.no_grad():
+            for start in range(0, len(idx), self.batch_size):
+                b = idx[start : start + self.batch_size]
+                clip_out, mse_out = self.model_(
+                    self._batch(X, b), torch.as_tensor(subjects[b], device=self.device_)
+                )
+                y = torch.as_tensor(Ys[b], device=self.device_)
+                g = torch.as_tensor(groups[b], device=self.device_)
+                parts = self._loss(clip_out, mse_out, y, g)
+                totals += len(b) * np.array([float(p) for p in parts])
+                outputs.append(clip_out.cpu())
+        loss, clip, mse = totals / len(idx)
+        z = F.normalize(torch.cat(outputs), dim=1)
+        val_groups, first = np.unique(groups[idx], return_index=True)
+        candidates = F.normalize(torch.as_tensor(Ys[idx][first]), dim=1)
+        sims = z @ candidates.T  # (n_val, n_val_images)
+        true_col = torch.as_tensor(np.searchsorted(val_groups, groups[idx]))
+        true_sim = sims.gather(1, true_col[:, None])
+        rank = (sims > true_sim).sum(dim=1)
+        top5 = float((rank < 5).float().mean())
+        return {"val_loss": loss, "val_clip": clip, "val_mse": mse, "val_top5": top5}
+
+    # -- public API --------------------------------------------------------
+
+    def fit(self, X, Y, subjects=None, positions=None) -> BrainModuleDecoder:
+        """Train with early stopping on a validation split of whole images.
+
+        X: (n, C, T) float (a read-only memmap is fine: batches are copied).
+        Y: (n, D) image embeddings; rows with identical Y are treated as the
+        same image and never split between train and validation.
+        """
+        self._check_params()
+        _check_x(X)
+        Y = np.asarray(Y)
+        if Y.ndim != 2:
+            raise ValueError(f"Y must be a 2-D array (n_trials, n_outputs); got shape {Y.shape}")
+        n, n_channels, n_times = X.shape
+        if Y.shape[0] != n:
+            raise ValueError(
+                f"X and Y must have the same number of rows; got X {n}, Y {Y.shape[0]}"
+            )
+        if not np.isfinite(Y).all():
+            raise ValueError("Y contains NaN or infinite values")
+        subjects = _check_subjects(subjects, n)
+        positions = _check_positions(positions, n_channels)
+
+        # Group rows by image (identical targets) so repeats stay on one side of the split.
+        _, groups = np.unique(Y, axis=0, return_inverse=True)
+        groups = groups.reshape(-1).astype(np.int64)
+        n_groups = int(groups.max()) + 1 if n else 0
+        n_val_groups = (
+            max(2, int(round(self.val_fraction * n_groups))) if self.val_fraction > 0 else 0
+        )
+        if n_groups - n_val_groups < 2:
+            raise ValueError(
+                f"too few trials to fit: {n} trials of {n_groups} distinct images, "
+                f"{n_val_groups} of which go to validation (val_fraction={self.val_fraction}); "
+                "need at least 2 distinct training images"
+            )
+
+        seed = self._seed()
+        rng = np.random.default_rng(seed)
+        val_groups = rng.permutation(n_groups)[:n_val_groups]
+        is_val = np.isin(groups, val_groups)
+        train_idx = np.flatnonzero(~is_val)
+        val_idx = np.flatnonzero(is_val)
+
+        self.y_mean_ = Y.mean(axis=0).astype(np.float32)
+        scale = Y.std(axis=0)
+        self.y_scale_ = np.where(scale > 0, scale, 1.0).astype(np.float32)
+        Ys = self.transform_targets(Y)
+
+        if self.num_threads is not None:
+            torch.set_num_threads(int(self.num_threads))
+        self.device_ = _resolve_device(self.device)
+        self.n_features_in_ = n_channels
+        self.n_times_ = n_times
+        self.n_outputs_ = Y.shape[1]
+        self.n_subjects_ = int(subjects.max()) + 1
+        self.subjects_ = np.unique(subjects)
+        self.positions_ = positions
+
+        history = []
+        with self._fork_rng():
+            torch.manual_seed(seed)
+            self.model_ = self._build_model().to(self.device_)
+            params = [p for p in self.model_.parameters() if p.requires_grad]
+            optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+            best_loss, best_state, since_best = math.inf, None, 0
+            self.best_epoch_ = 0
+            bar = tqdm(
+                range(1, self.max_epochs + 1),
+                desc="BrainModule",
+                file=sys.stderr,
+                disable=not self.progress,
+                leave=False,
+            )
+            for epoch in bar:
+                row = {
+                    "epoch": epoch,
+                    **self._train_epoch(X, Ys, subjects, groups, train_idx, rng, optimizer),
+                }
+                if len(val_idx):
+                    row.update(self._evaluate(X, Ys, subjects, groups, val_idx))
+                    monitored = row["val_loss"]
+                else:  # no validation: keep the last epoch
+                    row.update(val_loss=np.nan, val_clip=np.nan, val_mse=np.nan, val_top5=np.nan)
+                    monitored = -epoch
+                history.append(row)
+                bar.set_postfix(
+                    train=f"{row['train_loss']:.3f}",
+                    val=f"{row['val_loss']:.3f}",
+                    top5=f"{row['val_top5']:.2f}",
+                )
+                if monitored < best_loss:
+                    best_loss, since_best, self.best_epoch_ = monitored, 0, epoch
+                    best_state = copy.deepcopy(self.model_.state_dict())
+                else:
+                    since_best += 1
+                    if since_best >= self.patience:
+                        break
+            bar.close()
+        if best_state is None:  # validation loss was NaN from the first epoch
+            raise RuntimeError(
+                "training diverged: validation loss is NaN; try a lower lr "
+                f"(lr={self.lr}) or check the scaling of X"
+            )
+        self.model_.load_state_dict(best_state)
+        self.model_.eval()
+        self.history_ = pd.DataFrame(history, columns=HISTORY_COLUMNS)
+        return self
+
+    def _build_model(self) -> BrainModule:
+        return BrainModule(
+            self.positions_,
+            n_times=self.n_times_,
+            n_outputs=self.n_outputs_,
+            n_subjects=self.n_subjects_,
+            n_spatial=self.n_spatial,
+            hidden=self.hidden,
+            n_blocks=self.n_blocks,
+            n_freqs=self.n_freqs,
+            dropout_radius=self.dropout_radius,
+            temperature=self.temperature,
+            learn_temperature=self.learn_temperature,
+        )
+
+    def _train_epoch(self, X, Ys, subjects, groups, train_idx, rng, optimizer) -> dict:
+        self.model_.train()
+        totals = np.zeros(3)
+        order = rng.permutation(train_idx)
+        for start in range(0, len(order), self.batch_size):
+            b = np.sort(order[start : start + self.batch_size])  # sorted: faster memmap reads
+            clip_out, mse_out = self.model_(
+                self._batch(X, b), torch.as_tensor(subjects[b], device=self.device_)
+            )
+            y = torch.as_tensor(Ys[b], device=self.device_)
+            g = torch.as_tensor(groups[b], device=self.device_)
+            loss, clip, mse = self._loss(clip_out, mse_out, y, g)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            totals += len(b) * np.array([loss.item(), clip.item(), mse.item()])
+        loss, clip, mse = totals / len(order)
+        return {"train_loss": loss, "train_clip": clip, "train_mse": mse}
+
+    def transform_targets(self, Y) -> np.ndarray:
+        """Standardise targets with the training mean/std: the space ``predict`` lives in."""
+        check_is_fitted(self, ["y_mean_", "y_scale_"])
+        Y = np.asarray(Y, dtype=np.float32)
+        if Y.ndim != 2 or Y.shape[1] != len(self.y_mean_):
+            raise ValueError(f"Y must have shape (n, {len(self.y_mean_)}); got {Y.shape}")
+        return ((Y - self.y_mean_) / self.y_scale_).astype(np.float32)
+
+    def _forward_all(self, X, subjects, head: int) -> np.ndarray:
+        check_is_fitted(self, "model_")
+        if not hasattr(X, "shape") or len(X.shape) != 3:
+            raise ValueError(
+                f"X must be a 3-D array (n_trials, n_channels, n_times); "
+                f"got shape {getattr(X, 'shape', None)}"
+            )
+        if tuple(X.shape[1:]) != (self.n_features_in_, self.n_times_):
+            raise ValueError(
+                f"X must have shape (n, {self.n_features_in_}, {self.n_times_}) as at fit; "
+                f"got {tuple(X.shape)}"
+            )
+        n = X.shape[0]
+        subjects = _check_subjects(subjects, n)
+        unseen = sorted(set(np.unique(subjects).tolist()) - set(self.subjects_.tolist()))
+        if unseen:
+            raise ValueError(
+                f"subjects {unseen} were not seen at fit time (seen: {self.subjects_.tolist()})"
+            )
+        self.model_.eval()
+        out = np.empty((n, self.n_outputs_), dtype=np.float32)
+        with torch.no_grad():
+            for start in range(0, n, self.batch_size):
+                b = np.arange(start, min(start + self.batch_size, n))
+                xb = self._batch(X, slice(start, b[-1] + 1))
+                if not torch.isfinite(xb).all():
+                    raise ValueError(f"X contains NaN or infinite values (trials {b[0]}-{b[-1]})")
+                outputs = self.model_(xb, torch.as_tensor(subjects[b], device=self.device_))
+                out[b] = outputs[head].cpu().numpy()
+        return out
+
+    def predict(self, X, subjects=None) -> np.ndarray:
+        """CLIP-head outputs (n, D), float32, in standardised-target space (for retrieval)."""
+        check_is_fitted(self, "model_")
+        return self._forward_all(X, subjects, head=0)
+
+    def predict_mse(self, X, subjects=None) -> np.ndarray:
+        """MSE-head outputs (n, D) in original target units (e.g. to feed a generator)."""
+        check_is_fitted(self, "model_")
+        z = self._forward_all(X, subjects, head=1)
+        return (z * self.y_scale_ + self.y_mean_).astype(np.float32)
+
+    def score(self, X, y, sample_weight=None, subjects=None) -> float:
+        """R² of the MSE head in original units (``predict`` is not in target units)."""
+        from sklearn.metrics import r2_score
+
+        return float(r2_score(y, self.predict_mse(X, subjects), sample_weight=sample_weight))
+
+    # -- persistence -------------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write everything needed to predict into one ``torch.save`` file, atomically.
+
+        Only tensors and plain Python types are stored, so :meth:`load` can use
+        ``weights_only=True`` (no arbitrary unpickling).
+        """
+        check_is_fitted(self, "model_")
+        history = [
+            {k: (int(v) if k == "epoch" else float(v)) for k, v in rec.items()}
+            for rec in self.history_.to_dict("records")
+        ]
+        params = {
+            k: (v.item() if isinstance(v, np.generic) else v) for k, v in self.get_params().items()
+        }
+        state = {
+            "format": "brainlatent.BrainModuleDecoder/1",
+            "params": params,
+            "state_dict": {k: v.detach().cpu() for k, v in self.model_.state_dict().items()},
+            "y_mean_": torch.from_numpy(self.y_mean_),
+            "y_scale_": torch.from_numpy(self.y_scale_),
+            "positions_": torch.from_numpy(self.positions_),
+            "n_subjects_": int(self.n_subjects_),
+            "subjects_": [int(s) for s in self.subjects_],
+            "n_features_in_": int(self.n_features_in_),
+            "n_times": int(self.n_times_),
+            "n_outputs": int(self.n_outputs_),
+            "best_epoch_": int(self.best_epoch_),
+            "history": history,
+        }
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> BrainModuleDecoder:
+        """Rebuild a fitted decoder from :meth:`save`, on CPU."""
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+        est = cls(**state["params"])
+        est.device_ = torch.device("cpu")
+        est.y_mean_ = state["y_mean_"].numpy()
+        est.y_scale_ = state["y_scale_"].numpy()
+        est.positions_ = state["positions_"].numpy()
+        est.n_subjects_ = state["n_subjects_"]
+        est.subjects_ = np.asarray(state["subjects_"], dtype=np.int64)
+        est.n_features_in_ = state["n_features_in_"]
+        est.n_times_ = state["n_times"]
+        est.n_outputs_ = state["n_outputs"]
+        est.best_epoch_ = state["best_epoch_"]
+        est.history_ = pd.DataFrame(state["history"], columns=HISTORY_COLUMNS)
+        est.model_ = est._build_model()
+        est.model_.load_state_dict(state["state_dict"])
+        est.model_.eval()
+        return est

@@ -1,0 +1,64 @@
+"""The conda environments, the lock and the rules agree with each other."""
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+#: conda-forge package name → PyPI name, where they differ.
+CONDA_TO_PYPI = {"mne-base": "mne", "matplotlib-base": "matplotlib", "pytorch": "torch"}
+
+
+def lock():
+    pins = {}
+    for line in (REPO / "requirements.lock").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[name.lower().replace("_", "-")] = version.strip()
+    return pins
+
+
+def test_lock_pins_the_cpu_torch_and_snakemake_reports():
+    pins = lock()
+    assert pins["torch"] == "2.13.0"
+    assert pins["snakemake"].startswith("9.")
+    # snakemake[reports] pulls these in.
+    assert {"pygments", "jinja2", "docutils"} <= set(pins)
+
+
+@pytest.mark.parametrize("env", sorted((REPO / "envs").glob("*.yaml")), ids=lambda p: p.name)
+def test_conda_environment_matches_the_lock(env):
+    pins = lock()
+    spec = yaml.safe_load(env.read_text())
+    assert spec["channels"][0] == "conda-forge"
+    for dependency in spec["dependencies"]:
+        name, _, version = dependency.partition("=")
+        if name == "python":
+            assert version == "3.11"
+            continue
+        pypi = CONDA_TO_PYPI.get(name, name)
+        assert pypi in pins, f"{env.name}: {name} is not in requirements.lock"
+        assert version == pins[pypi], f"{env.name}: {name}={version}, lock has {pins[pypi]}"
+
+
+def rules():
+    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        text = smk.read_text()
+        for match in re.finditer(r"^\s*rule (\w+):\n((?:\s{4,}.*\n|\n)+)", text, re.MULTILINE):
+            yield match.group(1), match.group(2), smk
+
+
+@pytest.mark.parametrize(
+    "name, body, path",
+    list(rules()),
+    ids=lambda x: x if isinstance(x, str) and x.isidentifier() else "",
+)
+def test_every_rule_declares_its_files_and_environment(name, body, path):
+    for directive in ("input:", "output:", "log:", "benchmark:", "conda:", "shell:"):
+        assert directive in body, f"rule {name} in {path.name} lacks {directive}"
+    env = re.search(r'conda:\s*\n\s*"([^"]+)"', body).group(1)
+    assert (path.parent / env).resolve().exists(), f"rule {name}: {env} does not exist"
+    assert "> {log} 2>&1" in body, f"rule {name} does not send its output to its log"
+    assert "script=script(" in body, f"rule {name} does not declare its script as an input"

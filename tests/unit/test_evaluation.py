@@ -1,0 +1,60 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainlatent import evaluation
+from brainlatent.errors import DataError
+
+
+def test_sliding_windows_cover_the_epoch():
+    times = -0.5 + np.arange(181) / 120
+    windows = evaluation.sliding_windows(times, 0.25, 0.1)
+    assert windows[0][:2] == (-0.5, -0.25)
+    assert all(w[2].stop - w[2].start == 30 for w in windows)
+    assert windows[-1][2].stop <= 181
+    assert len(windows) == 13
+    with pytest.raises(ValueError, match="exceeds the epoch"):
+        evaluation.sliding_windows(times, 5.0, 0.1)
+
+
+def test_average_repeats_and_feature_lookup():
+    images, means = evaluation.average_repeats(np.array([[1.0], [3.0], [5.0]]), [7, 7, 2])
+    assert images.tolist() == [2, 7] and means.ravel().tolist() == [5.0, 2.0]
+    index = pd.DataFrame({"image": [7, 2], "row": [1, 0]})
+    features = np.array([[20.0], [70.0]])
+    assert evaluation.feature_lookup(features, index, [7, 2, 7]).ravel().tolist() == [70, 20, 70]
+    with pytest.raises(DataError, match=r"no embedding for images \[9\]"):
+        evaluation.feature_lookup(features, index, [9], source="hog.parquet")
+
+
+def test_timecourse_decodes_only_after_onset():
+    gen = np.random.default_rng(0)
+    n_images, dims = 140, 5
+    emb = gen.normal(size=(n_images, dims))
+    times = -0.5 + np.arange(90) / 60
+    images = np.concatenate([np.arange(40).repeat(6), np.arange(40, 140).repeat(2)])
+    split = np.where(images < 40, "train", "test")
+    response = (times > 0.1) & (times < 0.4)
+    patterns = gen.normal(size=(dims, 10))
+    X = (emb[images] @ patterns)[:, :, None] * response + gen.normal(size=(len(images), 10, 90))
+    trials = pd.DataFrame({"image": images, "split": split})
+    index = pd.DataFrame({"image": np.arange(n_images), "row": np.arange(n_images)})
+    table = evaluation.timecourse_rows(
+        X,
+        trials,
+        times,
+        emb,
+        index,
+        alphas=[1, 10, 100, 1000],
+        length=0.25,
+        step=0.25,
+        dataset="toy",
+        subject="S",
+        image_model="m",
+    )
+    assert list(table.columns) == evaluation.METRIC_COLUMNS
+    top5 = table[table["metric"] == "top5"].set_index("window_start")["value"]
+    chance = table.loc[table["metric"] == "top5", "chance"].iloc[0]
+    assert chance == 0.05
+    assert top5.loc[-0.5] < 0.15 and top5.loc[-0.25] < 0.15  # ends before onset: chance
+    assert top5.loc[0.0] > 0.9  # covers the response

@@ -1,0 +1,44 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainlatent.errors import DataError
+from brainlatent.evaluation import METRIC_COLUMNS
+from brainlatent.figures.meg import plot_retrieval, plot_timecourse, save_figure
+
+
+def metrics(windows):
+    rows = []
+    for subject in ("A", "B"):
+        for model in ("hog", "fft"):
+            for decoder in ("ridge",) if windows else ("ridge", "brain_module"):
+                for start in np.arange(-0.5, 0.8, 0.1) if windows else [np.nan]:
+                    for metric, value in (("top5", 0.5), ("top1", 0.2)):
+                        rows.append(
+                            [
+                                "things_meg",
+                                subject,
+                                decoder,
+                                model,
+                                start,
+                                start + 0.25,
+                                metric,
+                                value,
+                                0.05,
+                                100,
+                            ]
+                        )
+    return pd.DataFrame(rows, columns=METRIC_COLUMNS)
+
+
+@pytest.mark.parametrize("plot, windows", [(plot_retrieval, False), (plot_timecourse, True)])
+def test_figures_are_written(tmp_path, plot, windows):
+    fig = plot(metrics(windows))
+    save_figure(fig, tmp_path / "f.pdf", tmp_path / "f.png")
+    assert (tmp_path / "f.pdf").read_bytes()[:4] == b"%PDF"
+    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_missing_metric_names_the_table():
+    with pytest.raises(DataError, match="retrieval.parquet: no rows with metric 'top10'"):
+        plot_retrieval(metrics(False), "top10", source="retrieval.parquet")

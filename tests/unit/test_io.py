@@ -1,0 +1,34 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainlatent.errors import DataError
+from brainlatent.io import atomic_path, load_npy, read_table, save_npy, write_table
+
+
+def test_atomic_path_leaves_nothing_on_error(tmp_path):
+    target = tmp_path / "out.npy"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_path_replaces_directories(tmp_path):
+    target = tmp_path / "folder"
+    target.mkdir()
+    (target / "old").write_text("x")
+    with atomic_path(target) as tmp:
+        tmp.mkdir()
+        (tmp / "new").write_text("y")
+    assert [p.name for p in target.iterdir()] == ["new"]
+    assert [p.name for p in tmp_path.iterdir()] == ["folder"]
+
+
+def test_roundtrips(tmp_path):
+    save_npy(tmp_path / "a.npy", np.arange(6, dtype=np.float32).reshape(2, 3))
+    assert isinstance(load_npy(tmp_path / "a.npy"), np.memmap)
+    write_table(tmp_path / "t.parquet", pd.DataFrame({"a": [1, 2]}))
+    assert read_table(tmp_path / "t.parquet", ["a"])["a"].tolist() == [1, 2]
+    with pytest.raises(DataError, match=r"t\.parquet: missing columns \['b'\]"):
+        read_table(tmp_path / "t.parquet", ["b"])

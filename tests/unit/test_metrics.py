@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+
+from brainlatent import metrics
+
+
+def test_perfect_predictions_rank_first():
+    emb = np.random.default_rng(0).normal(size=(30, 8))
+    ranks = metrics.retrieval_ranks(emb * 2.0, emb)  # cosine ignores scale
+    assert (ranks == 1).all()
+    rows = {r["metric"]: r for r in metrics.retrieval_metrics(emb, emb, top_k=(1, 5))}
+    assert rows["top1"]["value"] == 1.0 and rows["top5"]["value"] == 1.0
+    assert rows["relative_median_rank"]["value"] == pytest.approx(1 / 30)
+    assert rows["top5"]["chance"] == pytest.approx(5 / 30)
+    assert rows["top1"]["n_candidates"] == 30
+
+
+def test_random_predictions_sit_at_chance():
+    gen = np.random.default_rng(1)
+    candidates = gen.normal(size=(100, 16))
+    accuracies = [
+        metrics.top_k_accuracy(metrics.retrieval_ranks(gen.normal(size=(100, 16)), candidates), 5)
+        for _ in range(50)
+    ]
+    assert np.mean(accuracies) == pytest.approx(0.05, abs=0.01)
+
+
+def test_ranks_count_ties_against_the_prediction():
+    candidates = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    ranks = metrics.retrieval_ranks(np.array([[1.0, 0.0]]), candidates, targets=[0])
+    assert ranks.tolist() == [2]
+
+
+def test_chance_levels_are_exact():
+    assert metrics.chance_level("top5", 200) == 0.025
+    assert metrics.chance_level("top5", 3) == 1.0
+    assert metrics.chance_level("relative_median_rank", 4) == pytest.approx(2.5 / 4)
+    with pytest.raises(ValueError, match="unknown metric"):
+        metrics.chance_level("auc", 10)
+
+
+def test_bad_input_is_rejected():
+    with pytest.raises(ValueError, match="embedding dims differ"):
+        metrics.retrieval_ranks(np.zeros((3, 4)), np.zeros((3, 5)))
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.retrieval_ranks(np.full((3, 4), np.nan), np.ones((3, 4)))
+    with pytest.raises(ValueError, match="2D"):
+        metrics.retrieval_ranks(np.zeros(3), np.zeros((3, 1)))

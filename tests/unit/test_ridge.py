@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from brainlatent.metrics import retrieval_metrics
+from brainlatent.models.ridge import RidgeDecoder
+
+
+def make_problem(n=300, channels=20, times=15, dims=6, noise=1.0, seed=0):
+    gen = np.random.default_rng(seed)
+    Y = gen.normal(size=(n, dims))
+    W = gen.normal(size=(dims, channels * times))
+    X = (Y @ W + noise * gen.normal(size=(n, channels * times))).reshape(n, channels, times)
+    return X.astype(np.float32), Y
+
+
+def test_recovers_a_linear_map_and_retrieves_far_above_chance():
+    X, Y = make_problem(noise=8.0)
+    decoder = RidgeDecoder().fit(X[:250], Y[:250])
+    rows = {
+        r["metric"]: r
+        for r in retrieval_metrics(decoder.predict(X[250:]), decoder.transform_targets(Y[250:]))
+    }
+    assert rows["top5"]["value"] > 5 * rows["top5"]["chance"]
+    assert decoder.alpha_.shape == (6,)
+    assert decoder.predict(X[:3]).shape == (3, 6) and decoder.predict(X[:3]).dtype == np.float32
+
+
+def test_alpha_is_chosen_per_target():
+    X, Y = make_problem(n=400, channels=10, times=5, dims=2, noise=1.0)
+    Y[:, 1] = np.random.default_rng(5).normal(size=len(Y))  # pure noise target
+    decoder = RidgeDecoder(alphas=np.logspace(-2, 8, 11)).fit(X, Y)
+    assert decoder.alpha_[1] >= 100 * decoder.alpha_[0]
+
+
+def test_targets_are_standardised_on_training_data():
+    X, Y = make_problem()
+    decoder = RidgeDecoder().fit(X, Y * 10 + 3)
+    Z = decoder.transform_targets(Y * 10 + 3)
+    np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(Z.std(axis=0), 1, atol=1e-4)
+
+
+def test_clear_errors():
+    X, Y = make_problem(n=20)
+    with pytest.raises(ValueError, match=r"\(trials, channels, times\)"):
+        RidgeDecoder().fit(X.reshape(20, -1), Y)
+    with pytest.raises(ValueError, match="20 rows"):
+        RidgeDecoder().fit(X, Y[:10])
+    bad = X.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        RidgeDecoder().fit(bad, Y)
+    fitted = RidgeDecoder().fit(X, Y)
+    with pytest.raises(ValueError, match="must have shape"):
+        fitted.predict(X[:, :5])
+    assert clone(fitted).get_params() == fitted.get_params()

@@ -1,0 +1,167 @@
+"""Run the real workflow on config/tests/tiny.yaml in a temporary copy of the project."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainlatent.evaluation import METRIC_COLUMNS
+
+from ..conftest import REPO, shared_root
+
+pytestmark = pytest.mark.workflow
+BIN = Path(sys.executable).parent
+CONFIG = "config/tests/tiny.yaml"
+FIGURE_CHAIN = {
+    "simulate_things_meg",
+    "preprocess_meg",
+    "embed_images",
+    "evaluate_timecourse",
+    "collect_metrics",
+    "plot_meg_timecourse",
+}
+
+
+def copy_project(root: Path) -> Path:
+    """The workflow's files in ``root/project``, with ``shared/`` beside it as in a checkout."""
+    project = root / "project"
+    project.mkdir(parents=True)
+    for name in ("Snakefile", "workflow", "scripts", "config"):
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, project / name)
+        else:
+            shutil.copy(source, project / name)
+    (root / "shared").symlink_to(shared_root())
+    return project
+
+
+def snakemake(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(
+        [str(BIN / "snakemake"), "--configfile", CONFIG, *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if check and result.returncode != 0:
+        logs = (
+            "\n".join(
+                f"--- {log}\n{log.read_text()[-3000:]}" for log in (project / "logs").rglob("*.log")
+            )
+            if (project / "logs").exists()
+            else ""
+        )
+        pytest.fail(f"snakemake {' '.join(args)} failed:\n{result.stderr[-6000:]}\n{logs}")
+    return result
+
+
+def planned_rules(result: subprocess.CompletedProcess) -> set[str]:
+    return set(re.findall(r"^(?:local)?rule (\w+):", result.stdout + result.stderr, re.MULTILINE))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    project = copy_project(tmp_path_factory.mktemp("workflow"))
+    snakemake(project, "--cores", "2")
+    return project
+
+
+def test_metrics_tables_have_the_documented_schema(project):
+    for analysis in ("retrieval", "timecourse"):
+        table = pd.read_parquet(project / f"results/things_meg/metrics/{analysis}.parquet")
+        assert list(table.columns) == METRIC_COLUMNS
+        assert set(table["subject"]) == {"BIGMEG1", "BIGMEG2"}
+        assert set(table["image_model"]) == {"color_histogram", "hog"}
+        assert set(table["metric"]) == {"top1", "top5", "relative_median_rank"}
+        assert table["value"].between(0, 1).all()
+    retrieval = pd.read_parquet(project / "results/things_meg/metrics/retrieval.parquet")
+    assert set(retrieval["decoder"]) == {"ridge", "brain_module"}
+    assert len(retrieval) == 2 * 2 * 2 * 3  # subjects × models × decoders × metrics
+
+
+def test_intermediate_outputs(project):
+    root = project / "results/things_meg"
+    epochs = np.load(root / "sub-BIGMEG1/preprocess/epochs.npy", mmap_mode="r")
+    trials = pd.read_parquet(root / "sub-BIGMEG1/preprocess/trials.parquet")
+    assert epochs.shape == (len(trials), 272, 181) and epochs.dtype == np.float32
+    index = pd.read_parquet(root / "features/hog.parquet")
+    assert list(index.columns[:2]) == ["image", "row"]
+    assert np.load(root / "features/hog.npy").shape[0] == len(index)
+    history = pd.read_parquet(root / "brain_module/hog/history.parquet")
+    assert {"epoch", "train_loss", "val_loss"} <= set(history.columns)
+    for figure in ("meg_retrieval", "meg_timecourse"):
+        assert (project / f"results/figures/{figure}.pdf").stat().st_size > 1000
+        assert (project / f"results/figures/{figure}.png").stat().st_size > 1000
+    assert list((project / "benchmarks").rglob("*.tsv"))
+    assert "it/s" in (project / "logs/fit_brain_module/hog.log").read_text()  # tqdm progress
+
+
+def test_both_decoders_retrieve_above_chance(project):
+    retrieval = pd.read_parquet(project / "results/things_meg/metrics/retrieval.parquet")
+    top5 = retrieval[retrieval["metric"] == "top5"]
+    ratio = top5.groupby("decoder")["value"].mean() / top5.groupby("decoder")["chance"].mean()
+    assert ratio["ridge"] > 2.5, ratio
+    assert ratio["brain_module"] > 1.5, ratio
+
+
+def test_windows_before_onset_decode_at_chance(project):
+    """Leakage check: a window that ends before image onset cannot know the image."""
+    course = pd.read_parquet(project / "results/things_meg/metrics/timecourse.parquet")
+    top5 = course[course["metric"] == "top5"]
+    before = top5[top5["window_stop"] <= 0]
+    after = top5[(top5["window_start"] >= 0) & (top5["window_start"] < 0.3)]
+    assert len(before) and len(after)
+    assert before["value"].mean() < before["chance"].mean() + 0.1
+    assert after["value"].mean() > 2 * after["chance"].mean()
+
+
+def test_second_run_has_nothing_to_do(project):
+    result = snakemake(project, "--dry-run")
+    assert "Nothing to be done" in result.stdout + result.stderr, result.stdout
+
+
+def test_editing_a_figure_script_reruns_only_that_figure(project):
+    script = project / "scripts" / "plot_meg_timecourse.py"
+    script.write_text(script.read_text() + "\n# edited\n")
+    result = snakemake(project, "--dry-run")
+    assert planned_rules(result) == {"plot_meg_timecourse", "all"}, result.stdout
+    snakemake(project, "--cores", "1")
+    assert "Nothing to be done" in snakemake(project, "--dry-run").stdout
+
+
+def test_report_is_built(project):
+    snakemake(project, "--report", "results/report.html")
+    html = (project / "results/report.html").read_text(errors="ignore")
+    assert "meg_retrieval.png" in html and "meg_timecourse.png" in html
+
+
+def test_one_figure_builds_only_its_chain(tmp_path):
+    project = copy_project(tmp_path)
+    result = snakemake(project, "--dry-run", "results/figures/meg_timecourse.pdf")
+    assert planned_rules(result) == FIGURE_CHAIN, result.stdout
+
+
+def test_lint_is_clean(tmp_path):
+    project = copy_project(tmp_path)
+    result = snakemake(project, "--lint", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_misspelt_config_key_is_named(tmp_path):
+    project = copy_project(tmp_path)
+    bad = project / "config" / "tests" / "typo.yaml"
+    bad.write_text((project / CONFIG).read_text().replace("image_models:", "image_model:"))
+    result = snakemake(project, "--dry-run", "--configfile", str(bad), check=False)
+    assert result.returncode != 0
+    assert "unknown config key 'things_meg.image_model'" in result.stderr
+    assert "did you mean 'things_meg.image_models'" in result.stderr
