@@ -34,7 +34,7 @@ def copy_project(root: Path) -> Path:
     """The workflow's files in ``root/project``, with ``shared/`` beside it as in a checkout."""
     project = root / "project"
     project.mkdir(parents=True)
-    for name in ("Snakefile", "workflow", "scripts", "config"):
+    for name in ("Snakefile", "workflow", "scripts", "config", "envs"):
         source = REPO / name
         if source.is_dir():
             shutil.copytree(source, project / name)
@@ -163,5 +163,6 @@ def test_misspelt_config_key_is_named(tmp_path):
     bad.write_text((project / CONFIG).read_text().replace("image_models:", "image_model:"))
     result = snakemake(project, "--dry-run", "--configfile", str(bad), check=False)
     assert result.returncode != 0
-    assert "unknown config key 'things_meg.image_model'" in result.stderr
-    assert "did you mean 'things_meg.image_models'" in result.stderr
+    output = result.stdout + result.stderr
+    assert "unknown config key 'things_meg.image_model'" in output
+    assert "did you mean 'things_meg.image_models'" in output

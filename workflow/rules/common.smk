@@ -1,7 +1,6 @@
 # Config validation, paths and small input helpers shared by every rule.
 
 import json
-import os
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -11,10 +10,8 @@ from brainlatent.config import check_keys, load_schema
 BASE = Path(workflow.basedir)
 SCHEMA = BASE / "workflow" / "schemas" / "config.schema.yaml"
 SCRIPTS = BASE / "scripts"
-# Jobs import the package from this checkout, whatever environment runs them.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (str(BASE / "src"), os.environ.get("PYTHONPATH")) if p
-)
+# Jobs import the package from this checkout, whatever environment (venv, conda) runs them.
+shell.prefix(f"set -euo pipefail; export PYTHONPATH={BASE / 'src'}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
 
 check_keys(config, load_schema(SCHEMA))
 validate(config, str(SCHEMA))
