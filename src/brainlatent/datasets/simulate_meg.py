@@ -48,7 +48,7 @@ class MEGSimulation:
     """Parameters of the forward model (documented in the config schema)."""
 
     sfreq: float = 240.0
-    snr: float = 0.3
+    snr: float = 0.5
     n_noise_sources: int = 20
     line_noise: float = 0.05
     sensor_noise: float = 0.3
