@@ -166,3 +166,21 @@ def test_misspelt_config_key_is_named(tmp_path):
     output = result.stdout + result.stderr
     assert "unknown config key 'things_meg.image_model'" in output
     assert "did you mean 'things_meg.image_models'" in output
+
+
+@pytest.mark.slow
+def test_default_config_meets_the_paper_level_claims(tmp_path):
+    """The README's numbers: ~7 minutes on 2 cores, so off by default (pytest -m slow)."""
+    project = copy_project(tmp_path)
+    snakemake(project, "--cores", "all", "--configfile", "config/config.yaml")
+    retrieval = pd.read_parquet(project / "results/things_meg/metrics/retrieval.parquet")
+    top5 = retrieval[retrieval["metric"] == "top5"]
+    ratio = top5.groupby(["decoder", "image_model"])[["value", "chance"]].mean()
+    assert (ratio["value"] >= 5 * ratio["chance"]).all(), ratio
+    course = pd.read_parquet(project / "results/things_meg/metrics/timecourse.parquet")
+    course = course[course["metric"] == "top5"]
+    before = course[course["window_stop"] <= 0]
+    assert before["value"].mean() < 1.5 * before["chance"].mean()
+    for _, curve in course.groupby("image_model"):
+        peak = curve.groupby("window_start")["value"].mean().idxmax()
+        assert 0 <= peak <= 0.3, curve

@@ -48,7 +48,7 @@ class MEGSimulation:
     """Parameters of the forward model (documented in the config schema)."""
 
     sfreq: float = 240.0
-    snr: float = 0.5
+    snr: float = 0.6
     n_noise_sources: int = 20
     line_noise: float = 0.05
     sensor_noise: float = 0.3
@@ -226,14 +226,7 @@ def simulate_dataset(
                 fif, overwrite=True, verbose=False
             )
             raw = mne.io.read_raw_fif(fif, verbose=False)
-            bids_path = BIDSPath(
-                subject=subject,
-                session=session,
-                task=things_meg.TASK,
-                run=run,
-                datatype="meg",
-                root=bids_tmp,
-            )
+            bids_path = things_meg.bids_path(bids_tmp, subject, session, run)
             with warnings.catch_warnings(), mne.utils.use_log_level("error"):
                 # events.tsv is written just below, in ds004212's own columns.
                 warnings.filterwarnings("ignore", message="No events found")

@@ -63,7 +63,7 @@ def image_parameters(images: pd.DataFrame, superordinate: np.ndarray, seed: int)
         sup = int(superordinate[int(category) - 1]) if 0 < category <= len(superordinate) else 27
         concept = rng(seed, "concept", int(category))
         jitter = rng(seed, "image", int(image))
-        hue = (sup / 28 + concept.normal(0, 0.04) + jitter.normal(0, 0.02)) % 1.0
+        hue = (sup / 28 + concept.normal(0, 0.12) + jitter.normal(0, 0.02)) % 1.0
         orientation = (concept.uniform(0, np.pi) + jitter.normal(0, 0.15)) % np.pi
         log_sf = np.clip(concept.uniform(np.log(2), np.log(12)) + jitter.normal(0, 0.1), 0.5, 2.6)
         size = float(np.clip(concept.uniform(0.22, 0.42) + jitter.normal(0, 0.02), 0.15, 0.48))

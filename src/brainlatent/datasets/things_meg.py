@@ -12,6 +12,7 @@ from pathlib import Path
 import mne
 import numpy as np
 import pandas as pd
+from mne_bids import BIDSPath
 
 from brainlatent.errors import DataError
 
@@ -36,6 +37,19 @@ TRIAL_COLUMNS = {
 
 def bids_basename(subject: str, session: str, run: str) -> str:
     return f"sub-{subject}_ses-{session}_task-{TASK}_run-{run}"
+
+
+def bids_path(bids_root: Path, subject: str, session: str, run: str) -> BIDSPath:
+    """The MNE-BIDS path of one run's MEG recording (any format: FIF, CTF ``.ds``)."""
+    return BIDSPath(
+        subject=subject,
+        session=session,
+        task=TASK,
+        run=run,
+        datatype="meg",
+        suffix="meg",
+        root=bids_root,
+    )
 
 
 def events_path(bids_root: Path, subject: str, session: str, run: str) -> Path:

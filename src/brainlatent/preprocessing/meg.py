@@ -17,7 +17,7 @@ from pathlib import Path
 import mne
 import numpy as np
 import pandas as pd
-from mne_bids import BIDSPath, read_raw_bids
+from mne_bids import read_raw_bids
 from tqdm import tqdm
 
 from brainlatent.datasets import things_meg
@@ -81,15 +81,7 @@ def run_trials(
 
 def read_run(bids_root: Path, subject: str, session: str, run: str, sfreq: float) -> mne.io.BaseRaw:
     """Read one run's MEG sensors with MNE-BIDS, checking rate and finiteness."""
-    bids_path = BIDSPath(
-        subject=subject,
-        session=session,
-        task=things_meg.TASK,
-        run=run,
-        datatype="meg",
-        suffix="meg",
-        root=bids_root,
-    )
+    bids_path = things_meg.bids_path(bids_root, subject, session, run)
     matches = bids_path.match()
     fpath = matches[0].fpath if matches else bids_path.fpath
     try:
