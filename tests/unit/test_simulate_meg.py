@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 from mne_bids import BIDSPath, read_raw_bids
 
-from brainlatent.datasets import things_meg
+from brainlatent.datasets import stimuli, things_meg
 from brainlatent.datasets.simulate_meg import (
     MEGSimulation,
     pink_noise,
@@ -58,12 +58,12 @@ def test_ground_truth_is_saved(simulated):
     stimuli_index = pd.read_csv(simulated / "stimuli" / "stimuli.tsv", sep="\t")
     assert set(latents["image"]) == set(stimuli_index["image"])
     model = np.load(truth / "forward_model.npz")
-    assert model["patterns_BIGMEG1"].shape == (10, 272)
+    assert model["patterns_BIGMEG1"].shape == (len(stimuli.LATENT_NAMES) + 1, 272)
     assert json.loads((truth / "simulation.json").read_text())["snr"] == 0.5
 
 
 def test_image_responses_peak_between_100_and_300_ms():
-    columns = ["z_hue_cos", "z_orientation_sin", "z_spatial_frequency", "z_shape_0", "z_size"]
+    columns = ["z_hue_0", "z_orientation_sin", "z_spatial_frequency", "z_shape_0", "z_size"]
     kernels = temporal_kernels(1000.0, columns)
     peaks = kernels[1:].argmax(axis=1) / 1000.0
     assert ((peaks >= 0.1) & (peaks <= 0.3)).all()

@@ -20,10 +20,12 @@ from PIL import Image, ImageDraw
 from brainlatent.seeding import rng
 
 SHAPES = ("circle", "square", "triangle", "diamond", "cross", "ring")
+#: Colour is coded by hue-tuned populations (as in V4), one per preferred hue.
+N_HUE_CHANNELS = 6
+HUE_TUNING = 2.0  # von Mises concentration of the hue tuning curves
 #: Names of the latent dimensions the simulated brain responds to.
 LATENT_NAMES = (
-    "hue_cos",
-    "hue_sin",
+    *(f"hue_{k}" for k in range(N_HUE_CHANNELS)),
     "orientation_cos",
     "orientation_sin",
     "spatial_frequency",
@@ -93,8 +95,7 @@ def latent_vectors(params: pd.DataFrame) -> np.ndarray:
     shape_index = params["shape"].map({s: i for i, s in enumerate(SHAPES)}).to_numpy()
     z = np.column_stack(
         [
-            np.cos(2 * np.pi * params["hue"]),
-            np.sin(2 * np.pi * params["hue"]),
+            hue_tuning(params["hue"].to_numpy()),
             np.cos(2 * params["orientation"]),
             np.sin(2 * params["orientation"]),
             (np.log(params["spatial_frequency"]) - 1.55) / 0.5,
@@ -103,6 +104,14 @@ def latent_vectors(params: pd.DataFrame) -> np.ndarray:
         ]
     )
     return z.astype(np.float32)
+
+
+def hue_tuning(hue: np.ndarray) -> np.ndarray:
+    """Responses of :data:`N_HUE_CHANNELS` von Mises hue-tuned populations, centred on 0."""
+    preferred = np.arange(N_HUE_CHANNELS) / N_HUE_CHANNELS
+    delta = 2 * np.pi * (np.asarray(hue)[:, None] - preferred[None, :])
+    response = np.exp(HUE_TUNING * (np.cos(delta) - 1))
+    return 2 * (response - response.mean(axis=1, keepdims=True))
 
 
 def render_image(row: pd.Series | dict, size: int = 64) -> Image.Image:
