@@ -111,7 +111,7 @@ def test_both_decoders_retrieve_above_chance(project):
     top5 = retrieval[retrieval["metric"] == "top5"]
     ratio = top5.groupby("decoder")["value"].mean() / top5.groupby("decoder")["chance"].mean()
     assert ratio["ridge"] > 2.5, ratio
-    assert ratio["brain_module"] > 1.5, ratio
+    assert ratio["brain_module"] > 1.8, ratio
 
 
 def test_windows_before_onset_decode_at_chance(project):
