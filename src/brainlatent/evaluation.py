@@ -8,10 +8,14 @@ window, metric), which the workflow stacks over subjects into Parquet tables.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from brainlatent.errors import DataError
+from brainlatent.io import load_npy, read_table
 from brainlatent.metrics import retrieval_metrics
 
 #: Columns of every metrics table, in order.
@@ -84,6 +88,30 @@ def split_trials(trials: pd.DataFrame, source="trials") -> tuple[np.ndarray, np.
     if not train.any() or not test.any():
         raise DataError(source, f"need train and test trials; got {train.sum()} and {test.sum()}")
     return train, test
+
+
+def training_set(epochs_paths, trials_paths, info_paths, features, index):
+    """Every subject's training trials stacked for one multi-subject decoder.
+
+    Returns X (trials, channels, times), Y (trials, dims), the subject index of
+    each trial (position in the given lists) and the sensors' 2D positions,
+    which must be the same for every subject.
+    """
+    X, Y, subjects, channels, positions = [], [], [], None, None
+    for number, (epochs, trials_path, info_path) in enumerate(
+        zip(epochs_paths, trials_paths, info_paths, strict=True)
+    ):
+        trials = read_table(trials_path)
+        train, _ = split_trials(trials, trials_path)
+        info = json.loads(Path(info_path).read_text())
+        if channels is None:
+            channels, positions = info["channels"], np.asarray(info["positions"], np.float32)
+        elif info["channels"] != channels:
+            raise DataError(info_path, "channels differ from the first subject's")
+        X.append(load_npy(epochs)[train])
+        Y.append(feature_lookup(features, index, trials["image"][train], "features"))
+        subjects.append(np.full(int(train.sum()), number))
+    return np.concatenate(X), np.concatenate(Y), np.concatenate(subjects), positions
 
 
 def tidy(rows: list[dict], **columns) -> pd.DataFrame:

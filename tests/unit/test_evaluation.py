@@ -58,3 +58,31 @@ def test_timecourse_decodes_only_after_onset():
     assert chance == 0.05
     assert top5.loc[-0.5] < 0.15 and top5.loc[-0.25] < 0.15  # ends before onset: chance
     assert top5.loc[0.0] > 0.9  # covers the response
+
+
+def test_training_set_stacks_subjects_and_checks_channels(tmp_path):
+    import json
+
+    from brainlatent.io import save_npy, write_table
+
+    paths = {"epochs": [], "trials": [], "info": []}
+    for s, channels in enumerate((["A", "B"], ["A", "B"], ["A", "C"])):
+        save_npy(tmp_path / f"e{s}.npy", np.full((3, 2, 4), s, np.float32))
+        write_table(
+            tmp_path / f"t{s}.parquet",
+            pd.DataFrame({"image": [1, 2, 3], "split": ["train", "train", "test"]}),
+        )
+        (tmp_path / f"i{s}.json").write_text(
+            json.dumps({"channels": channels, "positions": [[0, 0], [1, 1]]})
+        )
+        for key, name in (("epochs", "e{}.npy"), ("trials", "t{}.parquet"), ("info", "i{}.json")):
+            paths[key].append(tmp_path / name.format(s))
+    index = pd.DataFrame({"image": [1, 2, 3], "row": [0, 1, 2]})
+    features = np.eye(3)
+    X, Y, subjects, positions = evaluation.training_set(
+        paths["epochs"][:2], paths["trials"][:2], paths["info"][:2], features, index
+    )
+    assert X.shape == (4, 2, 4) and Y.shape == (4, 3) and positions.shape == (2, 2)
+    assert subjects.tolist() == [0, 0, 1, 1] and X[2, 0, 0] == 1
+    with pytest.raises(DataError, match=r"i2\.json: channels differ"):
+        evaluation.training_set(paths["epochs"], paths["trials"], paths["info"], features, index)
