@@ -30,6 +30,7 @@ test: env lint  ## the whole test suite (CI runs this)
 lint: env
 	$(BIN)/ruff check src scripts tests benchmarks
 	$(BIN)/ruff format --check src scripts tests benchmarks
+	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint --configfile $(CONFIG)
 
 bench: env  ## speed and memory against the reference libraries

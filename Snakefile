@@ -20,6 +20,6 @@ include: "workflow/rules/figures.smk"
 
 
 rule all:
+    default_target: True
     input:
         get_final_output(),
-    default_target: True

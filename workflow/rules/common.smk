@@ -11,14 +11,15 @@ BASE = Path(workflow.basedir)
 SCHEMA = BASE / "workflow" / "schemas" / "config.schema.yaml"
 SCRIPTS = BASE / "scripts"
 # Jobs import the package from this checkout, whatever environment (venv, conda) runs them.
-shell.prefix(f"set -euo pipefail; export PYTHONPATH={BASE / 'src'}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
+shell.prefix(
+    f"set -euo pipefail; export PYTHONPATH={BASE / 'src'}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+)
 
 check_keys(config, load_schema(SCHEMA))
 validate(config, str(SCHEMA))
 
 MEG = config["things_meg"]
 SUBJECTS = MEG["subjects"]
-RUNS = [(f"{s:02d}", f"{r:02d}") for s in MEG["sessions"] for r in MEG["runs"]]
 IMAGE_MODELS = MEG["image_models"]
 PRETRAINED = ("vgg19", "clip", "dinov2")
 

@@ -8,10 +8,6 @@ if MEG["source"] == "download":
             manifest=resolve(MEG["manifest"]),
         output:
             bids=directory(BIDS_ROOT),
-        params:
-            subjects=SUBJECTS,
-            sessions=MEG["sessions"],
-            runs=MEG["runs"],
         log:
             "logs/download_things_meg/things_meg.log",
         benchmark:
@@ -20,6 +16,10 @@ if MEG["source"] == "download":
             "../../envs/mne.yaml"
         resources:
             downloads=1,
+        params:
+            subjects=SUBJECTS,
+            sessions=MEG["sessions"],
+            runs=MEG["runs"],
         shell:
             "python {input.script} --manifest {input.manifest:q} --bids {output.bids:q}"
             " --cache data/ds004212"

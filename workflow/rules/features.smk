@@ -9,14 +9,14 @@ rule embed_images:
     output:
         features=f"{MEG_ROOT}/features/{{image_model}}.npy",
         index=f"{MEG_ROOT}/features/{{image_model}}.parquet",
-    params:
-        weights=lambda wildcards, input: input.get("weights", ""),
     log:
         "logs/embed_images/{image_model}.log",
     benchmark:
         "benchmarks/embed_images/{image_model}.tsv"
     conda:
         "../../envs/torch.yaml"
+    params:
+        weights=lambda wildcards, input: input.get("weights", ""),
     shell:
         "python {input.script} --stimuli {input.stimuli:q} --model {wildcards.image_model}"
         " --weights={params.weights:q} --features {output.features:q} --index {output.index:q}"

@@ -10,14 +10,14 @@ rule fit_ridge:
         index=f"{MEG_ROOT}/features/{{image_model}}.parquet",
     output:
         model=f"{MEG_ROOT}/sub-{{subject}}/ridge/{{image_model}}.joblib",
-    params:
-        alphas=MEG["ridge"]["alphas"],
     log:
         "logs/fit_ridge/sub-{subject}_{image_model}.log",
     benchmark:
         "benchmarks/fit_ridge/sub-{subject}_{image_model}.tsv"
     conda:
         "../../envs/learn.yaml"
+    params:
+        alphas=MEG["ridge"]["alphas"],
     shell:
         "python {input.script} --epochs {input.epochs:q} --trials {input.trials:q}"
         " --features {input.features:q} --index {input.index:q} --alphas {params.alphas}"
@@ -27,17 +27,20 @@ rule fit_ridge:
 rule fit_brain_module:
     input:
         script=script("fit_brain_module"),
-        epochs=expand(f"{MEG_ROOT}/sub-{{subject}}/preprocess/epochs.npy", subject=SUBJECTS),
-        trials=expand(f"{MEG_ROOT}/sub-{{subject}}/preprocess/trials.parquet", subject=SUBJECTS),
-        info=expand(f"{MEG_ROOT}/sub-{{subject}}/preprocess/epochs.json", subject=SUBJECTS),
+        epochs=expand(
+            f"{MEG_ROOT}/sub-{{subject}}/preprocess/epochs.npy", subject=SUBJECTS
+        ),
+        trials=expand(
+            f"{MEG_ROOT}/sub-{{subject}}/preprocess/trials.parquet", subject=SUBJECTS
+        ),
+        info=expand(
+            f"{MEG_ROOT}/sub-{{subject}}/preprocess/epochs.json", subject=SUBJECTS
+        ),
         features=f"{MEG_ROOT}/features/{{image_model}}.npy",
         index=f"{MEG_ROOT}/features/{{image_model}}.parquet",
     output:
         model=f"{MEG_ROOT}/brain_module/{{image_model}}/model.pt",
         history=f"{MEG_ROOT}/brain_module/{{image_model}}/history.parquet",
-    params:
-        hyperparameters=as_json(MEG["brain_module"]),
-        seed=config["seed"],
     log:
         "logs/fit_brain_module/{image_model}.log",
     benchmark:
@@ -47,6 +50,9 @@ rule fit_brain_module:
     threads: 2
     resources:
         mem_mb=4000,
+    params:
+        hyperparameters=as_json(MEG["brain_module"]),
+        seed=config["seed"],
     shell:
         "python {input.script} --epochs {input.epochs:q} --trials {input.trials:q}"
         " --info {input.info:q} --features {input.features:q} --index {input.index:q}"

@@ -10,17 +10,17 @@ rule preprocess_meg:
         epochs=f"{MEG_ROOT}/sub-{{subject}}/preprocess/epochs.npy",
         trials=f"{MEG_ROOT}/sub-{{subject}}/preprocess/trials.parquet",
         info=f"{MEG_ROOT}/sub-{{subject}}/preprocess/epochs.json",
-    params:
-        sessions=MEG["sessions"],
-        runs=MEG["runs"],
-        sfreq=MEG["sfreq"],
-        recipe=as_json(MEG["preprocess"]),
     log:
         "logs/preprocess_meg/sub-{subject}.log",
     benchmark:
         "benchmarks/preprocess_meg/sub-{subject}.tsv"
     conda:
         "../../envs/mne.yaml"
+    params:
+        sessions=MEG["sessions"],
+        runs=MEG["runs"],
+        sfreq=MEG["sfreq"],
+        recipe=as_json(MEG["preprocess"]),
     shell:
         "python {input.script} --bids {input.bids:q} --stimuli {input.stimuli:q}"
         " --subject {wildcards.subject} --sessions {params.sessions} --runs {params.runs}"

@@ -10,6 +10,12 @@ if MEG["source"] == "simulate":
             bids=directory(BIDS_ROOT),
             stimuli=directory(SIMULATED_STIMULI),
             truth=directory(f"{MEG_ROOT}/ground_truth"),
+        log:
+            "logs/simulate_things_meg/things_meg.log",
+        benchmark:
+            "benchmarks/simulate_things_meg/things_meg.tsv"
+        conda:
+            "../../envs/mne.yaml"
         params:
             subjects=SUBJECTS,
             sessions=MEG["sessions"],
@@ -18,12 +24,6 @@ if MEG["source"] == "simulate":
             sfreq=MEG["sfreq"],
             simulation=as_json(MEG["simulate"]),
             seed=config["seed"],
-        log:
-            "logs/simulate_things_meg/things_meg.log",
-        benchmark:
-            "benchmarks/simulate_things_meg/things_meg.tsv"
-        conda:
-            "../../envs/mne.yaml"
         shell:
             "python {input.script} --reference {input.reference:q} --bids {output.bids:q}"
             " --stimuli {output.stimuli:q} --truth {output.truth:q}"
