@@ -1,0 +1,297 @@
+"""Calcium preprocessing for frame decoding (CEBRA) and scene responses (DAE-NR).
+
+Per mouse, the dF/F is aligned to the presentations of natural movie one: each
+presented frame gets the mean dF/F of the 2P samples inside its interval (the
+nearest sample when the interval holds none; both run at ~30 Hz). Rows stay in
+presentation order, labelled by movie frame and repeat. Natural scenes get the
+mean dF/F in a window after each onset.
+
+Neurons with any NaN in the aligned matrix are dropped with a warning that
+counts them: NaN is how a trace marks an ROI (or stretch of it) whose signal is
+invalid, and one bad ROI must not sink a whole mouse. NaN samples outside the
+aligned intervals are ignored. If every neuron has a NaN, the file is unusable
+and a :class:`DataError` says so.
+
+Mice are pooled into a pseudo-mouse as in Schneider et al. (2023): the same
+movie frame in the same repeat is one row, and neurons from all mice become
+columns, so decoding can be studied as a function of the number of neurons.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from brainlatent.datasets import allen_calcium as ac
+from brainlatent.errors import DataError
+from brainlatent.io import atomic_path, write_table
+from brainlatent.seeding import rng
+
+#: Schema of ``labels.parquet``: one row per presented movie frame.
+LABEL_COLUMNS = {"frame": "int64", "repeat": "int64", "time": "float64"}
+#: Window (s after onset) of the natural-scene response: 250 ms image plus GCaMP decay.
+SCENE_WINDOW = (0.0, 0.5)
+
+
+def check_movie(
+    session: ac.CalciumSession, source_path: Path | None = None, n_frames: int = ac.N_MOVIE_FRAMES
+) -> int:
+    """Check that every repeat shows frames 0..n_frames-1 once; return the number of repeats."""
+    source = source_path or session.path
+    if session.movie_template is not None and len(session.movie_template) != n_frames:
+        raise DataError(
+            source,
+            f"natural_movie_one template has {len(session.movie_template)} frames, "
+            f"expected {n_frames}",
+        )
+    frame = session.movie["frame"].to_numpy()
+    if len(frame) == 0 or frame.min() < 0 or frame.max() >= n_frames:
+        raise DataError(
+            source,
+            f"natural_movie_one presentations show frames {frame.min() if len(frame) else '-'}.."
+            f"{frame.max() if len(frame) else '-'}, expected 0..{n_frames - 1}",
+        )
+    counts = np.bincount(frame, minlength=n_frames)
+    if len(frame) % n_frames or (counts != counts[0]).any():
+        per_repeat = session.movie.groupby("repeat").size()
+        raise DataError(
+            source,
+            f"natural_movie_one presentations do not show frames 0..{n_frames - 1} once per "
+            f"repeat: {len(frame)} presentations, {counts.min()}–{counts.max()} per frame, "
+            f"frames per repeat {per_repeat.to_dict()}",
+        )
+    return int(counts[0])
+
+
+def interval_means(
+    dff: np.ndarray, timestamps: np.ndarray, start: np.ndarray, stop: np.ndarray
+) -> np.ndarray:
+    """Mean dF/F over samples in [start, stop) per interval; the nearest sample if none.
+
+    A NaN sample makes only the intervals that contain it NaN.
+    """
+    first = np.searchsorted(timestamps, start, side="left")
+    last = np.searchsorted(timestamps, stop, side="left")
+    lo, hi = max(int(first.min()) - 1, 0), min(int(last.max()) + 1, len(timestamps))
+    count = (last - first)[:, None]
+    empty = count[:, 0] == 0
+    centre = (start[empty] + stop[empty]) / 2
+    right = np.clip(np.searchsorted(timestamps, centre), 1, len(timestamps) - 1)
+    nearest = np.where(
+        centre - timestamps[right - 1] <= timestamps[right] - centre, right - 1, right
+    )
+    means = np.empty((len(start), dff.shape[1]), dtype=np.float32)
+    for c0 in range(0, dff.shape[1], 64):  # column blocks bound the cumulative sums' memory
+        block = slice(c0, c0 + 64)
+        segment = np.asarray(dff[lo:hi, block], dtype=np.float64)
+        missing = np.isnan(segment)
+        total = np.zeros((len(segment) + 1, segment.shape[1]))
+        np.cumsum(np.where(missing, 0.0, segment), axis=0, out=total[1:])
+        n_missing = np.zeros(total.shape, dtype=np.int32)
+        np.cumsum(missing, axis=0, out=n_missing[1:])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            block_means = (total[last - lo] - total[first - lo]) / count
+        block_means[(n_missing[last - lo] - n_missing[first - lo]) > 0] = np.nan
+        block_means[empty] = dff[nearest, block]
+        means[:, block] = block_means
+    return means
+
+
+def drop_nan_neurons(
+    matrix: np.ndarray, source: Path | str, what: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Drop columns with any NaN (warning with the count); all-NaN is a DataError.
+
+    Returns the clean matrix and the boolean mask of kept columns.
+    """
+    keep = ~np.isnan(matrix).any(axis=0)
+    if not keep.any():
+        raise DataError(source, f"every one of {matrix.shape[1]} neurons has NaN dF/F in {what}")
+    if not keep.all():
+        warnings.warn(
+            f"{source}: dropped {int((~keep).sum())} of {matrix.shape[1]} neurons with NaN "
+            f"dF/F in {what}",
+            stacklevel=2,
+        )
+    return np.ascontiguousarray(matrix[:, keep]), keep
+
+
+class MovieMatrix(NamedTuple):
+    """dF/F per presented movie frame, its labels, and the cell ids of its columns."""
+
+    neural: np.ndarray
+    frame: np.ndarray
+    repeat: np.ndarray
+    time: np.ndarray
+    cell_ids: np.ndarray
+
+
+def movie_responses(
+    session: ac.CalciumSession, source_path: Path | None = None, n_frames: int = ac.N_MOVIE_FRAMES
+) -> MovieMatrix:
+    """:func:`movie_matrix` plus each row's onset time and the kept neurons' cell ids."""
+    source = Path(source_path or session.path)
+    check_movie(session, source, n_frames)
+    movie = session.movie
+    neural = interval_means(
+        session.dff,
+        session.timestamps,
+        movie["start_time"].to_numpy(),
+        movie["stop_time"].to_numpy(),
+    )
+    neural, keep = drop_nan_neurons(neural, source, "natural_movie_one")
+    return MovieMatrix(
+        neural,
+        movie["frame"].to_numpy(np.int64),
+        movie["repeat"].to_numpy(np.int64),
+        movie["start_time"].to_numpy(np.float64),
+        np.asarray(session.cell_ids)[keep],
+    )
+
+
+def movie_matrix(
+    session: ac.CalciumSession, source_path: Path | None = None, n_frames: int = ac.N_MOVIE_FRAMES
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """dF/F per presented movie frame: (neural float32 (presentations × neurons), frame, repeat).
+
+    Rows are in presentation order. Raises :class:`DataError` naming
+    ``source_path`` (default: the session's file) when the presentations do not
+    show every frame once per repeat or the template does not have ``n_frames``.
+    """
+    result = movie_responses(session, source_path, n_frames)
+    return result.neural, result.frame, result.repeat
+
+
+def scene_responses(
+    session: ac.CalciumSession, window: tuple[float, float] = SCENE_WINDOW
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean dF/F in ``window`` after each scene onset: (responses float32, image index).
+
+    One row per presentation in presentation order; blank sweeps have image -1.
+    """
+    scenes = session.scenes
+    if scenes.empty:
+        raise DataError(session.path, "no natural_scenes presentations")
+    onset = scenes["start_time"].to_numpy()
+    responses = interval_means(
+        session.dff, session.timestamps, onset + window[0], onset + window[1]
+    )
+    responses, _ = drop_nan_neurons(responses, session.path, "natural_scenes")
+    return responses, scenes["frame"].to_numpy(np.int64)
+
+
+class PseudoMouse(NamedTuple):
+    """Neurons pooled across mice; ``origin`` says where each column came from."""
+
+    neural: np.ndarray
+    frame: np.ndarray
+    repeat: np.ndarray
+    origin: np.ndarray  # (neurons, 2): mouse index and column of each pooled neuron
+
+
+def pseudo_mouse(
+    matrices: list[np.ndarray],
+    frames: list[np.ndarray],
+    repeats: list[np.ndarray],
+    n_neurons: int | None,
+    seed: int,
+) -> PseudoMouse:
+    """Pool neurons across mice, rows aligned by (repeat, frame), as CEBRA's pseudo-mouse.
+
+    Rows are the (repeat, frame) pairs that every mouse has, sorted by repeat
+    then frame; ``n_neurons`` columns are drawn without replacement from all
+    mice's neurons (all of them when None), in (mouse, column) order.
+    """
+    if not (len(matrices) == len(frames) == len(repeats)) or not matrices:
+        raise ValueError(
+            f"pseudo_mouse needs as many matrices, frames and repeats, at least one; got "
+            f"{len(matrices)}, {len(frames)}, {len(repeats)}"
+        )
+    keys = [
+        pd.MultiIndex.from_arrays([np.asarray(r), np.asarray(f)], names=["repeat", "frame"])
+        for r, f in zip(repeats, frames, strict=True)
+    ]
+    for k, key in enumerate(keys):
+        if key.has_duplicates:
+            raise ValueError(f"mouse {k}: (repeat, frame) pairs are not unique")
+    common = keys[0]
+    for key in keys[1:]:
+        common = common.intersection(key)
+    if len(common) == 0:
+        raise ValueError("pseudo_mouse: the mice share no (repeat, frame) pair")
+    common = common.sort_values()
+    origin = np.array([(m, c) for m, x in enumerate(matrices) for c in range(x.shape[1])])
+    total = len(origin)
+    if n_neurons is not None:
+        if not 1 <= n_neurons <= total:
+            raise ValueError(f"n_neurons = {n_neurons}, but the mice have {total} neurons in all")
+        chosen = np.sort(rng(seed, "pseudo_mouse", n_neurons).choice(total, n_neurons, False))
+        origin = origin[chosen]
+    neural = np.empty((len(common), len(origin)), dtype=np.float32)
+    for m, (matrix, key) in enumerate(zip(matrices, keys, strict=True)):
+        columns = np.flatnonzero(origin[:, 0] == m)
+        if len(columns):
+            rows = key.get_indexer(common)
+            neural[:, columns] = np.asarray(matrix)[np.ix_(rows, origin[columns, 1])]
+    return PseudoMouse(
+        neural,
+        common.get_level_values("frame").to_numpy(np.int64),
+        common.get_level_values("repeat").to_numpy(np.int64),
+        origin,
+    )
+
+
+def write_preprocessed(
+    out_neural: Path,
+    out_labels: Path,
+    out_info: Path,
+    neural: np.ndarray,
+    frame: np.ndarray,
+    repeat: np.ndarray,
+    time: np.ndarray,
+    area: str,
+    **info,
+) -> None:
+    """Write ``neural.npy`` (float32), ``labels.parquet`` (:data:`LABEL_COLUMNS`) and info JSON.
+
+    ``info`` holds the area plus any extra JSON-able keys (subject, cell ids,
+    source). The three files appear together or not at all.
+    """
+    neural = np.asarray(neural, dtype=np.float32)
+    labels = pd.DataFrame({"frame": frame, "repeat": repeat, "time": time}).astype(LABEL_COLUMNS)
+    if len(labels) != len(neural):
+        raise ValueError(f"{len(neural)} rows of neural data but {len(labels)} labels")
+    meta = {"area": area, "n_samples": int(neural.shape[0]), "n_neurons": int(neural.shape[1])}
+    meta.update({k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in info.items()})
+    with atomic_path(out_neural) as tmp_neural, atomic_path(out_info) as tmp_info:
+        with open(tmp_neural, "wb") as f:
+            np.save(f, neural)
+        tmp_info.write_text(json.dumps(meta, indent=1))
+        write_table(out_labels, labels)
+
+
+def preprocess_mouse(
+    nwb_path: Path, out_neural: Path, out_labels: Path, out_info: Path
+) -> MovieMatrix:
+    """Read one session, align dF/F to natural movie one, and write the three outputs."""
+    session = ac.read_session(nwb_path, templates=True)
+    result = movie_responses(session, Path(nwb_path))
+    write_preprocessed(
+        out_neural,
+        out_labels,
+        out_info,
+        result.neural,
+        result.frame,
+        result.repeat,
+        result.time,
+        session.area,
+        subject=session.subject,
+        cell_ids=result.cell_ids,
+        source=str(nwb_path),
+    )
+    return result

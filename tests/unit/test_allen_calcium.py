@@ -1,0 +1,301 @@
+import dataclasses
+import json
+import shutil
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainlatent.datasets import allen_calcium as ac
+from brainlatent.datasets.simulate_calcium import simulate_dataset, simulate_mouse, tuning
+from brainlatent.errors import DataError
+from brainlatent.preprocessing.calcium import (
+    LABEL_COLUMNS,
+    movie_matrix,
+    movie_responses,
+    preprocess_mouse,
+    pseudo_mouse,
+    scene_responses,
+)
+
+N_NEURONS, N_REPEATS, N_SCENE_REPEATS, SIZE = 40, 2, 3, 32
+
+
+@pytest.fixture(scope="module")
+def mouse(tmp_path_factory):
+    """One tiny simulated mouse: its NWB path and ground truth (read-only for tests)."""
+    path = tmp_path_factory.mktemp("allen") / ac.nwb_relpath("M1")
+    truth = simulate_mouse(
+        path,
+        "M1",
+        "VISp",
+        N_NEURONS,
+        seed=0,
+        n_movie_repeats=N_REPEATS,
+        n_scene_repeats=N_SCENE_REPEATS,
+        image_size=SIZE,
+    )
+    return path, dict(np.load(truth))
+
+
+@pytest.fixture(scope="module")
+def session(mouse):
+    return ac.read_session(mouse[0])
+
+
+def _reliability(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-column Pearson correlation."""
+    a, b = a - a.mean(0), b - b.mean(0)
+    return (a * b).sum(0) / np.sqrt((a * a).sum(0) * (b * b).sum(0))
+
+
+def test_file_has_the_dandi_000728_layout(mouse):
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(mouse[0]), "r") as io:
+        nwb = io.read()
+        series = nwb.processing["ophys"]["DfOverF"]["DfOverF"]
+        assert series.data.shape[1] == N_NEURONS
+        plane = nwb.processing["ophys"]["ImageSegmentation"]["PlaneSegmentation"]
+        assert "global_roi_id" in plane.colnames
+        assert nwb.imaging_planes["ImagingPlane"].location == "VISp"
+        movie = nwb.stimulus["natural_movie_one_stimulus"]
+        assert type(movie).__name__ == "IndexSeries"
+        assert movie.indexed_timeseries is nwb.stimulus_template["natural_movie_one"]
+        assert movie.data.dtype == np.uint32
+        scenes = nwb.stimulus["natural_scenes_stimulus"]
+        assert scenes.indexed_images is nwb.stimulus_template["natural_scenes_template"]
+        behavior = nwb.processing["behavior"]["BehavioralTimeSeries"]
+        assert behavior["running_speed"].unit == "cm/s"
+        assert set(nwb.epochs.to_dataframe()["stimulus_type"]) == {
+            "spontaneous",
+            "natural_movie_one",
+            "natural_scenes",
+        }
+        assert nwb.subject.subject_id == "M1"
+
+
+def test_read_session_shapes_and_types(session):
+    n_time = len(session.timestamps)
+    assert session.dff.shape == (n_time, N_NEURONS) and session.dff.dtype == np.float32
+    assert np.all(np.diff(session.timestamps) > 0)
+    assert session.cell_ids.shape == (N_NEURONS,) and len(set(session.cell_ids)) == N_NEURONS
+    assert session.area == "VISp" and session.subject == "M1"
+    assert list(session.movie.columns) == ["start_time", "stop_time", "frame", "repeat"]
+    assert session.movie.dtypes.astype(str).to_dict() == ac.MOVIE_COLUMNS
+    assert len(session.movie) == 900 * N_REPEATS
+    assert (session.movie["stop_time"] > session.movie["start_time"]).all()
+    assert list(session.scenes.columns) == ["start_time", "stop_time", "frame"]
+    assert session.scenes.dtypes.astype(str).to_dict() == ac.SCENE_COLUMNS
+    assert len(session.scenes) == 118 * N_SCENE_REPEATS  # blank sweeps are gaps
+    assert np.bincount(session.scenes["frame"], minlength=118).tolist() == [3] * 118
+    assert session.running_speed.shape == (n_time,)
+    assert np.isfinite(session.running_speed).all() and (session.running_speed >= 0).all()
+    assert session.movie_template.shape == (900, SIZE, SIZE)
+    assert session.movie_template.dtype == np.uint8
+    assert session.scenes_template.shape == (118, SIZE, SIZE)
+    assert session.scenes_template.dtype == np.uint8
+    assert session.movie_template.std() > 10  # not blank
+    assert ac.read_session(session.path, templates=False).movie_template is None
+
+
+def test_ground_truth_is_saved(mouse, session):
+    _, truth = mouse
+    assert truth["movie_latents"].shape == (900, 4)
+    assert truth["scene_latents"].shape == (118, 4)
+    assert truth["preferred"].shape == (N_NEURONS, 4)
+    np.testing.assert_array_equal(truth["cell_ids"], session.cell_ids)
+    # A smooth closed curve: small steps everywhere, including from the last frame to the first.
+    steps = np.abs(
+        np.diff(truth["movie_latents"][:, :2], axis=0, append=truth["movie_latents"][:1, :2])
+    )
+    assert steps.max() < 0.01
+
+
+def test_movie_matrix_rows_follow_the_presentations(session):
+    neural, frame, repeat = movie_matrix(session)
+    assert neural.shape == (900 * N_REPEATS, N_NEURONS) and neural.dtype == np.float32
+    assert frame.dtype == np.int64 and repeat.dtype == np.int64
+    np.testing.assert_array_equal(frame, np.tile(np.arange(900), N_REPEATS))
+    np.testing.assert_array_equal(repeat, np.repeat(np.arange(N_REPEATS), 900))
+    assert np.isfinite(neural).all()
+
+
+def test_movie_neurons_are_tuned(mouse, session):
+    population = mouse[1]["population"]
+    neural, _, repeat = movie_matrix(session)
+    first, second = neural[repeat == 0], neural[repeat == 1]
+    reliability = _reliability(first, second)
+    shuffled = _reliability(first, np.random.default_rng(0).permutation(second))
+    movie_tuned = population == 1
+    assert movie_tuned.sum() >= 10
+    assert np.median(reliability[movie_tuned]) > 0.3
+    assert abs(shuffled[movie_tuned].mean()) < 0.1
+    assert np.median(reliability[movie_tuned]) > np.median(reliability[population == 2])
+
+
+def test_scene_responses_follow_the_true_tuning(mouse, session):
+    responses, image = scene_responses(session)
+    assert responses.shape == (118 * N_SCENE_REPEATS, N_NEURONS)
+    assert responses.dtype == np.float32 and image.dtype == np.int64
+    truth = mouse[1]
+    mean = pd.DataFrame(responses).groupby(image).mean().to_numpy()
+    predicted = tuning(truth["scene_latents"], truth)
+    tuned = truth["population"] > 0
+    match = _reliability(mean, predicted)[tuned]
+    shuffled = _reliability(mean, predicted[np.random.default_rng(0).permutation(118)])[tuned]
+    assert np.median(match) > 0.25
+    assert abs(np.median(shuffled)) < 0.1
+
+
+def test_missing_or_damaged_file_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        ac.read_session(tmp_path / "absent.nwb")
+    bad = tmp_path / "bad.nwb"
+    bad.write_bytes(b"not an HDF5 file")
+    with pytest.raises(DataError, match="cannot read") as error:
+        ac.read_session(bad)
+    assert str(bad) in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("group", "message"),
+    [
+        ("stimulus/presentation/natural_movie_one_stimulus", "no natural_movie_one presentations"),
+        ("processing/ophys/DfOverF", "no dF/F"),
+    ],
+)
+def test_missing_movie_or_dff_is_a_data_error(mouse, tmp_path, group, message):
+    path = tmp_path / "edited.nwb"
+    shutil.copy(mouse[0], path)
+    with h5py.File(path, "a") as f:
+        del f[group]
+    with pytest.raises(DataError, match=message) as error:
+        ac.read_session(path)
+    assert error.value.path == str(path)
+
+
+def test_allensdk_presentation_table_is_read(mouse, tmp_path):
+    """The AllenSDK NWB 2 convention: a TimeIntervals table instead of an IndexSeries."""
+    from pynwb import NWBHDF5IO
+    from pynwb.epoch import TimeIntervals
+
+    path = tmp_path / "intervals.nwb"
+    shutil.copy(mouse[0], path)
+    with h5py.File(path, "a") as f:
+        del f["stimulus/presentation/natural_movie_one_stimulus"]
+    with NWBHDF5IO(str(path), "a") as io:
+        nwb = io.read()
+        table = TimeIntervals(name="natural_movie_one_presentations", description="movie")
+        table.add_column(name="frame", description="movie frame")
+        for k in range(60):
+            table.add_interval(start_time=10 + k / 30, stop_time=10 + (k + 1) / 30, frame=k % 30)
+        nwb.add_time_intervals(table)
+        io.write(nwb)
+    movie = ac.read_session(path, templates=False).movie
+    assert len(movie) == 60 and movie.dtypes.astype(str).to_dict() == ac.MOVIE_COLUMNS
+    np.testing.assert_array_equal(movie["frame"], np.tile(np.arange(30), 2))
+    np.testing.assert_array_equal(movie["repeat"], np.repeat([0, 1], 30))
+    np.testing.assert_allclose(movie["stop_time"] - movie["start_time"], 1 / 30)
+
+
+def test_scene_blanks_stored_as_uint32_are_recognised(mouse, tmp_path):
+    """DANDI 000728 cast scene frames to uint32: -1 wraps (read as -1) or clips to 0 (warned)."""
+    path = tmp_path / "blanks.nwb"
+    shutil.copy(mouse[0], path)
+    with h5py.File(path, "a") as f:
+        data = f["stimulus/presentation/natural_scenes_stimulus/data"]
+        data[0] = 2**32 - 1
+        data[1:60] = 0
+    with pytest.warns(UserWarning, match="blank sweeps"):
+        scenes = ac.read_session(path, templates=False).scenes
+    assert scenes["frame"].iloc[0] == -1 and (scenes["frame"].iloc[1:60] == 0).all()
+
+
+def test_nan_neurons_are_dropped_with_a_warning(session):
+    dff = session.dff.copy()
+    movie_sample = np.searchsorted(session.timestamps, session.movie["start_time"].iloc[100])
+    dff[movie_sample, [3, 7, 11]] = np.nan
+    dff[-1, 20] = np.nan  # after the movie: this neuron stays
+    damaged = dataclasses.replace(session, dff=dff)
+    with pytest.warns(UserWarning, match="dropped 3 of 40 neurons"):
+        result = movie_responses(damaged)
+    assert result.neural.shape == (900 * N_REPEATS, N_NEURONS - 3)
+    assert np.isfinite(result.neural).all()
+    np.testing.assert_array_equal(result.cell_ids, np.delete(session.cell_ids, [3, 7, 11]))
+    all_nan = dataclasses.replace(session, dff=np.full_like(session.dff, np.nan))
+    with pytest.raises(DataError, match="every one of 40 neurons"):
+        movie_matrix(all_nan)
+
+
+def test_mismatched_frame_counts_are_data_errors(session, tmp_path):
+    source = tmp_path / "source.nwb"
+    short = dataclasses.replace(session, movie=session.movie.drop(index=450))
+    with pytest.raises(DataError, match="1799 presentations") as error:
+        movie_matrix(short, source)
+    assert error.value.path == str(source)
+    template = dataclasses.replace(session, movie_template=session.movie_template[:899])
+    with pytest.raises(DataError, match="template has 899 frames, expected 900"):
+        movie_matrix(template, source)
+    shifted = session.movie.assign(frame=session.movie["frame"] + 1)
+    with pytest.raises(DataError, match="frames 1..900"):
+        movie_matrix(dataclasses.replace(session, movie=shifted), source)
+
+
+def test_pseudo_mouse_aligns_rows_by_repeat_and_frame(session):
+    neural, frame, repeat = movie_matrix(session)
+    order = np.random.default_rng(1).permutation(len(frame))
+    other = neural[order][:, :25] * 2
+    pooled = pseudo_mouse(
+        [neural, other], [frame, frame[order]], [repeat, repeat[order]], None, seed=0
+    )
+    assert pooled.neural.shape == (900 * N_REPEATS, N_NEURONS + 25)
+    np.testing.assert_array_equal(pooled.frame, frame)
+    np.testing.assert_array_equal(pooled.repeat, repeat)
+    np.testing.assert_allclose(pooled.neural[:, N_NEURONS:], 2 * neural[:, :25])
+
+    sampled = pseudo_mouse([neural, other], [frame, frame[order]], [repeat, repeat[order]], 30, 0)
+    assert sampled.neural.shape == (900 * N_REPEATS, 30) and sampled.neural.dtype == np.float32
+    assert sampled.origin.shape == (30, 2) and len({tuple(o) for o in sampled.origin}) == 30
+    again = pseudo_mouse([neural, other], [frame, frame[order]], [repeat, repeat[order]], 30, 0)
+    np.testing.assert_array_equal(sampled.origin, again.origin)
+    with pytest.raises(ValueError, match="n_neurons = 100"):
+        pseudo_mouse([neural, other], [frame, frame[order]], [repeat, repeat[order]], 100, 0)
+
+
+def test_preprocess_mouse_writes_three_files(mouse, tmp_path):
+    out = tmp_path / "pre"
+    result = preprocess_mouse(
+        mouse[0], out / "neural.npy", out / "labels.parquet", out / "info.json"
+    )
+    neural = np.load(out / "neural.npy")
+    assert neural.shape == (900 * N_REPEATS, N_NEURONS) and neural.dtype == np.float32
+    labels = pd.read_parquet(out / "labels.parquet")
+    assert labels.dtypes.astype(str).to_dict() == LABEL_COLUMNS
+    np.testing.assert_array_equal(labels["frame"], result.frame)
+    assert labels["time"].is_monotonic_increasing
+    info = json.loads((out / "info.json").read_text())
+    assert info["area"] == "VISp" and info["subject"] == "M1"
+    assert len(info["cell_ids"]) == N_NEURONS
+    assert sorted(p.name for p in out.iterdir()) == ["info.json", "labels.parquet", "neural.npy"]
+
+
+def test_simulate_dataset_is_deterministic(mouse, tmp_path):
+    paths = simulate_dataset(
+        tmp_path,
+        ["M1"],
+        "VISp",
+        N_NEURONS,
+        seed=0,
+        n_movie_repeats=N_REPEATS,
+        n_scene_repeats=N_SCENE_REPEATS,
+        image_size=SIZE,
+    )
+    assert paths == [tmp_path / ac.nwb_relpath("M1")]
+    assert (
+        tmp_path / "sub-M1" / "sub-M1_ses-simulated-StimB_behavior+image+ophys_truth.npz"
+    ).exists()
+    np.testing.assert_array_equal(ac.read_session(paths[0]).dff, ac.read_session(mouse[0]).dff)
+    with pytest.raises(ValueError, match="must match mice"):
+        simulate_dataset(tmp_path, ["A", "B"], ["VISp"], 10, seed=0)
