@@ -1,0 +1,441 @@
+"""DAE-NR: an image autoencoder whose bottleneck also predicts neural responses.
+
+The autoencoder alone learns whatever code best reconstructs pixels; adding
+a linear head from the bottleneck to each neuron's (z-scored) mean response,
+weighted by ``beta``, pulls the code toward what the neurons encode. Comparing
+``beta == 0`` with ``beta > 0`` on held-out images (:func:`compare_beta`) asks
+whether that neural constraint makes the code more brain-like (RSA) and what it
+costs or gains in reconstruction (SSIM, PixCorr).
+
+:class:`DAENREstimator` wraps :class:`DAENR` as a scikit-learn style estimator.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+from tqdm.auto import tqdm
+
+from brainlatent.io import atomic_path
+from brainlatent.metrics_images import as_unit_images, pixcorr, rsa, ssim
+
+__all__ = ["DAENR", "DAENREstimator", "HISTORY_COLUMNS", "compare_beta"]
+
+HISTORY_COLUMNS = ["epoch", "loss", "recon", "neural"]
+
+_MIN_SIDE = 4  # the encoder halves the image until its smaller side is at most this
+_MAX_DOWN = 5
+_BASE_CHANNELS = 16
+_MAX_CHANNELS = 128
+
+
+# ---------------------------------------------------------------------------
+# Network
+# ---------------------------------------------------------------------------
+
+
+def _n_down(height: int, width: int) -> int:
+    n, side = 0, min(height, width)
+    while side > _MIN_SIDE and n < _MAX_DOWN:
+        side = -(-side // 2)
+        n += 1
+    return n
+
+
+class DAENR(nn.Module):
+    """Images (B, C, H, W) in [0, 1] -> (reconstruction, hidden, predicted responses).
+
+    The encoder halves the resolution with stride-2 convolutions until the
+    smaller side is <= 4, so 32×32 and 64×64 inputs both end on a 4×4 map; the
+    decoder mirrors it and crops to (H, W). The bottleneck is linear and the
+    neural head is linear, so the responses are a linear readout of the very
+    code that RSA is computed on.
+    """
+
+    def __init__(self, height: int, width: int, n_channels: int, hidden_dim: int, n_neurons: int):
+        super().__init__()
+        self.image_shape = (int(n_channels), int(height), int(width))
+        n_down = _n_down(height, width)
+        widths = [min(_BASE_CHANNELS * 2**k, _MAX_CHANNELS) for k in range(n_down)]
+        enc, c_in, h, w = [], n_channels, height, width
+        for c_out in widths:
+            enc += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.ReLU()]
+            c_in, h, w = c_out, -(-h // 2), -(-w // 2)
+        self.encoder = nn.Sequential(*enc, nn.Flatten())
+        self.code_shape = (c_in, h, w)
+        self.to_hidden = nn.Linear(c_in * h * w, hidden_dim)
+        self.from_hidden = nn.Sequential(nn.Linear(hidden_dim, c_in * h * w), nn.ReLU())
+        dec = []
+        for c_out in [*widths[::-1][1:], None]:
+            if c_out is None:  # last layer: to image channels, squashed to [0, 1]
+                dec += [nn.ConvTranspose2d(c_in, n_channels, 4, stride=2, padding=1)]
+            else:
+                dec += [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU()]
+                c_in = c_out
+        self.decoder = nn.Sequential(*dec) if n_down else nn.Conv2d(c_in, n_channels, 3, padding=1)
+        self.neural_head = nn.Linear(hidden_dim, n_neurons) if n_neurons else None
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[1:]) != self.image_shape:
+            raise ValueError(
+                f"expected images of shape (batch, {', '.join(map(str, self.image_shape))}); "
+                f"got {tuple(x.shape)}"
+            )
+        return self.to_hidden(self.encoder(x))
+
+    def decode(self, hidden: torch.Tensor) -> torch.Tensor:
+        x = self.from_hidden(hidden).view(-1, *self.code_shape)
+        _, height, width = self.image_shape
+        return torch.sigmoid(self.decoder(x)[:, :, :height, :width])
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        hidden = self.encode(x)
+        responses = self.neural_head(hidden) if self.neural_head is not None else None
+        return self.decode(hidden), hidden, responses
+
+
+# ---------------------------------------------------------------------------
+# Estimator
+# ---------------------------------------------------------------------------
+
+
+def _resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _check_images(images, name: str = "images") -> np.ndarray:
+    """(n, H, W) or (n, H, W, C) -> float32 (n, C, H, W) in [0, 1]."""
+    arr = as_unit_images(images, name)
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    elif arr.ndim == 4 and arr.shape[-1] in (1, 3):
+        arr = np.moveaxis(arr, -1, 1)
+    else:
+        raise ValueError(
+            f"{name} must have shape (n, H, W) or (n, H, W, C) with C in (1, 3); got {arr.shape}"
+        )
+    if len(arr) == 0:
+        raise ValueError(f"{name} is empty")
+    return np.ascontiguousarray(arr)
+
+
+class DAENREstimator(BaseEstimator):
+    """``fit(images, responses)``; ``encode`` / ``reconstruct`` / ``predict_responses``.
+
+    Loss = pixel MSE + ``beta`` · MSE between predicted and z-scored responses.
+    With ``beta == 0`` and responses given, the head is still fitted, on the
+    detached code, so the plain autoencoder's code gets a readout too without
+    the responses shaping it.
+    """
+
+    def __init__(
+        self,
+        hidden_dim: int = 64,
+        beta: float = 1.0,
+        lr: float = 1e-3,
+        max_epochs: int = 200,
+        batch_size: int = 32,
+        weight_decay: float = 0.0,
+        device: str = "auto",
+        random_state: int | None = 0,
+        progress: bool = True,
+    ):
+        self.hidden_dim = hidden_dim
+        self.beta = beta
+        self.lr = lr
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.device = device
+        self.random_state = random_state
+        self.progress = progress
+
+    # -- helpers -----------------------------------------------------------
+
+    def _check_params(self) -> None:
+        for name in ("hidden_dim", "max_epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        if not (np.isfinite(self.beta) and self.beta >= 0):
+            raise ValueError(f"beta must be a finite number >= 0; got {self.beta!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0; got {self.lr!r}")
+        if not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0; got {self.weight_decay!r}")
+
+    def _check_responses(self, responses, n: int) -> np.ndarray | None:
+        if responses is None:
+            if self.beta > 0:
+                raise ValueError(
+                    f"responses is required when beta > 0 (beta={self.beta}); "
+                    "pass (n_images, n_neurons) mean responses or set beta=0"
+                )
+            return None
+        responses = np.asarray(responses, dtype=np.float64)
+        if responses.ndim != 2 or responses.shape[1] < 1:
+            raise ValueError(
+                f"responses must be 2-D (n_images, n_neurons); got shape {responses.shape}"
+            )
+        if responses.shape[0] != n:
+            raise ValueError(
+                f"responses must have one row per image: images has {n}, "
+                f"responses has {responses.shape[0]}"
+            )
+        if not np.isfinite(responses).all():
+            bad = int(np.argmin(np.isfinite(responses).all(axis=1)))
+            raise ValueError(f"responses contains NaN or infinite values (first at image {bad})")
+        return responses
+
+    def _seed(self) -> int:
+        if self.random_state is None:
+            return int(np.random.SeedSequence().generate_state(1)[0])
+        return int(self.random_state)
+
+    def _fork_rng(self):
+        devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
+        return torch.random.fork_rng(devices=devices)
+
+    def _build_model(self) -> DAENR:
+        c, h, w = self.image_shape_
+        return DAENR(h, w, c, self.hidden_dim, self.n_neurons_)
+
+    # -- public API --------------------------------------------------------
+
+    def fit(self, images, responses=None) -> DAENREstimator:
+        """Train on all images for ``max_epochs`` epochs (no early stopping: n is tiny).
+
+        images: (n, H, W) or (n, H, W, C), uint8 0-255 or float in [0, 1].
+        responses: (n, n_neurons) mean response per image, or None when beta == 0.
+        """
+        self._check_params()
+        x = _check_images(images)
+        n = len(x)
+        responses = self._check_responses(responses, n)
+
+        self.input_ndim_ = np.asarray(images).ndim
+        self.image_shape_ = tuple(int(s) for s in x.shape[1:])
+        self.n_neurons_ = 0 if responses is None else responses.shape[1]
+        if responses is not None:
+            self.response_mean_ = responses.mean(axis=0).astype(np.float32)
+            scale = responses.std(axis=0)
+            self.response_scale_ = np.where(scale > 0, scale, 1.0).astype(np.float32)
+        else:
+            self.response_mean_ = np.zeros(0, dtype=np.float32)
+            self.response_scale_ = np.ones(0, dtype=np.float32)
+        self.device_ = _resolve_device(self.device)
+
+        seed = self._seed()
+        rng = np.random.default_rng(seed)
+        x_all = torch.from_numpy(x).to(self.device_)
+        y_all = (
+            None
+            if responses is None
+            else torch.from_numpy(self._zscore(responses)).to(self.device_)
+        )
+        beta = float(self.beta)
+        history = []
+        with self._fork_rng():
+            torch.manual_seed(seed)
+            self.model_ = self._build_model().to(self.device_)
+            optimizer = torch.optim.Adam(
+                self.model_.parameters(), lr=self.lr, weight_decay=self.weight_decay
+            )
+            bar = tqdm(
+                range(1, self.max_epochs + 1),
+                desc=f"DAE-NR beta={beta:g}",
+                file=sys.stderr,
+                disable=not self.progress,
+                leave=False,
+            )
+            self.model_.train()
+            for epoch in bar:
+                totals = np.zeros(3)
+                for batch in np.array_split(rng.permutation(n), max(1, -(-n // self.batch_size))):
+                    b = torch.as_tensor(batch, device=self.device_)
+                    xb = x_all[b]
+                    hidden = self.model_.encode(xb)
+                    recon = F.mse_loss(self.model_.decode(hidden), xb)
+                    if y_all is None:
+                        neural = torch.full((), float("nan"))
+                        objective = recon
+                    else:
+                        # beta == 0: fit the head on the detached code, leaving the code alone.
+                        code = hidden if beta > 0 else hidden.detach()
+                        neural = F.mse_loss(self.model_.neural_head(code), y_all[b])
+                        objective = recon + (beta if beta > 0 else 1.0) * neural
+                    optimizer.zero_grad(set_to_none=True)
+                    objective.backward()
+                    optimizer.step()
+                    loss = recon.item() + (beta * neural.item() if beta > 0 else 0.0)
+                    totals += len(batch) * np.array([loss, recon.item(), neural.item()])
+                loss, recon_mse, neural_mse = totals / n
+                if not np.isfinite(loss):
+                    raise RuntimeError(
+                        f"training diverged at epoch {epoch} (loss {loss}); try a lower lr "
+                        f"(lr={self.lr})"
+                    )
+                history.append(
+                    {"epoch": epoch, "loss": loss, "recon": recon_mse, "neural": neural_mse}
+                )
+                bar.set_postfix(recon=f"{recon_mse:.4f}", neural=f"{neural_mse:.3f}")
+            bar.close()
+        self.model_.eval()
+        self.history_ = pd.DataFrame(history, columns=HISTORY_COLUMNS)
+        return self
+
+    def _zscore(self, responses: np.ndarray) -> np.ndarray:
+        return ((responses - self.response_mean_) / self.response_scale_).astype(np.float32)
+
+    def _run(self, images, what: str) -> np.ndarray:
+        check_is_fitted(self, "model_")
+        x = _check_images(images)
+        if tuple(x.shape[1:]) != self.image_shape_:
+            c, h, w = self.image_shape_
+            raise ValueError(
+                f"images must be {h}×{w} with {c} channel(s) as at fit; "
+                f"got shape {np.asarray(images).shape}"
+            )
+        self.model_.eval()
+        outputs = []
+        with torch.no_grad():
+            for start in range(0, len(x), self.batch_size):
+                xb = torch.from_numpy(x[start : start + self.batch_size]).to(self.device_)
+                hidden = self.model_.encode(xb)
+                if what == "hidden":
+                    out = hidden
+                elif what == "recon":
+                    out = self.model_.decode(hidden)
+                else:
+                    out = self.model_.neural_head(hidden)
+                outputs.append(out.cpu().numpy())
+        return np.concatenate(outputs).astype(np.float32)
+
+    def encode(self, images) -> np.ndarray:
+        """Bottleneck code (n, hidden_dim): the representation compared to the brain by RSA."""
+        return self._run(images, "hidden")
+
+    def reconstruct(self, images) -> np.ndarray:
+        """Reconstructions in [0, 1], float32, shaped like the input ((n, H, W) or (n, H, W, C))."""
+        out = self._run(images, "recon")  # (n, C, H, W)
+        if np.asarray(images).ndim == 3:
+            return out[:, 0]
+        return np.ascontiguousarray(np.moveaxis(out, 1, -1))
+
+    def predict_responses(self, images) -> np.ndarray:
+        """Predicted mean responses (n, n_neurons) in the units of the fitted responses."""
+        check_is_fitted(self, "model_")
+        if self.n_neurons_ == 0:
+            raise ValueError("the model was fitted without responses: it has no neural head")
+        z = self._run(images, "neural")
+        return (z * self.response_scale_ + self.response_mean_).astype(np.float32)
+
+    # -- persistence -------------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write params, weights, scaling and history to one ``torch.save`` file, atomically.
+
+        Only tensors and plain Python types are stored, so :meth:`load` can use
+        ``weights_only=True`` (no arbitrary unpickling).
+        """
+        check_is_fitted(self, "model_")
+        history = [
+            {k: (int(v) if k == "epoch" else float(v)) for k, v in rec.items()}
+            for rec in self.history_.to_dict("records")
+        ]
+        params = {
+            k: (v.item() if isinstance(v, np.generic) else v) for k, v in self.get_params().items()
+        }
+        state = {
+            "format": "brainlatent.DAENREstimator/1",
+            "params": params,
+            "state_dict": {k: v.detach().cpu() for k, v in self.model_.state_dict().items()},
+            "image_shape": list(self.image_shape_),
+            "input_ndim": int(self.input_ndim_),
+            "n_neurons": int(self.n_neurons_),
+            "response_mean_": torch.from_numpy(self.response_mean_),
+            "response_scale_": torch.from_numpy(self.response_scale_),
+            "history": history,
+        }
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> DAENREstimator:
+        """Rebuild a fitted estimator from :meth:`save`, on CPU."""
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+        if state.get("format") != "brainlatent.DAENREstimator/1":
+            raise ValueError(f"{path}: not a saved DAENREstimator (format {state.get('format')})")
+        est = cls(**state["params"])
+        est.device_ = torch.device("cpu")
+        est.image_shape_ = tuple(state["image_shape"])
+        est.input_ndim_ = state["input_ndim"]
+        est.n_neurons_ = state["n_neurons"]
+        est.response_mean_ = state["response_mean_"].numpy()
+        est.response_scale_ = state["response_scale_"].numpy()
+        est.history_ = pd.DataFrame(state["history"], columns=HISTORY_COLUMNS)
+        est.model_ = est._build_model()
+        est.model_.load_state_dict(state["state_dict"])
+        est.model_.eval()
+        return est
+
+
+# ---------------------------------------------------------------------------
+# Experiment
+# ---------------------------------------------------------------------------
+
+
+def compare_beta(
+    train_images,
+    train_responses,
+    test_images,
+    test_responses,
+    betas=(0.0, 1.0),
+    seeds=(0,),
+    **params,
+) -> pd.DataFrame:
+    """Fit one model per (beta, seed) and score it on held-out images.
+
+    Returns a long table (beta, seed, metric, value) with ``ssim`` and
+    ``pixcorr`` (reconstruction vs original) and ``rsa`` (Spearman between the
+    RDMs of the code and of the measured responses). Responses are passed at
+    every beta, so beta == 0 differs only in the loss, not in the data seen.
+    """
+    for name in ("beta", "random_state"):
+        if name in params:
+            raise ValueError(f"{name} is set by compare_beta (betas / seeds); do not pass it")
+    test_responses = np.asarray(test_responses, dtype=np.float64)
+    if test_responses.ndim != 2 or len(test_responses) != len(np.asarray(test_images)):
+        raise ValueError(
+            "test_responses must be (n_test_images, n_neurons); "
+            f"got {test_responses.shape} for {len(np.asarray(test_images))} test images"
+        )
+    if not np.isfinite(test_responses).all():
+        raise ValueError("test_responses contains NaN or infinite values")
+    rows = []
+    for beta in betas:
+        for seed in seeds:
+            est = DAENREstimator(beta=beta, random_state=seed, **params)
+            est.fit(train_images, train_responses)
+            recon = est.reconstruct(test_images)
+            scores = {
+                "ssim": ssim(test_images, recon),
+                "pixcorr": pixcorr(test_images, recon),
+                "rsa": rsa(est.encode(test_images), test_responses),
+            }
+            rows += [
+                {"beta": float(beta), "seed": int(seed), "metric": m, "value": v}
+                for m, v in scores.items()
+            ]
+    return pd.DataFrame(rows, columns=["beta", "seed", "metric", "value"])
