@@ -17,6 +17,8 @@ include: "workflow/rules/features.smk"
 include: "workflow/rules/fit.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/calcium.smk"
+include: "workflow/rules/synthetic.smk"
 
 
 rule all:

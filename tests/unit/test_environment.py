@@ -33,7 +33,13 @@ def test_conda_environment_matches_the_lock(env):
     pins = lock()
     spec = yaml.safe_load(env.read_text())
     assert spec["channels"][0] == "conda-forge"
+    dependencies = []
     for dependency in spec["dependencies"]:
+        if isinstance(dependency, dict):  # the pip: section, PyPI names and ==
+            dependencies += [d.replace("==", "=") for d in dependency["pip"]]
+        elif dependency != "pip":
+            dependencies.append(dependency)
+    for dependency in dependencies:
         name, _, version = dependency.partition("=")
         if name == "python":
             assert version == "3.11"

@@ -184,3 +184,30 @@ def test_default_config_meets_the_paper_level_claims(tmp_path):
     for _, curve in course.groupby("image_model"):
         peak = curve.groupby("window_start")["value"].mean().idxmax()
         assert 0 <= peak <= 0.3, curve
+
+
+@pytest.fixture(scope="module")
+def calcium_project(tmp_path_factory):
+    project = copy_project(tmp_path_factory.mktemp("calcium"))
+    snakemake(project, "--cores", "2", "--configfile", "config/tests/tiny_calcium.yaml")
+    return project
+
+
+def test_cebra_behavior_decodes_frames_better_than_baselines(calcium_project):
+    table = pd.read_parquet(
+        calcium_project / "results/allen_calcium/metrics/frame_decoding.parquet"
+    )
+    accuracy = table[(table["metric"] == "accuracy") & (table["n_neurons"] == 80)]
+    by_method = accuracy.groupby("method")["value"].mean()
+    assert by_method["cebra_behavior"] >= by_method["raw"], by_method
+    assert by_method["cebra_behavior"] >= 10 * accuracy["chance"].mean(), by_method
+    assert set(table["subject"]) == {"M1", "M2"}
+    for figure in ("calcium_frame_decoding", "synthetic_latents"):
+        assert (calcium_project / f"results/figures/{figure}.png").stat().st_size > 1000
+
+
+def test_cebra_recovers_synthetic_latents_better_than_pca(calcium_project):
+    table = pd.read_parquet(calcium_project / "results/synthetic/metrics/latents.parquet")
+    median = table[table["metric"] == "r2"].groupby("method")["value"].median()
+    assert median["cebra"] > median["pca"], median
+    assert median["cebra"] > 0.8, median

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from brainlatent import ConfigError
 from brainlatent.config import check_keys, load_schema
 
 BASE = Path(workflow.basedir)
@@ -24,8 +25,21 @@ IMAGE_MODELS = MEG["image_models"]
 PRETRAINED = ("vgg19", "clip", "dinov2")
 
 
+CALCIUM = config["allen_calcium"]
+CALCIUM_ROOT = "results/allen_calcium"
+MICE = CALCIUM["mice"]
+if len(CALCIUM["areas"]) != len(MICE):
+    raise ConfigError(
+        f"allen_calcium.areas has {len(CALCIUM['areas'])} entries but allen_calcium.mice has "
+        f"{len(MICE)}: give one imaging area per mouse"
+    )
+MOUSE_AREAS = dict(zip(MICE, CALCIUM["areas"]))
+SYNTHETIC = config["synthetic"]
+
+
 wildcard_constraints:
     subject="|".join(SUBJECTS),
+    mouse="|".join(MICE),
     image_model="|".join(IMAGE_MODELS),
     analysis="retrieval|timecourse",
 
@@ -85,4 +99,10 @@ def get_final_output():
             figure=["meg_retrieval", "meg_timecourse"],
             ext=["pdf", "png"],
         )
+    if "allen_calcium" in config["datasets"]:
+        outputs += expand(
+            "results/figures/calcium_frame_decoding.{ext}", ext=["pdf", "png"]
+        )
+    if "synthetic" in config["datasets"]:
+        outputs += expand("results/figures/synthetic_latents.{ext}", ext=["pdf", "png"])
     return outputs

@@ -1,0 +1,49 @@
+"""Decode the movie frame of one mouse's held-out repeat: raw, PCA and CEBRA vs neuron count."""
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from brainlatent.decoding.movie import decode_movie_frames
+from brainlatent.io import load_npy, read_table, write_table
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mouse", required=True)
+    parser.add_argument("--neural", type=Path, required=True)
+    parser.add_argument("--labels", type=Path, required=True)
+    parser.add_argument("--features", type=Path, required=True)
+    parser.add_argument("--methods", nargs="+", required=True)
+    parser.add_argument("--neuron-counts", nargs="+", type=int, required=True)
+    parser.add_argument("--seeds", nargs="+", type=int, required=True)
+    parser.add_argument("--pca-dim", type=int, default=8)
+    parser.add_argument("--window", type=int, default=30)
+    parser.add_argument("--cebra", type=json.loads, default={}, help="JSON CEBRA parameters")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--metrics", type=Path, required=True)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    labels = read_table(args.labels, ["frame", "repeat"])
+    table = decode_movie_frames(
+        load_npy(args.neural, mmap=False),
+        labels["frame"].to_numpy(),
+        labels["repeat"].to_numpy(),
+        load_npy(args.features, mmap=False),
+        args.methods,
+        args.neuron_counts,
+        args.seeds,
+        args.cebra,
+        pca_dim=args.pca_dim,
+        window=args.window,
+    )
+    table.insert(0, "subject", args.mouse)
+    table.insert(0, "dataset", "allen_calcium")
+    print(table.query("metric == 'accuracy'").to_string())
+    write_table(args.metrics, table)
+
+
+if __name__ == "__main__":
+    main()

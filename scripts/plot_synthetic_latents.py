@@ -1,0 +1,23 @@
+"""Figure synthetic_latents: latent-recovery R² per method beside the CEBRA paper's medians."""
+
+import argparse
+from pathlib import Path
+
+from brainlatent.figures.calcium import plot_synthetic_latents
+from brainlatent.figures.meg import save_figure
+from brainlatent.io import read_table
+from brainlatent.synthetic.benchmark import PAPER_MEDIANS
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--pdf", type=Path, required=True)
+    parser.add_argument("--png", type=Path, required=True)
+    args = parser.parse_args(argv)
+    figure = plot_synthetic_latents(read_table(args.metrics), PAPER_MEDIANS, source=args.metrics)
+    save_figure(figure, args.pdf, args.png)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""The pi-VAE synthetic benchmark: latent recovery R² of CEBRA, PCA, UMAP and t-SNE."""
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from brainlatent.io import write_table
+from brainlatent.synthetic.benchmark import run_benchmark
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--methods", nargs="+", required=True)
+    parser.add_argument("--seeds", nargs="+", type=int, required=True)
+    parser.add_argument("--n-samples", type=int, default=15000)
+    parser.add_argument("--n-neurons", type=int, default=100)
+    parser.add_argument("--tsne-max-samples", type=int, default=0, help="0: no cap")
+    parser.add_argument("--cebra", type=json.loads, default={}, help="JSON CEBRA parameters")
+    parser.add_argument("--data-seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--metrics", type=Path, required=True)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    table = run_benchmark(
+        args.methods,
+        args.seeds,
+        n_samples=args.n_samples,
+        n_neurons=args.n_neurons,
+        cebra_params=args.cebra,
+        max_samples={"tsne": args.tsne_max_samples} if args.tsne_max_samples else None,
+        data_seed=args.data_seed,
+    )
+    print(table.groupby("method")["value"].median().to_string())
+    write_table(args.metrics, table)
+
+
+if __name__ == "__main__":
+    main()

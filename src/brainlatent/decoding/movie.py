@@ -1,0 +1,76 @@
+"""Movie-frame decoding of one mouse, every method in one long table (CEBRA Fig. 5).
+
+Ties :mod:`brainlatent.decoding.frames` (kNN decoding, neuron-count sweep) to
+the frame labels CEBRA-Behavior learns from: an image embedding of each movie
+frame (the paper uses DINO features; the handcrafted models need no weights).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from brainlatent.decoding import frames
+from brainlatent.features.image_models import get_spec
+
+#: Decoding methods: raw activity, PCA, and the three CEBRA variants.
+METHODS = ("raw", "pca", "cebra_behavior", "cebra_time", "cebra_hybrid")
+
+
+def frame_features(template: np.ndarray, model: str = "hog") -> np.ndarray:
+    """One handcrafted embedding per movie frame ((frames, H, W[, 3]) uint8 → (frames, d))."""
+    spec = get_spec(model)
+    if spec.pretrained:
+        raise ValueError(f"frame features need a handcrafted image model; got {model!r}")
+    template = np.asarray(template)
+    rgb = np.repeat(template[..., None], 3, axis=-1) if template.ndim == 3 else template
+    return np.stack([spec.embed(frame) for frame in rgb]).astype(np.float32)
+
+
+def embed_fn(method: str, features: np.ndarray, pca_dim: int, cebra_params: Mapping):
+    if method == "raw":
+        return frames.raw_embedding
+    if method == "pca":
+        return frames.pca_embedding(pca_dim)
+    if method in ("cebra_behavior", "cebra_hybrid"):
+        return frames.cebra_embedding(method.split("_")[1], features, **cebra_params)
+    if method == "cebra_time":
+        return frames.cebra_embedding("time", **cebra_params)
+    raise ValueError(f"unknown method {method!r}; expected one of {list(METHODS)}")
+
+
+def decode_movie_frames(
+    neural: np.ndarray,
+    frame: np.ndarray,
+    repeat: np.ndarray,
+    features: np.ndarray,
+    methods: Sequence[str],
+    counts: Sequence[int],
+    seeds: Sequence[int],
+    cebra_params: Mapping,
+    pca_dim: int = 8,
+    window: int = frames.FRAME_RATE_HZ,
+) -> pd.DataFrame:
+    """Accuracy (within ``window`` frames) on the last repeat vs neuron count, per method.
+
+    Counts above the mouse's number of neurons are replaced by that number,
+    so the largest count always means "every neuron".
+    """
+    n = neural.shape[1]
+    counts = sorted({min(int(c), n) for c in counts})
+    tables = []
+    for method in methods:
+        table = frames.neuron_count_sweep(
+            neural,
+            frame,
+            repeat,
+            counts,
+            seeds,
+            embed_fn(method, features, pca_dim, cebra_params),
+            decode_kwargs={"window": window},
+        )
+        table.insert(0, "method", method)
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)

@@ -1,0 +1,267 @@
+"""CEBRA embeddings and movie-frame decoding on a synthetic movie with known latents."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from brainlatent.decoding.frames import (
+    cebra_embedding,
+    consistency_matrix,
+    frame_chance,
+    knn_frame_decoding,
+    median_error_chance,
+    neuron_count_sweep,
+    pca_embedding,
+    raw_embedding,
+    window_accuracy,
+)
+from brainlatent.models.cebra_models import (
+    KINDS,
+    fit_embedding,
+    frame_labels,
+    load_cebra,
+    make_cebra,
+    save_cebra,
+)
+
+pytestmark = [
+    # cebra 0.6's own deprecations, raised inside its sklearn interface.
+    pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:MultiobjectiveSolver is deprecated:DeprecationWarning"),
+]
+
+N_FRAMES = 900
+# Short fits: CEBRA's layers are tiny, so one torch thread is fastest on a shared CPU.
+FAST = {"batch_size": 256, "device": "cpu", "threads": 1}
+
+
+def make_movie(n_neurons=60, n_repeats=3, peak=0.5, width=0.4, seed=0):
+    """Neurons with Gaussian tuning to a helix traced once per 900-frame repeat, Poisson counts.
+
+    Returns activity (samples × neurons), frame, repeat and 16-D per-frame
+    features (a linear image of the latent, standing in for DINO features).
+    """
+    gen = np.random.default_rng(seed)
+    f = np.arange(N_FRAMES)
+    phase = 2 * np.pi * f / N_FRAMES
+    latent = np.stack([np.cos(2 * phase), np.sin(2 * phase), 2 * f / N_FRAMES - 1], axis=1)
+    centres = latent[gen.integers(0, N_FRAMES, n_neurons)] + 0.1 * gen.normal(size=(n_neurons, 3))
+    distance2 = ((latent[:, None, :] - centres[None]) ** 2).sum(-1)
+    rate = peak * np.exp(-distance2 / (2 * width**2))
+    frame = np.tile(f, n_repeats)
+    repeat = np.repeat(np.arange(n_repeats), N_FRAMES)
+    neural = gen.poisson(rate[frame]).astype(np.float32)
+    features = (latent @ gen.normal(size=(3, 16))).astype(np.float32)
+    return neural, frame, repeat, features
+
+
+@pytest.fixture(scope="module")
+def movie():
+    return make_movie()
+
+
+@pytest.fixture(scope="module")
+def behavior_fit(movie):
+    """CEBRA-Behavior trained on repeats 0-1, as the paper trains on all but the last repeat."""
+    neural, frame, repeat, features = movie
+    train = repeat < 2
+    labels = frame_labels(features, frame[train])
+    model = fit_embedding(
+        "behavior", neural[train], labels, max_iterations=200, output_dimension=8, **FAST
+    )
+    return model, train
+
+
+def test_cebra_behavior_decodes_held_out_repeat_far_above_chance_and_beats_pca(movie, behavior_fit):
+    neural, frame, repeat, _ = movie
+    model, train = behavior_fit
+    test = ~train
+    cebra_result = knn_frame_decoding(
+        model.transform(neural[train]), frame[train], model.transform(neural[test]), frame[test]
+    )
+    pca_train, pca_test = pca_embedding(8)(neural[train], frame[train], neural[test], 0)
+    pca_result = knn_frame_decoding(pca_train, frame[train], pca_test, frame[test])
+
+    assert cebra_result["n_test"] == N_FRAMES
+    assert cebra_result["accuracy"] > 10 * cebra_result["chance"]
+    assert cebra_result["accuracy"] > 0.8
+    assert cebra_result["accuracy"] >= pca_result["accuracy"]
+    assert cebra_result["median_abs_error_frames"] <= pca_result["median_abs_error_frames"]
+    assert cebra_result["n_neighbors"] in (1, 9, 25, 49, 100)
+
+
+@pytest.mark.parametrize("kind", ["time", "hybrid"])
+def test_other_kinds_fit_reproducibly_and_return_the_right_shape(movie, kind):
+    neural, frame, _, features = movie
+    X = neural[:1200]
+    labels = None if kind == "time" else frame_labels(features, frame[:1200])
+    params = dict(max_iterations=15, output_dimension=3, random_state=4, **FAST)
+    first = fit_embedding(kind, X, labels, **params).transform(X)
+    again = fit_embedding(kind, X, labels, **params).transform(X)
+    assert first.shape == (1200, 3) and first.dtype == np.float32
+    np.testing.assert_array_equal(first, again)
+    # Reproducible without disturbing the caller's random stream.
+    torch.manual_seed(123)
+    expected = torch.rand(1)
+    torch.manual_seed(123)
+    fit_embedding(kind, X, labels, **params)
+    assert torch.rand(1) == expected
+
+
+def test_make_cebra_configures_the_three_kinds_like_the_paper():
+    time_model = make_cebra("time")
+    assert (time_model.conditional, time_model.hybrid) == ("time", False)
+    behavior = make_cebra("behavior", output_dimension=16, random_state=3)
+    assert (behavior.conditional, behavior.hybrid) == ("time_delta", False)
+    assert behavior.output_dimension == 16 and behavior.random_state == 3
+    hybrid = make_cebra("hybrid")
+    assert (hybrid.conditional, hybrid.hybrid) == ("time_delta", True)
+    for model in (time_model, behavior, hybrid):
+        assert model.model_architecture == "offset10-model"
+        assert (model.time_offsets, model.temperature, model.distance) == (10, 1.0, "cosine")
+        assert (model.batch_size, model.learning_rate, model.max_iterations) == (512, 3e-4, 5000)
+        assert model.device == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert KINDS == ("time", "behavior", "hybrid")
+
+
+def test_bad_kinds_and_labels_are_rejected(movie):
+    neural, frame, _, features = movie
+    with pytest.raises(ValueError, match="time, behavior, hybrid"):
+        make_cebra("pivae")
+    with pytest.raises(ValueError, match="time, behavior, hybrid"):
+        fit_embedding("Behaviour", neural)
+    for kind in ("behavior", "hybrid"):
+        with pytest.raises(ValueError, match="needs continuous labels"):
+            fit_embedding(kind, neural)
+    with pytest.raises(ValueError, match="self-supervised"):
+        fit_embedding("time", neural, frame_labels(features, frame))
+    with pytest.raises(ValueError, match="labels must be"):
+        fit_embedding("behavior", neural, features)  # per-frame, not per-sample
+    with pytest.raises(ValueError, match="set by kind"):
+        make_cebra("time", conditional="time_delta")
+    with pytest.raises(ValueError, match="frame indices"):
+        frame_labels(features, np.array([0, N_FRAMES]))
+
+
+def test_frame_labels_index_per_frame_features():
+    features = np.arange(12, dtype=np.float32).reshape(4, 3)
+    labels = frame_labels(features, np.array([3, 0, 3]))
+    np.testing.assert_array_equal(labels, features[[3, 0, 3]])
+
+
+def test_save_load_round_trip_gives_the_same_transform(movie, behavior_fit, tmp_path):
+    neural = movie[0][:500]
+    model, _ = behavior_fit
+    save_cebra(model, tmp_path / "models" / "behavior.pt")
+    loaded = load_cebra(tmp_path / "models" / "behavior.pt", device="cpu")
+    np.testing.assert_array_equal(loaded.transform(neural), model.transform(neural))
+
+    # A checkpoint written on a GPU machine loads on a CPU-only one.
+    checkpoint = torch.load(tmp_path / "models" / "behavior.pt", weights_only=False)
+    checkpoint["args"]["device"] = checkpoint["state"]["device_"] = "cuda"
+    torch.save(checkpoint, tmp_path / "gpu.pt")
+    from_gpu = load_cebra(tmp_path / "gpu.pt", device="cpu")
+    np.testing.assert_array_equal(from_gpu.transform(neural), model.transform(neural))
+
+
+def test_perfect_predictor_scores_one_and_window_is_strict():
+    frames = np.arange(N_FRAMES)
+    angle = np.pi * frames / N_FRAMES  # a half circle: every frame has its own direction
+    code = np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    result = knn_frame_decoding(code, frames, code, frames, n_neighbors=1, return_predictions=True)
+    assert result["accuracy"] == 1.0 and result["median_abs_error_frames"] == 0.0
+    np.testing.assert_array_equal(result["predicted_frames"], frames)
+    # |error| < 30 frames counts (1 s at 30 Hz), 30 does not, and there is no wrap-around.
+    assert window_accuracy([29, 30, 899], [0, 0, 0], window=30) == pytest.approx(1 / 3)
+
+
+def test_chance_is_exact_at_the_movie_edges_and_matches_monte_carlo():
+    assert frame_chance([450]) == pytest.approx(59 / N_FRAMES)
+    assert frame_chance([0]) == frame_chance([899]) == pytest.approx(30 / N_FRAMES)
+    assert frame_chance([28]) == pytest.approx(58 / N_FRAMES)
+    assert frame_chance([29]) == pytest.approx(59 / N_FRAMES)
+
+    gen = np.random.default_rng(0)
+    true = np.arange(N_FRAMES)
+    guesses = gen.integers(0, N_FRAMES, size=(400, N_FRAMES))
+    monte_carlo = np.mean(np.abs(guesses - true) < 30)
+    assert frame_chance(true) == pytest.approx(monte_carlo, abs=0.003)
+
+    pooled = np.abs(np.arange(N_FRAMES)[:, None] - true[None, :]).ravel()
+    assert median_error_chance(true) == np.median(pooled)
+    assert median_error_chance([0, 5]) == np.median(np.abs(np.arange(N_FRAMES)[:, None] - [0, 5]))
+
+
+def test_neighbour_count_is_chosen_on_the_last_training_rows():
+    # Ten repeats as in the paper: each frame has nine training samples to vote.
+    gen = np.random.default_rng(1)
+    frames = np.tile(np.arange(N_FRAMES), 10)
+    angle = np.pi * frames / N_FRAMES
+    code = np.stack([np.cos(angle), np.sin(angle)], axis=1) + 0.05 * gen.normal(size=(9000, 2))
+    split = (code[:8100], frames[:8100], code[8100:], frames[8100:])
+    chosen = knn_frame_decoding(*split)
+    nearest = knn_frame_decoding(*split, n_neighbors=1)
+    assert chosen["n_neighbors"] > 1  # noisy codes: voting over neighbours helps
+    assert chosen["accuracy"] > nearest["accuracy"]
+
+
+def test_neuron_count_sweep_returns_long_rows_with_chance(movie):
+    neural, frame, repeat, _ = movie
+    sweep = neuron_count_sweep(
+        neural, frame, repeat, counts=[5, 60], seeds=[0, 1], embed_fn=raw_embedding
+    )
+    assert list(sweep.columns[:5]) == ["n_neurons", "seed", "metric", "value", "chance"]
+    assert len(sweep) == 2 * 2 * 2
+    accuracy = sweep[sweep.metric == "accuracy"]
+    np.testing.assert_allclose(accuracy.chance, frame_chance(np.arange(N_FRAMES)))
+    by_count = accuracy.groupby("n_neurons").value.mean()
+    assert by_count[60] > by_count[5] > accuracy.chance.iloc[0]
+    # All 60 neurons: the draw cannot matter.
+    assert accuracy[accuracy.n_neurons == 60].value.nunique() == 1
+    again = neuron_count_sweep(neural, frame, repeat, [5, 60], [0, 1], raw_embedding)
+    pd.testing.assert_frame_equal(sweep, again)
+    with pytest.raises(ValueError, match="neuron counts"):
+        neuron_count_sweep(neural, frame, repeat, [61], [0], raw_embedding)
+
+
+def test_neuron_count_sweep_with_cebra_and_pca_embeddings(movie):
+    neural, frame, repeat, features = movie
+    embed = cebra_embedding("behavior", features, max_iterations=10, output_dimension=4, **FAST)
+    sweep = neuron_count_sweep(neural, frame, repeat, [20], [0], embed)
+    assert set(sweep.metric) == {"accuracy", "median_abs_error_frames"}
+    # PCA keeps every dimension when there are fewer neurons than components.
+    E_train, E_test = pca_embedding(32)(neural[:900, :10], frame[:900], neural[900:, :10], 0)
+    assert E_train.shape == (900, 10) and E_test.shape == (1800, 10)
+    with pytest.raises(ValueError, match="needs frame_features"):
+        cebra_embedding("behavior")
+
+
+def test_consistency_is_one_for_a_rotation_and_zero_for_noise():
+    gen = np.random.default_rng(2)
+    frames_a = np.tile(np.arange(N_FRAMES), 3)
+    frames_b = np.tile(np.arange(N_FRAMES), 2)  # another mouse, fewer repeats
+    angle = 2 * np.pi * np.arange(N_FRAMES) / N_FRAMES
+    latent = np.stack([np.cos(angle), np.sin(angle), np.cos(2 * angle), np.sin(3 * angle)], 1)
+    rotation, _ = np.linalg.qr(gen.normal(size=(4, 4)))
+    embeddings = {
+        "a": latent[frames_a] + 0.05 * gen.normal(size=(len(frames_a), 4)),
+        "b": latent[frames_b] @ rotation + 0.05 * gen.normal(size=(len(frames_b), 4)),
+        "noise": gen.normal(size=(len(frames_a), 4)),
+    }
+    frames = {"a": frames_a, "b": frames_b, "noise": frames_a}
+    matrix = consistency_matrix(embeddings, frames)
+
+    assert list(matrix.index) == list(matrix.columns) == ["a", "b", "noise"]
+    assert np.isnan(np.diag(matrix.to_numpy())).all()
+    assert matrix.loc["a", "b"] > 0.99 and matrix.loc["b", "a"] > 0.99
+    assert abs(matrix.loc["a", "noise"]) < 0.05 and abs(matrix.loc["noise", "b"]) < 0.05
+
+    by_sample = consistency_matrix(
+        {"a": embeddings["a"], "noise": embeddings["noise"]},
+        {"a": frames_a, "noise": frames_a},
+        align="sample",
+    )
+    assert abs(by_sample.loc["a", "noise"]) < 0.05
+    with pytest.raises(ValueError, match="identical frames"):
+        consistency_matrix(embeddings, frames, align="sample")

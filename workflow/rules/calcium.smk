@@ -1,0 +1,132 @@
+# Allen Brain Observatory calcium imaging: simulate, align to the movie, decode frames.
+
+
+rule simulate_allen_calcium:
+    input:
+        script=script("simulate_allen_calcium"),
+    output:
+        nwb=f"{CALCIUM_ROOT}/nwb/sub-{{mouse}}.nwb",
+        truth=f"{CALCIUM_ROOT}/ground_truth/sub-{{mouse}}_truth.npz",
+    log:
+        "logs/simulate_allen_calcium/sub-{mouse}.log",
+    benchmark:
+        "benchmarks/simulate_allen_calcium/sub-{mouse}.tsv"
+    conda:
+        "../../envs/calcium.yaml"
+    params:
+        area=lambda wildcards: MOUSE_AREAS[wildcards.mouse],
+        simulation=as_json(CALCIUM["simulate"]),
+        seed=config["seed"],
+    shell:
+        "python {input.script} --mouse {wildcards.mouse} --area {params.area}"
+        " --nwb {output.nwb:q} --truth {output.truth:q} --simulation {params.simulation:q}"
+        " --seed {params.seed} > {log} 2>&1"
+
+
+rule preprocess_calcium:
+    input:
+        script=script("preprocess_calcium"),
+        nwb=f"{CALCIUM_ROOT}/nwb/sub-{{mouse}}.nwb",
+    output:
+        neural=f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/neural.npy",
+        labels=f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/labels.parquet",
+        info=f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/info.json",
+    log:
+        "logs/preprocess_calcium/sub-{mouse}.log",
+    benchmark:
+        "benchmarks/preprocess_calcium/sub-{mouse}.tsv"
+    conda:
+        "../../envs/calcium.yaml"
+    shell:
+        "python {input.script} --nwb {input.nwb:q} --neural {output.neural:q}"
+        " --labels {output.labels:q} --info {output.info:q} > {log} 2>&1"
+
+
+rule embed_movie_frames:
+    input:
+        script=script("embed_movie_frames"),
+        nwb=f"{CALCIUM_ROOT}/nwb/sub-{MICE[0]}.nwb",
+    output:
+        features=f"{CALCIUM_ROOT}/features/movie_{CALCIUM['frame_features']}.npy",
+    log:
+        "logs/embed_movie_frames/movie.log",
+    benchmark:
+        "benchmarks/embed_movie_frames/movie.tsv"
+    conda:
+        "../../envs/calcium.yaml"
+    params:
+        model=CALCIUM["frame_features"],
+    shell:
+        "python {input.script} --nwb {input.nwb:q} --model {params.model}"
+        " --features {output.features:q} > {log} 2>&1"
+
+
+rule decode_movie_frames:
+    input:
+        script=script("decode_movie_frames"),
+        neural=f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/neural.npy",
+        labels=f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/labels.parquet",
+        features=f"{CALCIUM_ROOT}/features/movie_{CALCIUM['frame_features']}.npy",
+    output:
+        metrics=f"{CALCIUM_ROOT}/sub-{{mouse}}/evaluate/frame_decoding.parquet",
+    log:
+        "logs/decode_movie_frames/sub-{mouse}.log",
+    benchmark:
+        "benchmarks/decode_movie_frames/sub-{mouse}.tsv"
+    conda:
+        "../../envs/calcium.yaml"
+    threads: 1
+    params:
+        methods=CALCIUM["decoding"]["methods"],
+        counts=CALCIUM["decoding"]["neuron_counts"],
+        seeds=CALCIUM["decoding"]["seeds"],
+        pca_dim=CALCIUM["decoding"]["pca_dim"],
+        window=CALCIUM["decoding"]["window"],
+        cebra=as_json(CALCIUM["cebra"]),
+    shell:
+        "python {input.script} --mouse {wildcards.mouse} --neural {input.neural:q}"
+        " --labels {input.labels:q} --features {input.features:q} --methods {params.methods}"
+        " --neuron-counts {params.counts} --seeds {params.seeds} --pca-dim {params.pca_dim}"
+        " --window {params.window} --cebra {params.cebra:q} --threads {threads}"
+        " --metrics {output.metrics:q} > {log} 2>&1"
+
+
+rule collect_calcium_metrics:
+    input:
+        script=script("collect_metrics"),
+        tables=expand(
+            f"{CALCIUM_ROOT}/sub-{{mouse}}/evaluate/frame_decoding.parquet", mouse=MICE
+        ),
+    output:
+        metrics=f"{CALCIUM_ROOT}/metrics/frame_decoding.parquet",
+    log:
+        "logs/collect_calcium_metrics/frame_decoding.log",
+    benchmark:
+        "benchmarks/collect_calcium_metrics/frame_decoding.tsv"
+    conda:
+        "../../envs/learn.yaml"
+    shell:
+        "python {input.script} --tables {input.tables:q} --metrics {output.metrics:q}"
+        " --columns any > {log} 2>&1"
+
+
+rule plot_calcium_frame_decoding:
+    input:
+        script=script("plot_calcium_frame_decoding"),
+        metrics=f"{CALCIUM_ROOT}/metrics/frame_decoding.parquet",
+    output:
+        pdf="results/figures/calcium_frame_decoding.pdf",
+        png=report(
+            "results/figures/calcium_frame_decoding.png",
+            caption="../report/calcium_frame_decoding.rst",
+            category="Allen calcium (CEBRA)",
+        ),
+    log:
+        "logs/plot_calcium_frame_decoding/calcium_frame_decoding.log",
+    benchmark:
+        "benchmarks/plot_calcium_frame_decoding/calcium_frame_decoding.tsv"
+    conda:
+        "../../envs/learn.yaml"
+    shell:
+        "python {input.script} --metrics {input.metrics:q} --pdf {output.pdf:q}"
+        " --png {output.png:q} > {log} 2>&1"

@@ -1,0 +1,51 @@
+# The CEBRA paper's synthetic benchmark: latent recovery on the pi-VAE generative process.
+
+
+rule run_synthetic_benchmark:
+    input:
+        script=script("run_synthetic_benchmark"),
+    output:
+        metrics="results/synthetic/metrics/latents.parquet",
+    log:
+        "logs/run_synthetic_benchmark/latents.log",
+    benchmark:
+        "benchmarks/run_synthetic_benchmark/latents.tsv"
+    conda:
+        "../../envs/calcium.yaml"
+    threads: 1
+    params:
+        methods=SYNTHETIC["methods"],
+        seeds=SYNTHETIC["seeds"],
+        n_samples=SYNTHETIC["n_samples"],
+        n_neurons=SYNTHETIC["n_neurons"],
+        data_seed=SYNTHETIC["data_seed"],
+        tsne=SYNTHETIC["tsne_max_samples"],
+        cebra=as_json(SYNTHETIC["cebra"]),
+    shell:
+        "python {input.script} --methods {params.methods} --seeds {params.seeds}"
+        " --n-samples {params.n_samples} --n-neurons {params.n_neurons}"
+        " --data-seed {params.data_seed} --tsne-max-samples {params.tsne}"
+        " --cebra {params.cebra:q} --threads {threads} --metrics {output.metrics:q}"
+        " > {log} 2>&1"
+
+
+rule plot_synthetic_latents:
+    input:
+        script=script("plot_synthetic_latents"),
+        metrics="results/synthetic/metrics/latents.parquet",
+    output:
+        pdf="results/figures/synthetic_latents.pdf",
+        png=report(
+            "results/figures/synthetic_latents.png",
+            caption="../report/synthetic_latents.rst",
+            category="Synthetic latents (CEBRA)",
+        ),
+    log:
+        "logs/plot_synthetic_latents/synthetic_latents.log",
+    benchmark:
+        "benchmarks/plot_synthetic_latents/synthetic_latents.tsv"
+    conda:
+        "../../envs/learn.yaml"
+    shell:
+        "python {input.script} --metrics {input.metrics:q} --pdf {output.pdf:q}"
+        " --png {output.png:q} > {log} 2>&1"
