@@ -25,11 +25,8 @@ from brainlatent.models.cebra_models import (
     save_cebra,
 )
 
-pytestmark = [
-    # cebra 0.6's own deprecations, raised inside its sklearn interface.
-    pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore:MultiobjectiveSolver is deprecated:DeprecationWarning"),
-]
+# cebra 0.6's own deprecation, raised inside its sklearn interface for hybrid fits.
+pytestmark = pytest.mark.filterwarnings("ignore:MultiobjectiveSolver is deprecated")
 
 N_FRAMES = 900
 # Short fits: CEBRA's layers are tiny, so one torch thread is fastest on a shared CPU.
