@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from brainlatent.io import atomic_path
 from brainlatent.metrics_images import as_unit_images, pixcorr, rsa, ssim
+from brainlatent.models.persistence import plain_history, plain_params
 
 __all__ = ["DAENR", "DAENREstimator", "HISTORY_COLUMNS", "compare_beta"]
 
@@ -350,13 +351,8 @@ class DAENREstimator(BaseEstimator):
         ``weights_only=True`` (no arbitrary unpickling).
         """
         check_is_fitted(self, "model_")
-        history = [
-            {k: (int(v) if k == "epoch" else float(v)) for k, v in rec.items()}
-            for rec in self.history_.to_dict("records")
-        ]
-        params = {
-            k: (v.item() if isinstance(v, np.generic) else v) for k, v in self.get_params().items()
-        }
+        history = plain_history(self.history_)
+        params = plain_params(self)
         state = {
             "format": "brainlatent.DAENREstimator/1",
             "params": params,
