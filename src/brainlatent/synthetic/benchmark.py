@@ -28,12 +28,13 @@ METHODS = ("cebra", "pca", "umap", "tsne")
 #: Fig. 1, gist stes/8722195744040ba186f4820c9faee7a5): the samples are i.i.d., not a time
 #: series, so the encoder sees one sample at a time ("offset1"; an offset10 model would convolve
 #: over 10 unrelated neighbours) and positives come from the label alone: "delta_normal" (the
-#: non-deprecated name of "delta") picks the sample whose u is nearest to u_ref + N(0, delta²).
-#: "time_delta" would instead reuse label changes between consecutive samples, which here are
-#: jumps across the whole circle. The "-mse" model is unnormalised, matching the Euclidean
-#: distance, since the true latent (u, 2 sin u) is not on a sphere. Their run: learning rate
-#: 1e-4 and 1000 iterations on a GPU; on CPU we use a higher rate for the same accuracy in
-#: fewer steps (measured: see the project notes).
+#: non-deprecated name of their "delta") picks the sample whose u is nearest to
+#: u_ref + N(0, delta²). "time_delta" would instead reuse label changes between consecutive
+#: samples, which here are jumps across the whole circle. The "-mse" model is unnormalised,
+#: matching the Euclidean distance, since the true latent (u, 2 sin u) is not on a sphere.
+#: They trained 1000 steps at learning rate 1e-4 on a GPU; on 2 CPU cores each step costs
+#: ~50 ms at 15,000 samples (the positive-pair search is brute force over all samples), so we
+#: take 200 steps at 3e-3, which reach the same R² (~0.905 vs ~0.90, median of 5 seeds).
 CEBRA_DEFAULTS: dict = {
     "model_architecture": "offset1-model-mse",
     "distance": "euclidean",
@@ -41,8 +42,8 @@ CEBRA_DEFAULTS: dict = {
     "delta": 0.1,
     "temperature": 1.0,
     "batch_size": 512,
-    "learning_rate": 1e-4,
-    "max_iterations": 1000,
+    "learning_rate": 3e-3,
+    "max_iterations": 200,
 }
 
 
