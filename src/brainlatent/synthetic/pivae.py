@@ -7,8 +7,8 @@ flow (4 blocks of 2 affine coupling layers, a fixed permutation between
 blocks), squash the output to log-rates ``2.2 tanh(·)`` and draw Poisson counts.
 Schneider, Lee & Mathis (2023) reuse exactly this process (15,000 samples, 100
 neurons). Because the flow and the squashing are invertible, the rates are an
-injective function of ``z``: a perfect method can recover ``z`` up to a
-nonlinear map, and the benchmark asks how close to *linear* that map is.
+injective function of ``z``, so ``z`` is recoverable in principle; the
+benchmark asks whether an embedding recovers it up to a *linear* map.
 
 The flow's weights follow Keras's defaults used by pi-VAE (Glorot-uniform
 kernels, zero biases) but are drawn from ``seed`` rather than left unseeded.
