@@ -81,42 +81,33 @@ def test_robust_scale_is_per_channel():
     assert np.abs(robust_scale(data * 1e3, clip=2.0)).max() <= 2.0
 
 
-def assert_no_outputs(out_dir):
-    assert not any(p for p in out_dir.iterdir() if p.name != "data"), list(out_dir.iterdir())
+def assert_fails_cleanly(root, tmp_path, match, file):
+    """Preprocessing stops with a DataError naming ``file`` and writes nothing."""
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(DataError, match=match) as error:
+        run_preprocess(root, out)
+    assert file in str(error.value)
+    assert not list(out.iterdir())
 
 
 def test_event_without_stimulus_file(editable, tmp_path):
     (editable / "stimuli" / f"{_first_image(editable)}.png").unlink()
-    out = tmp_path / "out"
-    out.mkdir()
-    with pytest.raises(DataError, match="has no stimulus file") as error:
-        run_preprocess(editable, out)
-    assert "run-01_events.tsv" in str(error.value)
-    assert_no_outputs(out)
+    assert_fails_cleanly(editable, tmp_path, "has no stimulus file", "run-01_events.tsv")
 
 
 def test_nans_in_raw_data(editable, tmp_path):
     raw = mne.io.read_raw_fif(fif(editable, "02"), preload=True, verbose=False)
     raw._data[5, 1000:1010] = np.nan
     raw.save(fif(editable, "02"), overwrite=True, verbose=False)
-    out = tmp_path / "out"
-    out.mkdir()
-    with pytest.raises(DataError, match="NaN") as error:
-        run_preprocess(editable, out)
-    assert "run-02_meg.fif" in str(error.value)
-    assert_no_outputs(out)
+    assert_fails_cleanly(editable, tmp_path, "NaN", "run-02_meg.fif")
 
 
 def test_truncated_fif(editable, tmp_path):
     path = fif(editable, "02")
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    out = tmp_path / "out"
-    out.mkdir()
-    with pytest.raises(DataError, match="cannot read MEG recording") as error:
-        run_preprocess(editable, out)
-    assert "run-02_meg.fif" in str(error.value)
-    assert_no_outputs(out)
+    assert_fails_cleanly(editable, tmp_path, "cannot read MEG recording", "run-02_meg.fif")
 
 
 def test_sampling_rate_differs_from_config(simulated, tmp_path):
