@@ -13,6 +13,7 @@ import socket
 import threading
 import warnings
 from pathlib import Path
+from unittest import mock
 
 import pandas as pd
 import pytest
@@ -447,3 +448,49 @@ def test_things_meg_patterns_warn_on_missing_sidecars(things_meg):
     assert everything["path"].tolist() == listed["path"].tolist()
     assert len(everything) == 16745
     assert not everything["path"].str.startswith("sub-emptyroom").any()
+
+
+# --------------------------------------------------------------------------- Allen (DANDI 000728)
+
+
+def test_allen_session_is_downloaded_verified_and_read(server, tmp_path):
+    """scripts/download_allen_calcium.py: one manifest row → cache → link the reader opens."""
+    import runpy
+
+    from brainlatent.datasets import allen_calcium as ac
+    from brainlatent.datasets.simulate_calcium import simulate_mouse
+
+    local = tmp_path / "made" / "M1.nwb"
+    simulate_mouse(
+        local, "491604967", "VISp", 12, seed=0, n_movie_repeats=2, n_scene_repeats=0, image_size=8
+    )
+    name = "sub-491604967/sub-491604967_ses-496908818-StimB_behavior+image+ophys.nwb"
+    data = local.read_bytes()
+    other = _row("sub-1/sub-1_ses-2-StimA_behavior+image+ophys.nwb", b"x", f"{server.url}/x")
+    manifest = tmp_path / "manifest.tsv"
+    pd.DataFrame([_row(name, data, server.put(name, data)), other]).to_csv(
+        manifest, sep="\t", index=False
+    )
+    script = str(Path(__file__).parents[2] / "scripts" / "download_allen_calcium.py")
+    nwb = tmp_path / "results" / "sub-M1.nwb"
+    argv = [
+        "--manifest",
+        str(manifest),
+        "--session",
+        name,
+        "--cache",
+        str(tmp_path / "cache"),
+        "--nwb",
+        str(nwb),
+    ]
+    with mock.patch("sys.argv", ["download_allen_calcium", *argv]):
+        runpy.run_path(script, run_name="__main__")
+    assert nwb.is_symlink() and nwb.resolve() == (tmp_path / "cache" / name).resolve()
+    assert ac.read_session(nwb, templates=False).dff.shape[1] == 12
+    assert server.requests == [name]  # only the configured session
+    bad = [a if a != name else "sub-9/sub-9_ses-9-StimB_behavior+image+ophys.nwb" for a in argv]
+    with (
+        mock.patch("sys.argv", ["download_allen_calcium", *bad]),
+        pytest.raises(DataError, match="manifest.tsv.*no file 'sub-9"),
+    ):
+        runpy.run_path(script, run_name="__main__")

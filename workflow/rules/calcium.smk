@@ -1,26 +1,28 @@
 # Allen Brain Observatory calcium imaging: simulate, align to the movie, decode frames.
 
 
-rule simulate_allen_calcium:
-    input:
-        script=script("simulate_allen_calcium"),
-    output:
-        nwb=f"{CALCIUM_ROOT}/nwb/sub-{{mouse}}.nwb",
-        truth=f"{CALCIUM_ROOT}/ground_truth/sub-{{mouse}}_truth.npz",
-    log:
-        "logs/simulate_allen_calcium/sub-{mouse}.log",
-    benchmark:
-        "benchmarks/simulate_allen_calcium/sub-{mouse}.tsv"
-    conda:
-        "../../envs/calcium.yaml"
-    params:
-        area=lambda wildcards: MOUSE_AREAS[wildcards.mouse],
-        simulation=as_json(CALCIUM["simulate"]),
-        seed=config["seed"],
-    shell:
-        "python {input.script} --mouse {wildcards.mouse} --area {params.area}"
-        " --nwb {output.nwb:q} --truth {output.truth:q} --simulation {params.simulation:q}"
-        " --seed {params.seed} > {log} 2>&1"
+if CALCIUM["source"] == "simulate":
+
+    rule simulate_allen_calcium:
+        input:
+            script=script("simulate_allen_calcium"),
+        output:
+            nwb=f"{CALCIUM_ROOT}/nwb/sub-{{mouse}}.nwb",
+            truth=f"{CALCIUM_ROOT}/ground_truth/sub-{{mouse}}_truth.npz",
+        log:
+            "logs/simulate_allen_calcium/sub-{mouse}.log",
+        benchmark:
+            "benchmarks/simulate_allen_calcium/sub-{mouse}.tsv"
+        conda:
+            "../../envs/calcium.yaml"
+        params:
+            area=lambda wildcards: MOUSE_AREAS[wildcards.mouse],
+            simulation=as_json(CALCIUM["simulate"]),
+            seed=config["seed"],
+        shell:
+            "python {input.script} --mouse {wildcards.mouse} --area {params.area}"
+            " --nwb {output.nwb:q} --truth {output.truth:q} --simulation {params.simulation:q}"
+            " --seed {params.seed} > {log} 2>&1"
 
 
 rule preprocess_calcium:
@@ -61,6 +63,32 @@ rule embed_movie_frames:
         " --features {output.features:q} > {log} 2>&1"
 
 
+rule pool_pseudo_mouse:
+    input:
+        script=script("pool_pseudo_mouse"),
+        neural=expand(f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/neural.npy", mouse=MICE),
+        labels=expand(
+            f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/labels.parquet", mouse=MICE
+        ),
+        infos=expand(f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/info.json", mouse=MICE),
+    output:
+        neural=f"{CALCIUM_ROOT}/sub-{PSEUDO}/preprocess/neural.npy",
+        labels=f"{CALCIUM_ROOT}/sub-{PSEUDO}/preprocess/labels.parquet",
+        info=f"{CALCIUM_ROOT}/sub-{PSEUDO}/preprocess/info.json",
+    log:
+        "logs/pool_pseudo_mouse/pseudo.log",
+    benchmark:
+        "benchmarks/pool_pseudo_mouse/pseudo.tsv"
+    conda:
+        "../../envs/calcium.yaml"
+    params:
+        seed=config["seed"],
+    shell:
+        "python {input.script} --neural {input.neural:q} --labels {input.labels:q}"
+        " --infos {input.infos:q} --seed {params.seed} --out-neural {output.neural:q}"
+        " --out-labels {output.labels:q} --out-info {output.info:q} > {log} 2>&1"
+
+
 rule decode_movie_frames:
     input:
         script=script("decode_movie_frames"),
@@ -73,6 +101,8 @@ rule decode_movie_frames:
         "logs/decode_movie_frames/sub-{mouse}.log",
     benchmark:
         "benchmarks/decode_movie_frames/sub-{mouse}.tsv"
+    wildcard_constraints:
+        mouse="|".join([*MICE, PSEUDO]),
     conda:
         "../../envs/calcium.yaml"
     threads: 1
@@ -95,7 +125,8 @@ rule collect_calcium_metrics:
     input:
         script=script("collect_metrics"),
         tables=expand(
-            f"{CALCIUM_ROOT}/sub-{{mouse}}/evaluate/frame_decoding.parquet", mouse=MICE
+            f"{CALCIUM_ROOT}/sub-{{mouse}}/evaluate/frame_decoding.parquet",
+            mouse=DECODED_MICE,
         ),
     output:
         metrics=f"{CALCIUM_ROOT}/metrics/frame_decoding.parquet",
@@ -130,3 +161,117 @@ rule plot_calcium_frame_decoding:
     shell:
         "python {input.script} --metrics {input.metrics:q} --pdf {output.pdf:q}"
         " --png {output.png:q} > {log} 2>&1"
+
+
+rule embed_calcium:
+    input:
+        script=script("embed_calcium"),
+        neural=f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/neural.npy",
+        labels=f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/labels.parquet",
+        features=f"{CALCIUM_ROOT}/features/movie_{CALCIUM['frame_features']}.npy",
+    output:
+        embedding=f"{CALCIUM_ROOT}/sub-{{mouse}}/embed/cebra_{{kind}}.npz",
+    log:
+        "logs/embed_calcium/sub-{mouse}_{kind}.log",
+    benchmark:
+        "benchmarks/embed_calcium/sub-{mouse}_{kind}.tsv"
+    conda:
+        "../../envs/calcium.yaml"
+    threads: 1
+    params:
+        cebra=lambda wildcards: as_json(
+            {**CALCIUM["cebra"], "output_dimension": EMBEDDING["output_dimension"]}
+        ),
+        seed=EMBEDDING["seed"],
+    shell:
+        "python {input.script} --neural {input.neural:q} --labels {input.labels:q}"
+        " --features {input.features:q} --kind {wildcards.kind} --cebra {params.cebra:q}"
+        " --seed {params.seed} --threads {threads} --embedding {output.embedding:q}"
+        " > {log} 2>&1"
+
+
+def consistency_args(wildcards, input):
+    """``--kind KIND EMB_M1 EMB_M2 ...`` for each kind, in the order of the config."""
+    return " ".join(
+        f"--kind {kind} "
+        + " ".join(
+            shlex.quote(str(path))
+            for path in input
+            if Path(path).name == f"cebra_{kind}.npz"
+        )
+        for kind in EMBEDDING["kinds"]
+    )
+
+
+rule calcium_consistency:
+    input:
+        script=script("calcium_consistency"),
+        embeddings=expand(
+            f"{CALCIUM_ROOT}/sub-{{mouse}}/embed/cebra_{{kind}}.npz",
+            kind=EMBEDDING["kinds"],
+            mouse=MICE,
+        ),
+    output:
+        metrics=f"{CALCIUM_ROOT}/metrics/consistency.parquet",
+    log:
+        "logs/calcium_consistency/consistency.log",
+    benchmark:
+        "benchmarks/calcium_consistency/consistency.tsv"
+    conda:
+        "../../envs/learn.yaml"
+    params:
+        kinds=lambda wildcards, input: consistency_args(wildcards, input.embeddings),
+        mice=MICE,
+    shell:
+        "python {input.script} {params.kinds} --mice {params.mice}"
+        " --metrics {output.metrics:q} > {log} 2>&1"
+
+
+rule plot_calcium_consistency:
+    input:
+        script=script("plot_calcium_consistency"),
+        metrics=f"{CALCIUM_ROOT}/metrics/consistency.parquet",
+    output:
+        pdf="results/figures/calcium_consistency.pdf",
+        png=report(
+            "results/figures/calcium_consistency.png",
+            caption="../report/calcium_consistency.rst",
+            category="Allen calcium (CEBRA)",
+        ),
+    log:
+        "logs/plot_calcium_consistency/calcium_consistency.log",
+    benchmark:
+        "benchmarks/plot_calcium_consistency/calcium_consistency.tsv"
+    conda:
+        "../../envs/learn.yaml"
+    shell:
+        "python {input.script} --metrics {input.metrics:q} --pdf {output.pdf:q}"
+        " --png {output.png:q} > {log} 2>&1"
+
+
+rule plot_calcium_embedding:
+    input:
+        script=script("plot_calcium_embedding"),
+        embeddings=expand(
+            f"{CALCIUM_ROOT}/sub-{MICE[0]}/embed/cebra_{{kind}}.npz",
+            kind=EMBEDDING["kinds"],
+        ),
+    output:
+        pdf="results/figures/calcium_embedding.pdf",
+        png=report(
+            "results/figures/calcium_embedding.png",
+            caption="../report/calcium_embedding.rst",
+            category="Allen calcium (CEBRA)",
+        ),
+    log:
+        "logs/plot_calcium_embedding/calcium_embedding.log",
+    benchmark:
+        "benchmarks/plot_calcium_embedding/calcium_embedding.tsv"
+    conda:
+        "../../envs/learn.yaml"
+    params:
+        kinds=EMBEDDING["kinds"],
+        mouse=MICE[0],
+    shell:
+        "python {input.script} --embeddings {input.embeddings:q} --kinds {params.kinds}"
+        " --mouse {params.mouse} --pdf {output.pdf:q} --png {output.png:q} > {log} 2>&1"

@@ -1,6 +1,7 @@
 # Config validation, paths and small input helpers shared by every rule.
 
 import json
+import shlex
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -34,6 +35,21 @@ if len(CALCIUM["areas"]) != len(MICE):
         f"{len(MICE)}: give one imaging area per mouse"
     )
 MOUSE_AREAS = dict(zip(MICE, CALCIUM["areas"]))
+ALLEN_SESSIONS = dict(zip(MICE, CALCIUM["sessions"]))
+if CALCIUM["source"] == "download" and len(CALCIUM["sessions"]) != len(MICE):
+    raise ConfigError(
+        f"allen_calcium.source is 'download' but allen_calcium.sessions has "
+        f"{len(CALCIUM['sessions'])} entries for {len(MICE)} mice: give the manifest path of "
+        f"each mouse's NWB file (see {CALCIUM['manifest']})"
+    )
+# The pseudo-mouse pools every mouse's neurons for the neuron-count sweep (CEBRA Fig. 5).
+PSEUDO = "pseudo"
+if PSEUDO in MICE:
+    raise ConfigError(
+        f"allen_calcium.mice: '{PSEUDO}' is the pooled pseudo-mouse; rename it"
+    )
+DECODED_MICE = [*MICE, PSEUDO] if CALCIUM["decoding"]["pseudo_mouse"] else MICE
+EMBEDDING = CALCIUM["embedding"]
 SYNTHETIC = config["synthetic"]
 
 
@@ -42,6 +58,7 @@ wildcard_constraints:
     mouse="|".join(MICE),
     image_model="|".join(IMAGE_MODELS),
     analysis="retrieval|timecourse",
+    kind="time|behavior|hybrid",
 
 
 def resolve(path):
@@ -101,7 +118,10 @@ def get_final_output():
         )
     if "allen_calcium" in config["datasets"]:
         outputs += expand(
-            "results/figures/calcium_frame_decoding.{ext}", ext=["pdf", "png"]
+            "results/figures/{figure}.{ext}",
+            figure=["calcium_frame_decoding", "calcium_embedding"]
+            + (["calcium_consistency"] if len(MICE) > 1 else []),
+            ext=["pdf", "png"],
         )
     if "synthetic" in config["datasets"]:
         outputs += expand("results/figures/synthetic_latents.{ext}", ext=["pdf", "png"])

@@ -74,3 +74,26 @@ def decode_movie_frames(
         table.insert(0, "method", method)
         tables.append(table)
     return pd.concat(tables, ignore_index=True)
+
+
+def movie_embedding(
+    neural: np.ndarray,
+    frame: np.ndarray,
+    repeat: np.ndarray,
+    features: np.ndarray,
+    kind: str,
+    cebra_params: Mapping,
+    seed: int = 0,
+) -> np.ndarray:
+    """One CEBRA embedding of every row, fitted on all repeats but the last.
+
+    The held-out repeat is embedded by the same model, so figures and the
+    consistency across mice see train and test rows in one space.
+    """
+    repeat = np.asarray(repeat)
+    train = repeat != repeat.max()
+    if not train.any():
+        raise ValueError("need at least two repeats: one to fit on, the last held out")
+    embed = embed_fn(f"cebra_{kind}", features, pca_dim=0, cebra_params=cebra_params)
+    _, embedding = embed(neural[train], np.asarray(frame)[train], neural, int(seed))
+    return embedding

@@ -6,6 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -25,31 +26,54 @@ METHOD_LABELS = {
 }
 
 
-def plot_frame_decoding(metrics: pd.DataFrame, source: str = "metrics"):
-    """Frame accuracy (within 1 s) on the held-out repeat vs number of neurons, per method."""
+def plot_frame_decoding(metrics: pd.DataFrame, source: str = "metrics", pseudo: str = "pseudo"):
+    """Frame accuracy (within 1 s) on the held-out repeat vs number of neurons, per method.
+
+    Single mice share one panel (line: mean over mice and seeds, band: range);
+    the pseudo-mouse, which pools them, gets its own panel when present.
+    """
     rows = metrics[metrics["metric"] == "accuracy"]
     if rows.empty:
         raise DataError(source, "no rows with metric 'accuracy'")
-    fig, ax = plt.subplots(figsize=(4.8, 3.4), constrained_layout=True)
-    for method, sub in rows.groupby("method", sort=False):
-        curve = sub.groupby("n_neurons")["value"].agg(["mean", "min", "max"])
-        (line,) = ax.plot(
-            curve.index,
-            100 * curve["mean"],
-            marker="o",
-            ms=3,
-            label=METHOD_LABELS.get(method, method),
-        )
-        ax.fill_between(
-            curve.index, 100 * curve["min"], 100 * curve["max"], color=line.get_color(), alpha=0.15
-        )
-    ax.axhline(100 * rows["chance"].mean(), color="k", ls="--", lw=1, label="chance")
-    ax.set_xscale("log")
-    ax.set_xlabel("number of neurons")
-    ax.set_ylabel("frame accuracy within 1 s (%)")
-    ax.set_title("Allen natural movie one: decoding the held-out repeat", fontsize=9)
-    ax.legend(fontsize=7, frameon=False)
-    ax.spines[["top", "right"]].set_visible(False)
+    is_pseudo = rows["subject"] == pseudo
+    panels = [("single mice", rows[~is_pseudo]), ("pseudo-mouse (pooled)", rows[is_pseudo])]
+    panels = [(title, sub) for title, sub in panels if not sub.empty]
+    fig, axes = plt.subplots(
+        1,
+        len(panels),
+        figsize=(4.2 * len(panels), 3.4),
+        constrained_layout=True,
+        sharey=True,
+        squeeze=False,
+    )
+    for ax, (title, panel) in zip(axes[0], panels, strict=True):
+        for method, sub in panel.groupby("method", sort=False):
+            curve = sub.groupby("n_neurons")["value"].agg(["mean", "min", "max"])
+            (line,) = ax.plot(
+                curve.index,
+                100 * curve["mean"],
+                marker="o",
+                ms=3,
+                label=METHOD_LABELS.get(method, method),
+            )
+            ax.fill_between(
+                curve.index,
+                100 * curve["min"],
+                100 * curve["max"],
+                color=line.get_color(),
+                alpha=0.15,
+            )
+        ax.axhline(100 * panel["chance"].mean(), color="k", ls="--", lw=1, label="chance")
+        ax.set_xscale("log")
+        counts = np.sort(panel["n_neurons"].unique())
+        ax.set_xticks(counts, [str(c) for c in counts])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.set_xlabel("number of neurons")
+        ax.set_title(title, fontsize=9)
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0, 0].set_ylabel("frame accuracy within 1 s (%)")
+    axes[0, 0].legend(fontsize=7, frameon=False)
+    fig.suptitle("Allen natural movie one: decoding the held-out repeat", fontsize=9)
     return fig
 
 
@@ -76,4 +100,75 @@ def plot_synthetic_latents(metrics: pd.DataFrame, paper: dict, source: str = "me
     ax.set_title("Synthetic latents (pi-VAE generative process)", fontsize=9)
     ax.legend(fontsize=7, frameon=False, loc="lower left")
     ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+def plot_consistency(metrics: pd.DataFrame, source: str = "metrics"):
+    """One matrix per CEBRA kind: R² of the linear map from row mouse to column mouse."""
+    rows = metrics[metrics["metric"] == "r2"]
+    if rows.empty:
+        raise DataError(source, "no rows with metric 'r2'")
+    kinds = list(dict.fromkeys(rows["kind"]))
+    mice = list(dict.fromkeys([*rows["source"], *rows["target"]]))
+    fig, axes = plt.subplots(
+        1, len(kinds), figsize=(0.6 + 2.6 * len(kinds), 2.8), constrained_layout=True, squeeze=False
+    )
+    for ax, kind in zip(axes[0], kinds, strict=True):
+        matrix = (
+            rows[rows["kind"] == kind]
+            .pivot(index="source", columns="target", values="value")
+            .reindex(index=mice, columns=mice)
+        )
+        image = ax.imshow(matrix.to_numpy(), vmin=0, vmax=1, cmap="magma")
+        for (i, j), value in np.ndenumerate(matrix.to_numpy()):
+            if np.isfinite(value):
+                ax.text(
+                    j,
+                    i,
+                    f"{value:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="k" if value > 0.6 else "w",
+                )
+        ax.set_xticks(range(len(mice)), mice, fontsize=7)
+        ax.set_yticks(range(len(mice)), mice, fontsize=7)
+        ax.set_xlabel("target mouse", fontsize=8)
+        ax.set_title(METHOD_LABELS.get(f"cebra_{kind}", kind), fontsize=9)
+    axes[0, 0].set_ylabel("source mouse", fontsize=8)
+    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="R² (linear fit)")
+    return fig
+
+
+def plot_embedding(embeddings: dict, title: str = ""):
+    """3D scatter of each CEBRA kind's embedding (first three dimensions), coloured by frame.
+
+    ``embeddings`` maps a kind to ``(embedding, frame)``; the held-out repeat is
+    drawn like the others, as the model embedded it.
+    """
+    if not embeddings:
+        raise ValueError("no embeddings to plot")
+    fig = plt.figure(figsize=(3.2 * len(embeddings), 3.3), constrained_layout=True)
+    for k, (kind, (embedding, frame)) in enumerate(embeddings.items(), start=1):
+        embedding = np.asarray(embedding)
+        if embedding.ndim != 2 or embedding.shape[1] < 3:
+            raise ValueError(
+                f"{kind}: need an embedding with ≥ 3 dimensions; got {embedding.shape}"
+            )
+        ax = fig.add_subplot(1, len(embeddings), k, projection="3d")
+        points = ax.scatter(
+            *embedding[:, :3].T,
+            c=frame,
+            cmap="viridis",
+            s=1,
+            alpha=0.6,
+            linewidths=0,
+            rasterized=True,
+        )
+        ax.set_title(METHOD_LABELS.get(f"cebra_{kind}", kind), fontsize=9)
+        ax.set_xticks([]), ax.set_yticks([]), ax.set_zticks([])
+        ax.set_box_aspect(None, zoom=0.9)
+    fig.colorbar(points, ax=fig.axes, shrink=0.6, label="movie frame")
+    if title:
+        fig.suptitle(title, fontsize=9)
     return fig

@@ -29,7 +29,7 @@ import pandas as pd
 
 from brainlatent.datasets import allen_calcium as ac
 from brainlatent.errors import DataError
-from brainlatent.io import atomic_path, write_table
+from brainlatent.io import atomic_path, read_table, write_table
 from brainlatent.seeding import rng
 
 #: Schema of ``labels.parquet``: one row per presented movie frame.
@@ -273,6 +273,48 @@ def write_preprocessed(
             np.save(f, neural)
         tmp_info.write_text(json.dumps(meta, indent=1))
         write_table(out_labels, labels)
+
+
+def write_pseudo_mouse(
+    sources: list[tuple[Path, Path]],
+    out_neural: Path,
+    out_labels: Path,
+    out_info: Path,
+    n_neurons: int | None = None,
+    seed: int = 0,
+    area: str = "pooled",
+) -> PseudoMouse:
+    """Pool preprocessed mice (``(neural.npy, labels.parquet)`` pairs) into one pseudo-mouse.
+
+    Writes the same three files as :func:`preprocess_mouse`; the time column is
+    NaN because pooled rows come from different sessions.
+    """
+    matrices, frames, repeats = [], [], []
+    for neural_path, labels_path in sources:
+        neural = np.load(neural_path)
+        labels = read_table(labels_path, list(LABEL_COLUMNS))
+        if len(labels) != len(neural):
+            raise DataError(
+                labels_path, f"{len(labels)} label rows but {neural_path} has {len(neural)} rows"
+            )
+        matrices.append(neural)
+        frames.append(labels["frame"].to_numpy())
+        repeats.append(labels["repeat"].to_numpy())
+    pooled = pseudo_mouse(matrices, frames, repeats, n_neurons, seed)
+    write_preprocessed(
+        out_neural,
+        out_labels,
+        out_info,
+        pooled.neural,
+        pooled.frame,
+        pooled.repeat,
+        np.full(len(pooled.frame), np.nan),
+        area,
+        subject="pseudo",
+        origin=pooled.origin,
+        sources=[str(n) for n, _ in sources],
+    )
+    return pooled
 
 
 def preprocess_mouse(

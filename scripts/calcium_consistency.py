@@ -1,0 +1,46 @@
+"""Consistency of CEBRA embeddings across mice: R² of linear maps between every pair (Fig. 4)."""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from brainlatent.decoding.frames import consistency_matrix
+from brainlatent.io import write_table
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--kind",
+        action="append",
+        nargs="+",
+        required=True,
+        metavar=("KIND", "EMBEDDING"),
+        help="a CEBRA kind then one embedding .npz per mouse (repeatable)",
+    )
+    parser.add_argument("--mice", nargs="+", required=True)
+    parser.add_argument("--metrics", type=Path, required=True)
+    args = parser.parse_args(argv)
+    tables = []
+    for kind, *paths in args.kind:
+        if len(paths) != len(args.mice):
+            parser.error(f"--kind {kind}: {len(paths)} embeddings for {len(args.mice)} mice")
+        loaded = {mouse: np.load(path) for mouse, path in zip(args.mice, paths, strict=True)}
+        matrix = consistency_matrix(
+            {m: d["embedding"] for m, d in loaded.items()},
+            {m: d["frame"] for m, d in loaded.items()},
+        )
+        print(f"CEBRA-{kind}\n{matrix.round(3).to_string()}")
+        long = matrix.stack().dropna().rename("value").reset_index()
+        long.insert(0, "kind", kind)
+        tables.append(long)
+    table = pd.concat(tables, ignore_index=True)
+    table.insert(0, "dataset", "allen_calcium")
+    table["metric"] = "r2"
+    write_table(args.metrics, table[["dataset", "kind", "source", "target", "metric", "value"]])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+"""Figure calcium_consistency: R² between the CEBRA embeddings of every pair of mice."""
+
+import argparse
+from pathlib import Path
+
+from brainlatent.figures.calcium import plot_consistency
+from brainlatent.figures.meg import save_figure
+from brainlatent.io import read_table
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--pdf", type=Path, required=True)
+    parser.add_argument("--png", type=Path, required=True)
+    args = parser.parse_args(argv)
+    save_figure(plot_consistency(read_table(args.metrics), source=args.metrics), args.pdf, args.png)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""Figure calcium_embedding: one mouse's CEBRA embeddings in 3D, coloured by movie frame."""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from brainlatent.figures.calcium import plot_embedding
+from brainlatent.figures.meg import save_figure
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--embeddings", nargs="+", type=Path, required=True)
+    parser.add_argument("--kinds", nargs="+", required=True)
+    parser.add_argument("--mouse", required=True)
+    parser.add_argument("--pdf", type=Path, required=True)
+    parser.add_argument("--png", type=Path, required=True)
+    args = parser.parse_args(argv)
+    if len(args.kinds) != len(args.embeddings):
+        parser.error("give one --kinds entry per --embeddings file")
+    embeddings = {}
+    for kind, path in zip(args.kinds, args.embeddings, strict=True):
+        with np.load(path) as data:
+            embeddings[kind] = (data["embedding"], data["frame"])
+    figure = plot_embedding(embeddings, title=f"Allen natural movie one, mouse {args.mouse}")
+    save_figure(figure, args.pdf, args.png)
+
+
+if __name__ == "__main__":
+    main()

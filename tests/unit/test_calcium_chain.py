@@ -1,0 +1,129 @@
+"""The calcium chain's steps above preprocessing: pseudo-mouse, embeddings, consistency, figures."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainlatent.datasets import allen_calcium as ac
+from brainlatent.datasets.simulate_calcium import simulate_mouse
+from brainlatent.decoding.movie import movie_embedding
+from brainlatent.errors import DataError
+from brainlatent.figures.calcium import plot_consistency, plot_embedding, plot_frame_decoding
+from brainlatent.figures.meg import save_figure
+from brainlatent.preprocessing.calcium import preprocess_mouse, write_pseudo_mouse
+
+pytestmark = pytest.mark.filterwarnings("ignore:MultiobjectiveSolver is deprecated")
+
+N_NEURONS, N_REPEATS = (30, 20), 2
+
+
+@pytest.fixture(scope="module")
+def preprocessed(tmp_path_factory):
+    """Two tiny simulated mice, preprocessed: [(neural.npy, labels.parquet, info.json)]."""
+    root = tmp_path_factory.mktemp("calcium")
+    outputs = []
+    for mouse, n_neurons in zip(("M1", "M2"), N_NEURONS, strict=True):
+        nwb = root / ac.nwb_relpath(mouse)
+        simulate_mouse(
+            nwb,
+            mouse,
+            "VISp",
+            n_neurons,
+            seed=0,
+            n_movie_repeats=N_REPEATS,
+            n_scene_repeats=0,
+            image_size=16,
+        )
+        out = root / mouse
+        paths = (out / "neural.npy", out / "labels.parquet", out / "info.json")
+        preprocess_mouse(nwb, *paths)
+        outputs.append(paths)
+    return outputs
+
+
+def test_pseudo_mouse_pools_every_neuron_on_shared_rows(preprocessed, tmp_path):
+    out = (tmp_path / "neural.npy", tmp_path / "labels.parquet", tmp_path / "info.json")
+    pooled = write_pseudo_mouse([p[:2] for p in preprocessed], *out, area="VISp")
+    neural = np.load(out[0])
+    assert neural.shape == (900 * N_REPEATS, sum(N_NEURONS)) and neural.dtype == np.float32
+    first = np.load(preprocessed[0][0])
+    np.testing.assert_array_equal(neural[:, : N_NEURONS[0]], first)  # same rows, same order
+    labels = pd.read_parquet(out[1])
+    assert labels["time"].isna().all() and (labels["frame"].to_numpy() == pooled.frame).all()
+    info = json.loads(out[2].read_text())
+    assert info["subject"] == "pseudo" and info["area"] == "VISp"
+    assert info["n_neurons"] == sum(N_NEURONS) and len(info["origin"]) == sum(N_NEURONS)
+
+
+def test_pseudo_mouse_rejects_labels_of_another_length(preprocessed, tmp_path):
+    neural, labels, _ = preprocessed[0]
+    short = tmp_path / "short.parquet"
+    pd.read_parquet(labels).iloc[:-5].to_parquet(short)
+    out = (tmp_path / "o" / "neural.npy", tmp_path / "o" / "labels.parquet", tmp_path / "o.json")
+    with pytest.raises(DataError, match="short.parquet.*label rows"):
+        write_pseudo_mouse([(neural, short), preprocessed[1][:2]], *out)
+    assert not any(p.exists() for p in out)
+
+
+@pytest.mark.parametrize("kind", ["behavior", "time"])
+def test_movie_embedding_covers_every_row_and_is_reproducible(preprocessed, kind):
+    neural = np.load(preprocessed[0][0])
+    labels = pd.read_parquet(preprocessed[0][1])
+    features = np.random.default_rng(0).normal(size=(900, 6)).astype(np.float32)
+    params = {"output_dimension": 3, "max_iterations": 20, "batch_size": 128, "device": "cpu"}
+    args = (neural, labels["frame"].to_numpy(), labels["repeat"].to_numpy(), features, kind)
+    embedding = movie_embedding(*args, params, seed=3)
+    assert embedding.shape == (len(neural), 3) and np.isfinite(embedding).all()
+    np.testing.assert_allclose(embedding, movie_embedding(*args, params, seed=3))
+    with pytest.raises(ValueError, match="two repeats"):
+        movie_embedding(neural, args[1], np.zeros(len(neural), int), features, kind, params)
+
+
+def _frame_table(subjects=("M1", "M2", "pseudo")):
+    rows = [
+        {
+            "subject": s,
+            "method": m,
+            "n_neurons": n,
+            "seed": 0,
+            "metric": "accuracy",
+            "value": 0.1 + n / 1000,
+            "chance": 0.064,
+        }
+        for s in subjects
+        for m in ("raw", "cebra_behavior")
+        for n in (10, 100)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_calcium_figures_are_written(tmp_path):
+    consistency = pd.DataFrame(
+        [
+            ("behavior", "M1", "M2", "r2", 0.8),
+            ("behavior", "M2", "M1", "r2", 0.7),
+            ("time", "M1", "M2", "r2", 0.5),
+            ("time", "M2", "M1", "r2", 0.6),
+        ],
+        columns=["kind", "source", "target", "metric", "value"],
+    )
+    gen = np.random.default_rng(0)
+    embeddings = {k: (gen.normal(size=(50, 3)), np.arange(50)) for k in ("behavior", "time")}
+    for name, fig in [
+        ("consistency", plot_consistency(consistency)),
+        ("embedding", plot_embedding(embeddings, title="M1")),
+        ("frames", plot_frame_decoding(_frame_table())),
+        ("frames_single", plot_frame_decoding(_frame_table(("M1",)))),
+    ]:
+        save_figure(fig, tmp_path / f"{name}.pdf", tmp_path / f"{name}.png")
+        assert (tmp_path / f"{name}.png").stat().st_size > 1000
+    assert len(plot_frame_decoding(_frame_table()).axes) == 2  # single mice + pseudo-mouse
+
+
+def test_figures_name_the_table_or_shape_they_lack():
+    with pytest.raises(DataError, match="consistency.parquet.*'r2'"):
+        plot_consistency(pd.DataFrame(columns=["metric"]), source="consistency.parquet")
+    with pytest.raises(ValueError, match="≥ 3 dimensions"):
+        plot_embedding({"time": (np.zeros((5, 2)), np.arange(5))})
