@@ -18,6 +18,8 @@ include: "workflow/rules/fit.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/calcium.smk"
+include: "workflow/rules/daenr.smk"
+include: "workflow/rules/recording.smk"
 include: "workflow/rules/synthetic.smk"
 
 

@@ -190,19 +190,6 @@ rule embed_calcium:
         " > {log} 2>&1"
 
 
-def consistency_args(wildcards, input):
-    """``--kind KIND EMB_M1 EMB_M2 ...`` for each kind, in the order of the config."""
-    return " ".join(
-        f"--kind {kind} "
-        + " ".join(
-            shlex.quote(str(path))
-            for path in input
-            if Path(path).name == f"cebra_{kind}.npz"
-        )
-        for kind in EMBEDDING["kinds"]
-    )
-
-
 rule calcium_consistency:
     input:
         script=script("calcium_consistency"),

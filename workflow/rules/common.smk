@@ -108,6 +108,19 @@ def weights_input(wildcards):
     return {"weights": resolve(weights)} if weights else {}
 
 
+def consistency_args(wildcards, input):
+    """``--kind KIND EMB_M1 EMB_M2 ...`` for each kind, in the order of the config."""
+    return " ".join(
+        f"--kind {kind} "
+        + " ".join(
+            shlex.quote(str(path))
+            for path in input
+            if Path(path).name == f"cebra_{kind}.npz"
+        )
+        for kind in EMBEDDING["kinds"]
+    )
+
+
 def get_final_output():
     outputs = []
     if "things_meg" in config["datasets"]:
@@ -123,6 +136,16 @@ def get_final_output():
             + (["calcium_consistency"] if len(MICE) > 1 else []),
             ext=["pdf", "png"],
         )
+        # DAE-NR needs natural scenes, which a simulation with 0 scene repeats lacks.
+        if (
+            CALCIUM["source"] != "simulate"
+            or CALCIUM["simulate"]["n_scene_repeats"] > 0
+        ):
+            outputs += expand("results/figures/daenr.{ext}", ext=["pdf", "png"])
     if "synthetic" in config["datasets"]:
         outputs += expand("results/figures/synthetic_latents.{ext}", ext=["pdf", "png"])
+    if "recording" in config["datasets"]:
+        outputs += expand(
+            "results/figures/recording_embedding.{ext}", ext=["pdf", "png"]
+        )
     return outputs

@@ -399,6 +399,7 @@ def compare_beta(
     test_responses,
     betas=(0.0, 1.0),
     seeds=(0,),
+    on_fit=None,
     **params,
 ) -> pd.DataFrame:
     """Fit one model per (beta, seed) and score it on held-out images.
@@ -407,6 +408,9 @@ def compare_beta(
     ``pixcorr`` (reconstruction vs original) and ``rsa`` (Spearman between the
     RDMs of the code and of the measured responses). Responses are passed at
     every beta, so beta == 0 differs only in the loss, not in the data seen.
+    ``on_fit(beta, seed, estimator, test_reconstructions)``, when given, is
+    called after each fit, so a caller can keep models or reconstructions
+    without fitting twice.
     """
     for name in ("beta", "random_state"):
         if name in params:
@@ -425,6 +429,8 @@ def compare_beta(
             est = DAENREstimator(beta=beta, random_state=seed, **params)
             est.fit(train_images, train_responses)
             recon = est.reconstruct(test_images)
+            if on_fit is not None:
+                on_fit(float(beta), int(seed), est, recon)
             scores = {
                 "ssim": ssim(test_images, recon),
                 "pixcorr": pixcorr(test_images, recon),

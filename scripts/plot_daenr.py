@@ -1,0 +1,27 @@
+"""Figure daenr: held-out reconstructions at each beta, and SSIM, PixCorr and RSA per beta."""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from brainlatent.figures.daenr import plot_daenr
+from brainlatent.figures.meg import save_figure
+from brainlatent.io import read_table
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--reconstructions", type=Path, required=True)
+    parser.add_argument("--pdf", type=Path, required=True)
+    parser.add_argument("--png", type=Path, required=True)
+    args = parser.parse_args(argv)
+    with np.load(args.reconstructions, allow_pickle=False) as data:
+        reconstructions = {name: data[name] for name in data.files}
+    fig = plot_daenr(read_table(args.metrics), reconstructions, source=str(args.metrics))
+    save_figure(fig, args.pdf, args.png)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""Figure recording_embedding: CEBRA embeddings coloured by behaviour, decoding error per method."""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from brainlatent.figures.meg import save_figure
+from brainlatent.figures.recording import plot_recording_embedding
+from brainlatent.io import read_table
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--embeddings", type=Path, nargs="+", required=True)
+    parser.add_argument("--pdf", type=Path, required=True)
+    parser.add_argument("--png", type=Path, required=True)
+    args = parser.parse_args(argv)
+    embeddings = {}
+    for path in args.embeddings:
+        with np.load(path, allow_pickle=False) as data:
+            embeddings[str(data["method"])] = {key: data[key] for key in data.files}
+    figure = plot_recording_embedding(read_table(args.metrics), embeddings, source=args.metrics)
+    save_figure(figure, args.pdf, args.png)
+
+
+if __name__ == "__main__":
+    main()

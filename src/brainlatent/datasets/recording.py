@@ -1,0 +1,416 @@
+"""A user's own recording: neural activity plus behaviour, from NWB or ``.npz``.
+
+The decoding chain below preprocessing is not dataset-specific; this reader is
+its entry point. Two formats:
+
+* **NWB** — the neural series (a TimeSeries, e.g. binned spike counts, or a
+  RoiResponseSeries inside Fluorescence/DfOverF) and one or more behaviour
+  TimeSeries (e.g. a SpatialSeries inside Position) are looked up by name
+  anywhere in the file: acquisition, any processing module, any container.
+  A name may also be a path tail (``behavior/Position/position``) when a bare
+  name is ambiguous. When the behaviour is on another clock than the neural
+  series, it is resampled to the neural timestamps: **linear** interpolation
+  for continuous columns, **nearest** sample for discrete ones (so class codes
+  stay codes); neural samples outside the behaviour's time span are dropped.
+* **npz** — arrays ``neural`` (time × neurons) and ``behavior`` (time × d, or
+  time), optional ``behavior_names``, ``discrete`` (names, or a boolean mask)
+  and ``rate`` (Hz). Both arrays must already share one clock.
+
+Everything wrong with the input is a :class:`~brainlatent.errors.DataError`
+that starts with the file's path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from brainlatent.errors import DataError
+
+#: File suffixes the reader understands.
+FORMATS = (".nwb", ".npz")
+
+
+@dataclass(frozen=True)
+class Recording:
+    """Neural activity and behaviour on one clock.
+
+    ``neural`` is float32 (time × neurons), ``behavior`` float64 (time × d)
+    with column names ``behavior_names``; ``discrete`` names the columns that
+    are class codes (integer-valued). ``timestamps`` (s) are the neural
+    clock; ``resampling`` says how behaviour was brought onto it ("" when it
+    already was).
+    """
+
+    neural: np.ndarray
+    behavior: np.ndarray
+    behavior_names: tuple[str, ...]
+    discrete: tuple[str, ...]
+    rate: float
+    timestamps: np.ndarray
+    path: Path
+    resampling: str = ""
+
+    @property
+    def is_discrete(self) -> np.ndarray:
+        """Boolean mask over behaviour columns: True for discrete ones."""
+        return np.array([name in self.discrete for name in self.behavior_names], dtype=bool)
+
+    @property
+    def continuous_names(self) -> tuple[str, ...]:
+        return tuple(n for n in self.behavior_names if n not in self.discrete)
+
+
+def read_recording(
+    path: str | Path,
+    *,
+    neural: str = "spike_counts",
+    behavior: Sequence[str] = ("position", "direction"),
+    behavior_names: Sequence[str] | None = None,
+    discrete: Sequence[str] | None = None,
+    rate: float | None = None,
+) -> Recording:
+    """Read a recording from NWB (``neural``/``behavior`` are series names) or ``.npz``.
+
+    ``behavior_names`` renames the behaviour columns (default: the file's
+    names — series names for NWB, with ``_x``/``_y``/``_z`` or ``_<i>`` for
+    multi-column series). ``discrete`` lists discrete columns by name
+    (default: the npz's ``discrete`` entry, else none). ``rate`` (Hz) is
+    needed when the file does not state it (an npz without ``rate``); when
+    both do, they must agree.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "recording file not found")
+    suffix = path.suffix.lower()
+    if suffix == ".nwb":
+        nwb = _read_nwb(path, neural, behavior)
+        names, file_discrete, file_rate = nwb.names, (), nwb.rate
+    elif suffix == ".npz":
+        neural_data, behavior_data, names, file_discrete, file_rate = _read_npz(path)
+    else:
+        raise DataError(path, f"unknown recording format {suffix!r}; expected one of {FORMATS}")
+
+    rate = _rate(path, file_rate, rate)
+    if behavior_names is not None:
+        behavior_names = tuple(str(n) for n in behavior_names)
+        if len(behavior_names) != len(names):
+            raise DataError(
+                path,
+                f"behavior_names has {len(behavior_names)} names but the behaviour has "
+                f"{len(names)} columns ({', '.join(names)})",
+            )
+        names = behavior_names
+    if len(set(names)) != len(names):
+        raise DataError(path, f"behaviour column names are not unique: {list(names)}")
+    discrete = tuple(str(d) for d in (file_discrete if discrete is None else discrete))
+    unknown = [d for d in discrete if d not in names]
+    if unknown:
+        raise DataError(
+            path, f"discrete columns {unknown} are not behaviour columns; columns: {list(names)}"
+        )
+    note = ""
+    if suffix == ".nwb":
+        is_discrete = [n in discrete for n in names]
+        neural_data, behavior_data, timestamps, note = _align(path, nwb, is_discrete)
+    else:
+        timestamps = np.arange(len(neural_data), dtype=np.float64) / rate
+    recording = Recording(
+        neural=neural_data,
+        behavior=behavior_data,
+        behavior_names=tuple(names),
+        discrete=discrete,
+        rate=rate,
+        timestamps=timestamps,
+        path=path,
+        resampling=note,
+    )
+    _validate(recording)
+    return recording
+
+
+def _rate(path: Path, file_rate: float | None, config_rate: float | None) -> float:
+    if file_rate is None and config_rate is None:
+        raise DataError(path, "no sampling rate: the file has none, so set recording.rate (Hz)")
+    if file_rate is not None and config_rate is not None:
+        if not np.isclose(file_rate, config_rate, rtol=1e-3):
+            raise DataError(
+                path,
+                f"the file's sampling rate is {file_rate:g} Hz but the config says "
+                f"{config_rate:g} Hz",
+            )
+    rate = float(file_rate if file_rate is not None else config_rate)
+    if not np.isfinite(rate) or rate <= 0:
+        raise DataError(path, f"sampling rate must be positive; got {rate}")
+    return rate
+
+
+def _validate(rec: Recording) -> None:
+    """Shape, emptiness, finiteness and discreteness checks shared by both formats."""
+    path, neural, behavior = rec.path, rec.neural, rec.behavior
+    if neural.ndim != 2:
+        raise DataError(path, f"neural must be 2D (time × neurons); got shape {neural.shape}")
+    if behavior.ndim != 2:
+        raise DataError(path, f"behavior must be 1D or 2D (time × d); got shape {behavior.shape}")
+    if neural.shape[0] == 0 or neural.shape[1] == 0:
+        raise DataError(path, f"neural is empty (shape {neural.shape})")
+    if behavior.shape[1] == 0:
+        raise DataError(path, "behavior has no columns")
+    if len(neural) != len(behavior):
+        raise DataError(
+            path,
+            f"neural has {len(neural)} samples but behavior has {len(behavior)}: "
+            "they must be on the same clock",
+        )
+    bad = int((~np.isfinite(neural)).sum())
+    if bad:
+        raise DataError(
+            path,
+            f"neural contains {bad} NaN or infinite values (first at sample "
+            f"{int(np.argwhere(~np.isfinite(neural))[0, 0])})",
+        )
+    for j, name in enumerate(rec.behavior_names):
+        bad = int((~np.isfinite(behavior[:, j])).sum())
+        if bad:
+            raise DataError(
+                path,
+                f"behaviour column {name!r} contains {bad} NaN or infinite values; "
+                "interpolate or drop those samples first",
+            )
+    for name in rec.discrete:
+        column = behavior[:, rec.behavior_names.index(name)]
+        if not np.array_equal(column, np.round(column)):
+            raise DataError(path, f"discrete behaviour column {name!r} has non-integer values")
+
+
+# --- npz -----------------------------------------------------------------------------------
+
+
+def _read_npz(path: Path):
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except Exception as error:  # zipfile and numpy raise several types for a damaged file
+        raise DataError(path, f"cannot read npz ({type(error).__name__}: {error})") from error
+    with archive:
+        keys = set(archive.files)
+        missing = [k for k in ("neural", "behavior") if k not in keys]
+        if missing:
+            raise DataError(path, f"missing arrays {missing}; the file has {sorted(keys)}")
+        neural = np.asarray(archive["neural"], dtype=np.float32)
+        behavior = np.asarray(archive["behavior"], dtype=np.float64)
+        if behavior.ndim == 1:
+            behavior = behavior[:, None]
+        if behavior.ndim != 2:
+            raise DataError(
+                path, f"behavior must be 1D or 2D (time × d); got shape {behavior.shape}"
+            )
+        n_columns = behavior.shape[1]
+        if "behavior_names" in keys:
+            names = tuple(str(n) for n in np.atleast_1d(archive["behavior_names"]))
+            if len(names) != n_columns:
+                raise DataError(
+                    path, f"behavior_names has {len(names)} names for {n_columns} columns"
+                )
+        else:
+            names = tuple(f"behavior_{j}" for j in range(n_columns))
+        discrete: tuple[str, ...] = ()
+        if "discrete" in keys:
+            flags = np.atleast_1d(archive["discrete"])
+            if flags.dtype == bool:
+                if len(flags) != n_columns:
+                    raise DataError(
+                        path, f"discrete mask has {len(flags)} entries for {n_columns} columns"
+                    )
+                discrete = tuple(n for n, f in zip(names, flags, strict=True) if f)
+            else:
+                discrete = tuple(str(d) for d in flags)
+        rate = float(archive["rate"]) if "rate" in keys else None
+    if neural.ndim != 2:
+        raise DataError(path, f"neural must be 2D (time × neurons); got shape {neural.shape}")
+    return neural, behavior, names, discrete, rate
+
+
+# --- NWB -----------------------------------------------------------------------------------
+
+
+def _series_path(series) -> str:
+    """``module/container/name``: the series' place in the file, for messages and matching."""
+    parts = [series.name]
+    parent = series.parent
+    while parent is not None and parent.parent is not None:  # stop below the NWBFile root
+        parts.append(parent.name)
+        parent = parent.parent
+    return "/".join(reversed(parts))
+
+
+def _all_series(nwbfile) -> dict[str, object]:
+    """Every TimeSeries in the file (acquisition, processing, stimulus...) by path."""
+    from pynwb import TimeSeries
+
+    found = {}
+    for obj in nwbfile.objects.values():
+        if isinstance(obj, TimeSeries):
+            found[_series_path(obj)] = obj
+    return dict(sorted(found.items()))
+
+
+def _find(path: Path, available: dict[str, object], name: str, role: str):
+    matches = [p for p in available if p == name or p.endswith("/" + name)]
+    if not matches:
+        listing = ", ".join(available) or "none"
+        raise DataError(path, f"no {role} series named {name!r}; series in the file: {listing}")
+    if len(matches) > 1:
+        raise DataError(
+            path,
+            f"{role} series name {name!r} is ambiguous ({', '.join(matches)}); "
+            "give a longer path, e.g. the container too",
+        )
+    return available[matches[0]]
+
+
+def _timestamps(path: Path, series, n: int) -> np.ndarray:
+    if series.timestamps is not None:
+        t = np.asarray(series.timestamps[:], dtype=np.float64)
+        if len(t) != n:
+            raise DataError(path, f"series {series.name!r} has {n} samples but {len(t)} timestamps")
+        return t
+    if series.rate is None or not np.isfinite(series.rate) or series.rate <= 0:
+        raise DataError(path, f"series {series.name!r} has neither timestamps nor a rate")
+    return float(series.starting_time or 0.0) + np.arange(n, dtype=np.float64) / series.rate
+
+
+def _columns(series, data: np.ndarray) -> list[str]:
+    from pynwb.behavior import SpatialSeries
+
+    if data.shape[1] == 1:
+        return [series.name]
+    if isinstance(series, SpatialSeries) and data.shape[1] <= 3:
+        return [f"{series.name}_{axis}" for axis in "xyz"[: data.shape[1]]]
+    return [f"{series.name}_{j}" for j in range(data.shape[1])]
+
+
+@dataclass(frozen=True)
+class _NWBSeries:
+    """What :func:`_read_nwb` found: the neural series and each behaviour series on its clock."""
+
+    neural: np.ndarray
+    neural_time: np.ndarray
+    behavior: list[np.ndarray]
+    behavior_time: list[np.ndarray]
+    names: tuple[str, ...]
+    rate: float | None
+
+
+def _read_nwb(path: Path, neural_name: str, behavior_names: Sequence[str]) -> _NWBSeries:
+    from pynwb import NWBHDF5IO
+
+    if isinstance(behavior_names, str):
+        behavior_names = [behavior_names]
+    if not behavior_names:
+        raise DataError(path, "no behaviour series named: set recording.behavior")
+    try:
+        io = NWBHDF5IO(str(path), mode="r", load_namespaces=True)
+    except Exception as error:  # h5py and hdmf raise many types for a damaged file
+        raise DataError(path, f"cannot read NWB file ({type(error).__name__}: {error})") from error
+    with io:
+        try:
+            nwbfile = io.read()
+        except Exception as error:
+            raise DataError(
+                path, f"cannot read NWB file ({type(error).__name__}: {error})"
+            ) from error
+        available = _all_series(nwbfile)
+        series = _find(path, available, neural_name, "neural")
+        neural = np.asarray(series.data[:], dtype=np.float32)
+        if neural.ndim == 1:
+            neural = neural[:, None]
+        if neural.ndim != 2:
+            raise DataError(
+                path,
+                f"neural series {neural_name!r} has shape {neural.shape}; expected (time, neurons)",
+            )
+        if neural.size == 0:
+            raise DataError(path, f"neural series {neural_name!r} is empty")
+        t_neural = _timestamps(path, series, len(neural))
+        rate = float(series.rate) if series.rate else _rate_from(t_neural)
+
+        columns, names, clocks = [], [], []
+        for name in behavior_names:
+            b = _find(path, available, name, "behaviour")
+            data = np.asarray(b.data[:], dtype=np.float64)
+            if data.ndim == 1:
+                data = data[:, None]
+            if data.ndim != 2:
+                raise DataError(
+                    path,
+                    f"behaviour series {name!r} has shape {data.shape}; "
+                    "expected (time,) or (time, d)",
+                )
+            if data.size == 0:
+                raise DataError(path, f"behaviour series {name!r} is empty")
+            columns.append(data)
+            names += _columns(b, data)
+            clocks.append(_timestamps(path, b, len(data)))
+    return _NWBSeries(neural, t_neural, columns, clocks, tuple(names), rate)
+
+
+def _rate_from(timestamps: np.ndarray) -> float | None:
+    if len(timestamps) < 2:
+        return None
+    return float(1.0 / np.median(np.diff(timestamps)))
+
+
+def _nearest(clock: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Index of the sample of ``clock`` (increasing) nearest to each of ``t``."""
+    right = np.clip(np.searchsorted(clock, t), 1, len(clock) - 1)
+    left = right - 1
+    return np.where(np.abs(t - clock[left]) <= np.abs(clock[right] - t), left, right)
+
+
+def _align(path: Path, nwb: _NWBSeries, is_discrete: Sequence[bool]):
+    """(neural, behaviour, timestamps, note): behaviour resampled onto the neural clock.
+
+    Nothing is resampled when every behaviour series already has the neural
+    timestamps. Otherwise neural samples outside any behaviour series' span
+    (± half its sampling interval) are dropped, continuous columns are
+    linearly interpolated and discrete ones take the nearest sample.
+    """
+    t = nwb.neural_time
+    if all(len(c) == len(t) and np.allclose(c, t, rtol=0, atol=1e-6) for c in nwb.behavior_time):
+        if len(nwb.neural) != len(t):
+            raise DataError(path, f"neural has {len(nwb.neural)} samples, {len(t)} timestamps")
+        return nwb.neural, np.hstack(nwb.behavior), t, ""
+    if len(t) > 1 and not np.all(np.diff(t) > 0):
+        raise DataError(path, "neural timestamps are not strictly increasing")
+    lo, hi = -np.inf, np.inf
+    for clock in nwb.behavior_time:
+        if len(clock) > 1 and not np.all(np.diff(clock) > 0):
+            raise DataError(path, "behaviour timestamps are not strictly increasing")
+        half = np.median(np.diff(clock)) / 2 if len(clock) > 1 else 0.0
+        lo, hi = max(lo, clock[0] - half), min(hi, clock[-1] + half)
+    keep = (t >= lo) & (t <= hi)
+    if not keep.any():
+        raise DataError(
+            path,
+            f"neural ({t[0]:g}-{t[-1]:g} s) and behaviour ({lo:g}-{hi:g} s) do not overlap in time",
+        )
+    tk = t[keep]
+    resampled, j = [], 0
+    for data, clock in zip(nwb.behavior, nwb.behavior_time, strict=True):
+        for column in data.T:
+            if is_discrete[j]:
+                resampled.append(
+                    column[_nearest(clock, tk)] if len(clock) > 1 else column[[0] * len(tk)]
+                )
+            else:
+                resampled.append(np.interp(tk, clock, column))
+            j += 1
+    note = (
+        f"behaviour resampled to the neural clock ({int(keep.sum())} of {len(t)} neural samples "
+        "inside the behaviour's time span kept): linear interpolation for continuous columns, "
+        "nearest sample for discrete ones"
+    )
+    return nwb.neural[keep], np.column_stack(resampled), tk, note

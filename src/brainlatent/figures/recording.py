@@ -1,0 +1,130 @@
+"""Figure recording_embedding: CEBRA embeddings of a user's recording and their decoding.
+
+Drawn like the CEBRA paper's hippocampus figure (Schneider, Lee & Mathis 2023,
+Fig. 2): each 3-D embedding is a scatter coloured by position, with one
+colour map per running direction when there is a discrete label, so the two
+directions show up as separate arms; a bar panel gives the held-out position
+error of every method against the chance-level error.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from brainlatent.errors import DataError  # noqa: E402
+from brainlatent.figures.calcium import METHOD_LABELS  # noqa: E402
+
+#: One colour map per discrete class (cycled when there are more).
+CLASS_CMAPS = ("cool", "viridis", "autumn", "winter")
+#: At most this many points per embedding scatter (kept evenly spaced in time).
+MAX_POINTS = 4000
+
+
+def _scatter(ax, embedding, color, classes):
+    values = np.unique(classes)  # before thinning, so colour maps match the colour bars
+    step = max(1, len(embedding) // MAX_POINTS)
+    e, c, k = embedding[::step], color[::step], classes[::step]
+    three_d = e.shape[1] >= 3
+    for i, value in enumerate(values):
+        mask = k == value
+        coords = (e[mask, 0], e[mask, 1], e[mask, 2]) if three_d else (e[mask, 0], e[mask, 1])
+        ax.scatter(
+            *coords,
+            c=c[mask],
+            cmap=CLASS_CMAPS[i % len(CLASS_CMAPS)],
+            s=1.5,
+            alpha=0.8,
+            linewidths=0,
+            vmin=np.min(color),
+            vmax=np.max(color),
+        )
+    if three_d:
+        ax.set_xticks([]), ax.set_yticks([]), ax.set_zticks([])
+    else:
+        ax.set_xticks([]), ax.set_yticks([])
+
+
+def plot_recording_embedding(
+    metrics: pd.DataFrame,
+    embeddings: dict[str, dict],
+    source: str = "metrics",
+    class_names: dict | None = None,
+):
+    """Embedding scatters (``embeddings``: method → npz contents) plus a decoding-error panel.
+
+    Each embedding dict holds ``embedding`` (samples × dims), ``behavior``,
+    ``behavior_names`` and ``discrete`` as written by the decoding step; the
+    colour is the first continuous behaviour column. The error panel shows
+    the median absolute error of that column per method (dots: seeds).
+    """
+    if not embeddings:
+        raise DataError(source, "no embeddings to plot")
+    errors = metrics[metrics["metric"] == "median_abs_error"]
+    if errors.empty:
+        raise DataError(source, "no rows with metric 'median_abs_error' (no continuous label)")
+    label = errors["label"].iloc[0]
+    errors = errors[errors["label"] == label]
+    class_names = class_names or {}
+
+    n = len(embeddings)
+    fig = plt.figure(figsize=(3.2 * n + 3.0, 3.4), constrained_layout=True)
+    grid = fig.add_gridspec(1, n + 1, width_ratios=[1.0] * n + [0.9])
+    for i, (method, data) in enumerate(embeddings.items()):
+        embedding = np.asarray(data["embedding"])
+        names = [str(x) for x in data["behavior_names"]]
+        discrete = {str(x) for x in np.atleast_1d(data["discrete"])}
+        behavior = np.asarray(data["behavior"])
+        continuous = [j for j, name in enumerate(names) if name not in discrete]
+        colour_column = names.index(label) if label in names else (continuous or [0])[0]
+        colour = behavior[:, colour_column]
+        discrete_columns = [j for j, name in enumerate(names) if name in discrete]
+        classes = (
+            behavior[:, discrete_columns[0]].astype(int)
+            if discrete_columns
+            else np.zeros(len(behavior), int)
+        )
+        projection = "3d" if embedding.shape[1] >= 3 else None
+        ax = fig.add_subplot(grid[0, i], projection=projection)
+        _scatter(ax, embedding, colour, classes)
+        ax.set_title(METHOD_LABELS.get(method, method), fontsize=9)
+        if i == n - 1:  # one colour bar per class, beside the last embedding
+            pairs = list(zip(np.unique(classes), CLASS_CMAPS * 8, strict=False))
+            for value, cmap in reversed(pairs):  # the last bar drawn sits nearest the axes
+                mappable = plt.cm.ScalarMappable(
+                    cmap=cmap, norm=plt.Normalize(np.min(colour), np.max(colour))
+                )
+                bar = fig.colorbar(mappable, ax=ax, shrink=0.6, pad=0.02, aspect=25)
+                text = names[colour_column]
+                if discrete_columns:
+                    which = class_names.get(value, f"{names[discrete_columns[0]]} {value}")
+                    text = f"{text}, {which}"
+                bar.set_label(text, fontsize=7)
+                bar.ax.tick_params(labelsize=6)
+    ax = fig.add_subplot(grid[0, n])
+    chance = errors.loc[errors["method"] == "chance", "value"]
+    methods = [m for m in dict.fromkeys(errors["method"]) if m != "chance"]
+    for x, method in enumerate(methods):
+        values = errors.loc[errors["method"] == method, "value"].to_numpy(float)
+        ax.bar(x, values.mean(), color="#1f77b4" if method.startswith("cebra") else "#999999")
+        ax.scatter(np.full(len(values), x), values, s=8, color="k", zorder=3)
+    top = float(errors["value"].max())
+    if len(chance):
+        ax.axhline(float(chance.mean()), color="k", ls="--", lw=1, label="chance (train median)")
+        ax.legend(fontsize=6, frameon=False, loc="upper right")
+    ax.set_ylim(0, 1.3 * top)
+    ax.set_xticks(
+        range(len(methods)),
+        [METHOD_LABELS.get(m, m) for m in methods],
+        rotation=30,
+        ha="right",
+        fontsize=7,
+    )
+    ax.set_ylabel(f"{label}: median abs. error (held-out block)", fontsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.suptitle(f"Embeddings coloured by {label} (first seed, whole recording)", fontsize=9)
+    return fig

@@ -1,0 +1,312 @@
+"""A user's own recording: reader (NWB, npz), place-cell simulator, behaviour decoding, figure."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainlatent.datasets import simulate_place_cells as sim
+from brainlatent.datasets.recording import read_recording
+from brainlatent.decoding import behavior as bd
+from brainlatent.errors import DataError
+
+
+@pytest.fixture(scope="module")
+def session():
+    return sim.simulate_session(sim.PlaceCellSimulation(n_neurons=60, duration_s=60.0, seed=1))
+
+
+@pytest.fixture(scope="module")
+def files(session, tmp_path_factory):
+    root = tmp_path_factory.mktemp("recording")
+    sim.write_nwb(session, root / "rec.nwb")
+    sim.write_npz(session, root / "rec.npz")
+    return root
+
+
+def _npz(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+# --- simulator ----------------------------------------------------------------------------
+
+
+def test_simulated_rat_runs_laps_with_direction_selective_place_cells(session):
+    assert session.counts.shape == (2400, 60)
+    assert session.position.min() >= 0 and session.position.max() <= 1.6
+    assert set(np.unique(session.direction)) == {sim.RIGHT, sim.LEFT}
+    # Running right means position going up, left going down.
+    step = np.diff(session.position)
+    same_lap = np.diff(session.lap) == 0
+    assert (step[(session.direction[1:] == sim.RIGHT) & same_lap] >= -0.01).all()
+    assert (step[(session.direction[1:] == sim.LEFT) & same_lap] <= 0.01).all()
+    # Place cells fire most inside their field of the current direction.
+    cell = int(np.argmax(np.where(session.place_cell, session.peaks.max(1), 0)))
+    d = int(np.argmax(session.peaks[cell]))
+    inside = (np.abs(session.position - session.centers[cell, d]) < session.widths[cell, d]) & (
+        session.direction == d
+    )
+    assert session.counts[inside, cell].mean() > 5 * session.counts[~inside, cell].mean()
+
+
+def test_simulation_is_reproducible():
+    params = sim.PlaceCellSimulation(n_neurons=10, duration_s=10.0, seed=3)
+    assert np.array_equal(sim.simulate_session(params).counts, sim.simulate_session(params).counts)
+
+
+# --- reader --------------------------------------------------------------------------------
+
+
+def test_nwb_round_trip(session, files):
+    rec = read_recording(files / "rec.nwb", discrete=["direction"])
+    assert rec.neural.shape == (2400, 60) and rec.neural.dtype == np.float32
+    assert rec.behavior.shape == (2400, 2)
+    assert rec.behavior_names == ("position", "direction")
+    assert rec.discrete == ("direction",)
+    assert list(rec.is_discrete) == [False, True]
+    assert rec.rate == 40.0 and rec.resampling == ""
+    np.testing.assert_array_equal(rec.neural, session.counts)
+    np.testing.assert_array_equal(rec.behavior, session.behavior)
+    np.testing.assert_allclose(rec.timestamps[:3], [0, 0.025, 0.05])
+
+
+def test_npz_round_trip_takes_names_discrete_and_rate_from_the_file(session, files):
+    rec = read_recording(files / "rec.npz")
+    assert rec.neural.shape == (2400, 60) and rec.behavior.shape == (2400, 2)
+    assert rec.behavior_names == ("position", "direction") and rec.discrete == ("direction",)
+    assert rec.rate == 40.0
+    np.testing.assert_array_equal(rec.neural, session.counts)
+    np.testing.assert_array_equal(rec.behavior, session.behavior)
+
+
+def test_npz_minimal_needs_a_rate(tmp_path):
+    path = _npz(tmp_path / "r.npz", neural=np.ones((50, 3)), behavior=np.arange(50.0))
+    with pytest.raises(DataError, match=r"r\.npz.*sampling rate"):
+        read_recording(path)
+    rec = read_recording(path, rate=30.0, behavior_names=["x"])
+    assert rec.behavior.shape == (50, 1) and rec.behavior_names == ("x",) and rec.discrete == ()
+    with pytest.raises(DataError, match="30 Hz but the config says 20"):
+        path = _npz(tmp_path / "s.npz", neural=np.ones((5, 1)), behavior=np.ones(5), rate=30.0)
+        read_recording(path, rate=20.0)
+
+
+def test_missing_series_names_the_file_and_the_available_ones(files):
+    with pytest.raises(DataError, match=r"rec\.nwb.*no neural series named 'dff'.*spike_counts"):
+        read_recording(files / "rec.nwb", neural="dff")
+    with pytest.raises(DataError, match=r"no behaviour series named 'speed'.*Position/position"):
+        read_recording(files / "rec.nwb", behavior=["position", "speed"])
+
+
+def test_a_path_tail_selects_a_series(files):
+    rec = read_recording(
+        files / "rec.nwb", neural="ecephys/spike_counts", behavior=["Position/position"]
+    )
+    assert rec.behavior_names == ("position",)
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"neural": np.full((10, 2), np.nan), "behavior": np.ones(10)}, "neural contains 20 NaN"),
+        (
+            {"neural": np.ones((10, 2)), "behavior": np.r_[np.ones(9), np.inf]},
+            "behaviour column 'behavior_0' contains 1 NaN or infinite",
+        ),
+        ({"neural": np.ones((10, 2)), "behavior": np.ones(9)}, "10 samples but behavior has 9"),
+        ({"neural": np.ones((10, 2, 2)), "behavior": np.ones(10)}, r"neural must be 2D"),
+        ({"neural": np.ones((10, 2)), "behavior": np.ones((10, 2, 1))}, r"behavior must be 1D"),
+        ({"neural": np.ones((0, 2)), "behavior": np.ones(0)}, "neural is empty"),
+        ({"neural": np.ones((10, 2))}, r"missing arrays \['behavior'\]"),
+        (
+            {"neural": np.ones((4, 2)), "behavior": [0, 1, 0.5, 1], "discrete": [True]},
+            "non-integer",
+        ),
+    ],
+)
+def test_bad_npz_input_names_the_file(tmp_path, arrays, message):
+    path = _npz(tmp_path / "bad.npz", rate=10.0, **arrays)
+    with pytest.raises(DataError, match=rf"bad\.npz: .*{message}"):
+        read_recording(path)
+
+
+def test_unknown_discrete_column_lists_the_columns(files):
+    with pytest.raises(DataError, match=r"\['dir'\] are not behaviour columns.*'direction'"):
+        read_recording(files / "rec.npz", discrete=["dir"])
+
+
+def test_unknown_format(tmp_path):
+    (tmp_path / "r.mat").write_bytes(b"")
+    with pytest.raises(DataError, match=r"r\.mat: unknown recording format"):
+        read_recording(tmp_path / "r.mat")
+
+
+def _nwb_with_clocks(path, neural_t, position_t, direction_t):
+    """Neural activity and behaviour on three different clocks (as tracking cameras often are)."""
+    from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+    from pynwb.behavior import Position, SpatialSeries
+
+    nwbfile = NWBFile("clocks", "id", datetime(2020, 1, 1, tzinfo=UTC))
+    nwbfile.add_acquisition(
+        TimeSeries(
+            name="activity",
+            data=np.arange(len(neural_t) * 2, dtype=float).reshape(-1, 2),
+            unit="a.u.",
+            timestamps=neural_t,
+        )
+    )
+    module = nwbfile.create_processing_module("behavior", "behaviour")
+    module.add(
+        Position(
+            spatial_series=SpatialSeries(
+                name="pos",
+                data=np.column_stack([position_t, 2 * position_t]),  # x = t, y = 2t
+                reference_frame="origin",
+                timestamps=position_t,
+            )
+        )
+    )
+    module.add(
+        TimeSeries(
+            name="state", data=(direction_t > 1.0).astype(int), unit="n.a.", timestamps=direction_t
+        )
+    )
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwbfile)
+
+
+def test_behaviour_on_another_clock_is_resampled_to_neural_time(tmp_path):
+    neural_t = np.arange(0, 3, 0.1)  # 10 Hz, 0-2.9 s
+    position_t = np.arange(0.5, 2.5, 0.02)  # 50 Hz camera, starts late and stops early
+    direction_t = np.arange(0.0, 3.0, 0.3)
+    _nwb_with_clocks(tmp_path / "c.nwb", neural_t, position_t, direction_t)
+    rec = read_recording(
+        tmp_path / "c.nwb", neural="activity", behavior=["pos", "state"], discrete=["state"]
+    )
+    assert rec.behavior_names == ("pos_x", "pos_y", "state")
+    assert "linear" in rec.resampling and "nearest" in rec.resampling
+    # Kept: neural samples within the camera's span ± half a camera frame.
+    kept = (neural_t >= 0.49 - 1e-9) & (neural_t <= 2.49 + 1e-9)
+    np.testing.assert_allclose(rec.timestamps, neural_t[kept])
+    assert rec.neural.shape == (kept.sum(), 2) and rec.rate == pytest.approx(10.0)
+    np.testing.assert_allclose(rec.behavior[:, 0], np.clip(rec.timestamps, 0.5, 2.48), atol=1e-9)
+    np.testing.assert_allclose(rec.behavior[:, 1], 2 * rec.behavior[:, 0])
+    # Discrete: the nearest state sample (a code, never an interpolated 0.5).
+    nearest = direction_t[np.abs(rec.timestamps[:, None] - direction_t).argmin(1)]
+    np.testing.assert_array_equal(rec.behavior[:, 2], (nearest > 1.0).astype(float))
+
+
+def test_behaviour_that_never_overlaps_is_an_error(tmp_path):
+    _nwb_with_clocks(tmp_path / "c.nwb", np.arange(0, 1, 0.1), np.arange(5, 6, 0.1), np.arange(2.0))
+    with pytest.raises(DataError, match=r"c\.nwb: .*do not overlap"):
+        read_recording(tmp_path / "c.nwb", neural="activity", behavior=["pos"])
+
+
+# --- decoding ------------------------------------------------------------------------------
+
+
+def test_split_is_one_contiguous_block_at_the_end():
+    assert bd.split_index(100, 0.2) == 80
+    assert bd.split_index(7, 0.5) == 4
+    with pytest.raises(ValueError, match="no training or no test"):
+        bd.split_index(3, 0.1)
+
+
+def test_embeddings_are_fitted_on_the_training_block_only(files):
+    rec = read_recording(files / "rec.npz")
+    result = bd.decode_behavior(rec, ["pca", "raw"], test_fraction=0.25, log=lambda _: None)
+    assert result.split == 1800
+    train, test = result.embeddings[("pca", None)]
+    assert len(train) == 1800 and len(test) == 600
+    # PCA is refitted from the first 1800 samples alone: the held-out block does not move it.
+    shuffled = rec.neural.copy()
+    shuffled[1800:] = shuffled[1800:][::-1]
+    again = bd.embed("pca", shuffled[:1800], shuffled[1800:], rec.behavior[:1800], rec.is_discrete)
+    np.testing.assert_allclose(again[0], train, atol=1e-4)
+
+
+def test_chance_predicts_the_training_median_and_majority():
+    train = np.array([[0.0, 1], [1.0, 1], [2.0, 0]])
+    test = np.array([[1.0, 1], [3.0, 0]])
+    rows = {
+        (r["label"], r["metric"]): r["value"] for r in bd.chance_rows(train, test, "ab", [0, 1])
+    }
+    assert rows[("a", "median_abs_error")] == 1.0
+    assert rows[("b", "accuracy")] == 0.5
+
+
+def test_several_discrete_columns_become_one_cebra_label():
+    behavior = np.array([[0.5, 0, 1], [0.7, 1, 1], [0.1, 0, 1], [0.2, 1, 0]])
+    continuous, discrete = bd.cebra_labels(behavior, [False, True, True])
+    assert continuous.shape == (4, 1) and continuous.dtype == np.float32
+    assert discrete.tolist()[0] == discrete.tolist()[2] and len(set(discrete.tolist())) == 3
+
+
+def test_consistency_across_seeds_is_a_long_table():
+    gen = np.random.default_rng(0)
+    base = gen.normal(size=(200, 3))
+    rotation = np.linalg.qr(gen.normal(size=(3, 3)))[0]
+    embeddings = {
+        ("cebra_time", 0): (base[:150], base[150:]),
+        ("cebra_time", 1): (base[:150] @ rotation, base[150:] @ rotation),
+        ("pca", None): (base[:150], base[150:]),
+    }
+    table = bd.seed_consistency(embeddings)
+    assert list(table.columns) == bd.CONSISTENCY_COLUMNS
+    assert len(table) == 2 and set(table["method"]) == {"cebra_time"}
+    assert np.allclose(table["value"], 1.0)
+
+
+def test_cebra_behavior_decodes_position_better_than_pca(files):
+    rec = read_recording(files / "rec.nwb", discrete=["direction"])
+    params = {
+        "output_dimension": 3,
+        "max_iterations": 150,
+        "batch_size": 128,
+        "learning_rate": 0.003,
+        "device": "cpu",
+    }
+    result = bd.decode_behavior(rec, ["cebra_behavior", "pca"], [0], params, log=lambda _: None)
+    table = result.metrics
+    assert list(table.columns) == bd.METRIC_COLUMNS
+    error = table[table["metric"] == "median_abs_error"].set_index("method")["value"]
+    accuracy = table[table["metric"] == "accuracy"].set_index("method")["value"]
+    assert error["cebra_behavior"] < 0.5 * error["pca"], error
+    assert error["cebra_behavior"] < 0.25 * error["chance"], error
+    assert accuracy["cebra_behavior"] > accuracy["chance"] + 0.2, accuracy
+    assert table.loc[table["method"] == "pca", "seed"].isna().all()
+
+
+# --- figure --------------------------------------------------------------------------------
+
+
+def test_figure_is_written(tmp_path):
+    from brainlatent.figures.meg import save_figure
+    from brainlatent.figures.recording import plot_recording_embedding
+
+    gen = np.random.default_rng(0)
+    behavior = np.column_stack([gen.uniform(0, 1.6, 300), gen.integers(0, 2, 300)])
+    data = {
+        "embedding": gen.normal(size=(300, 3)),
+        "behavior": behavior,
+        "behavior_names": np.array(["position", "direction"]),
+        "discrete": np.array(["direction"]),
+    }
+    metrics = pd.DataFrame(
+        {
+            "dataset": "recording",
+            "method": ["chance", "cebra_behavior", "pca"],
+            "seed": pd.array([None, 0, None], dtype="Int64"),
+            "label": "position",
+            "metric": "median_abs_error",
+            "value": [0.7, 0.05, 0.4],
+        }
+    )
+    figure = plot_recording_embedding(metrics, {"cebra_behavior": data, "pca": data})
+    save_figure(figure, tmp_path / "f.pdf", tmp_path / "f.png")
+    assert (tmp_path / "f.png").stat().st_size > 1000
+    with pytest.raises(DataError, match="median_abs_error"):
+        plot_recording_embedding(metrics.assign(metric="accuracy"), {"pca": data})
