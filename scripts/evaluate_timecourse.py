@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from brainlatent.evaluation import timecourse_rows
 from brainlatent.io import load_npy, read_table, write_table
@@ -32,24 +31,22 @@ def main(argv=None):
     trials = read_table(args.trials)
     epochs = load_npy(args.epochs)
     times = np.asarray(json.loads(args.info.read_text())["times"])
-    tables = [
-        timecourse_rows(
-            epochs,
-            trials,
-            times,
-            load_npy(features),
-            read_table(index),
-            alphas=args.alphas,
-            length=args.window_length,
-            step=args.window_step,
-            top_k=args.top_k,
-            dataset="things_meg",
-            subject=args.subject,
-            image_model=model,
-        )
+    models = {
+        model: (load_npy(features), read_table(index))
         for model, features, index in zip(args.image_models, args.features, args.index, strict=True)
-    ]
-    metrics = pd.concat(tables, ignore_index=True)
+    }
+    metrics = timecourse_rows(
+        epochs,
+        trials,
+        times,
+        models,
+        alphas=args.alphas,
+        length=args.window_length,
+        step=args.window_step,
+        top_k=args.top_k,
+        dataset="things_meg",
+        subject=args.subject,
+    )
     print(metrics.query("metric == 'top5'").to_string())
     write_table(args.metrics, metrics)
 

@@ -31,8 +31,9 @@ def main(argv=None):
         cebra_params=args.cebra,
         max_samples={"tsne": args.tsne_max_samples} if args.tsne_max_samples else None,
         data_seed=args.data_seed,
+        timings=True,
     )
-    print(table.groupby("method")["value"].median().to_string())
+    print(table.groupby(["metric", "method"])["value"].median().to_string())
     write_table(args.metrics, table)
 
 

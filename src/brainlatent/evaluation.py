@@ -9,6 +9,7 @@ window, metric), which the workflow stacks over subjects into Parquet tables.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -122,12 +123,25 @@ def tidy(rows: list[dict], **columns) -> pd.DataFrame:
     return table[METRIC_COLUMNS]
 
 
+class _TargetColumns:
+    """The columns ``cols`` of a decoder fitted on several image models' targets at once."""
+
+    def __init__(self, decoder, cols: slice):
+        self.decoder, self.cols = decoder, cols
+
+    def predict(self, X) -> np.ndarray:
+        return self.decoder.predict(X)[:, self.cols]
+
+    def transform_targets(self, Y) -> np.ndarray:
+        mean, scale = self.decoder.y_mean_[self.cols], self.decoder.y_scale_[self.cols]
+        return ((np.asarray(Y, dtype=np.float64) - mean) / scale).astype(np.float32)
+
+
 def timecourse_rows(
     epochs,
     trials: pd.DataFrame,
     times: np.ndarray,
-    features: np.ndarray,
-    index: pd.DataFrame,
+    models: Mapping[str, tuple[np.ndarray, pd.DataFrame]],
     alphas,
     length: float,
     step: float,
@@ -136,18 +150,45 @@ def timecourse_rows(
 ) -> pd.DataFrame:
     """Fit and evaluate a ridge decoder in each sliding window (training trials only).
 
+    ``models`` maps an image model's name to its ``(features, index)``. One
+    ridge per window predicts every model's targets at once: with an alpha
+    chosen per target by leave-one-out, that is the same fit as one ridge per
+    model, for the price of one decomposition of the window's data.
     Windows ending at or before image onset carry no information about the
     image, so they must decode at chance: a check against leakage.
     """
     from brainlatent.models.ridge import RidgeDecoder
 
     train, test = split_trials(trials)
-    y_train = feature_lookup(features, index, trials["image"][train])
+    targets, slices, offset = [], {}, 0
+    for name, (features, index) in models.items():
+        y = feature_lookup(features, index, trials["image"][train])
+        targets.append(y)
+        slices[name] = slice(offset, offset + y.shape[1])
+        offset += y.shape[1]
+    y_train = np.concatenate(targets, axis=1)
     test_images = trials["image"][test].to_numpy()
     x_train, x_test = np.asarray(epochs[train]), np.asarray(epochs[test])
     tables = []
     for start, stop, window in sliding_windows(times, length, step):
         decoder = RidgeDecoder(alphas=tuple(alphas)).fit(x_train[:, :, window], y_train)
-        rows = retrieval_rows(decoder, x_test[:, :, window], test_images, features, index, top_k)
-        tables.append(tidy(rows, decoder="ridge", window_start=start, window_stop=stop, **columns))
+        for name, (features, index) in models.items():
+            rows = retrieval_rows(
+                _TargetColumns(decoder, slices[name]),
+                x_test[:, :, window],
+                test_images,
+                features,
+                index,
+                top_k,
+            )
+            tables.append(
+                tidy(
+                    rows,
+                    decoder="ridge",
+                    window_start=start,
+                    window_stop=stop,
+                    image_model=name,
+                    **columns,
+                )
+            )
     return pd.concat(tables, ignore_index=True)

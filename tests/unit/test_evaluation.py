@@ -39,19 +39,14 @@ def test_timecourse_decodes_only_after_onset():
     X = (emb[images] @ patterns)[:, :, None] * response + gen.normal(size=(len(images), 10, 90))
     trials = pd.DataFrame({"image": images, "split": split})
     index = pd.DataFrame({"image": np.arange(n_images), "row": np.arange(n_images)})
-    table = evaluation.timecourse_rows(
-        X,
-        trials,
-        times,
-        emb,
-        index,
-        alphas=[1, 10, 100, 1000],
-        length=0.25,
-        step=0.25,
-        dataset="toy",
-        subject="S",
-        image_model="m",
+    other = gen.normal(size=(n_images, 3))  # a second image model the signal ignores
+    kwargs = dict(alphas=[1, 10, 100, 1000], length=0.25, step=0.25, dataset="toy", subject="S")
+    joint = evaluation.timecourse_rows(
+        X, trials, times, {"m": (emb, index), "noise": (other, index)}, **kwargs
     )
+    table = joint[joint["image_model"] == "m"].reset_index(drop=True)
+    alone = evaluation.timecourse_rows(X, trials, times, {"m": (emb, index)}, **kwargs)
+    pd.testing.assert_frame_equal(table, alone)  # one joint fit = one fit per model
     assert list(table.columns) == evaluation.METRIC_COLUMNS
     top5 = table[table["metric"] == "top5"].set_index("window_start")["value"]
     chance = table.loc[table["metric"] == "top5", "chance"].iloc[0]

@@ -197,13 +197,50 @@ def test_cebra_behavior_decodes_frames_better_than_baselines(calcium_project):
     table = pd.read_parquet(
         calcium_project / "results/allen_calcium/metrics/frame_decoding.parquet"
     )
-    accuracy = table[(table["metric"] == "accuracy") & (table["n_neurons"] == 80)]
-    by_method = accuracy.groupby("method")["value"].mean()
-    assert by_method["cebra_behavior"] >= by_method["raw"], by_method
-    assert by_method["cebra_behavior"] >= 10 * accuracy["chance"].mean(), by_method
-    assert set(table["subject"]) == {"M1", "M2"}
-    for figure in ("calcium_frame_decoding", "synthetic_latents"):
+    assert set(table["subject"]) == {"M1", "M2", "pseudo"}
+    accuracy = table[table["metric"] == "accuracy"]
+    largest = accuracy[
+        accuracy["n_neurons"] == accuracy.groupby("subject")["n_neurons"].transform("max")
+    ]
+    assert set(largest.groupby("subject")["n_neurons"].first()) == {80, 160}  # pseudo: both mice
+    by_method = largest.groupby(["subject", "method"])["value"].mean().unstack()
+    assert (by_method["cebra_behavior"] >= by_method["raw"]).all(), by_method
+    assert (by_method["cebra_behavior"] >= 10 * accuracy["chance"].max()).all(), by_method
+
+
+def test_embeddings_and_their_consistency_across_mice(calcium_project):
+    root = calcium_project / "results/allen_calcium"
+    for mouse in ("M1", "M2"):
+        for kind in ("behavior", "time"):
+            with np.load(root / f"sub-{mouse}/embed/cebra_{kind}.npz") as data:
+                assert data["embedding"].shape == (3 * 900, 3)
+                assert np.isfinite(data["embedding"]).all()
+    table = pd.read_parquet(root / "metrics/consistency.parquet")
+    assert list(table.columns) == ["dataset", "kind", "source", "target", "metric", "value"]
+    assert len(table) == 2 * 2  # two kinds × two ordered pairs of mice, no diagonal
+    assert (table["source"] != table["target"]).all()
+    # The simulated mice see one movie through one latent trajectory: linearly related embeddings.
+    assert table["value"].between(0.5, 1.0).all(), table
+
+
+def test_daenr_neural_term_raises_model_neuron_similarity(calcium_project):
+    table = pd.read_parquet(calcium_project / "results/allen_calcium/daenr/metrics.parquet")
+    rsa = table[table["metric"] == "rsa"].groupby("beta")["value"].mean()
+    assert rsa[1.0] > rsa[0.0] + 0.05, rsa
+    with np.load(calcium_project / "results/allen_calcium/daenr/reconstructions.npz") as data:
+        assert data["reconstructions"].shape == (2, *data["test_images"].shape)  # one per beta
+
+
+def test_every_calcium_figure_is_written(calcium_project):
+    for figure in (
+        "calcium_frame_decoding",
+        "calcium_embedding",
+        "calcium_consistency",
+        "daenr",
+        "synthetic_latents",
+    ):
         assert (calcium_project / f"results/figures/{figure}.png").stat().st_size > 1000
+        assert (calcium_project / f"results/figures/{figure}.pdf").read_bytes()[:4] == b"%PDF"
 
 
 def test_cebra_recovers_synthetic_latents_better_than_pca(calcium_project):

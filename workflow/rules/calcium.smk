@@ -108,7 +108,7 @@ rule decode_movie_frames:
     threads: 1
     params:
         methods=CALCIUM["decoding"]["methods"],
-        counts=CALCIUM["decoding"]["neuron_counts"],
+        counts=lambda wildcards: neuron_counts(wildcards.mouse),
         seeds=CALCIUM["decoding"]["seeds"],
         pca_dim=CALCIUM["decoding"]["pca_dim"],
         window=CALCIUM["decoding"]["window"],

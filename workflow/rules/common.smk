@@ -108,6 +108,16 @@ def weights_input(wildcards):
     return {"weights": resolve(weights)} if weights else {}
 
 
+def neuron_counts(mouse):
+    """The sweep's counts for the pseudo-mouse (as in the paper's Fig. 5); single mice are
+    decoded once, at the largest count (all their neurons when it exceeds them), unless
+    `sweep_mice` or there is no pseudo-mouse."""
+    decoding = CALCIUM["decoding"]
+    if mouse == PSEUDO or not decoding["pseudo_mouse"] or decoding["sweep_mice"]:
+        return decoding["neuron_counts"]
+    return [max(decoding["neuron_counts"])]
+
+
 def consistency_args(wildcards, input):
     """``--kind KIND EMB_M1 EMB_M2 ...`` for each kind, in the order of the config."""
     return " ".join(
