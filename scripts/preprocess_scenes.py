@@ -10,8 +10,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--nwb", type=Path, required=True)
     parser.add_argument("--scenes", type=Path, required=True)
+    parser.add_argument("--image-size", type=int, default=None, help="rows (default: native)")
     args = parser.parse_args(argv)
-    scenes = preprocess_scenes(args.nwb, args.scenes)
+    scenes = preprocess_scenes(args.nwb, args.scenes, args.image_size)
     print(
         f"{scenes.responses.shape[0]} images × {scenes.responses.shape[1]} neurons, "
         f"{scenes.n_presentations.min()}–{scenes.n_presentations.max()} presentations per image, "

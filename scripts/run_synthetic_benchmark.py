@@ -17,6 +17,7 @@ def main(argv=None):
     parser.add_argument("--n-samples", type=int, default=15000)
     parser.add_argument("--n-neurons", type=int, default=100)
     parser.add_argument("--tsne-max-samples", type=int, default=0, help="0: no cap")
+    parser.add_argument("--tsne-max-iter", type=int, default=1000, help="t-SNE iterations")
     parser.add_argument("--cebra", type=json.loads, default={}, help="JSON CEBRA parameters")
     parser.add_argument("--data-seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
@@ -29,6 +30,7 @@ def main(argv=None):
         n_samples=args.n_samples,
         n_neurons=args.n_neurons,
         cebra_params=args.cebra,
+        method_params={"tsne": {"max_iter": args.tsne_max_iter}},
         max_samples={"tsne": args.tsne_max_samples} if args.tsne_max_samples else None,
         data_seed=args.data_seed,
         timings=True,

@@ -211,3 +211,18 @@ def test_figure_is_drawn_from_the_table_and_reconstructions():
         plot_daenr(table, {k: v for k, v in recon.items() if k != "betas"}, source="r.npz")
     with pytest.raises(DataError, match="no rows"):
         plot_daenr(table[table["metric"] == "other"], recon)
+
+
+def test_scenes_are_resized_keeping_the_aspect_and_daenr_fits_them():
+    from brainlatent.models.daenr import DAENREstimator
+    from brainlatent.preprocessing.scenes import resize_images
+
+    gen = np.random.default_rng(0)
+    images = gen.random((6, 918 // 17, 1174 // 17)).astype(np.float32)  # the real aspect
+    small = resize_images(images, 16)
+    assert small.shape == (6, 16, 20) and small.dtype == np.float32
+    assert 0 <= small.min() and small.max() <= 1
+    assert resize_images(small, 16) is small or np.array_equal(resize_images(small, 16), small)
+    model = DAENREstimator(beta=1.0, hidden_dim=4, max_epochs=2, random_state=0)
+    model.fit(small, gen.random((6, 5)))
+    assert model.reconstruct(small).shape == small.shape

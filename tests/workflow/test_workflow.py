@@ -170,9 +170,23 @@ def test_misspelt_config_key_is_named(tmp_path):
 
 @pytest.mark.slow
 def test_default_config_meets_the_paper_level_claims(tmp_path):
-    """The README's numbers: ~7 minutes on 2 cores, so off by default (pytest -m slow)."""
+    """The README's numbers: ~9 minutes on 2 cores, so off by default (pytest -m slow)."""
     project = copy_project(tmp_path)
     snakemake(project, "--cores", "all", "--configfile", "config/config.yaml")
+    frames = pd.read_parquet(project / "results/allen_calcium/metrics/frame_decoding.parquet")
+    accuracy = frames[frames["metric"] == "accuracy"]
+    largest = accuracy[
+        accuracy["n_neurons"] == accuracy.groupby("subject")["n_neurons"].transform("max")
+    ]
+    by_method = largest.groupby(["subject", "method"])["value"].mean().unstack()
+    assert (by_method["cebra_behavior"] >= by_method["raw"]).all(), by_method
+    assert (by_method["cebra_behavior"] >= 10 * accuracy["chance"].max()).all(), by_method
+    latents = pd.read_parquet(project / "results/synthetic/metrics/latents.parquet")
+    median = latents[latents["metric"] == "r2"].groupby("method")["value"].median()
+    assert median["cebra"] >= 0.90 and median["cebra"] > median.drop("cebra").max(), median
+    daenr = pd.read_parquet(project / "results/allen_calcium/daenr/metrics.parquet")
+    rsa = daenr[daenr["metric"] == "rsa"].groupby("beta")["value"].mean()
+    assert rsa[rsa.index > 0].min() > rsa[0.0], rsa
     retrieval = pd.read_parquet(project / "results/things_meg/metrics/retrieval.parquet")
     top5 = retrieval[retrieval["metric"] == "top5"]
     ratio = top5.groupby(["decoder", "image_model"])[["value", "chance"]].mean()
@@ -247,4 +261,4 @@ def test_cebra_recovers_synthetic_latents_better_than_pca(calcium_project):
     table = pd.read_parquet(calcium_project / "results/synthetic/metrics/latents.parquet")
     median = table[table["metric"] == "r2"].groupby("method")["value"].median()
     assert median["cebra"] > median["pca"], median
-    assert median["cebra"] > 0.8, median
+    assert median["cebra"] >= 0.90, median  # the paper: .920

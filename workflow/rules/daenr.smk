@@ -14,8 +14,15 @@ rule preprocess_scenes:
         "benchmarks/preprocess_scenes/sub-{mouse}.tsv"
     conda:
         "../../envs/calcium.yaml"
+    params:
+        size=lambda wildcards: (
+            f"--image-size {CALCIUM['daenr']['image_size']}"
+            if CALCIUM["daenr"].get("image_size")
+            else ""
+        ),
     shell:
-        "python {input.script} --nwb {input.nwb:q} --scenes {output.scenes:q} > {log} 2>&1"
+        "python {input.script} --nwb {input.nwb:q} --scenes {output.scenes:q}"
+        " {params.size} > {log} 2>&1"
 
 
 rule fit_daenr:

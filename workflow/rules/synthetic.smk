@@ -20,11 +20,13 @@ rule run_synthetic_benchmark:
         n_neurons=SYNTHETIC["n_neurons"],
         data_seed=SYNTHETIC["data_seed"],
         tsne=SYNTHETIC["tsne_max_samples"],
+        tsne_iter=SYNTHETIC["tsne_max_iter"],
         cebra=as_json(SYNTHETIC["cebra"]),
     shell:
         "python {input.script} --methods {params.methods} --seeds {params.seeds}"
         " --n-samples {params.n_samples} --n-neurons {params.n_neurons}"
         " --data-seed {params.data_seed} --tsne-max-samples {params.tsne}"
+        " --tsne-max-iter {params.tsne_iter}"
         " --cebra {params.cebra:q} --threads {threads} --metrics {output.metrics:q}"
         " > {log} 2>&1"
 

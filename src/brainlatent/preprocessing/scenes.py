@@ -144,10 +144,31 @@ def read_scenes(path: str | Path) -> SceneMatrix:
     return SceneMatrix(**arrays)
 
 
-def preprocess_scenes(nwb_path: str | Path, out_path: str | Path) -> SceneMatrix:
-    """One session's NWB file -> its ``scenes.npz``."""
+def resize_images(images: np.ndarray, height: int) -> np.ndarray:
+    """Images (n, H, W) resized to ``height`` rows, aspect ratio kept, with anti-aliasing.
+
+    The real template is 918 × 1174 pixels: an autoencoder at that size needs
+    a GPU and ~500 MB per mouse on disk, where DAE-NR's comparison of β needs
+    only the images' coarse structure.
+    """
+    from skimage.transform import resize
+
+    images = np.asarray(images, dtype=np.float32)
+    width = max(1, round(height * images.shape[2] / images.shape[1]))
+    if (height, width) == images.shape[1:]:
+        return images
+    shape = (len(images), height, width)
+    return resize(images, shape, anti_aliasing=True, preserve_range=True).astype(np.float32)
+
+
+def preprocess_scenes(
+    nwb_path: str | Path, out_path: str | Path, image_size: int | None = None
+) -> SceneMatrix:
+    """One session's NWB file -> its ``scenes.npz`` (images ``image_size`` rows high, or native)."""
     session = ac.read_session(nwb_path, templates=True)
     scenes = scene_matrix(session, Path(nwb_path))
+    if image_size is not None:
+        scenes = scenes._replace(images=resize_images(scenes.images, image_size))
     write_scenes(out_path, scenes, source=str(nwb_path))
     return scenes
 
