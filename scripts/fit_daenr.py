@@ -27,6 +27,7 @@ def main(argv=None):
     settings = dict(args.daenr)
     betas, seeds = settings.pop("betas"), settings.pop("seeds")
     n_test = settings.pop("n_test_images")
+    settings.pop("image_size", None)  # applied by preprocess_scenes
     scenes = pool_scenes([read_scenes(p) for p in args.scenes], args.scenes)
     print(f"pseudo-mouse: {scenes.responses.shape[0]} images × {scenes.responses.shape[1]} neurons")
     table, recon = fit_scenes(scenes, betas, seeds, n_test, args.seed, **settings)
