@@ -227,7 +227,7 @@ def test_embeddings_and_their_consistency_across_mice(calcium_project):
     for mouse in ("M1", "M2"):
         for kind in ("behavior", "time"):
             with np.load(root / f"sub-{mouse}/embed/cebra_{kind}.npz") as data:
-                assert data["embedding"].shape == (3 * 900, 3)
+                assert data["embedding"].shape == (3 * 900, 8)
                 assert np.isfinite(data["embedding"]).all()
     table = pd.read_parquet(root / "metrics/consistency.parquet")
     assert list(table.columns) == ["dataset", "kind", "source", "target", "metric", "value"]
