@@ -19,6 +19,7 @@ from brainlatent.decoding.frames import (
 from brainlatent.models.cebra_models import (
     KINDS,
     fit_embedding,
+    fit_model,
     frame_labels,
     load_cebra,
     make_cebra,
@@ -262,3 +263,30 @@ def test_consistency_is_one_for_a_rotation_and_zero_for_noise():
     assert abs(by_sample.loc["a", "noise"]) < 0.05
     with pytest.raises(ValueError, match="identical frames"):
         consistency_matrix(embeddings, frames, align="sample")
+
+
+def test_discrete_labels_fit_reproducibly_beside_continuous_ones(movie):
+    """cebra's discrete sampler draws from NumPy's global RNG: fit_model seeds and restores it."""
+    neural, frame, repeat, features = movie
+    direction = (frame >= N_FRAMES // 2).astype(np.int64)  # a two-class label
+    state = np.random.get_state()  # noqa: NPY002
+
+    def fit(continuous, seed):
+        model = make_cebra(
+            "behavior",
+            random_state=seed,
+            max_iterations=20,
+            output_dimension=3,
+            batch_size=128,
+            device="cpu",
+        )
+        return fit_model(model, neural, continuous, discrete=direction, threads=1)
+
+    for continuous in (frame_labels(features, frame), None):
+        first, again = fit(continuous, 1).transform(neural), fit(continuous, 1).transform(neural)
+        np.testing.assert_array_equal(first, again)
+    assert np.array_equal(np.random.get_state()[1], state[1])  # noqa: NPY002
+    with pytest.raises(ValueError, match="integer class codes"):
+        fit_model(make_cebra("behavior"), neural, discrete=direction.astype(float))
+    with pytest.raises(ValueError, match="self-supervised"):
+        fit_model(make_cebra("time"), neural, discrete=direction)

@@ -22,8 +22,7 @@ the same samples (:func:`brainlatent.decoding.frames.consistency_matrix`,
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,7 +33,6 @@ from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
 from brainlatent.datasets.recording import Recording
 from brainlatent.decoding.frames import consistency_matrix
-from brainlatent.seeding import derive_seed
 
 #: Decoding methods, CEBRA first.
 METHODS = ("cebra_behavior", "cebra_time", "pca", "raw")
@@ -87,40 +85,15 @@ def fit_cebra(
     threads: int | None = 1,
     **params,
 ):
-    """A seeded CEBRA fit that also accepts a discrete label.
-
-    :func:`brainlatent.models.cebra_models.fit_model` passes one continuous
-    label array; position + direction need cebra's continuous *and* discrete
-    indices, so this calls ``CEBRA.fit(X, continuous, discrete)`` under the
-    same sampler/weight seeding and thread control. cebra's discrete samplers
-    draw from NumPy's *global* RNG (``cebra/distributions/discrete.py``), so
-    that is seeded from ``seed`` for the fit and restored afterwards.
-    """
+    """A seeded CEBRA fit on continuous and/or discrete behaviour (none for ``time``)."""
     from brainlatent.models import cebra_models  # imports torch: only when asked
 
-    model = cebra_models.make_cebra(kind, random_state=seed, **params)
-    neural = np.asarray(neural, dtype=np.float32)
-    labels = [] if kind == "time" else [y for y in (continuous, discrete) if y is not None]
-    if kind != "time" and not labels:
+    if kind != "time" and continuous is None and discrete is None:
         raise ValueError("CEBRA-Behavior needs at least one behaviour column")
-    with (
-        cebra_models._torch_threads(threads),
-        cebra_models._seeded_samplers(seed),
-        _seeded_numpy_global(seed),
-    ):
-        model.fit(neural, *labels)
-    return model
-
-
-@contextlib.contextmanager
-def _seeded_numpy_global(seed: int) -> Iterator[None]:
-    """Seed ``np.random``'s global state for the block, then restore the caller's."""
-    state = np.random.get_state()  # noqa: NPY002 - cebra itself uses the legacy global RNG
-    np.random.seed(derive_seed(seed, "cebra-numpy-global") % 2**32)  # noqa: NPY002
-    try:
-        yield
-    finally:
-        np.random.set_state(state)  # noqa: NPY002
+    if kind == "time":
+        continuous = discrete = None
+    model = cebra_models.make_cebra(kind, random_state=seed, **params)
+    return cebra_models.fit_model(model, neural, continuous, discrete=discrete, threads=threads)
 
 
 def embed(

@@ -194,22 +194,59 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+def _check_discrete(kind: str, discrete, n_samples: int) -> np.ndarray | None:
+    if discrete is None:
+        return None
+    if kind not in SUPERVISED_KINDS:
+        raise ValueError(f"CEBRA-{kind.capitalize()} is self-supervised; pass discrete=None")
+    discrete = np.asarray(discrete)
+    if discrete.ndim != 1 or len(discrete) != n_samples:
+        raise ValueError(f"discrete labels must be ({n_samples},); got shape {discrete.shape}")
+    if not np.issubdtype(discrete.dtype, np.integer):
+        raise ValueError(f"discrete labels must be integer class codes; got {discrete.dtype}")
+    return discrete.astype(np.int64)
+
+
+@contextlib.contextmanager
+def _seeded_numpy_global(random_state: int) -> Iterator[None]:
+    """Seed ``np.random``'s global state for the block, then restore the caller's.
+
+    cebra 0.6's discrete samplers draw from NumPy's legacy global RNG
+    (``cebra/distributions/discrete.py``), outside the seeded torch generators.
+    """
+    state = np.random.get_state()  # noqa: NPY002 - cebra itself uses the legacy global RNG
+    np.random.seed(derive_seed(random_state, "cebra-numpy-global") % 2**32)  # noqa: NPY002
+    try:
+        yield
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
+
+
 def fit_model(
-    model: cebra.CEBRA, neural, labels=None, *, threads: int | None = None
+    model: cebra.CEBRA, neural, labels=None, *, discrete=None, threads: int | None = None
 ) -> cebra.CEBRA:
     """Fit ``model`` (from :func:`make_cebra`) reproducibly from its ``random_state``.
 
-    ``threads`` sets torch's intra-op threads for the fit only. CEBRA's
-    layers are small, so OpenMP synchronisation dominates on a busy CPU:
-    on a shared 2-core machine one thread fitted 7× faster than two.
+    ``labels`` are continuous (samples × features); ``discrete`` (samples,)
+    integer class codes, e.g. running direction, which CEBRA-Behavior takes
+    beside or instead of continuous labels. ``threads`` sets torch's
+    intra-op threads for the fit only. CEBRA's layers are small, so OpenMP
+    synchronisation dominates on a busy CPU: on a shared 2-core machine one
+    thread fitted 7× faster than two.
     """
     neural = _as_neural(neural)
-    labels = _check_labels(_kind_of(model), labels, len(neural))
-    with _torch_threads(threads), _seeded_samplers(getattr(model, "random_state", 0)):
-        if labels is None:
-            model.fit(neural)
-        else:
-            model.fit(neural, labels)
+    kind = _kind_of(model)
+    discrete = _check_discrete(kind, discrete, len(neural))
+    if labels is not None or discrete is None:
+        labels = _check_labels(kind, labels, len(neural))
+    given = [y for y in (labels, discrete) if y is not None]
+    random_state = getattr(model, "random_state", 0)
+    with (
+        _torch_threads(threads),
+        _seeded_samplers(random_state),
+        _seeded_numpy_global(random_state),
+    ):
+        model.fit(neural, *given)
     return model
 
 
