@@ -49,6 +49,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from brainlatent.datasets.nwb import open_nwb
 from brainlatent.errors import DataError
 
 #: Frames in natural movie one (30 s at 30 Hz) and images in natural scenes.
@@ -126,22 +127,8 @@ def read_session(path: str | Path, templates: bool = True) -> CalciumSession:
     Raises :class:`DataError` naming the file when it is missing or unreadable,
     has no natural_movie_one presentations, or has no dF/F.
     """
-    from pynwb import NWBHDF5IO
-
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "NWB file not found")
-    try:
-        io = NWBHDF5IO(str(path), mode="r", load_namespaces=True)
-    except Exception as error:  # h5py and hdmf raise many types for a damaged file
-        raise DataError(path, f"cannot read NWB file ({type(error).__name__}: {error})") from error
-    with io:
-        try:
-            nwbfile = io.read()
-        except Exception as error:
-            raise DataError(
-                path, f"cannot read NWB file ({type(error).__name__}: {error})"
-            ) from error
+    with open_nwb(path) as nwbfile:
         dff, timestamps, cell_ids, area = _read_dff(nwbfile, path)
         movie = _movie_table(nwbfile, path)
         movie_template = _template(nwbfile, MOVIE_TEMPLATE) if templates else None

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from brainlatent.datasets.nwb import open_nwb
 from brainlatent.errors import DataError
 
 #: File suffixes the reader understands.
@@ -305,23 +306,11 @@ class _NWBSeries:
 
 
 def _read_nwb(path: Path, neural_name: str, behavior_names: Sequence[str]) -> _NWBSeries:
-    from pynwb import NWBHDF5IO
-
     if isinstance(behavior_names, str):
         behavior_names = [behavior_names]
     if not behavior_names:
         raise DataError(path, "no behaviour series named: set recording.behavior")
-    try:
-        io = NWBHDF5IO(str(path), mode="r", load_namespaces=True)
-    except Exception as error:  # h5py and hdmf raise many types for a damaged file
-        raise DataError(path, f"cannot read NWB file ({type(error).__name__}: {error})") from error
-    with io:
-        try:
-            nwbfile = io.read()
-        except Exception as error:
-            raise DataError(
-                path, f"cannot read NWB file ({type(error).__name__}: {error})"
-            ) from error
+    with open_nwb(path) as nwbfile:
         available = _all_series(nwbfile)
         series = _find(path, available, neural_name, "neural")
         neural = np.asarray(series.data[:], dtype=np.float32)
