@@ -170,7 +170,7 @@ rule embed_calcium:
         labels=f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/labels.parquet",
         features=f"{CALCIUM_ROOT}/features/movie_{CALCIUM['frame_features']}.npy",
     output:
-        embedding=f"{CALCIUM_ROOT}/sub-{{mouse}}/embed/cebra_{{kind}}.npz",
+        embedding=CALCIUM_EMBEDDING,
     log:
         "logs/embed_calcium/sub-{mouse}_{kind}.log",
     benchmark:
@@ -193,11 +193,7 @@ rule embed_calcium:
 rule calcium_consistency:
     input:
         script=script("calcium_consistency"),
-        embeddings=expand(
-            f"{CALCIUM_ROOT}/sub-{{mouse}}/embed/cebra_{{kind}}.npz",
-            kind=EMBEDDING["kinds"],
-            mouse=MICE,
-        ),
+        embeddings=expand(CALCIUM_EMBEDDING, kind=EMBEDDING["kinds"], mouse=MICE),
     output:
         metrics=f"{CALCIUM_ROOT}/metrics/consistency.parquet",
     log:
@@ -207,7 +203,7 @@ rule calcium_consistency:
     conda:
         "../../envs/learn.yaml"
     params:
-        kinds=lambda wildcards, input: consistency_args(wildcards, input.embeddings),
+        kinds=consistency_args(),
         mice=MICE,
     shell:
         "python {input.script} {params.kinds} --mice {params.mice}"
@@ -239,10 +235,7 @@ rule plot_calcium_consistency:
 rule plot_calcium_embedding:
     input:
         script=script("plot_calcium_embedding"),
-        embeddings=expand(
-            f"{CALCIUM_ROOT}/sub-{MICE[0]}/embed/cebra_{{kind}}.npz",
-            kind=EMBEDDING["kinds"],
-        ),
+        embeddings=expand(CALCIUM_EMBEDDING, mouse=MICE[0], kind=EMBEDDING["kinds"]),
     output:
         pdf="results/figures/calcium_embedding.pdf",
         png=report(

@@ -118,14 +118,15 @@ def neuron_counts(mouse):
     return [max(decoding["neuron_counts"])]
 
 
-def consistency_args(wildcards, input):
-    """``--kind KIND EMB_M1 EMB_M2 ...`` for each kind, in the order of the config."""
+CALCIUM_EMBEDDING = f"{CALCIUM_ROOT}/sub-{{mouse}}/embed/cebra_{{kind}}.npz"
+
+
+def consistency_args():
+    """``--kind KIND EMB_M1 EMB_M2 ...`` for each kind, mice in the order of the config."""
     return " ".join(
         f"--kind {kind} "
         + " ".join(
-            shlex.quote(str(path))
-            for path in input
-            if Path(path).name == f"cebra_{kind}.npz"
+            shlex.quote(p) for p in expand(CALCIUM_EMBEDDING, mouse=MICE, kind=kind)
         )
         for kind in EMBEDDING["kinds"]
     )
