@@ -21,6 +21,7 @@ include: "workflow/rules/calcium.smk"
 include: "workflow/rules/daenr.smk"
 include: "workflow/rules/recording.smk"
 include: "workflow/rules/synthetic.smk"
+include: "workflow/rules/god_fmri.smk"
 
 
 rule all:

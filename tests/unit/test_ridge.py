@@ -43,8 +43,8 @@ def test_targets_are_standardised_on_training_data():
 
 def test_clear_errors():
     X, Y = make_problem(n=20)
-    with pytest.raises(ValueError, match=r"\(trials, channels, times\)"):
-        RidgeDecoder().fit(X.reshape(20, -1), Y)
+    with pytest.raises(ValueError, match=r"\(samples, features\) or \(trials, channels, times\)"):
+        RidgeDecoder().fit(X[..., None], Y)
     with pytest.raises(ValueError, match="20 rows"):
         RidgeDecoder().fit(X, Y[:10])
     bad = X.copy()
@@ -55,3 +55,17 @@ def test_clear_errors():
     with pytest.raises(ValueError, match="must have shape"):
         fitted.predict(X[:, :5])
     assert clone(fitted).get_params() == fitted.get_params()
+
+
+def test_flat_samples_match_epochs_with_one_time_point():
+    X, Y = make_problem(n=120, channels=40, times=1, dims=3)
+    flat = X[:, :, 0]
+    epochs = RidgeDecoder().fit(X[:100], Y[:100])
+    samples = RidgeDecoder().fit(flat[:100], Y[:100])
+    np.testing.assert_array_equal(samples.predict(flat[100:]), epochs.predict(X[100:]))
+    np.testing.assert_array_equal(samples.alpha_, epochs.alpha_)
+    assert samples.input_shape_ == (40,)
+    with pytest.raises(ValueError, match="must have shape"):
+        samples.predict(X[100:])
+    with pytest.raises(ValueError, match=r"\(samples, features\)"):
+        RidgeDecoder().fit(flat[:, 0], Y)

@@ -8,6 +8,7 @@ from snakemake.utils import validate
 
 from brainlatent import ConfigError
 from brainlatent.config import check_keys, load_schema
+from brainlatent.models.generator import check_generator
 
 BASE = Path(workflow.basedir)
 SCHEMA = BASE / "workflow" / "schemas" / "config.schema.yaml"
@@ -52,6 +53,14 @@ DECODED_MICE = [*MICE, PSEUDO] if CALCIUM["decoding"]["pseudo_mouse"] else MICE
 EMBEDDING = CALCIUM["embedding"]
 SYNTHETIC = config["synthetic"]
 
+FMRI = config["god_fmri"]
+FMRI_ROOT = "results/god_fmri"
+FMRI_SUBJECTS = FMRI["subjects"]
+FMRI_BIDS = f"{FMRI_ROOT}/bids"
+FMRI_STIMULI = f"{FMRI_ROOT}/stimuli"
+FMRI_FEATURES = [*FMRI["roi_weights"]["low_level"], *FMRI["roi_weights"]["high_level"]]
+check_generator(FMRI["generator"])
+
 
 wildcard_constraints:
     subject="|".join(SUBJECTS),
@@ -59,6 +68,10 @@ wildcard_constraints:
     image_model="|".join(IMAGE_MODELS),
     analysis="retrieval|timecourse",
     kind="time|behavior|hybrid",
+    fmri_subject="|".join(FMRI_SUBJECTS),
+    level="low|high",
+    feature_model="|".join(f for f in FMRI_FEATURES if not f.startswith("simulated_"))
+    or "none",
 
 
 def resolve(path):
@@ -101,6 +114,22 @@ def stimuli_dir():
             "need the THINGS licence; put them in a folder with a stimuli.tsv (image, file)."
         )
     return resolve(MEG["stimuli_dir"])
+
+
+for feature in FMRI_FEATURES:
+    if feature.startswith("simulated_") and FMRI["source"] != "simulate":
+        raise ConfigError(
+            f"god_fmri.roi_weights: '{feature}' is the simulation's ground truth, which only "
+            "exists with god_fmri.source 'simulate'; use image models (e.g. vgg19, clip)"
+        )
+    weights = MEG["weights"].get(feature)
+    if feature in PRETRAINED and (
+        weights is None or not Path(resolve(weights)).exists()
+    ):
+        raise ConfigError(
+            f"god_fmri.roi_weights uses '{feature}', which needs pretrained weights: set "
+            f"things_meg.weights.{feature} to the weights on disk"
+        )
 
 
 def weights_input(wildcards):
@@ -155,6 +184,12 @@ def get_final_output():
             outputs += expand("results/figures/daenr.{ext}", ext=["pdf", "png"])
     if "synthetic" in config["datasets"]:
         outputs += expand("results/figures/synthetic_latents.{ext}", ext=["pdf", "png"])
+    if "god_fmri" in config["datasets"]:
+        outputs += expand(
+            "results/figures/{figure}.{ext}",
+            figure=["fmri_reconstruction", "fmri_roi_weights"],
+            ext=["pdf", "png"],
+        )
     if "recording" in config["datasets"]:
         outputs += expand(
             "results/figures/recording_embedding.{ext}", ext=["pdf", "png"]

@@ -11,6 +11,7 @@ the simulated MEG responds to, so every embedding model has something to find.
 from __future__ import annotations
 
 import colorsys
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -53,16 +54,24 @@ def superordinate_categories(category_matrix: Path) -> np.ndarray:
     return np.where(has, matrix.argmax(axis=1), matrix.shape[1]).astype(np.int64)
 
 
-def image_parameters(images: pd.DataFrame, superordinate: np.ndarray, seed: int) -> pd.DataFrame:
+def image_parameters(
+    images: pd.DataFrame, superordinate: np.ndarray | Mapping[int, int], seed: int
+) -> pd.DataFrame:
     """Generative parameters and latent vector of each image.
 
-    ``images`` has columns ``image`` and ``category`` (THINGS concept number).
+    ``images`` has columns ``image`` and ``category`` (THINGS concept number, or any
+    integer concept id when ``superordinate`` is a mapping concept → class).
     """
     rows = []
     for image, category in (
         images[["image", "category"]].drop_duplicates("image").itertuples(index=False)
     ):
-        sup = int(superordinate[int(category) - 1]) if 0 < category <= len(superordinate) else 27
+        if isinstance(superordinate, Mapping):  # e.g. ImageNet synset → class
+            sup = int(superordinate.get(int(category), 27))
+        elif 0 < category <= len(superordinate):
+            sup = int(superordinate[int(category) - 1])
+        else:
+            sup = 27
         concept = rng(seed, "concept", int(category))
         jitter = rng(seed, "image", int(image))
         hue = (sup / 28 + concept.normal(0, 0.12) + jitter.normal(0, 0.02)) % 1.0

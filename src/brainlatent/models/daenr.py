@@ -334,6 +334,26 @@ class DAENREstimator(BaseEstimator):
             return out[:, 0]
         return np.ascontiguousarray(np.moveaxis(out, 1, -1))
 
+    def decode(self, codes) -> np.ndarray:
+        """Images in [0, 1] generated from bottleneck codes (n, hidden_dim), shaped like
+        :meth:`reconstruct`'s output: the decoder used as an image generator."""
+        check_is_fitted(self, "model_")
+        codes = np.asarray(codes, dtype=np.float32)
+        if codes.ndim != 2 or codes.shape[1] != self.hidden_dim:
+            raise ValueError(f"codes must be (n, {self.hidden_dim}); got shape {codes.shape}")
+        if not np.isfinite(codes).all():
+            raise ValueError("codes contain NaN or infinite values")
+        self.model_.eval()
+        outputs = []
+        with torch.no_grad():
+            for start in range(0, len(codes), self.batch_size):
+                batch = torch.from_numpy(codes[start : start + self.batch_size]).to(self.device_)
+                outputs.append(self.model_.decode(batch).cpu().numpy())
+        out = np.concatenate(outputs).astype(np.float32)  # (n, C, H, W)
+        if self.input_ndim_ == 3:
+            return out[:, 0]
+        return np.ascontiguousarray(np.moveaxis(out, 1, -1))
+
     def predict_responses(self, images) -> np.ndarray:
         """Predicted mean responses (n, n_neurons) in the units of the fitted responses."""
         check_is_fitted(self, "model_")

@@ -1,4 +1,4 @@
-"""Ridge baseline: flattened (channels × times) epochs → image embedding.
+"""Ridge baseline: flattened (channels × times) epochs, or flat samples, → image embedding.
 
 Targets are standardised on the training images, and one penalty is chosen
 per embedding dimension by efficient leave-one-out cross-validation on the
@@ -22,8 +22,9 @@ DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-1, 7, 17))
 class RidgeDecoder(RegressorMixin, BaseEstimator):
     """Ridge regression from epochs (n, channels, times) to standardised embeddings.
 
-    ``predict`` returns embeddings in the standardised target space, which is
-    the space retrieval compares in (see :meth:`transform_targets`).
+    Flat samples (n, features), such as fMRI voxel patterns, are used as they
+    are. ``predict`` returns embeddings in the standardised target space, which
+    is the space retrieval compares in (see :meth:`transform_targets`).
     """
 
     def __init__(self, alphas=DEFAULT_ALPHAS):
@@ -31,8 +32,10 @@ class RidgeDecoder(RegressorMixin, BaseEstimator):
 
     def _flatten(self, X) -> np.ndarray:
         X = np.asarray(X, dtype=np.float32)
-        if X.ndim != 3:
-            raise ValueError(f"X must be (trials, channels, times); got shape {X.shape}")
+        if X.ndim not in (2, 3):
+            raise ValueError(
+                f"X must be (samples, features) or (trials, channels, times); got shape {X.shape}"
+            )
         if not np.isfinite(X).all():
             raise ValueError("X contains NaN or infinite values")
         return X.reshape(len(X), -1)

@@ -1,0 +1,245 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainlatent.decoding.fmri import (
+    fit_latent_ridge,
+    identification,
+    identification_table,
+    predict_latents,
+    rescale_to_training,
+    roi_weight_contrast,
+)
+
+N_TRAIN, N_TEST, DIMS, VOXELS = 300, 50, 8, 400
+
+
+def latent_problem(signal=True, noise=15.0, seed=0):
+    """Voxels = latents @ W + noise; latents with unequal scales and non-zero means."""
+    gen = np.random.default_rng(seed)
+    n = N_TRAIN + N_TEST
+    latents = gen.normal(size=(n, DIMS)) * gen.uniform(0.5, 3, DIMS) + gen.normal(size=DIMS)
+    X = noise * gen.normal(size=(n, VOXELS))
+    if signal:
+        X += latents @ gen.normal(size=(DIMS, VOXELS))
+    return X[:N_TRAIN], latents[:N_TRAIN], X[N_TRAIN:], latents[N_TRAIN:]
+
+
+def decode(signal=True, seed=0):
+    X_train, y_train, X_test, y_test = latent_problem(signal=signal, seed=seed)
+    model = fit_latent_ridge(X_train, y_train)
+    return predict_latents(model, X_test, y_train), y_train, y_test
+
+
+# --- rescaling -------------------------------------------------------------------------------
+
+
+def test_rescaled_latents_have_training_mean_and_sd():
+    gen = np.random.default_rng(1)
+    train = gen.normal(size=(200, 5)) * [1, 2, 3, 4, 5] + [0, -1, 10, 3, 0.5]
+    predicted = 0.1 * gen.normal(size=(40, 5)) + 7  # shrunk and shifted, as ridge output is
+    out = rescale_to_training(predicted, train)
+    assert out.shape == (40, 5) and out.dtype == np.float64
+    np.testing.assert_allclose(out.mean(axis=0), train.mean(axis=0), atol=1e-6)
+    np.testing.assert_allclose(out.std(axis=0), train.std(axis=0), atol=1e-6)
+    # per dimension, an increasing affine map: the order of test items is kept
+    for j in range(5):
+        np.testing.assert_array_equal(np.argsort(out[:, j]), np.argsort(predicted[:, j]))
+
+
+def test_constant_dimension_maps_to_training_mean():
+    gen = np.random.default_rng(2)
+    train = gen.normal(size=(100, 3)) + [1.0, 2.0, 3.0]
+    predicted = gen.normal(size=(20, 3))
+    predicted[:, 1] = 0.1  # float rounding in the mean must not turn into unit-SD noise
+    out = rescale_to_training(predicted, train)
+    np.testing.assert_array_equal(out[:, 1], np.full(20, train[:, 1].mean()))
+    np.testing.assert_allclose(out[:, 0].std(), train[:, 0].std(), atol=1e-6)
+
+
+def test_rescaling_errors():
+    with pytest.raises(ValueError, match="dims"):
+        rescale_to_training(np.zeros((4, 3)), np.zeros((10, 2)))
+    with pytest.raises(ValueError, match="NaN"):
+        rescale_to_training(np.array([[np.nan, 1.0], [0.0, 1.0]]), np.zeros((10, 2)))
+    with pytest.raises(ValueError, match="2-D"):
+        rescale_to_training(np.zeros(4), np.zeros((10, 4)))
+
+
+# --- identification --------------------------------------------------------------------------
+
+
+def test_perfect_predictions_identify_every_item():
+    candidates = np.random.default_rng(3).normal(size=(30, 16))
+    result = identification(candidates.copy(), candidates)
+    assert result["two_way"] == 1.0 and result["n_way"] == 1.0
+    np.testing.assert_array_equal(result["ranks"], np.ones(30, dtype=np.int64))
+    assert result["ranks"].dtype == np.int64
+
+
+def test_identification_is_pearson_correlation():
+    """Invariant to each item's offset and scale; the two_way score follows from the ranks."""
+    gen = np.random.default_rng(4)
+    candidates = gen.normal(size=(12, 10))
+    predicted = candidates + 1.2 * gen.normal(size=candidates.shape)
+    result = identification(predicted, candidates)
+    shifted = identification(
+        predicted * gen.uniform(0.1, 10, (12, 1)) + gen.normal(size=(12, 1)), candidates + 5.0
+    )
+    np.testing.assert_array_equal(shifted["ranks"], result["ranks"])
+    r = np.corrcoef(predicted, candidates)[:12, 12:]  # r[i, j] = corr(predicted i, candidate j)
+    expected = [(r[i] < r[i, i]).sum() / 11 for i in range(12)]
+    assert result["two_way"] == pytest.approx(np.mean(expected))
+    assert result["n_way"] == pytest.approx(np.mean(r.argmax(axis=1) == np.arange(12)))
+
+
+def test_random_predictions_are_at_chance():
+    """Permutation-style check: over 20 random draws of 50 items, scores average to chance."""
+    gen = np.random.default_rng(5)
+    candidates = gen.normal(size=(50, 32))
+    draws = [identification(gen.normal(size=(50, 32)), candidates) for _ in range(20)]
+    two_way = np.mean([d["two_way"] for d in draws])
+    n_way = np.mean([d["n_way"] for d in draws])
+    assert abs(two_way - 0.5) < 0.05
+    assert abs(n_way - 1 / 50) < 0.02
+
+
+def test_ties_count_against_the_prediction():
+    gen = np.random.default_rng(6)
+    candidates = gen.normal(size=(5, 8))
+    candidates[1] = candidates[0]  # two identical candidates: items 0 and 1 tie with each other
+    result = identification(candidates.copy(), candidates)
+    np.testing.assert_array_equal(result["ranks"], [2, 2, 1, 1, 1])
+    assert result["two_way"] == pytest.approx((3 * 1.0 + 2 * 3 / 4) / 5)
+    assert result["n_way"] == pytest.approx(3 / 5)
+    constant = identification(np.ones((5, 8)), candidates)  # no correlation with anything
+    assert constant["two_way"] == 0.0 and constant["n_way"] == 0.0
+
+
+def test_identification_on_images_flattens_each_item():
+    gen = np.random.default_rng(7)
+    images = gen.integers(0, 256, size=(6, 8, 8, 3), dtype=np.uint8)
+    noisy = images + gen.normal(scale=20, size=images.shape)
+    result = identification(noisy, images)
+    assert result["n_way"] == 1.0 and result["ranks"].shape == (6,)
+
+
+def test_identification_errors():
+    with pytest.raises(ValueError, match="n >= 2"):
+        identification(np.ones((1, 4)), np.ones((1, 4)))
+    with pytest.raises(ValueError, match="same shape"):
+        identification(np.ones((3, 4)), np.ones((3, 5)))
+
+
+# --- end to end ------------------------------------------------------------------------------
+
+
+def test_ridge_decodes_latents_far_above_chance():
+    predicted, y_train, y_test = decode(signal=True)
+    result = identification(predicted, y_test)
+    assert result["two_way"] >= 0.9
+    assert result["n_way"] >= 0.3  # chance 1/50 = 0.02
+    # decoded latents carry the generator's expected statistics
+    np.testing.assert_allclose(predicted.mean(axis=0), y_train.mean(axis=0), atol=1e-6)
+    np.testing.assert_allclose(predicted.std(axis=0), y_train.std(axis=0), atol=1e-6)
+
+
+def test_pure_noise_voxels_decode_at_chance():
+    predicted, _, y_test = decode(signal=False)
+    assert identification(predicted, y_test)["n_way"] <= 0.12
+
+
+def test_predict_latents_checks_the_latent_dims():
+    X_train, y_train, X_test, _ = latent_problem()
+    model = fit_latent_ridge(X_train, y_train)
+    with pytest.raises(ValueError, match="dims"):
+        predict_latents(model, X_test, y_train[:, :3])
+    with pytest.raises(ValueError, match="2-D"):
+        fit_latent_ridge(X_train[..., None], y_train)
+
+
+# --- identification table --------------------------------------------------------------------
+
+
+def test_identification_table_layout_and_chance():
+    gen = np.random.default_rng(8)
+    n = 10
+    true_latents = gen.normal(size=(n, 6))
+    predicted = true_latents + 0.5 * gen.normal(size=true_latents.shape)
+    images = gen.integers(0, 256, size=(n, 16, 16, 3), dtype=np.uint8)
+    recon = np.clip(images / 255 + 0.1 * gen.normal(size=images.shape), 0, 1)
+    table = identification_table("sub-01", predicted, true_latents, recon, images)
+    assert list(table.columns) == ["subject", "space", "metric", "value", "chance", "n_images"]
+    for column in ("subject", "space", "metric"):
+        assert pd.api.types.is_string_dtype(table[column]), column
+    assert table[["value", "chance", "n_images"]].dtypes.to_dict() == {
+        "value": np.dtype("float64"),
+        "chance": np.dtype("float64"),
+        "n_images": np.dtype("int64"),
+    }
+    assert list(zip(table.space, table.metric, strict=True)) == [
+        ("latent", "two_way"),
+        ("latent", "n_way"),
+        ("pixel", "two_way"),
+        ("pixel", "n_way"),
+        ("pixel", "pixcorr"),
+        ("pixel", "ssim"),
+    ]
+    assert (table.subject == "sub-01").all() and (table.n_images == n).all()
+    np.testing.assert_array_equal(table.chance.to_numpy(), [0.5, 0.1, 0.5, 0.1, np.nan, np.nan])
+    values = table.set_index("metric").query("space == 'pixel'").value
+    assert values["n_way"] == 1.0 and values["pixcorr"] > 0.8 and 0 < values["ssim"] < 1
+    assert not pd.isna(table.value).any()
+
+
+def test_identification_table_needs_one_row_per_image():
+    latents = np.zeros((4, 3))
+    images = np.zeros((3, 8, 8, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match="one row per test image"):
+        identification_table("1", latents, latents, images, images)
+
+
+# --- ROI weight contrast ---------------------------------------------------------------------
+
+
+def roi_problem(n=300, per_roi=60, dims=4, noise=1.0, seed=0):
+    """V1 voxels driven by low-level latents, LOC by high-level ones, V2 by both."""
+    gen = np.random.default_rng(seed)
+    low, high = gen.normal(size=(n, dims)), gen.normal(size=(n, dims))
+
+    def drive(latents):
+        return latents @ gen.normal(size=(dims, per_roi))
+
+    X = np.hstack([drive(low), drive(low) + drive(high), drive(high)])
+    X += noise * gen.normal(size=X.shape)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    low_features = np.hstack([low + 0.1 * gen.normal(size=low.shape), np.ones((n, 1))])
+    high_features = high + 0.1 * gen.normal(size=high.shape)
+    roi = np.repeat(np.arange(3), per_roi)
+    masks = {"V1": roi == 0, "V2": roi == 1, "LOC": roi == 2}
+    return X, low_features, high_features, masks
+
+
+def test_roi_contrast_separates_low_and_high_level_regions():
+    X, low, high, masks = roi_problem()
+    table = roi_weight_contrast(X, low, high, masks)
+    assert list(table.columns) == ["roi", "n_voxels", "low", "high", "contrast"]
+    assert list(table.roi) == ["V1", "V2", "LOC"]
+    assert table.n_voxels.dtype == np.int64 and (table.n_voxels == 60).all()
+    assert all(table[c].dtype == np.float64 for c in ("low", "high", "contrast"))
+    c = table.set_index("roi").contrast
+    assert c["V1"] > 0.3 and c["LOC"] < -0.3 and c["LOC"] < c["V2"] < c["V1"]
+    # importances are normalised to mean 1 over all voxels (equal-sized ROIs here)
+    assert table.low.mean() == pytest.approx(1.0) and table.high.mean() == pytest.approx(1.0)
+
+
+def test_roi_mask_errors_name_the_roi():
+    X, low, high, masks = roi_problem(n=40, per_roi=10)
+    with pytest.raises(ValueError, match="'V4'.*no voxel"):
+        roi_weight_contrast(X, low, high, {**masks, "V4": np.zeros(30, dtype=bool)})
+    with pytest.raises(ValueError, match="'hV4'.*one entry per voxel"):
+        roi_weight_contrast(X, low, high, {"hV4": np.ones(29, dtype=bool)})
+    with pytest.raises(ValueError, match="'V1'.*boolean"):
+        roi_weight_contrast(X, low, high, {"V1": np.ones(30)})
+    with pytest.raises(ValueError, match="no non-constant column"):
+        roi_weight_contrast(X, np.ones((40, 2)), high, masks)

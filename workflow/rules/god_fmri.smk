@@ -1,0 +1,235 @@
+# GOD fMRI (Ozcelik et al. 2022): simulate or read ds001246, one sample per image, an image
+# generator trained on the training stimuli, ridge from visual cortex to its latents,
+# reconstructions and identification, and the per-ROI weight contrast.
+
+if FMRI["source"] == "simulate":
+
+    rule simulate_god_fmri:
+        input:
+            script=script("simulate_god_fmri"),
+            reference=resolve(FMRI["reference_bids"]),
+        output:
+            bids=directory(FMRI_BIDS),
+            stimuli=directory(FMRI_STIMULI),
+            truth=directory(f"{FMRI_ROOT}/ground_truth"),
+        log:
+            "logs/simulate_god_fmri/god_fmri.log",
+        benchmark:
+            "benchmarks/simulate_god_fmri/god_fmri.tsv"
+        conda:
+            "../../envs/fmri.yaml"
+        params:
+            subjects=FMRI_SUBJECTS,
+            simulation=as_json(FMRI["simulate"]),
+            seed=config["seed"],
+        shell:
+            "python {input.script} --reference {input.reference:q} --bids {output.bids:q}"
+            " --stimuli {output.stimuli:q} --truth {output.truth:q}"
+            " --subjects {params.subjects} --simulation {params.simulation:q}"
+            " --seed {params.seed} > {log} 2>&1"
+
+    rule simulated_features:
+        input:
+            script=script("simulated_features"),
+            truth=f"{FMRI_ROOT}/ground_truth",
+        output:
+            features=f"{FMRI_ROOT}/features/simulated_{{level}}.npy",
+            index=f"{FMRI_ROOT}/features/simulated_{{level}}.parquet",
+        log:
+            "logs/simulated_features/{level}.log",
+        benchmark:
+            "benchmarks/simulated_features/{level}.tsv"
+        conda:
+            "../../envs/fmri.yaml"
+        shell:
+            "python {input.script} --truth {input.truth:q}/images.parquet"
+            " --level {wildcards.level} --features {output.features:q}"
+            " --index {output.index:q} > {log} 2>&1"
+
+
+rule preprocess_god_fmri:
+    input:
+        script=script("preprocess_god_fmri"),
+        bids=FMRI_BIDS,
+        stimuli=FMRI_STIMULI,
+    output:
+        samples=f"{FMRI_ROOT}/sub-{{fmri_subject}}/preprocess/samples.npy",
+        trials=f"{FMRI_ROOT}/sub-{{fmri_subject}}/preprocess/trials.parquet",
+        voxels=f"{FMRI_ROOT}/sub-{{fmri_subject}}/preprocess/voxels.parquet",
+    log:
+        "logs/preprocess_god_fmri/sub-{fmri_subject}.log",
+    benchmark:
+        "benchmarks/preprocess_god_fmri/sub-{fmri_subject}.tsv"
+    conda:
+        "../../envs/fmri.yaml"
+    params:
+        rois=FMRI["rois"],
+        delay=FMRI["hrf_delay"],
+    shell:
+        "python {input.script} --bids {input.bids:q} --stimuli {input.stimuli:q}"
+        " --subject {wildcards.fmri_subject} --rois {params.rois} --delay {params.delay}"
+        " --samples {output.samples:q} --trials {output.trials:q} --voxels {output.voxels:q}"
+        " > {log} 2>&1"
+
+
+rule fit_image_generator:
+    input:
+        script=script("fit_image_generator"),
+        stimuli=FMRI_STIMULI,
+        trials=expand(
+            f"{FMRI_ROOT}/sub-{{fmri_subject}}/preprocess/trials.parquet",
+            fmri_subject=FMRI_SUBJECTS,
+        ),
+    output:
+        model=f"{FMRI_ROOT}/generator/{FMRI['generator']['kind']}.pt",
+        latents=f"{FMRI_ROOT}/generator/latents.npz",
+    log:
+        "logs/fit_image_generator/generator.log",
+    benchmark:
+        "benchmarks/fit_image_generator/generator.tsv"
+    conda:
+        "../../envs/fmri.yaml"
+    threads: 1
+    params:
+        generator=as_json(FMRI["generator"]),
+        seed=config["seed"],
+    shell:
+        "python {input.script} --stimuli {input.stimuli:q} --trials {input.trials:q}"
+        " --generator {params.generator:q} --seed {params.seed} --threads {threads}"
+        " --model {output.model:q} --latents {output.latents:q} > {log} 2>&1"
+
+
+rule embed_god_images:
+    input:
+        script=script("embed_images"),
+        stimuli=FMRI_STIMULI,
+    output:
+        features=f"{FMRI_ROOT}/features/{{feature_model}}.npy",
+        index=f"{FMRI_ROOT}/features/{{feature_model}}.parquet",
+    log:
+        "logs/embed_god_images/{feature_model}.log",
+    benchmark:
+        "benchmarks/embed_god_images/{feature_model}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        weights=lambda wildcards: (
+            resolve(MEG["weights"][wildcards.feature_model])
+            if MEG["weights"].get(wildcards.feature_model)
+            else ""
+        ),
+    shell:
+        "python {input.script} --stimuli {input.stimuli:q} --model {wildcards.feature_model}"
+        " --weights={params.weights:q} --features {output.features:q} --index {output.index:q}"
+        " > {log} 2>&1"
+
+
+rule decode_god_fmri:
+    input:
+        script=script("decode_god_fmri"),
+        samples=f"{FMRI_ROOT}/sub-{{fmri_subject}}/preprocess/samples.npy",
+        trials=f"{FMRI_ROOT}/sub-{{fmri_subject}}/preprocess/trials.parquet",
+        generator=f"{FMRI_ROOT}/generator/{FMRI['generator']['kind']}.pt",
+        latents=f"{FMRI_ROOT}/generator/latents.npz",
+    output:
+        metrics=f"{FMRI_ROOT}/sub-{{fmri_subject}}/decode/metrics.parquet",
+        reconstructions=f"{FMRI_ROOT}/sub-{{fmri_subject}}/decode/reconstructions.npz",
+    log:
+        "logs/decode_god_fmri/sub-{fmri_subject}.log",
+    benchmark:
+        "benchmarks/decode_god_fmri/sub-{fmri_subject}.tsv"
+    conda:
+        "../../envs/fmri.yaml"
+    threads: 1
+    params:
+        alphas=as_json(FMRI["ridge"]["alphas"]),
+    shell:
+        "python {input.script} --subject {wildcards.fmri_subject}"
+        " --samples {input.samples:q} --trials {input.trials:q}"
+        " --generator {input.generator:q} --latents {input.latents:q}"
+        " --alphas {params.alphas:q} --threads {threads} --metrics {output.metrics:q}"
+        " --reconstructions {output.reconstructions:q} > {log} 2>&1"
+
+
+rule god_roi_weights:
+    input:
+        script=script("god_roi_weights"),
+        samples=f"{FMRI_ROOT}/sub-{{fmri_subject}}/preprocess/samples.npy",
+        trials=f"{FMRI_ROOT}/sub-{{fmri_subject}}/preprocess/trials.parquet",
+        voxels=f"{FMRI_ROOT}/sub-{{fmri_subject}}/preprocess/voxels.parquet",
+        low=expand(
+            f"{FMRI_ROOT}/features/{{f}}.npy", f=FMRI["roi_weights"]["low_level"]
+        ),
+        high=expand(
+            f"{FMRI_ROOT}/features/{{f}}.npy", f=FMRI["roi_weights"]["high_level"]
+        ),
+    output:
+        table=f"{FMRI_ROOT}/sub-{{fmri_subject}}/roi_weights.parquet",
+    log:
+        "logs/god_roi_weights/sub-{fmri_subject}.log",
+    benchmark:
+        "benchmarks/god_roi_weights/sub-{fmri_subject}.tsv"
+    conda:
+        "../../envs/fmri.yaml"
+    params:
+        alphas=as_json(FMRI["ridge"]["alphas"]),
+    shell:
+        "python {input.script} --subject {wildcards.fmri_subject}"
+        " --samples {input.samples:q} --trials {input.trials:q} --voxels {input.voxels:q}"
+        " --low {input.low:q} --high {input.high:q} --alphas {params.alphas:q}"
+        " --table {output.table:q} > {log} 2>&1"
+
+
+rule plot_fmri_reconstruction:
+    input:
+        script=script("plot_fmri_reconstruction"),
+        metrics=expand(
+            f"{FMRI_ROOT}/sub-{{fmri_subject}}/decode/metrics.parquet",
+            fmri_subject=FMRI_SUBJECTS,
+        ),
+        reconstructions=expand(
+            f"{FMRI_ROOT}/sub-{{fmri_subject}}/decode/reconstructions.npz",
+            fmri_subject=FMRI_SUBJECTS,
+        ),
+    output:
+        pdf="results/figures/fmri_reconstruction.pdf",
+        png=report(
+            "results/figures/fmri_reconstruction.png",
+            caption="../report/fmri_reconstruction.rst",
+            category="GOD fMRI",
+        ),
+    log:
+        "logs/plot_fmri_reconstruction/fmri_reconstruction.log",
+    benchmark:
+        "benchmarks/plot_fmri_reconstruction/fmri_reconstruction.tsv"
+    conda:
+        "../../envs/learn.yaml"
+    shell:
+        "python {input.script} --metrics {input.metrics:q}"
+        " --reconstructions {input.reconstructions:q} --pdf {output.pdf:q}"
+        " --png {output.png:q} > {log} 2>&1"
+
+
+rule plot_fmri_roi_weights:
+    input:
+        script=script("plot_fmri_roi_weights"),
+        tables=expand(
+            f"{FMRI_ROOT}/sub-{{fmri_subject}}/roi_weights.parquet",
+            fmri_subject=FMRI_SUBJECTS,
+        ),
+    output:
+        pdf="results/figures/fmri_roi_weights.pdf",
+        png=report(
+            "results/figures/fmri_roi_weights.png",
+            caption="../report/fmri_roi_weights.rst",
+            category="GOD fMRI",
+        ),
+    log:
+        "logs/plot_fmri_roi_weights/fmri_roi_weights.log",
+    benchmark:
+        "benchmarks/plot_fmri_roi_weights/fmri_roi_weights.tsv"
+    conda:
+        "../../envs/learn.yaml"
+    shell:
+        "python {input.script} --tables {input.tables:q} --pdf {output.pdf:q}"
+        " --png {output.png:q} > {log} 2>&1"
