@@ -170,7 +170,7 @@ def test_misspelt_config_key_is_named(tmp_path):
 
 @pytest.mark.slow
 def test_default_config_meets_the_paper_level_claims(tmp_path):
-    """The README's numbers: ~9 minutes on 2 cores, so off by default (pytest -m slow)."""
+    """The README's numbers: ~9.5 minutes on 2 cores, so off by default (pytest -m slow)."""
     project = copy_project(tmp_path)
     snakemake(project, "--cores", "all", "--configfile", "config/config.yaml")
     frames = pd.read_parquet(project / "results/allen_calcium/metrics/frame_decoding.parquet")
@@ -198,6 +198,13 @@ def test_default_config_meets_the_paper_level_claims(tmp_path):
     for _, curve in course.groupby("image_model"):
         peak = curve.groupby("window_start")["value"].mean().idxmax()
         assert 0 <= peak <= 0.3, curve
+    god = pd.read_parquet(project / "results/god_fmri/sub-01/decode/metrics.parquet")
+    god = god.set_index(["space", "metric"])
+    assert god.loc[("latent", "two_way"), "value"] >= 0.8, god
+    assert god.loc[("latent", "n_way"), "value"] >= 5 * god.loc[("latent", "n_way"), "chance"]
+    contrast = pd.read_parquet(project / "results/god_fmri/sub-01/roi_weights.parquet")
+    contrast = contrast.set_index("roi")["contrast"]
+    assert (contrast[["V1", "V2", "V3"]] > 0).all() and (contrast[["LOC", "FFA", "PPA"]] < 0).all()
 
 
 @pytest.fixture(scope="module")

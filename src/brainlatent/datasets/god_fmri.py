@@ -215,8 +215,12 @@ def read_stimuli(stimuli_dir: os.PathLike) -> pd.DataFrame:
         raise DataError(
             table_path, f"{len(absent)} listed image file(s) missing (first: {absent[0]})"
         )
+    duplicated = table["stimulus_name"].duplicated()
+    if duplicated.any():
+        name = table.loc[duplicated, "stimulus_name"].iloc[0]
+        raise DataError(table_path, f"stimulus_name {name} is listed more than once")
     table["path"] = [str(stimuli_dir / f) for f in table["file"]]
-    return table.set_index("stimulus_name", verify_integrity=True)
+    return table.set_index("stimulus_name")
 
 
 def load_bold(path: os.PathLike, n_volumes: int | None = None) -> nib.Nifti1Image:

@@ -1,0 +1,236 @@
+"""GOD fMRI: the simulated dataset's layout, block samples, and clear errors on bad input."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainlatent.datasets import god_fmri
+from brainlatent.datasets.simulate_god import (
+    HIGH_LEVEL,
+    LOW_LEVEL,
+    GODSimulation,
+    ground_truth_features,
+    roi_layout,
+    simulate_dataset,
+)
+from brainlatent.datasets.stimuli import LATENT_NAMES
+from brainlatent.errors import ConfigError, DataError
+from brainlatent.models.generator import check_generator, load_images
+from brainlatent.preprocessing.fmri import block_samples, preprocess_subject
+
+from ..conftest import shared_root
+
+SUBJECT = "01"
+SIM = GODSimulation(volume_shape=(16, 16, 12), training_runs=2, test_runs=2, image_size=16)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return shared_root() / "datasets" / "god-fmri" / "bids"
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory, reference):
+    """Two training and two test runs of sub-01 (read-only: copy before breaking)."""
+    root = tmp_path_factory.mktemp("god")
+    simulate_dataset(
+        reference, root / "bids", root / "stimuli", root / "truth", [SUBJECT], SIM, seed=0
+    )
+    return root
+
+
+@pytest.fixture
+def broken(dataset, tmp_path):
+    """A private copy of the dataset to corrupt."""
+    for name in ("bids", "stimuli"):
+        shutil.copytree(dataset / name, tmp_path / name)
+    return tmp_path
+
+
+def first_run(root, split="training"):
+    runs = god_fmri.perception_runs(root / "bids", SUBJECT)
+    return runs[runs["split"] == split].iloc[0]
+
+
+def test_simulation_writes_the_real_layout(dataset, reference):
+    bids = dataset / "bids"
+    runs = god_fmri.perception_runs(bids, SUBJECT)
+    assert runs["split"].tolist() == ["test", "test", "training", "training"]
+    for run in runs.itertuples():
+        events = god_fmri.events_path(bids, SUBJECT, run.session, run.run)
+        real = god_fmri.events_path(reference, SUBJECT, run.session, run.run)
+        assert events.read_bytes() == real.read_bytes()
+        image = nib.load(god_fmri.bold_path(bids, SUBJECT, run.session, run.run))
+        assert image.shape == (16, 16, 12, 178)  # 534 s of events at TR 3 s
+        assert image.header.get_zooms() == (3.0, 3.0, 3.0, 3.0)
+        assert image.get_data_dtype() == np.float32
+    for hemisphere in god_fmri.HEMISPHERES:
+        for part in ("V1d", "V1v", "V2d", "V2v", "V3d", "V3v", "hV4", "LOC", "FFA", "PPA", "HVC"):
+            mask = nib.load(god_fmri.mask_path(bids, SUBJECT, hemisphere, part))
+            assert mask.shape == (16, 16, 12) and np.asanyarray(mask.dataobj).any(), part
+    assert god_fmri.repetition_time(bids) == 3.0
+    stimuli = god_fmri.read_stimuli(dataset / "stimuli")
+    assert len(stimuli) == 150  # 2 × 50 training images + the 50 test images
+    assert stimuli["image"].is_unique
+
+
+def test_ground_truth_tunes_early_areas_to_low_and_ventral_areas_to_high_level(dataset):
+    truth = np.load(dataset / "truth" / f"sub-{SUBJECT}_voxels.npz")
+    weights, parts = truth["weights"], truth["part"]
+    low = [LATENT_NAMES.index(n) for n in LOW_LEVEL]
+    high = [LATENT_NAMES.index(n) for n in HIGH_LEVEL]
+    early = np.isin(parts, ["V1d", "V1v", "V2d", "V2v", "V3d", "V3v"])
+    ventral = np.isin(parts, ["LOC", "FFA", "PPA"])
+    assert early.sum() > 50 and ventral.sum() > 50
+    assert np.abs(weights[early][:, high]).max() == 0 and np.abs(weights[early][:, low]).min() >= 0
+    assert np.abs(weights[ventral][:, low]).max() == 0
+    assert (np.abs(weights[ventral][:, high]).sum(axis=1) > 0).all()
+    images = pd.read_parquet(dataset / "truth" / "images.parquet")
+    ids, low_features = ground_truth_features(images, "low")
+    assert low_features.shape == (150, len(LOW_LEVEL)) and (ids == images["image"]).all()
+
+
+def test_roi_layout_keeps_areas_apart_and_hvc_over_loc():
+    masks = roi_layout((24, 24, 16))
+    for hemisphere in god_fmri.HEMISPHERES:
+        early = masks[(hemisphere, "V1d")] | masks[(hemisphere, "V2v")] | masks[(hemisphere, "hV4")]
+        assert not (early & masks[(hemisphere, "LOC")]).any()
+        assert (masks[(hemisphere, "LOC")] <= masks[(hemisphere, "HVC")]).all()
+    assert not (masks[("LH", "V1d")] & masks[("RH", "V1d")]).any()
+
+
+def test_preprocessing_gives_one_sample_per_image(dataset):
+    samples, trials, voxels = preprocess_subject(
+        dataset / "bids", dataset / "stimuli", SUBJECT, ["VC"]
+    )
+    assert samples.dtype == np.float32 and np.isfinite(samples).all()
+    assert samples.shape == (150, len(voxels))
+    assert list(trials.columns) == ["row", "split", "image", "stimulus_name", "n_blocks"]
+    assert trials["split"].tolist() == ["training"] * 100 + ["test"] * 50
+    assert trials["row"].tolist() == list(range(150))
+    test = trials[trials["split"] == "test"]
+    assert test["n_blocks"].min() >= 2  # each test image once per test run, plus one-back repeats
+    assert trials.loc[trials["split"] == "training", "n_blocks"].isin([1, 2]).all()
+    assert list(voxels.columns[:4]) == ["voxel", "i", "j", "k"]
+    assert set(god_fmri.ROIS) <= set(voxels.columns)
+    assert voxels[list(god_fmri.ROIS)].any(axis=1).all()  # VC: every voxel in some ROI
+    only_v1, *_ = preprocess_subject(dataset / "bids", dataset / "stimuli", SUBJECT, ["V1"])
+    assert only_v1.shape[1] == voxels["V1"].sum()
+
+
+def test_block_samples_average_the_delayed_volumes():
+    data = np.arange(20, dtype=np.float32)[:, None] * np.ones((1, 2), np.float32)
+    blocks = pd.DataFrame({"onset": [33.0], "duration": [9.0], "stimulus_name": ["x"]})
+    # Volumes at 36, 39 and 42 s (indices 12, 13, 14) fall in [33 + 3, 42 + 3).
+    assert block_samples(data, blocks, 3.0, 3.0, "run").tolist() == [[13.0, 13.0]]
+    assert god_fmri.volumes_needed(blocks, 3.0, 3.0) == 15
+    with pytest.raises(DataError, match="run: BOLD has 14 volumes"):
+        block_samples(data[:14], blocks, 3.0, 3.0, "run")
+
+
+def test_image_ids_match_the_events_stimulus_id():
+    assert god_fmri.image_id("n02766534_15976") == 2766534015976
+    assert god_fmri.image_id("n01443537_22563") == round(1443537.022563 * 1e6)
+    with pytest.raises(ValueError, match="not an ImageNet image name"):
+        god_fmri.image_id("cat.jpg")
+
+
+def _rewrite(path, data=None, affine=None):
+    image = nib.load(path)
+    data = np.asanyarray(image.dataobj) if data is None else data
+    new = nib.Nifti1Image(data, image.affine if affine is None else affine, image.header)
+    nib.save(new, path)
+
+
+def test_mask_with_another_affine_is_named(broken):
+    mask = god_fmri.mask_path(broken / "bids", SUBJECT, "LH", "FFA")
+    shifted = nib.load(mask).affine.copy()
+    shifted[0, 3] += 3.0
+    _rewrite(mask, affine=shifted)
+    with pytest.raises(DataError, match="mask affine does not match the BOLD") as error:
+        preprocess_subject(broken / "bids", broken / "stimuli", SUBJECT, ["VC"])
+    assert str(error.value).startswith(str(mask))
+
+
+def test_mask_with_another_shape_is_named(broken):
+    mask = god_fmri.mask_path(broken / "bids", SUBJECT, "RH", "V2v")
+    _rewrite(mask, data=np.ones((16, 16, 10), np.uint8))
+    with pytest.raises(DataError, match=r"mask shape \(16, 16, 10\) does not match") as error:
+        preprocess_subject(broken / "bids", broken / "stimuli", SUBJECT, ["V1"])
+    assert str(error.value).startswith(str(mask))
+
+
+def test_missing_mask_is_named(broken):
+    mask = god_fmri.mask_path(broken / "bids", SUBJECT, "LH", "PPA")
+    mask.unlink()
+    with pytest.raises(DataError, match="ROI mask not found") as error:
+        preprocess_subject(broken / "bids", broken / "stimuli", SUBJECT, ["VC"])
+    assert str(mask) in str(error.value)
+
+
+def test_events_naming_a_missing_image_are_named(broken):
+    run = first_run(broken, "test")
+    events = god_fmri.events_path(broken / "bids", SUBJECT, run.session, run.run)
+    table = pd.read_csv(events, sep="\t", dtype=str)
+    table.loc[3, "stimulus_name"] = "n99999999_1"
+    table.to_csv(events, sep="\t", index=False)
+    with pytest.raises(DataError, match="no stimulus file.*n99999999_1") as error:
+        preprocess_subject(broken / "bids", broken / "stimuli", SUBJECT, ["VC"])
+    assert str(error.value).startswith(str(events))
+
+
+def test_bold_with_too_few_volumes_is_named(broken):
+    run = first_run(broken)
+    bold = god_fmri.bold_path(broken / "bids", SUBJECT, run.session, run.run)
+    _rewrite(bold, data=np.asanyarray(nib.load(bold).dataobj)[..., :120])
+    with pytest.raises(DataError, match="BOLD has 120 volumes but its events need 177") as error:
+        preprocess_subject(broken / "bids", broken / "stimuli", SUBJECT, ["VC"])
+    assert str(error.value).startswith(str(bold))
+
+
+def test_bold_with_nan_is_named(broken):
+    run = first_run(broken)
+    bold = god_fmri.bold_path(broken / "bids", SUBJECT, run.session, run.run)
+    data = np.asanyarray(nib.load(bold).dataobj).copy()
+    data[data > 0] = np.nan
+    _rewrite(bold, data=data)
+    with pytest.raises(DataError, match="NaN or infinite") as error:
+        preprocess_subject(broken / "bids", broken / "stimuli", SUBJECT, ["VC"])
+    assert str(error.value).startswith(str(bold))
+
+
+def test_truncated_bold_download_is_named(broken):
+    run = first_run(broken, "test")
+    bold = god_fmri.bold_path(broken / "bids", SUBJECT, run.session, run.run)
+    raw = gzip.decompress(bold.read_bytes())
+    bold.write_bytes(gzip.compress(raw[: len(raw) // 2]))
+    with pytest.raises(DataError, match="cannot read BOLD data|volumes") as error:
+        preprocess_subject(broken / "bids", broken / "stimuli", SUBJECT, ["VC"])
+    assert str(error.value).startswith(str(bold))
+
+
+def test_unknown_generator_needs_are_config_errors(tmp_path):
+    check_generator({"kind": "autoencoder"})
+    with pytest.raises(ConfigError, match="icgan_weights is None, which does not exist"):
+        check_generator({"kind": "icgan", "icgan_weights": None})
+    weights = tmp_path / "icgan.pth"
+    weights.write_bytes(b"0")
+    with pytest.raises(ConfigError, match="does not ship yet"):
+        check_generator({"kind": "icgan", "icgan_weights": str(weights)})
+
+
+def test_images_are_centre_cropped_then_resized(tmp_path):
+    from PIL import Image
+
+    wide = np.zeros((20, 40, 3), np.uint8)
+    wide[:, 10:30] = 255  # the central square is white, the sides black
+    Image.fromarray(wide).save(tmp_path / "wide.png")
+    out = load_images([tmp_path / "wide.png"], 8)
+    assert out.shape == (1, 8, 8, 3) and out.dtype == np.uint8
+    assert out.min() > 250
