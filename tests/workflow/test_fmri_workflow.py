@@ -77,3 +77,27 @@ def test_one_figure_rebuilds_only_its_chain(tmp_path):
         "god_roi_weights",
         "plot_fmri_roi_weights",
     }, result.stdout
+
+
+def test_image_model_features_are_embedded_and_weights_checked(tmp_path):
+    project = copy_project(tmp_path)
+    models = project / "config" / "tests" / "god_models.yaml"
+    models.write_text(
+        "datasets: [god_fmri]\n"
+        "god_fmri:\n  roi_weights: {low_level: [color_histogram, fft], high_level: [hog]}\n"
+    )
+    result = snakemake(project, "--configfile", str(models), "--dry-run")
+    assert "embed_god_images" in planned_rules(result)
+    assert "simulated_features" not in planned_rules(result)
+    models.write_text(
+        "datasets: [god_fmri]\n"
+        "god_fmri:\n  roi_weights: {low_level: [color_histogram], high_level: [clip]}\n"
+    )
+    result = snakemake(project, "--configfile", str(models), "--dry-run", check=False)
+    assert result.returncode != 0
+    assert "needs pretrained weights: set things_meg.weights.clip" in result.stdout + result.stderr
+    icgan = project / "config" / "tests" / "god_icgan.yaml"
+    icgan.write_text("datasets: [god_fmri]\ngod_fmri:\n  generator: {kind: icgan}\n")
+    result = snakemake(project, "--configfile", str(icgan), "--dry-run", check=False)
+    assert result.returncode != 0
+    assert "god_fmri.generator.icgan_weights" in result.stdout + result.stderr
