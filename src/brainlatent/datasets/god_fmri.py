@@ -45,6 +45,8 @@ __all__ = [
 #: The dataset's ROIs. V1-V3 are split into dorsal and ventral masks on disk.
 ROIS = ("V1", "V2", "V3", "hV4", "LOC", "FFA", "PPA", "HVC")
 ROI_PARTS = {"V1": ("V1d", "V1v"), "V2": ("V2d", "V2v"), "V3": ("V3d", "V3v")}
+#: Mask file part (``V1d``, ``LOC``, ...) → ROI.
+PART_ROI = {part: roi for roi in ROIS for part in ROI_PARTS.get(roi, (roi,))}
 #: "VC" (visual cortex) is the union of every ROI, as in Horikawa & Kamitani (2017).
 VISUAL_CORTEX = "VC"
 #: The feature level each ROI is known to prefer (retinotopic vs category-selective).

@@ -125,10 +125,6 @@ def roi_layout(shape: tuple[int, int, int]) -> dict[tuple[str, str], np.ndarray]
     return masks
 
 
-def _part_level(part: str) -> str:
-    return god_fmri.ROI_LEVELS[part.rstrip("dv") if part[:2] in ("V1", "V2", "V3") else part]
-
-
 def select_runs(reference_bids: Path, subject: str, sim: GODSimulation) -> pd.DataFrame:
     """The first ``training_runs`` and ``test_runs`` perception runs of the real dataset."""
     runs = god_fmri.perception_runs(reference_bids, subject)
@@ -170,7 +166,7 @@ def stimulus_table(names: list[str], seed: int) -> pd.DataFrame:
 def _voxel_tuning(
     masks: dict[tuple[str, str], np.ndarray], latents: np.ndarray, gen: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-voxel weights on the latents (zero outside the ROIs) and visual responsiveness.
+    """Per-voxel weights on the latents (zero outside the ROIs) and the responsive voxels.
 
     A voxel in several ROIs (HVC overlaps LOC, FFA, PPA) takes the tuning of the first
     that claims it; weights are scaled so each voxel's image-specific response has unit SD
@@ -183,7 +179,8 @@ def _voxel_tuning(
         todo = mask & ~responsive
         if not todo.any():
             continue
-        columns = [LATENT_NAMES.index(n) for n in ROI_TUNING[_part_level(part)]]
+        level = god_fmri.ROI_LEVELS[god_fmri.PART_ROI[part]]
+        columns = [LATENT_NAMES.index(n) for n in ROI_TUNING[level]]
         w = np.zeros((int(todo.sum()), len(LATENT_NAMES)))
         w[:, columns] = gen.normal(size=(len(w), len(columns)))
         sd = (latents @ w.T).std(axis=0)
