@@ -57,7 +57,8 @@ def test_outputs_have_the_documented_shapes(simulated, tmp_path):
     info = json.loads(out["epochs.json"].read_text())
     n_image_trials = 2 * 60 - 2 * 6  # catch trials in the first 60 events of runs 1 and 2
     assert epochs.dtype == np.float32
-    assert epochs.shape == (len(trials), 272, 181)
+    assert epochs.shape == (len(trials), 271, 181)  # the known broken MRO11 dropped
+    assert "MRO11-1609" not in info["channels"] and len(info["channels"]) == 271
     assert len(trials) == pytest.approx(n_image_trials, abs=6)
     assert list(trials.columns) == list(things_meg.TRIAL_COLUMNS)
     assert set(trials["split"]) == {"train", "test"}
@@ -65,7 +66,7 @@ def test_outputs_have_the_documented_shapes(simulated, tmp_path):
     assert info["times"][0] == -0.5 and info["times"][-1] == 1.0 and info["sfreq"] == 120.0
     # Robust-scaled per channel: median 0 and interquartile range 1 (runs scaled separately).
     first_run = np.asarray(epochs[: (trials["run"] == "01").sum()]).transpose(1, 0, 2)
-    q25, median, q75 = np.percentile(first_run.reshape(272, -1), [25, 50, 75], axis=1)
+    q25, median, q75 = np.percentile(first_run.reshape(271, -1), [25, 50, 75], axis=1)
     np.testing.assert_allclose(median, 0, atol=1e-4)
     np.testing.assert_allclose(q75 - q25, 1, rtol=1e-3)
     # The evoked response sits after onset: more variance across trials 100–300 ms than before.

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -67,3 +69,44 @@ def test_trial_schema_is_parquet_roundtrippable(tmp_path):
     table = pd.DataFrame({c: pd.Series([], dtype=t) for c, t in things_meg.TRIAL_COLUMNS.items()})
     table.to_parquet(tmp_path / "t.parquet")
     assert list(pd.read_parquet(tmp_path / "t.parquet").columns) == list(things_meg.TRIAL_COLUMNS)
+
+
+def _things_release(root, names):
+    """A THINGS-like release: images in concept folders and Metadata/.../image_paths.csv."""
+    from PIL import Image
+
+    listing = []
+    for name in names:
+        concept = name.rsplit("_", 1)[0]
+        (root / "Images" / concept).mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (4, 4)).save(root / "Images" / concept / name)
+        listing.append(f"images/{concept}/{name}")
+    (root / "Metadata" / "Image-specific").mkdir(parents=True)
+    (root / "Metadata" / "Image-specific" / "image_paths.csv").write_text("\n".join(listing))
+
+
+def test_index_stimuli_reads_the_things_release(tmp_path):
+    _things_release(tmp_path, ["aardvark_01b.jpg", "aardvark_02s.jpg", "abacus_01b.jpg"])
+    index = things_meg.index_stimuli(tmp_path, [3, 1, 3])
+    assert index["image"].tolist() == [1, 3]
+    assert index["file"].str.endswith(("aardvark_01b.jpg", "abacus_01b.jpg")).all()
+    assert all(Path(f).is_absolute() for f in index["file"])
+
+
+def test_index_stimuli_reads_an_own_table(tmp_path):
+    (tmp_path / "x.png").write_bytes(b"png")
+    pd.DataFrame({"image": [7], "file": ["x.png"]}).to_csv(
+        tmp_path / "stimuli.tsv", sep="\t", index=False
+    )
+    assert things_meg.index_stimuli(tmp_path, [7])["file"].iloc[0] == str(tmp_path / "x.png")
+
+
+def test_index_stimuli_says_what_is_missing_and_where_to_get_it(tmp_path):
+    _things_release(tmp_path, ["aardvark_01b.jpg"])
+    with pytest.raises(DataError, match=r"1 of the 2 THINGS images .*\[5\].*THINGS licence"):
+        things_meg.index_stimuli(tmp_path, [1, 5])
+    with pytest.raises(DataError, match="image folder not found"):
+        things_meg.index_stimuli(tmp_path / "nowhere", [1])
+    (tmp_path / "Metadata" / "Image-specific" / "image_paths.csv").unlink()
+    with pytest.raises(DataError, match="image_paths.csv"):
+        things_meg.index_stimuli(tmp_path, [1])

@@ -93,7 +93,7 @@ def test_intermediate_outputs(project):
     root = project / "results/things_meg"
     epochs = np.load(root / "sub-BIGMEG1/preprocess/epochs.npy", mmap_mode="r")
     trials = pd.read_parquet(root / "sub-BIGMEG1/preprocess/trials.parquet")
-    assert epochs.shape == (len(trials), 272, 181) and epochs.dtype == np.float32
+    assert epochs.shape == (len(trials), 271, 181) and epochs.dtype == np.float32
     index = pd.read_parquet(root / "features/hog.parquet")
     assert list(index.columns[:2]) == ["image", "row"]
     assert np.load(root / "features/hog.npy").shape[0] == len(index)

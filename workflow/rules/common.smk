@@ -1,6 +1,7 @@
 # Config validation, paths and small input helpers shared by every rule.
 
 import json
+import re
 import shlex
 from pathlib import Path
 
@@ -60,6 +61,12 @@ FMRI_BIDS = f"{FMRI_ROOT}/bids"
 FMRI_STIMULI = f"{FMRI_ROOT}/stimuli"
 FMRI_FEATURES = [*FMRI["roi_weights"]["low_level"], *FMRI["roi_weights"]["high_level"]]
 check_generator(FMRI["generator"])
+if FMRI["source"] == "download" and not FMRI.get("images_dir"):
+    raise ConfigError(
+        "god_fmri.source is 'download' but god_fmri.images_dir is null: GOD's stimuli are "
+        "ImageNet images, shared on request by the Kamitani lab "
+        "(github.com/KamitaniLab/GenericObjectDecoding); put them in a folder and set the key"
+    )
 
 
 wildcard_constraints:
@@ -88,32 +95,38 @@ def as_json(value):
     return json.dumps(value, sort_keys=True)
 
 
-for model in IMAGE_MODELS:
-    weights = MEG["weights"].get(model)
-    if model in PRETRAINED and (weights is None or not Path(resolve(weights)).exists()):
-        raise ValueError(
-            f"image model '{model}' needs pretrained weights: things_meg.weights.{model} is "
-            f"{weights!r}, which does not exist. Point it at the weights on disk or remove "
-            f"'{model}' from things_meg.image_models."
+# Pretrained networks: a configured path that does not exist yet is fetched by a
+# download rule (download.smk); a model used without a path is a configuration error.
+PRETRAINED_USED = sorted(m for m in {*IMAGE_MODELS, *FMRI_FEATURES} if m in PRETRAINED)
+for model in PRETRAINED_USED:
+    if MEG["weights"].get(model) is None:
+        raise ConfigError(
+            f"image model '{model}' needs pretrained weights: set things_meg.weights.{model} to "
+            f"their path (on disk, or where download_weights should put them) or stop using "
+            f"'{model}' (things_meg.image_models, god_fmri.roi_weights)."
         )
+WEIGHTS_TO_FETCH = {
+    resolve(MEG["weights"][m]): m
+    for m in PRETRAINED_USED
+    if not Path(resolve(MEG["weights"][m])).exists()
+}
 
 
 # Paths of the THINGS-MEG chain.
 MEG_ROOT = "results/things_meg"
 BIDS_ROOT = f"{MEG_ROOT}/bids"
-SIMULATED_STIMULI = f"{MEG_ROOT}/stimuli"
+SIMULATED_STIMULI = f"{MEG_ROOT}/stimuli"  # simulated, or the index of the real ones
 
 
 def stimuli_dir():
-    """Simulated stimuli in simulate mode; the user's THINGS images in download mode."""
-    if MEG["source"] == "simulate":
-        return SIMULATED_STIMULI
-    if MEG["stimuli_dir"] is None:
-        raise ValueError(
+    """The stimulus index folder: written by the simulator, or (download mode) by
+    `index_things_images` from the user's licensed THINGS images."""
+    if MEG["source"] == "download" and MEG["stimuli_dir"] is None:
+        raise ConfigError(
             "things_meg.source is 'download' but things_meg.stimuli_dir is null: THINGS images "
-            "need the THINGS licence; put them in a folder with a stimuli.tsv (image, file)."
+            "need the THINGS licence; download them and point the key at the folder."
         )
-    return resolve(MEG["stimuli_dir"])
+    return SIMULATED_STIMULI
 
 
 for feature in FMRI_FEATURES:
@@ -122,19 +135,13 @@ for feature in FMRI_FEATURES:
             f"god_fmri.roi_weights: '{feature}' is the simulation's ground truth, which only "
             "exists with god_fmri.source 'simulate'; use image models (e.g. vgg19, clip)"
         )
-    weights = MEG["weights"].get(feature)
-    if feature in PRETRAINED and (
-        weights is None or not Path(resolve(weights)).exists()
-    ):
-        raise ConfigError(
-            f"god_fmri.roi_weights uses '{feature}', which needs pretrained weights: set "
-            f"things_meg.weights.{feature} to the weights on disk"
-        )
 
 
 def weights_input(wildcards):
-    weights = MEG["weights"].get(wildcards.image_model)
-    return {"weights": resolve(weights)} if weights else {}
+    """The pretrained weights of the image model being embedded (none for handcrafted ones)."""
+    model = wildcards.get("image_model") or wildcards.get("feature_model")
+    weights = MEG["weights"].get(model)
+    return {"weights": resolve(weights)} if model in PRETRAINED and weights else {}
 
 
 def neuron_counts(mouse):

@@ -47,6 +47,32 @@ if FMRI["source"] == "simulate":
             " --index {output.index:q} > {log} 2>&1"
 
 
+if FMRI["source"] == "download":
+
+    rule download_god_fmri:
+        input:
+            script=script("download_god_fmri"),
+            manifest=resolve(FMRI["manifest"]),
+        output:
+            bids=directory(FMRI_BIDS),
+            stimuli=directory(FMRI_STIMULI),
+        log:
+            "logs/download_god_fmri/god_fmri.log",
+        benchmark:
+            "benchmarks/download_god_fmri/god_fmri.tsv"
+        conda:
+            "../../envs/fmri.yaml"
+        resources:
+            downloads=1,
+        params:
+            subjects=FMRI_SUBJECTS,
+            images=resolve(FMRI["images_dir"]),
+        shell:
+            "python {input.script} --manifest {input.manifest:q} --subjects {params.subjects}"
+            " --cache data/ds001246 --images {params.images:q} --bids {output.bids:q}"
+            " --stimuli {output.stimuli:q} > {log} 2>&1"
+
+
 rule preprocess_god_fmri:
     input:
         script=script("preprocess_god_fmri"),
@@ -101,6 +127,7 @@ rule fit_image_generator:
 
 rule embed_god_images:
     input:
+        unpack(weights_input),
         script=script("embed_images"),
         stimuli=FMRI_STIMULI,
     output:
@@ -113,11 +140,7 @@ rule embed_god_images:
     conda:
         "../../envs/torch.yaml"
     params:
-        weights=lambda wildcards: (
-            resolve(MEG["weights"][wildcards.feature_model])
-            if MEG["weights"].get(wildcards.feature_model)
-            else ""
-        ),
+        weights=lambda wildcards, input: input.get("weights", ""),
     shell:
         "python {input.script} --stimuli {input.stimuli:q} --model {wildcards.feature_model}"
         " --weights={params.weights:q} --features {output.features:q} --index {output.index:q}"

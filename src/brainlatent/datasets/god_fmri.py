@@ -29,6 +29,8 @@ __all__ = [
     "ROI_LEVELS",
     "bold_path",
     "check_same_grid",
+    "download_patterns",
+    "index_stimuli",
     "events_path",
     "image_id",
     "load_bold",
@@ -316,3 +318,65 @@ def roi_table(masks: Mapping[str, np.ndarray], selection: np.ndarray) -> pd.Data
     for roi, mask in masks.items():
         table[roi] = mask[i, j, k]
     return table
+
+
+#: Root files every reader of the dataset needs.
+ROOT_FILES = ("dataset_description.json", "README", "CHANGES", f"task-{TASK}_bold.json")
+IMAGE_SUFFIXES = (".JPEG", ".jpeg", ".jpg", ".JPG", ".png", ".PNG")
+
+
+def download_patterns(subjects: Iterable[str]) -> list[str]:
+    """Manifest globs for the perception runs of ``subjects``: events, preproc-spm BOLD, masks.
+
+    The raw BOLD, anatomy and imagery sessions are left out: the chain reads the
+    SPM-preprocessed runs, as Horikawa & Kamitani and Ozcelik et al. did.
+    """
+    patterns = [*ROOT_FILES, "sourcedata/README"]
+    for subject in subjects:
+        sub = f"sub-{_label(subject)}"
+        patterns += [
+            f"{sub}/ses-perception*/func/{sub}_ses-perception*_task-{TASK}_run-*_events.tsv",
+            f"derivatives/preproc-spm/output/{sub}/ses-perception*/func/*_bold_preproc.nii.gz",
+            f"sourcedata/{sub}/anat/{sub}_mask_*.nii.gz",
+        ]
+    return patterns
+
+
+def index_stimuli(names: Iterable[str], images_dir: os.PathLike) -> pd.DataFrame:
+    """``stimuli.tsv`` rows (image, stimulus_name, file) for the GOD images found in ``images_dir``.
+
+    GOD's stimuli are ImageNet images, which cannot be redistributed: the Kamitani
+    lab shares them on request (github.com/KamitaniLab/GenericObjectDecoding), as
+    ``images/training/<name>.JPEG`` and ``images/test/<name>.JPEG``. Any folder
+    layout works: files are found by name anywhere below ``images_dir``.
+    """
+    images_dir = Path(images_dir)
+    names = sorted(set(names))
+    if not images_dir.is_dir():
+        raise DataError(
+            images_dir,
+            f"GOD stimulus folder not found; it must hold the {len(names)} ImageNet images the "
+            "events name (e.g. images/training/n01518878_5958.JPEG), which the Kamitani lab "
+            "shares on request (github.com/KamitaniLab/GenericObjectDecoding)",
+        )
+    found = {
+        path.stem: path.resolve()
+        for path in images_dir.rglob("*")
+        if path.suffix in IMAGE_SUFFIXES and path.is_file()
+    }
+    missing = [n for n in names if n not in found]
+    if missing:
+        shown = ", ".join(f"{n}.JPEG" for n in missing[:5])
+        raise DataError(
+            images_dir,
+            f"{len(missing)} of the {len(names)} stimulus images the events name are missing "
+            f"(e.g. {shown}); put GOD's images/training and images/test folders here "
+            "(ImageNet images, shared on request by the Kamitani lab)",
+        )
+    return pd.DataFrame(
+        {
+            "image": [image_id(n) for n in names],
+            "stimulus_name": names,
+            "file": [str(found[n]) for n in names],
+        }
+    )

@@ -97,6 +97,11 @@ def image_trials(events: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+#: Sensors broken in every THINGS-MEG recording (the dataset authors' preprocessing drops
+#: MRO11 "based on experimenter notes"), so decoding uses 271 of the 272 sensors.
+KNOWN_BAD_CHANNELS = ("MRO11-1609",)
+
+
 def sensor_names(reference_bids: Path) -> list[str]:
     """The 272 CTF MEG sensor names of the real recordings (e.g. ``MLC11-1609``).
 
@@ -134,3 +139,56 @@ def sensor_positions(names: list[str]) -> np.ndarray:
 def runs(sessions: list[int], runs_per_session: list[int]) -> list[tuple[str, str]]:
     """BIDS (session, run) labels, zero-padded as in ds004212."""
     return [(f"{s:02d}", f"{r:02d}") for s in sessions for r in runs_per_session]
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".JPG", ".JPEG", ".png", ".PNG")
+THINGS_HELP = (
+    "THINGS images need the THINGS licence: download the THINGS object images and metadata "
+    "(https://osf.io/jum2f/, password from the THINGS initiative) and set things_meg.stimuli_dir "
+    "to the folder"
+)
+
+
+def index_stimuli(images_dir: Path, images) -> pd.DataFrame:
+    """``stimuli.tsv`` rows (``image``, ``file``, absolute) for THINGS image numbers.
+
+    ``images_dir`` holds either a ``stimuli.tsv`` (image, file) of its own, or the
+    THINGS release: the images anywhere below it plus ``image_paths.csv`` (THINGS
+    metadata: line *n* is the path of image number *n*), matched by file name.
+    """
+    images_dir = Path(images_dir)
+    wanted = sorted({int(i) for i in images})
+    if not images_dir.is_dir():
+        raise DataError(images_dir, f"THINGS image folder not found. {THINGS_HELP}")
+    own = images_dir / "stimuli.tsv"
+    if own.exists():
+        table = pd.read_csv(own, sep="\t")
+        if not {"image", "file"} <= set(table.columns):
+            raise DataError(own, "needs columns 'image' and 'file'")
+        pairs = zip(table["image"], table["file"], strict=True)
+        path_of = {int(i): (images_dir / f).resolve() for i, f in pairs}
+    else:
+        listings = sorted(images_dir.rglob("image_paths.csv"))
+        if not listings:
+            raise DataError(
+                images_dir, f"neither stimuli.tsv nor THINGS' image_paths.csv found. {THINGS_HELP}"
+            )
+        entries = [line.strip() for line in listings[0].read_text().splitlines() if line.strip()]
+        on_disk = {
+            p.name: p.resolve()
+            for p in images_dir.rglob("*")
+            if p.suffix in IMAGE_SUFFIXES and p.is_file()
+        }
+        path_of = {
+            n: on_disk[Path(entry).name]
+            for n, entry in enumerate(entries, start=1)
+            if Path(entry).name in on_disk
+        }
+    missing = [i for i in wanted if i not in path_of or not Path(path_of[i]).exists()]
+    if missing:
+        raise DataError(
+            images_dir,
+            f"{len(missing)} of the {len(wanted)} THINGS images the events show are missing "
+            f"(image numbers {missing[:5]}). {THINGS_HELP}",
+        )
+    return pd.DataFrame({"image": wanted, "file": [str(path_of[i]) for i in wanted]})

@@ -89,7 +89,10 @@ def read_run(bids_root: Path, subject: str, session: str, run: str, sfreq: float
             # ds004212's events.tsv carries image numbers in `value`; we read it ourselves.
             warnings.simplefilter("ignore", RuntimeWarning)
             raw = read_raw_bids(matches[0] if matches else bids_path, verbose=False)
-        raw.pick("meg", exclude=())
+        # Bad: the channels.tsv status (mne-bids) and the dataset's known broken sensor.
+        known = [c for c in things_meg.KNOWN_BAD_CHANNELS if c in raw.ch_names]
+        raw.info["bads"] = sorted(set(raw.info["bads"]) | set(known))
+        raw.pick("meg", exclude="bads")
         raw.load_data(verbose=False)
     except Exception as error:  # MNE raises many types for a damaged file
         raise DataError(
