@@ -1,0 +1,117 @@
+"""From download to figures on miniature real-layout data served on loopback.
+
+Allen NWB sessions (DANDI 000728 layout) and a GOD BIDS dataset (ds001246 layout:
+preproc-spm NIfTI, ROI masks, the real events) are generated small, listed in
+manifests with their true hashes, served on 127.0.0.1, and the workflow runs
+`config/tests/real-tiny.yaml` (every dataset in `download` mode) to the figures.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import shutil
+import threading
+
+import pandas as pd
+import pytest
+import yaml
+
+from brainlatent.datasets.simulate_calcium import simulate_mouse
+from brainlatent.datasets.simulate_god import GODSimulation, simulate_dataset
+
+from ..conftest import REPO, shared_root
+from .test_workflow import copy_project, snakemake
+
+pytestmark = pytest.mark.workflow
+CONFIG = "config/tests/real-tiny.yaml"
+FIGURES = (
+    "calcium_frame_decoding",
+    "calcium_embedding",
+    "calcium_consistency",
+    "daenr",
+    "fmri_reconstruction",
+    "fmri_roi_weights",
+)
+
+
+def _manifest(folder, url, algorithm, out):
+    rows = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and "_truth" not in p.name):
+        relative = path.relative_to(folder).as_posix()
+        data = path.read_bytes()
+        digest = hashlib.new(algorithm, data).hexdigest()
+        rows.append((relative, len(data), algorithm, digest, f"{url}/{relative}?versionId=1"))
+    pd.DataFrame(rows, columns=["path", "size", "hash_algorithm", "hash", "url"]).to_csv(
+        out, sep="\t", index=False
+    )
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    root = tmp_path_factory.mktemp("real_tiny")
+    project = copy_project(root)
+    config = yaml.safe_load((REPO / CONFIG).read_text())
+    real = root / "real-tiny"
+    for k, session in enumerate(config["allen_calcium"]["sessions"]):  # same stimuli, own cells
+        mouse = config["allen_calcium"]["mice"][k]
+        simulate_mouse(
+            real / "allen" / session, mouse, "VISp", 60, seed=0,
+            n_movie_repeats=3, n_scene_repeats=10, image_size=16,
+        )  # fmt: skip
+    sim = GODSimulation(volume_shape=(16, 16, 12), training_runs=2, test_runs=2, image_size=16)
+    reference = shared_root() / "datasets" / "god-fmri" / "bids"
+    simulate_dataset(reference, real / "god", real / "made", real / "truth", ["01"], sim, seed=0)
+    (real / "god-images" / "training").mkdir(parents=True)
+    for png in (real / "made").glob("*.png"):
+        shutil.copy(png, real / "god-images" / "training" / png.name)
+    requests: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            requests.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(real))
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    _manifest(real / "allen", f"{url}/allen", "sha256", real / "allen-calcium.tsv")
+    _manifest(real / "god", f"{url}/god", "md5", real / "god-fmri.tsv")
+    snakemake(project, "--cores", "2", "--configfile", CONFIG)
+    yield project, requests
+    server.shutdown()
+
+
+def test_every_figure_is_built_from_downloaded_files(served):
+    project, requests = served
+    for name in FIGURES:
+        assert (project / "results" / "figures" / f"{name}.pdf").stat().st_size > 5_000, name
+    nwb = project / "results/allen_calcium/nwb/sub-491604967.nwb"
+    assert nwb.is_symlink() and "data/000728" in str(nwb.resolve())
+    assert (project / "data/000728").is_dir() and (project / "data/ds001246").is_dir()
+    fetched = sorted(r.split("?")[0] for r in requests)
+    listed = []
+    for manifest in ("allen-calcium.tsv", "god-fmri.tsv"):
+        urls = pd.read_csv(project.parent / "real-tiny" / manifest, sep="\t")["url"]
+        listed += [u.split("/", 3)[3].split("?")[0] for u in urls]
+    assert fetched == sorted(f"/{u}" for u in listed)  # each listed file once, nothing else
+
+
+def test_downloaded_data_decode_above_chance(served):
+    project, _ = served
+    frames = pd.read_parquet(project / "results/allen_calcium/metrics/frame_decoding.parquet")
+    accuracy = frames[frames["metric"] == "accuracy"]
+    assert (accuracy["value"] > 3 * accuracy["chance"]).all(), accuracy
+    god = pd.read_parquet(project / "results/god_fmri/sub-01/decode/metrics.parquet")
+    two_way = god[god["metric"] == "two_way"].set_index("space")["value"]
+    assert (two_way > 0.6).all(), god
+
+
+def test_second_run_downloads_nothing(served):
+    project, requests = served
+    requests.clear()
+    result = snakemake(project, "--cores", "2", "--configfile", CONFIG)
+    assert "Nothing to be done" in result.stdout + result.stderr
+    assert requests == []
