@@ -136,3 +136,30 @@ def test_inconsistent_recipe(kwargs, message):
 def _first_image(root):
     events = things_meg.read_events(things_meg.events_path(root / "bids", "BIGMEG1", "01", "01"))
     return int(events.loc[events["trial_type"] == "exp", "value"].iloc[0])
+
+
+def test_real_ctf_layout_gives_the_same_epochs_as_fif(
+    simulated, editable, reference_bids, tmp_path
+):
+    """ds004212 as distributed: CTF ``.ds`` runs, reference channels, and the real
+    channels.tsv (gradiometers typed OTHER, which MNE-BIDS would turn into misc)."""
+    from brainlatent.datasets.ctf import write_ctf_ds
+
+    for session, run in RUNS:
+        raw = mne.io.read_raw_fif(fif(editable, run), preload=True, verbose=False)
+        data = np.vstack([raw.get_data(), np.zeros((2, raw.n_times))])
+        names = [*raw.ch_names, "BG1-1609", "UADC001-2104"]
+        types = ["meg"] * len(raw.ch_names) + ["ref_meg", "misc"]
+        stem = things_meg.bids_basename("BIGMEG1", session, run)
+        folder = fif(editable, run).parent
+        write_ctf_ds(folder / f"{stem}_meg.ds", data, names, raw.info["sfreq"], ch_types=types)
+        fif(editable, run).unlink()
+        real = reference_bids / "sub-BIGMEG1" / "ses-01" / "meg" / f"{stem}_channels.tsv"
+        shutil.copy(real, folder / f"{stem}_channels.tsv")
+    from_fif = run_preprocess(simulated, tmp_path / "fif")
+    from_ctf = run_preprocess(editable, tmp_path / "ctf")
+    info = json.loads(from_ctf["epochs.json"].read_text())
+    assert len(info["channels"]) == 271 and "MRO11-1609" not in info["channels"]
+    assert "BG1-1609" not in info["channels"]
+    expected = np.load(from_fif["epochs.npy"])
+    np.testing.assert_allclose(np.load(from_ctf["epochs.npy"]), expected, atol=1e-4)

@@ -62,6 +62,19 @@ def events_path(bids_root: Path, subject: str, session: str, run: str) -> Path:
     )
 
 
+def bad_channels(bids_root: Path, subject: str, session: str, run: str) -> list[str]:
+    """Channels marked ``bad`` in the run's ``channels.tsv`` (none when it is absent)."""
+    path = events_path(bids_root, subject, session, run).with_name(
+        f"{bids_basename(subject, session, run)}_channels.tsv"
+    )
+    if not path.exists():
+        return []
+    table = pd.read_csv(path, sep="\t")
+    if "status" not in table or "name" not in table:
+        return []
+    return table.loc[table["status"].astype(str).str.lower() == "bad", "name"].tolist()
+
+
 def read_events(path: Path) -> pd.DataFrame:
     """Read a THINGS-MEG ``events.tsv`` (real files write missing values as ``N/A``)."""
     path = Path(path)

@@ -1,6 +1,6 @@
 """MEG preprocessing for decoding, after Benchetrit et al. (2023).
 
-Per run: read with MNE-BIDS (so a real CTF ``.ds`` and a simulated FIF go
+Per run: found with MNE-BIDS and read with MNE (so a real CTF ``.ds`` and a simulated FIF go
 through the same code), keep the MEG sensors, band-pass, epoch around image
 onset, downsample, baseline-correct, robust-scale each channel and clip.
 Runs are processed one at a time and written into a memory-mapped ``.npy``, so
@@ -10,14 +10,12 @@ a session's raw data is never all in memory at once.
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import mne
 import numpy as np
 import pandas as pd
-from mne_bids import read_raw_bids
 from tqdm import tqdm
 
 from brainlatent.datasets import things_meg
@@ -80,19 +78,22 @@ def run_trials(
 
 
 def read_run(bids_root: Path, subject: str, session: str, run: str, sfreq: float) -> mne.io.BaseRaw:
-    """Read one run's MEG sensors with MNE-BIDS, checking rate and finiteness."""
+    """Read one run's MEG sensors (no reference channels, no bad ones), checking rate and values.
+
+    MNE-BIDS finds the recording (CTF ``.ds`` or FIF); MNE reads it directly rather
+    than through ``read_raw_bids``, because ds004212's ``channels.tsv`` types the
+    gradiometers ``OTHER``, which MNE-BIDS turns into ``misc`` channels. Bad channels
+    are the sidecar's ``bad`` status plus the dataset's known broken sensor.
+    """
     bids_path = things_meg.bids_path(bids_root, subject, session, run)
     matches = bids_path.match()
     fpath = matches[0].fpath if matches else bids_path.fpath
     try:
-        with warnings.catch_warnings():
-            # ds004212's events.tsv carries image numbers in `value`; we read it ourselves.
-            warnings.simplefilter("ignore", RuntimeWarning)
-            raw = read_raw_bids(matches[0] if matches else bids_path, verbose=False)
-        # Bad: the channels.tsv status (mne-bids) and the dataset's known broken sensor.
-        known = [c for c in things_meg.KNOWN_BAD_CHANNELS if c in raw.ch_names]
-        raw.info["bads"] = sorted(set(raw.info["bads"]) | set(known))
-        raw.pick("meg", exclude="bads")
+        raw = mne.io.read_raw(fpath, verbose=False)
+        bads = {*things_meg.bad_channels(bids_root, subject, session, run)}
+        bads |= set(things_meg.KNOWN_BAD_CHANNELS)
+        raw.info["bads"] = sorted(bads & set(raw.ch_names))
+        raw.pick(mne.pick_types(raw.info, meg=True, ref_meg=False, exclude="bads"))
         raw.load_data(verbose=False)
     except Exception as error:  # MNE raises many types for a damaged file
         raise DataError(
