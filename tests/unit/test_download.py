@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import os
+import re
 import socket
 import threading
 import warnings
@@ -47,19 +48,22 @@ needs_shared = pytest.mark.skipif(DATASETS is None, reason="shared/datasets not 
 
 
 class _Server:
-    """A threaded HTTP server over a folder, recording requests, with failure knobs."""
+    """A threaded HTTP server over a folder, recording requests, with failure knobs.
+
+    Honours ``Range: bytes=<n>-`` (206, or 416 past the end) unless told not to.
+    """
 
     def __init__(self, root: Path):
         self.root = root
         self.requests: list[str] = []
+        self.ranges: list[str | None] = []  # each request's Range header
         self.fail_first: dict[str, int] = {}  # path -> number of 503s before serving
         self.no_length: set[str] = set()  # paths sent without Content-Length
+        self.no_range: set[str] = set()  # paths whose Range header is ignored (200, whole file)
+        self.cut_once: dict[str, int] = {}  # path -> close after this many body bytes, once
         server = self
 
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def __init__(self, *args, **kwargs):
-                super().__init__(*args, directory=str(server.root), **kwargs)
-
+        class Handler(http.server.BaseHTTPRequestHandler):
             def log_message(self, *args):  # keep pytest output clean
                 pass
 
@@ -68,19 +72,43 @@ class _Server:
 
                 path = unquote(self.path.split("?", 1)[0]).lstrip("/")
                 server.requests.append(path)
+                server.ranges.append(self.headers.get("Range"))
+                file = server.root / path
                 if server.fail_first.get(path, 0) > 0:
                     server.fail_first[path] -= 1
                     self.send_error(503, "busy")
                     return
+                if not file.is_file():
+                    self.send_error(404, "not found")
+                    return
+                data = file.read_bytes()
                 if path in server.no_length:
-                    data = (server.root / path).read_bytes()
                     self.send_response(200)
                     self.send_header("Connection", "close")
                     self.end_headers()
                     self.wfile.write(data)
                     self.close_connection = True
                     return
-                super().do_GET()
+                start = self._range_start(path)
+                if start is not None and start >= len(data):
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{len(data)}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = data[start or 0 :]
+                self.send_response(200 if start is None else 206)
+                if start is not None:
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                cut = server.cut_once.pop(path, None)
+                self.wfile.write(body if cut is None else body[:cut])
+                self.close_connection = cut is not None  # the client sees a short body
+
+            def _range_start(self, path: str) -> int | None:
+                match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
+                return None if match is None or path in server.no_range else int(match[1])
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -123,7 +151,7 @@ def _files_under(folder: Path) -> list[str]:
 
 
 def _quiet(**kwargs):
-    return {"progress": False, "backoff": 0.0, "timeout": 5, **kwargs}
+    return {"progress": False, "backoff": 0.01, "timeout": 5, **kwargs}
 
 
 # --------------------------------------------------------------------------- download
@@ -256,6 +284,142 @@ def test_progress_bars_go_to_stderr(server, tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "files" in captured.err
+
+
+# ------------------------------------------------------------------- resume, parallel, safety
+
+
+def test_interrupted_transfer_resumes_with_range(server, tmp_path):
+    data = os.urandom(200_000)
+    row = _row("sub-01/big.meg4", data, server.put("sub-01/big.meg4", data))
+    server.cut_once["sub-01/big.meg4"] = 70_000
+    dest = tmp_path / "local"
+    download_files(pd.DataFrame([row]), dest, **_quiet(retries=1))
+    assert server.ranges == [None, "bytes=70000-"]
+    assert (dest / "sub-01/big.meg4").read_bytes() == data
+    assert _files_under(dest) == ["sub-01/big.meg4"]  # the partial file is gone
+
+
+def test_partial_file_survives_a_failed_run_and_resumes(server, tmp_path):
+    data = os.urandom(100_000)
+    row = _row("a/b.bin", data, server.put("a/b.bin", data), "md5")
+    server.cut_once["a/b.bin"] = 30_000
+    dest = tmp_path / "local"
+    with pytest.raises(DownloadError, match="after 1 attempt:"):
+        download_files(pd.DataFrame([row]), dest, **_quiet(retries=0))
+    assert (dest / ".partial/a/b.bin.part").read_bytes() == data[:30_000]
+    assert not (dest / "a/b.bin").exists()
+    download_files(pd.DataFrame([row]), dest, **_quiet(retries=0))
+    assert server.ranges == [None, "bytes=30000-"]
+    assert (dest / "a/b.bin").read_bytes() == data
+    assert not (dest / ".partial").exists()
+
+
+def test_wrong_hash_after_resume_keeps_nothing(server, tmp_path):
+    data = os.urandom(50_000)
+    wrong = data[:-1] + bytes([data[-1] ^ 1])  # same size, last byte differs
+    row = _row("w.bin", data, server.put("w.bin", wrong))
+    server.cut_once["w.bin"] = 20_000
+    dest = tmp_path / "local"
+    with pytest.raises(DataError, match="sha256 mismatch") as info:
+        download_files(pd.DataFrame([row]), dest, **_quiet(retries=1))
+    assert not isinstance(info.value, DownloadError)
+    assert info.value.path == str(dest / "w.bin")
+    assert row["hash"] in str(info.value) and hashlib.sha256(wrong).hexdigest() in str(info.value)
+    assert server.ranges == [None, "bytes=20000-"]
+    assert _files_under(dest) == []  # neither the target nor the partial file
+
+
+def test_server_without_range_support_restarts_from_zero(server, tmp_path):
+    data = os.urandom(80_000)
+    row = _row("r.bin", data, server.put("r.bin", data))
+    server.cut_once["r.bin"] = 50_000
+    server.no_range.add("r.bin")
+    dest = tmp_path / "local"
+    download_files(pd.DataFrame([row]), dest, **_quiet(retries=1))
+    assert server.ranges == [None, "bytes=50000-"]  # asked to resume, got the whole file: 200
+    assert (dest / "r.bin").read_bytes() == data
+
+
+@pytest.mark.parametrize("bad", ["../evil.txt", "/etc/passwd", "a/../../evil.txt", "a\\b.txt"])
+def test_path_traversal_is_refused_before_any_download(server, tmp_path, bad):
+    good = _row("ok.txt", b"ok", server.put("ok.txt", b"ok"))
+    rows = pd.DataFrame([good, _row(bad, b"evil", server.put("evil.txt", b"evil"))])
+    dest = tmp_path / "box" / "local"
+    with pytest.raises(DataError, match=r"manifest row 1 .*must be relative") as info:
+        download_files(rows, dest, **_quiet())
+    assert repr(bad) in str(info.value)
+    assert server.requests == []
+    assert not (tmp_path / "box").exists()
+    manifest = tmp_path / "manifest.tsv"
+    rows.to_csv(manifest, sep="\t", index=False)
+    with pytest.raises(DataError, match="line 3 .*must be relative"):
+        read_manifest(manifest)
+
+
+def test_second_run_downloads_nothing(server, tmp_path):
+    blobs = {f"d/{i}.bin": os.urandom(1_000 + i) for i in range(3)}
+    rows = pd.DataFrame([_row(name, data, server.put(name, data)) for name, data in blobs.items()])
+    dest = tmp_path / "local"
+    download_files(rows, dest, **_quiet())
+    server.requests.clear()
+    assert download_files(rows, dest, **_quiet()) == [dest / name for name in blobs]
+    assert server.requests == []
+
+
+def test_parallel_download_with_three_workers(server, tmp_path):
+    blobs = {f"sub-{i:02d}/x.bin": os.urandom(20_000 + 997 * i) for i in range(7)}
+    rows = pd.DataFrame([_row(name, data, server.put(name, data)) for name, data in blobs.items()])
+    server.cut_once["sub-02/x.bin"] = 5_000
+    server.fail_first["sub-04/x.bin"] = 1
+    dest = tmp_path / "local"
+    assert download_files(rows, dest, **_quiet(workers=3)) == [dest / name for name in blobs]
+    for name, data in blobs.items():
+        assert (dest / name).read_bytes() == data
+    assert _files_under(dest) == sorted(blobs)
+    assert sorted(server.requests) == sorted([*blobs, "sub-02/x.bin", "sub-04/x.bin"])
+
+
+def test_parallel_error_names_its_file_and_places_nothing_half_written(server, tmp_path):
+    blobs = {f"{i}.bin": os.urandom(10_000) for i in range(5)}
+    rows = [_row(name, data, server.put(name, data)) for name, data in blobs.items()]
+    rows[2]["url"] = f"{server.url}/gone.bin"
+    dest = tmp_path / "local"
+    with pytest.raises(DownloadError, match="404") as info:
+        download_files(pd.DataFrame(rows), dest, **_quiet(workers=3))
+    assert info.value.path == str(dest / "2.bin")
+    for name in _files_under(dest):  # finished before the error, or not at all
+        assert name.endswith(".part") or (dest / name).read_bytes() == blobs[name]
+    assert not (dest / "2.bin").exists()
+
+
+def test_offline_message_names_url_and_says_rerun(tmp_path):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/sub-01/x.bin"
+    row = _row("sub-01/x.bin", b"x", url)
+    with pytest.raises(DownloadError, match="failed after 3 attempts: ConnectionError") as info:
+        download_files(pd.DataFrame([row]), tmp_path, **_quiet(retries=2))
+    message = str(info.value)
+    assert message.startswith(str(tmp_path / "sub-01/x.bin"))
+    assert url in message and "rerun" in message
+    assert _files_under(tmp_path) == []  # no empty partial file left
+
+
+def test_partial_file_locked_by_another_process_is_refused(server, tmp_path):
+    fcntl = pytest.importorskip("fcntl")
+    data = b"shared cache"
+    row = _row("s.bin", data, server.put("s.bin", data))
+    partial = tmp_path / ".partial/s.bin.part"
+    partial.parent.mkdir()
+    with open(partial, "a+b") as other:
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(DownloadError, match="another process is downloading"):
+            download_files(pd.DataFrame([row]), tmp_path, **_quiet())
+    assert server.requests == []
+    download_files(pd.DataFrame([row]), tmp_path, **_quiet())
+    assert (tmp_path / "s.bin").read_bytes() == data
 
 
 # --------------------------------------------------------------------------- verify_file
@@ -494,3 +658,11 @@ def test_allen_session_is_downloaded_verified_and_read(server, tmp_path):
         pytest.raises(DataError, match="manifest.tsv.*no file 'sub-9"),
     ):
         runpy.run_path(script, run_name="__main__")
+
+
+@needs_shared
+@pytest.mark.parametrize("name", ["things-meg", "allen-calcium", "god-fmri"])
+def test_project_manifests_are_the_published_ones(name):
+    """workflow/manifests/*.tsv.gz (what the configs read) are the shared manifests, gzipped."""
+    ours = read_manifest(REPO / "workflow" / "manifests" / f"{name}.tsv.gz")
+    pd.testing.assert_frame_equal(ours, read_manifest(DATASETS / name / "manifest.tsv"))

@@ -37,7 +37,7 @@ def editable(simulated, tmp_path):
     return root
 
 
-def fif(root, run="01"):
+def recording(root, run="01", extension=".ds"):
     return BIDSPath(
         subject="BIGMEG1",
         session="01",
@@ -45,9 +45,17 @@ def fif(root, run="01"):
         run=run,
         datatype="meg",
         suffix="meg",
-        extension=".fif",
+        extension=extension,
         root=root / "bids",
     ).fpath
+
+
+def as_fif(root, run="01"):
+    """Replace a run's CTF folder by a FIF file of the same data; return the raw."""
+    raw = mne.io.read_raw_ctf(recording(root, run), preload=True, verbose=False)
+    raw.save(recording(root, run, ".fif"), verbose=False)
+    shutil.rmtree(recording(root, run))
+    return raw
 
 
 def test_outputs_have_the_documented_shapes(simulated, tmp_path):
@@ -98,14 +106,22 @@ def test_event_without_stimulus_file(editable, tmp_path):
 
 
 def test_nans_in_raw_data(editable, tmp_path):
-    raw = mne.io.read_raw_fif(fif(editable, "02"), preload=True, verbose=False)
-    raw._data[5, 1000:1010] = np.nan
-    raw.save(fif(editable, "02"), overwrite=True, verbose=False)
+    raw = as_fif(editable, "02")  # CTF stores integers: NaNs come with other formats
+    raw._data[raw.ch_names.index("MLC11-1609"), 1000:1010] = np.nan
+    raw.save(recording(editable, "02", ".fif"), overwrite=True, verbose=False)
     assert_fails_cleanly(editable, tmp_path, "NaN", "run-02_meg.fif")
 
 
+def test_truncated_ctf(editable, tmp_path):
+    (meg4,) = recording(editable, "02").glob("*.meg4")
+    data = meg4.read_bytes()
+    meg4.write_bytes(data[: len(data) // 2])
+    assert_fails_cleanly(editable, tmp_path, "cannot read MEG recording", "run-02_meg.ds")
+
+
 def test_truncated_fif(editable, tmp_path):
-    path = fif(editable, "02")
+    as_fif(editable, "02")
+    path = recording(editable, "02", ".fif")
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     assert_fails_cleanly(editable, tmp_path, "cannot read MEG recording", "run-02_meg.fif")
@@ -116,7 +132,7 @@ def test_sampling_rate_differs_from_config(simulated, tmp_path):
         DataError, match="sampling rate is 240 Hz.*things_meg.sfreq = 1200"
     ) as error:
         run_preprocess(simulated, tmp_path, sfreq=1200.0)
-    assert "run-01_meg.fif" in str(error.value)
+    assert "run-01_meg.ds" in str(error.value)
     assert not list(tmp_path.iterdir())
 
 
@@ -138,28 +154,17 @@ def _first_image(root):
     return int(events.loc[events["trial_type"] == "exp", "value"].iloc[0])
 
 
-def test_real_ctf_layout_gives_the_same_epochs_as_fif(
-    simulated, editable, reference_bids, tmp_path
-):
-    """ds004212 as distributed: CTF ``.ds`` runs, reference channels, and the real
-    channels.tsv (gradiometers typed OTHER, which MNE-BIDS would turn into misc)."""
-    from brainlatent.datasets.ctf import write_ctf_ds
-
-    for session, run in RUNS:
-        raw = mne.io.read_raw_fif(fif(editable, run), preload=True, verbose=False)
-        data = np.vstack([raw.get_data(), np.zeros((2, raw.n_times))])
-        names = [*raw.ch_names, "BG1-1609", "UADC001-2104"]
-        types = ["meg"] * len(raw.ch_names) + ["ref_meg", "misc"]
-        stem = things_meg.bids_basename("BIGMEG1", session, run)
-        folder = fif(editable, run).parent
-        write_ctf_ds(folder / f"{stem}_meg.ds", data, names, raw.info["sfreq"], ch_types=types)
-        fif(editable, run).unlink()
-        real = reference_bids / "sub-BIGMEG1" / "ses-01" / "meg" / f"{stem}_channels.tsv"
-        shutil.copy(real, folder / f"{stem}_channels.tsv")
-    from_fif = run_preprocess(simulated, tmp_path / "fif")
-    from_ctf = run_preprocess(editable, tmp_path / "ctf")
+def test_fif_and_ctf_give_the_same_epochs(simulated, editable, tmp_path):
+    """The simulated runs are CTF as in ds004212 (reference and misc channels, the real
+    channels.tsv typing the gradiometers OTHER); the same data as FIF read the same."""
+    for _, run in RUNS:
+        as_fif(editable, run)
+    from_ctf = run_preprocess(simulated, tmp_path / "ctf")
+    from_fif = run_preprocess(editable, tmp_path / "fif")
     info = json.loads(from_ctf["epochs.json"].read_text())
-    assert len(info["channels"]) == 271 and "MRO11-1609" not in info["channels"]
-    assert "BG1-1609" not in info["channels"]
-    expected = np.load(from_fif["epochs.npy"])
-    np.testing.assert_allclose(np.load(from_ctf["epochs.npy"]), expected, atol=1e-4)
+    assert len(info["channels"]) == 271 and "BG1-1609" not in info["channels"]
+    assert info == json.loads(from_fif["epochs.json"].read_text())
+    # FIF stores float32: the same epochs up to single precision.
+    np.testing.assert_allclose(
+        np.load(from_ctf["epochs.npy"]), np.load(from_fif["epochs.npy"]), atol=1e-5
+    )

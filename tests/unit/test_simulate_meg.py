@@ -3,6 +3,7 @@ import json
 import mne
 import numpy as np
 import pandas as pd
+import pytest
 from mne_bids import BIDSPath, read_raw_bids
 
 from brainlatent.datasets import stimuli, things_meg
@@ -18,8 +19,15 @@ def test_bids_layout_matches_things_meg(simulated, reference_bids):
     meg = simulated / "bids" / "sub-BIGMEG1" / "ses-01" / "meg"
     for run in ("01", "02"):
         base = things_meg.bids_basename("BIGMEG1", "01", run)
-        for suffix in ("_meg.fif", "_meg.json", "_channels.tsv", "_events.tsv"):
+        for suffix in ("_meg.ds", "_meg.json", "_channels.tsv", "_coordsystem.json", "_events.tsv"):
             assert (meg / f"{base}{suffix}").exists()
+        assert {p.suffix for p in (meg / f"{base}_meg.ds").iterdir()} == {".res4", ".meg4", ".hc"}
+        real = pd.read_csv(
+            reference_bids / "sub-BIGMEG1/ses-01/meg" / f"{base}_channels.tsv", sep="\t"
+        )
+        ours = pd.read_csv(meg / f"{base}_channels.tsv", sep="\t")
+        assert ours["name"].tolist() == real["name"].tolist()
+        assert (ours["sampling_frequency"] == 240).all()
     assert (simulated / "bids" / "task-main_events.json").exists()
     # The events are the real ones: same onsets, trial types and image numbers.
     real = things_meg.read_events(things_meg.events_path(reference_bids, "BIGMEG1", "01", "01"))
@@ -35,7 +43,7 @@ def test_bids_layout_matches_things_meg(simulated, reference_bids):
     assert sidecar["Manufacturer"] == "CTF" and sidecar["SamplingFrequency"] == 240
 
 
-def test_recording_reads_with_mne_bids(simulated, reference_bids):
+def test_recording_is_ctf_as_in_ds004212(simulated, reference_bids):
     path = BIDSPath(
         subject="BIGMEG1",
         session="01",
@@ -44,11 +52,15 @@ def test_recording_reads_with_mne_bids(simulated, reference_bids):
         datatype="meg",
         root=simulated / "bids",
     )
-    raw = read_raw_bids(path, verbose=False)
+    (ds,) = [m.fpath for m in path.match() if m.extension == ".ds"]  # CTF, as ds004212
+    raw = mne.io.read_raw(ds, verbose=False)
     assert raw.info["sfreq"] == 240
-    assert raw.ch_names == things_meg.sensor_names(reference_bids)
-    assert set(raw.get_channel_types()) == {"mag"}
-    data = raw.get_data()
+    meg = mne.pick_types(raw.info, meg=True, ref_meg=False)
+    assert [raw.ch_names[i] for i in meg] == things_meg.sensor_names(reference_bids)
+    assert len(raw.ch_names) == 310  # + reference magnetometers/gradiometers and misc
+    with pytest.warns(RuntimeWarning, match="OTHER"):  # why preprocessing bypasses it
+        read_raw_bids(path, verbose=False)
+    data = raw.get_data(picks=meg)
     assert np.isfinite(data).all() and 1e-15 < data.std() < 1e-11  # tesla, fT range
 
 

@@ -3,27 +3,34 @@
 Each dataset under ``shared/datasets/<name>/manifest.tsv`` lists every file with
 its size, an optional checksum and a versioned URL. A workflow asks for a subset
 (:func:`select_files`, e.g. with :func:`things_meg_patterns`), and
-:func:`download_files` fetches what is missing. A file appears under its final
-name only once its size and checksum match the manifest, so a killed or failed
-download can never be mistaken for data by Snakemake or a later step.
+:func:`download_files` fetches what is missing, a few files at a time. A file
+appears under its final name only once its size and checksum match the
+manifest, so a killed or failed download can never be mistaken for data by
+Snakemake or a later step; its bytes wait in ``<dest>/.partial/<path>.part``
+and the next attempt or run resumes them with an HTTP Range request.
+pooch was considered, but it neither resumes with Range nor checks sizes, so
+plain requests is used.
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
+import gzip
 import hashlib
 import os
 import re
 import sys
-import time
+import threading
 import warnings
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
 from brainlatent.errors import DataError
-from brainlatent.io import atomic_path
 
 __all__ = [
     "HASH_ALGORITHMS",
@@ -44,6 +51,12 @@ CHUNK_SIZE = 1 << 20
 #: HTTP statuses worth retrying: the server is busy or failed, not the request wrong.
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 THINGS_MEG_ROOT_FILES = ("dataset_description.json", "participants.tsv", "task-main_events.json")
+#: Folder under ``dest`` holding unfinished downloads as ``<path>.part``, kept across runs.
+PARTIAL_DIR = ".partial"
+UNSAFE_PATH = (
+    "path must be relative, '/'-separated and without '.' or '..' parts "
+    "(it must stay inside the download folder)"
+)
 
 
 class DownloadError(DataError):
@@ -58,7 +71,8 @@ class DownloadError(DataError):
 
 
 def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
-    """Read and validate a dataset manifest (TSV: path, size, hash_algorithm, hash, url).
+    """Read and validate a dataset manifest (TSV, or gzipped TSV: path, size, hash_algorithm,
+    hash, url).
 
     Parsed by hand rather than with ``pd.read_csv`` so that no quoting rule or NA
     guessing can alter a path, and so each problem is reported with its line
@@ -67,8 +81,11 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     Extra columns are kept.
     """
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
+        raw = Path(path).read_bytes()
+        if raw[:2] == b"\x1f\x8b":  # the project's copies are gzipped
+            raw = gzip.decompress(raw)
+        text = raw.decode("utf-8-sig")
+    except (OSError, EOFError, UnicodeDecodeError) as err:
         raise DataError(path, f"cannot read manifest: {err}") from err
     lines = text.splitlines()
     if not lines or not lines[0].strip():
@@ -109,15 +126,9 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     table["size"] = table["size"].astype("int64")
 
     paths = table["path"]
-    fail(paths == "", "empty path")
-    fail(
-        paths.str.startswith("/")
-        | paths.str.contains("\\", regex=False)
-        | paths.str.contains(r"(?:^|/)\.{1,2}(?:/|$)")
-        | paths.str.contains("//", regex=False)
-        | paths.str.endswith("/"),
-        "path must be relative, '/'-separated and without '.' or '..' parts",
-    )
+    problems = paths.map(_path_problem)
+    if problems.notna().any():
+        fail(problems.notna(), problems.dropna().iloc[0])
     fail(paths.duplicated(), "path listed twice")
 
     algo = table["hash_algorithm"] = table["hash_algorithm"].str.lower()
@@ -132,6 +143,23 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     )
     fail(~table["url"].str.match(r"https?://[^/\s]+"), "url must be an http(s) URL")
     return table
+
+
+def _path_problem(path) -> str | None:
+    """Why a manifest ``path`` is unsafe to join to the download folder, or None if it is safe.
+
+    Paths come from remote listings; an absolute one or one with ``..`` would
+    write outside the dataset, and one under :data:`PARTIAL_DIR` would collide
+    with the downloader's own files.
+    """
+    if not isinstance(path, str) or not path:
+        return "empty path"
+    parts = path.split("/")
+    if "\\" in path or any(part in ("", ".", "..") for part in parts):
+        return UNSAFE_PATH
+    if parts[0] == PARTIAL_DIR:
+        return f"path must not start with {PARTIAL_DIR!r}, the folder of partial downloads"
+    return None
 
 
 # --------------------------------------------------------------------------- selection
@@ -374,6 +402,27 @@ class _Transient(Exception):
     """A failure that may go away if retried (network error, busy server)."""
 
 
+class _Cancelled(Exception):
+    """Another file failed (or the user interrupted): stop now, keeping the partial bytes."""
+
+
+def _partial_path(dest: Path, path: str) -> Path:
+    return dest / PARTIAL_DIR / PurePosixPath(f"{path}.part")
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _size(f) -> int:
+    """Bytes in the open file ``f``, including any still in Python's buffer."""
+    f.flush()
+    return os.fstat(f.fileno()).st_size
+
+
 def _progress(progress: bool, **kwargs):
     try:
         from tqdm.auto import tqdm
@@ -395,61 +444,6 @@ class _NoBar:
         pass
 
 
-def _fetch(session, url: str, tmp: Path, target: Path, row, timeout: float, bytes_bar) -> None:
-    """Stream ``url`` into ``tmp`` and verify it against the manifest row.
-
-    Errors name ``target``, the final path, which is what a user will look for.
-
-    Raises :class:`_Transient` for errors worth retrying, :class:`DownloadError`
-    for a permanent HTTP error, :class:`DataError` when the content is wrong.
-    """
-    import requests
-    import urllib3
-
-    size = int(row["size"])
-    algo = row["hash_algorithm"] or ""
-    expected = row["hash"] or ""
-    hasher = _hasher(algo)
-    written = 0
-    try:
-        # identity: the manifest's size and hash are of the stored bytes, so no
-        # transparent gzip; raw reads below also keep requests from decoding.
-        with session.get(
-            url, stream=True, timeout=timeout, headers={"Accept-Encoding": "identity"}
-        ) as response:
-            if response.status_code in RETRY_STATUSES:
-                raise _Transient(f"HTTP {response.status_code} {response.reason}")
-            if response.status_code >= 400:
-                raise DownloadError(
-                    target,
-                    f"download failed: HTTP {response.status_code} {response.reason} for {url}",
-                )
-            announced = response.headers.get("Content-Length")
-            if announced and announced.isdigit() and int(announced) != size:
-                # Fail before fetching gigabytes that cannot match.
-                raise DataError(
-                    target,
-                    f"{'truncated' if int(announced) < size else 'wrong size'}: server sends "
-                    f"{announced} bytes, manifest expects {size} ({url})",
-                )
-            with open(tmp, "wb") as f:
-                for chunk in response.raw.stream(CHUNK_SIZE, decode_content=False):
-                    f.write(chunk)
-                    written += len(chunk)
-                    bytes_bar.update(len(chunk))
-                    if hasher is not None:
-                        hasher.update(chunk)
-    except (requests.ConnectionError, requests.Timeout, urllib3.exceptions.HTTPError) as err:
-        bytes_bar.update(-written)
-        raise _Transient(f"{type(err).__name__}: {err}") from err
-    except requests.RequestException as err:
-        raise DownloadError(target, f"download failed: {err} for {url}") from err
-    except (ConnectionError, TimeoutError) as err:  # socket errors not wrapped by urllib3
-        bytes_bar.update(-written)
-        raise _Transient(f"{type(err).__name__}: {err}") from err
-    _check(target, size, algo, expected, written, None if hasher is None else hasher.hexdigest())
-
-
 def download_files(
     files: pd.DataFrame,
     dest: str | os.PathLike,
@@ -458,31 +452,43 @@ def download_files(
     progress: bool = True,
     backoff: float = 2.0,
     rehash_existing: bool = True,
+    workers: int = 4,
 ) -> list[Path]:
     """Fetch the manifest rows ``files`` into ``dest/<path>``; return the local paths.
 
-    A file already present is verified, not fetched again (with
+    Every path is checked first: one that is absolute, has ``.``/``..`` parts or
+    a backslash raises :class:`DataError` before anything is written. A file
+    already present is verified, not fetched again (with
     ``rehash_existing=False`` only its size is checked, to avoid re-reading
     hundreds of GB on every run); if it does not match, a :class:`DataError` is
-    raised rather than overwriting data someone may rely on. Missing files are
-    streamed into a temporary folder beside the destination, verified, then
-    renamed, so a partial file never appears under the final name. Network
+    raised rather than overwriting data someone may rely on.
+
+    Missing files are streamed into ``dest/.partial/<path>.part``, which is kept
+    across attempts and runs: the next attempt asks for the rest with an HTTP
+    ``Range`` request (and starts over if the server ignores it), so a network
+    drop during a multi-GB file costs only the bytes in flight. Once complete,
+    the file is renamed into place only if its size and checksum match; wrong
+    content deletes the partial file and raises :class:`DataError`. Network
     errors and busy-server statuses (5xx, 408, 429) are retried ``retries``
     times with exponential backoff (``backoff`` s, doubling); other HTTP errors
-    and wrong content fail at once. Progress (files and bytes) goes to stderr.
+    fail at once. ``workers`` files are fetched at a time (one HTTP session
+    each); on the first error the others stop and that error is raised.
+    Progress (files and bytes) goes to stderr.
     """
-    import requests
-
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     dest = Path(dest)
+    targets = _targets(files, dest)
     rows = files.to_dict("records")
-    targets = [dest / PurePosixPath(row["path"]) for row in rows]
-    present = [t.exists() for t in targets]
-    missing_bytes = sum(int(r["size"]) for r, p in zip(rows, present, strict=True) if not p)
-
+    missing = [row for row, target in zip(rows, targets, strict=True) if not target.exists()]
+    partial_bytes = [
+        min(_file_size(_partial_path(dest, row["path"])), int(row["size"])) for row in missing
+    ]
     files_bar = _progress(progress, total=len(rows), unit="file", desc="files", position=0)
     bytes_bar = _progress(
         progress,
-        total=missing_bytes,
+        total=sum(int(row["size"]) for row in missing),
+        initial=sum(partial_bytes),
         unit="B",
         unit_scale=True,
         unit_divisor=1024,
@@ -490,32 +496,260 @@ def download_files(
         position=1,
         leave=False,
     )
+    downloader = _Downloader(dest, retries, timeout, backoff, rehash_existing, bytes_bar)
     try:
-        with requests.Session() as session:
-            for row, target, exists in zip(rows, targets, present, strict=True):
-                files_bar.set_postfix_str(row["path"][-60:])
-                if exists:
-                    algo = row["hash_algorithm"] if rehash_existing else ""
-                    verify_file(target, int(row["size"]), algo, row["hash"])
-                else:
-                    _download_one(session, row, target, retries, timeout, backoff, bytes_bar)
-                files_bar.update(1)
+        _run_all(downloader.obtain, rows, workers, files_bar, downloader.stop)
     finally:
+        downloader.close()
         bytes_bar.close()
         files_bar.close()
+        _prune_empty(dest / PARTIAL_DIR)
     return targets
 
 
-def _download_one(session, row, target: Path, retries, timeout, backoff, bytes_bar) -> None:
-    url = row["url"]
-    for attempt in range(retries + 1):
+def _targets(files: pd.DataFrame, dest: Path) -> list[Path]:
+    """Each row's final path, refusing unsafe or repeated paths before anything is fetched.
+
+    Checked here as well as in :func:`read_manifest` because callers may build
+    the table by hand.
+    """
+    targets, seen = [], set()
+    for label, path in files["path"].items():
+        problem = _path_problem(path) or ("path listed twice" if path in seen else None)
+        if problem:
+            raise DataError(dest, f"manifest row {label} ({path!r}): {problem}; nothing downloaded")
+        seen.add(path)
+        targets.append(dest / PurePosixPath(path))
+    return targets
+
+
+def _run_all(task, rows: list[dict], workers: int, files_bar, stop: threading.Event) -> None:
+    """Run ``task`` on every row, ``workers`` at a time; raise the first error once all stopped.
+
+    After a failure ``stop`` is set: files not started yet are skipped and
+    running transfers stop at their next chunk (keeping their partial bytes), so
+    a doomed run ends quickly and reports the error that caused it. (The pool's
+    own ``cancel_futures`` is not used: its cancelled futures never reach
+    ``as_completed``, which then waits forever.)
+    """
+    error = None
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="download") as pool:
+        futures = {pool.submit(task, row): row["path"] for row in rows}
         try:
-            with atomic_path(target) as tmp:
-                _fetch(session, url, tmp, target, row, timeout, bytes_bar)
-            return
-        except _Transient as err:
-            if attempt == retries:
-                raise DownloadError(
-                    target, f"download failed after {retries + 1} attempts: {err} for {url}"
-                ) from err
-            time.sleep(backoff * 2**attempt)
+            for future in as_completed(futures):
+                exc = future.exception()
+                if exc is None:
+                    files_bar.set_postfix_str(futures[future][-60:])
+                    files_bar.update(1)
+                elif error is None and not isinstance(exc, _Cancelled):
+                    error = exc
+                    stop.set()
+        except BaseException:  # e.g. Ctrl-C: make the workers stop rather than wait for them
+            stop.set()
+            raise
+    if error is not None:
+        raise error
+
+
+def _prune_empty(folder: Path) -> None:
+    """Remove the empty folders under ``folder`` (and it), so a finished cache holds only data."""
+    for root, _, _ in os.walk(folder, topdown=False):
+        with contextlib.suppress(OSError):
+            os.rmdir(root)
+
+
+def _lock(f, target: Path) -> None:
+    """Refuse to write a partial file another process is writing (two runs sharing a cache)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        return
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as err:
+        raise DownloadError(
+            target, f"another process is downloading this file into {f.name}; rerun once it ends"
+        ) from err
+
+
+def _gave_up(attempts: int, err: Exception, url: str) -> str:
+    return (
+        f"download failed after {attempts} attempt{'s' if attempts > 1 else ''}: {err} for {url}. "
+        "Check the connection (or proxy) and rerun the same command: finished files are kept "
+        "and the partial file resumes."
+    )
+
+
+def _hash_start(row, f, n: int):
+    """A hasher for ``row``'s algorithm fed with the first ``n`` bytes of ``f`` (None if unhashed).
+
+    A resumed file is hashed as a whole, so the bytes from earlier attempts are
+    re-read from disk rather than trusted.
+    """
+    hasher = _hasher(row["hash_algorithm"] or "")
+    if hasher is not None and n:
+        f.seek(0)
+        while n > 0 and (chunk := f.read(min(CHUNK_SIZE, n))):
+            hasher.update(chunk)
+            n -= len(chunk)
+    return hasher
+
+
+def _get(session, url: str, start: int, timeout: float):
+    # identity: the manifest's size and hash are of the stored bytes, so no
+    # transparent gzip; raw reads below also keep requests from decoding.
+    headers = {"Accept-Encoding": "identity"}
+    if start:
+        headers["Range"] = f"bytes={start}-"
+    return session.get(url, stream=True, timeout=timeout, headers=headers)
+
+
+def _open_stream(session, url: str, have: int, timeout: float):
+    """GET ``url`` from byte ``have``; return the response and the offset its body starts at.
+
+    A server without Range support answers 200 with the whole file (offset 0).
+    A 416, or a 206 starting elsewhere, means the partial bytes do not fit the
+    resource (already whole, longer, or changed), so the file is asked for again
+    from zero.
+    """
+    response = _get(session, url, have, timeout)
+    if not have or response.status_code not in (206, 416):
+        return response, 0
+    content_range = response.headers.get("Content-Range", "")
+    if response.status_code == 206 and content_range.startswith(f"bytes {have}-"):
+        return response, have
+    response.close()
+    return _get(session, url, 0, timeout), 0
+
+
+def _check_response(response, start: int, size: int, target: Path, url: str) -> None:
+    """Raise unless ``response`` is a success whose announced length completes the file."""
+    if response.status_code in RETRY_STATUSES:
+        raise _Transient(f"HTTP {response.status_code} {response.reason}")
+    if response.status_code >= 400:
+        raise DownloadError(
+            target, f"download failed: HTTP {response.status_code} {response.reason} for {url}"
+        )
+    announced = response.headers.get("Content-Length")
+    if announced and announced.isdigit() and start + int(announced) != size:
+        # Fail before fetching gigabytes that cannot match.
+        total = start + int(announced)
+        raise DataError(
+            target,
+            f"{'truncated' if total < size else 'wrong size'}: server sends "
+            f"{total} bytes, manifest expects {size} ({url})",
+        )
+
+
+@dataclass
+class _Downloader:
+    """What all transfers share: the settings, the byte bar, a stop flag, a session per thread."""
+
+    dest: Path
+    retries: int
+    timeout: float
+    backoff: float
+    rehash_existing: bool
+    bytes_bar: object
+    stop: threading.Event = field(default_factory=threading.Event)
+    _local: threading.local = field(default_factory=threading.local)
+    _sessions: list = field(default_factory=list)
+
+    def session(self):
+        """This thread's Session: one is not thread-safe, but reusing it keeps connections open."""
+        import requests
+
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            self._sessions.append(session)
+        return session
+
+    def close(self) -> None:
+        for session in self._sessions:
+            session.close()
+
+    def obtain(self, row: dict) -> None:
+        """Verify ``row``'s file if present (no request), else download it."""
+        if self.stop.is_set():
+            raise _Cancelled
+        target = self.dest / PurePosixPath(row["path"])
+        if target.exists():
+            algo = row["hash_algorithm"] if self.rehash_existing else ""
+            verify_file(target, int(row["size"]), algo, row["hash"])
+        else:
+            self._download(row, target, _partial_path(self.dest, row["path"]))
+
+    def _download(self, row: dict, target: Path, partial: Path) -> None:
+        """Fill ``partial`` (kept across attempts and runs), verify it, move it to ``target``."""
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        with open(partial, "a+b") as f:
+            _lock(f, target)
+            try:
+                hasher = self._attempts(row, f, target)
+                digest = None if hasher is None else hasher.hexdigest()
+                algo, expected = row["hash_algorithm"] or "", row["hash"] or ""
+                _check(target, int(row["size"]), algo, expected, _size(f), digest)
+            except BaseException as err:
+                wrong = isinstance(err, DataError) and not isinstance(err, DownloadError)
+                if wrong or _size(f) == 0:  # wrong bytes, or none: nothing worth resuming
+                    partial.unlink(missing_ok=True)
+                raise
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(partial, target)
+
+    def _attempts(self, row: dict, f, target: Path):
+        """:meth:`_fetch` until it succeeds, backing off after transient failures."""
+        for attempt in range(self.retries + 1):
+            try:
+                return self._fetch(row, f, target)
+            except _Transient as err:
+                if attempt == self.retries:
+                    raise DownloadError(target, _gave_up(attempt + 1, err, row["url"])) from err
+            if self.stop.wait(self.backoff * 2**attempt):
+                raise _Cancelled
+
+    def _fetch(self, row: dict, f, target: Path):
+        """Make one request that completes the partial file ``f``, resuming from its bytes.
+
+        Returns a hasher fed with the whole file (None without a checksum).
+        Errors name ``target``, the final path, which is what a user will look
+        for. Raises :class:`_Transient` for errors worth retrying (the bytes
+        received so far stay in ``f``), :class:`DownloadError` for a permanent
+        HTTP error, :class:`DataError` when the server announces the wrong size.
+        """
+        import requests
+        import urllib3
+
+        url, size = row["url"], int(row["size"])
+        have = _size(f)
+        if size and have == size:  # complete, from a run killed before its rename
+            return _hash_start(row, f, have)
+        try:
+            response, start = _open_stream(self.session(), url, have, self.timeout)
+            with response:
+                _check_response(response, start, size, target, url)
+                if start < have:  # starting over: no Range support, or the bytes did not fit
+                    f.truncate(0)
+                    self.bytes_bar.update(-min(have, size))
+                hasher = _hash_start(row, f, start)
+                for chunk in response.raw.stream(CHUNK_SIZE, decode_content=False):
+                    if self.stop.is_set():
+                        raise _Cancelled
+                    f.write(chunk)  # appends: the file is open in "a+b" mode
+                    self.bytes_bar.update(len(chunk))
+                    if hasher is not None:
+                        hasher.update(chunk)
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            urllib3.exceptions.HTTPError,
+            ConnectionError,  # socket errors not wrapped by urllib3
+            TimeoutError,
+        ) as err:
+            raise _Transient(f"{type(err).__name__}: {err}") from err
+        except requests.RequestException as err:
+            raise DownloadError(target, f"download failed: {err} for {url}") from err
+        finally:
+            f.flush()
+        return hasher

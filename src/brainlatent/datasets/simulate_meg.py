@@ -1,4 +1,4 @@
-"""Simulated THINGS-MEG: BIDS/FIF runs from a forward model of image features.
+"""Simulated THINGS-MEG: BIDS/CTF runs from a forward model of image features.
 
 Each image's latent vector (colour, orientation, spatial frequency, shape, size;
 see :mod:`brainlatent.datasets.stimuli`) drives one evoked component per latent
@@ -9,26 +9,29 @@ background from mixed sources, line noise and white sensor noise complete the
 recording. ``snr`` is the RMS of the image-specific signal in the 0–500 ms after
 onset over the RMS of the background. Forward model and latents are saved as
 ground truth, so decoders have a known ceiling and chance level.
+
+Runs are written as ds004212 distributes them: a CTF ``.ds`` folder per run with
+the real system's 272 gradiometers, reference and misc channels (the names and
+types of the real ``channels.tsv``), beside the real sidecars (``channels.tsv``,
+``meg.json``, ``coordsystem.json``; sampling rate and duration set to the
+simulation's) and the session's ``scans.tsv``.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import tempfile
-import warnings
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import mne
 import numpy as np
 import pandas as pd
-from mne_bids import BIDSPath, write_raw_bids
 from scipy.signal import fftconvolve
 from tqdm import tqdm
 
 from brainlatent.datasets import stimuli, things_meg
+from brainlatent.datasets.ctf import write_ctf_ds
 from brainlatent.io import atomic_path
 from brainlatent.seeding import rng
 
@@ -156,20 +159,85 @@ def simulate_run(
     return params.amplitude * data
 
 
-def _raw(
-    data: np.ndarray, names: list[str], positions: np.ndarray, sfreq: float, date
-) -> mne.io.RawArray:
-    info = mne.create_info(names, sfreq, "mag")
-    # 2D layout positions lifted onto a 10 cm hemisphere: plausible helmet geometry.
-    xy = (positions - 0.5) * 0.18
-    z = np.sqrt(np.clip(0.1**2 - (xy**2).sum(axis=1), 1e-6, None))
-    for ch, (x, y), zz in zip(info["chs"], xy, z, strict=True):
-        ch["loc"][:3] = (x, y, zz)
-        ch["loc"][9:12] = np.array([x, y, zz]) / np.linalg.norm([x, y, zz])
-    info["line_freq"] = 60.0
-    raw = mne.io.RawArray(data, info, verbose=False)
-    raw.set_meas_date(date)
-    return raw
+#: BIDS channel types of ds004212's channels.tsv → the CTF writer's.
+BIDS_TYPES = {"MEGREFMAG": "ref_meg", "MEGREFGRADAXIAL": "ref_meg", "MISC": "misc"}
+
+
+def _channels(reference_bids: Path, subject: str, session: str, run: str) -> pd.DataFrame:
+    """The run's real channel list (name, type), or the first one found."""
+    path = things_meg.events_path(reference_bids, subject, session, run).with_name(
+        f"{things_meg.bids_basename(subject, session, run)}_channels.tsv"
+    )
+    if not path.exists():
+        path = sorted(Path(reference_bids).glob("sub-*/ses-*/meg/*_channels.tsv"))[0]
+    return pd.read_csv(path, sep="\t")
+
+
+def _write_run(
+    folder: Path,
+    stem: str,
+    data: np.ndarray,
+    names: list[str],
+    positions: np.ndarray,
+    channels: pd.DataFrame,
+    sfreq: float,
+    date: datetime,
+    gen: np.random.Generator,
+) -> None:
+    """One run as a CTF ``.ds``: the MEG sensors simulated, reference channels a faint
+    field noise, the system clock counting samples, other misc channels zero, in the
+    order of the real channel list."""
+    row = {name: k for k, name in enumerate(names)}
+    types, signals = [], np.zeros((len(channels), data.shape[1]))
+    for k, (name, kind) in enumerate(zip(channels["name"], channels["type"], strict=True)):
+        if name in row:
+            types.append("meg")
+            signals[k] = data[row[name]]
+        else:
+            types.append(BIDS_TYPES.get(kind, "misc"))
+            if types[-1] == "ref_meg":
+                signals[k] = gen.normal(0, 1e-13, data.shape[1])
+            elif name.startswith("SCLK"):  # the system clock: MNE reads samples while it counts
+                signals[k] = np.arange(1, data.shape[1] + 1)
+    xy = (positions - 0.5) * 1.8  # layout square → directions over the upper hemisphere
+    z = np.sqrt(np.clip(1 - (xy**2).sum(axis=1), 0.05, None))
+    directions = np.zeros((len(channels), 3))
+    for name, (x, y), zz in zip(names, xy, z, strict=True):
+        directions[channels.index[channels["name"] == name][0]] = (x, y, zz)
+    write_ctf_ds(
+        folder / f"{stem}_meg.ds",
+        signals,
+        channels["name"].tolist(),
+        sfreq,
+        ch_types=types,
+        meas_date=date,
+        sensor_positions=np.where(directions.any(axis=1, keepdims=True), directions, 1.0),
+    )
+
+
+def _write_sidecars(
+    reference_bids: Path, bids: Path, subject: str, session: str, run: str, sfreq: float,
+    duration: float,
+) -> None:  # fmt: skip
+    """Copy the run's real sidecars, with the simulation's sampling rate and duration."""
+    source = things_meg.events_path(reference_bids, subject, session, run).parent
+    target = things_meg.events_path(bids, subject, session, run).parent
+    stem = things_meg.bids_basename(subject, session, run)
+    channels = _channels(reference_bids, subject, session, run)
+    channels["sampling_frequency"] = sfreq
+    channels["high_cutoff"] = sfreq / 2
+    channels.to_csv(target / f"{stem}_channels.tsv", sep="\t", index=False, na_rep="n/a")
+    for suffix in ("meg.json", "coordsystem.json"):
+        real = source / f"{stem}_{suffix}"
+        if not real.exists():
+            candidates = sorted(Path(reference_bids).glob(f"sub-*/ses-*/meg/*_{suffix}"))
+            real = candidates[0] if candidates else None
+        if real is None:
+            continue
+        meta = json.loads(real.read_text())
+        if suffix == "meg.json":
+            meta.update(SamplingFrequency=sfreq, RecordingDuration=round(duration, 3))
+        (target / f"{stem}_{suffix}").write_text(json.dumps(meta, indent=4))
 
 
 def simulate_dataset(
@@ -212,30 +280,39 @@ def simulate_dataset(
         atomic_path(bids_root) as bids_tmp,
         atomic_path(stimuli_dir) as stim_tmp,
         atomic_path(truth_dir) as truth_tmp,
-        tempfile.TemporaryDirectory() as scratch,
     ):
         stimuli.write_stimuli(stim_tmp, latents, image_size)
+        scans: dict[tuple[str, str], list[dict]] = {}
         for subject, session, run, events in tqdm(plan, desc="simulate runs", mininterval=2):
             duration = float(events["onset"].max()) + 2.0
             data = simulate_run(
                 events, latents, positions, duration, params, subject, f"{session}-{run}"
             )
             date = _acquisition_date(reference_bids, subject, session)
-            fif = Path(scratch) / f"sub-{subject}_ses-{session}_run-{run}_raw.fif"
-            _raw(data, names, positions, params.sfreq, date).save(
-                fif, overwrite=True, verbose=False
+            events_file = things_meg.events_path(bids_tmp, subject, session, run)
+            events_file.parent.mkdir(parents=True, exist_ok=True)
+            stem = things_meg.bids_basename(subject, session, run)
+            _write_run(
+                events_file.parent, stem, data, names, positions,
+                _channels(reference_bids, subject, session, run), params.sfreq, date,
+                rng(params.seed, "references", subject, session, run),
+            )  # fmt: skip
+            _write_sidecars(reference_bids, bids_tmp, subject, session, run, params.sfreq, duration)
+            _write_events(events_file, events, params.sfreq)
+            scans.setdefault((subject, session), []).append(
+                {"filename": f"meg/{stem}_meg.ds", "acq_time": date.strftime("%Y-%m-%dT%H:%M:%S")}
             )
-            raw = mne.io.read_raw_fif(fif, verbose=False)
-            bids_path = things_meg.bids_path(bids_tmp, subject, session, run)
-            with warnings.catch_warnings(), mne.utils.use_log_level("error"):
-                # events.tsv is written just below, in ds004212's own columns.
-                warnings.filterwarnings("ignore", message="No events found")
-                write_raw_bids(raw, bids_path, overwrite=True, verbose="error")
-            _match_sidecar(bids_path, reference_bids)
-            _write_events(
-                things_meg.events_path(bids_tmp, subject, session, run), events, params.sfreq
+        for (subject, session), rows in scans.items():
+            path = (
+                bids_tmp
+                / f"sub-{subject}"
+                / f"ses-{session}"
+                / f"sub-{subject}_ses-{session}_scans.tsv"
             )
-            fif.unlink()
+            pd.DataFrame(rows).to_csv(path, sep="\t", index=False)
+        for name in ("dataset_description.json", "participants.tsv", "participants.json", "README"):
+            if (reference_bids / name).exists():
+                shutil.copy(reference_bids / name, bids_tmp / name)
         shutil.copy(reference_bids / "task-main_events.json", bids_tmp / "task-main_events.json")
         (bids_tmp / "sourcedata").mkdir(exist_ok=True)
         shutil.copy(
@@ -266,17 +343,6 @@ def _write_events(path: Path, events: pd.DataFrame, sfreq: float) -> None:
     out = events[things_meg.EVENT_COLUMNS[:-1]].copy()
     out["sample"] = np.round(out["onset"] * sfreq).astype(int)
     out.to_csv(path, sep="\t", index=False, na_rep="N/A")
-
-
-def _match_sidecar(bids_path: BIDSPath, reference_bids: Path) -> None:
-    """Give the simulated ``*_meg.json`` the real system's description (CTF, 275 helmet)."""
-    sidecar = bids_path.copy().update(suffix="meg", extension=".json").fpath
-    meta = json.loads(sidecar.read_text())
-    reference = sorted(reference_bids.glob("sub-*/ses-*/meg/*_meg.json"))
-    if reference:
-        real = json.loads(reference[0].read_text())
-        meta.update({k: real[k] for k in ("Manufacturer", "DewarPosition") if k in real})
-    sidecar.write_text(json.dumps(meta, indent=4))
 
 
 def _acquisition_date(reference_bids: Path, subject: str, session: str) -> datetime:

@@ -77,6 +77,10 @@ def run_trials(
     return trials.astype(things_meg.TRIAL_COLUMNS)
 
 
+#: MEG recordings MNE-BIDS may find for a run: CTF (ds004212) or FIF.
+RECORDING_EXTENSIONS = (".ds", ".fif")
+
+
 def read_run(bids_root: Path, subject: str, session: str, run: str, sfreq: float) -> mne.io.BaseRaw:
     """Read one run's MEG sensors (no reference channels, no bad ones), checking rate and values.
 
@@ -86,8 +90,8 @@ def read_run(bids_root: Path, subject: str, session: str, run: str, sfreq: float
     are the sidecar's ``bad`` status plus the dataset's known broken sensor.
     """
     bids_path = things_meg.bids_path(bids_root, subject, session, run)
-    matches = bids_path.match()
-    fpath = matches[0].fpath if matches else bids_path.fpath
+    matches = [m for m in bids_path.match() if m.extension in RECORDING_EXTENSIONS]
+    fpath = matches[0].fpath if matches else bids_path.copy().update(extension=".ds").fpath
     try:
         raw = mne.io.read_raw(fpath, verbose=False)
         bads = {*things_meg.bad_channels(bids_root, subject, session, run)}
