@@ -1,8 +1,9 @@
 """From download to figures on miniature real-layout data served on loopback.
 
-Allen NWB sessions (DANDI 000728 layout) and a GOD BIDS dataset (ds001246 layout:
-preproc-spm NIfTI, ROI masks, the real events) are generated small, listed in
-manifests with their true hashes, served on 127.0.0.1, and the workflow runs
+THINGS-MEG runs (ds004212 layout: CTF ``.ds`` folders, the real sidecars), Allen NWB
+sessions (DANDI 000728 layout) and a GOD BIDS dataset (ds001246 layout: preproc-spm
+NIfTI, ROI masks, the real events) are generated small, listed in manifests with
+their true hashes, served on 127.0.0.1, and the workflow runs
 `config/tests/real-tiny.yaml` (every dataset in `download` mode) to the figures.
 """
 
@@ -20,6 +21,8 @@ import yaml
 
 from brainlatent.datasets.simulate_calcium import simulate_mouse
 from brainlatent.datasets.simulate_god import GODSimulation, simulate_dataset
+from brainlatent.datasets.simulate_meg import MEGSimulation
+from brainlatent.datasets.simulate_meg import simulate_dataset as simulate_meg
 
 from ..conftest import REPO, shared_root
 from .test_workflow import copy_project, snakemake
@@ -27,6 +30,8 @@ from .test_workflow import copy_project, snakemake
 pytestmark = pytest.mark.workflow
 CONFIG = "config/tests/real-tiny.yaml"
 FIGURES = (
+    "meg_retrieval",
+    "meg_timecourse",
     "calcium_frame_decoding",
     "calcium_embedding",
     "calcium_consistency",
@@ -60,6 +65,12 @@ def served(tmp_path_factory):
             real / "allen" / session, mouse, "VISp", 60, seed=0,
             n_movie_repeats=3, n_scene_repeats=10, image_size=16,
         )  # fmt: skip
+    meg = config["things_meg"]
+    simulate_meg(
+        shared_root() / "datasets" / "things-meg" / "bids", real / "things-meg",
+        real / "things-images", real / "meg-truth", meg["subjects"], meg["sessions"],
+        meg["runs"], 120, MEGSimulation(sfreq=meg["sfreq"], snr=0.8, seed=0), image_size=32,
+    )  # fmt: skip
     sim = GODSimulation(volume_shape=(16, 16, 12), training_runs=2, test_runs=2, image_size=16)
     reference = shared_root() / "datasets" / "god-fmri" / "bids"
     simulate_dataset(reference, real / "god", real / "made", real / "truth", ["01"], sim, seed=0)
@@ -77,6 +88,7 @@ def served(tmp_path_factory):
     )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
+    _manifest(real / "things-meg", f"{url}/things-meg", "sha256", real / "things-meg.tsv")
     _manifest(real / "allen", f"{url}/allen", "sha256", real / "allen-calcium.tsv")
     _manifest(real / "god", f"{url}/god", "md5", real / "god-fmri.tsv")
     snakemake(project, "--cores", "2", "--configfile", CONFIG)
@@ -91,16 +103,29 @@ def test_every_figure_is_built_from_downloaded_files(served):
     nwb = project / "results/allen_calcium/nwb/sub-491604967.nwb"
     assert nwb.is_symlink() and "data/000728" in str(nwb.resolve())
     assert (project / "data/000728").is_dir() and (project / "data/ds001246").is_dir()
+    assert (project / "data/ds004212").is_dir()
+    run = project / "results/things_meg/bids/sub-BIGMEG1/ses-01/meg"
+    assert (run / "sub-BIGMEG1_ses-01_task-main_run-01_meg.ds").is_dir()
     fetched = sorted(r.split("?")[0] for r in requests)
     listed = []
-    for manifest in ("allen-calcium.tsv", "god-fmri.tsv"):
+    for manifest in ("things-meg.tsv", "allen-calcium.tsv", "god-fmri.tsv"):
         urls = pd.read_csv(project.parent / "real-tiny" / manifest, sep="\t")["url"]
         listed += [u.split("/", 3)[3].split("?")[0] for u in urls]
-    assert fetched == sorted(f"/{u}" for u in listed)  # each listed file once, nothing else
+    assert len(fetched) == len(set(fetched)) and set(fetched) <= {f"/{u}" for u in listed}
+    assert any(f.endswith("_meg.meg4") for f in fetched)  # the CTF data, once each
+    unselected = {f"/{u}" for u in listed} - set(fetched)
+    assert unselected == {  # not needed to read the runs
+        "/things-meg/README",
+        "/things-meg/participants.json",
+        "/things-meg/sourcedata/category_mat_manual.tsv",
+    }, unselected
 
 
 def test_downloaded_data_decode_above_chance(served):
     project, _ = served
+    retrieval = pd.read_parquet(project / "results/things_meg/metrics/retrieval.parquet")
+    top5 = retrieval[retrieval["metric"] == "top5"]
+    assert (top5["value"] > 2 * top5["chance"]).all(), top5
     frames = pd.read_parquet(project / "results/allen_calcium/metrics/frame_decoding.parquet")
     accuracy = frames[frames["metric"] == "accuracy"]
     assert (accuracy["value"] > 3 * accuracy["chance"]).all(), accuracy
