@@ -9,6 +9,7 @@ import argparse
 import os
 from pathlib import Path
 
+from brainlatent.datasets import things_meg
 from brainlatent.datasets.download import (
     download_files,
     read_manifest,
@@ -26,10 +27,13 @@ def main(argv=None):
     parser.add_argument("--subjects", nargs="+", required=True)
     parser.add_argument("--sessions", nargs="+", type=int, required=True)
     parser.add_argument("--runs", nargs="+", type=int, required=True)
+    parser.add_argument("--data", choices=["raw", "derivatives"], default="raw")
     args = parser.parse_args(argv)
-    files = select_files(
-        read_manifest(args.manifest), things_meg_patterns(args.subjects, args.sessions, args.runs)
-    )
+    if args.data == "derivatives":
+        patterns = things_meg.derivative_patterns(args.subjects)
+    else:
+        patterns = things_meg_patterns(args.subjects, args.sessions, args.runs)
+    files = select_files(read_manifest(args.manifest), patterns)
     print(f"{len(files)} files, {files['size'].sum() / 1e9:.1f} GB")
     download_files(files, args.cache)
     with atomic_path(args.bids) as tmp:

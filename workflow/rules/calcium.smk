@@ -13,6 +13,7 @@ if CALCIUM["source"] == "simulate":
             "logs/simulate_allen_calcium/sub-{mouse}.log",
         benchmark:
             "benchmarks/simulate_allen_calcium/sub-{mouse}.tsv"
+        priority: 40  # the pseudo-mouse decoding is the longest calcium job
         conda:
             "../../envs/calcium.yaml"
         params:
@@ -37,6 +38,7 @@ rule preprocess_calcium:
         "logs/preprocess_calcium/sub-{mouse}.log",
     benchmark:
         "benchmarks/preprocess_calcium/sub-{mouse}.tsv"
+    priority: 40  # the pseudo-mouse decoding is the longest calcium job
     conda:
         "../../envs/calcium.yaml"
     shell:
@@ -54,6 +56,7 @@ rule embed_movie_frames:
         "logs/embed_movie_frames/movie.log",
     benchmark:
         "benchmarks/embed_movie_frames/movie.tsv"
+    priority: 40  # the pseudo-mouse decoding is the longest calcium job
     conda:
         "../../envs/calcium.yaml"
     params:
@@ -79,6 +82,7 @@ rule pool_pseudo_mouse:
         "logs/pool_pseudo_mouse/pseudo.log",
     benchmark:
         "benchmarks/pool_pseudo_mouse/pseudo.tsv"
+    priority: 40  # the pseudo-mouse decoding is the longest calcium job
     conda:
         "../../envs/calcium.yaml"
     params:
@@ -103,6 +107,7 @@ rule decode_movie_frames:
         "benchmarks/decode_movie_frames/sub-{mouse}.tsv"
     wildcard_constraints:
         mouse="|".join([*MICE, PSEUDO]),
+    priority: 40  # the pseudo-mouse decoding is the longest calcium job
     conda:
         "../../envs/calcium.yaml"
     threads: 1

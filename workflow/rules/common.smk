@@ -23,6 +23,18 @@ check_keys(config, load_schema(SCHEMA))
 validate(config, str(SCHEMA))
 
 MEG = config["things_meg"]
+if MEG.get("data") == "derivatives":
+    if MEG["source"] != "download":
+        raise ConfigError(
+            "things_meg.data 'derivatives' needs things_meg.source 'download'"
+        )
+    if sorted(MEG["sessions"]) != list(range(1, 13)) or sorted(MEG["runs"]) != list(
+        range(1, 11)
+    ):
+        raise ConfigError(
+            "things_meg.data is 'derivatives': the preprocessed epochs hold every session and "
+            "run, so things_meg.sessions must be 1-12 and things_meg.runs 1-10"
+        )
 SUBJECTS = MEG["subjects"]
 IMAGE_MODELS = MEG["image_models"]
 PRETRAINED = ("vgg19", "clip", "dinov2")

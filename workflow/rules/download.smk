@@ -20,11 +20,12 @@ if MEG["source"] == "download":
             subjects=SUBJECTS,
             sessions=MEG["sessions"],
             runs=MEG["runs"],
+            data=MEG["data"],
         shell:
             "python {input.script} --manifest {input.manifest:q} --bids {output.bids:q}"
             " --cache data/ds004212"
             " --subjects {params.subjects} --sessions {params.sessions} --runs {params.runs}"
-            " > {log} 2>&1"
+            " --data {params.data} > {log} 2>&1"
 
     rule index_things_images:
         input:

@@ -45,9 +45,10 @@ rule fit_brain_module:
         "logs/fit_brain_module/{image_model}.log",
     benchmark:
         "benchmarks/fit_brain_module/{image_model}.tsv"
+    priority: 50  # long: started as soon as the MEG is preprocessed
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: 1  # 2 threads reach only 1.3×: one each, run beside the other jobs
     resources:
         mem_mb=4000,
     params:

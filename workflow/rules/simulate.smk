@@ -14,6 +14,7 @@ if MEG["source"] == "simulate":
             "logs/simulate_things_meg/things_meg.log",
         benchmark:
             "benchmarks/simulate_things_meg/things_meg.tsv"
+        priority: 50  # the brain module's inputs: start the longest chain first
         conda:
             "../../envs/mne.yaml"
         params:

@@ -10,6 +10,8 @@ rule run_synthetic_benchmark:
         "logs/run_synthetic_benchmark/latents.log",
     benchmark:
         "benchmarks/run_synthetic_benchmark/latents.tsv"
+    # The longest single job (~4 min): started first, it runs beside everything else.
+    priority: 100
     conda:
         "../../envs/calcium.yaml"
     threads: 1

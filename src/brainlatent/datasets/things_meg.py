@@ -205,3 +205,24 @@ def index_stimuli(images_dir: Path, images) -> pd.DataFrame:
             f"(image numbers {missing[:5]}). {THINGS_HELP}",
         )
     return pd.DataFrame({"image": wanted, "file": [str(path_of[i]) for i in wanted]})
+
+
+def derivative_patterns(subjects) -> list[str]:
+    """Manifest globs for reading the authors' preprocessed epochs instead of the CTF runs.
+
+    Per subject (``1``, ``"BIGMEG1"`` or ``"sub-BIGMEG1"``): every split part of
+    ``derivatives/preprocessed/preprocessed_P{n}-epo.fif`` (MNE follows ``-epo-1.fif``...
+    and fails on a missing one) and all its ``events.tsv`` files, which give the trial
+    table and check the epochs' order; plus the root files every BIDS reader needs.
+    About 8 GB a subject instead of 65 GB of raw runs.
+    """
+    from brainlatent.datasets.download import THINGS_MEG_ROOT_FILES
+
+    patterns = list(THINGS_MEG_ROOT_FILES)
+    for subject in subjects:
+        label = str(subject).removeprefix("sub-").removeprefix("BIGMEG")
+        if not label.isdigit():
+            raise ValueError(f"THINGS-MEG subjects are BIGMEG1..4, not {subject!r}")
+        patterns.append(f"derivatives/preprocessed/preprocessed_P{int(label)}-epo*.fif")
+        patterns.append(f"sub-BIGMEG{int(label)}/ses-*/meg/*_events.tsv")
+    return patterns
