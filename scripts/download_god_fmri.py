@@ -7,11 +7,10 @@ downloadable: they are looked up by name in the configured folder.
 """
 
 import argparse
-import os
 from pathlib import Path
 
 from brainlatent.datasets import god_fmri
-from brainlatent.datasets.download import download_files, read_manifest, select_files
+from brainlatent.datasets.download import download_files, link_tree, read_manifest, select_files
 from brainlatent.io import atomic_path
 
 
@@ -27,22 +26,17 @@ def main(argv=None):
     files = select_files(read_manifest(args.manifest), god_fmri.download_patterns(args.subjects))
     print(f"{len(files)} files, {files['size'].sum() / 1e9:.1f} GB")
     download_files(files, args.cache)
-    with atomic_path(args.bids) as tmp:
-        for path in files["path"]:
-            link = tmp / path
-            link.parent.mkdir(parents=True, exist_ok=True)
-            os.symlink((args.cache / path).resolve(), link)
-        names = set()
-        for subject in args.subjects:
-            for run in god_fmri.perception_runs(tmp, subject).itertuples(index=False):
-                events = god_fmri.read_events(
-                    god_fmri.events_path(tmp, subject, run.session, run.run)
-                )
-                names |= set(events.loc[events["event_type"] == "stimulus", "stimulus_name"])
-        index = god_fmri.index_stimuli(names, args.images)
-        with atomic_path(args.stimuli) as out:
-            out.mkdir(parents=True)
-            index.to_csv(out / "stimuli.tsv", sep="\t", index=False)
+    names = set()  # the images the downloaded events show, read from the verified cache
+    for subject in args.subjects:
+        for run in god_fmri.perception_runs(args.cache, subject).itertuples(index=False):
+            path = god_fmri.events_path(args.cache, subject, run.session, run.run)
+            events = god_fmri.read_events(path)
+            names |= set(events.loc[events["event_type"] == "stimulus", "stimulus_name"])
+    index = god_fmri.index_stimuli(names, args.images)
+    with atomic_path(args.stimuli) as out:
+        out.mkdir(parents=True)
+        index.to_csv(out / "stimuli.tsv", sep="\t", index=False)
+    link_tree(files["path"], args.cache, args.bids)
 
 
 if __name__ == "__main__":

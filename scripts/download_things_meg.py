@@ -6,17 +6,16 @@ the BIDS output is a tree of links into that cache.
 """
 
 import argparse
-import os
 from pathlib import Path
 
 from brainlatent.datasets import things_meg
 from brainlatent.datasets.download import (
     download_files,
+    link_tree,
     read_manifest,
     select_files,
     things_meg_patterns,
 )
-from brainlatent.io import atomic_path
 
 
 def main(argv=None):
@@ -36,11 +35,7 @@ def main(argv=None):
     files = select_files(read_manifest(args.manifest), patterns)
     print(f"{len(files)} files, {files['size'].sum() / 1e9:.1f} GB")
     download_files(files, args.cache)
-    with atomic_path(args.bids) as tmp:
-        for path in files["path"]:
-            link = tmp / path
-            link.parent.mkdir(parents=True, exist_ok=True)
-            os.symlink((args.cache / path).resolve(), link)
+    link_tree(files["path"], args.cache, args.bids)
 
 
 if __name__ == "__main__":

@@ -125,7 +125,9 @@ def test_downloaded_data_decode_above_chance(served):
     project, _ = served
     retrieval = pd.read_parquet(project / "results/things_meg/metrics/retrieval.parquet")
     top5 = retrieval[retrieval["metric"] == "top5"]
-    assert (top5["value"] > 2 * top5["chance"]).all(), top5
+    # ~25 test images per participant: top-5 chance is ~0.2, so a margin, not a ratio.
+    assert (top5["value"] > top5["chance"] + 0.15).all(), top5
+    assert top5["value"].mean() > 2.5 * top5["chance"].mean(), top5
     frames = pd.read_parquet(project / "results/allen_calcium/metrics/frame_decoding.parquet")
     accuracy = frames[frames["metric"] == "accuracy"]
     assert (accuracy["value"] > 3 * accuracy["chance"]).all(), accuracy

@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from brainlatent.errors import DataError
+from brainlatent.io import atomic_path
 
 __all__ = [
     "HASH_ALGORITHMS",
@@ -38,6 +39,7 @@ __all__ = [
     "DownloadError",
     "download_files",
     "glob_to_regex",
+    "link_tree",
     "read_manifest",
     "select_files",
     "things_meg_patterns",
@@ -753,3 +755,17 @@ class _Downloader:
         finally:
             f.flush()
         return hasher
+
+
+def link_tree(paths: Iterable[str], cache: str | os.PathLike, dest: str | os.PathLike) -> None:
+    """Lay out downloaded files as ``dest/<path>`` links into ``cache``, whole or not at all.
+
+    The workflow's dataset folder is then a tree of links: the cache keeps the bytes (and
+    resumes), the links give every later step the dataset's own layout.
+    """
+    cache = Path(cache)
+    with atomic_path(dest) as tmp:
+        for path in paths:
+            link = tmp / PurePosixPath(path)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink((cache / PurePosixPath(path)).resolve(), link)
