@@ -81,6 +81,22 @@ def run_trials(
 RECORDING_EXTENSIONS = (".ds", ".fif")
 
 
+def epochs_info(subject: str, names: list[str], times, params: Preprocessing, **extra) -> dict:
+    """The ``epochs.json`` of a subject: what later steps need to read ``epochs.npy``."""
+    times = np.asarray(times, dtype=float)
+    return {
+        "subject": subject,
+        "channels": list(names),
+        "positions": things_meg.sensor_positions(names).tolist(),
+        "sfreq": params.sfreq,
+        "tmin": float(times[0]),
+        "n_times": len(times),
+        "times": times.tolist(),
+        "preprocessing": asdict(params),
+        **extra,
+    }
+
+
 def read_run(bids_root: Path, subject: str, session: str, run: str, sfreq: float) -> mne.io.BaseRaw:
     """Read one run's MEG sensors (no reference channels, no bad ones), checking rate and values.
 
@@ -211,15 +227,7 @@ def preprocess_subject(
         epochs.flush()
         del epochs
         write_table(out_trials, trials)
-        info = {
-            "subject": subject,
-            "channels": names,
-            "positions": things_meg.sensor_positions(names).tolist(),
-            "sfreq": params.sfreq,
-            "tmin": params.tmin,
-            "n_times": n_times,
-            "times": (params.tmin + np.arange(n_times) / params.sfreq).round(6).tolist(),
-            "preprocessing": asdict(params),
-        }
+        times = (params.tmin + np.arange(n_times) / params.sfreq).round(6)
+        info = epochs_info(subject, names, times, params)
         with atomic_path(out_info) as tmp_info:
             tmp_info.write_text(json.dumps(info, indent=1))

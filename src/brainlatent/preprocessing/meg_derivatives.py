@@ -20,7 +20,7 @@ memory-mapped ``.npy``, so a subject's 8 GB never sit in memory.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -32,7 +32,7 @@ from scipy.signal import resample_poly
 from brainlatent.datasets import things_meg
 from brainlatent.errors import ConfigError, DataError
 from brainlatent.io import atomic_path, write_table
-from brainlatent.preprocessing.meg import Preprocessing, run_trials, stimulus_index
+from brainlatent.preprocessing.meg import Preprocessing, epochs_info, run_trials, stimulus_index
 
 #: ``events[:, 2]`` of a catch trial (events.tsv ``value`` n/a) in the derivative.
 CATCH_VALUE = 999999
@@ -292,20 +292,16 @@ def preprocess_derivative(
         array.flush()
         del array
         write_table(out_trials, trials)
-        info = {
-            "subject": subject,
-            "channels": names,
-            "positions": things_meg.sensor_positions(names).tolist(),
-            "sfreq": params.sfreq,
-            "tmin": plan.tmin,
-            "n_times": plan.n_times,
-            "times": plan.times.tolist(),
-            "preprocessing": asdict(params),
-            "source": "derivatives",
-            "derivative": Path(epochs_path).name,
-            "band_pass": [float(band[0]), float(band[1])],
-            "baseline_applied": list(baseline) if baseline else None,
-            "scaling": "session",
-        }
+        info = epochs_info(
+            subject,
+            names,
+            plan.times,
+            params,
+            source="derivatives",
+            derivative=Path(epochs_path).name,
+            band_pass=[float(band[0]), float(band[1])],
+            baseline_applied=list(baseline) if baseline else None,
+            scaling="session",
+        )
         with atomic_path(out_info) as tmp_info:
             tmp_info.write_text(json.dumps(info, indent=1))
