@@ -21,16 +21,13 @@ def main(argv=None):
     parser.add_argument("--trials", type=Path, required=True)
     parser.add_argument("--info", type=Path, required=True)
     args = parser.parse_args(argv)
-    recipe = dict(args.recipe)
-    if recipe.get("baseline") is not None:
-        recipe["baseline"] = tuple(recipe["baseline"])
     preprocess_subject(
         args.bids,
         args.stimuli,
         args.subject,
         runs(args.sessions, args.runs),
         args.raw_sfreq,
-        Preprocessing(**recipe),
+        Preprocessing.from_config(args.recipe),
         args.epochs,
         args.trials,
         args.info,

@@ -35,6 +35,14 @@ class Preprocessing:
     baseline: tuple[float, float] | None = (-0.5, 0.0)
     clip: float | None = 20.0
 
+    @classmethod
+    def from_config(cls, recipe: dict) -> Preprocessing:
+        """From ``things_meg.preprocess`` (JSON gives the baseline as a list)."""
+        recipe = dict(recipe)
+        if recipe.get("baseline") is not None:
+            recipe["baseline"] = tuple(recipe["baseline"])
+        return cls(**recipe)
+
     def __post_init__(self):
         if self.tmax <= self.tmin:
             raise ConfigError(f"preprocess.tmax ({self.tmax}) must exceed tmin ({self.tmin})")
