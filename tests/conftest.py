@@ -8,21 +8,24 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+RESOURCES = REPO / "resources" / "bids"  # the real small files, vendored (resources/README.md)
 
 
-def shared_root() -> Path:
-    """``shared/`` beside the checkout (developers and CI), or ``$BRAINLATENT_SHARED``."""
+def shared_root() -> Path | None:
+    """``shared/`` beside the checkout, or ``$BRAINLATENT_SHARED``; None in a plain clone.
+
+    The workflow's own inputs are in the repository (``resources/``, ``workflow/manifests/``);
+    ``shared/`` only serves tests that compare those copies with the published files.
+    """
     for root in (os.environ.get("BRAINLATENT_SHARED"), REPO.parent / "shared", "/work/shared"):
-        if root and (Path(root) / "datasets" / "things-meg" / "bids").is_dir():
+        if root and (Path(root) / "datasets").is_dir():
             return Path(root)
-    raise FileNotFoundError(
-        "shared/datasets/things-meg/bids not found beside the checkout; set BRAINLATENT_SHARED"
-    )
+    return None
 
 
 @pytest.fixture(scope="session")
 def reference_bids() -> Path:
-    return shared_root() / "datasets" / "things-meg" / "bids"
+    return RESOURCES / "things-meg"
 
 
 @pytest.fixture(scope="session")

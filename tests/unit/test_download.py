@@ -30,18 +30,9 @@ from brainlatent.datasets.download import (
 )
 from brainlatent.errors import DataError
 
-REPO = Path(__file__).resolve().parents[2]
+from ..conftest import REPO, RESOURCES, shared_root
 
-
-def _shared_datasets() -> Path | None:
-    """shared/ sits beside the checkout (developer machines and CI alike)."""
-    for root in (os.environ.get("BRAINLATENT_SHARED"), REPO.parent / "shared", "/work/shared"):
-        if root and (Path(root) / "datasets").is_dir():
-            return Path(root) / "datasets"
-    return None
-
-
-DATASETS = _shared_datasets()
+DATASETS = shared_root() / "datasets" if shared_root() is not None else None
 needs_shared = pytest.mark.skipif(DATASETS is None, reason="shared/datasets not found")
 
 # --------------------------------------------------------------------------- local server
@@ -666,3 +657,16 @@ def test_project_manifests_are_the_published_ones(name):
     """workflow/manifests/*.tsv.gz (what the configs read) are the shared manifests, gzipped."""
     ours = read_manifest(REPO / "workflow" / "manifests" / f"{name}.tsv.gz")
     pd.testing.assert_frame_equal(ours, read_manifest(DATASETS / name / "manifest.tsv"))
+
+
+@needs_shared
+@pytest.mark.parametrize("name", ["things-meg", "god-fmri"])
+def test_vendored_bids_are_the_published_small_files(name):
+    """resources/bids/<name> (what the simulators read) is shared/'s copy, file for file."""
+    ours, theirs = RESOURCES / name, DATASETS / name / "bids"
+
+    def files(root):
+        return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+    assert files(ours) == files(theirs)
+    assert all((ours / f).read_bytes() == (theirs / f).read_bytes() for f in files(ours))

@@ -19,7 +19,7 @@ from brainlatent.datasets.simulate_god import GODSimulation, simulate_dataset
 from brainlatent.errors import DataError
 from brainlatent.preprocessing.fmri import preprocess_subject
 
-from ..conftest import REPO, shared_root
+from ..conftest import REPO, RESOURCES
 
 SCRIPT = REPO / "scripts" / "download_god_fmri.py"
 SIM = GODSimulation(volume_shape=(16, 16, 12), training_runs=1, test_runs=1, image_size=16)
@@ -29,7 +29,7 @@ SIM = GODSimulation(volume_shape=(16, 16, 12), training_runs=1, test_runs=1, ima
 def served(tmp_path_factory):
     """A simulated ds001246 behind a loopback HTTP server, its manifest and its images."""
     root = tmp_path_factory.mktemp("god_download")
-    reference = shared_root() / "datasets" / "god-fmri" / "bids"
+    reference = RESOURCES / "god-fmri"
     simulate_dataset(reference, root / "site", root / "made", root / "truth", ["01"], SIM, 0)
     images = root / "images" / "training"
     images.mkdir(parents=True)

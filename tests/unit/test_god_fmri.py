@@ -24,7 +24,7 @@ from brainlatent.errors import ConfigError, DataError
 from brainlatent.models.generator import check_generator, load_images
 from brainlatent.preprocessing.fmri import block_samples, preprocess_subject
 
-from ..conftest import shared_root
+from ..conftest import RESOURCES
 
 SUBJECT = "01"
 SIM = GODSimulation(volume_shape=(16, 16, 12), training_runs=2, test_runs=2, image_size=16)
@@ -32,7 +32,7 @@ SIM = GODSimulation(volume_shape=(16, 16, 12), training_runs=2, test_runs=2, ima
 
 @pytest.fixture(scope="module")
 def reference():
-    return shared_root() / "datasets" / "god-fmri" / "bids"
+    return RESOURCES / "god-fmri"
 
 
 @pytest.fixture(scope="module")

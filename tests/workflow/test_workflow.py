@@ -30,17 +30,18 @@ FIGURE_CHAIN = {
 }
 
 
-def copy_project(root: Path) -> Path:
-    """The workflow's files in ``root/project``, with ``shared/`` beside it as in a checkout."""
+def copy_project(root: Path, shared: bool = True) -> Path:
+    """The workflow's files in ``root/project``, with ``shared/`` beside it if asked and found."""
     project = root / "project"
     project.mkdir(parents=True)
-    for name in ("Snakefile", "workflow", "scripts", "config", "envs"):
+    for name in ("Snakefile", "workflow", "scripts", "config", "envs", "resources"):
         source = REPO / name
         if source.is_dir():
             shutil.copytree(source, project / name)
         else:
             shutil.copy(source, project / name)
-    (root / "shared").symlink_to(shared_root())
+    if shared and shared_root() is not None:
+        (root / "shared").symlink_to(shared_root())
     return project
 
 

@@ -1,6 +1,6 @@
 """Fetch the files of a public dataset listed in its manifest, verified, never half-written.
 
-Each dataset under ``shared/datasets/<name>/manifest.tsv`` lists every file with
+Each dataset's manifest (``workflow/manifests/<name>.tsv.gz``) lists every file with
 its size, an optional checksum and a versioned URL. A workflow asks for a subset
 (:func:`select_files`, e.g. with :func:`things_meg_patterns`), and
 :func:`download_files` fetches what is missing, a few files at a time. A file

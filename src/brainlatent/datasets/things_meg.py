@@ -1,7 +1,7 @@
 """THINGS-MEG (OpenNeuro ds004212): layout, sensors and trial tables.
 
 The real dataset's small files (events.tsv, channels.tsv, category matrix) ship
-in ``shared/datasets/things-meg/bids``; they define the trial structure that
+in ``resources/bids/things-meg``; they define the trial structure that
 both the simulator and the preprocessing read, so both modes share one layout.
 """
 
