@@ -1,7 +1,10 @@
-"""Pool every mouse's neurons into one pseudo-mouse (rows: the same frame of the same repeat)."""
+"""Pool preprocessed sessions into a pseudo-mouse (rows: the same frame of the same repeat).
+
+With ``--area``, only the sessions imaged in that area (read from each session's
+info.json, i.e. from its NWB imaging plane) are pooled.
+"""
 
 import argparse
-import json
 from pathlib import Path
 
 from brainlatent.preprocessing.calcium import write_pseudo_mouse
@@ -12,6 +15,8 @@ def main(argv=None):
     parser.add_argument("--neural", nargs="+", type=Path, required=True)
     parser.add_argument("--labels", nargs="+", type=Path, required=True)
     parser.add_argument("--infos", nargs="+", type=Path, required=True)
+    parser.add_argument("--area", default=None, help="pool only this area (default: all)")
+    parser.add_argument("--max-neurons", type=int, default=None, help="draw at most this many")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out-neural", type=Path, required=True)
     parser.add_argument("--out-labels", type=Path, required=True)
@@ -19,16 +24,20 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not len(args.neural) == len(args.labels) == len(args.infos):
         parser.error("give one --labels and one --infos per --neural")
-    areas = sorted({json.loads(p.read_text())["area"] for p in args.infos})
     pooled = write_pseudo_mouse(
-        list(zip(args.neural, args.labels, strict=True)),
+        list(zip(args.neural, args.labels, args.infos, strict=True)),
         args.out_neural,
         args.out_labels,
         args.out_info,
+        max_neurons=args.max_neurons,
         seed=args.seed,
-        area="+".join(areas),
+        area=args.area,
     )
-    print(f"pseudo-mouse: {pooled.neural.shape[0]} rows × {pooled.neural.shape[1]} neurons")
+    sessions = len(set(pooled.origin[:, 0].tolist()))
+    print(
+        f"pseudo-mouse ({args.area or 'all areas'}): {pooled.neural.shape[0]} rows × "
+        f"{pooled.neural.shape[1]} neurons from {sessions} sessions"
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import re
 import shutil
 
 import h5py
@@ -9,7 +10,7 @@ import pytest
 
 from brainlatent.datasets import allen_calcium as ac
 from brainlatent.datasets.simulate_calcium import simulate_dataset, simulate_mouse, tuning
-from brainlatent.errors import DataError
+from brainlatent.errors import ConfigError, DataError
 from brainlatent.preprocessing.calcium import (
     LABEL_COLUMNS,
     movie_matrix,
@@ -299,3 +300,44 @@ def test_simulate_dataset_is_deterministic(mouse, tmp_path):
     np.testing.assert_array_equal(ac.read_session(paths[0]).dff, ac.read_session(mouse[0]).dff)
     with pytest.raises(ValueError, match="must match mice"):
         simulate_dataset(tmp_path, ["A", "B"], ["VISp"], 10, seed=0)
+
+
+MANIFEST_PATHS = [
+    "sub-1/sub-1_ses-10-StimA_behavior+image+ophys.nwb",
+    "sub-1/sub-1_ses-11-StimB_behavior+image+ophys.nwb",
+    "sub-2/sub-2_ses-20-StimC2_behavior+image+ophys.nwb",
+    "sub-2/sub-2_ses-21-StimB_behavior+image+ophys.nwb",
+    "dandiset.yaml",
+]
+
+
+def test_sessions_are_selected_by_type_and_subject_and_named_after_their_file():
+    chosen = ac.select_sessions(MANIFEST_PATHS, {"session_types": ["StimB", "StimC2"]})
+    assert list(chosen) == ["1_ses-11-StimB", "2_ses-20-StimC2", "2_ses-21-StimB"]
+    assert chosen["2_ses-20-StimC2"] == MANIFEST_PATHS[2]
+    every = ac.select_sessions(MANIFEST_PATHS, {"subjects": ["2"]})  # all types by default
+    assert list(every) == ["2_ses-20-StimC2", "2_ses-21-StimB"]
+    listed = ac.select_sessions(MANIFEST_PATHS, [MANIFEST_PATHS[1]])
+    assert listed == {"1_ses-11-StimB": MANIFEST_PATHS[1]}
+    assert [ac.session_type(k) for k in chosen] == ["StimB", "StimC2", "StimB"]
+    assert all(re.fullmatch(ac.SESSION_KEY_PATTERN, k) for k in chosen)
+
+
+@pytest.mark.parametrize(
+    ("selection", "message"),
+    [
+        ({"session_types": ["StimD"]}, r"unknown \['StimD'\]"),
+        ({"subjects": ["1", "3"]}, r"no \[.*\] session of \['3'\] in manifest"),
+        ({"session_types": ["StimC"]}, r"no session of types \['StimC'\]"),
+        (["sub-9/sub-9_ses-1-StimB_behavior+image+ophys.nwb"], r"1 path\(s\) not in manifest"),
+        ([MANIFEST_PATHS[0], MANIFEST_PATHS[0]], "listed twice"),
+    ],
+)
+def test_a_selection_that_matches_nothing_is_a_config_error(selection, message):
+    with pytest.raises(ConfigError, match=message):
+        ac.select_sessions(MANIFEST_PATHS, selection)
+
+
+def test_a_file_outside_the_dandiset_naming_has_no_session_key():
+    with pytest.raises(ConfigError, match="not a DANDI 000728 session file"):
+        ac.session_key("sub-1/sub-1_ses-10_behavior+image+ophys.nwb")

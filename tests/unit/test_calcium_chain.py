@@ -45,7 +45,7 @@ def preprocessed(tmp_path_factory):
 
 def test_pseudo_mouse_pools_every_neuron_on_shared_rows(preprocessed, tmp_path):
     out = (tmp_path / "neural.npy", tmp_path / "labels.parquet", tmp_path / "info.json")
-    pooled = write_pseudo_mouse([p[:2] for p in preprocessed], *out, area="VISp")
+    pooled = write_pseudo_mouse(preprocessed, *out, area="VISp")
     neural = np.load(out[0])
     assert neural.shape == (900 * N_REPEATS, sum(N_NEURONS)) and neural.dtype == np.float32
     first = np.load(preprocessed[0][0])
@@ -57,13 +57,66 @@ def test_pseudo_mouse_pools_every_neuron_on_shared_rows(preprocessed, tmp_path):
     assert info["n_neurons"] == sum(N_NEURONS) and len(info["origin"]) == sum(N_NEURONS)
 
 
+@pytest.fixture(scope="module")
+def sessions(tmp_path_factory):
+    """M1 imaged twice (StimB, StimA: same cells) in VISp, M2 once (StimC2) in VISl."""
+    root = tmp_path_factory.mktemp("sessions")
+    outputs = {}
+    for mouse, kind, area, n in (
+        ("M1", "StimB", "VISp", 30), ("M1", "StimA", "VISp", 30), ("M2", "StimC2", "VISl", 20)
+    ):  # fmt: skip
+        nwb = root / ac.nwb_relpath(mouse, f"1-{kind}")
+        simulate_mouse(
+            nwb, mouse, area, n, seed=0, n_movie_repeats=N_REPEATS, image_size=16,
+            session_type=kind,
+        )  # fmt: skip
+        out = root / f"{mouse}-{kind}"
+        paths = (out / "neural.npy", out / "labels.parquet", out / "info.json")
+        preprocess_mouse(nwb, *paths)
+        outputs[kind] = paths
+    return outputs
+
+
+def test_pseudo_mouse_per_area_pools_each_cell_once(sessions, tmp_path):
+    out = (tmp_path / "neural.npy", tmp_path / "labels.parquet", tmp_path / "info.json")
+    pooled = write_pseudo_mouse(list(sessions.values()), *out, area="VISp")
+    info = json.loads(out[2].read_text())
+    # StimA and StimB image the same 30 cells: they enter once, from the first session
+    assert info["n_available"] == 30 and pooled.neural.shape[1] == 30
+    assert set(pooled.origin[:, 0].tolist()) == {0} and info["area"] == "VISp"
+    np.testing.assert_array_equal(pooled.neural, np.load(sessions["StimB"][0]))
+    assert len(info["sources"]) == 2 and info["cell_subjects"] == ["M1"] * 30
+
+    capped = write_pseudo_mouse(list(sessions.values()), *out, max_neurons=25, seed=1)
+    info = json.loads(out[2].read_text())
+    assert info["n_available"] == 50 and capped.neural.shape[1] == 25
+    assert info["area"] == "VISl+VISp" and len(set(info["cell_ids"])) == 25
+
+    with pytest.raises(DataError, match=r"no session imaged in VISam.*VISp \(2\), VISl \(1\)"):
+        write_pseudo_mouse(list(sessions.values()), *out, area="VISam")
+
+
+def test_every_session_type_gives_the_movie_but_only_stimb_the_scenes(sessions):
+    from brainlatent.preprocessing.scenes import preprocess_scenes
+
+    for kind, (neural, _, _) in sessions.items():
+        assert np.load(neural).shape[0] == 900 * N_REPEATS, kind
+    for kind in ("StimA", "StimC2"):
+        nwb = sessions[kind][0].parent.parent / ac.nwb_relpath(
+            "M1" if kind == "StimA" else "M2", f"1-{kind}"
+        )
+        with pytest.raises(DataError, match="no natural_scenes presentations.*StimB"):
+            preprocess_scenes(nwb, nwb.with_suffix(".npz"))
+        assert not nwb.with_suffix(".npz").exists()
+
+
 def test_pseudo_mouse_rejects_labels_of_another_length(preprocessed, tmp_path):
     neural, labels, _ = preprocessed[0]
     short = tmp_path / "short.parquet"
     pd.read_parquet(labels).iloc[:-5].to_parquet(short)
     out = (tmp_path / "o" / "neural.npy", tmp_path / "o" / "labels.parquet", tmp_path / "o.json")
     with pytest.raises(DataError, match="short.parquet.*label rows"):
-        write_pseudo_mouse([(neural, short), preprocessed[1][:2]], *out)
+        write_pseudo_mouse([(neural, short, preprocessed[0][2]), preprocessed[1]], *out)
     assert not any(p.exists() for p in out)
 
 

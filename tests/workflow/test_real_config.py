@@ -20,7 +20,11 @@ def test_real_config_plans_every_download_with_no_data(tmp_path):
     }
     assert counts["download_things_meg"] == 1 and counts["index_things_images"] == 1
     assert counts["preprocess_meg"] == 4  # BIGMEG1-4, 12 sessions × 10 runs each
-    assert counts["download_allen_calcium"] == 4
+    # Allen: every session file (A, B, C, C2), one pseudo-mouse per area, DAE-NR on StimB
+    assert counts["download_allen_calcium"] == counts["preprocess_calcium"] == 1518
+    assert counts["preprocess_scenes"] == 506 and counts["fit_daenr"] == 1
+    assert counts["pool_pseudo_mouse"] == counts["decode_movie_frames"] == 6
+    assert counts["embed_calcium"] == 12  # 6 area pseudo-mice × (behaviour, time)
     assert counts["download_god_fmri"] == 1 and counts["decode_god_fmri"] == 5
     assert counts["download_vgg19_weights"] == 1 and counts["download_model_weights"] == 2
     assert "simulate_things_meg" not in counts and "simulate_god_fmri" not in counts
@@ -43,3 +47,47 @@ def test_derivatives_replace_the_raw_runs(tmp_path):
     )
     assert result.returncode != 0
     assert "things_meg.sessions must be 1-12" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("allen", "message"),
+    [
+        ("{sessions: []}", "allen_calcium.sessions is empty"),
+        ("{sessions: {session_types: [StimB], subjects: ['1']}}", "no ['StimB'] session of ['1']"),
+        (
+            "{sessions: [sub-1/sub-1_ses-2-StimB_behavior+image+ophys.nwb]}",
+            "1 path(s) not in workflow/manifests/allen-calcium.tsv.gz",
+        ),
+        ("{embedding: {mice: [pseudo-VISx]}}", "allen_calcium.embedding.mice"),
+        (
+            "{decoding: {pseudo_mouse: false, single_mice: false}}",
+            "single_mice and pseudo_mouse are both false",
+        ),
+    ],
+)
+def test_allen_selection_errors_name_the_key(tmp_path, allen, message):
+    project = copy_project(tmp_path)
+    extra = project / "config" / "tests" / "allen.yaml"
+    extra.write_text(f"allen_calcium: {allen}\n")
+    result = snakemake(
+        project, "--configfile", "config/real.yaml", str(extra), "--dry-run", check=False
+    )
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr, result.stderr[-2000:]
+
+
+def test_allen_selection_by_subject_picks_its_sessions(tmp_path):
+    project = copy_project(tmp_path)
+    extra = project / "config" / "tests" / "allen.yaml"
+    extra.write_text(
+        "allen_calcium: {sessions: {session_types: [StimA, StimB], subjects: ['491604967']},"
+        " decoding: {pseudo_mouse_areas: [VISp]}, embedding: {mice: null}}\n"
+    )
+    result = snakemake(
+        project, "--configfile", "config/real.yaml", str(extra), "--dry-run", "--quiet", "rules"
+    )
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, re.MULTILINE))
+    # 491604967 (two containers) has two StimA, two StimB and two StimC sessions
+    assert counts["download_allen_calcium"] == "4" and counts["preprocess_scenes"] == "2"
+    assert counts["pool_pseudo_mouse"] == "1" and counts["decode_movie_frames"] == "1"
+    assert counts["embed_calcium"] == "8"  # each of the 4 sessions × (behaviour, time)

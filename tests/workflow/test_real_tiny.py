@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import json
 import shutil
 import threading
 
@@ -19,12 +20,13 @@ import pandas as pd
 import pytest
 import yaml
 
+from brainlatent.datasets.allen_calcium import session_type
 from brainlatent.datasets.simulate_calcium import simulate_mouse
 from brainlatent.datasets.simulate_god import GODSimulation, simulate_dataset
 from brainlatent.datasets.simulate_meg import MEGSimulation
 from brainlatent.datasets.simulate_meg import simulate_dataset as simulate_meg
 
-from ..conftest import REPO, shared_root
+from ..conftest import REPO, RESOURCES
 from .test_workflow import copy_project, snakemake
 
 pytestmark = pytest.mark.workflow
@@ -39,6 +41,16 @@ FIGURES = (
     "fmri_reconstruction",
     "fmri_roi_weights",
 )
+
+
+#: The miniature Allen sessions: path in the dandiset, imaging area, cells' seed (mouse).
+ALLEN = (
+    ("sub-491604967/sub-491604967_ses-496908818-StimB_behavior+image+ophys.nwb", "VISp"),
+    ("sub-491604967/sub-491604967_ses-501567645-StimA_behavior+image+ophys.nwb", "VISp"),
+    ("sub-491604983/sub-491604983_ses-497256116-StimB_behavior+image+ophys.nwb", "VISp"),
+    ("sub-529204474/sub-529204474_ses-547560448-StimC2_behavior+image+ophys.nwb", "VISl"),
+)
+NEURONS = 60
 
 
 def _manifest(folder, url, algorithm, out):
@@ -59,20 +71,20 @@ def served(tmp_path_factory):
     project = copy_project(root)
     config = yaml.safe_load((REPO / CONFIG).read_text())
     real = root / "real-tiny"
-    for k, session in enumerate(config["allen_calcium"]["sessions"]):  # same stimuli, own cells
-        mouse = config["allen_calcium"]["mice"][k]
+    for session, area in ALLEN:  # same stimuli; a mouse's sessions share its cells
+        mouse = session.split("/")[0].removeprefix("sub-")
         simulate_mouse(
-            real / "allen" / session, mouse, "VISp", 60, seed=0,
-            n_movie_repeats=3, n_scene_repeats=10, image_size=16,
+            real / "allen" / session, mouse, area, NEURONS, seed=0, n_movie_repeats=3,
+            n_scene_repeats=10, image_size=16, session_type=session_type(session),
         )  # fmt: skip
     meg = config["things_meg"]
     simulate_meg(
-        shared_root() / "datasets" / "things-meg" / "bids", real / "things-meg",
+        RESOURCES / "things-meg", real / "things-meg",
         real / "things-images", real / "meg-truth", meg["subjects"], meg["sessions"],
         meg["runs"], 120, MEGSimulation(sfreq=meg["sfreq"], snr=0.8, seed=0), image_size=32,
     )  # fmt: skip
     sim = GODSimulation(volume_shape=(16, 16, 12), training_runs=2, test_runs=2, image_size=16)
-    reference = shared_root() / "datasets" / "god-fmri" / "bids"
+    reference = RESOURCES / "god-fmri"
     simulate_dataset(reference, real / "god", real / "made", real / "truth", ["01"], sim, seed=0)
     (real / "god-images" / "training").mkdir(parents=True)
     for png in (real / "made").glob("*.png"):
@@ -100,7 +112,7 @@ def test_every_figure_is_built_from_downloaded_files(served):
     project, requests = served
     for name in FIGURES:
         assert (project / "results" / "figures" / f"{name}.pdf").stat().st_size > 5_000, name
-    nwb = project / "results/allen_calcium/nwb/sub-491604967.nwb"
+    nwb = project / "results/allen_calcium/nwb/sub-491604967_ses-496908818-StimB.nwb"
     assert nwb.is_symlink() and "data/000728" in str(nwb.resolve())
     assert (project / "data/000728").is_dir() and (project / "data/ds001246").is_dir()
     assert (project / "data/ds004212").is_dir()
@@ -134,6 +146,25 @@ def test_downloaded_data_decode_above_chance(served):
     god = pd.read_parquet(project / "results/god_fmri/sub-01/decode/metrics.parquet")
     two_way = god[god["metric"] == "two_way"].set_index("space")["value"]
     assert (two_way > 0.6).all(), god
+
+
+def test_allen_sessions_pool_by_area_each_cell_once(served):
+    project, _ = served
+    root = project / "results/allen_calcium"
+    visp = json.loads((root / "sub-pseudo-VISp/preprocess/info.json").read_text())
+    visl = json.loads((root / "sub-pseudo-VISl/preprocess/info.json").read_text())
+    assert visp["area"] == "VISp" and len(visp["sources"]) == 3
+    assert visp["n_available"] == 2 * NEURONS  # the StimA + StimB container counted once
+    assert visp["n_neurons"] == visl["n_neurons"] == NEURONS  # largest count of the sweep
+    assert visl["area"] == "VISl" and visl["n_available"] == NEURONS
+    assert "StimC2" in visl["sources"][0]
+    scenes = sorted(p.parent.parent.name for p in root.glob("sub-*/preprocess/scenes.npz"))
+    assert scenes == [  # DAE-NR reads only the StimB sessions
+        "sub-491604967_ses-496908818-StimB",
+        "sub-491604983_ses-497256116-StimB",
+    ]
+    consistency = pd.read_parquet(root / "metrics/consistency.parquet")
+    assert {"pseudo-VISp", "pseudo-VISl"} <= set(consistency.astype(str).stack())
 
 
 def test_second_run_downloads_nothing(served):

@@ -75,21 +75,31 @@ rule pool_pseudo_mouse:
         ),
         infos=expand(f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/info.json", mouse=MICE),
     output:
-        neural=f"{CALCIUM_ROOT}/sub-{PSEUDO}/preprocess/neural.npy",
-        labels=f"{CALCIUM_ROOT}/sub-{PSEUDO}/preprocess/labels.parquet",
-        info=f"{CALCIUM_ROOT}/sub-{PSEUDO}/preprocess/info.json",
+        neural=f"{CALCIUM_ROOT}/sub-{{pseudo}}/preprocess/neural.npy",
+        labels=f"{CALCIUM_ROOT}/sub-{{pseudo}}/preprocess/labels.parquet",
+        info=f"{CALCIUM_ROOT}/sub-{{pseudo}}/preprocess/info.json",
     log:
-        "logs/pool_pseudo_mouse/pseudo.log",
+        "logs/pool_pseudo_mouse/sub-{pseudo}.log",
     benchmark:
-        "benchmarks/pool_pseudo_mouse/pseudo.tsv"
+        "benchmarks/pool_pseudo_mouse/sub-{pseudo}.tsv"
+    wildcard_constraints:
+        pseudo=recordings_pattern(PSEUDO_MICE),
     priority: 40  # the pseudo-mouse decoding is the longest calcium job
     conda:
         "../../envs/calcium.yaml"
     params:
+        # pseudo-<area>: that area's sessions (the area is read from each file)
+        area=lambda wildcards: (
+            f"--area {wildcards.pseudo.removeprefix(f'{PSEUDO}-')}"
+            if wildcards.pseudo != PSEUDO
+            else ""
+        ),
+        max_neurons=max(DECODING["neuron_counts"]),
         seed=config["seed"],
     shell:
         "python {input.script} --neural {input.neural:q} --labels {input.labels:q}"
-        " --infos {input.infos:q} --seed {params.seed} --out-neural {output.neural:q}"
+        " --infos {input.infos:q} {params.area} --max-neurons {params.max_neurons}"
+        " --seed {params.seed} --out-neural {output.neural:q}"
         " --out-labels {output.labels:q} --out-info {output.info:q} > {log} 2>&1"
 
 
@@ -106,7 +116,7 @@ rule decode_movie_frames:
     benchmark:
         "benchmarks/decode_movie_frames/sub-{mouse}.tsv"
     wildcard_constraints:
-        mouse="|".join([*MICE, PSEUDO]),
+        mouse=recordings_pattern(DECODED_MICE),
     priority: 40  # the pseudo-mouse decoding is the longest calcium job
     conda:
         "../../envs/calcium.yaml"
@@ -180,6 +190,8 @@ rule embed_calcium:
         "logs/embed_calcium/sub-{mouse}_{kind}.log",
     benchmark:
         "benchmarks/embed_calcium/sub-{mouse}_{kind}.tsv"
+    wildcard_constraints:
+        mouse=recordings_pattern(EMBEDDED_MICE),
     conda:
         "../../envs/calcium.yaml"
     threads: 1
@@ -198,7 +210,7 @@ rule embed_calcium:
 rule calcium_consistency:
     input:
         script=script("calcium_consistency"),
-        embeddings=expand(CALCIUM_EMBEDDING, kind=EMBEDDING["kinds"], mouse=MICE),
+        embeddings=expand(CALCIUM_EMBEDDING, kind=EMBEDDING["kinds"], mouse=EMBEDDED_MICE),
     output:
         metrics=f"{CALCIUM_ROOT}/metrics/consistency.parquet",
     log:
@@ -209,7 +221,7 @@ rule calcium_consistency:
         "../../envs/learn.yaml"
     params:
         kinds=consistency_args(),
-        mice=MICE,
+        mice=EMBEDDED_MICE,
     shell:
         "python {input.script} {params.kinds} --mice {params.mice}"
         " --metrics {output.metrics:q} > {log} 2>&1"
@@ -240,7 +252,9 @@ rule plot_calcium_consistency:
 rule plot_calcium_embedding:
     input:
         script=script("plot_calcium_embedding"),
-        embeddings=expand(CALCIUM_EMBEDDING, mouse=MICE[0], kind=EMBEDDING["kinds"]),
+        embeddings=expand(
+            CALCIUM_EMBEDDING, mouse=EMBEDDED_MICE[0], kind=EMBEDDING["kinds"]
+        ),
     output:
         pdf="results/figures/calcium_embedding.pdf",
         png=report(
@@ -256,7 +270,7 @@ rule plot_calcium_embedding:
         "../../envs/learn.yaml"
     params:
         kinds=EMBEDDING["kinds"],
-        mouse=MICE[0],
+        mouse=EMBEDDED_MICE[0],
     shell:
         "python {input.script} --embeddings {input.embeddings:q} --kinds {params.kinds}"
         " --mouse {params.mouse} --pdf {output.pdf:q} --png {output.png:q} > {log} 2>&1"

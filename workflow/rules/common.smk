@@ -9,11 +9,20 @@ from snakemake.utils import validate
 
 from brainlatent import ConfigError
 from brainlatent.config import check_keys, load_schema
+from brainlatent.datasets import allen_calcium as allen
+from brainlatent.datasets.download import read_manifest
 from brainlatent.models.generator import check_generator
 
 BASE = Path(workflow.basedir)
 SCHEMA = BASE / "workflow" / "schemas" / "config.schema.yaml"
 SCRIPTS = BASE / "scripts"
+
+
+def resolve(path):
+    """Config paths are relative to the workflow's folder, not the working directory."""
+    return str(path if path is None or Path(path).is_absolute() else BASE / path)
+
+
 # Jobs import the package from this checkout, whatever environment (venv, conda) runs them.
 shell.prefix(
     f"set -euo pipefail; export PYTHONPATH={BASE / 'src'}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
@@ -42,28 +51,78 @@ PRETRAINED = ("vgg19", "clip", "dinov2")
 
 CALCIUM = config["allen_calcium"]
 CALCIUM_ROOT = "results/allen_calcium"
-MICE = CALCIUM["mice"]
-if len(CALCIUM["areas"]) != len(MICE):
-    raise ConfigError(
-        f"allen_calcium.areas has {len(CALCIUM['areas'])} entries but allen_calcium.mice has "
-        f"{len(MICE)}: give one imaging area per mouse"
+DECODING = CALCIUM["decoding"]
+if CALCIUM["source"] == "download":
+    # One recording per session file, named after it (a mouse has up to four sessions);
+    # the imaging area is read from each file, so `mice` and `areas` are not used.
+    if not CALCIUM["sessions"]:
+        raise ConfigError(
+            "allen_calcium.source is 'download' but allen_calcium.sessions is empty: list "
+            "manifest paths, or select e.g. {session_types: [StimA, StimB, StimC, StimC2]}"
+        )
+    ALLEN_SESSIONS = allen.select_sessions(
+        read_manifest(resolve(CALCIUM["manifest"]))["path"],
+        CALCIUM["sessions"],
+        CALCIUM["manifest"],
     )
-MOUSE_AREAS = dict(zip(MICE, CALCIUM["areas"]))
-ALLEN_SESSIONS = dict(zip(MICE, CALCIUM["sessions"]))
-if CALCIUM["source"] == "download" and len(CALCIUM["sessions"]) != len(MICE):
-    raise ConfigError(
-        f"allen_calcium.source is 'download' but allen_calcium.sessions has "
-        f"{len(CALCIUM['sessions'])} entries for {len(MICE)} mice: give the manifest path of "
-        f"each mouse's NWB file (see {CALCIUM['manifest']})"
-    )
-# The pseudo-mouse pools every mouse's neurons for the neuron-count sweep (CEBRA Fig. 5).
+    MICE = list(ALLEN_SESSIONS)
+    MICE_PATTERN = allen.SESSION_KEY_PATTERN
+    # Natural scenes (DAE-NR) are only in StimB sessions.
+    SCENE_MICE = [m for m in MICE if allen.session_type(m) == allen.SCENES_SESSION_TYPE]
+else:
+    MICE = CALCIUM["mice"]
+    if len(CALCIUM["areas"]) != len(MICE):
+        raise ConfigError(
+            f"allen_calcium.areas has {len(CALCIUM['areas'])} entries but allen_calcium.mice "
+            f"has {len(MICE)}: give one imaging area per mouse"
+        )
+    MOUSE_AREAS = dict(zip(MICE, CALCIUM["areas"]))
+    MICE_PATTERN = "|".join(map(re.escape, MICE))
+    SCENE_MICE = MICE if CALCIUM["simulate"]["n_scene_repeats"] > 0 else []
+# Pseudo-mice pool the neurons of every session, or of each area's sessions (CEBRA Fig. 5).
 PSEUDO = "pseudo"
-if PSEUDO in MICE:
+if any(m == PSEUDO or m.startswith(f"{PSEUDO}-") for m in MICE):
     raise ConfigError(
-        f"allen_calcium.mice: '{PSEUDO}' is the pooled pseudo-mouse; rename it"
+        f"allen_calcium.mice: '{PSEUDO}' names the pooled pseudo-mice; rename the mouse"
     )
-DECODED_MICE = [*MICE, PSEUDO] if CALCIUM["decoding"]["pseudo_mouse"] else MICE
+PSEUDO_AREAS = DECODING["pseudo_mouse_areas"]
+PSEUDO_MICE = (
+    ([f"{PSEUDO}-{area}" for area in PSEUDO_AREAS] if PSEUDO_AREAS else [PSEUDO])
+    if DECODING["pseudo_mouse"]
+    else []
+)
+if CALCIUM["source"] == "simulate" and PSEUDO_AREAS:
+    unknown = sorted(set(PSEUDO_AREAS) - set(CALCIUM["areas"]))
+    if unknown:
+        raise ConfigError(
+            f"allen_calcium.decoding.pseudo_mouse_areas: no simulated mouse is in {unknown} "
+            f"(allen_calcium.areas: {CALCIUM['areas']})"
+        )
+DECODED_MICE = [*(MICE if DECODING["single_mice"] else []), *PSEUDO_MICE]
+
+
+def recordings_pattern(names):
+    """A wildcard constraint matching these recordings (the key pattern for sessions)."""
+    names = list(names)
+    sessions = [n for n in names if n in MICE]
+    parts = [MICE_PATTERN] if sessions else []
+    return "|".join(parts + [re.escape(n) for n in names if n not in sessions]) or "$^"
+
+
+if not DECODED_MICE:
+    raise ConfigError(
+        "allen_calcium.decoding: single_mice and pseudo_mouse are both false; nothing to decode"
+    )
 EMBEDDING = CALCIUM["embedding"]
+# Recordings embedded for the figure and the consistency matrix: every single mouse, or
+# those listed (e.g. the pseudo-mice of each area: consistency across areas).
+EMBEDDED_MICE = EMBEDDING["mice"] or MICE
+unknown = sorted(set(EMBEDDED_MICE) - {*MICE, *PSEUDO_MICE})
+if unknown:
+    raise ConfigError(
+        f"allen_calcium.embedding.mice: {unknown} are neither recordings of this config nor "
+        f"its pseudo-mice {PSEUDO_MICE}"
+    )
 SYNTHETIC = config["synthetic"]
 
 FMRI = config["god_fmri"]
@@ -83,7 +142,7 @@ if FMRI["source"] == "download" and not FMRI.get("images_dir"):
 
 wildcard_constraints:
     subject="|".join(SUBJECTS),
-    mouse="|".join(MICE),
+    mouse=MICE_PATTERN,
     image_model="|".join(IMAGE_MODELS),
     analysis="retrieval|timecourse",
     kind="time|behavior|hybrid",
@@ -91,11 +150,6 @@ wildcard_constraints:
     level="low|high",
     feature_model="|".join(f for f in FMRI_FEATURES if not f.startswith("simulated_"))
     or "none",
-
-
-def resolve(path):
-    """Config paths are relative to the workflow's folder, not the working directory."""
-    return str(path if path is None or Path(path).is_absolute() else BASE / path)
 
 
 def script(name):
@@ -161,7 +215,7 @@ def neuron_counts(mouse):
     decoded once, at the largest count (all their neurons when it exceeds them), unless
     `sweep_mice` or there is no pseudo-mouse."""
     decoding = CALCIUM["decoding"]
-    if mouse == PSEUDO or not decoding["pseudo_mouse"] or decoding["sweep_mice"]:
+    if mouse in PSEUDO_MICE or not decoding["pseudo_mouse"] or decoding["sweep_mice"]:
         return decoding["neuron_counts"]
     return [max(decoding["neuron_counts"])]
 
@@ -174,7 +228,8 @@ def consistency_args():
     return " ".join(
         f"--kind {kind} "
         + " ".join(
-            shlex.quote(p) for p in expand(CALCIUM_EMBEDDING, mouse=MICE, kind=kind)
+            shlex.quote(p)
+            for p in expand(CALCIUM_EMBEDDING, mouse=EMBEDDED_MICE, kind=kind)
         )
         for kind in EMBEDDING["kinds"]
     )
@@ -192,14 +247,11 @@ def get_final_output():
         outputs += expand(
             "results/figures/{figure}.{ext}",
             figure=["calcium_frame_decoding", "calcium_embedding"]
-            + (["calcium_consistency"] if len(MICE) > 1 else []),
+            + (["calcium_consistency"] if len(EMBEDDED_MICE) > 1 else []),
             ext=["pdf", "png"],
         )
-        # DAE-NR needs natural scenes, which a simulation with 0 scene repeats lacks.
-        if (
-            CALCIUM["source"] != "simulate"
-            or CALCIUM["simulate"]["n_scene_repeats"] > 0
-        ):
+        # DAE-NR needs natural scenes: StimB sessions, or a simulation with scene repeats.
+        if SCENE_MICE:
             outputs += expand("results/figures/daenr.{ext}", ext=["pdf", "png"])
     if "synthetic" in config["datasets"]:
         outputs += expand("results/figures/synthetic_latents.{ext}", ext=["pdf", "png"])

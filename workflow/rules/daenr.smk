@@ -28,7 +28,10 @@ rule preprocess_scenes:
 rule fit_daenr:
     input:
         script=script("fit_daenr"),
-        scenes=expand(f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/scenes.npz", mouse=MICE),
+        # every session with natural scenes: the simulated mice, or the StimB sessions
+        scenes=expand(
+            f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/scenes.npz", mouse=SCENE_MICE
+        ),
     output:
         metrics=f"{CALCIUM_ROOT}/daenr/metrics.parquet",
         reconstructions=f"{CALCIUM_ROOT}/daenr/reconstructions.npz",

@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from brainlatent.datasets.nwb import open_nwb
-from brainlatent.errors import DataError
+from brainlatent.errors import ConfigError, DataError
 
 #: Frames in natural movie one (30 s at 30 Hz) and images in natural scenes.
 N_MOVIE_FRAMES = 900
@@ -89,11 +89,97 @@ MOVIE_COLUMNS = {
 SCENE_COLUMNS = {"start_time": "float64", "stop_time": "float64", "frame": "int64"}
 #: Session label of simulated files: StimB is the session type with both stimuli.
 SIMULATED_SESSION = "simulated-StimB"
+#: The three_session_A/B/C/C2 protocols, as the dandiset's file names spell them.
+#: Natural movie one is in all four; natural scenes only in StimB.
+SESSION_TYPES = ("StimA", "StimB", "StimC", "StimC2")
+SCENES_SESSION_TYPE = "StimB"
+#: Targeted areas of the Visual Coding 2P survey (``ImagingPlane.location``).
+AREAS = ("VISp", "VISl", "VISal", "VISpm", "VISam", "VISrl")
+#: What :func:`session_key` returns, as a regular expression (a Snakemake wildcard
+#: constraint: listing 1,518 keys instead slows the DAG build tenfold).
+SESSION_KEY_PATTERN = r"[0-9A-Za-z]+_ses-[^/_]+-Stim[A-Z0-9]+"
+_SESSION_PATH = re.compile(
+    r"^sub-(?P<subject>[^/_]+)/sub-(?P=subject)_ses-(?P<session>[^_/]+?)-(?P<type>Stim[A-Z0-9]+)"
+    r"_behavior\+image\+ophys\.nwb$"
+)
 
 
 def nwb_relpath(subject: str, session: str = SIMULATED_SESSION) -> Path:
     """A session's path inside the dandiset, as in the manifest."""
     return Path(f"sub-{subject}") / f"sub-{subject}_ses-{session}_behavior+image+ophys.nwb"
+
+
+def session_key(path: str) -> str:
+    """The workflow's name of a session file: ``<subject>_ses-<session>-<type>``.
+
+    Results go to ``sub-<key>/``, so a session's outputs are named as its file
+    (``sub-491604967_ses-496908818-StimB``); a mouse has one key per session.
+    """
+    match = _SESSION_PATH.match(str(path))
+    if match is None:
+        raise ConfigError(
+            f"allen_calcium.sessions: {path!r} is not a DANDI 000728 session file "
+            "(sub-<id>/sub-<id>_ses-<id>-<StimA|StimB|StimC|StimC2>_behavior+image+ophys.nwb)"
+        )
+    return f"{match['subject']}_ses-{match['session']}-{match['type']}"
+
+
+def session_type(key_or_path: str) -> str:
+    """``StimA`` … ``StimC2`` from a session key or file path."""
+    match = re.search(r"-(Stim[A-Z0-9]+)(?:_behavior\+image\+ophys\.nwb)?$", str(key_or_path))
+    if match is None:
+        raise ValueError(f"no session type in {key_or_path!r}")
+    return match.group(1)
+
+
+def select_sessions(
+    paths: list[str] | pd.Series, selection: list[str] | dict, manifest: str | Path = "manifest"
+) -> dict[str, str]:
+    """Session files chosen by ``allen_calcium.sessions``: ``{key: manifest path}``.
+
+    ``selection`` is a list of manifest paths, or a filter ``{session_types:
+    [...], subjects: [...] | null}`` over every session file in the manifest
+    (null subjects: all of them), in manifest order. Raises :class:`ConfigError`
+    naming the paths or filter values that match nothing.
+    """
+    listed = [p for p in map(str, paths) if _SESSION_PATH.match(p)]
+    if isinstance(selection, dict):
+        types = list(selection.get("session_types") or SESSION_TYPES)
+        unknown = sorted(set(types) - set(SESSION_TYPES))
+        if unknown:
+            raise ConfigError(
+                f"allen_calcium.sessions.session_types: unknown {unknown}; "
+                f"use {list(SESSION_TYPES)}"
+            )
+        subjects = selection.get("subjects")
+        chosen = [
+            p
+            for p in listed
+            if session_type(p) in types
+            and (subjects is None or _SESSION_PATH.match(p)["subject"] in map(str, subjects))
+        ]
+        if subjects is not None:
+            found = {_SESSION_PATH.match(p)["subject"] for p in chosen}
+            missing = sorted(set(map(str, subjects)) - found)
+            if missing:
+                raise ConfigError(
+                    f"allen_calcium.sessions.subjects: no {types} session of {missing} "
+                    f"in {manifest}"
+                )
+        if not chosen:
+            raise ConfigError(f"allen_calcium.sessions: no session of types {types} in {manifest}")
+    else:
+        missing = sorted(set(map(str, selection)) - set(listed))
+        if missing:
+            raise ConfigError(
+                f"allen_calcium.sessions: {len(missing)} path(s) not in {manifest}, e.g. "
+                f"{missing[0]!r}"
+            )
+        chosen = list(selection)
+    keys = {session_key(p): p for p in chosen}
+    if len(keys) != len(chosen):
+        raise ConfigError("allen_calcium.sessions: a session is listed twice")
+    return keys
 
 
 @dataclass(frozen=True)

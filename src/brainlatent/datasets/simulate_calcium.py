@@ -22,6 +22,10 @@ random order with blank sweeps (grey) mixed in, grey; listed in ``epochs``. The
 file has the DANDI 000728 layout (see :mod:`brainlatent.datasets.allen_calcium`),
 with blank sweeps as gaps between presentations because an IndexSeries cannot
 hold -1. Latents and tuning are saved beside the file as ``<stem>_truth.npz``.
+Session types follow the real protocols as far as the reader cares: every type
+shows natural movie one; only ``StimB`` has the natural scenes (presentations and
+template), as in the dandiset. A mouse's sessions share its cells (same ids and
+tuning) with independent noise, as a container imaged on three days.
 """
 
 from __future__ import annotations
@@ -274,6 +278,7 @@ def simulate_mouse(
     image_size: int = 32,
     params: CalciumSimulation | None = None,
     truth_path: str | Path | None = None,
+    session_type: str = ac.SCENES_SESSION_TYPE,
 ) -> Path:
     """Write one mouse's simulated session as NWB, and its ground truth; return the truth path.
 
@@ -289,13 +294,18 @@ def simulate_mouse(
             f"and image_size >= 8; got {n_neurons}, {n_movie_repeats}, {n_scene_repeats}, "
             f"{image_size}"
         )
+    if session_type not in ac.SESSION_TYPES:
+        raise ValueError(f"session_type {session_type!r} is not one of {ac.SESSION_TYPES}")
+    with_scenes = session_type == ac.SCENES_SESSION_TYPE
+    n_scene_repeats = n_scene_repeats if with_scenes else 0
     path = Path(path)
     truth_path = Path(truth_path) if truth_path else path.with_name(f"{path.stem}_truth.npz")
     movie = movie_latents(seed)
     scenes = scene_latents(seed)
     neurons = neuron_parameters(n_neurons, movie, params, seed, mouse_id)
     plan = session_plan(n_movie_repeats, n_scene_repeats, params, seed, mouse_id)
-    gen = rng(seed, "activity", mouse_id)
+    # StimB keeps the key it always had, so existing simulations are unchanged.
+    gen = rng(seed, "activity", mouse_id, *([] if with_scenes else [session_type]))
     timestamps, dff, speed = simulate_activity(plan, neurons, movie, scenes, params, gen)
     cell_ids = 500_000_000 + rng(seed, "cell-ids", mouse_id).choice(
         10_000_000, n_neurons, replace=False
@@ -312,7 +322,8 @@ def simulate_mouse(
             cell_ids,
             plan,
             render_movie(movie, image_size),
-            render_scenes(scenes, image_size, seed),
+            render_scenes(scenes, image_size, seed) if with_scenes else None,
+            session_type,
         )
         with open(tmp_truth, "wb") as f:
             np.savez(
@@ -367,13 +378,13 @@ def _write_nwb(
     cell_ids: np.ndarray,
     plan: dict,
     movie_frames: np.ndarray,
-    scene_images: np.ndarray,
+    scene_images: np.ndarray | None,
+    session_type: str,
 ) -> None:
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
-    from pynwb.base import ImageReferences
     from pynwb.behavior import BehavioralTimeSeries
     from pynwb.file import Subject
-    from pynwb.image import GrayscaleImage, Images, ImageSeries, IndexSeries
+    from pynwb.image import ImageSeries, IndexSeries
     from pynwb.ophys import DfOverF, ImageSegmentation, OpticalChannel, RoiResponseSeries
 
     start = datetime(2016, 1, 1, tzinfo=UTC)
@@ -382,7 +393,7 @@ def _write_nwb(
         identifier=str(uuid.UUID(int=derive_seed(seed, "identifier", mouse) << 64)),
         session_start_time=start,
         file_create_date=start,
-        session_id=ac.SIMULATED_SESSION,
+        session_id=f"simulated-{session_type}",
         institution="brainlatent (simulated)",
         subject=Subject(subject_id=mouse, species="Mus musculus", description="simulated"),
     )
@@ -423,34 +434,13 @@ def _write_nwb(
             timestamps=plan["movie_onsets"],
         )
     )
-    images = [
-        GrayscaleImage(name=f"{ac.SCENE_IMAGE_PREFIX}{k}", data=image, description="scene")
-        for k, image in enumerate(scene_images)
-    ]
-    scenes_template = Images(
-        name=ac.SCENES_TEMPLATE,
-        description="Procedural stand-ins for the 118 natural scenes.",
-        images=images,
-        order_of_images=ImageReferences(name="order_of_images", data=images),
-    )
-    nwbfile.add_stimulus_template(scenes_template)
-    shown = plan["scene_frames"] >= 0
-    if shown.any():
-        nwbfile.add_stimulus(
-            IndexSeries(
-                name=ac.SCENES_PRESENTATION,
-                description="Natural scene shown at each timestamp (blank sweeps omitted).",
-                data=plan["scene_frames"][shown].astype(np.uint32),
-                indexed_images=scenes_template,
-                unit="N/A",
-                timestamps=plan["scene_onsets"][shown],
-            )
-        )
+    if scene_images is not None:
+        _add_scenes(nwbfile, scene_images, plan)
     nwbfile.add_epoch_column(name="stimulus_type", description="Type of visual stimuli.")
-    for (t0, t1), kind in zip(
-        plan["epochs"], ("spontaneous", ac.MOVIE_TEMPLATE, "natural_scenes"), strict=True
-    ):
-        nwbfile.add_epoch(start_time=float(t0), stop_time=float(t1), stimulus_type=kind)
+    kinds = ("spontaneous", ac.MOVIE_TEMPLATE, "natural_scenes")
+    for (t0, t1), kind in zip(plan["epochs"], kinds, strict=True):
+        if kind != "natural_scenes" or scene_images is not None:
+            nwbfile.add_epoch(start_time=float(t0), stop_time=float(t1), stimulus_type=kind)
 
     # Processed ophys: segmentation, dF/F.
     ophys = nwbfile.create_processing_module(
@@ -502,6 +492,36 @@ def _write_nwb(
     )
     with NWBHDF5IO(str(path), mode="w") as io:
         io.write(nwbfile)
+
+
+def _add_scenes(nwbfile, scene_images: np.ndarray, plan: dict) -> None:
+    """The scenes template (Images) and their presentations (IndexSeries), as in StimB files."""
+    from pynwb.base import ImageReferences
+    from pynwb.image import GrayscaleImage, Images, IndexSeries
+
+    images = [
+        GrayscaleImage(name=f"{ac.SCENE_IMAGE_PREFIX}{k}", data=image, description="scene")
+        for k, image in enumerate(scene_images)
+    ]
+    scenes_template = Images(
+        name=ac.SCENES_TEMPLATE,
+        description="Procedural stand-ins for the 118 natural scenes.",
+        images=images,
+        order_of_images=ImageReferences(name="order_of_images", data=images),
+    )
+    nwbfile.add_stimulus_template(scenes_template)
+    shown = plan["scene_frames"] >= 0
+    if shown.any():
+        nwbfile.add_stimulus(
+            IndexSeries(
+                name=ac.SCENES_PRESENTATION,
+                description="Natural scene shown at each timestamp (blank sweeps omitted).",
+                data=plan["scene_frames"][shown].astype(np.uint32),
+                indexed_images=scenes_template,
+                unit="N/A",
+                timestamps=plan["scene_onsets"][shown],
+            )
+        )
 
 
 def _legacy_index_series(cls, **kwargs):

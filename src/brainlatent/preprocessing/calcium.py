@@ -200,12 +200,16 @@ def pseudo_mouse(
     repeats: list[np.ndarray],
     n_neurons: int | None,
     seed: int,
+    cells: list[np.ndarray] | None = None,
 ) -> PseudoMouse:
     """Pool neurons across mice, rows aligned by (repeat, frame), as CEBRA's pseudo-mouse.
 
     Rows are the (repeat, frame) pairs that every mouse has, sorted by repeat
     then frame; ``n_neurons`` columns are drawn without replacement from all
-    mice's neurons (all of them when None), in (mouse, column) order.
+    mice's neurons (all of them when None), in (mouse, column) order. ``cells``
+    (one array of hashable cell keys per matrix) pools a cell recorded in several
+    sessions once, from its first session: Allen containers image the same
+    cells on three days.
     """
     if not (len(matrices) == len(frames) == len(repeats)) or not matrices:
         raise ValueError(
@@ -225,7 +229,14 @@ def pseudo_mouse(
     if len(common) == 0:
         raise ValueError("pseudo_mouse: the mice share no (repeat, frame) pair")
     common = common.sort_values()
-    origin = np.array([(m, c) for m, x in enumerate(matrices) for c in range(x.shape[1])])
+    origin = np.array(
+        [(m, c) for m, x in enumerate(matrices) for c in range(x.shape[1])], dtype=np.int64
+    ).reshape(-1, 2)
+    if cells is not None:
+        flat = pd.Series([cell for session in cells for cell in session])
+        if len(flat) != len(origin):
+            raise ValueError(f"{len(flat)} cell keys for {len(origin)} neurons")
+        origin = origin[~flat.duplicated().to_numpy()]
     total = len(origin)
     if n_neurons is not None:
         if not 1 <= n_neurons <= total:
@@ -276,31 +287,55 @@ def write_preprocessed(
 
 
 def write_pseudo_mouse(
-    sources: list[tuple[Path, Path]],
+    sources: list[tuple[Path, Path, Path]],
     out_neural: Path,
     out_labels: Path,
     out_info: Path,
-    n_neurons: int | None = None,
+    max_neurons: int | None = None,
     seed: int = 0,
-    area: str = "pooled",
+    area: str | None = None,
 ) -> PseudoMouse:
-    """Pool preprocessed mice (``(neural.npy, labels.parquet)`` pairs) into one pseudo-mouse.
+    """Pool preprocessed sessions into one pseudo-mouse and write it.
 
-    Writes the same three files as :func:`preprocess_mouse`; the time column is
-    NaN because pooled rows come from different sessions.
+    ``sources`` are ``(neural.npy, labels.parquet, info.json)`` triples as
+    :func:`preprocess_mouse` writes them. Only sessions imaged in ``area`` are
+    pooled (every session when None), as the paper's pseudo-mouse per area; a
+    cell imaged in several sessions of its mouse enters once; at most
+    ``max_neurons`` neurons are drawn (the largest count any analysis needs), so
+    memory stays bounded however many sessions there are. Writes the same three
+    files as :func:`preprocess_mouse`; the time column is NaN because pooled rows
+    come from different sessions.
     """
-    matrices, frames, repeats = [], [], []
-    for neural_path, labels_path in sources:
-        neural = np.load(neural_path)
+    infos = [json.loads(Path(info).read_text()) for _, _, info in sources]
+    chosen = [k for k, info in enumerate(infos) if area is None or info["area"] == area]
+    if not chosen:
+        found = pd.Series([info["area"] for info in infos]).value_counts()
+        raise DataError(
+            out_info,
+            f"no session imaged in {area} among the {len(sources)} pooled; their areas: "
+            + ", ".join(f"{a} ({n})" for a, n in found.items()),
+        )
+    matrices, frames, repeats, cells = [], [], [], []
+    for k in chosen:
+        neural_path, labels_path, _ = sources[k]
+        neural = np.load(neural_path, mmap_mode="r")  # only the drawn columns are read
         labels = read_table(labels_path, list(LABEL_COLUMNS))
         if len(labels) != len(neural):
             raise DataError(
                 labels_path, f"{len(labels)} label rows but {neural_path} has {len(neural)} rows"
             )
+        ids = infos[k].get("cell_ids")
+        if ids is None or len(ids) != neural.shape[1]:
+            raise DataError(sources[k][2], f"needs 'cell_ids', one per column of {neural_path}")
         matrices.append(neural)
         frames.append(labels["frame"].to_numpy())
         repeats.append(labels["repeat"].to_numpy())
-    pooled = pseudo_mouse(matrices, frames, repeats, n_neurons, seed)
+        cells.append([(infos[k].get("subject", ""), cell) for cell in ids])
+    total = len({cell for session in cells for cell in session})
+    n_neurons = min(max_neurons, total) if max_neurons is not None else None
+    pooled = pseudo_mouse(matrices, frames, repeats, n_neurons, seed, cells)
+    pooled_cells = [cells[m][c] for m, c in pooled.origin]
+    used = [sources[k] for k in chosen]
     write_preprocessed(
         out_neural,
         out_labels,
@@ -309,10 +344,13 @@ def write_pseudo_mouse(
         pooled.frame,
         pooled.repeat,
         np.full(len(pooled.frame), np.nan),
-        area,
+        area if area is not None else "+".join(sorted({infos[k]["area"] for k in chosen})),
         subject="pseudo",
         origin=pooled.origin,
-        sources=[str(n) for n, _ in sources],
+        cell_ids=[int(cell) for _, cell in pooled_cells],
+        cell_subjects=[subject for subject, _ in pooled_cells],
+        n_available=total,
+        sources=[str(n) for n, _, _ in used],
     )
     return pooled
 

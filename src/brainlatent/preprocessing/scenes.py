@@ -60,7 +60,11 @@ def scene_matrix(
     """
     source = Path(source_path or session.path)
     if session.scenes.empty:
-        raise DataError(source, "no natural_scenes presentations (needed by DAE-NR)")
+        raise DataError(
+            source,
+            f"no natural_scenes presentations (needed by DAE-NR; of the Visual Coding "
+            f"sessions only {ac.SCENES_SESSION_TYPE} shows them)",
+        )
     if session.scenes_template is None or len(session.scenes_template) == 0:
         raise DataError(source, f"no natural scenes template ({ac.SCENES_TEMPLATE})")
     template = np.asarray(session.scenes_template)
