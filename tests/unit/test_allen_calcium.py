@@ -341,3 +341,12 @@ def test_a_selection_that_matches_nothing_is_a_config_error(selection, message):
 def test_a_file_outside_the_dandiset_naming_has_no_session_key():
     with pytest.raises(ConfigError, match="not a DANDI 000728 session file"):
         ac.session_key("sub-1/sub-1_ses-10_behavior+image+ophys.nwb")
+
+
+@pytest.mark.parametrize(
+    ("location", "area"),
+    [("VISp", "VISp"), ("VISal, 275 um", "VISal"), ("area VISpm", "VISpm"), ("V1", "V1"),
+     ("VISp/VISl border", "VISp/VISl border")],
+)  # fmt: skip
+def test_the_area_is_the_survey_name_in_the_plane_location(location, area):
+    assert ac.area_name(location) == area

@@ -282,7 +282,17 @@ def _read_dff(nwbfile, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
         area = plane.location
     if len(cell_ids) != data.shape[1]:
         raise DataError(path, f"dF/F has {data.shape[1]} ROIs but its table {len(cell_ids)}")
-    return data, timestamps, cell_ids, str(area)
+    return data, timestamps, cell_ids, area_name(str(area))
+
+
+def area_name(location: str) -> str:
+    """The survey's area name in an imaging plane's location (``"VISp, 175 um"`` → ``VISp``).
+
+    Pseudo-mice are pooled by this name, so a location that only mentions the
+    area still pools with the others; one naming no survey area is kept as is.
+    """
+    found = re.findall(r"\b(" + "|".join(AREAS) + r")\b", location)
+    return found[0] if len(set(found)) == 1 else location
 
 
 def _timestamps(series, n: int) -> np.ndarray:
