@@ -41,6 +41,8 @@ rule preprocess_calcium:
     priority: 40  # the pseudo-mouse decoding is the longest calcium job
     conda:
         "../../envs/calcium.yaml"
+    resources:
+        mem_mb=mem_from_inputs(3, 1000),  # dF/F, templates
     shell:
         "python {input.script} --nwb {input.nwb:q} --neural {output.neural:q}"
         " --labels {output.labels:q} --info {output.info:q} > {log} 2>&1"
@@ -121,6 +123,8 @@ rule decode_movie_frames:
     conda:
         "../../envs/calcium.yaml"
     threads: 1
+    resources:
+        mem_mb=mem_from_inputs(4, 2000),
     params:
         methods=CALCIUM["decoding"]["methods"],
         counts=lambda wildcards: neuron_counts(wildcards.mouse),
@@ -149,6 +153,7 @@ rule collect_calcium_metrics:
         "logs/collect_calcium_metrics/frame_decoding.log",
     benchmark:
         "benchmarks/collect_calcium_metrics/frame_decoding.tsv"
+    localrule: True
     conda:
         "../../envs/learn.yaml"
     shell:
@@ -171,6 +176,7 @@ rule plot_calcium_frame_decoding:
         "logs/plot_calcium_frame_decoding/calcium_frame_decoding.log",
     benchmark:
         "benchmarks/plot_calcium_frame_decoding/calcium_frame_decoding.tsv"
+    localrule: True
     conda:
         "../../envs/learn.yaml"
     shell:
@@ -195,6 +201,8 @@ rule embed_calcium:
     conda:
         "../../envs/calcium.yaml"
     threads: 1
+    resources:
+        mem_mb=mem_from_inputs(4, 2000),
     params:
         cebra=lambda wildcards: as_json(
             {**CALCIUM["cebra"], "output_dimension": EMBEDDING["output_dimension"]}
@@ -210,7 +218,9 @@ rule embed_calcium:
 rule calcium_consistency:
     input:
         script=script("calcium_consistency"),
-        embeddings=expand(CALCIUM_EMBEDDING, kind=EMBEDDING["kinds"], mouse=EMBEDDED_MICE),
+        embeddings=expand(
+            CALCIUM_EMBEDDING, kind=EMBEDDING["kinds"], mouse=EMBEDDED_MICE
+        ),
     output:
         metrics=f"{CALCIUM_ROOT}/metrics/consistency.parquet",
     log:
@@ -242,6 +252,7 @@ rule plot_calcium_consistency:
         "logs/plot_calcium_consistency/calcium_consistency.log",
     benchmark:
         "benchmarks/plot_calcium_consistency/calcium_consistency.tsv"
+    localrule: True
     conda:
         "../../envs/learn.yaml"
     shell:
@@ -266,6 +277,7 @@ rule plot_calcium_embedding:
         "logs/plot_calcium_embedding/calcium_embedding.log",
     benchmark:
         "benchmarks/plot_calcium_embedding/calcium_embedding.tsv"
+    localrule: True
     conda:
         "../../envs/learn.yaml"
     params:

@@ -223,6 +223,41 @@ def neuron_counts(mouse):
 CALCIUM_EMBEDDING = f"{CALCIUM_ROOT}/sub-{{mouse}}/embed/cebra_{{kind}}.npz"
 
 
+# Cluster resources. Memory follows the data, so one SLURM profile fits the tiny and the
+# full configs; each retry asks for 50% more. Runtimes and GPUs are site matters: they
+# live in profiles/slurm.
+def on_retry(mb, attempt):
+    return int(mb * (1 + 0.5 * (attempt - 1)))
+
+
+def mem_from_inputs(factor, base_mb):
+    """``base_mb + factor × (size of the job's input files)`` MB: for jobs that load their
+    inputs whole (epochs for ridge and the brain module, NWB sessions)."""
+
+    def mem_mb(wildcards, input, attempt):
+        return on_retry(base_mb + factor * input.size_mb, attempt)
+
+    return mem_mb
+
+
+# One raw run in float64 (310 channels, ~7 min), filtered and decimated in place: the
+# preprocessing holds one run at a time and writes the epochs to a memory map.
+MEG_RUN_MB = 310 * MEG["sfreq"] * 420 * 8 / 1e6
+
+
+def meg_preprocess_mem_mb(wildcards, attempt):
+    return on_retry(1500 + 3 * MEG_RUN_MB, attempt)
+
+
+# Pretrained image models hold their weights and a batch of images (MB).
+IMAGE_MODEL_MEM_MB = {"vgg19": 4000, "clip": 8000, "dinov2": 16000}
+
+
+def image_model_mem_mb(wildcards, attempt):
+    model = wildcards.get("image_model") or wildcards.get("feature_model")
+    return on_retry(IMAGE_MODEL_MEM_MB.get(model, 2000), attempt)
+
+
 def consistency_args():
     """``--kind KIND EMB_M1 EMB_M2 ...`` for each kind, mice in the order of the config."""
     return " ".join(

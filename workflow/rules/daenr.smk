@@ -14,6 +14,8 @@ rule preprocess_scenes:
         "benchmarks/preprocess_scenes/sub-{mouse}.tsv"
     conda:
         "../../envs/calcium.yaml"
+    resources:
+        mem_mb=mem_from_inputs(3, 1000),
     params:
         size=lambda wildcards: (
             f"--image-size {CALCIUM['daenr']['image_size']}"
@@ -42,6 +44,8 @@ rule fit_daenr:
     conda:
         "../../envs/calcium.yaml"
     threads: 1
+    resources:
+        mem_mb=mem_from_inputs(3, 2000),
     params:
         daenr=as_json(CALCIUM["daenr"]),
         seed=config["seed"],
@@ -67,6 +71,7 @@ rule plot_daenr:
         "logs/plot_daenr/daenr.log",
     benchmark:
         "benchmarks/plot_daenr/daenr.tsv"
+    localrule: True
     conda:
         "../../envs/learn.yaml"
     shell:

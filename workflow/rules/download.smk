@@ -12,6 +12,7 @@ if MEG["source"] == "download":
             "logs/download_things_meg/things_meg.log",
         benchmark:
             "benchmarks/download_things_meg/things_meg.tsv"
+        localrule: True
         conda:
             "../../envs/mne.yaml"
         resources:
@@ -37,6 +38,7 @@ if MEG["source"] == "download":
             "logs/index_things_images/things_meg.log",
         benchmark:
             "benchmarks/index_things_images/things_meg.tsv"
+        localrule: True
         conda:
             "../../envs/mne.yaml"
         params:
@@ -58,6 +60,7 @@ if CALCIUM["source"] == "download":
             "logs/download_allen_calcium/sub-{mouse}.log",
         benchmark:
             "benchmarks/download_allen_calcium/sub-{mouse}.tsv"
+        localrule: True
         conda:
             "../../envs/calcium.yaml"
         resources:
@@ -84,6 +87,7 @@ if VGG19_TO_FETCH:
             "logs/download_weights/vgg19.log",
         benchmark:
             "benchmarks/download_weights/vgg19.tsv"
+        localrule: True
         conda:
             "../../envs/torch.yaml"
         resources:
@@ -105,6 +109,7 @@ if FOLDERS_TO_FETCH:
             "benchmarks/download_weights{weights_folder}.tsv"
         wildcard_constraints:
             weights_folder="|".join(re.escape(p) for p in FOLDERS_TO_FETCH),
+        localrule: True
         conda:
             "../../envs/torch.yaml"
         resources:

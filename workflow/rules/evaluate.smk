@@ -28,6 +28,8 @@ rule evaluate_retrieval:
         "benchmarks/evaluate_retrieval/sub-{subject}.tsv"
     conda:
         "../../envs/torch.yaml"
+    resources:
+        mem_mb=mem_from_inputs(2, 1500),
     params:
         image_models=IMAGE_MODELS,
         subject_index=lambda wildcards: SUBJECTS.index(wildcards.subject),
@@ -61,6 +63,8 @@ rule evaluate_timecourse:
         "benchmarks/evaluate_timecourse/sub-{subject}.tsv"
     conda:
         "../../envs/learn.yaml"
+    resources:
+        mem_mb=mem_from_inputs(2, 1500),
     params:
         image_models=IMAGE_MODELS,
         alphas=MEG["ridge"]["alphas"],
@@ -88,6 +92,7 @@ rule collect_metrics:
         "logs/collect_metrics/{analysis}.log",
     benchmark:
         "benchmarks/collect_metrics/{analysis}.tsv"
+    localrule: True
     conda:
         "../../envs/learn.yaml"
     shell:

@@ -15,6 +15,8 @@ rule embed_images:
         "benchmarks/embed_images/{image_model}.tsv"
     conda:
         "../../envs/torch.yaml"
+    resources:
+        mem_mb=image_model_mem_mb,
     params:
         weights=lambda wildcards, input: input.get("weights", ""),
     shell:

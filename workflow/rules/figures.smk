@@ -16,6 +16,7 @@ rule plot_meg_retrieval:
         "logs/plot_meg_retrieval/meg_retrieval.log",
     benchmark:
         "benchmarks/plot_meg_retrieval/meg_retrieval.tsv"
+    localrule: True
     conda:
         "../../envs/learn.yaml"
     shell:
@@ -38,6 +39,7 @@ rule plot_meg_timecourse:
         "logs/plot_meg_timecourse/meg_timecourse.log",
     benchmark:
         "benchmarks/plot_meg_timecourse/meg_timecourse.tsv"
+    localrule: True
     conda:
         "../../envs/learn.yaml"
     shell:

@@ -16,6 +16,8 @@ rule fit_ridge:
         "benchmarks/fit_ridge/sub-{subject}_{image_model}.tsv"
     conda:
         "../../envs/learn.yaml"
+    resources:
+        mem_mb=mem_from_inputs(3, 1500),  # flattened epochs, float64 solves
     params:
         alphas=MEG["ridge"]["alphas"],
     shell:
@@ -50,7 +52,7 @@ rule fit_brain_module:
         "../../envs/torch.yaml"
     threads: 1  # 2 threads reach only 1.3×: one each, run beside the other jobs
     resources:
-        mem_mb=4000,
+        mem_mb=mem_from_inputs(1.5, 3000),  # every subject's epochs
     params:
         hyperparameters=as_json(MEG["brain_module"]),
         seed=config["seed"],

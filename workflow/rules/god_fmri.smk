@@ -60,6 +60,7 @@ if FMRI["source"] == "download":
             "logs/download_god_fmri/god_fmri.log",
         benchmark:
             "benchmarks/download_god_fmri/god_fmri.tsv"
+        localrule: True
         conda:
             "../../envs/fmri.yaml"
         resources:
@@ -139,6 +140,8 @@ rule embed_god_images:
         "benchmarks/embed_god_images/{feature_model}.tsv"
     conda:
         "../../envs/torch.yaml"
+    resources:
+        mem_mb=image_model_mem_mb,
     params:
         weights=lambda wildcards, input: input.get("weights", ""),
     shell:
@@ -225,6 +228,7 @@ rule plot_fmri_reconstruction:
         "logs/plot_fmri_reconstruction/fmri_reconstruction.log",
     benchmark:
         "benchmarks/plot_fmri_reconstruction/fmri_reconstruction.tsv"
+    localrule: True
     conda:
         "../../envs/learn.yaml"
     shell:
@@ -251,6 +255,7 @@ rule plot_fmri_roi_weights:
         "logs/plot_fmri_roi_weights/fmri_roi_weights.log",
     benchmark:
         "benchmarks/plot_fmri_roi_weights/fmri_roi_weights.tsv"
+    localrule: True
     conda:
         "../../envs/learn.yaml"
     shell:

@@ -18,6 +18,8 @@ if MEG["data"] == "derivatives":
             "benchmarks/preprocess_meg/sub-{subject}.tsv"
         conda:
             "../../envs/mne.yaml"
+        resources:
+            mem_mb=lambda wildcards, attempt: on_retry(4000, attempt),  # 500 epochs at a time
         params:
             derivative=lambda wildcards: (
                 f"{BIDS_ROOT}/derivatives/preprocessed/"
@@ -51,6 +53,8 @@ else:
         priority: 50  # the brain module's inputs: start the longest chain first
         conda:
             "../../envs/mne.yaml"
+        resources:
+            mem_mb=meg_preprocess_mem_mb,
         params:
             sessions=MEG["sessions"],
             runs=MEG["runs"],

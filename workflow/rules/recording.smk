@@ -114,6 +114,7 @@ rule plot_recording_embedding:
         "logs/plot_recording_embedding/recording_embedding.log",
     benchmark:
         "benchmarks/plot_recording_embedding/recording_embedding.tsv"
+    localrule: True
     conda:
         "../../envs/learn.yaml"
     shell:

@@ -48,6 +48,7 @@ rule plot_synthetic_latents:
         "logs/plot_synthetic_latents/synthetic_latents.log",
     benchmark:
         "benchmarks/plot_synthetic_latents/synthetic_latents.tsv"
+    localrule: True
     conda:
         "../../envs/learn.yaml"
     shell:
