@@ -34,7 +34,7 @@ def copy_project(root: Path, shared: bool = True) -> Path:
     """The workflow's files in ``root/project``, with ``shared/`` beside it if asked and found."""
     project = root / "project"
     project.mkdir(parents=True)
-    for name in ("Snakefile", "workflow", "scripts", "config", "envs", "resources"):
+    for name in ("Snakefile", "workflow", "scripts", "config", "envs", "resources", "profiles"):
         source = REPO / name
         if source.is_dir():
             shutil.copytree(source, project / name)

@@ -1,0 +1,93 @@
+"""`snakemake --profile profiles/slurm` on the tiny config, on a real one-node SLURM cluster.
+
+The cluster comes from :mod:`tests.slurm_cluster` (it installs Debian's SLURM where it is
+missing; the test is skipped, with the reason, where it cannot). The profile is the one users
+run; the test adds only what a cluster without accounting (no slurmdbd) needs, and asks for
+the training rules' GPU from fake GRES so the GPU request is exercised too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+
+import pandas as pd
+import pytest
+
+from ..slurm_cluster import slurm_cluster
+from .test_workflow import BIN, CONFIG, copy_project, snakemake
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
+
+#: No slurmdbd: ``sacct`` cannot answer, so job states come from ``squeue`` (the harness's
+#: MinJobAge keeps finished jobs listed) and there is no account to guess. The waits are
+#: shortened for a test; nothing else of the profile is changed.
+TEST_OPTIONS = (
+    "--slurm-status-command", "squeue",
+    "--slurm-no-account",
+    "--slurm-init-seconds-before-status-checks", "1",
+    "--seconds-between-status-checks", "1",
+)  # fmt: skip
+#: The tiny config's jobs that must run under SLURM (the rest are localrules).
+REMOTE = {
+    "simulate_things_meg": 1,
+    "preprocess_meg": 2,
+    "embed_images": 2,
+    "fit_ridge": 4,
+    "fit_brain_module": 2,
+    "evaluate_retrieval": 2,
+    "evaluate_timecourse": 2,
+}
+LOCAL = ("collect_metrics", "plot_meg_retrieval", "plot_meg_timecourse")
+
+
+def test_tiny_config_through_the_slurm_profile_matches_a_local_run(tmp_path):
+    local = copy_project(tmp_path / "local")
+    snakemake(local, "--cores", "2")
+
+    project = copy_project(tmp_path / "cluster")
+    # fit_ridge asks for 8 threads (the profile): the node offers 8 CPUs on 2 real cores.
+    with slurm_cluster(tmp_path / "slurm", cpus=8, memory_mb=20_000, gpus=1) as cluster:
+        env = cluster.env(
+            {
+                **os.environ,
+                "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+                "BRAINLATENT_SLURM_PARTITION": cluster.partition,
+                "BRAINLATENT_GPUS": "1",
+            }
+        )
+        began = time.monotonic()
+        result = subprocess.run(
+            [str(BIN / "snakemake"), "--profile", "profiles/slurm", "--configfile", CONFIG,
+             *TEST_OPTIONS],
+            cwd=project, env=env, capture_output=True, text=True, timeout=1200,
+        )  # fmt: skip
+        took = time.monotonic() - began
+        assert result.returncode == 0, (
+            f"snakemake exited {result.returncode}:\n{result.stderr[-6000:]}\n{cluster.log_tails()}"
+        )
+        cluster.wait_until_drained(timeout=60)
+        jobs = cluster.jobs()
+        left = cluster.active_jobs()
+    print(f"tiny config through SLURM: {took:.0f} s, {len(jobs)} jobs")
+
+    assert left == []
+    assert all(job.state == "COMPLETED" and job.exit_code == "0:0" for job in jobs.values()), jobs
+    rules = pd.Series([job.comment.removeprefix("rule_").split("_wildcards")[0] for job in
+                       jobs.values()])  # fmt: skip
+    counts = {rule: int(sum(rules.str.fullmatch(rf"{rule}.*"))) for rule in REMOTE}
+    assert counts == REMOTE, rules.tolist()
+    assert not any(rules.str.startswith(LOCAL)), rules.tolist()  # ran on the submitting host
+    # Snakemake's log names the SLURM job id of every job it submitted: exactly those ran.
+    submitted = re.findall(r"submitted with SLURM jobid (\d+)", result.stdout + result.stderr)
+    assert sorted(map(int, submitted)) == sorted(jobs), submitted
+
+    for table in ("retrieval", "timecourse"):
+        path = f"results/things_meg/metrics/{table}.parquet"
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(project / path), pd.read_parquet(local / path), check_exact=True
+        )
+    for figure in ("meg_retrieval", "meg_timecourse"):
+        assert (project / "results" / "figures" / f"{figure}.pdf").stat().st_size > 5_000
