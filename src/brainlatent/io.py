@@ -8,6 +8,7 @@ half-written file that a later step (or Snakemake) could mistake for a result.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import tempfile
@@ -45,8 +46,15 @@ def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
 
 
 def load_npy(path: str | os.PathLike, mmap: bool = True) -> np.ndarray:
-    """Load a ``.npy`` file, memory-mapped by default."""
-    return np.load(path, mmap_mode="r" if mmap else None)
+    """Load a ``.npy`` file, memory-mapped by default; an unreadable file is a DataError."""
+    from brainlatent.errors import DataError
+
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None)
+    except (OSError, EOFError, ValueError) as error:  # truncated, not .npy, or pickled
+        raise DataError(
+            path, f"cannot read .npy array ({type(error).__name__}: {error})"
+        ) from error
 
 
 def write_table(path: str | os.PathLike, table: pd.DataFrame) -> None:
@@ -57,12 +65,45 @@ def write_table(path: str | os.PathLike, table: pd.DataFrame) -> None:
 
 def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
     """Read a Parquet table, checking that the requested columns exist."""
+    import pyarrow as pa
+
     from brainlatent.errors import DataError
 
-    table = pd.read_parquet(path, engine="pyarrow")
+    try:
+        table = pd.read_parquet(path, engine="pyarrow")
+    except (OSError, ValueError, pa.ArrowException) as error:  # truncated or not Parquet
+        raise DataError(
+            path, f"cannot read Parquet table ({type(error).__name__}: {error})"
+        ) from error
     if columns is not None:
         missing = [c for c in columns if c not in table.columns]
         if missing:
             raise DataError(path, f"missing columns {missing}; found {list(table.columns)}")
         table = table[columns]
+    return table
+
+
+def read_tsv(path: str | os.PathLike, **kwargs) -> pd.DataFrame:
+    """Read a tab-separated table (``pd.read_csv`` keywords); a bad file is a DataError.
+
+    Every row must have as many fields as the header (BIDS requires it): a short
+    row is what a truncated file ends with, and pandas would fill it with NaN.
+    """
+    from brainlatent.errors import DataError
+
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+        table = pd.read_csv(io.StringIO(text), sep="\t", **kwargs)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise DataError(path, f"cannot read table ({type(error).__name__}: {error})") from error
+    lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+    n_fields = lines[0][1].count("\t") + 1
+    for number, line in lines[1:]:
+        fields = line.count("\t") + 1
+        if fields != n_fields:
+            raise DataError(
+                path,
+                f"line {number} has {fields} fields but the header has {n_fields}: "
+                "the file is truncated or malformed",
+            )
     return table

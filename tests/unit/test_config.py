@@ -73,3 +73,87 @@ def test_wrong_type_fails_validation():
     config["things_meg"]["subjects"] = ["BIGMEG9"]
     with pytest.raises(jsonschema.ValidationError, match="BIGMEG9"):
         jsonschema.validate(config, SCHEMA)
+
+
+# Out-of-range values, each rejected by the schema with its key named: (dotted key, bad value).
+BAD_VALUES = [
+    ("things_meg.ridge.alphas", [0.0, 1.0]),
+    ("things_meg.ridge.alphas", [-1.0]),
+    ("things_meg.ridge.alphas", []),
+    ("god_fmri.ridge.alphas", [0]),
+    ("god_fmri.ridge.alphas", [10.0, -10.0]),
+    ("things_meg.evaluate.window_length", 0),
+    ("things_meg.evaluate.window_length", -0.25),
+    ("things_meg.evaluate.window_step", 0.0),
+    ("things_meg.evaluate.window_step", -0.1),
+    ("allen_calcium.decoding.window", -1),
+    ("things_meg.evaluate.top_k", [0]),
+    ("things_meg.evaluate.top_k", []),
+    ("things_meg.evaluate.top_k", [1, 1]),
+    ("things_meg.image_models", ["resnet50"]),
+    ("things_meg.image_models", []),
+    ("things_meg.subjects", []),
+    ("god_fmri.subjects", []),
+    ("allen_calcium.mice", []),
+    ("things_meg.sessions", []),
+    ("things_meg.sessions", [0]),
+    ("things_meg.sessions", [13]),
+    ("things_meg.runs", []),
+    ("things_meg.runs", [11]),
+    ("things_meg.sfreq", 0),
+    ("things_meg.preprocess.sfreq", -120.0),
+    ("things_meg.preprocess.l_freq", -0.1),
+    ("things_meg.preprocess.h_freq", 0),
+    ("things_meg.preprocess.clip", 0),
+    ("things_meg.preprocess.baseline", [-0.5]),
+    ("things_meg.brain_module.lr", 0),
+    ("things_meg.brain_module.lr", -0.001),
+    ("things_meg.brain_module.batch_size", 0),
+    ("things_meg.brain_module.batch_size", -64),
+    ("allen_calcium.cebra.learning_rate", -0.002),
+    ("allen_calcium.cebra.batch_size", 1),
+    ("allen_calcium.daenr.lr", 0),
+    ("allen_calcium.daenr.batch_size", 0),
+    ("allen_calcium.decoding.neuron_counts", [10, 10]),
+    ("allen_calcium.decoding.seeds", []),
+    ("god_fmri.generator.lr", -0.003),
+    ("god_fmri.generator.batch_size", 0),
+    ("recording.cebra.learning_rate", 0),
+    ("recording.cebra.batch_size", -512),
+    ("recording.path", ""),
+    ("synthetic.seeds", [0, 0]),
+    ("things_meg.stimuli_dir", ""),
+]
+
+
+def with_value(key: str, value) -> dict:
+    """A deep copy of config/config.yaml with the dotted ``key`` set to ``value``."""
+    config = copy.deepcopy(load(REPO / "config" / "config.yaml"))
+    *parents, last = key.split(".")
+    node = config
+    for part in parents:
+        node = node[part]
+    assert last in node, f"{key} is not in config/config.yaml"
+    node[last] = value
+    return config
+
+
+@pytest.mark.parametrize(("key", "value"), BAD_VALUES, ids=[f"{k}={v}" for k, v in BAD_VALUES])
+def test_out_of_range_value_names_its_key(key, value):
+    with pytest.raises(jsonschema.ValidationError) as error:
+        jsonschema.validate(with_value(key, value), SCHEMA)
+    keys = [part for part in error.value.path if isinstance(part, str)]  # drop list indices
+    assert keys == key.split("."), error.value.message
+    assert error.value.json_path.startswith(f"$.{key}")
+
+
+@pytest.mark.parametrize(("key", "value"), BAD_VALUES, ids=[f"{k}={v}" for k, v in BAD_VALUES])
+def test_snakemake_validation_names_the_key(key, value):
+    """What the workflow runs (workflow/rules/common.smk): the error quotes the key's path."""
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    schema = REPO / "workflow" / "schemas" / "config.schema.yaml"
+    instance = "".join(rf"\['{part}'\]" for part in key.split("."))
+    with pytest.raises(WorkflowError, match=rf"On instance{instance}"):
+        validate(with_value(key, value), str(schema))

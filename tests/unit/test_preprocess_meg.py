@@ -142,6 +142,7 @@ def test_sampling_rate_differs_from_config(simulated, tmp_path):
         ({"h_freq": 70.0}, "must be below half"),
         ({"tmin": 1.0, "tmax": 0.5}, "must exceed tmin"),
         ({"baseline": (-1.0, 0.0)}, "within tmin..tmax"),
+        ({"l_freq": 40.0, "h_freq": 30.0}, r"l_freq \(40.0 Hz\) must be below h_freq"),
     ],
 )
 def test_inconsistent_recipe(kwargs, message):

@@ -12,6 +12,7 @@ from brainlatent.config import check_keys, load_schema
 from brainlatent.datasets import allen_calcium as allen
 from brainlatent.datasets.download import read_manifest
 from brainlatent.models.generator import check_generator
+from brainlatent.preprocessing.meg import Preprocessing
 
 BASE = Path(workflow.basedir)
 SCHEMA = BASE / "workflow" / "schemas" / "config.schema.yaml"
@@ -44,6 +45,8 @@ if MEG.get("data") == "derivatives":
             "things_meg.data is 'derivatives': the preprocessed epochs hold every session and "
             "run, so things_meg.sessions must be 1-12 and things_meg.runs 1-10"
         )
+# Cross-field checks of the recipe (tmin < tmax, l_freq < h_freq, ...) before any job runs.
+Preprocessing.from_config(MEG["preprocess"])
 SUBJECTS = MEG["subjects"]
 IMAGE_MODELS = MEG["image_models"]
 PRETRAINED = ("vgg19", "clip", "dinov2")

@@ -255,6 +255,8 @@ def _read_dff(nwbfile, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
         )
     data = np.asarray(series.data[:], dtype=np.float32)
     timestamps = _timestamps(series, len(data))
+    if not np.isfinite(timestamps).all() or (np.diff(timestamps) < 0).any():
+        raise DataError(path, "dF/F timestamps are not finite and increasing")
     if data.ndim != 2:
         raise DataError(path, f"dF/F has shape {data.shape}; expected (time, ROIs)")
     if data.shape[0] != len(timestamps) and data.shape[1] == len(timestamps):
@@ -307,23 +309,26 @@ def _presentations(nwbfile, path: Path, index_name: str, intervals_name: str):
     if intervals_name in intervals:
         table = intervals[intervals_name].to_dataframe()
         frame = pd.to_numeric(table["frame"], errors="coerce").fillna(-1)
-        return (
-            table["start_time"].to_numpy(np.float64),
-            table["stop_time"].to_numpy(np.float64),
-            frame.to_numpy().astype(np.int64),
-        )
-    series = nwbfile.stimulus.get(index_name)
-    if series is None:
-        return None
-    frame = np.asarray(series.data[:]).astype(np.int64).ravel()
-    start = _timestamps(series, len(frame))
-    if len(start) != len(frame):
-        raise DataError(path, f"{index_name} has {len(frame)} frames but {len(start)} timestamps")
-    order = np.argsort(start, kind="stable")
-    start, frame = start[order], frame[order]
-    gaps = np.diff(start)
-    typical = float(np.median(gaps)) if len(gaps) else 1.0 / MOVIE_RATE
-    stop = start + np.minimum(np.append(gaps, typical), typical)
+        start = table["start_time"].to_numpy(np.float64)
+        stop = table["stop_time"].to_numpy(np.float64)
+        frame = frame.to_numpy().astype(np.int64)
+    else:
+        series = nwbfile.stimulus.get(index_name)
+        if series is None:
+            return None
+        frame = np.asarray(series.data[:]).astype(np.int64).ravel()
+        start = _timestamps(series, len(frame))
+        if len(start) != len(frame):
+            raise DataError(
+                path, f"{index_name} has {len(frame)} frames but {len(start)} timestamps"
+            )
+        order = np.argsort(start, kind="stable")
+        start, frame = start[order], frame[order]
+        gaps = np.diff(start)
+        typical = float(np.median(gaps)) if len(gaps) else 1.0 / MOVIE_RATE
+        stop = start + np.minimum(np.append(gaps, typical), typical)
+    if not (np.isfinite(start).all() and np.isfinite(stop).all()):
+        raise DataError(path, f"{index_name} presentation times are NaN or infinite")
     return start, stop, frame
 
 

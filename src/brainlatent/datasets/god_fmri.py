@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from brainlatent.errors import DataError
+from brainlatent.io import read_tsv
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -115,8 +116,8 @@ def repetition_time(root: os.PathLike) -> float:
         tr = float(json.loads(sidecar.read_text())["RepetitionTime"])
     except (ValueError, KeyError, TypeError) as exc:
         raise DataError(sidecar, f"no valid RepetitionTime ({exc})") from exc
-    if not tr > 0:
-        raise DataError(sidecar, f"RepetitionTime must be > 0; got {tr}")
+    if not (math.isfinite(tr) and tr > 0):
+        raise DataError(sidecar, f"RepetitionTime must be a finite number > 0; got {tr}")
     return tr
 
 
@@ -142,10 +143,7 @@ def read_events(path: os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise DataError(path, "events file not found")
-    try:
-        events = pd.read_csv(path, sep="\t", na_values="n/a", keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(path, f"cannot read events table ({exc})") from exc
+    events = read_tsv(path, na_values="n/a", keep_default_na=False)
     missing = [c for c in EVENT_COLUMNS if c not in events.columns]
     if missing:
         raise DataError(path, f"events table lacks columns {missing}")
@@ -210,10 +208,14 @@ def read_stimuli(stimuli_dir: os.PathLike) -> pd.DataFrame:
             "stimulus index not found: the folder needs stimuli.tsv with columns "
             "image, stimulus_name, file (one row per GOD image)",
         )
-    table = pd.read_csv(table_path, sep="\t")
+    table = read_tsv(table_path)
     missing = [c for c in ("image", "stimulus_name", "file") if c not in table.columns]
     if missing:
         raise DataError(table_path, f"stimulus index lacks columns {missing}")
+    if table.empty:
+        raise DataError(table_path, "stimulus index lists no images")
+    if table[["image", "stimulus_name", "file"]].isna().any(axis=None):
+        raise DataError(table_path, "stimulus index has empty image, stimulus_name or file fields")
     absent = [f for f in table["file"] if not (stimuli_dir / f).exists()]
     if absent:
         raise DataError(

@@ -15,6 +15,7 @@ import pandas as pd
 from mne_bids import BIDSPath
 
 from brainlatent.errors import DataError
+from brainlatent.io import read_tsv
 
 TASK = "main"
 EVENT_COLUMNS = ["onset", "duration", "trial_type", "things_category_nr", "value", "sample"]
@@ -80,16 +81,23 @@ def read_events(path: Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise DataError(path, "events file not found")
-    events = pd.read_csv(path, sep="\t", na_values=["N/A", "n/a"], keep_default_na=True)
+    events = read_tsv(path, na_values=["N/A", "n/a"], keep_default_na=True)
     missing = [c for c in ("onset", "trial_type", "things_category_nr", "value") if c not in events]
     if missing:
         raise DataError(path, f"missing columns {missing}")
+    if events.empty:
+        raise DataError(path, "no events: the table has a header but no rows")
     unknown = set(events["trial_type"]) - {"exp", "test", "catch"}
     if unknown:
         raise DataError(path, f"unknown trial_type values {sorted(unknown)}")
+    for column in ("onset", "value", "things_category_nr"):
+        events[column] = pd.to_numeric(events[column], errors="coerce")
     images = events["trial_type"].isin(list(SPLITS))
-    if events.loc[images, ["value", "things_category_nr"]].isna().any(axis=None):
-        raise DataError(path, "an exp/test event has no image number (value) or category")
+    codes = events.loc[images, ["value", "things_category_nr"]].to_numpy(np.float64)
+    if not (np.isfinite(codes) & (codes == np.round(codes))).all():
+        raise DataError(
+            path, "an exp/test event has no image number (value) or category, or a non-integer one"
+        )
     if not np.isfinite(events["onset"]).all():
         raise DataError(path, "an event has no onset")
     return events

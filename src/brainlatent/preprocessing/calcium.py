@@ -29,7 +29,7 @@ import pandas as pd
 
 from brainlatent.datasets import allen_calcium as ac
 from brainlatent.errors import DataError
-from brainlatent.io import atomic_path, read_table, write_table
+from brainlatent.io import atomic_path, load_npy, read_table, write_table
 from brainlatent.seeding import rng
 
 #: Schema of ``labels.parquet``: one row per presented movie frame.
@@ -105,17 +105,19 @@ def interval_means(
 def drop_nan_neurons(
     matrix: np.ndarray, source: Path | str, what: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Drop columns with any NaN (warning with the count); all-NaN is a DataError.
+    """Drop columns with any NaN or ±inf (warning with the count); all bad is a DataError.
 
     Returns the clean matrix and the boolean mask of kept columns.
     """
-    keep = ~np.isnan(matrix).any(axis=0)
+    keep = np.isfinite(matrix).all(axis=0)
     if not keep.any():
-        raise DataError(source, f"every one of {matrix.shape[1]} neurons has NaN dF/F in {what}")
+        raise DataError(
+            source, f"every one of {matrix.shape[1]} neurons has NaN or infinite dF/F in {what}"
+        )
     if not keep.all():
         warnings.warn(
             f"{source}: dropped {int((~keep).sum())} of {matrix.shape[1]} neurons with NaN "
-            f"dF/F in {what}",
+            f"or infinite dF/F in {what}",
             stacklevel=2,
         )
     return np.ascontiguousarray(matrix[:, keep]), keep
@@ -306,7 +308,7 @@ def write_pseudo_mouse(
     files as :func:`preprocess_mouse`; the time column is NaN because pooled rows
     come from different sessions.
     """
-    infos = [json.loads(Path(info).read_text()) for _, _, info in sources]
+    infos = [_read_info(info) for _, _, info in sources]
     chosen = [k for k, info in enumerate(infos) if area is None or info["area"] == area]
     if not chosen:
         found = pd.Series([info["area"] for info in infos]).value_counts()
@@ -318,7 +320,7 @@ def write_pseudo_mouse(
     matrices, frames, repeats, cells = [], [], [], []
     for k in chosen:
         neural_path, labels_path, _ = sources[k]
-        neural = np.load(neural_path, mmap_mode="r")  # only the drawn columns are read
+        neural = load_npy(neural_path)  # memory-mapped: only the drawn columns are read
         labels = read_table(labels_path, list(LABEL_COLUMNS))
         if len(labels) != len(neural):
             raise DataError(
@@ -353,6 +355,17 @@ def write_pseudo_mouse(
         sources=[str(n) for n, _, _ in used],
     )
     return pooled
+
+
+def _read_info(path: Path) -> dict:
+    """A session's ``info.json`` as :func:`write_preprocessed` writes it."""
+    try:
+        info = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:  # unreadable, not UTF-8, not JSON
+        raise DataError(path, f"cannot read session info ({error})") from error
+    if not isinstance(info, dict) or "area" not in info:
+        raise DataError(path, "not a session info: expected a JSON object with an 'area'")
+    return info
 
 
 def preprocess_mouse(

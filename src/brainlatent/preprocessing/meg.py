@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from brainlatent.datasets import things_meg
 from brainlatent.errors import ConfigError, DataError
-from brainlatent.io import atomic_path, write_table
+from brainlatent.io import atomic_path, read_tsv, write_table
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,11 @@ class Preprocessing:
     def __post_init__(self):
         if self.tmax <= self.tmin:
             raise ConfigError(f"preprocess.tmax ({self.tmax}) must exceed tmin ({self.tmin})")
+        if self.l_freq is not None and self.h_freq is not None and self.l_freq >= self.h_freq:
+            raise ConfigError(
+                f"preprocess.l_freq ({self.l_freq} Hz) must be below h_freq ({self.h_freq} Hz); "
+                "MNE would silently make it a band-stop filter"
+            )
         if self.h_freq is not None and self.h_freq >= self.sfreq / 2:
             raise ConfigError(
                 f"preprocess.h_freq ({self.h_freq} Hz) must be below half of preprocess.sfreq "
@@ -62,9 +67,14 @@ def stimulus_index(stimuli_dir: Path) -> dict[int, Path]:
     table_path = Path(stimuli_dir) / "stimuli.tsv"
     if not table_path.exists():
         raise DataError(table_path, "stimulus index not found")
-    table = pd.read_csv(table_path, sep="\t")
+    table = read_tsv(table_path)
     if not {"image", "file"} <= set(table.columns):
         raise DataError(table_path, "needs columns 'image' and 'file'")
+    if table.empty:
+        raise DataError(table_path, "stimulus index lists no images")
+    image = pd.to_numeric(table["image"], errors="coerce")
+    if table["file"].isna().any() or not (np.isfinite(image) & (image == image.round())).all():
+        raise DataError(table_path, "every row needs an integer 'image' and a 'file'")
     return {
         int(i): Path(stimuli_dir) / f for i, f in zip(table["image"], table["file"], strict=True)
     }
@@ -87,6 +97,8 @@ def run_trials(
 
 #: MEG recordings MNE-BIDS may find for a run: CTF (ds004212) or FIF.
 RECORDING_EXTENSIONS = (".ds", ".fif")
+#: First bytes of every CTF (v4 and later) .res4 header and .meg4 sample file.
+CTF_SIGNATURE = b"MEG4"
 
 
 def epochs_info(subject: str, names: list[str], times, params: Preprocessing, **extra) -> dict:
@@ -116,6 +128,8 @@ def read_run(bids_root: Path, subject: str, session: str, run: str, sfreq: float
     bids_path = things_meg.bids_path(bids_root, subject, session, run)
     matches = [m for m in bids_path.match() if m.extension in RECORDING_EXTENSIONS]
     fpath = matches[0].fpath if matches else bids_path.copy().update(extension=".ds").fpath
+    if Path(fpath).suffix == ".ds":
+        _check_ctf_signatures(Path(fpath))
     try:
         raw = mne.io.read_raw(fpath, verbose=False)
         bads = {*things_meg.bad_channels(bids_root, subject, session, run)}
@@ -138,6 +152,19 @@ def read_run(bids_root: Path, subject: str, session: str, run: str, sfreq: float
         names = [raw.ch_names[i] for i in np.flatnonzero(bad)]
         raise DataError(fpath, f"NaN or infinite values in {len(names)} channels: {names[:5]}")
     return raw
+
+
+def _check_ctf_signatures(ds: Path) -> None:
+    """MNE reads a CTF ``.ds`` whatever its files' signatures; a damaged one must not pass."""
+    for suffix in (".res4", ".meg4"):
+        part = ds / f"{ds.stem}{suffix}"
+        if part.is_file():
+            with open(part, "rb") as f:
+                head = f.read(len(CTF_SIGNATURE))
+            if head != CTF_SIGNATURE:
+                raise DataError(
+                    ds, f"{part.name} does not start with the CTF signature {CTF_SIGNATURE!r}"
+                )
 
 
 def epoch_run(

@@ -196,7 +196,12 @@ def transform(data: np.ndarray, plan: TimePlan, baseline: tuple[float, float] | 
 
 def read_chunk(epochs: mne.BaseEpochs, picks: np.ndarray, index: np.ndarray) -> np.ndarray:
     """The given epochs' data (float64), read from disk; the only place data are read."""
-    return epochs.get_data(picks=picks, item=index, copy=True, verbose="error")
+    try:
+        return epochs.get_data(picks=picks, item=index, copy=True, verbose="error")
+    except Exception as error:  # a truncated file opens lazily, then fails here (ValueError...)
+        raise DataError(
+            epochs.filename, f"cannot read epochs data ({type(error).__name__}: {error})"
+        ) from error
 
 
 def session_blocks(sessions: pd.Series) -> list[tuple[int, int]]:

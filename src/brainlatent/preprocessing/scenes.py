@@ -14,6 +14,7 @@ NWB file.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -126,7 +127,7 @@ def read_scenes(path: str | Path) -> SceneMatrix:
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in SCENE_ARRAYS if name in data.files}
-    except (OSError, ValueError) as error:
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as error:  # truncated, not npz
         raise DataError(path, f"cannot read scenes file ({error})") from error
     missing = [name for name in SCENE_ARRAYS if name not in arrays]
     if missing:
@@ -145,6 +146,8 @@ def read_scenes(path: str | Path) -> SceneMatrix:
             f"inconsistent shapes: responses {responses.shape}, image {arrays['image'].shape}, "
             f"images {images.shape}, cell_ids {arrays['cell_ids'].shape}",
         )
+    if not (np.isfinite(responses).all() and np.isfinite(images).all()):
+        raise DataError(path, "responses or images contain NaN or infinite values")
     return SceneMatrix(**arrays)
 
 
