@@ -35,6 +35,15 @@ lint: env
 
 bench: env  ## speed and memory against the reference libraries
 	$(BIN)/python benchmarks/bench_ridge.py
+	$(BIN)/python benchmarks/bench_cebra_overhead.py
+	$(BIN)/python benchmarks/bench_brain_module.py
+	$(BIN)/python benchmarks/bench_dag.py
+	$(BIN)/python benchmarks/bench_meg_preprocessing.py --runs 2
+
+.PHONY: bench-full
+bench-full: env  ## the long ones: the default config end to end, a full 10-run MEG session
+	$(BIN)/python benchmarks/bench_default_run.py --run
+	$(BIN)/python benchmarks/bench_meg_preprocessing.py
 
 lock:  ## re-pin requirements.lock from requirements.in
 	rm -rf /tmp/brainlatent-lock && $(PYTHON) -m venv /tmp/brainlatent-lock

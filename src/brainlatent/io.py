@@ -8,8 +8,10 @@ half-written file that a later step (or Snakemake) could mistake for a result.
 from __future__ import annotations
 
 import contextlib
+import glob
 import io
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -28,6 +30,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # A run killed mid-write (SIGKILL: no cleanup) leaves its temporary folder; one writer
+    # per output (Snakemake's guarantee) makes any such folder stale, so it goes now.
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*"):
+        if stale.is_dir() and re.fullmatch(r"[a-z0-9_]{8}", stale.name[len(path.name) + 2 :]):
+            shutil.rmtree(stale, ignore_errors=True)  # mkdtemp's 8 random characters
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent)) / path.name
     try:
         yield tmp

@@ -32,3 +32,15 @@ def test_roundtrips(tmp_path):
     assert read_table(tmp_path / "t.parquet", ["a"])["a"].tolist() == [1, 2]
     with pytest.raises(DataError, match=r"t\.parquet: missing columns \['b'\]"):
         read_table(tmp_path / "t.parquet", ["b"])
+
+
+def test_atomic_path_clears_what_a_killed_writer_left(tmp_path):
+    import tempfile
+
+    target = tmp_path / "model.pt"
+    stale = tempfile.mkdtemp(prefix=".model.pt.", dir=tmp_path)  # SIGKILL: no cleanup ran
+    (tmp_path / stale / "model.pt").write_bytes(b"half")
+    (tmp_path / ".model.pt.notes").mkdir()  # not one of ours: not 8 mkdtemp characters
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".model.pt.notes", "model.pt"]

@@ -69,3 +69,27 @@ def test_flat_samples_match_epochs_with_one_time_point():
         samples.predict(X[100:])
     with pytest.raises(ValueError, match=r"\(samples, features\)"):
         RidgeDecoder().fit(flat[:, 0], Y)
+
+
+@pytest.mark.parametrize(("n", "p"), [(200, 1500), (1500, 200)], ids=["dual", "primal"])
+def test_leave_one_out_matches_scikit_learn(n, p):
+    from sklearn.linear_model import RidgeCV
+
+    gen = np.random.default_rng(1)
+    X = gen.standard_normal((n + 40, p), dtype=np.float32)
+    W = gen.standard_normal((p, 8)).astype(np.float32) / np.sqrt(p)
+    Y = X @ W * np.linspace(0.1, 3, 8, dtype=np.float32) + gen.standard_normal((n + 40, 8))
+    alphas = np.logspace(-1, 7, 17)
+    reference = RidgeCV(alphas=alphas, alpha_per_target=True).fit(X[:n], Y[:n])
+    before = X.copy()
+    decoder = RidgeDecoder(alphas=alphas).fit(X[:n], Y[:n])
+    np.testing.assert_array_equal(X, before)  # the caller's array is not centred in place
+    np.testing.assert_allclose(decoder.alpha_, reference.alpha_)
+    expected = (reference.predict(X[n:]) - decoder.y_mean_) / decoder.y_scale_
+    np.testing.assert_allclose(decoder.predict(X[n:]), expected, atol=1e-4)
+
+
+def test_penalties_must_be_positive():
+    X, Y = make_problem(n=30)
+    with pytest.raises(ValueError, match="alphas must be positive"):
+        RidgeDecoder(alphas=[0.0, 1.0]).fit(X, Y)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -144,6 +146,44 @@ def test_report_is_built(project):
     snakemake(project, "--report", "results/report.html")
     html = (project / "results/report.html").read_text(errors="ignore")
     assert "meg_retrieval.png" in html and "meg_timecourse.png" in html
+
+
+def test_a_run_killed_during_training_resumes_to_the_same_results(project, tmp_path):
+    """SIGKILL while the brain module trains, unlock, rerun: no partial file is left and the
+    metrics equal the uninterrupted run's bit for bit (so the same config twice gives the
+    same tables)."""
+    copy = copy_project(tmp_path)
+    run = subprocess.Popen(
+        [str(BIN / "snakemake"), "--configfile", CONFIG, "--cores", "2"],
+        cwd=copy,
+        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: the kill reaches every job
+    )
+    log = copy / "logs" / "fit_brain_module" / "hog.log"
+    deadline = time.monotonic() + 600
+    while not (log.exists() and "it/s" in log.read_text(errors="replace")):  # training began
+        assert run.poll() is None, "the run ended before the brain module started training"
+        assert time.monotonic() < deadline, "the brain module did not start within 10 min"
+        time.sleep(0.1)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    model = copy / "results/things_meg/brain_module/hog/model.pt"
+    assert not model.exists(), "the kill came after training had finished"
+
+    snakemake(copy, "--unlock")
+    snakemake(copy, "--cores", "2", "--rerun-incomplete")
+    assert model.exists()
+    temporaries = [  # atomic_path's: .<name>.<8 random characters>/
+        p for p in (copy / "results").rglob(".*") if p.name != ".snakemake_timestamp"
+    ]
+    assert temporaries == []
+    for table in ("retrieval", "timecourse"):
+        path = f"results/things_meg/metrics/{table}.parquet"
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(copy / path), pd.read_parquet(project / path), check_exact=True
+        )
 
 
 def test_one_figure_builds_only_its_chain(tmp_path):

@@ -168,7 +168,7 @@ def _voxel_importance(X: np.ndarray, features, name: str, alphas) -> np.ndarray:
     Y = Y[:, np.ptp(Y, axis=0) > 0]  # constant columns have nothing to predict
     if Y.shape[1] == 0:
         raise ValueError(f"{name} has no non-constant column")
-    coef = np.atleast_2d(RidgeDecoder(alphas=alphas).fit(X, Y).ridge_.coef_)
+    coef = RidgeDecoder(alphas=alphas).fit(X, Y).coef_
     importance = np.mean(coef.astype(np.float64) ** 2, axis=0)
     if not importance.mean() > 0:
         raise ValueError(f"every ridge weight for {name} is zero; importance is undefined")
