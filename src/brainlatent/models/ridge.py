@@ -6,7 +6,8 @@ training trials only, as scikit-learn's ``RidgeCV(alpha_per_target=True)``
 does, with the same predictions (to 1e-4, ``make bench``) at a fraction of the
 cost: one eigendecomposition of the centred Gram matrix (trials ≤ features) or
 covariance (trials > features), built with a symmetric rank-k update, in
-float32, and every penalty's leave-one-out residuals from it. scikit-learn
+float32, by divide and conquer (LAPACK ``syevd``: 4-5× faster than scipy's
+default ``syevr`` here), and every penalty's leave-one-out residuals from it. scikit-learn
 works in float64 and forms the Gram matrix with a general product.
 """
 
@@ -74,6 +75,11 @@ class RidgeDecoder(RegressorMixin, BaseEstimator):
         return (self._flatten(X) @ self.coef_.T + self.intercept_).astype(np.float32)
 
 
+def _eigh(upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues and vectors of a symmetric matrix given by its upper triangle, in place."""
+    return eigh(upper, lower=False, overwrite_a=True, check_finite=False, driver="evd")
+
+
 def loo_ridge(
     X: np.ndarray, Y: np.ndarray, alphas: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -93,15 +99,14 @@ def loo_ridge(
     Yc = np.asarray(Y - y_mean, dtype=np.float32)
     dual = n <= p
     if dual:  # the Gram matrix; U is a full basis of R^n
-        s, U = eigh(blas.ssyrk(1.0, X), lower=False, overwrite_a=True, check_finite=False)
+        s, U = _eigh(blas.ssyrk(1.0, X))
         # The constant vector spans the Gram matrix's null space (centred data) and is the
         # intercept's: drop it, so the residual and 1 - leverage are sums of positive
         # terms (no float32 cancellation at small penalties).
         keep = np.arange(n) != np.argmax(np.abs(U.sum(axis=0)))
         s, U = s[keep], U[:, keep]
     else:  # the covariance, then U = X V / sqrt(s)
-        s, V = eigh(blas.ssyrk(1.0, X, trans=1), lower=False, overwrite_a=True,
-                    check_finite=False)  # fmt: skip
+        s, V = _eigh(blas.ssyrk(1.0, X, trans=1))
         s = np.clip(s, 0, None)
         U = X @ (V / np.sqrt(np.where(s > 0, s, np.inf)))
     s = np.clip(s, 0, None).astype(np.float32)

@@ -256,30 +256,28 @@ def preprocess_subject(
     trials = pd.concat(per_run, ignore_index=True)
     n_times = int(np.floor((params.tmax - params.tmin) * params.sfreq + 1e-9)) + 1
     with atomic_path(out_epochs) as tmp_epochs:
-        epochs, start, names = None, 0, None
+        start, names = 0, None
         for (session, run), run_table in tqdm(
             list(zip(runs, per_run, strict=True)), desc=f"preprocess sub-{subject}", mininterval=2
         ):
             raw = read_run(bids_root, subject, session, run, raw_sfreq)
             source = things_meg.events_path(bids_root, subject, session, run)
             data = epoch_run(raw, run_table["onset"].to_numpy(), params, source)
-            if epochs is None:
+            if names is None:
                 names = list(raw.ch_names)
-                epochs = np.lib.format.open_memmap(
-                    tmp_epochs,
-                    mode="w+",
-                    dtype=np.float32,
-                    shape=(len(trials), len(names), n_times),
-                )
+                shape = (len(trials), len(names), n_times)
+                np.lib.format.open_memmap(tmp_epochs, "w+", np.float32, shape).flush()
             if list(raw.ch_names) != names or data.shape[2] != n_times:
                 raise DataError(
                     source, "channels or epoch length differ from the subject's first run"
                 )
+            # Mapped for this run only: written pages leave the process when it is unmapped,
+            # so memory does not grow with the number of runs.
+            epochs = np.load(tmp_epochs, mmap_mode="r+")
             epochs[start : start + len(data)] = data
+            epochs.flush()
             start += len(data)
-            del raw, data
-        epochs.flush()
-        del epochs
+            del raw, data, epochs
         write_table(out_trials, trials)
         times = (params.tmin + np.arange(n_times) / params.sfreq).round(6)
         info = epochs_info(subject, names, times, params)
