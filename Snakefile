@@ -22,6 +22,7 @@ include: "workflow/rules/daenr.smk"
 include: "workflow/rules/recording.smk"
 include: "workflow/rules/synthetic.smk"
 include: "workflow/rules/god_fmri.smk"
+include: "workflow/rules/benchmarks.smk"
 
 
 rule all:

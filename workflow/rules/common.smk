@@ -299,6 +299,8 @@ def get_final_output():
             figure=["fmri_reconstruction", "fmri_roi_weights"],
             ext=["pdf", "png"],
         )
+    if BENCHMARK_RESULTS:  # after `make bench`: its tables join the report
+        outputs.append("results/benchmarks/benchmarks.html")
     if "recording" in config["datasets"]:
         outputs += expand(
             "results/figures/recording_embedding.{ext}", ext=["pdf", "png"]
