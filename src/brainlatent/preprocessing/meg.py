@@ -190,7 +190,12 @@ def epoch_run(
     raw: mne.io.BaseRaw, onsets: np.ndarray, params: Preprocessing, source: Path
 ) -> np.ndarray:
     """Filter, epoch, downsample, baseline and robust-scale one run: (trials, channels, times)."""
-    raw.filter(params.l_freq, params.h_freq, verbose=False)
+    # A block of channels at a time: the same result as one call (channels are filtered
+    # independently) without MNE's working copy of half the run (make bench).
+    n_channels = len(raw.ch_names)
+    for start in range(0, n_channels, 32):
+        picks = np.arange(start, min(start + 32, n_channels))
+        raw.filter(params.l_freq, params.h_freq, picks=picks, verbose=False)
     events = np.column_stack(
         [
             np.round(onsets * raw.info["sfreq"]).astype(int) + raw.first_samp,
