@@ -244,7 +244,7 @@ def mem_from_inputs(factor, base_mb):
 
 
 # One raw run in float64 (310 channels, ~7 min), filtered and epoched in place: the
-# preprocessing holds one run at a time (2.0 GB measured at 1,200 Hz: make bench).
+# preprocessing holds one run at a time (1.65 GB measured at 1,200 Hz: make bench).
 MEG_RUN_MB = 310 * MEG["sfreq"] * 420 * 8 / 1e6
 
 
