@@ -97,6 +97,8 @@ def run_trials(
 
 #: MEG recordings MNE-BIDS may find for a run: CTF (ds004212) or FIF.
 RECORDING_EXTENSIONS = (".ds", ".fif")
+#: Channels read and filtered per call: bounds MNE's per-call working memory.
+CHANNEL_BLOCK = 32
 #: First bytes of every CTF (v4 and later) .res4 header and .meg4 sample file.
 CTF_SIGNATURE = b"MEG4"
 
@@ -153,7 +155,7 @@ def read_run(bids_root: Path, subject: str, session: str, run: str, sfreq: float
     return raw
 
 
-def _load_channels(raw: mne.io.BaseRaw, picks: np.ndarray, group: int = 32) -> mne.io.RawArray:
+def _load_channels(raw: mne.io.BaseRaw, picks: np.ndarray) -> mne.io.RawArray:
     """Channels ``picks`` of a lazily opened run, in memory, read in bounded pieces.
 
     MNE reads a channel subset fast only when it is a contiguous range of the
@@ -161,13 +163,13 @@ def _load_channels(raw: mne.io.BaseRaw, picks: np.ndarray, group: int = 32) -> m
     punch holes in the list) makes it convert each whole data block, all 310
     channels, to float64 first: 1 GB beside the output for a CTF run stored as one
     block (3.4 GB at the peak; ``make bench``). So the picks are read as contiguous
-    ranges of at most ``group`` channels into one float64 array.
+    ranges of at most :data:`CHANNEL_BLOCK` channels into one float64 array.
     """
     picks = np.sort(np.asarray(picks, dtype=int))
     data = np.empty((len(picks), raw.n_times))
     runs = np.split(np.arange(len(picks)), np.flatnonzero(np.diff(picks) != 1) + 1)
     for run in runs:
-        for rows in np.array_split(run, -(-len(run) // group)):
+        for rows in np.array_split(run, -(-len(run) // CHANNEL_BLOCK)):
             data[rows] = raw.get_data(picks=picks[rows], verbose=False)
     raw.pick(picks)
     return mne.io.RawArray(data, raw.info, first_samp=raw.first_samp, copy="info", verbose=False)
@@ -193,8 +195,8 @@ def epoch_run(
     # A block of channels at a time: the same result as one call (channels are filtered
     # independently) without MNE's working copy of half the run (make bench).
     n_channels = len(raw.ch_names)
-    for start in range(0, n_channels, 32):
-        picks = np.arange(start, min(start + 32, n_channels))
+    for start in range(0, n_channels, CHANNEL_BLOCK):
+        picks = np.arange(start, min(start + CHANNEL_BLOCK, n_channels))
         raw.filter(params.l_freq, params.h_freq, picks=picks, verbose=False)
     events = np.column_stack(
         [
