@@ -1,7 +1,9 @@
 # The make-bench results in the report: only when `make bench` has written some.
 
 
-BENCHMARK_RESULTS = sorted(str(p) for p in (BASE / "benchmarks" / "results").glob("*.json"))
+BENCHMARK_RESULTS = sorted(
+    str(p) for p in (BASE / "benchmarks" / "results").glob("*.json")
+)
 
 if BENCHMARK_RESULTS:
 
