@@ -19,6 +19,8 @@ if BENCHMARK_RESULTS:
             ),
         log:
             "logs/report_benchmarks/benchmarks.log",
+        benchmark:
+            "benchmarks/report_benchmarks/benchmarks.tsv"
         localrule: True
         conda:
             "../../envs/learn.yaml"
