@@ -57,11 +57,9 @@ class RidgeDecoder(RegressorMixin, BaseEstimator):
         alphas = np.asarray(self.alphas, dtype=np.float64).ravel()
         if alphas.size == 0 or not (np.isfinite(alphas) & (alphas > 0)).all():
             raise ValueError(f"alphas must be positive and finite; got {alphas.tolist()}")
-        self.coef_, self.intercept_, self.alpha_ = loo_ridge(
-            np.array(X2, copy=True),
-            self.transform_targets(Y),
-            alphas,  # centred in place
-        )
+        if np.shares_memory(X2, X):  # loo_ridge centres in place: never the caller's array
+            X2 = X2.copy()
+        self.coef_, self.intercept_, self.alpha_ = loo_ridge(X2, self.transform_targets(Y), alphas)
         return self
 
     def transform_targets(self, Y) -> np.ndarray:
