@@ -4,7 +4,7 @@ import argparse
 from pathlib import Path
 
 from brainlatent.figures.calcium import plot_consistency
-from brainlatent.figures.meg import save_figure
+from brainlatent.figures.style import save_figure
 from brainlatent.io import read_table
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from brainlatent.figures.calcium import plot_embedding
-from brainlatent.figures.meg import save_figure
+from brainlatent.figures.style import save_figure
 
 
 def main(argv=None):

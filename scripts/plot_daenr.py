@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from brainlatent.figures.daenr import plot_daenr
-from brainlatent.figures.meg import save_figure
+from brainlatent.figures.style import save_figure
 from brainlatent.io import read_table
 
 

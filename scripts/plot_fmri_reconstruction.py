@@ -8,7 +8,7 @@ import pandas as pd
 
 from brainlatent.errors import DataError
 from brainlatent.figures.fmri import RECONSTRUCTION_ARRAYS, plot_fmri_reconstruction
-from brainlatent.figures.meg import save_figure
+from brainlatent.figures.style import save_figure
 from brainlatent.io import read_table
 
 

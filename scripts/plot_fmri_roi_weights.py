@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 
 from brainlatent.figures.fmri import plot_fmri_roi_weights
-from brainlatent.figures.meg import save_figure
+from brainlatent.figures.style import save_figure
 from brainlatent.io import read_table
 
 

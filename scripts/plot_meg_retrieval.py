@@ -3,7 +3,8 @@
 import argparse
 from pathlib import Path
 
-from brainlatent.figures.meg import plot_retrieval, save_figure
+from brainlatent.figures.meg import plot_retrieval
+from brainlatent.figures.style import save_figure
 from brainlatent.io import read_table
 
 

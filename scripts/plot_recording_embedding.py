@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from brainlatent.figures.meg import save_figure
 from brainlatent.figures.recording import plot_recording_embedding
+from brainlatent.figures.style import save_figure
 from brainlatent.io import read_table
 
 

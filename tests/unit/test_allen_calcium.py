@@ -17,8 +17,8 @@ from brainlatent.preprocessing.calcium import (
     movie_responses,
     preprocess_mouse,
     pseudo_mouse,
-    scene_responses,
 )
+from brainlatent.preprocessing.scenes import scene_matrix
 
 N_NEURONS, N_REPEATS, N_SCENE_REPEATS, SIZE = 40, 2, 3, 32
 
@@ -137,11 +137,11 @@ def test_movie_neurons_are_tuned(mouse, session):
 
 
 def test_scene_responses_follow_the_true_tuning(mouse, session):
-    responses, image = scene_responses(session)
-    assert responses.shape == (118 * N_SCENE_REPEATS, N_NEURONS)
-    assert responses.dtype == np.float32 and image.dtype == np.int64
+    scenes = scene_matrix(session)
+    assert scenes.responses.shape == (118, N_NEURONS) and scenes.responses.dtype == np.float32
+    assert (scenes.n_presentations == N_SCENE_REPEATS).all()
     truth = mouse[1]
-    mean = pd.DataFrame(responses).groupby(image).mean().to_numpy()
+    mean = scenes.responses
     predicted = tuning(truth["scene_latents"], truth)
     tuned = truth["population"] > 0
     match = _reliability(mean, predicted)[tuned]

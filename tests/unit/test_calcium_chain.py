@@ -11,7 +11,7 @@ from brainlatent.datasets.simulate_calcium import simulate_mouse
 from brainlatent.decoding.movie import movie_embedding
 from brainlatent.errors import DataError
 from brainlatent.figures.calcium import plot_consistency, plot_embedding, plot_frame_decoding
-from brainlatent.figures.meg import save_figure
+from brainlatent.figures.style import save_figure
 from brainlatent.preprocessing.calcium import preprocess_mouse, write_pseudo_mouse
 
 pytestmark = pytest.mark.filterwarnings("ignore:MultiobjectiveSolver is deprecated")

@@ -17,7 +17,7 @@ from brainlatent.datasets.simulate_calcium import simulate_mouse
 from brainlatent.errors import DataError
 from brainlatent.figures.daenr import plot_daenr
 from brainlatent.models.daenr_scenes import METRIC_COLUMNS, fit_scenes
-from brainlatent.preprocessing.calcium import scene_responses
+from brainlatent.preprocessing.calcium import SCENE_WINDOW, interval_means
 from brainlatent.preprocessing.scenes import (
     SCENE_ARRAYS,
     pool_scenes,
@@ -30,6 +30,15 @@ from brainlatent.preprocessing.scenes import (
 
 N_NEURONS = {"M1": 12, "M2": 9}
 N_SCENE_REPEATS, SIZE = 2, 8
+
+
+def scene_responses(session):
+    """Mean dF/F of each presentation (the reference ``scene_matrix`` averages per image)."""
+    onset = session.scenes["start_time"].to_numpy()
+    responses = interval_means(
+        session.dff, session.timestamps, onset + SCENE_WINDOW[0], onset + SCENE_WINDOW[1]
+    )
+    return responses, session.scenes["frame"].to_numpy(np.int64)
 
 
 @pytest.fixture(scope="module", autouse=True)

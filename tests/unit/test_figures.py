@@ -4,7 +4,8 @@ import pytest
 
 from brainlatent.errors import DataError
 from brainlatent.evaluation import METRIC_COLUMNS
-from brainlatent.figures.meg import plot_retrieval, plot_timecourse, save_figure
+from brainlatent.figures.meg import plot_retrieval, plot_timecourse
+from brainlatent.figures.style import save_figure
 
 
 def metrics(windows):
@@ -42,3 +43,16 @@ def test_figures_are_written(tmp_path, plot, windows):
 def test_missing_metric_names_the_table():
     with pytest.raises(DataError, match="retrieval.parquet: no rows with metric 'top10'"):
         plot_retrieval(metrics(False), "top10", source="retrieval.parquet")
+
+
+def test_style_selects_agg_and_save_figure_closes_the_figure(tmp_path):
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from brainlatent.figures import calcium, recording, style
+
+    assert matplotlib.get_backend().lower() == "agg"
+    assert calcium.METHOD_LABELS is recording.METHOD_LABELS is style.METHOD_LABELS
+    fig = plot_retrieval(metrics(False))
+    save_figure(fig, tmp_path / "f.pdf", tmp_path / "f.png")
+    assert not plt.fignum_exists(fig.number)

@@ -60,10 +60,6 @@ class Recording:
         """Boolean mask over behaviour columns: True for discrete ones."""
         return np.array([name in self.discrete for name in self.behavior_names], dtype=bool)
 
-    @property
-    def continuous_names(self) -> tuple[str, ...]:
-        return tuple(n for n in self.behavior_names if n not in self.discrete)
-
 
 def read_recording(
     path: str | Path,

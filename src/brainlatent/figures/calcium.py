@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from brainlatent.errors import DataError  # noqa: E402
-
-METHOD_LABELS = {
-    "cebra_behavior": "CEBRA-Behavior",
-    "cebra_time": "CEBRA-Time",
-    "cebra_hybrid": "CEBRA-Hybrid",
-    "pca": "PCA",
-    "raw": "kNN on raw activity",
-    "cebra": "CEBRA",
-    "umap": "UMAP",
-    "tsne": "t-SNE",
-    "autolfads": "autoLFADS",
-    "pivae": "pi-VAE",
-}
+from brainlatent.errors import DataError
+from brainlatent.figures.style import MAIN_COLOR, METHOD_LABELS
 
 
 def plot_frame_decoding(metrics: pd.DataFrame, source: str = "metrics", pseudo: str = "pseudo"):
@@ -88,11 +73,11 @@ def plot_synthetic_latents(metrics: pd.DataFrame, paper: dict, source: str = "me
     for i, method in enumerate(methods):
         values = rows.loc[rows["method"] == method, "value"]
         if len(values):
-            ax.scatter(np.full(len(values), i - 0.12), values, s=12, color="#1f77b4", zorder=3)
-            ax.hlines(values.median(), i - 0.3, i + 0.06, color="#1f77b4", lw=2)
+            ax.scatter(np.full(len(values), i - 0.12), values, s=12, color=MAIN_COLOR, zorder=3)
+            ax.hlines(values.median(), i - 0.3, i + 0.06, color=MAIN_COLOR, lw=2)
         if method in paper:
             ax.hlines(paper[method], i - 0.06, i + 0.3, color="#d62728", lw=2)
-    ax.plot([], [], color="#1f77b4", lw=2, label="this workflow (median, seeds)")
+    ax.plot([], [], color=MAIN_COLOR, lw=2, label="this workflow (median, seeds)")
     ax.plot([], [], color="#d62728", lw=2, label="Schneider et al. 2023 (median)")
     ax.set_xticks(x, [METHOD_LABELS.get(m, m) for m in methods], rotation=30, ha="right")
     ax.set_ylabel("R² (embedding → true latent)")

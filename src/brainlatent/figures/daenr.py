@@ -8,14 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from brainlatent.errors import DataError  # noqa: E402
+from brainlatent.errors import DataError
 
 METRICS = {"ssim": "SSIM", "pixcorr": "PixCorr", "rsa": "RSA (code vs neurons)"}
 RECONSTRUCTION_ARRAYS = ("test_images", "test_image", "betas", "reconstructions")

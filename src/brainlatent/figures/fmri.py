@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.patches import Patch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-
-from brainlatent.errors import DataError  # noqa: E402
+from brainlatent.errors import DataError
+from brainlatent.figures.style import BASELINE_COLOR, MAIN_COLOR
 
 METRIC_COLUMNS = ("subject", "space", "metric", "value", "chance", "n_images")
 RECONSTRUCTION_ARRAYS = ("image", "truth", "reconstruction")
@@ -27,7 +25,7 @@ IDENTIFICATION = (
     ("pixel", "n_way"),
 )
 SIMILARITY = {("pixel", "pixcorr"): "PixCorr", ("pixel", "ssim"): "SSIM"}
-SPACE_COLORS = {"latent": "#1f77b4", "pixel": "#8c8c8c"}
+SPACE_COLORS = {"latent": MAIN_COLOR, "pixel": BASELINE_COLOR}
 
 ROI_COLUMNS = ("subject", "roi", "level", "n_voxels", "low", "high", "contrast")
 LEVEL_COLORS = {"low": "#4c72b0", "mid": "#9a9a9a", "high": "#dd8452"}

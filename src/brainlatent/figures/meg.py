@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from brainlatent.errors import DataError  # noqa: E402
-from brainlatent.io import atomic_path  # noqa: E402
+from brainlatent.errors import DataError
+from brainlatent.figures.style import BASELINE_COLOR, MAIN_COLOR
 
 DECODER_LABELS = {"ridge": "Ridge (linear)", "brain_module": "Brain module (CLIP + MSE)"}
-DECODER_COLORS = {"ridge": "#8c8c8c", "brain_module": "#1f77b4"}
+DECODER_COLORS = {"ridge": BASELINE_COLOR, "brain_module": MAIN_COLOR}
 
 
 def _select(metrics: pd.DataFrame, metric: str, source: str) -> pd.DataFrame:
@@ -79,11 +74,3 @@ def plot_timecourse(metrics: pd.DataFrame, metric: str = "top5", source: str = "
     ax.legend(fontsize=7, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     return fig
-
-
-def save_figure(fig, pdf: str | Path, png: str | Path, dpi: int = 200) -> None:
-    """Save a figure as PDF and PNG, each atomically."""
-    for path, kwargs in ((pdf, {}), (png, {"dpi": dpi})):
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=Path(path).suffix[1:], **kwargs)
-    plt.close(fig)

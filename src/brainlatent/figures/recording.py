@@ -9,15 +9,12 @@ error of every method against the chance-level error.
 
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from brainlatent.errors import DataError  # noqa: E402
-from brainlatent.figures.calcium import METHOD_LABELS  # noqa: E402
+from brainlatent.errors import DataError
+from brainlatent.figures.style import MAIN_COLOR, METHOD_LABELS
 
 #: One colour map per discrete class (cycled when there are more).
 CLASS_CMAPS = ("cool", "viridis", "autumn", "winter")
@@ -110,7 +107,7 @@ def plot_recording_embedding(
     methods = [m for m in dict.fromkeys(errors["method"]) if m != "chance"]
     for x, method in enumerate(methods):
         values = errors.loc[errors["method"] == method, "value"].to_numpy(float)
-        ax.bar(x, values.mean(), color="#1f77b4" if method.startswith("cebra") else "#999999")
+        ax.bar(x, values.mean(), color=MAIN_COLOR if method.startswith("cebra") else "#999999")
         ax.scatter(np.full(len(values), x), values, s=8, color="k", zorder=3)
     top = float(errors["value"].max())
     if len(chance):

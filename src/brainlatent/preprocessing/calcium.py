@@ -169,24 +169,6 @@ def movie_matrix(
     return result.neural, result.frame, result.repeat
 
 
-def scene_responses(
-    session: ac.CalciumSession, window: tuple[float, float] = SCENE_WINDOW
-) -> tuple[np.ndarray, np.ndarray]:
-    """Mean dF/F in ``window`` after each scene onset: (responses float32, image index).
-
-    One row per presentation in presentation order; blank sweeps have image -1.
-    """
-    scenes = session.scenes
-    if scenes.empty:
-        raise DataError(session.path, "no natural_scenes presentations")
-    onset = scenes["start_time"].to_numpy()
-    responses = interval_means(
-        session.dff, session.timestamps, onset + window[0], onset + window[1]
-    )
-    responses, _ = drop_nan_neurons(responses, session.path, "natural_scenes")
-    return responses, scenes["frame"].to_numpy(np.int64)
-
-
 class PseudoMouse(NamedTuple):
     """Neurons pooled across mice; ``origin`` says where each column came from."""
 

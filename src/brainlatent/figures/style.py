@@ -1,0 +1,44 @@
+"""What every figure module shares: the non-interactive backend, labels, colours, saving.
+
+Importing :mod:`brainlatent.figures` (any figure module) imports this first, so
+the Agg backend is chosen once, before anything draws: figures are written to
+files by workflow rules, never shown.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from brainlatent.io import atomic_path  # noqa: E402
+
+#: Display names of the embedding and decoding methods (keys as in the metrics tables).
+METHOD_LABELS = {
+    "cebra_behavior": "CEBRA-Behavior",
+    "cebra_time": "CEBRA-Time",
+    "cebra_hybrid": "CEBRA-Hybrid",
+    "pca": "PCA",
+    "raw": "kNN on raw activity",
+    "cebra": "CEBRA",
+    "umap": "UMAP",
+    "tsne": "t-SNE",
+    "autolfads": "autoLFADS",
+    "pivae": "pi-VAE",
+}
+
+#: The colour of the method a figure is about (brain module, latent space, this workflow).
+MAIN_COLOR = "#1f77b4"
+#: The colour of the baseline it is compared with (ridge, pixel space).
+BASELINE_COLOR = "#8c8c8c"
+
+
+def save_figure(fig, pdf: str | Path, png: str | Path, dpi: int = 200) -> None:
+    """Save a figure as PDF and PNG, each atomically, then close it."""
+    for path, kwargs in ((pdf, {}), (png, {"dpi": dpi})):
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=Path(path).suffix[1:], **kwargs)
+    plt.close(fig)
