@@ -1,4 +1,8 @@
-"""Consistency of CEBRA embeddings across mice: R² of linear maps between every pair (Fig. 4)."""
+"""Consistency of CEBRA embeddings across mice: R² of linear maps between every pair (Fig. 4).
+
+Each row's ``device`` is where its two embeddings were fitted (``"cpu/cuda"`` when the
+source's and the target's differ).
+"""
 
 import argparse
 from pathlib import Path
@@ -7,7 +11,14 @@ import numpy as np
 import pandas as pd
 
 from brainlatent.decoding.frames import consistency_matrix
+from brainlatent.errors import DataError
 from brainlatent.io import write_table
+
+
+def _device(data, path) -> str:
+    if "device" not in data.files:
+        raise DataError(path, "no 'device' in the embedding: rerun embed_calcium to refit it")
+    return str(data["device"])
 
 
 def main(argv=None):
@@ -28,6 +39,10 @@ def main(argv=None):
         if len(paths) != len(args.mice):
             parser.error(f"--kind {kind}: {len(paths)} embeddings for {len(args.mice)} mice")
         loaded = {mouse: np.load(path) for mouse, path in zip(args.mice, paths, strict=True)}
+        devices = {
+            mouse: _device(loaded[mouse], path)
+            for mouse, path in zip(args.mice, paths, strict=True)
+        }
         matrix = consistency_matrix(
             {m: d["embedding"] for m, d in loaded.items()},
             {m: d["frame"] for m, d in loaded.items()},
@@ -35,11 +50,16 @@ def main(argv=None):
         print(f"CEBRA-{kind}\n{matrix.round(3).to_string()}")
         long = matrix.stack().dropna().rename("value").reset_index()
         long.insert(0, "kind", kind)
+        long["device"] = [
+            devices[s] if devices[s] == devices[t] else f"{devices[s]}/{devices[t]}"
+            for s, t in zip(long["source"], long["target"], strict=True)
+        ]
         tables.append(long)
     table = pd.concat(tables, ignore_index=True)
     table.insert(0, "dataset", "allen_calcium")
     table["metric"] = "r2"
-    write_table(args.metrics, table[["dataset", "kind", "source", "target", "metric", "value"]])
+    columns = ["dataset", "kind", "source", "target", "metric", "value", "device"]
+    write_table(args.metrics, table[columns])
 
 
 if __name__ == "__main__":

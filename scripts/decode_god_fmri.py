@@ -25,7 +25,7 @@ def main(argv=None):
     parser.add_argument("--reconstructions", type=Path, required=True)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    generator = DAENREstimator.load(args.generator)
+    generator = DAENREstimator.load(args.generator)  # on the CPU, whatever it was trained on
     with np.load(args.latents, allow_pickle=False) as data:
         latents = {name: data[name] for name in data.files}
     table, arrays = decode_subject(
@@ -35,6 +35,7 @@ def main(argv=None):
         latents,
         generator.decode,
         args.alphas,
+        device=generator.fit_device_,
     )
     print(table.to_string(index=False))
     with atomic_path(args.reconstructions) as tmp, open(tmp, "wb") as f:

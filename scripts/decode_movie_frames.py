@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from brainlatent.decoding.movie import decode_movie_frames
+from brainlatent.device import add_device_argument, refuse_device_key
 from brainlatent.io import load_npy, read_table, write_table
 
 
@@ -23,8 +24,10 @@ def main(argv=None):
     parser.add_argument("--window", type=int, default=30)
     parser.add_argument("--cebra", type=json.loads, default={}, help="JSON CEBRA parameters")
     parser.add_argument("--threads", type=int, default=1)
+    add_device_argument(parser)
     parser.add_argument("--metrics", type=Path, required=True)
     args = parser.parse_args(argv)
+    refuse_device_key(parser, args.cebra, "--cebra")
     torch.set_num_threads(args.threads)
     labels = read_table(args.labels, ["frame", "repeat"])
     table = decode_movie_frames(
@@ -35,7 +38,7 @@ def main(argv=None):
         args.methods,
         args.neuron_counts,
         args.seeds,
-        args.cebra,
+        {**args.cebra, "device": args.device},
         pca_dim=args.pca_dim,
         window=args.window,
     )

@@ -12,6 +12,7 @@ from brainlatent.decoding.behavior import (
     embedding_filename,
     save_embedding,
 )
+from brainlatent.device import add_device_argument, refuse_device_key
 from brainlatent.io import write_table
 
 
@@ -27,10 +28,12 @@ def main(argv=None):
     parser.add_argument("--knn-metric", default="cosine")
     parser.add_argument("--cebra", type=json.loads, default={}, help="JSON CEBRA parameters")
     parser.add_argument("--threads", type=int, default=1)
+    add_device_argument(parser)
     parser.add_argument("--metrics", type=Path, required=True)
     parser.add_argument("--consistency", type=Path, required=True)
     parser.add_argument("--embeddings", type=Path, required=True, help="folder of .npz files")
     args = parser.parse_args(argv)
+    refuse_device_key(parser, args.cebra, "--cebra")
     torch.set_num_threads(args.threads)
     recording = read_recording(args.recording, **args.reader)
     if recording.resampling:
@@ -39,7 +42,7 @@ def main(argv=None):
         recording,
         args.methods,
         args.seeds,
-        args.cebra,
+        {**args.cebra, "device": args.device},
         test_fraction=args.test_fraction,
         pca_dim=args.pca_dim,
         n_neighbors=args.neighbors,

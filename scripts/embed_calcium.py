@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from brainlatent.decoding.movie import movie_embedding
+from brainlatent.device import add_device_argument, device_name, refuse_device_key
 from brainlatent.io import atomic_path, load_npy, read_table
 
 
@@ -20,8 +21,11 @@ def main(argv=None):
     parser.add_argument("--cebra", type=json.loads, default={}, help="JSON CEBRA parameters")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    add_device_argument(parser)
     parser.add_argument("--embedding", type=Path, required=True)
     args = parser.parse_args(argv)
+    refuse_device_key(parser, args.cebra, "--cebra")
+    device = device_name(args.device)  # recorded with the embedding, for calcium_consistency
     torch.set_num_threads(args.threads)
     labels = read_table(args.labels, ["frame", "repeat"])
     frame, repeat = labels["frame"].to_numpy(), labels["repeat"].to_numpy()
@@ -31,12 +35,12 @@ def main(argv=None):
         repeat,
         load_npy(args.features, mmap=False),
         args.kind,
-        {**args.cebra, "threads": args.threads},
+        {**args.cebra, "device": device, "threads": args.threads},
         seed=args.seed,
     )
     with atomic_path(args.embedding) as tmp, open(tmp, "wb") as f:
-        np.savez(f, embedding=embedding, frame=frame, repeat=repeat)
-    print(f"CEBRA-{args.kind}: {embedding.shape} embedding")
+        np.savez(f, embedding=embedding, frame=frame, repeat=repeat, device=np.array(device))
+    print(f"CEBRA-{args.kind}: {embedding.shape} embedding on {device}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from pathlib import Path
 import joblib
 import pandas as pd
 
+from brainlatent.errors import DataError
 from brainlatent.evaluation import retrieval_rows, split_trials, tidy
 from brainlatent.io import load_npy, read_table, write_table
 from brainlatent.models.brain_module import BrainModuleDecoder
@@ -24,10 +25,24 @@ class _SubjectDecoder:
         return self.decoder.transform_targets(Y)
 
 
+def subject_index(decoder: BrainModuleDecoder, subject: str, path) -> int:
+    """The index of ``subject`` in the module's subject layer, looked up by name.
+
+    By name, not by position in the config's subject list: the module keeps its own
+    order (the workflow fits on sorted subjects), so a position could pick another
+    subject's layer.
+    """
+    names = list(decoder.subject_names_)
+    if subject not in names:
+        raise DataError(
+            path, f"subject {subject!r} is not in this brain module; it was trained on {names}"
+        )
+    return names.index(subject)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--subject", required=True)
-    parser.add_argument("--subject-index", type=int, required=True, help="index in the module")
+    parser.add_argument("--subject", required=True, help="name, as given to fit_brain_module")
     parser.add_argument("--epochs", type=Path, required=True)
     parser.add_argument("--trials", type=Path, required=True)
     parser.add_argument("--image-models", nargs="+", required=True)
@@ -51,11 +66,15 @@ def main(argv=None):
         args.image_models, args.features, args.index, args.ridge, args.brain_module, strict=True
     ):
         features, index = load_npy(features), read_table(index)
-        decoders = {
-            "ridge": joblib.load(ridge),
-            "brain_module": _SubjectDecoder(BrainModuleDecoder.load(brain), args.subject_index),
+        module = BrainModuleDecoder.load(brain)
+        decoders = {  # name: (decoder, device it was trained on)
+            "ridge": (joblib.load(ridge), "cpu"),
+            "brain_module": (
+                _SubjectDecoder(module, subject_index(module, args.subject, brain)),
+                module.fit_device_,
+            ),
         }
-        for name, decoder in decoders.items():
+        for name, (decoder, device) in decoders.items():
             rows = retrieval_rows(decoder, X, images, features, index, args.top_k)
             tables.append(
                 tidy(
@@ -66,6 +85,7 @@ def main(argv=None):
                     image_model=model,
                     window_start=float("nan"),
                     window_stop=float("nan"),
+                    device=device,
                 )
             )
     metrics = pd.concat(tables, ignore_index=True)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from brainlatent.device import add_device_argument, refuse_device_key
 from brainlatent.io import write_table
 from brainlatent.synthetic.benchmark import run_benchmark
 
@@ -21,15 +22,17 @@ def main(argv=None):
     parser.add_argument("--cebra", type=json.loads, default={}, help="JSON CEBRA parameters")
     parser.add_argument("--data-seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    add_device_argument(parser)
     parser.add_argument("--metrics", type=Path, required=True)
     args = parser.parse_args(argv)
+    refuse_device_key(parser, args.cebra, "--cebra")
     torch.set_num_threads(args.threads)
     table = run_benchmark(
         args.methods,
         args.seeds,
         n_samples=args.n_samples,
         n_neurons=args.n_neurons,
-        cebra_params=args.cebra,
+        cebra_params={**args.cebra, "device": args.device},
         method_params={"tsne": {"max_iter": args.tsne_max_iter}},
         max_samples={"tsne": args.tsne_max_samples} if args.tsne_max_samples else None,
         data_seed=args.data_seed,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
@@ -47,3 +48,25 @@ def simulated(tmp_path_factory, reference_bids):
         image_size=32,
     )
     return root
+
+
+def merged(overlay: dict, base: dict) -> dict:
+    """Snakemake's merge of a --configfile onto another (nested dicts update)."""
+    out = copy.deepcopy(base)
+    for key, value in (overlay or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(value, out[key])
+        else:
+            out[key] = value
+    return out
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Torch on one thread for the test (fits pinned to recorded values), then restored."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -19,7 +19,8 @@ from brainlatent.errors import DataError
 from brainlatent.io import load_npy, read_table
 from brainlatent.metrics import retrieval_metrics
 
-#: Columns of every metrics table, in order.
+#: Columns of every metrics table, in order. ``device`` is where the decoder was trained
+#: (``cpu``, ``cuda``, ...; ridge always fits on the CPU), last so older columns keep their place.
 METRIC_COLUMNS = [
     "dataset",
     "subject",
@@ -31,6 +32,7 @@ METRIC_COLUMNS = [
     "value",
     "chance",
     "n_candidates",
+    "device",
 ]
 
 
@@ -155,7 +157,8 @@ def timecourse_rows(
     chosen per target by leave-one-out, that is the same fit as one ridge per
     model, for the price of one decomposition of the window's data.
     Windows ending at or before image onset carry no information about the
-    image, so they must decode at chance: a check against leakage.
+    image, so they must decode at chance: a check against leakage. Ridge fits on
+    the CPU, so every row's ``device`` is ``"cpu"``.
     """
     from brainlatent.models.ridge import RidgeDecoder
 
@@ -188,6 +191,7 @@ def timecourse_rows(
                     window_start=start,
                     window_stop=stop,
                     image_model=name,
+                    device="cpu",
                     **columns,
                 )
             )

@@ -158,7 +158,8 @@ def test_fitted_attributes_and_history_schema(fitted, problem):
     assert fitted.history_[HISTORY_COLUMNS[1:]].notna().all().all()
     assert fitted.n_features_in_ == N_CHANNELS
     assert fitted.n_subjects_ == N_SUBJECTS
-    assert fitted.device_ == torch.device("cpu")
+    assert fitted.device_ == torch.device("cpu") and fitted.fit_device_ == "cpu"
+    assert fitted.subject_names_ == ["0", "1"]  # no names given: the indices
     assert fitted.y_mean_.shape == fitted.y_scale_.shape == (N_DIMS,)
     np.testing.assert_allclose(fitted.positions_, problem["positions"], rtol=1e-6)
     best = fitted.history_.loc[fitted.history_["val_loss"].idxmin(), "epoch"]
@@ -223,6 +224,54 @@ def test_save_load_round_trip(fitted, problem, tmp_path):
     pd.testing.assert_frame_equal(loaded.history_, fitted.history_)
     assert loaded.best_epoch_ == fitted.best_epoch_
     assert loaded.n_subjects_ == fitted.n_subjects_
+    assert loaded.subject_names_ == fitted.subject_names_
+    assert loaded.fit_device_ == fitted.fit_device_ == "cpu"
+
+
+def test_subject_names_are_saved_in_index_order(problem, tmp_path):
+    X, Y, s = problem["X_train"], problem["Y_train"], problem["s_train"]
+    est = BrainModuleDecoder(max_epochs=1, **FAST)
+    est.fit(X, Y, s, problem["positions"], subject_names=["sub-B", "sub-A"])
+    assert est.subject_names_ == ["sub-B", "sub-A"]
+    est.save(tmp_path / "m.pt")
+    assert BrainModuleDecoder.load(tmp_path / "m.pt").subject_names_ == ["sub-B", "sub-A"]
+    for names, match in (
+        (["A"], "must name every subject index 0..1"),
+        (["A", "A"], "must be unique"),
+        ("AB", "sequence of strings"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            BrainModuleDecoder(max_epochs=1, **FAST).fit(
+                X, Y, s, problem["positions"], subject_names=names
+            )
+
+
+def test_load_checks_the_format_tag(fitted, tmp_path):
+    """An old (/1, no subject names) or foreign checkpoint fails at load, naming the tags."""
+    path = tmp_path / "model.pt"
+    fitted.save(path)
+    state = torch.load(path, weights_only=True)
+    assert state["format"] == "brainlatent.BrainModuleDecoder/2"
+    state["format"] = "brainlatent.BrainModuleDecoder/1"
+    del state["subject_names"]
+    torch.save(state, tmp_path / "old.pt")
+    with pytest.raises(ValueError) as error:
+        BrainModuleDecoder.load(tmp_path / "old.pt")
+    message = str(error.value)
+    assert str(tmp_path / "old.pt") in message
+    assert "'brainlatent.BrainModuleDecoder/1'" in message
+    assert "expected 'brainlatent.BrainModuleDecoder/2'" in message
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "untagged.pt")
+    with pytest.raises(ValueError, match=r"untagged\.pt: checkpoint format None, expected"):
+        BrainModuleDecoder.load(tmp_path / "untagged.pt")
+    (tmp_path / "text.pt").write_text("not a checkpoint")
+    with pytest.raises(ValueError, match=r"text\.pt: not a BrainModuleDecoder checkpoint"):
+        BrainModuleDecoder.load(tmp_path / "text.pt")
+    state["format"] = "brainlatent.BrainModuleDecoder/2"  # right tag, names missing or wrong
+    state["subject_names"] = ["only-one"]
+    torch.save(state, tmp_path / "bad_names.pt")
+    with pytest.raises(ValueError, match=r"bad_names\.pt: bad subject names"):
+        BrainModuleDecoder.load(tmp_path / "bad_names.pt")
 
 
 def test_early_stopping_on_overfitting_problem():

@@ -124,11 +124,27 @@ def test_save_load_round_trip(problem, tmp_path):
     est.save(path)
     loaded = DAENREstimator.load(path)
     assert loaded.get_params() == est.get_params()
+    assert loaded.fit_device_ == est.fit_device_ == str(est.device_)
     pd.testing.assert_frame_equal(loaded.history_, est.history_)
     for method in ("encode", "reconstruct", "predict_responses"):
         np.testing.assert_allclose(
             getattr(loaded, method)(test_x), getattr(est, method)(test_x), atol=1e-6
         )
+
+
+def test_load_refuses_another_format(problem, tmp_path):
+    from brainlatent.models.brain_module import BrainModuleDecoder
+
+    train_x, train_y, _, _ = problem
+    est = DAENREstimator(hidden_dim=8, max_epochs=1, progress=False).fit(train_x, train_y)
+    est.save(tmp_path / "daenr.pt")
+    with pytest.raises(ValueError, match=r"daenr\.pt: checkpoint format 'brainlatent\.DAENR"):
+        BrainModuleDecoder.load(tmp_path / "daenr.pt")
+    state = torch.load(tmp_path / "daenr.pt", weights_only=True)
+    state["format"] = "brainlatent.DAENREstimator/1"
+    torch.save(state, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match="expected 'brainlatent.DAENREstimator/2'"):
+        DAENREstimator.load(tmp_path / "old.pt")
 
 
 # ---------------------------------------------------------------------------

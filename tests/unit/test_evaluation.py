@@ -48,6 +48,7 @@ def test_timecourse_decodes_only_after_onset():
     alone = evaluation.timecourse_rows(X, trials, times, {"m": (emb, index)}, **kwargs)
     pd.testing.assert_frame_equal(table, alone)  # one joint fit = one fit per model
     assert list(table.columns) == evaluation.METRIC_COLUMNS
+    assert evaluation.METRIC_COLUMNS[-1] == "device" and set(table.device) == {"cpu"}  # ridge
     top5 = table[table["metric"] == "top5"].set_index("window_start")["value"]
     chance = table.loc[table["metric"] == "top5", "chance"].iloc[0]
     assert chance == 0.05

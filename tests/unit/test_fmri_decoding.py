@@ -168,9 +168,12 @@ def test_identification_table_layout_and_chance():
     predicted = true_latents + 0.5 * gen.normal(size=true_latents.shape)
     images = gen.integers(0, 256, size=(n, 16, 16, 3), dtype=np.uint8)
     recon = np.clip(images / 255 + 0.1 * gen.normal(size=images.shape), 0, 1)
-    table = identification_table("sub-01", predicted, true_latents, recon, images)
-    assert list(table.columns) == ["subject", "space", "metric", "value", "chance", "n_images"]
-    for column in ("subject", "space", "metric"):
+    table = identification_table("sub-01", predicted, true_latents, recon, images, device="cuda")
+    assert list(table.columns) == [
+        "subject", "space", "metric", "value", "chance", "n_images", "device",
+    ]  # fmt: skip
+    assert (table.device == "cuda").all()
+    for column in ("subject", "space", "metric", "device"):
         assert pd.api.types.is_string_dtype(table[column]), column
     assert table[["value", "chance", "n_images"]].dtypes.to_dict() == {
         "value": np.dtype("float64"),
@@ -196,7 +199,7 @@ def test_identification_table_needs_one_row_per_image():
     latents = np.zeros((4, 3))
     images = np.zeros((3, 8, 8, 3), dtype=np.uint8)
     with pytest.raises(ValueError, match="one row per test image"):
-        identification_table("1", latents, latents, images, images)
+        identification_table("1", latents, latents, images, images, device="cpu")
 
 
 # --- ROI weight contrast ---------------------------------------------------------------------

@@ -216,14 +216,12 @@ def test_truncated_bold_download_is_named(broken):
     assert str(error.value).startswith(str(bold))
 
 
-def test_unknown_generator_needs_are_config_errors(tmp_path):
+def test_unknown_generator_needs_are_config_errors():
     check_generator({"kind": "autoencoder"})
-    with pytest.raises(ConfigError, match="icgan_weights is None, which does not exist"):
-        check_generator({"kind": "icgan", "icgan_weights": None})
-    weights = tmp_path / "icgan.pth"
-    weights.write_bytes(b"0")
-    with pytest.raises(ConfigError, match="does not ship yet"):
-        check_generator({"kind": "icgan", "icgan_weights": str(weights)})
+    with pytest.raises(ConfigError, match="ic_gan generator code and a SwAV .*kind: autoencoder"):
+        check_generator({"kind": "icgan"})
+    with pytest.raises(ConfigError, match="must be one of"):
+        check_generator({"kind": "vae"})
 
 
 def test_images_are_centre_cropped_then_resized(tmp_path):

@@ -254,8 +254,9 @@ def test_consistency_across_seeds_is_a_long_table():
         ("cebra_time", 1): (base[:150] @ rotation, base[150:] @ rotation),
         ("pca", None): (base[:150], base[150:]),
     }
-    table = bd.seed_consistency(embeddings)
-    assert list(table.columns) == bd.CONSISTENCY_COLUMNS
+    table = bd.seed_consistency(embeddings, device="cuda")
+    assert list(table.columns) == bd.CONSISTENCY_COLUMNS and bd.CONSISTENCY_COLUMNS[-1] == "device"
+    assert set(table.device) == {"cuda"}
     assert len(table) == 2 and set(table["method"]) == {"cebra_time"}
     assert np.allclose(table["value"], 1.0)
 
@@ -271,7 +272,8 @@ def test_cebra_behavior_decodes_position_better_than_pca(files):
     }
     result = bd.decode_behavior(rec, ["cebra_behavior", "pca"], [0], params, log=lambda _: None)
     table = result.metrics
-    assert list(table.columns) == bd.METRIC_COLUMNS
+    assert list(table.columns) == bd.METRIC_COLUMNS and bd.METRIC_COLUMNS[-1] == "device"
+    assert set(table.device) == {"cpu"}  # chance and PCA always, CEBRA as asked
     error = table[table["metric"] == "median_abs_error"].set_index("method")["value"]
     accuracy = table[table["metric"] == "accuracy"].set_index("method")["value"]
     assert error["cebra_behavior"] < 0.5 * error["pca"], error
@@ -284,8 +286,8 @@ def test_cebra_behavior_decodes_position_better_than_pca(files):
 
 
 def test_figure_is_written(tmp_path):
-    from brainlatent.figures.meg import save_figure
     from brainlatent.figures.recording import plot_recording_embedding
+    from brainlatent.figures.style import save_figure
 
     gen = np.random.default_rng(0)
     behavior = np.column_stack([gen.uniform(0, 1.6, 300), gen.integers(0, 2, 300)])

@@ -143,7 +143,8 @@ def test_cebra_beats_pca_and_leaves_torch_state_alone():
     )
     assert torch.equal(torch.random.get_rng_state(), state)
     assert torch.get_num_threads() == threads
-    assert list(table.columns) == ["dataset", "method", "seed", "metric", "value"]
+    assert list(table.columns) == ["dataset", "method", "seed", "metric", "value", "device"]
+    assert set(table.device) == {"cpu"}  # CEBRA's default here, and PCA's only
     assert len(table) == 4 and set(table.metric) == {"r2"} and set(table.dataset) == {"pivae"}
     r2 = table.groupby("method").value.median()
     assert r2["cebra"] > 0.85
@@ -175,3 +176,22 @@ def test_umap_runs(data):
 def test_paper_medians_rank_cebra_first():
     assert max(PAPER_MEDIANS, key=PAPER_MEDIANS.get) == "cebra"
     assert set(PAPER_MEDIANS) == {"cebra", "autolfads", "pivae", "umap", "tsne"}
+
+
+def test_cebra_embedding_is_reproducible():
+    """The benchmark seeds CEBRA's weights and samplers: the same seed, the same numbers.
+
+    (cebra 0.6 seeds its samplers from the OS unless told otherwise: the benchmark's CEBRA
+    rows used to change from run to run.)"""
+    import torch
+
+    data = simulate(300, 20, seed=1)
+    threads = torch.get_num_threads()
+
+    def run(seed):
+        return embed("cebra", data.spikes, data.u, seed, 3, max_iterations=5, batch_size=64)
+
+    first = run(0)
+    np.testing.assert_array_equal(run(0), first)
+    assert not np.array_equal(run(1), first)
+    assert torch.get_num_threads() == threads

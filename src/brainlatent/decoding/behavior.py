@@ -38,12 +38,30 @@ from brainlatent.decoding.frames import consistency_matrix
 METHODS = ("cebra_behavior", "cebra_time", "pca", "raw")
 #: Methods whose embedding depends on the seed (one row per seed in the tables).
 SEEDED = ("cebra_behavior", "cebra_time")
-#: Columns of the metrics table (``seed`` is missing for deterministic methods).
-METRIC_COLUMNS = ["dataset", "method", "seed", "label", "metric", "value"]
-#: Columns of the consistency table.
-CONSISTENCY_COLUMNS = ["dataset", "method", "source_seed", "target_seed", "metric", "value"]
+#: Columns of the metrics table (``seed`` is missing for deterministic methods; ``device`` is
+#: where the embedding was fitted: CEBRA's resolved device, ``cpu`` for the rest).
+METRIC_COLUMNS = ["dataset", "method", "seed", "label", "metric", "value", "device"]
+#: Columns of the consistency table (CEBRA methods only, so ``device`` is CEBRA's).
+CONSISTENCY_COLUMNS = [
+    "dataset",
+    "method",
+    "source_seed",
+    "target_seed",
+    "metric",
+    "value",
+    "device",
+]
 #: The CEBRA hippocampus demo's kNN decoder.
 DEFAULT_NEIGHBORS = 36
+
+
+def method_device(method: str, cebra_params: Mapping | None = None) -> str:
+    """Where ``method`` runs: CEBRA on its ``device`` parameter (resolved), the rest on the CPU."""
+    if method not in SEEDED:
+        return "cpu"
+    from brainlatent.device import device_name
+
+    return device_name((cebra_params or {}).get("device", "auto"))
 
 
 def split_index(n_samples: int, test_fraction: float = 0.2) -> int:
@@ -229,6 +247,7 @@ def decode_behavior(
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; expected some of {list(METHODS)}")
+    devices = {m: method_device(m, cebra_params) for m in ("chance", *methods)}
     neural, behavior = recording.neural, recording.behavior
     names, is_discrete = recording.behavior_names, recording.is_discrete
     split = split_index(len(neural), test_fraction)
@@ -240,7 +259,7 @@ def decode_behavior(
     )
 
     rows = [
-        {"method": "chance", "seed": None, **row}
+        {"method": "chance", "seed": None, **row, "device": devices["chance"]}
         for row in chance_rows(y_train, y_test, names, is_discrete)
     ]
     result = BehaviorDecoding(metrics=pd.DataFrame(), consistency=pd.DataFrame(), split=split)
@@ -267,7 +286,10 @@ def decode_behavior(
                 n_neighbors=n_neighbors,
                 metric=metric,
             )
-            rows += [{"method": method, "seed": seed, **row} for row in decoded]
+            rows += [
+                {"method": method, "seed": seed, **row, "device": devices[method]}
+                for row in decoded
+            ]
             if method != "raw":
                 result.embeddings[(method, seed)] = (E_train, E_test)
             log(
@@ -278,16 +300,20 @@ def decode_behavior(
     metrics.insert(0, "dataset", dataset)
     metrics["seed"] = metrics["seed"].astype("Int64")
     result.metrics = metrics[METRIC_COLUMNS]
-    result.consistency = seed_consistency(result.embeddings, dataset=dataset)
+    # Without a CEBRA method the consistency table is empty and its device moot.
+    cebra_device = next((devices[m] for m in methods if m in SEEDED), "cpu")
+    result.consistency = seed_consistency(result.embeddings, dataset=dataset, device=cebra_device)
     return result
 
 
-def seed_consistency(embeddings: Mapping, dataset: str = "recording") -> pd.DataFrame:
+def seed_consistency(
+    embeddings: Mapping, dataset: str = "recording", *, device: str
+) -> pd.DataFrame:
     """Consistency R² between every ordered pair of seeds of each CEBRA method.
 
     Each seed's embedding of the whole recording (training block, then the
     held-out block) is compared sample by sample; empty when a method has
-    fewer than two seeds.
+    fewer than two seeds. ``device`` (where CEBRA ran) is recorded in every row.
     """
     rows = []
     for method in dict.fromkeys(m for m, _ in embeddings):
@@ -308,6 +334,7 @@ def seed_consistency(embeddings: Mapping, dataset: str = "recording") -> pd.Data
                             "target_seed": int(target),
                             "metric": "r2",
                             "value": float(matrix.loc[source, target]),
+                            "device": device,
                         }
                     )
     return pd.DataFrame(rows, columns=CONSISTENCY_COLUMNS)

@@ -28,8 +28,9 @@ __all__ = [
     "roi_weight_contrast",
 ]
 
-#: Columns of :func:`identification_table`, in order.
-IDENTIFICATION_COLUMNS = ("subject", "space", "metric", "value", "chance", "n_images")
+#: Columns of :func:`identification_table`, in order; ``device`` is where the generator was
+#: trained (its latent space is what the ridge decodes into).
+IDENTIFICATION_COLUMNS = ("subject", "space", "metric", "value", "chance", "n_images", "device")
 #: Columns of :func:`roi_weight_contrast`, in order.
 ROI_COLUMNS = ("roi", "n_voxels", "low", "high", "contrast")
 
@@ -127,12 +128,13 @@ def identification(predicted, candidates) -> dict:
 
 
 def identification_table(
-    subject, predicted_latents, true_latents, reconstructions, true_images
+    subject, predicted_latents, true_latents, reconstructions, true_images, *, device: str
 ) -> pd.DataFrame:
     """Latent and pixel identification plus PixCorr and SSIM for one subject: six rows.
 
     Images are uint8 (n, H, W, 3) or floats in [0, 1]. PixCorr and SSIM have
     no chance level in this table (NaN): theirs depends on the image set.
+    ``device`` (e.g. ``"cpu"``, ``"cuda"``) is recorded in every row.
     """
     recon = as_unit_images(reconstructions, "reconstructions")
     truth = as_unit_images(true_images, "true_images")
@@ -154,7 +156,10 @@ def identification_table(
         ("pixel", "ssim", ssim(recon, truth), np.nan),
     ]
     table = pd.DataFrame(
-        [(str(subject), space, metric, value, chance, n) for space, metric, value, chance in rows],
+        [
+            (str(subject), space, metric, value, chance, n, str(device))
+            for space, metric, value, chance in rows
+        ],
         columns=list(IDENTIFICATION_COLUMNS),
     )
     return table.astype({"value": "float64", "chance": "float64", "n_images": "int64"})
@@ -237,12 +242,15 @@ def decode_subject(
     latents: Mapping[str, np.ndarray],
     generate,
     alphas=DEFAULT_ALPHAS,
+    *,
+    device: str,
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Ridge to the generator's latents, decode and generate the test images, score them.
 
     ``latents`` holds ``image``, ``latent`` and ``pixels`` (uint8) per image (the
-    generator's file); ``generate`` maps latents (n, d) to images in [0, 1]. Returns
-    :func:`identification_table` and the arrays of ``reconstructions.npz``.
+    generator's file); ``generate`` maps latents (n, d) to images in [0, 1]; ``device`` is
+    where the generator was trained. Returns :func:`identification_table` and the arrays
+    of ``reconstructions.npz``.
     """
     train, test = split_samples(samples, trials)
     row = {int(image): k for k, image in enumerate(latents["image"])}
@@ -258,7 +266,7 @@ def decode_subject(
     predicted = predict_latents(model, samples[test["row"].to_numpy()], z_train)
     generated = np.asarray(generate(predicted), dtype=np.float32)
     reconstruction = np.round(np.clip(generated, 0, 1) * 255).astype(np.uint8)
-    table = identification_table(subject, predicted, z_test, reconstruction, truth)
+    table = identification_table(subject, predicted, z_test, reconstruction, truth, device=device)
     arrays = {
         "image": test["image"].to_numpy(np.int64),
         "stimulus_name": test["stimulus_name"].to_numpy(str),

@@ -18,6 +18,21 @@ from brainlatent.features.image_models import get_spec
 #: Decoding methods: raw activity, PCA, and the three CEBRA variants.
 METHODS = ("raw", "pca", "cebra_behavior", "cebra_time", "cebra_hybrid")
 
+#: Columns of :func:`decode_movie_frames`'s table: ``method``, then
+#: :func:`~brainlatent.decoding.frames.neuron_count_sweep`'s, then ``device`` (where the
+#: embedding was fitted: CEBRA's resolved device, ``cpu`` for raw and PCA).
+COLUMNS = [
+    "method",
+    "n_neurons",
+    "seed",
+    "metric",
+    "value",
+    "chance",
+    "n_test",
+    "n_neighbors",
+    "device",
+]
+
 
 def frame_features(template: np.ndarray, model: str = "hog") -> np.ndarray:
     """One handcrafted embedding per movie frame ((frames, H, W[, 3]) uint8 → (frames, d))."""
@@ -27,6 +42,15 @@ def frame_features(template: np.ndarray, model: str = "hog") -> np.ndarray:
     template = np.asarray(template)
     rgb = np.repeat(template[..., None], 3, axis=-1) if template.ndim == 3 else template
     return np.stack([spec.embed(frame) for frame in rgb]).astype(np.float32)
+
+
+def method_device(method: str, cebra_params: Mapping) -> str:
+    """Where ``method`` runs: CEBRA on its ``device`` parameter (resolved), the rest on the CPU."""
+    if not method.startswith("cebra_"):
+        return "cpu"
+    from brainlatent.device import device_name
+
+    return device_name(cebra_params.get("device", "auto"))
 
 
 def embed_fn(method: str, features: np.ndarray, pca_dim: int, cebra_params: Mapping):
@@ -56,7 +80,7 @@ def decode_movie_frames(
     """Accuracy (within ``window`` frames) on the last repeat vs neuron count, per method.
 
     Counts above the mouse's number of neurons are replaced by that number,
-    so the largest count always means "every neuron".
+    so the largest count always means "every neuron". Columns: :data:`COLUMNS`.
     """
     n = neural.shape[1]
     counts = sorted({min(int(c), n) for c in counts})
@@ -72,6 +96,7 @@ def decode_movie_frames(
             decode_kwargs={"window": window},
         )
         table.insert(0, "method", method)
+        table["device"] = method_device(method, cebra_params)
         tables.append(table)
     return pd.concat(tables, ignore_index=True)
 

@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from brainlatent.device import resolve_device
 from brainlatent.errors import DataError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -144,12 +145,6 @@ class LoadedModel:
     device: torch.device
 
 
-def _device(device: str | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def load_vgg19(
     weights: Path, image_size: int | None, layer: str | None, device: str | None
 ) -> LoadedModel:
@@ -176,7 +171,7 @@ def load_vgg19(
         model.load_state_dict(state, assign=True)
     except RuntimeError as exc:  # shape mismatch
         raise DataError(weights, f"VGG-19 weights do not fit ({exc})") from exc
-    dev = _device(device)
+    dev = resolve_device(device or "auto")  # None: auto
     model = model.float().eval().to(dev)
     layer = layer or VGG19_DEFAULT_LAYER
     if layer not in model.layer_names():
@@ -276,7 +271,7 @@ def load_clip(
         )
     except (OSError, ValueError, RuntimeError) as exc:
         raise DataError(directory, f"cannot load CLIP vision model ({exc})") from exc
-    dev = _device(device)
+    dev = resolve_device(device or "auto")  # None: auto
     model = model.float().eval().to(dev)
     native = model.config.image_size
     preprocess = _hf_preprocess(directory, image_size, native, native, CLIP_MEAN, CLIP_STD)
@@ -306,7 +301,7 @@ def load_dinov2(
         model = transformers.Dinov2Model.from_pretrained(directory, local_files_only=True)
     except (OSError, ValueError, RuntimeError) as exc:
         raise DataError(directory, f"cannot load DINOv2 model ({exc})") from exc
-    dev = _device(device)
+    dev = resolve_device(device or "auto")  # None: auto
     model = model.float().eval().to(dev)
     preprocess = _hf_preprocess(directory, image_size, 224, 256, IMAGENET_MEAN, IMAGENET_STD)
 

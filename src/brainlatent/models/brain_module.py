@@ -15,22 +15,22 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from sklearn.base import BaseEstimator, RegressorMixin
+from scipy import sparse
+from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from tqdm.auto import tqdm
 
-from brainlatent.io import atomic_path
-from brainlatent.models.persistence import plain_history, plain_params
+from brainlatent.models.torch_estimator import TorchEstimator
 
 __all__ = [
     "BrainModule",
@@ -221,7 +221,16 @@ def clip_loss(
 # ---------------------------------------------------------------------------
 
 
+def _check_real_dense(X, name: str = "X") -> None:
+    """Sparse or complex X would otherwise be densified or lose its imaginary part silently."""
+    if sparse.issparse(X):
+        raise TypeError(f"{name}: sparse input is not supported; pass a dense 3-D array")
+    if hasattr(X, "dtype") and np.issubdtype(X.dtype, np.complexfloating):
+        raise ValueError(f"Complex data not supported: {name} must be real")
+
+
 def _check_x(X, name: str = "X") -> None:
+    _check_real_dense(X, name)
     if not hasattr(X, "shape") or len(X.shape) != 3:
         shape = getattr(X, "shape", None)
         raise ValueError(
@@ -279,10 +288,20 @@ def _check_positions(positions, n_channels: int) -> np.ndarray:
     return positions.astype(np.float32)
 
 
-def _resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+def _check_subject_names(names, n_subjects: int) -> list[str]:
+    if names is None:
+        return [str(k) for k in range(n_subjects)]
+    if isinstance(names, str) or not isinstance(names, Sequence | np.ndarray):
+        raise ValueError(f"subject_names must be a sequence of strings; got {names!r}")
+    names = [str(name) for name in names]
+    if len(names) != n_subjects:
+        raise ValueError(
+            f"subject_names must name every subject index 0..{n_subjects - 1} "
+            f"({n_subjects} names); got {len(names)}: {names}"
+        )
+    if len(set(names)) != len(names):
+        raise ValueError(f"subject_names must be unique; got {names}")
+    return names
 
 
 # ---------------------------------------------------------------------------
@@ -290,13 +309,27 @@ def _resolve_device(device: str) -> torch.device:
 # ---------------------------------------------------------------------------
 
 
-class BrainModuleDecoder(RegressorMixin, BaseEstimator):
+class BrainModuleDecoder(RegressorMixin, TorchEstimator):
     """Scikit-learn style wrapper: ``fit(X, Y, subjects, positions)``, ``predict(X, subjects)``.
 
     ``predict`` returns CLIP-head outputs, which live in the *standardised*
     target space: compare them to :meth:`transform_targets` (cosine similarity
     for retrieval). ``predict_mse`` returns the MSE head in original units.
+    Subjects are integer indices; ``subject_names_`` (saved with the model)
+    says who each index is, so a caller looks subjects up by name rather than
+    by a position in some list that may since have been reordered.
     """
+
+    FORMAT = "brainlatent.BrainModuleDecoder/2"  # /2: subject_names and fit_device
+    HISTORY_COLUMNS = HISTORY_COLUMNS
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True  # MEG epochs (trials, channels, times)
+        tags.target_tags.multi_output = True  # image embeddings (trials, dims)
+        tags.target_tags.single_output = False  # a contrastive loss needs vectors
+        tags.non_deterministic = self.random_state is None
+        return tags
 
     def __init__(
         self,
@@ -359,19 +392,10 @@ class BrainModuleDecoder(RegressorMixin, BaseEstimator):
         if not 0.0 <= self.dropout_radius < 2.0:
             raise ValueError(f"dropout_radius must be in [0, 2); got {self.dropout_radius!r}")
 
-    def _seed(self) -> int:
-        if self.random_state is None:
-            return int(np.random.SeedSequence().generate_state(1)[0])
-        return int(self.random_state)
-
     def _batch(self, X, idx: np.ndarray, dtype=torch.float32) -> torch.Tensor:
         # Copy (memmaps may be read-only) and move to the device.
         arr = np.array(X[idx], dtype=np.float32, copy=True)
         return torch.from_numpy(arr).to(self.device_, dtype=dtype)
-
-    def _fork_rng(self):
-        devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
-        return torch.random.fork_rng(devices=devices)
 
     def _loss(self, clip_out, mse_out, y, groups):
         clip = clip_loss(clip_out, y, groups, self.model_.logit_scale)
@@ -408,14 +432,18 @@ class BrainModuleDecoder(RegressorMixin, BaseEstimator):
 
     # -- public API --------------------------------------------------------
 
-    def fit(self, X, Y, subjects=None, positions=None) -> BrainModuleDecoder:
+    def fit(self, X, Y, subjects=None, positions=None, subject_names=None) -> BrainModuleDecoder:
         """Train with early stopping on a validation split of whole images.
 
         X: (n, C, T) float (a read-only memmap is fine: batches are copied).
         Y: (n, D) image embeddings; rows with identical Y are treated as the
         same image and never split between train and validation.
+        subject_names: one name per subject index 0..max(subjects), stored as
+        ``subject_names_`` (default: the indices as strings).
         """
         self._check_params()
+        if Y is None:
+            raise ValueError("BrainModuleDecoder requires y to be passed, but the target y is None")
         _check_x(X)
         Y = np.asarray(Y)
         if Y.ndim != 2:
@@ -428,6 +456,7 @@ class BrainModuleDecoder(RegressorMixin, BaseEstimator):
         if not np.isfinite(Y).all():
             raise ValueError("Y contains NaN or infinite values")
         subjects = _check_subjects(subjects, n)
+        names = _check_subject_names(subject_names, int(subjects.max()) + 1 if n else 1)
         positions = _check_positions(positions, n_channels)
 
         # Group rows by image (identical targets) so repeats stay on one side of the split.
@@ -458,12 +487,13 @@ class BrainModuleDecoder(RegressorMixin, BaseEstimator):
 
         if self.num_threads is not None:
             torch.set_num_threads(int(self.num_threads))
-        self.device_ = _resolve_device(self.device)
+        self._set_device()
         self.n_features_in_ = n_channels
         self.n_times_ = n_times
         self.n_outputs_ = Y.shape[1]
         self.n_subjects_ = int(subjects.max()) + 1
         self.subjects_ = np.unique(subjects)
+        self.subject_names_ = names
         self.positions_ = positions
 
         history = []
@@ -560,6 +590,7 @@ class BrainModuleDecoder(RegressorMixin, BaseEstimator):
 
     def _forward_all(self, X, subjects, head: int) -> np.ndarray:
         check_is_fitted(self, "model_")
+        _check_real_dense(X)
         if not hasattr(X, "shape") or len(X.shape) != 3:
             raise ValueError(
                 f"X must be a 3-D array (n_trials, n_channels, n_times); "
@@ -606,52 +637,35 @@ class BrainModuleDecoder(RegressorMixin, BaseEstimator):
 
         return float(r2_score(y, self.predict_mse(X, subjects), sample_weight=sample_weight))
 
-    # -- persistence -------------------------------------------------------
+    # -- persistence (TorchEstimator.save / load) ---------------------------
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write everything needed to predict into one ``torch.save`` file, atomically.
-
-        Only tensors and plain Python types are stored, so :meth:`load` can use
-        ``weights_only=True`` (no arbitrary unpickling).
-        """
-        check_is_fitted(self, "model_")
-        history = plain_history(self.history_)
-        params = plain_params(self)
-        state = {
-            "format": "brainlatent.BrainModuleDecoder/1",
-            "params": params,
-            "state_dict": {k: v.detach().cpu() for k, v in self.model_.state_dict().items()},
+    def _checkpoint_fields(self) -> dict:
+        return {
             "y_mean_": torch.from_numpy(self.y_mean_),
             "y_scale_": torch.from_numpy(self.y_scale_),
             "positions_": torch.from_numpy(self.positions_),
             "n_subjects_": int(self.n_subjects_),
             "subjects_": [int(s) for s in self.subjects_],
+            "subject_names": list(self.subject_names_),
             "n_features_in_": int(self.n_features_in_),
             "n_times": int(self.n_times_),
             "n_outputs": int(self.n_outputs_),
             "best_epoch_": int(self.best_epoch_),
-            "history": history,
         }
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
 
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> BrainModuleDecoder:
-        """Rebuild a fitted decoder from :meth:`save`, on CPU."""
-        state = torch.load(Path(path), map_location="cpu", weights_only=True)
-        est = cls(**state["params"])
-        est.device_ = torch.device("cpu")
-        est.y_mean_ = state["y_mean_"].numpy()
-        est.y_scale_ = state["y_scale_"].numpy()
-        est.positions_ = state["positions_"].numpy()
-        est.n_subjects_ = state["n_subjects_"]
-        est.subjects_ = np.asarray(state["subjects_"], dtype=np.int64)
-        est.n_features_in_ = state["n_features_in_"]
-        est.n_times_ = state["n_times"]
-        est.n_outputs_ = state["n_outputs"]
-        est.best_epoch_ = state["best_epoch_"]
-        est.history_ = pd.DataFrame(state["history"], columns=HISTORY_COLUMNS)
-        est.model_ = est._build_model()
-        est.model_.load_state_dict(state["state_dict"])
-        est.model_.eval()
-        return est
+    def _restore_fields(self, state: dict, path: Path) -> None:
+        self.y_mean_ = state["y_mean_"].numpy()
+        self.y_scale_ = state["y_scale_"].numpy()
+        self.positions_ = state["positions_"].numpy()
+        self.n_subjects_ = state["n_subjects_"]
+        self.subjects_ = np.asarray(state["subjects_"], dtype=np.int64)
+        try:
+            if not isinstance(state.get("subject_names"), list):
+                raise ValueError("no list of names")
+            self.subject_names_ = _check_subject_names(state["subject_names"], self.n_subjects_)
+        except ValueError as error:
+            raise ValueError(f"{path}: bad subject names in the checkpoint: {error}") from None
+        self.n_features_in_ = state["n_features_in_"]
+        self.n_times_ = state["n_times"]
+        self.n_outputs_ = state["n_outputs"]
+        self.best_epoch_ = state["best_epoch_"]

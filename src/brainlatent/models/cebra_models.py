@@ -22,21 +22,20 @@ the same indexing for any per-frame features.
 ``cebra.CEBRA`` has no seed argument, and cebra 0.6's samplers seed themselves
 from ``std::random_device`` (``cebra/distributions/base.py``), so a plain fit
 is not reproducible. :func:`fit_model` therefore seeds the weight
-initialisation and every sampler from ``random_state``, without touching the
-global torch RNG; CPU fits are then bit-identical.
+initialisation and every sampler from ``random_state`` (:func:`seeded_cebra`),
+without touching the global torch RNG; CPU fits are then bit-identical.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 from collections.abc import Iterator
-from pathlib import Path
 
 import cebra
 import numpy as np
 import torch
 
+from brainlatent.device import resolve_device
 from brainlatent.seeding import derive_seed
 
 #: The valid ``kind`` values, in the paper's order.
@@ -57,13 +56,6 @@ def check_kind(kind: str) -> str:
     if kind not in _KIND_PARAMS:
         raise ValueError(f"unknown CEBRA kind {kind!r}; expected one of {', '.join(KINDS)}")
     return kind
-
-
-def resolve_device(device: str = "auto") -> str:
-    """``"auto"`` → ``"cuda"`` when a GPU is visible, else ``"cpu"``; other values pass through."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def make_cebra(
@@ -95,7 +87,7 @@ def make_cebra(
         raise ValueError(f"{', '.join(clash)} are set by kind={kind!r}; do not pass them")
     model = cebra.CEBRA(
         model_architecture=model_architecture,
-        device=resolve_device(device),
+        device=str(resolve_device(device)),  # cebra takes a name: "cpu", "cuda", "cuda:1"
         distance="cosine",
         temperature=temperature,
         time_offsets=time_offsets,
@@ -112,21 +104,26 @@ def make_cebra(
 
 
 @contextlib.contextmanager
-def _seeded_samplers(random_state: int) -> Iterator[None]:
-    """Seed cebra's samplers and the weight initialisation from ``random_state``, then restore.
+def seeded_cebra(seed: int, *, weights_key: str = "cebra-weights") -> Iterator[None]:
+    """Seed every random draw of a CEBRA fit from ``seed``; callers' RNG states are restored.
 
-    cebra 0.6 gives each sampler (``HasGenerator``) its own ``torch.Generator``
-    seeded non-deterministically at construction; here each new sampler gets
-    a child seed of ``random_state`` instead (one per sampler, in construction order).
-    The global torch RNG state is forked, so callers' random streams are
-    unaffected.
+    The weight initialisation comes from torch's global RNG, seeded with
+    ``derive_seed(seed, weights_key)`` inside a fork of it (CPU and every visible
+    GPU). Each sampler (cebra 0.6's ``HasGenerator``, which otherwise seeds its own
+    ``torch.Generator`` from ``std::random_device``, so batches differ run to run)
+    gets ``derive_seed(seed, "cebra-sampler", k)``, k counting samplers in
+    construction order. NumPy's legacy global RNG, which cebra's discrete samplers
+    draw from, is seeded for the block and restored. So CPU fits are bit-identical.
+    ``weights_key`` keeps each caller's numbers: ``fit_model`` uses the default, the
+    synthetic benchmark ``"cebra"``.
     """
     base = getattr(getattr(cebra, "distributions", None), "base", None)
     has_generator = getattr(base, "HasGenerator", None)
-    original = getattr(has_generator, "__init__", None)
+    original = None if has_generator is None else has_generator.__init__
     counter = iter(range(1 << 30))
+    random_state = seed
 
-    def seeded_init(self, device, seed=None):
+    def seeded_init(self, device, seed=None):  # cebra passes seed= by keyword
         original(self, device=device, seed=seed)
         child = derive_seed(random_state, "cebra-sampler", next(counter))
         self._generator = torch.Generator(device=self.device)
@@ -134,9 +131,9 @@ def _seeded_samplers(random_state: int) -> Iterator[None]:
         self._seed = child
 
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(derive_seed(random_state, "cebra-weights"))
-        if original is None:  # a cebra without HasGenerator: seed the weights only
+    with torch.random.fork_rng(devices=devices), _seeded_numpy_global(seed):
+        torch.manual_seed(derive_seed(seed, weights_key))
+        if original is None:  # a cebra without HasGenerator: weights only
             yield
             return
         has_generator.__init__ = seeded_init
@@ -182,7 +179,8 @@ def _kind_of(model: cebra.CEBRA) -> str:
 
 
 @contextlib.contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's intra-op thread count set to ``threads`` for the block (None: unchanged)."""
     if threads is None:
         yield
         return
@@ -241,11 +239,7 @@ def fit_model(
         labels = _check_labels(kind, labels, len(neural))
     given = [y for y in (labels, discrete) if y is not None]
     random_state = getattr(model, "random_state", 0)
-    with (
-        _torch_threads(threads),
-        _seeded_samplers(random_state),
-        _seeded_numpy_global(random_state),
-    ):
+    with torch_threads(threads), seeded_cebra(random_state):
         model.fit(neural, *given)
     return model
 
@@ -284,37 +278,3 @@ def frame_labels(frame_features, frame) -> np.ndarray:
             f"frame indices must lie in 0..{len(features) - 1}; got {frame.min()}..{frame.max()}"
         )
     return features[frame]
-
-
-def save_cebra(model: cebra.CEBRA, path) -> None:
-    """Save a fitted model with cebra's own format (``CEBRA.save``, sklearn backend)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(str(path))
-
-
-def load_cebra(path, device: str = "auto") -> cebra.CEBRA:
-    """Load a model saved by :func:`save_cebra` (or ``CEBRA.save``) onto ``device``.
-
-    The file is first read with ``torch.load(weights_only=True)`` and cebra's
-    own allow-list of globals, so nothing beyond tensors, numbers and cebra's
-    ``Offset`` is unpickled. cebra 0.6.1's ``CEBRA.load`` would otherwise
-    unpickle the whole file (``weights_only=False``) and move the model to the
-    device it was saved from, which fails for a GPU-trained model on a
-    CPU-only machine; here the saved device is replaced by ``device`` before
-    ``CEBRA.load`` rebuilds the estimator.
-    """
-    # Imported here: a private module path that may move between cebra versions.
-    from cebra.integrations.sklearn.cebra import CEBRA_LOAD_SAFE_GLOBALS
-
-    device = resolve_device(device)
-    with torch.serialization.safe_globals(CEBRA_LOAD_SAFE_GLOBALS):
-        checkpoint = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if not isinstance(checkpoint, dict) or not {"args", "state", "state_dict"} <= set(checkpoint):
-        raise ValueError(f"{path}: not a CEBRA checkpoint saved with the sklearn backend")
-    checkpoint["args"]["device"] = device
-    checkpoint["state"]["device_"] = device
-    buffer = io.BytesIO()
-    torch.save(checkpoint, buffer)
-    buffer.seek(0)
-    return cebra.CEBRA.load(buffer)

@@ -12,7 +12,6 @@ costs or gains in reconstruction (SSIM, PixCorr).
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -20,14 +19,13 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from sklearn.base import BaseEstimator
+from scipy import sparse
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from tqdm.auto import tqdm
 
-from brainlatent.io import atomic_path
 from brainlatent.metrics_images import as_unit_images, pixcorr, rsa, ssim
-from brainlatent.models.persistence import plain_history, plain_params
+from brainlatent.models.torch_estimator import TorchEstimator
 
 __all__ = ["DAENR", "DAENREstimator", "HISTORY_COLUMNS", "compare_beta"]
 
@@ -109,14 +107,12 @@ class DAENR(nn.Module):
 # ---------------------------------------------------------------------------
 
 
-def _resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def _check_images(images, name: str = "images") -> np.ndarray:
     """(n, H, W) or (n, H, W, C) -> float32 (n, C, H, W) in [0, 1]."""
+    if sparse.issparse(images):
+        raise TypeError(f"{name}: sparse input is not supported; pass a dense image array")
+    if np.iscomplexobj(images):
+        raise ValueError(f"Complex data not supported: {name} must be real")
     arr = as_unit_images(images, name)
     if arr.ndim == 3:
         arr = arr[:, None]
@@ -131,7 +127,7 @@ def _check_images(images, name: str = "images") -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-class DAENREstimator(BaseEstimator):
+class DAENREstimator(TorchEstimator):
     """``fit(images, responses)``; ``encode`` / ``reconstruct`` / ``predict_responses``.
 
     Loss = pixel MSE + ``beta`` · MSE between predicted and z-scored responses.
@@ -139,6 +135,16 @@ class DAENREstimator(BaseEstimator):
     detached code, so the plain autoencoder's code gets a readout too without
     the responses shaping it.
     """
+
+    FORMAT = "brainlatent.DAENREstimator/2"  # /2: fit_device
+    HISTORY_COLUMNS = HISTORY_COLUMNS
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True  # images (n, H, W) or (n, H, W, C)
+        tags.target_tags.required = False  # responses only when beta > 0
+        tags.non_deterministic = self.random_state is None
+        return tags
 
     def __init__(
         self,
@@ -199,15 +205,6 @@ class DAENREstimator(BaseEstimator):
             raise ValueError(f"responses contains NaN or infinite values (first at image {bad})")
         return responses
 
-    def _seed(self) -> int:
-        if self.random_state is None:
-            return int(np.random.SeedSequence().generate_state(1)[0])
-        return int(self.random_state)
-
-    def _fork_rng(self):
-        devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
-        return torch.random.fork_rng(devices=devices)
-
     def _build_model(self) -> DAENR:
         c, h, w = self.image_shape_
         return DAENR(h, w, c, self.hidden_dim, self.n_neurons_)
@@ -235,7 +232,7 @@ class DAENREstimator(BaseEstimator):
         else:
             self.response_mean_ = np.zeros(0, dtype=np.float32)
             self.response_scale_ = np.ones(0, dtype=np.float32)
-        self.device_ = _resolve_device(self.device)
+        self._set_device()
 
         seed = self._seed()
         rng = np.random.default_rng(seed)
@@ -362,49 +359,23 @@ class DAENREstimator(BaseEstimator):
         z = self._run(images, "neural")
         return (z * self.response_scale_ + self.response_mean_).astype(np.float32)
 
-    # -- persistence -------------------------------------------------------
+    # -- persistence (TorchEstimator.save / load) ---------------------------
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write params, weights, scaling and history to one ``torch.save`` file, atomically.
-
-        Only tensors and plain Python types are stored, so :meth:`load` can use
-        ``weights_only=True`` (no arbitrary unpickling).
-        """
-        check_is_fitted(self, "model_")
-        history = plain_history(self.history_)
-        params = plain_params(self)
-        state = {
-            "format": "brainlatent.DAENREstimator/1",
-            "params": params,
-            "state_dict": {k: v.detach().cpu() for k, v in self.model_.state_dict().items()},
+    def _checkpoint_fields(self) -> dict:
+        return {
             "image_shape": list(self.image_shape_),
             "input_ndim": int(self.input_ndim_),
             "n_neurons": int(self.n_neurons_),
             "response_mean_": torch.from_numpy(self.response_mean_),
             "response_scale_": torch.from_numpy(self.response_scale_),
-            "history": history,
         }
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
 
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> DAENREstimator:
-        """Rebuild a fitted estimator from :meth:`save`, on CPU."""
-        state = torch.load(Path(path), map_location="cpu", weights_only=True)
-        if state.get("format") != "brainlatent.DAENREstimator/1":
-            raise ValueError(f"{path}: not a saved DAENREstimator (format {state.get('format')})")
-        est = cls(**state["params"])
-        est.device_ = torch.device("cpu")
-        est.image_shape_ = tuple(state["image_shape"])
-        est.input_ndim_ = state["input_ndim"]
-        est.n_neurons_ = state["n_neurons"]
-        est.response_mean_ = state["response_mean_"].numpy()
-        est.response_scale_ = state["response_scale_"].numpy()
-        est.history_ = pd.DataFrame(state["history"], columns=HISTORY_COLUMNS)
-        est.model_ = est._build_model()
-        est.model_.load_state_dict(state["state_dict"])
-        est.model_.eval()
-        return est
+    def _restore_fields(self, state: dict, path: Path) -> None:
+        self.image_shape_ = tuple(state["image_shape"])
+        self.input_ndim_ = state["input_ndim"]
+        self.n_neurons_ = state["n_neurons"]
+        self.response_mean_ = state["response_mean_"].numpy()
+        self.response_scale_ = state["response_scale_"].numpy()
 
 
 # ---------------------------------------------------------------------------

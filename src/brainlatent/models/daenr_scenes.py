@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from brainlatent.device import device_name
 from brainlatent.models.daenr import compare_beta
 from brainlatent.preprocessing.scenes import SceneMatrix, split_images
 
-#: Columns of ``daenr/metrics.parquet``.
-METRIC_COLUMNS = ["dataset", "beta", "seed", "metric", "value"]
+#: Columns of ``daenr/metrics.parquet`` (``device``: where the models were trained).
+METRIC_COLUMNS = ["dataset", "beta", "seed", "metric", "value", "device"]
 
 
 def fit_scenes(
@@ -61,6 +62,7 @@ def fit_scenes(
         **params,
     )
     table.insert(0, "dataset", dataset)
+    table["device"] = device_name(params.get("device", "auto"))
     betas = [float(b) for b in betas]
     reconstructions = {
         "test_images": images[test].astype(np.float32),

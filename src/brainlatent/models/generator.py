@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -22,32 +21,26 @@ from brainlatent.errors import ConfigError
 __all__ = ["GENERATORS", "check_generator", "fit_autoencoder", "load_images"]
 
 GENERATORS = ("autoencoder", "icgan")
-#: Keys of ``god_fmri.generator`` passed to the autoencoder.
-AUTOENCODER_KEYS = ("hidden_dim", "max_epochs", "lr", "batch_size", "weight_decay", "device")
+#: Keys of ``god_fmri.generator`` passed to the autoencoder (the device is not one: it is an
+#: execution setting, given to :func:`fit_autoencoder` separately).
+AUTOENCODER_KEYS = ("hidden_dim", "max_epochs", "lr", "batch_size", "weight_decay")
 
 
 def check_generator(config: dict) -> None:
     """Fail at configuration time for a generator that cannot run here.
 
-    IC-GAN needs the authors' BigGAN generator code and the SwAV instance encoder
-    besides its weights; neither is packaged, so the chain does not build it yet.
+    IC-GAN is named so the config can say what the paper used, but it cannot be
+    built: besides its weights it needs the authors' generator code and a SwAV
+    instance encoder, neither of which is packaged.
     """
     kind = config["kind"]
     if kind == "autoencoder":
         return
     if kind == "icgan":
-        weights = config.get("icgan_weights")
-        if not weights or not Path(weights).exists():
-            raise ConfigError(
-                f"god_fmri.generator.kind is 'icgan' but god_fmri.generator.icgan_weights is "
-                f"{weights!r}, which does not exist: download the IC-GAN ImageNet checkpoint "
-                "(facebookresearch/ic_gan, 'icgan_biggan_imagenet_res256') and point the key at "
-                "it, or use kind: autoencoder"
-            )
         raise ConfigError(
-            "god_fmri.generator.kind 'icgan': loading the IC-GAN checkpoint needs the "
-            "facebookresearch/ic_gan generator code and a SwAV encoder, which brainlatent does "
-            "not ship yet; use kind: autoencoder"
+            "god_fmri.generator.kind 'icgan' cannot run: IC-GAN needs the "
+            "facebookresearch/ic_gan generator code and a SwAV instance encoder, which "
+            "brainlatent does not ship; use kind: autoencoder"
         )
     raise ConfigError(f"god_fmri.generator.kind must be one of {GENERATORS}; got {kind!r}")
 
@@ -69,9 +62,11 @@ def load_images(paths: Sequence[str | os.PathLike], size: int) -> np.ndarray:
     return out
 
 
-def fit_autoencoder(images: np.ndarray, config: dict, seed: int):
-    """Train the autoencoder on (n, H, W, 3) uint8 training images."""
+def fit_autoencoder(images: np.ndarray, config: dict, seed: int, device: str = "auto"):
+    """Train the autoencoder on (n, H, W, 3) uint8 training images, on ``device``."""
     from brainlatent.models.daenr import DAENREstimator  # torch: only where a model is trained
 
     params = {k: config[k] for k in AUTOENCODER_KEYS if k in config}
-    return DAENREstimator(beta=0.0, random_state=seed, progress=False, **params).fit(images)
+    return DAENREstimator(beta=0.0, random_state=seed, progress=False, device=device, **params).fit(
+        images
+    )

@@ -14,6 +14,7 @@ works in float64 and forms the Gram matrix with a general product.
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 from scipy.linalg import blas, eigh
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
@@ -27,29 +28,58 @@ class RidgeDecoder(RegressorMixin, BaseEstimator):
 
     Flat samples (n, features), such as fMRI voxel patterns, are used as they
     are. ``predict`` returns embeddings in the standardised target space, which
-    is the space retrieval compares in (see :meth:`transform_targets`).
+    is the space retrieval compares in (see :meth:`transform_targets`). A 1-D
+    ``Y`` is one target, as in scikit-learn: ``coef_`` is then (features,),
+    ``intercept_`` and ``alpha_`` scalars, and ``predict`` returns (n,).
     """
 
     def __init__(self, alphas=DEFAULT_ALPHAS):
         self.alphas = alphas
 
-    def _flatten(self, X) -> np.ndarray:
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True  # epochs (trials, channels, times) are flattened
+        tags.target_tags.multi_output = True  # one penalty per target
+        return tags
+
+    @staticmethod
+    def _as_array(X) -> np.ndarray:
+        """The caller's X as an ndarray (no copy when it is one), refusing sparse and complex."""
+        if sparse.issparse(X):
+            raise TypeError("RidgeDecoder does not support sparse input; pass a dense array")
+        X = np.asarray(X)
+        if np.iscomplexobj(X):
+            raise ValueError("Complex data not supported: X must be real")
+        return X
+
+    def _flatten(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float32)
         if X.ndim not in (2, 3):
             raise ValueError(
                 f"X must be (samples, features) or (trials, channels, times); got shape {X.shape}"
             )
+        if len(X) and X[0].size == 0:
+            raise ValueError(f"0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
         if not np.isfinite(X).all():
             raise ValueError("X contains NaN or infinite values")
         return X.reshape(len(X), -1)
 
     def fit(self, X, Y):
+        if Y is None:
+            raise ValueError("RidgeDecoder requires y to be passed, but the target y is None")
+        X = self._as_array(X)
         X2 = self._flatten(X)
         Y = np.asarray(Y, dtype=np.float64)
-        if Y.ndim != 2 or len(Y) != len(X2):
-            raise ValueError(f"Y must be (trials, dims) with {len(X2)} rows; got shape {Y.shape}")
+        if Y.ndim not in (1, 2) or len(Y) != len(X2):
+            raise ValueError(
+                f"Y must be (trials,) or (trials, dims) with {len(X2)} rows; got shape {Y.shape}"
+            )
+        if not np.isfinite(Y).all():
+            raise ValueError("Input Y contains NaN or infinite values")
         if len(X2) < 3:
-            raise ValueError(f"need at least 3 training trials; got {len(X2)}")
+            raise ValueError(f"need at least 3 training trials; got n_samples={len(X2)}")
+        one_target = Y.ndim == 1
+        Y = Y.reshape(len(Y), -1)
         self.n_features_in_ = X2.shape[1]
         self.input_shape_ = tuple(np.shape(X)[1:])
         self.y_mean_ = Y.mean(axis=0)
@@ -60,6 +90,12 @@ class RidgeDecoder(RegressorMixin, BaseEstimator):
         if np.shares_memory(X2, X):  # loo_ridge centres in place: never the caller's array
             X2 = X2.copy()
         self.coef_, self.intercept_, self.alpha_ = loo_ridge(X2, self.transform_targets(Y), alphas)
+        if one_target:
+            self.coef_, self.intercept_, self.alpha_ = (
+                self.coef_[0],
+                self.intercept_[0],
+                float(self.alpha_[0]),
+            )
         return self
 
     def transform_targets(self, Y) -> np.ndarray:
@@ -68,8 +104,20 @@ class RidgeDecoder(RegressorMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self, "coef_")
-        if tuple(np.shape(X)[1:]) != self.input_shape_:
-            raise ValueError(f"X must have shape (n, {self.input_shape_}); got {np.shape(X)}")
+        X = self._as_array(X)
+        shape = X.shape
+        if X.ndim == 1:
+            raise ValueError(
+                f"Expected a 2-D or 3-D array, got a 1-D array of shape {shape} instead. "
+                "Reshape your data with X.reshape(1, -1) for a single sample."
+            )
+        if tuple(shape[1:]) != self.input_shape_:
+            n_features = int(np.prod(shape[1:]))
+            raise ValueError(
+                f"X has {n_features} features, but RidgeDecoder is expecting "
+                f"{self.n_features_in_} features as input: X must have shape "
+                f"(n, {', '.join(map(str, self.input_shape_))}); got {shape}"
+            )
         return (self._flatten(X) @ self.coef_.T + self.intercept_).astype(np.float32)
 
 

@@ -16,13 +16,17 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from brainlatent.seeding import derive_seed, rng
+from brainlatent.seeding import rng
 from brainlatent.synthetic.pivae import simulate
 
 #: Median reconstruction R² over seeds reported in Schneider, Lee & Mathis (2023), Fig. 1b.
 PAPER_MEDIANS = {"cebra": 0.920, "autolfads": 0.860, "pivae": 0.823, "umap": 0.809, "tsne": 0.783}
 
 METHODS = ("cebra", "pca", "umap", "tsne")
+
+#: Columns of :func:`run_benchmark`'s table; ``device`` is where the method ran (CEBRA: its
+#: resolved ``device`` parameter, default CPU; the others always run on the CPU).
+COLUMNS = ["dataset", "method", "seed", "metric", "value", "device"]
 
 #: CEBRA-Behaviour as the CEBRA authors ran it on this dataset (their reproduction script for
 #: Fig. 1, gist stes/8722195744040ba186f4820c9faee7a5): the samples are i.i.d., not a time
@@ -53,9 +57,8 @@ def embed(
 ) -> np.ndarray:
     """A ``dim``-D embedding (n, dim) of ``spikes``; ``params`` override the method's defaults.
 
-    ``u`` is used by CEBRA only. CEBRA 0.6.1 draws its batch sampler's seed from
-    the OS, so its runs are reproducible only up to batch order; weight
-    initialisation and positive-pair noise are seeded from ``seed``.
+    ``u`` is used by CEBRA only. Every random draw (CEBRA's weights and batch samplers,
+    UMAP, t-SNE) comes from ``seed``: the same seed gives the same embedding.
     """
     spikes = np.asarray(spikes, dtype=np.float32)
     if method == "pca":
@@ -83,24 +86,28 @@ def embed(
 
 def _embed_cebra(spikes: np.ndarray, u: np.ndarray, seed: int, dim: int, params: dict):
     import cebra
-    import torch
+
+    from brainlatent.models.cebra_models import seeded_cebra, torch_threads
 
     params = {**CEBRA_DEFAULTS, "device": "cpu", "verbose": False, **params}
+    params["device"] = method_device("cebra", params)  # cebra takes no "auto"
     label = np.asarray(u, dtype=np.float32).reshape(len(spikes), -1)
     # The encoder is a tiny MLP: one thread is fastest, and several threads on a busy machine
     # spin against each other (measured: 1.4 ms vs 290 ms per forward/backward pass on 2 shared
-    # cores).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    # Seed torch's global generator only inside this block, restoring it afterwards.
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derive_seed(seed, "cebra"))
-            model = cebra.CEBRA(output_dimension=dim, **params)
-            model.fit(spikes, label)
-            return model.transform(spikes)
-    finally:
-        torch.set_num_threads(threads)
+    # cores). Weights and samplers are seeded, so the table is the same on every run.
+    with torch_threads(1), seeded_cebra(seed, weights_key="cebra"):
+        model = cebra.CEBRA(output_dimension=dim, **params)
+        model.fit(spikes, label)
+        return model.transform(spikes)
+
+
+def method_device(method: str, params: Mapping) -> str:
+    """The resolved device ``embed(method, ..., **params)`` runs on (``"cpu"``, ``"cuda"``...)."""
+    if method != "cebra":
+        return "cpu"
+    from brainlatent.device import device_name
+
+    return device_name(params.get("device", "cpu"))
 
 
 def latent_r2(embedding: np.ndarray, z: np.ndarray) -> float:
@@ -139,6 +146,7 @@ def run_benchmark(
     instead. ``max_samples[method]`` caps the samples a slow method (t-SNE)
     sees: a seeded random subset, scored against its own latents. With
     ``timings`` each run also gets a ``seconds`` row (wall-clock of ``embed``).
+    Columns: :data:`COLUMNS`.
     """
     params = {k: dict(v) for k, v in (method_params or {}).items()}
     params["cebra"] = {**params.get("cebra", {}), **dict(cebra_params or {})}
@@ -147,6 +155,7 @@ def run_benchmark(
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         raise ValueError(f"unknown methods {unknown}; expected some of {list(METHODS)}")
+    devices = {method: method_device(method, params.get(method, {})) for method in methods}
     shared = simulate(n_samples, n_neurons, data_seed) if data_seed is not None else None
     rows = []
     for seed in seeds:
@@ -162,7 +171,9 @@ def run_benchmark(
             )
             seconds = time.perf_counter() - start
             row = {"dataset": dataset, "method": method, "seed": int(seed)}
-            rows.append({**row, "metric": "r2", "value": latent_r2(embedding, data.z[index])})
+            device = {"device": devices[method]}
+            r2 = latent_r2(embedding, data.z[index])
+            rows.append({**row, "metric": "r2", "value": r2, **device})
             if timings:
-                rows.append({**row, "metric": "seconds", "value": seconds})
-    return pd.DataFrame(rows, columns=["dataset", "method", "seed", "metric", "value"])
+                rows.append({**row, "metric": "seconds", "value": seconds, **device})
+    return pd.DataFrame(rows, columns=COLUMNS)
