@@ -50,5 +50,5 @@ lock:  ## re-pin requirements.lock from requirements.in
 	/tmp/brainlatent-lock/bin/pip install --quiet -r requirements.in
 	/tmp/brainlatent-lock/bin/pip freeze --exclude-editable | sed 's/+cpu$$//' > requirements.lock
 
-clean:
-	rm -rf results logs benchmarks/*/ .snakemake
+clean:  ## remove what the workflow wrote (results, logs and per-rule timings); keeps make bench's results
+	rm -rf results logs .snakemake

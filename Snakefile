@@ -10,18 +10,13 @@ configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/simulate.smk"
-include: "workflow/rules/download.smk"
-include: "workflow/rules/preprocess.smk"
-include: "workflow/rules/features.smk"
-include: "workflow/rules/fit.smk"
-include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/figures.smk"
-include: "workflow/rules/calcium.smk"
-include: "workflow/rules/daenr.smk"
-include: "workflow/rules/recording.smk"
+include: "workflow/rules/things_meg.smk"
+include: "workflow/rules/allen_calcium.smk"
 include: "workflow/rules/synthetic.smk"
 include: "workflow/rules/god_fmri.smk"
+include: "workflow/rules/recording.smk"
+include: "workflow/rules/weights.smk"
+include: "workflow/rules/figures.smk"
 include: "workflow/rules/benchmarks.smk"
 
 

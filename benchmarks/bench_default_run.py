@@ -6,7 +6,7 @@ the copy's ``src/`` first on ``PYTHONPATH``, under ``/usr/bin/time -v`` when it
 exists, while this process polls the total RSS of Snakemake's process tree.
 Reports the wall time, the peak RSS of the largest job and the sum over jobs
 (``max_rss`` of the rules' own ``benchmark:`` TSVs in the copy's
-``benchmarks/``), the peak total RSS of the tree, and the slowest jobs.
+``logs/benchmarks/``), the peak total RSS of the tree, and the slowest jobs.
 
     python benchmarks/bench_default_run.py --run                 # make bench-full
     python benchmarks/bench_default_run.py --run --config config/tests/tiny.yaml --cores 1
@@ -96,12 +96,13 @@ def gnu_time(log: str) -> dict:
 def job_benchmarks(project: Path) -> pd.DataFrame:
     """One row per job: its benchmark TSV's first row (``s``, ``max_rss`` in MB, ...)."""
     rows = []
-    for path in sorted((project / "benchmarks").rglob("*.tsv")):
+    timings = project / "logs" / "benchmarks"
+    for path in sorted(timings.rglob("*.tsv")):
         table = pd.read_csv(path, sep="\t")
         if table.empty:
             continue
         row = table.iloc[0].to_dict()
-        row["job"] = path.relative_to(project / "benchmarks").with_suffix("").as_posix()
+        row["job"] = path.relative_to(timings).with_suffix("").as_posix()
         rows.append(row)
     frame = pd.DataFrame(rows)
     for column in ("s", "max_rss", "cpu_time"):

@@ -1,8 +1,8 @@
 """What every benchmark reports beside its numbers: the machine, the versions, a JSON copy.
 
 Each ``bench_*.py`` prints markdown tables and writes the same content to
-``benchmarks/results/<name>.json`` (git-ignored, like Snakemake's own
-``benchmarks/<rule>/`` timings; ``make clean`` removes it).
+``benchmarks/results/<name>.json`` (git-ignored; ``make clean`` keeps it: the report
+renders it. Snakemake's per-rule timings go to ``logs/benchmarks/<rule>/``).
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ import yaml
 from brainlatent import ConfigError
 from brainlatent.config import check_keys, load_schema
 
+from ..conftest import merged
+
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
 CONFIGS = sorted((REPO / "config").rglob("*.yaml"))
@@ -15,17 +17,6 @@ CONFIGS = sorted((REPO / "config").rglob("*.yaml"))
 
 def load(path):
     return yaml.safe_load(Path(path).read_text())
-
-
-def merged(overlay: dict, base: dict) -> dict:
-    """Snakemake's merge of a --configfile onto config/config.yaml (nested dicts update)."""
-    out = copy.deepcopy(base)
-    for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merged(value, out[key])
-        else:
-            out[key] = value
-    return out
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -123,6 +114,8 @@ BAD_VALUES = [
     ("recording.path", ""),
     ("synthetic.seeds", [0, 0]),
     ("things_meg.stimuli_dir", ""),
+    ("device", "gpu"),
+    ("device", "cuda:x"),
 ]
 
 
@@ -157,3 +150,18 @@ def test_snakemake_validation_names_the_key(key, value):
     instance = "".join(rf"\['{part}'\]" for part in key.split("."))
     with pytest.raises(WorkflowError, match=rf"On instance{instance}"):
         validate(with_value(key, value), str(schema))
+
+
+@pytest.mark.parametrize(
+    "section", ["things_meg.brain_module", "allen_calcium.cebra", "allen_calcium.daenr",
+                "god_fmri.generator", "recording.cebra"],
+)  # fmt: skip
+def test_device_is_not_a_model_setting(section):
+    """The device moved to the top-level execution key: a model section refuses it."""
+    config = load(REPO / "config" / "config.yaml")
+    node = config
+    for part in section.split("."):
+        node = node[part]
+    node["device"] = "cpu"
+    with pytest.raises(ConfigError, match=f"unknown config key '{section}.device'"):
+        check_keys(config, SCHEMA)

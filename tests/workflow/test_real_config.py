@@ -41,39 +41,6 @@ def test_derivatives_replace_the_raw_runs(tmp_path):
     )  # fmt: skip
     planned = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, re.MULTILINE))
     assert planned["preprocess_meg_derivatives"] == "4" and "preprocess_meg" not in planned
-    derivatives.write_text("things_meg: {data: derivatives, sessions: [1, 2]}\n")
-    result = snakemake(
-        project, "--configfile", "config/real.yaml", str(derivatives), "--dry-run", check=False
-    )
-    assert result.returncode != 0
-    assert "things_meg.sessions must be 1-12" in result.stdout + result.stderr
-
-
-@pytest.mark.parametrize(
-    ("allen", "message"),
-    [
-        ("{sessions: []}", "allen_calcium.sessions is empty"),
-        ("{sessions: {session_types: [StimB], subjects: ['1']}}", "no ['StimB'] session of ['1']"),
-        (
-            "{sessions: [sub-1/sub-1_ses-2-StimB_behavior+image+ophys.nwb]}",
-            "1 path(s) not in workflow/manifests/allen-calcium.tsv.gz",
-        ),
-        ("{embedding: {mice: [pseudo-VISx]}}", "allen_calcium.embedding.mice"),
-        (
-            "{decoding: {pseudo_mouse: false, single_mice: false}}",
-            "single_mice and pseudo_mouse are both false",
-        ),
-    ],
-)
-def test_allen_selection_errors_name_the_key(tmp_path, allen, message):
-    project = copy_project(tmp_path)
-    extra = project / "config" / "tests" / "allen.yaml"
-    extra.write_text(f"allen_calcium: {allen}\n")
-    result = snakemake(
-        project, "--configfile", "config/real.yaml", str(extra), "--dry-run", check=False
-    )
-    assert result.returncode != 0
-    assert message in result.stdout + result.stderr, result.stderr[-2000:]
 
 
 def test_allen_selection_by_subject_picks_its_sessions(tmp_path):

@@ -9,6 +9,7 @@ import yaml
 
 from brainlatent.decoding.behavior import CONSISTENCY_COLUMNS, METRIC_COLUMNS
 
+from .. import baseline
 from .test_workflow import copy_project, planned_rules, snakemake
 
 pytestmark = pytest.mark.workflow
@@ -35,6 +36,11 @@ def test_metrics_have_the_documented_schema(project):
     cebra = table[table["method"].str.startswith("cebra")]
     assert set(cebra["seed"]) == {0, 1}
     assert table.loc[~table["method"].str.startswith("cebra"), "seed"].isna().all()
+
+
+def test_metrics_equal_those_from_before_the_refactor(project):
+    """The tables of tiny_recording.yaml, bit for bit, as tests/data/baseline holds them."""
+    baseline.compare(project / "results", "tiny_recording")
 
 
 def test_cebra_behavior_decodes_position_better_than_pca_and_chance(project):

@@ -17,6 +17,7 @@ import pytest
 
 from brainlatent.evaluation import METRIC_COLUMNS
 
+from .. import baseline
 from ..conftest import REPO, shared_root
 
 pytestmark = pytest.mark.workflow
@@ -92,6 +93,11 @@ def test_metrics_tables_have_the_documented_schema(project):
     assert len(retrieval) == 2 * 2 * 2 * 3  # subjects × models × decoders × metrics
 
 
+def test_metrics_equal_those_from_before_the_refactor(project):
+    """The tables of tiny.yaml, bit for bit, as tests/data/baseline holds them."""
+    baseline.compare(project / "results", "tiny")
+
+
 def test_intermediate_outputs(project):
     root = project / "results/things_meg"
     epochs = np.load(root / "sub-BIGMEG1/preprocess/epochs.npy", mmap_mode="r")
@@ -105,7 +111,8 @@ def test_intermediate_outputs(project):
     for figure in ("meg_retrieval", "meg_timecourse"):
         assert (project / f"results/figures/{figure}.pdf").stat().st_size > 1000
         assert (project / f"results/figures/{figure}.png").stat().st_size > 1000
-    assert list((project / "benchmarks").rglob("*.tsv"))
+    assert list((project / "logs" / "benchmarks").rglob("*.tsv"))  # per-rule timings
+    assert not (project / "benchmarks").exists()  # make bench's folder is not touched
     assert "it/s" in (project / "logs/fit_brain_module/hog.log").read_text()  # tqdm progress
 
 
@@ -130,6 +137,21 @@ def test_windows_before_onset_decode_at_chance(project):
 
 def test_second_run_has_nothing_to_do(project):
     result = snakemake(project, "--dry-run")
+    assert "Nothing to be done" in result.stdout + result.stderr, result.stdout
+
+
+def test_moving_to_another_device_reruns_nothing(project):
+    """Where models train is an execution setting (a resource), not a result-changing param."""
+    result = snakemake(project, "--dry-run", "--config", "device=cuda")
+    assert "Nothing to be done" in result.stdout + result.stderr, result.stdout
+
+
+def test_reordering_subjects_reruns_nothing(project):
+    """The brain module's checkpoint names its subject layers and evaluation looks subjects
+    up by name, so the config's order of subjects is not part of any result."""
+    reordered = project / "config" / "tests" / "reordered.yaml"
+    reordered.write_text("things_meg: {subjects: [BIGMEG2, BIGMEG1]}\n")
+    result = snakemake(project, "--dry-run", "--configfile", CONFIG, str(reordered))
     assert "Nothing to be done" in result.stdout + result.stderr, result.stdout
 
 
@@ -253,6 +275,11 @@ def calcium_project(tmp_path_factory):
     project = copy_project(tmp_path_factory.mktemp("calcium"))
     snakemake(project, "--cores", "2", "--configfile", "config/tests/tiny_calcium.yaml")
     return project
+
+
+def test_calcium_metrics_equal_those_from_before_the_refactor(calcium_project):
+    """The tables of tiny_calcium.yaml, bit for bit, as tests/data/baseline holds them."""
+    baseline.compare(calcium_project / "results", "tiny_calcium")
 
 
 def test_cebra_behavior_decodes_frames_better_than_baselines(calcium_project):

@@ -1,16 +1,12 @@
 # The make-bench results in the report: only when `make bench` has written some.
 
 
-BENCHMARK_RESULTS = sorted(
-    str(p) for p in (BASE / "benchmarks" / "results").glob("*.json")
-)
-
-if BENCHMARK_RESULTS:
+if PLAN.benchmark_results:
 
     rule report_benchmarks:
         input:
             script=script("report_benchmarks"),
-            results=BENCHMARK_RESULTS,
+            results=list(PLAN.benchmark_results),
         output:
             html=report(
                 "results/benchmarks/benchmarks.html",
@@ -20,7 +16,7 @@ if BENCHMARK_RESULTS:
         log:
             "logs/report_benchmarks/benchmarks.log",
         benchmark:
-            "benchmarks/report_benchmarks/benchmarks.tsv"
+            "logs/benchmarks/report_benchmarks/benchmarks.tsv"
         localrule: True
         conda:
             "../../envs/learn.yaml"

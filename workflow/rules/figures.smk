@@ -1,47 +1,34 @@
-# figures: one script per figure, reading only the metrics tables.
+# Figures: one script per figure (scripts/plot_<name>.py) reading only result tables,
+# one rule pattern for all of them. Each figure's inputs (passed as `--<name> FILES`)
+# and extra arguments come from the plan (`brainlatent.plan.Figure`). Directives run at
+# job time (shell, functions) must not read `figure`, the loop's last value by then:
+# what differs between figures goes through params, fixed when the rule is defined.
 
+for figure in PLAN.figures:
 
-rule plot_meg_retrieval:
-    input:
-        script=script("plot_meg_retrieval"),
-        metrics=f"{MEG_ROOT}/metrics/retrieval.parquet",
-    output:
-        pdf="results/figures/meg_retrieval.pdf",
-        png=report(
-            "results/figures/meg_retrieval.png",
-            caption="../report/meg_retrieval.rst",
-            category="THINGS-MEG",
-        ),
-    log:
-        "logs/plot_meg_retrieval/meg_retrieval.log",
-    benchmark:
-        "benchmarks/plot_meg_retrieval/meg_retrieval.tsv"
-    localrule: True
-    conda:
-        "../../envs/learn.yaml"
-    shell:
-        "python {input.script} --metrics {input.metrics:q} --pdf {output.pdf:q}"
-        " --png {output.png:q} > {log} 2>&1"
-
-
-rule plot_meg_timecourse:
-    input:
-        script=script("plot_meg_timecourse"),
-        metrics=f"{MEG_ROOT}/metrics/timecourse.parquet",
-    output:
-        pdf="results/figures/meg_timecourse.pdf",
-        png=report(
-            "results/figures/meg_timecourse.png",
-            caption="../report/meg_timecourse.rst",
-            category="THINGS-MEG",
-        ),
-    log:
-        "logs/plot_meg_timecourse/meg_timecourse.log",
-    benchmark:
-        "benchmarks/plot_meg_timecourse/meg_timecourse.tsv"
-    localrule: True
-    conda:
-        "../../envs/learn.yaml"
-    shell:
-        "python {input.script} --metrics {input.metrics:q} --pdf {output.pdf:q}"
-        " --png {output.png:q} > {log} 2>&1"
+    rule:
+        name:
+            f"plot_{figure.name}"
+        input:
+            **{key: list(paths) for key, paths in figure.inputs.items()},
+            script=script(f"plot_{figure.name}"),
+        output:
+            pdf=figure.outputs[0],
+            png=report(
+                figure.outputs[1],
+                caption=f"../report/{figure.name}.rst",
+                category=figure.category,
+            ),
+        log:
+            f"logs/plot_{figure.name}/{figure.name}.log",
+        benchmark:
+            f"logs/benchmarks/plot_{figure.name}/{figure.name}.tsv"
+        localrule: True
+        conda:
+            "../../envs/learn.yaml"
+        params:
+            inputs=get_figure_inputs,
+            args=figure.shell_args,
+        shell:
+            "python {input.script} {params.inputs}{params.args}"
+            " --pdf {output.pdf:q} --png {output.png:q} > {log} 2>&1"

@@ -2,12 +2,19 @@
 # generator trained on the training stimuli, ridge from visual cortex to its latents,
 # reconstructions and identification, and the per-ROI weight contrast.
 
+FMRI = config["god_fmri"]  # the settings, passed to the scripts as they are
+FMRI_ROOT = PLAN.fmri.root
+FMRI_SUBJECTS = list(PLAN.fmri.subjects)
+FMRI_BIDS = PLAN.fmri.bids
+FMRI_STIMULI = PLAN.fmri.stimuli
+
+
 if FMRI["source"] == "simulate":
 
     rule simulate_god_fmri:
         input:
             script=script("simulate_god_fmri"),
-            reference=resolve(FMRI["reference_bids"]),
+            reference=PLAN.resolve(FMRI["reference_bids"]),
         output:
             bids=directory(FMRI_BIDS),
             stimuli=directory(FMRI_STIMULI),
@@ -15,7 +22,7 @@ if FMRI["source"] == "simulate":
         log:
             "logs/simulate_god_fmri/god_fmri.log",
         benchmark:
-            "benchmarks/simulate_god_fmri/god_fmri.tsv"
+            "logs/benchmarks/simulate_god_fmri/god_fmri.tsv"
         conda:
             "../../envs/fmri.yaml"
         params:
@@ -38,7 +45,7 @@ if FMRI["source"] == "simulate":
         log:
             "logs/simulated_features/{level}.log",
         benchmark:
-            "benchmarks/simulated_features/{level}.tsv"
+            "logs/benchmarks/simulated_features/{level}.tsv"
         conda:
             "../../envs/fmri.yaml"
         shell:
@@ -52,14 +59,14 @@ if FMRI["source"] == "download":
     rule download_god_fmri:
         input:
             script=script("download_god_fmri"),
-            manifest=resolve(FMRI["manifest"]),
+            manifest=PLAN.resolve(FMRI["manifest"]),
         output:
             bids=directory(FMRI_BIDS),
             stimuli=directory(FMRI_STIMULI),
         log:
             "logs/download_god_fmri/god_fmri.log",
         benchmark:
-            "benchmarks/download_god_fmri/god_fmri.tsv"
+            "logs/benchmarks/download_god_fmri/god_fmri.tsv"
         localrule: True
         conda:
             "../../envs/fmri.yaml"
@@ -67,7 +74,7 @@ if FMRI["source"] == "download":
             downloads=1,
         params:
             subjects=FMRI_SUBJECTS,
-            images=resolve(FMRI["images_dir"]),
+            images=PLAN.resolve(FMRI["images_dir"]),
         shell:
             "python {input.script} --manifest {input.manifest:q} --subjects {params.subjects}"
             " --cache data/ds001246 --images {params.images:q} --bids {output.bids:q}"
@@ -86,7 +93,7 @@ rule preprocess_god_fmri:
     log:
         "logs/preprocess_god_fmri/sub-{fmri_subject}.log",
     benchmark:
-        "benchmarks/preprocess_god_fmri/sub-{fmri_subject}.tsv"
+        "logs/benchmarks/preprocess_god_fmri/sub-{fmri_subject}.tsv"
     conda:
         "../../envs/fmri.yaml"
     params:
@@ -108,27 +115,29 @@ rule fit_image_generator:
             fmri_subject=FMRI_SUBJECTS,
         ),
     output:
-        model=f"{FMRI_ROOT}/generator/{FMRI['generator']['kind']}.pt",
+        model=f"{FMRI_ROOT}/generator/{PLAN.fmri.generator}.pt",
         latents=f"{FMRI_ROOT}/generator/latents.npz",
     log:
         "logs/fit_image_generator/generator.log",
     benchmark:
-        "benchmarks/fit_image_generator/generator.tsv"
+        "logs/benchmarks/fit_image_generator/generator.tsv"
     conda:
         "../../envs/fmri.yaml"
     threads: 1
+    resources:
+        device=DEVICE,
     params:
         generator=as_json(FMRI["generator"]),
         seed=config["seed"],
     shell:
         "python {input.script} --stimuli {input.stimuli:q} --trials {input.trials:q}"
-        " --generator {params.generator:q} --seed {params.seed} --threads {threads}"
+        " --generator {params.generator:q} --seed {params.seed} --threads {threads} --device {resources.device}"
         " --model {output.model:q} --latents {output.latents:q} > {log} 2>&1"
 
 
 rule embed_god_images:
     input:
-        unpack(weights_input),
+        unpack(get_weights),
         script=script("embed_images"),
         stimuli=FMRI_STIMULI,
     output:
@@ -137,7 +146,7 @@ rule embed_god_images:
     log:
         "logs/embed_god_images/{feature_model}.log",
     benchmark:
-        "benchmarks/embed_god_images/{feature_model}.tsv"
+        "logs/benchmarks/embed_god_images/{feature_model}.tsv"
     conda:
         "../../envs/torch.yaml"
     resources:
@@ -155,7 +164,7 @@ rule decode_god_fmri:
         script=script("decode_god_fmri"),
         samples=f"{FMRI_ROOT}/sub-{{fmri_subject}}/preprocess/samples.npy",
         trials=f"{FMRI_ROOT}/sub-{{fmri_subject}}/preprocess/trials.parquet",
-        generator=f"{FMRI_ROOT}/generator/{FMRI['generator']['kind']}.pt",
+        generator=f"{FMRI_ROOT}/generator/{PLAN.fmri.generator}.pt",
         latents=f"{FMRI_ROOT}/generator/latents.npz",
     output:
         metrics=f"{FMRI_ROOT}/sub-{{fmri_subject}}/decode/metrics.parquet",
@@ -163,7 +172,7 @@ rule decode_god_fmri:
     log:
         "logs/decode_god_fmri/sub-{fmri_subject}.log",
     benchmark:
-        "benchmarks/decode_god_fmri/sub-{fmri_subject}.tsv"
+        "logs/benchmarks/decode_god_fmri/sub-{fmri_subject}.tsv"
     conda:
         "../../envs/fmri.yaml"
     threads: 1
@@ -194,7 +203,7 @@ rule god_roi_weights:
     log:
         "logs/god_roi_weights/sub-{fmri_subject}.log",
     benchmark:
-        "benchmarks/god_roi_weights/sub-{fmri_subject}.tsv"
+        "logs/benchmarks/god_roi_weights/sub-{fmri_subject}.tsv"
     conda:
         "../../envs/fmri.yaml"
     params:
@@ -204,60 +213,3 @@ rule god_roi_weights:
         " --samples {input.samples:q} --trials {input.trials:q} --voxels {input.voxels:q}"
         " --low {input.low:q} --high {input.high:q} --alphas {params.alphas:q}"
         " --table {output.table:q} > {log} 2>&1"
-
-
-rule plot_fmri_reconstruction:
-    input:
-        script=script("plot_fmri_reconstruction"),
-        metrics=expand(
-            f"{FMRI_ROOT}/sub-{{fmri_subject}}/decode/metrics.parquet",
-            fmri_subject=FMRI_SUBJECTS,
-        ),
-        reconstructions=expand(
-            f"{FMRI_ROOT}/sub-{{fmri_subject}}/decode/reconstructions.npz",
-            fmri_subject=FMRI_SUBJECTS,
-        ),
-    output:
-        pdf="results/figures/fmri_reconstruction.pdf",
-        png=report(
-            "results/figures/fmri_reconstruction.png",
-            caption="../report/fmri_reconstruction.rst",
-            category="GOD fMRI",
-        ),
-    log:
-        "logs/plot_fmri_reconstruction/fmri_reconstruction.log",
-    benchmark:
-        "benchmarks/plot_fmri_reconstruction/fmri_reconstruction.tsv"
-    localrule: True
-    conda:
-        "../../envs/learn.yaml"
-    shell:
-        "python {input.script} --metrics {input.metrics:q}"
-        " --reconstructions {input.reconstructions:q} --pdf {output.pdf:q}"
-        " --png {output.png:q} > {log} 2>&1"
-
-
-rule plot_fmri_roi_weights:
-    input:
-        script=script("plot_fmri_roi_weights"),
-        tables=expand(
-            f"{FMRI_ROOT}/sub-{{fmri_subject}}/roi_weights.parquet",
-            fmri_subject=FMRI_SUBJECTS,
-        ),
-    output:
-        pdf="results/figures/fmri_roi_weights.pdf",
-        png=report(
-            "results/figures/fmri_roi_weights.png",
-            caption="../report/fmri_roi_weights.rst",
-            category="GOD fMRI",
-        ),
-    log:
-        "logs/plot_fmri_roi_weights/fmri_roi_weights.log",
-    benchmark:
-        "benchmarks/plot_fmri_roi_weights/fmri_roi_weights.tsv"
-    localrule: True
-    conda:
-        "../../envs/learn.yaml"
-    shell:
-        "python {input.script} --tables {input.tables:q} --pdf {output.pdf:q}"
-        " --png {output.png:q} > {log} 2>&1"

@@ -1,5 +1,7 @@
 # The CEBRA paper's synthetic benchmark: latent recovery on the pi-VAE generative process.
 
+SYNTHETIC = config["synthetic"]  # the settings, passed to the script as they are
+
 
 rule run_synthetic_benchmark:
     input:
@@ -9,12 +11,14 @@ rule run_synthetic_benchmark:
     log:
         "logs/run_synthetic_benchmark/latents.log",
     benchmark:
-        "benchmarks/run_synthetic_benchmark/latents.tsv"
+        "logs/benchmarks/run_synthetic_benchmark/latents.tsv"
     # The longest single job (~4 min): started first, it runs beside everything else.
     priority: 100
     conda:
         "../../envs/calcium.yaml"
     threads: 1
+    resources:
+        device=DEVICE,
     params:
         methods=SYNTHETIC["methods"],
         seeds=SYNTHETIC["seeds"],
@@ -29,28 +33,5 @@ rule run_synthetic_benchmark:
         " --n-samples {params.n_samples} --n-neurons {params.n_neurons}"
         " --data-seed {params.data_seed} --tsne-max-samples {params.tsne}"
         " --tsne-max-iter {params.tsne_iter}"
-        " --cebra {params.cebra:q} --threads {threads} --metrics {output.metrics:q}"
+        " --cebra {params.cebra:q} --threads {threads} --device {resources.device} --metrics {output.metrics:q}"
         " > {log} 2>&1"
-
-
-rule plot_synthetic_latents:
-    input:
-        script=script("plot_synthetic_latents"),
-        metrics="results/synthetic/metrics/latents.parquet",
-    output:
-        pdf="results/figures/synthetic_latents.pdf",
-        png=report(
-            "results/figures/synthetic_latents.png",
-            caption="../report/synthetic_latents.rst",
-            category="Synthetic latents (CEBRA)",
-        ),
-    log:
-        "logs/plot_synthetic_latents/synthetic_latents.log",
-    benchmark:
-        "benchmarks/plot_synthetic_latents/synthetic_latents.tsv"
-    localrule: True
-    conda:
-        "../../envs/learn.yaml"
-    shell:
-        "python {input.script} --metrics {input.metrics:q} --pdf {output.pdf:q}"
-        " --png {output.png:q} > {log} 2>&1"

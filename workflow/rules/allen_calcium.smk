@@ -1,4 +1,14 @@
-# Allen Brain Observatory calcium imaging: simulate, align to the movie, decode frames.
+# Allen Brain Observatory calcium imaging (the CEBRA paper, DAE-NR): simulate or download
+# the sessions, align them to the movie, pool pseudo-mice, decode the frame (CEBRA, PCA,
+# raw), embed and compare mice, and fit DAE-NR on the natural scenes.
+
+CALCIUM = config["allen_calcium"]  # the settings, passed to the scripts as they are
+DECODING = CALCIUM["decoding"]
+EMBEDDING = CALCIUM["embedding"]
+CALCIUM_ROOT = PLAN.calcium.root
+MICE = list(PLAN.calcium.mice)
+FRAME_FEATURES = f"{CALCIUM_ROOT}/features/movie_{CALCIUM['frame_features']}.npy"
+CALCIUM_EMBEDDING = PLAN.calcium.embedding_pattern
 
 
 if CALCIUM["source"] == "simulate":
@@ -12,12 +22,12 @@ if CALCIUM["source"] == "simulate":
         log:
             "logs/simulate_allen_calcium/sub-{mouse}.log",
         benchmark:
-            "benchmarks/simulate_allen_calcium/sub-{mouse}.tsv"
+            "logs/benchmarks/simulate_allen_calcium/sub-{mouse}.tsv"
         priority: 40  # the pseudo-mouse decoding is the longest calcium job
         conda:
             "../../envs/calcium.yaml"
         params:
-            area=lambda wildcards: MOUSE_AREAS[wildcards.mouse],
+            area=lambda wildcards: PLAN.calcium.areas[wildcards.mouse],
             simulation=as_json(CALCIUM["simulate"]),
             seed=config["seed"],
         shell:
@@ -37,7 +47,7 @@ rule preprocess_calcium:
     log:
         "logs/preprocess_calcium/sub-{mouse}.log",
     benchmark:
-        "benchmarks/preprocess_calcium/sub-{mouse}.tsv"
+        "logs/benchmarks/preprocess_calcium/sub-{mouse}.tsv"
     priority: 40  # the pseudo-mouse decoding is the longest calcium job
     conda:
         "../../envs/calcium.yaml"
@@ -53,11 +63,11 @@ rule embed_movie_frames:
         script=script("embed_movie_frames"),
         nwb=f"{CALCIUM_ROOT}/nwb/sub-{MICE[0]}.nwb",
     output:
-        features=f"{CALCIUM_ROOT}/features/movie_{CALCIUM['frame_features']}.npy",
+        features=FRAME_FEATURES,
     log:
         "logs/embed_movie_frames/movie.log",
     benchmark:
-        "benchmarks/embed_movie_frames/movie.tsv"
+        "logs/benchmarks/embed_movie_frames/movie.tsv"
     priority: 40  # the pseudo-mouse decoding is the longest calcium job
     conda:
         "../../envs/calcium.yaml"
@@ -83,17 +93,17 @@ rule pool_pseudo_mouse:
     log:
         "logs/pool_pseudo_mouse/sub-{pseudo}.log",
     benchmark:
-        "benchmarks/pool_pseudo_mouse/sub-{pseudo}.tsv"
+        "logs/benchmarks/pool_pseudo_mouse/sub-{pseudo}.tsv"
     wildcard_constraints:
-        pseudo=recordings_pattern(PSEUDO_MICE),
+        pseudo=PLAN.calcium.recordings_pattern(PLAN.calcium.pseudo_mice),
     priority: 40  # the pseudo-mouse decoding is the longest calcium job
     conda:
         "../../envs/calcium.yaml"
     params:
         # pseudo-<area>: that area's sessions (the area is read from each file)
         area=lambda wildcards: (
-            f"--area {wildcards.pseudo.removeprefix(f'{PSEUDO}-')}"
-            if wildcards.pseudo != PSEUDO
+            f"--area {area}"
+            if (area := PLAN.calcium.pseudo_area(wildcards.pseudo))
             else ""
         ),
         max_neurons=max(DECODING["neuron_counts"]),
@@ -110,33 +120,34 @@ rule decode_movie_frames:
         script=script("decode_movie_frames"),
         neural=f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/neural.npy",
         labels=f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/labels.parquet",
-        features=f"{CALCIUM_ROOT}/features/movie_{CALCIUM['frame_features']}.npy",
+        features=FRAME_FEATURES,
     output:
         metrics=f"{CALCIUM_ROOT}/sub-{{mouse}}/evaluate/frame_decoding.parquet",
     log:
         "logs/decode_movie_frames/sub-{mouse}.log",
     benchmark:
-        "benchmarks/decode_movie_frames/sub-{mouse}.tsv"
+        "logs/benchmarks/decode_movie_frames/sub-{mouse}.tsv"
     wildcard_constraints:
-        mouse=recordings_pattern(DECODED_MICE),
+        mouse=PLAN.calcium.recordings_pattern(PLAN.calcium.decoded_mice),
     priority: 40  # the pseudo-mouse decoding is the longest calcium job
     conda:
         "../../envs/calcium.yaml"
     threads: 1
     resources:
+        device=DEVICE,
         mem_mb=mem_from_inputs(4, 2000),
     params:
-        methods=CALCIUM["decoding"]["methods"],
-        counts=lambda wildcards: neuron_counts(wildcards.mouse),
-        seeds=CALCIUM["decoding"]["seeds"],
-        pca_dim=CALCIUM["decoding"]["pca_dim"],
-        window=CALCIUM["decoding"]["window"],
+        methods=DECODING["methods"],
+        counts=lambda wildcards: PLAN.calcium.neuron_counts(wildcards.mouse),
+        seeds=DECODING["seeds"],
+        pca_dim=DECODING["pca_dim"],
+        window=DECODING["window"],
         cebra=as_json(CALCIUM["cebra"]),
     shell:
         "python {input.script} --mouse {wildcards.mouse} --neural {input.neural:q}"
         " --labels {input.labels:q} --features {input.features:q} --methods {params.methods}"
         " --neuron-counts {params.counts} --seeds {params.seeds} --pca-dim {params.pca_dim}"
-        " --window {params.window} --cebra {params.cebra:q} --threads {threads}"
+        " --window {params.window} --cebra {params.cebra:q} --threads {threads} --device {resources.device}"
         " --metrics {output.metrics:q} > {log} 2>&1"
 
 
@@ -145,14 +156,14 @@ rule collect_calcium_metrics:
         script=script("collect_metrics"),
         tables=expand(
             f"{CALCIUM_ROOT}/sub-{{mouse}}/evaluate/frame_decoding.parquet",
-            mouse=DECODED_MICE,
+            mouse=PLAN.calcium.decoded_mice,
         ),
     output:
         metrics=f"{CALCIUM_ROOT}/metrics/frame_decoding.parquet",
     log:
         "logs/collect_calcium_metrics/frame_decoding.log",
     benchmark:
-        "benchmarks/collect_calcium_metrics/frame_decoding.tsv"
+        "logs/benchmarks/collect_calcium_metrics/frame_decoding.tsv"
     localrule: True
     conda:
         "../../envs/learn.yaml"
@@ -161,47 +172,25 @@ rule collect_calcium_metrics:
         " --columns any > {log} 2>&1"
 
 
-rule plot_calcium_frame_decoding:
-    input:
-        script=script("plot_calcium_frame_decoding"),
-        metrics=f"{CALCIUM_ROOT}/metrics/frame_decoding.parquet",
-    output:
-        pdf="results/figures/calcium_frame_decoding.pdf",
-        png=report(
-            "results/figures/calcium_frame_decoding.png",
-            caption="../report/calcium_frame_decoding.rst",
-            category="Allen calcium (CEBRA)",
-        ),
-    log:
-        "logs/plot_calcium_frame_decoding/calcium_frame_decoding.log",
-    benchmark:
-        "benchmarks/plot_calcium_frame_decoding/calcium_frame_decoding.tsv"
-    localrule: True
-    conda:
-        "../../envs/learn.yaml"
-    shell:
-        "python {input.script} --metrics {input.metrics:q} --pdf {output.pdf:q}"
-        " --png {output.png:q} > {log} 2>&1"
-
-
 rule embed_calcium:
     input:
         script=script("embed_calcium"),
         neural=f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/neural.npy",
         labels=f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/labels.parquet",
-        features=f"{CALCIUM_ROOT}/features/movie_{CALCIUM['frame_features']}.npy",
+        features=FRAME_FEATURES,
     output:
         embedding=CALCIUM_EMBEDDING,
     log:
         "logs/embed_calcium/sub-{mouse}_{kind}.log",
     benchmark:
-        "benchmarks/embed_calcium/sub-{mouse}_{kind}.tsv"
+        "logs/benchmarks/embed_calcium/sub-{mouse}_{kind}.tsv"
     wildcard_constraints:
-        mouse=recordings_pattern(EMBEDDED_MICE),
+        mouse=PLAN.calcium.recordings_pattern(PLAN.calcium.embedded_mice),
     conda:
         "../../envs/calcium.yaml"
     threads: 1
     resources:
+        device=DEVICE,
         mem_mb=mem_from_inputs(4, 2000),
     params:
         cebra=lambda wildcards: as_json(
@@ -211,7 +200,7 @@ rule embed_calcium:
     shell:
         "python {input.script} --neural {input.neural:q} --labels {input.labels:q}"
         " --features {input.features:q} --kind {wildcards.kind} --cebra {params.cebra:q}"
-        " --seed {params.seed} --threads {threads} --embedding {output.embedding:q}"
+        " --seed {params.seed} --threads {threads} --device {resources.device} --embedding {output.embedding:q}"
         " > {log} 2>&1"
 
 
@@ -219,70 +208,100 @@ rule calcium_consistency:
     input:
         script=script("calcium_consistency"),
         embeddings=expand(
-            CALCIUM_EMBEDDING, kind=EMBEDDING["kinds"], mouse=EMBEDDED_MICE
+            CALCIUM_EMBEDDING,
+            kind=EMBEDDING["kinds"],
+            mouse=PLAN.calcium.embedded_mice,
         ),
     output:
         metrics=f"{CALCIUM_ROOT}/metrics/consistency.parquet",
     log:
         "logs/calcium_consistency/consistency.log",
     benchmark:
-        "benchmarks/calcium_consistency/consistency.tsv"
+        "logs/benchmarks/calcium_consistency/consistency.tsv"
     conda:
         "../../envs/learn.yaml"
     params:
-        kinds=consistency_args(),
-        mice=EMBEDDED_MICE,
+        kinds=get_consistency_args(),
+        mice=list(PLAN.calcium.embedded_mice),
     shell:
         "python {input.script} {params.kinds} --mice {params.mice}"
         " --metrics {output.metrics:q} > {log} 2>&1"
 
 
-rule plot_calcium_consistency:
-    input:
-        script=script("plot_calcium_consistency"),
-        metrics=f"{CALCIUM_ROOT}/metrics/consistency.parquet",
-    output:
-        pdf="results/figures/calcium_consistency.pdf",
-        png=report(
-            "results/figures/calcium_consistency.png",
-            caption="../report/calcium_consistency.rst",
-            category="Allen calcium (CEBRA)",
-        ),
-    log:
-        "logs/plot_calcium_consistency/calcium_consistency.log",
-    benchmark:
-        "benchmarks/plot_calcium_consistency/calcium_consistency.tsv"
-    localrule: True
-    conda:
-        "../../envs/learn.yaml"
-    shell:
-        "python {input.script} --metrics {input.metrics:q} --pdf {output.pdf:q}"
-        " --png {output.png:q} > {log} 2>&1"
+if CALCIUM["source"] == "download":
+
+    rule download_allen_calcium:
+        input:
+            script=script("download_allen_calcium"),
+            manifest=PLAN.resolve(CALCIUM["manifest"]),
+        output:
+            nwb=f"{CALCIUM_ROOT}/nwb/sub-{{mouse}}.nwb",
+        log:
+            "logs/download_allen_calcium/sub-{mouse}.log",
+        benchmark:
+            "logs/benchmarks/download_allen_calcium/sub-{mouse}.tsv"
+        localrule: True
+        conda:
+            "../../envs/calcium.yaml"
+        resources:
+            downloads=1,
+        params:
+            session=lambda wildcards: PLAN.calcium.sessions[wildcards.mouse],
+        shell:
+            "python {input.script} --manifest {input.manifest:q} --session {params.session:q}"
+            " --cache data/000728 --nwb {output.nwb:q} > {log} 2>&1"
 
 
-rule plot_calcium_embedding:
+rule preprocess_scenes:
     input:
-        script=script("plot_calcium_embedding"),
-        embeddings=expand(
-            CALCIUM_EMBEDDING, mouse=EMBEDDED_MICE[0], kind=EMBEDDING["kinds"]
-        ),
+        script=script("preprocess_scenes"),
+        nwb=f"{CALCIUM_ROOT}/nwb/sub-{{mouse}}.nwb",
     output:
-        pdf="results/figures/calcium_embedding.pdf",
-        png=report(
-            "results/figures/calcium_embedding.png",
-            caption="../report/calcium_embedding.rst",
-            category="Allen calcium (CEBRA)",
-        ),
+        scenes=f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/scenes.npz",
     log:
-        "logs/plot_calcium_embedding/calcium_embedding.log",
+        "logs/preprocess_scenes/sub-{mouse}.log",
     benchmark:
-        "benchmarks/plot_calcium_embedding/calcium_embedding.tsv"
-    localrule: True
+        "logs/benchmarks/preprocess_scenes/sub-{mouse}.tsv"
     conda:
-        "../../envs/learn.yaml"
+        "../../envs/calcium.yaml"
+    resources:
+        mem_mb=mem_from_inputs(3, 1000),
     params:
-        kinds=EMBEDDING["kinds"],
-        mouse=EMBEDDED_MICE[0],
+        size=lambda wildcards: (
+            f"--image-size {CALCIUM['daenr']['image_size']}"
+            if CALCIUM["daenr"].get("image_size")
+            else ""
+        ),
     shell:
-        "python {input.script} --embeddings {input.embeddings:q} --kinds {params.kinds}"
-        " --mouse {params.mouse} --pdf {output.pdf:q} --png {output.png:q} > {log} 2>&1"
+        "python {input.script} --nwb {input.nwb:q} --scenes {output.scenes:q}"
+        " {params.size} > {log} 2>&1"
+
+
+rule fit_daenr:
+    input:
+        script=script("fit_daenr"),
+        # every session with natural scenes: the simulated mice, or the StimB sessions
+        scenes=expand(
+            f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/scenes.npz",
+            mouse=PLAN.calcium.scene_mice,
+        ),
+    output:
+        metrics=f"{CALCIUM_ROOT}/daenr/metrics.parquet",
+        reconstructions=f"{CALCIUM_ROOT}/daenr/reconstructions.npz",
+    log:
+        "logs/fit_daenr/daenr.log",
+    benchmark:
+        "logs/benchmarks/fit_daenr/daenr.tsv"
+    conda:
+        "../../envs/calcium.yaml"
+    threads: 1
+    resources:
+        device=DEVICE,
+        mem_mb=mem_from_inputs(3, 2000),
+    params:
+        daenr=as_json(CALCIUM["daenr"]),
+        seed=config["seed"],
+    shell:
+        "python {input.script} --scenes {input.scenes:q} --daenr {params.daenr:q}"
+        " --seed {params.seed} --threads {threads} --device {resources.device} --metrics {output.metrics:q}"
+        " --reconstructions {output.reconstructions:q} > {log} 2>&1"

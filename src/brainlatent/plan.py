@@ -1,0 +1,553 @@
+"""What a config builds: recordings, pseudo-mice, embeddings, weights, figures, targets.
+
+The workflow's rule files read one :class:`Plan`, built by :meth:`Plan.from_config`
+from the validated config (Snakemake has filled the schema's defaults). Every check
+that spans several keys lives here and raises :class:`~brainlatent.ConfigError`
+naming the key path, so a bad config fails before any job runs and each check is
+unit-tested without starting Snakemake. The plan is immutable: the ``.smk`` files
+only read it, whatever order they are included in.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from brainlatent.config import check_keys, load_schema
+from brainlatent.errors import ConfigError
+
+__all__ = [
+    "CalciumPlan",
+    "Figure",
+    "FmriPlan",
+    "MegPlan",
+    "PRETRAINED",
+    "PSEUDO",
+    "Plan",
+    "RecordingPlan",
+]
+
+#: Image models that need downloaded weights (``things_meg.weights``).
+PRETRAINED = ("vgg19", "clip", "dinov2")
+#: Name of the pooled pseudo-mouse; ``pseudo-<area>`` pools one imaging area.
+PSEUDO = "pseudo"
+#: Recording-mode methods fitted once per seed (the others are deterministic).
+RECORDING_SEEDED = ("cebra_behavior", "cebra_time")
+#: The config's datasets, in the order their figures are listed.
+DATASETS = ("things_meg", "allen_calcium", "synthetic", "god_fmri", "recording")
+
+
+def _frozen(mapping: Mapping) -> MappingProxyType:
+    return MappingProxyType(dict(mapping))
+
+
+def _pattern(names) -> str:
+    """A wildcard constraint matching exactly these names (nothing, when there are none)."""
+    return "|".join(re.escape(n) for n in names) or "$^"
+
+
+@dataclass(frozen=True)
+class MegPlan:
+    """THINGS-MEG: subjects, runs, image models and where their files go."""
+
+    source: str
+    data: str
+    subjects: tuple[str, ...]
+    sessions: tuple[int, ...]
+    runs: tuple[int, ...]
+    image_models: tuple[str, ...]
+    root: str = "results/things_meg"
+
+    @property
+    def bids(self) -> str:
+        return f"{self.root}/bids"
+
+    @property
+    def stimuli(self) -> str:
+        """Stimulus index: written by the simulator, or by ``index_things_images``."""
+        return f"{self.root}/stimuli"
+
+    def derivative(self, subject: str) -> str:
+        """The authors' preprocessed epochs of one subject (first split part)."""
+        number = subject.removeprefix("BIGMEG")
+        return f"{self.bids}/derivatives/preprocessed/preprocessed_P{number}-epo.fif"
+
+    @classmethod
+    def from_config(cls, meg: dict) -> MegPlan:
+        from brainlatent.preprocessing.meg import Preprocessing  # mne: only when planning
+
+        if meg["data"] == "derivatives":
+            if meg["source"] != "download":
+                raise ConfigError(
+                    "things_meg.data 'derivatives' needs things_meg.source 'download'"
+                )
+            if sorted(meg["sessions"]) != list(range(1, 13)) or sorted(meg["runs"]) != list(
+                range(1, 11)
+            ):
+                raise ConfigError(
+                    "things_meg.data is 'derivatives': the preprocessed epochs hold every "
+                    "session and run, so things_meg.sessions must be 1-12 and "
+                    "things_meg.runs 1-10"
+                )
+        if meg["source"] == "download" and meg["stimuli_dir"] is None:
+            raise ConfigError(
+                "things_meg.source is 'download' but things_meg.stimuli_dir is null: THINGS "
+                "images need the THINGS licence; download them and point the key at the folder."
+            )
+        try:  # tmin < tmax, l_freq < h_freq, ... before any job runs
+            Preprocessing.from_config(meg["preprocess"])
+        except ConfigError as error:
+            raise ConfigError(f"things_meg.{error}") from None
+        return cls(
+            source=meg["source"],
+            data=meg["data"],
+            subjects=tuple(meg["subjects"]),
+            sessions=tuple(meg["sessions"]),
+            runs=tuple(meg["runs"]),
+            image_models=tuple(meg["image_models"]),
+        )
+
+
+@dataclass(frozen=True)
+class CalciumPlan:
+    """Allen calcium: recordings (mice or session files), pseudo-mice, what is embedded."""
+
+    source: str
+    mice: tuple[str, ...]
+    mice_pattern: str
+    sessions: Mapping[str, str]  # download: recording key -> manifest path
+    areas: Mapping[str, str]  # simulate: mouse -> imaging area
+    scene_mice: tuple[str, ...]
+    pseudo_mice: tuple[str, ...]
+    decoded_mice: tuple[str, ...]
+    embedded_mice: tuple[str, ...]
+    embedding_kinds: tuple[str, ...]
+    neuron_counts_all: tuple[int, ...]
+    sweep_single_mice: bool
+    root: str = "results/allen_calcium"
+
+    def recordings_pattern(self, names) -> str:
+        """A wildcard constraint matching these recordings (the key pattern for sessions)."""
+        names = list(names)
+        parts = [self.mice_pattern] if any(n in self.mice for n in names) else []
+        return "|".join(parts + [re.escape(n) for n in names if n not in self.mice]) or "$^"
+
+    def neuron_counts(self, mouse: str) -> tuple[int, ...]:
+        """The sweep's counts for pseudo-mice (the paper's Fig. 5); single mice are decoded
+        once, at the largest count, unless ``sweep_mice`` or there is no pseudo-mouse."""
+        if mouse in self.pseudo_mice or not self.pseudo_mice or self.sweep_single_mice:
+            return self.neuron_counts_all
+        return (max(self.neuron_counts_all),)
+
+    @property
+    def embedding_pattern(self) -> str:
+        """Where a recording's CEBRA embedding of one kind goes (wildcards mouse, kind)."""
+        return f"{self.root}/sub-{{mouse}}/embed/cebra_{{kind}}.npz"
+
+    def pseudo_area(self, pseudo: str) -> str | None:
+        """The imaging area a pseudo-mouse pools, or None for all sessions."""
+        return None if pseudo == PSEUDO else pseudo.removeprefix(f"{PSEUDO}-")
+
+    @classmethod
+    def from_config(cls, calcium: dict, resolve) -> CalciumPlan:
+        from brainlatent.datasets import allen_calcium as allen
+
+        decoding, embedding = calcium["decoding"], calcium["embedding"]
+        sessions, areas = {}, {}
+        if calcium["source"] == "download":
+            # One recording per session file, named after it; the area is read from the file.
+            if not calcium["sessions"]:
+                raise ConfigError(
+                    "allen_calcium.source is 'download' but allen_calcium.sessions is empty: "
+                    "list manifest paths, or select e.g. "
+                    "{session_types: [StimA, StimB, StimC, StimC2]}"
+                )
+            from brainlatent.datasets.download import read_manifest
+
+            sessions = allen.select_sessions(
+                read_manifest(resolve(calcium["manifest"]))["path"],
+                calcium["sessions"],
+                calcium["manifest"],
+            )
+            mice = tuple(sessions)
+            pattern = allen.SESSION_KEY_PATTERN
+            # Natural scenes (DAE-NR) are only in StimB sessions.
+            scene_mice = tuple(
+                m for m in mice if allen.session_type(m) == allen.SCENES_SESSION_TYPE
+            )
+        else:
+            mice = tuple(calcium["mice"])
+            if len(calcium["areas"]) != len(mice):
+                raise ConfigError(
+                    f"allen_calcium.areas has {len(calcium['areas'])} entries but "
+                    f"allen_calcium.mice has {len(mice)}: give one imaging area per mouse"
+                )
+            areas = dict(zip(mice, calcium["areas"], strict=True))
+            pattern = _pattern(mice)
+            scene_mice = mice if calcium["simulate"]["n_scene_repeats"] > 0 else ()
+        if any(m == PSEUDO or m.startswith(f"{PSEUDO}-") for m in mice):
+            raise ConfigError(
+                f"allen_calcium.mice: '{PSEUDO}' names the pooled pseudo-mice; rename the mouse"
+            )
+        pseudo_areas = decoding["pseudo_mouse_areas"]
+        if not decoding["pseudo_mouse"]:
+            pseudo_mice = ()
+        elif pseudo_areas:
+            pseudo_mice = tuple(f"{PSEUDO}-{area}" for area in pseudo_areas)
+        else:
+            pseudo_mice = (PSEUDO,)
+        if calcium["source"] == "simulate" and pseudo_areas:
+            unknown = sorted(set(pseudo_areas) - set(calcium["areas"]))
+            if unknown:
+                raise ConfigError(
+                    f"allen_calcium.decoding.pseudo_mouse_areas: no simulated mouse is in "
+                    f"{unknown} (allen_calcium.areas: {calcium['areas']})"
+                )
+        decoded = (*(mice if decoding["single_mice"] else ()), *pseudo_mice)
+        if not decoded:
+            raise ConfigError(
+                "allen_calcium.decoding: single_mice and pseudo_mouse are both false; "
+                "nothing to decode"
+            )
+        # Recordings embedded for the figure and the consistency matrix: every single mouse,
+        # or those listed (e.g. each area's pseudo-mouse: consistency across areas).
+        embedded = tuple(embedding["mice"] or mice)
+        unknown = sorted(set(embedded) - {*mice, *pseudo_mice})
+        if unknown:
+            raise ConfigError(
+                f"allen_calcium.embedding.mice: {unknown} are neither recordings of this "
+                f"config nor its pseudo-mice {list(pseudo_mice)}"
+            )
+        return cls(
+            source=calcium["source"],
+            mice=mice,
+            mice_pattern=pattern,
+            sessions=_frozen(sessions),
+            areas=_frozen(areas),
+            scene_mice=scene_mice,
+            pseudo_mice=pseudo_mice,
+            decoded_mice=decoded,
+            embedded_mice=embedded,
+            embedding_kinds=tuple(embedding["kinds"]),
+            neuron_counts_all=tuple(decoding["neuron_counts"]),
+            sweep_single_mice=bool(decoding["sweep_mice"]),
+        )
+
+
+@dataclass(frozen=True)
+class FmriPlan:
+    """GOD fMRI: subjects, the features of the ROI analysis, the generator."""
+
+    source: str
+    subjects: tuple[str, ...]
+    low_level: tuple[str, ...]
+    high_level: tuple[str, ...]
+    generator: str
+    root: str = "results/god_fmri"
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return (*self.low_level, *self.high_level)
+
+    @property
+    def embedded_features(self) -> tuple[str, ...]:
+        """Features computed from the images (the ``simulated_*`` ones come from the truth)."""
+        return tuple(f for f in self.features if not f.startswith("simulated_"))
+
+    @property
+    def bids(self) -> str:
+        return f"{self.root}/bids"
+
+    @property
+    def stimuli(self) -> str:
+        return f"{self.root}/stimuli"
+
+    @classmethod
+    def from_config(cls, fmri: dict) -> FmriPlan:
+        from brainlatent.models.generator import check_generator
+
+        check_generator(fmri["generator"])
+        if fmri["source"] == "download" and not fmri.get("images_dir"):
+            raise ConfigError(
+                "god_fmri.source is 'download' but god_fmri.images_dir is null: GOD's stimuli "
+                "are ImageNet images, shared on request by the Kamitani lab "
+                "(github.com/KamitaniLab/GenericObjectDecoding); put them in a folder and set "
+                "the key"
+            )
+        weights = fmri["roi_weights"]
+        for feature in (*weights["low_level"], *weights["high_level"]):
+            if feature.startswith("simulated_") and fmri["source"] != "simulate":
+                raise ConfigError(
+                    f"god_fmri.roi_weights: '{feature}' is the simulation's ground truth, which "
+                    "only exists with god_fmri.source 'simulate'; use image models "
+                    "(e.g. vgg19, clip)"
+                )
+        return cls(
+            source=fmri["source"],
+            subjects=tuple(fmri["subjects"]),
+            low_level=tuple(weights["low_level"]),
+            high_level=tuple(weights["high_level"]),
+            generator=fmri["generator"]["kind"],
+        )
+
+
+@dataclass(frozen=True)
+class RecordingPlan:
+    """Your own recording: the file read and the embeddings the decoding step saves."""
+
+    source: str
+    file: str
+    embeddings: Mapping[tuple[str, int | None], str]  # (method, seed) -> .npz
+    figure_embeddings: tuple[str, ...]
+    root: str = "results/recording"
+
+    @classmethod
+    def from_config(cls, recording: dict, resolve) -> RecordingPlan:
+        root = cls.root
+        if recording["source"] == "file" and recording["path"] is None:
+            raise ConfigError(
+                "recording.source is 'file' but recording.path is null: point it at an .nwb "
+                "file or an .npz with arrays neural (time × neurons) and behavior (time × d)"
+            )
+        file = (
+            f"{root}/simulated/recording.nwb"
+            if recording["source"] == "simulate"
+            else resolve(recording["path"])
+        )
+        methods, seeds = recording["methods"], recording["seeds"]
+        # Raw activity is the decoding step's input: it is not saved again.
+        embeddings = {
+            (method, seed): f"{root}/embeddings/{method}_seed{seed}.npz"
+            for method in methods
+            if method in RECORDING_SEEDED
+            for seed in seeds
+        } | {
+            (method, None): f"{root}/embeddings/{method}.npz"
+            for method in methods
+            if method not in RECORDING_SEEDED and method != "raw"
+        }
+        if not embeddings:
+            raise ConfigError(
+                "recording.methods: give at least one embedding (cebra_behavior, cebra_time "
+                f"or pca) besides raw; got {methods}"
+            )
+        # The figure shows the CEBRA embeddings of the first seed, else PCA.
+        figure = tuple(p for (_, seed), p in embeddings.items() if seed == seeds[0])
+        return cls(
+            source=recording["source"],
+            file=file,
+            embeddings=_frozen(embeddings),
+            figure_embeddings=figure or tuple(embeddings.values()),
+        )
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure: ``plot_<name>`` reads ``inputs`` (each passed as ``--<key> FILES``) and
+    ``args`` (extra command-line words) and writes ``results/figures/<name>.{pdf,png}``."""
+
+    name: str
+    category: str
+    inputs: Mapping[str, tuple[str, ...]]
+    args: tuple[str, ...] = ()
+
+    @property
+    def outputs(self) -> tuple[str, str]:
+        return (f"results/figures/{self.name}.pdf", f"results/figures/{self.name}.png")
+
+    @property
+    def shell_args(self) -> str:
+        """The extra arguments, quoted, each after a space."""
+        return "".join(f" {shlex.quote(str(arg))}" for arg in self.args)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a config builds. Build it with :meth:`from_config`."""
+
+    base: Path
+    datasets: tuple[str, ...]
+    meg: MegPlan
+    calcium: CalciumPlan
+    fmri: FmriPlan
+    recording: RecordingPlan
+    weights: Mapping[str, str]  # pretrained model -> resolved weights path
+    weights_to_fetch: Mapping[str, str]  # resolved path not on disk yet -> model
+    benchmark_results: tuple[str, ...] = field(default=())
+
+    # -- construction ------------------------------------------------------
+
+    @classmethod
+    def from_config(
+        cls, config: dict, base: str | Path, schema: dict | str | Path | None = None
+    ) -> Plan:
+        """Check ``config`` (with its schema defaults filled in) and derive what it builds.
+
+        ``base`` is the workflow's folder: relative config paths are resolved against it,
+        and ``make bench`` results are found under it. ``schema`` (a path or the loaded
+        schema), when given, first rejects unknown keys with a did-you-mean hint.
+        """
+        base = Path(base)
+        if schema is not None:
+            check_keys(config, schema if isinstance(schema, dict) else load_schema(schema))
+
+        def resolve(path):
+            return str(path if path is None or Path(path).is_absolute() else base / path)
+
+        meg = MegPlan.from_config(config["things_meg"])
+        fmri = FmriPlan.from_config(config["god_fmri"])
+        weights, to_fetch = _pretrained(config["things_meg"]["weights"], meg, fmri, resolve)
+        return cls(
+            base=base,
+            datasets=tuple(config["datasets"]),
+            meg=meg,
+            calcium=CalciumPlan.from_config(config["allen_calcium"], resolve),
+            fmri=fmri,
+            recording=RecordingPlan.from_config(config["recording"], resolve),
+            weights=_frozen(weights),
+            weights_to_fetch=_frozen(to_fetch),
+            benchmark_results=tuple(
+                sorted(str(p) for p in (base / "benchmarks" / "results").glob("*.json"))
+            ),
+        )
+
+    def resolve(self, path: str | Path | None) -> str | None:
+        """A config path relative to the workflow's folder, not the working directory."""
+        if path is None:
+            return None
+        return str(path if Path(path).is_absolute() else self.base / path)
+
+    # -- figures and targets -------------------------------------------------
+
+    @property
+    def figures(self) -> tuple[Figure, ...]:
+        """Every figure rule of the workflow (built or not by this config's targets)."""
+        meg, calcium, fmri, recording = self.meg, self.calcium, self.fmri, self.recording
+        embedding = calcium.embedding_pattern
+        kinds = calcium.embedding_kinds
+        first = calcium.embedded_mice[0]
+        fmri_subject = f"{fmri.root}/sub-{{subject}}"
+        return (
+            Figure(
+                "meg_retrieval",
+                "THINGS-MEG",
+                {"metrics": (f"{meg.root}/metrics/retrieval.parquet",)},
+            ),
+            Figure(
+                "meg_timecourse",
+                "THINGS-MEG",
+                {"metrics": (f"{meg.root}/metrics/timecourse.parquet",)},
+            ),
+            Figure(
+                "calcium_frame_decoding",
+                "Allen calcium (CEBRA)",
+                {"metrics": (f"{calcium.root}/metrics/frame_decoding.parquet",)},
+            ),
+            Figure(
+                "calcium_embedding",
+                "Allen calcium (CEBRA)",
+                {"embeddings": tuple(embedding.format(mouse=first, kind=k) for k in kinds)},
+                ("--kinds", *kinds, "--mouse", first),
+            ),
+            Figure(
+                "calcium_consistency",
+                "Allen calcium (CEBRA)",
+                {"metrics": (f"{calcium.root}/metrics/consistency.parquet",)},
+            ),
+            Figure(
+                "daenr",
+                "Allen calcium (CEBRA)",
+                {
+                    "metrics": (f"{calcium.root}/daenr/metrics.parquet",),
+                    "reconstructions": (f"{calcium.root}/daenr/reconstructions.npz",),
+                },
+            ),
+            Figure(
+                "synthetic_latents",
+                "Synthetic latents (CEBRA)",
+                {"metrics": ("results/synthetic/metrics/latents.parquet",)},
+            ),
+            Figure(
+                "fmri_reconstruction",
+                "GOD fMRI",
+                {
+                    "metrics": tuple(
+                        f"{fmri_subject}/decode/metrics.parquet".format(subject=s)
+                        for s in fmri.subjects
+                    ),
+                    "reconstructions": tuple(
+                        f"{fmri_subject}/decode/reconstructions.npz".format(subject=s)
+                        for s in fmri.subjects
+                    ),
+                },
+            ),
+            Figure(
+                "fmri_roi_weights",
+                "GOD fMRI",
+                {
+                    "tables": tuple(
+                        f"{fmri_subject}/roi_weights.parquet".format(subject=s)
+                        for s in fmri.subjects
+                    )
+                },
+            ),
+            Figure(
+                "recording_embedding",
+                "Your recording (CEBRA)",
+                {
+                    "metrics": (f"{recording.root}/metrics/decoding.parquet",),
+                    "embeddings": recording.figure_embeddings,
+                },
+            ),
+        )
+
+    @property
+    def built_figures(self) -> tuple[str, ...]:
+        """Names of the figures this config's default target builds."""
+        names = []
+        if "things_meg" in self.datasets:
+            names += ["meg_retrieval", "meg_timecourse"]
+        if "allen_calcium" in self.datasets:
+            names += ["calcium_frame_decoding", "calcium_embedding"]
+            if len(self.calcium.embedded_mice) > 1:
+                names.append("calcium_consistency")
+            # DAE-NR needs natural scenes: StimB sessions, or simulated scene repeats.
+            if self.calcium.scene_mice:
+                names.append("daenr")
+        if "synthetic" in self.datasets:
+            names.append("synthetic_latents")
+        if "god_fmri" in self.datasets:
+            names += ["fmri_reconstruction", "fmri_roi_weights"]
+        if "recording" in self.datasets:
+            names.append("recording_embedding")
+        return tuple(names)
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The default target's files: each built figure, and the benchmark page after
+        ``make bench``."""
+        by_name = {figure.name: figure for figure in self.figures}
+        files = [path for name in self.built_figures for path in by_name[name].outputs]
+        if self.benchmark_results:
+            files.append("results/benchmarks/benchmarks.html")
+        return tuple(files)
+
+
+def _pretrained(
+    weights: dict, meg: MegPlan, fmri: FmriPlan, resolve
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Weights of the pretrained models used: ``{model: path}`` and those to download."""
+    used = sorted(m for m in {*meg.image_models, *fmri.features} if m in PRETRAINED)
+    for model in used:
+        if weights.get(model) is None:
+            raise ConfigError(
+                f"image model '{model}' needs pretrained weights: set things_meg.weights.{model} "
+                f"to their path (on disk, or where download_weights should put them) or stop "
+                f"using '{model}' (things_meg.image_models, god_fmri.roi_weights)."
+            )
+    paths = {m: resolve(weights[m]) for m in used}
+    return paths, {p: m for m, p in paths.items() if not Path(p).exists()}

@@ -1,0 +1,295 @@
+"""The plan of what a config builds, and every config error, without starting Snakemake."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from brainlatent import ConfigError
+from brainlatent.plan import Plan
+
+from ..conftest import merged
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def config_with(overlay: dict | None = None, base: dict = DEFAULT) -> dict:
+    """config/config.yaml with ``overlay`` merged the way Snakemake merges a --configfile."""
+    return merged(overlay or {}, base)
+
+
+def shipped(name: str) -> dict:
+    return config_with(yaml.safe_load((REPO / "config" / name).read_text()))
+
+
+def plan(overlay: dict | None = None, base: dict = DEFAULT) -> Plan:
+    config = config_with(overlay, base)
+    jsonschema.validate(config, yaml.safe_load(SCHEMA.read_text()))  # errors here are not ours
+    return Plan.from_config(config, REPO, schema=SCHEMA)
+
+
+def test_default_config_builds_nine_figures():
+    p = plan()
+    assert p.built_figures == (
+        "meg_retrieval",
+        "meg_timecourse",
+        "calcium_frame_decoding",
+        "calcium_embedding",
+        "calcium_consistency",
+        "daenr",
+        "synthetic_latents",
+        "fmri_reconstruction",
+        "fmri_roi_weights",
+    )
+    assert len(p.targets) == 2 * 9 + bool(p.benchmark_results)
+    assert p.meg.subjects == ("BIGMEG1", "BIGMEG2")
+    assert p.calcium.pseudo_mice == ("pseudo",) and p.calcium.scene_mice == p.calcium.mice
+    assert p.weights == {} and p.weights_to_fetch == {}
+
+
+def test_every_figure_has_a_script_and_a_caption():
+    for figure in plan().figures:
+        assert (REPO / "scripts" / f"plot_{figure.name}.py").exists(), figure.name
+        assert (REPO / "workflow" / "report" / f"{figure.name}.rst").exists(), figure.name
+
+
+def test_the_plan_is_immutable():
+    p = plan()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.datasets = ("things_meg",)
+    with pytest.raises(TypeError):
+        p.calcium.areas["M9"] = "VISp"
+
+
+def test_relative_paths_resolve_against_the_workflow():
+    p = plan()
+    assert p.resolve("resources/x") == str(REPO / "resources/x")
+    assert p.resolve("/abs/x") == "/abs/x" and p.resolve(None) is None
+
+
+def test_tiny_recording_embeddings_and_figure():
+    p = plan(base=shipped("tests/tiny_recording.yaml"))
+    assert set(p.recording.embeddings) == {
+        ("cebra_behavior", 0),
+        ("cebra_behavior", 1),
+        ("cebra_time", 0),
+        ("cebra_time", 1),
+        ("pca", None),
+    }
+    assert p.recording.figure_embeddings == (
+        "results/recording/embeddings/cebra_behavior_seed0.npz",
+        "results/recording/embeddings/cebra_time_seed0.npz",
+    )
+    assert p.built_figures == ("recording_embedding",)
+    assert p.recording.file == "results/recording/simulated/recording.nwb"
+
+
+def test_recording_figure_falls_back_to_pca():
+    p = plan({"recording": {"methods": ["pca", "raw"]}}, shipped("tests/tiny_recording.yaml"))
+    assert p.recording.figure_embeddings == ("results/recording/embeddings/pca.npz",)
+
+
+def test_neuron_counts_sweep_the_pseudo_mouse_only():
+    p = plan()
+    counts = DEFAULT["allen_calcium"]["decoding"]["neuron_counts"]
+    assert p.calcium.neuron_counts("pseudo") == tuple(counts)
+    assert p.calcium.neuron_counts("M1") == (max(counts),)
+    swept = plan({"allen_calcium": {"decoding": {"sweep_mice": True}}})
+    assert swept.calcium.neuron_counts("M1") == tuple(counts)
+
+
+def test_pseudo_mice_per_area_and_the_embedding_figure():
+    p = plan(
+        {
+            "allen_calcium": {
+                "areas": ["VISp", "VISl"],
+                "decoding": {"pseudo_mouse_areas": ["VISp", "VISl"]},
+                "embedding": {"mice": ["pseudo-VISp", "pseudo-VISl"]},
+            }
+        }
+    )
+    assert p.calcium.pseudo_mice == ("pseudo-VISp", "pseudo-VISl")
+    assert (
+        p.calcium.pseudo_area("pseudo-VISl") == "VISl" and p.calcium.pseudo_area("pseudo") is None
+    )
+    figure = {f.name: f for f in p.figures}["calcium_embedding"]
+    assert figure.inputs["embeddings"][0].startswith("results/allen_calcium/sub-pseudo-VISp/")
+    assert figure.shell_args == " --kinds behavior time --mouse pseudo-VISp"
+    assert "calcium_consistency" in p.built_figures
+
+
+def test_download_mode_reads_the_manifest_and_names_recordings_after_files():
+    p = plan(base=shipped("real.yaml"))
+    assert len(p.calcium.mice) == 1518 and len(p.calcium.scene_mice) == 506
+    key = p.calcium.mice[0]
+    assert p.calcium.sessions[key].endswith("_behavior+image+ophys.nwb")
+    assert p.calcium.recordings_pattern([key, "pseudo-VISp"]).startswith(p.calcium.mice_pattern)
+    assert set(p.weights) == {"vgg19", "clip", "dinov2"}
+    assert all(Path(path).is_absolute() for path in p.weights.values())
+
+
+def test_reordering_subjects_changes_no_file_name():
+    """Subjects are found by name (the checkpoint keeps them): order is not identity."""
+    a = plan({"things_meg": {"subjects": ["BIGMEG1", "BIGMEG2"]}})
+    b = plan({"things_meg": {"subjects": ["BIGMEG2", "BIGMEG1"]}})
+    assert set(a.targets) == set(b.targets)
+
+
+# Every cross-key config error: the overlay on config/config.yaml (or a shipped config),
+# and the words the message must contain (the key path first).
+CONFIG_ERRORS = [
+    (
+        "derivatives need download",
+        {"things_meg": {"data": "derivatives"}},
+        None,
+        "things_meg.data 'derivatives' needs things_meg.source 'download'",
+    ),
+    (
+        "derivatives need every run",
+        {"things_meg": {"data": "derivatives", "sessions": [1, 2]}},
+        "real.yaml",
+        "things_meg.sessions must be 1-12",
+    ),
+    (
+        "THINGS images need a folder",
+        {"things_meg": {"stimuli_dir": None}},
+        "real.yaml",
+        "things_meg.stimuli_dir is null",
+    ),
+    (
+        "band-stop filter",
+        {"things_meg": {"preprocess": {"l_freq": 50.0, "h_freq": 40.0}}},
+        None,
+        "things_meg.preprocess.l_freq (50.0 Hz) must be below h_freq",
+    ),
+    (
+        "tmax before tmin",
+        {"things_meg": {"preprocess": {"tmin": 0.5, "tmax": 0.2}}},
+        None,
+        "things_meg.preprocess.tmax",
+    ),
+    (
+        "pretrained without weights",
+        {"things_meg": {"image_models": ["vgg19"]}},
+        None,
+        "things_meg.weights.vgg19",
+    ),
+    (
+        "pretrained ROI feature without weights",
+        {"god_fmri": {"roi_weights": {"high_level": ["clip"]}}},
+        None,
+        "things_meg.weights.clip",
+    ),
+    (
+        "areas and mice differ in length",
+        {"allen_calcium": {"areas": ["VISp"]}},
+        None,
+        "allen_calcium.areas has 1 entries but allen_calcium.mice has 2",
+    ),
+    (
+        "mouse named pseudo",
+        {"allen_calcium": {"mice": ["M1", "pseudo"]}},
+        None,
+        "allen_calcium.mice: 'pseudo' names the pooled pseudo-mice",
+    ),
+    (
+        "pseudo-mouse of an area with no mouse",
+        {"allen_calcium": {"decoding": {"pseudo_mouse_areas": ["VISam"]}}},
+        None,
+        "allen_calcium.decoding.pseudo_mouse_areas: no simulated mouse is in ['VISam']",
+    ),
+    (
+        "nothing to decode",
+        {"allen_calcium": {"decoding": {"single_mice": False, "pseudo_mouse": False}}},
+        None,
+        "single_mice and pseudo_mouse are both false",
+    ),
+    (
+        "embedding an unknown recording",
+        {"allen_calcium": {"embedding": {"mice": ["M7"]}}},
+        None,
+        "allen_calcium.embedding.mice: ['M7']",
+    ),
+    (
+        "download with no sessions",
+        {"allen_calcium": {"sessions": []}},
+        "real.yaml",
+        "allen_calcium.sessions is empty",
+    ),
+    (
+        "sessions of an unknown subject",
+        {"allen_calcium": {"sessions": {"session_types": ["StimB"], "subjects": ["1"]}}},
+        "real.yaml",
+        "allen_calcium.sessions.subjects: no ['StimB'] session of ['1']",
+    ),
+    (
+        "a session not in the manifest",
+        {"allen_calcium": {"sessions": ["sub-1/sub-1_ses-2-StimB_behavior+image+ophys.nwb"]}},
+        "real.yaml",
+        "allen_calcium.sessions: 1 path(s) not in workflow/manifests/allen-calcium.tsv.gz",
+    ),
+    (
+        "GOD images need a folder",
+        {"god_fmri": {"images_dir": None}},
+        "real.yaml",
+        "god_fmri.images_dir is null",
+    ),
+    (
+        "ground-truth features need the simulation",
+        {"god_fmri": {"source": "download", "images_dir": "/data/imagenet"}},
+        None,
+        "god_fmri.roi_weights: 'simulated_low' is the simulation's ground truth",
+    ),
+    (
+        "IC-GAN is not shipped",
+        {"god_fmri": {"generator": {"kind": "icgan"}}},
+        None,
+        "god_fmri.generator.kind",
+    ),
+    (
+        "own recording with no file",
+        {"recording": {"source": "file", "path": None}},
+        None,
+        "recording.source is 'file' but recording.path is null",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("overlay", "base", "message"),
+    [case[1:] for case in CONFIG_ERRORS],
+    ids=[case[0] for case in CONFIG_ERRORS],
+)
+def test_config_error_names_the_key(overlay, base, message):
+    with pytest.raises(ConfigError) as error:
+        plan(overlay, shipped(base) if base else DEFAULT)
+    assert message in str(error.value)
+
+
+def test_recording_with_no_embedding_is_refused():
+    """The schema already requires an embedding method; the plan says why if it is bypassed."""
+    config = config_with({"recording": {"methods": ["raw"]}})
+    with pytest.raises(ConfigError, match="recording.methods: give at least one embedding"):
+        Plan.from_config(config, REPO)
+
+
+def test_misspelt_key_is_named_with_a_hint():
+    config = config_with()
+    config["things_meg"]["image_model"] = config["things_meg"].pop("image_models")
+    with pytest.raises(ConfigError, match="did you mean 'things_meg.image_models'"):
+        Plan.from_config(config, REPO, schema=SCHEMA)
+
+
+def test_make_bench_results_add_the_benchmark_page(tmp_path):
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    assert "results/benchmarks/benchmarks.html" not in Plan.from_config(DEFAULT, tmp_path).targets
+    (tmp_path / "benchmarks" / "results" / "ridge.json").write_text("{}")
+    p = Plan.from_config(DEFAULT, tmp_path)
+    assert p.targets[-1] == "results/benchmarks/benchmarks.html"
+    assert p.benchmark_results == (str(tmp_path / "benchmarks" / "results" / "ridge.json"),)
