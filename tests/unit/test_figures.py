@@ -27,6 +27,7 @@ def metrics(windows):
                                 value,
                                 0.05,
                                 100,
+                                "cpu",
                             ]
                         )
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)

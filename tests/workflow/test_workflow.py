@@ -305,7 +305,10 @@ def test_embeddings_and_their_consistency_across_mice(calcium_project):
                 assert data["embedding"].shape == (3 * 900, 8)
                 assert np.isfinite(data["embedding"]).all()
     table = pd.read_parquet(root / "metrics/consistency.parquet")
-    assert list(table.columns) == ["dataset", "kind", "source", "target", "metric", "value"]
+    assert list(table.columns) == [
+        "dataset", "kind", "source", "target", "metric", "value", "device",
+    ]  # fmt: skip
+    assert set(table["device"]) == {"cpu"}
     assert len(table) == 2 * 2  # two kinds × two ordered pairs of mice, no diagonal
     assert (table["source"] != table["target"]).all()
     # The simulated mice see one movie through one latent trajectory: linearly related embeddings.

@@ -4,7 +4,7 @@
 
 FMRI = config["god_fmri"]  # the settings, passed to the scripts as they are
 FMRI_ROOT = PLAN.fmri.root
-FMRI_SUBJECTS = list(PLAN.fmri.subjects)
+FMRI_SUBJECTS = sorted(PLAN.fmri.subjects)  # the config's order changes nothing
 FMRI_BIDS = PLAN.fmri.bids
 FMRI_STIMULI = PLAN.fmri.stimuli
 

@@ -4,10 +4,10 @@
 # and in sliding windows.
 
 MEG = config["things_meg"]  # the settings, passed to the scripts as they are
-SUBJECTS = list(PLAN.meg.subjects)
-# The brain module trains on every subject, in a fixed order whatever the config's: its
-# checkpoint keeps the names of its subject layers, and evaluation finds a subject by name.
-FIT_SUBJECTS = sorted(SUBJECTS)
+# Subjects in a fixed order whatever the config's, so reordering them reruns nothing: the
+# brain module's checkpoint keeps the names of its subject layers, and evaluation finds a
+# subject by name.
+SUBJECTS = sorted(PLAN.meg.subjects)
 IMAGE_MODELS = list(PLAN.meg.image_models)
 MEG_ROOT = PLAN.meg.root
 BIDS_ROOT = PLAN.meg.bids
@@ -212,14 +212,14 @@ rule fit_brain_module:
     input:
         script=script("fit_brain_module"),
         epochs=expand(
-            f"{MEG_ROOT}/sub-{{subject}}/preprocess/epochs.npy", subject=FIT_SUBJECTS
+            f"{MEG_ROOT}/sub-{{subject}}/preprocess/epochs.npy", subject=SUBJECTS
         ),
         trials=expand(
             f"{MEG_ROOT}/sub-{{subject}}/preprocess/trials.parquet",
-            subject=FIT_SUBJECTS,
+            subject=SUBJECTS,
         ),
         info=expand(
-            f"{MEG_ROOT}/sub-{{subject}}/preprocess/epochs.json", subject=FIT_SUBJECTS
+            f"{MEG_ROOT}/sub-{{subject}}/preprocess/epochs.json", subject=SUBJECTS
         ),
         features=f"{MEG_ROOT}/features/{{image_model}}.npy",
         index=f"{MEG_ROOT}/features/{{image_model}}.parquet",
@@ -238,7 +238,7 @@ rule fit_brain_module:
         mem_mb=mem_from_inputs(1.5, 3000),  # every subject's epochs
         device=DEVICE,
     params:
-        subjects=FIT_SUBJECTS,  # in the order of the epochs
+        subjects=SUBJECTS,  # in the order of the epochs
         hyperparameters=as_json(MEG["brain_module"]),
         seed=config["seed"],
     shell:
