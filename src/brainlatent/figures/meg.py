@@ -49,7 +49,8 @@ def plot_retrieval(metrics: pd.DataFrame, metric: str = "top5", source: str = "m
     ax.set_ylabel(f"{metric.replace('top', 'top-')} retrieval accuracy")
     ax.set_ylim(0, 1)
     ax.set_title("THINGS-MEG: retrieval of test images", fontsize=10)
-    ax.legend(fontsize=7, frameon=False, loc="upper left")
+    # Below the axes: bars reach the top, and a legend inside would hide them.
+    ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
     ax.spines[["top", "right"]].set_visible(False)
     return fig
 
