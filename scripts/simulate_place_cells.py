@@ -5,8 +5,8 @@ import json
 from pathlib import Path
 
 from brainlatent.datasets.simulate_place_cells import (
-    PlaceCellSimulation,
     simulate_session,
+    simulation_from_config,
     write_nwb,
     write_truth,
 )
@@ -16,9 +16,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--nwb", type=Path, required=True)
     parser.add_argument("--truth", type=Path, required=True)
-    parser.add_argument("--simulation", type=json.loads, default={}, help="JSON parameters")
+    parser.add_argument(
+        "--simulation",
+        type=json.loads,
+        default={},
+        help="JSON: preset and overrides (null: preset's)",
+    )
     args = parser.parse_args(argv)
-    session = simulate_session(PlaceCellSimulation(**args.simulation))
+    settings = {key: value for key, value in args.simulation.items() if value is not None}
+    session = simulate_session(simulation_from_config(settings))
     mean_rate = session.counts.mean() * session.params.rate_hz
     print(
         f"{session.counts.shape[0]} bins × {session.counts.shape[1]} neurons, "

@@ -35,8 +35,10 @@ __all__ = [
 PRETRAINED = ("vgg19", "clip", "dinov2")
 #: Name of the pooled pseudo-mouse; ``pseudo-<area>`` pools one imaging area.
 PSEUDO = "pseudo"
-#: Recording-mode methods fitted once per seed (the others are deterministic).
+#: Recording-mode embeddings fitted once per seed, and those fitted once; raw counts and the
+#: standard decoders (bayesian, knn_smoothed, ridge_smoothed) save no embedding.
 RECORDING_SEEDED = ("cebra_behavior", "cebra_time")
+RECORDING_DETERMINISTIC = ("pca",)
 #: The config's datasets, in the order their figures are listed.
 DATASETS = ("things_meg", "allen_calcium", "synthetic", "god_fmri", "recording")
 
@@ -319,7 +321,6 @@ class RecordingPlan:
             else resolve(recording["path"])
         )
         methods, seeds = recording["methods"], recording["seeds"]
-        # Raw activity is the decoding step's input: it is not saved again.
         embeddings = {
             (method, seed): f"{root}/embeddings/{method}_seed{seed}.npz"
             for method in methods
@@ -328,7 +329,7 @@ class RecordingPlan:
         } | {
             (method, None): f"{root}/embeddings/{method}.npz"
             for method in methods
-            if method not in RECORDING_SEEDED and method != "raw"
+            if method in RECORDING_DETERMINISTIC
         }
         if not embeddings:
             raise ConfigError(

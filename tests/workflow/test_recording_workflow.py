@@ -27,7 +27,10 @@ def project(tmp_path_factory):
 def test_metrics_have_the_documented_schema(project):
     table = pd.read_parquet(project / METRICS)
     assert list(table.columns) == METRIC_COLUMNS
-    assert set(table["method"]) == {"chance", "cebra_behavior", "cebra_time", "pca", "raw"}
+    assert set(table["method"]) == {
+        "chance", "cebra_behavior", "cebra_time", "pca", "raw",
+        "bayesian", "knn_smoothed", "ridge_smoothed",
+    }  # fmt: skip
     assert set(zip(table["label"], table["metric"], strict=True)) == {
         ("position", "median_abs_error"),
         ("position", "r2"),
@@ -36,6 +39,21 @@ def test_metrics_have_the_documented_schema(project):
     cebra = table[table["method"].str.startswith("cebra")]
     assert set(cebra["seed"]) == {0, 1}
     assert table.loc[~table["method"].str.startswith("cebra"), "seed"].isna().all()
+    # Each row states its input's smoothing: none for the embeddings, chosen for the others.
+    embedded = table["method"].isin(["cebra_behavior", "cebra_time", "pca", "raw"])
+    assert (table.loc[embedded, "smoothing_s"] == 0).all()
+    assert table.loc[table["method"] == "chance", "smoothing_s"].isna().all()
+    assert (table.loc[table["method"] == "knn_smoothed", "smoothing_s"] >= 0).all()
+
+
+def test_standard_decoders_beat_chance(project):
+    """The field's decoders on counts, fitted on the training block only."""
+    table = pd.read_parquet(project / METRICS)
+    error = table[(table["label"] == "position") & (table["metric"] == "median_abs_error")]
+    error = error.groupby("method")["value"].mean()
+    for method in ("bayesian", "knn_smoothed", "ridge_smoothed"):
+        assert error[method] < 0.5 * error["chance"], error
+    assert error["bayesian"] < error["raw"], error
 
 
 def test_metrics_equal_those_from_before_the_refactor(project):

@@ -18,6 +18,12 @@ time-delta sampler), ``pca`` and ``raw`` activity. Consistency across CEBRA
 seeds is the paper's linear identifiability R² between seeds' embeddings of
 the same samples (:func:`brainlatent.decoding.frames.consistency_matrix`,
 ``align="sample"``).
+
+Beside the embeddings, the decoders the field uses on spike counts
+(:mod:`brainlatent.decoding.population`): ``bayesian`` (Zhang et al. 1998, on
+counts), ``knn_smoothed`` and ``ridge_smoothed`` (on Gaussian-smoothed rates), their
+smoothing chosen on the training block; the table's ``smoothing_s`` states each
+method's smoothing (0 for the embeddings, which see the unsmoothed input).
 """
 
 from __future__ import annotations
@@ -34,13 +40,21 @@ from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from brainlatent.datasets.recording import Recording
 from brainlatent.decoding.frames import consistency_matrix
 
-#: Decoding methods, CEBRA first.
-METHODS = ("cebra_behavior", "cebra_time", "pca", "raw")
+#: Embeddings decoded with kNN, CEBRA first.
+EMBEDDINGS = ("cebra_behavior", "cebra_time", "pca", "raw")
+#: The field's standard decoders on counts (:mod:`brainlatent.decoding.population`).
+STANDARD = ("bayesian", "knn_smoothed", "ridge_smoothed")
+#: Every decoding method.
+METHODS = (*EMBEDDINGS, *STANDARD)
 #: Methods whose embedding depends on the seed (one row per seed in the tables).
 SEEDED = ("cebra_behavior", "cebra_time")
-#: Columns of the metrics table (``seed`` is missing for deterministic methods; ``device`` is
+#: Columns of the metrics table (``seed`` is missing for deterministic methods;
+#: ``smoothing_s``: the input's smoothing, 0 for the embeddings, the chosen Gaussian s.d.
+#: or Bayesian window for the standard decoders, missing for chance; ``device`` is
 #: where the embedding was fitted: CEBRA's resolved device, ``cpu`` for the rest).
-METRIC_COLUMNS = ["dataset", "method", "seed", "label", "metric", "value", "device"]
+METRIC_COLUMNS = [
+    "dataset", "method", "seed", "label", "metric", "value", "smoothing_s", "device",
+]  # fmt: skip
 #: Columns of the consistency table (CEBRA methods only, so ``device`` is CEBRA's).
 CONSISTENCY_COLUMNS = [
     "dataset",
@@ -235,14 +249,17 @@ def decode_behavior(
     n_neighbors: int = DEFAULT_NEIGHBORS,
     metric: str = "cosine",
     threads: int | None = 1,
+    standard_params: Mapping | None = None,
     dataset: str = "recording",
     log=print,
 ) -> BehaviorDecoding:
     """Embed, decode the held-out block, and measure CEBRA's consistency across seeds.
 
-    CEBRA methods run once per seed; PCA and raw are deterministic and run once
-    (their ``seed`` is missing). Returns long tables (:data:`METRIC_COLUMNS`,
-    :data:`CONSISTENCY_COLUMNS`) and the embeddings for the figure.
+    CEBRA methods run once per seed; PCA, raw and the standard decoders are
+    deterministic and run once (their ``seed`` is missing); ``standard_params``
+    (e.g. ``sigmas``, ``windows_s``) go to
+    :func:`brainlatent.decoding.population.decode_standard`. Returns long tables
+    (:data:`METRIC_COLUMNS`, :data:`CONSISTENCY_COLUMNS`) and the embeddings for the figure.
     """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -263,7 +280,7 @@ def decode_behavior(
         for row in chance_rows(y_train, y_test, names, is_discrete)
     ]
     result = BehaviorDecoding(metrics=pd.DataFrame(), consistency=pd.DataFrame(), split=split)
-    for method in methods:
+    for method in (m for m in methods if m in EMBEDDINGS):
         for seed in seeds if method in SEEDED else [None]:
             E_train, E_test = embed(
                 method,
@@ -287,7 +304,13 @@ def decode_behavior(
                 metric=metric,
             )
             rows += [
-                {"method": method, "seed": seed, **row, "device": devices[method]}
+                {
+                    "method": method,
+                    "seed": seed,
+                    **row,
+                    "smoothing_s": 0.0,
+                    "device": devices[method],
+                }
                 for row in decoded
             ]
             if method != "raw":
@@ -296,8 +319,30 @@ def decode_behavior(
                 f"{method} seed={seed}: "
                 + ", ".join(f"{r['label']} {r['metric']}={r['value']:.3f}" for r in decoded)
             )
+    standard = [m for m in methods if m in STANDARD]
+    if standard:
+        from brainlatent.decoding.population import decode_standard
+
+        rows += [
+            {"seed": None, **row, "device": "cpu"}
+            for row in decode_standard(
+                X_train,
+                y_train,
+                X_test,
+                y_test,
+                names,
+                is_discrete,
+                recording.rate,
+                methods=standard,
+                neighbors=n_neighbors,
+                metric=metric,
+                log=log,
+                **(standard_params or {}),
+            )
+        ]
     metrics = pd.DataFrame(rows)
     metrics.insert(0, "dataset", dataset)
+    metrics = metrics.reindex(columns=METRIC_COLUMNS)  # chance rows: no smoothing (NaN)
     metrics["seed"] = metrics["seed"].astype("Int64")
     result.metrics = metrics[METRIC_COLUMNS]
     # Without a CEBRA method the consistency table is empty and its device moot.
