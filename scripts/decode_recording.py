@@ -23,6 +23,12 @@ def main(argv=None):
     parser.add_argument("--methods", nargs="+", required=True)
     parser.add_argument("--seeds", nargs="+", type=int, required=True)
     parser.add_argument("--test-fraction", type=float, default=0.2)
+    parser.add_argument(
+        "--input-smoothing",
+        type=float,
+        default=0.0,
+        help="Gaussian s.d. (s) of the embeddings' input",
+    )
     parser.add_argument("--pca-dim", type=int, default=3)
     parser.add_argument("--neighbors", type=int, default=36)
     parser.add_argument("--knn-metric", default="cosine")
@@ -44,6 +50,7 @@ def main(argv=None):
         args.seeds,
         {**args.cebra, "device": args.device},
         test_fraction=args.test_fraction,
+        input_smoothing_s=args.input_smoothing,
         pca_dim=args.pca_dim,
         n_neighbors=args.neighbors,
         metric=args.knn_metric,

@@ -53,6 +53,7 @@ rule decode_recording:
         methods=RECORDING["methods"],
         seeds=RECORDING["seeds"],
         test_fraction=RECORDING["test_fraction"],
+        smoothing=RECORDING["input_smoothing_s"],
         pca_dim=RECORDING["pca_dim"],
         neighbors=RECORDING["knn"]["neighbors"],
         knn_metric=RECORDING["knn"]["metric"],
@@ -61,7 +62,8 @@ rule decode_recording:
     shell:
         "python {input.script} --recording {input.recording:q} --reader {params.reader:q}"
         " --methods {params.methods} --seeds {params.seeds}"
-        " --test-fraction {params.test_fraction} --pca-dim {params.pca_dim}"
+        " --test-fraction {params.test_fraction} --input-smoothing {params.smoothing}"
+        " --pca-dim {params.pca_dim}"
         " --neighbors {params.neighbors} --knn-metric {params.knn_metric}"
         " --cebra {params.cebra:q} --threads {threads} --device {resources.device} --metrics {output.metrics:q}"
         " --consistency {output.consistency:q} --embeddings {params.embeddings:q}"

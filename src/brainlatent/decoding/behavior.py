@@ -245,6 +245,7 @@ def decode_behavior(
     cebra_params: Mapping | None = None,
     *,
     test_fraction: float = 0.2,
+    input_smoothing_s: float = 0.0,
     pca_dim: int = 3,
     n_neighbors: int = DEFAULT_NEIGHBORS,
     metric: str = "cosine",
@@ -256,7 +257,9 @@ def decode_behavior(
     """Embed, decode the held-out block, and measure CEBRA's consistency across seeds.
 
     CEBRA methods run once per seed; PCA, raw and the standard decoders are
-    deterministic and run once (their ``seed`` is missing); ``standard_params``
+    deterministic and run once (their ``seed`` is missing). ``input_smoothing_s`` > 0
+    smooths the embeddings' input (a Gaussian of that s.d., in counts per bin, each block
+    on its own; the standard decoders choose their own smoothing); ``standard_params``
     (e.g. ``sigmas``, ``windows_s``) go to
     :func:`brainlatent.decoding.population.decode_standard`. Returns long tables
     (:data:`METRIC_COLUMNS`, :data:`CONSISTENCY_COLUMNS`) and the embeddings for the figure.
@@ -270,6 +273,18 @@ def decode_behavior(
     split = split_index(len(neural), test_fraction)
     X_train, X_test = neural[:split], neural[split:]
     y_train, y_test = behavior[:split], behavior[split:]
+    if input_smoothing_s < 0:
+        raise ValueError(f"input_smoothing_s must be >= 0; got {input_smoothing_s}")
+    # The embeddings' input: the binned activity, or smoothed (in counts per bin), each block
+    # on its own so that no activity crosses the split.
+    E_input = (X_train, X_test)
+    if input_smoothing_s > 0:
+        from brainlatent.decoding.population import smooth_blocks
+
+        E_input = tuple(
+            block / recording.rate
+            for block in smooth_blocks(neural, recording.rate, input_smoothing_s, split)
+        )
     log(
         f"{recording.path}: {neural.shape[0]} samples × {neural.shape[1]} neurons at "
         f"{recording.rate:g} Hz; train {split}, held-out block {len(neural) - split}"
@@ -284,8 +299,7 @@ def decode_behavior(
         for seed in seeds if method in SEEDED else [None]:
             E_train, E_test = embed(
                 method,
-                X_train,
-                X_test,
+                *E_input,
                 y_train,
                 is_discrete,
                 seed=int(seed or 0),
@@ -308,7 +322,7 @@ def decode_behavior(
                     "method": method,
                     "seed": seed,
                     **row,
-                    "smoothing_s": 0.0,
+                    "smoothing_s": float(input_smoothing_s),
                     "device": devices[method],
                 }
                 for row in decoded
