@@ -134,13 +134,6 @@ def test_download_mode_reads_the_manifest_and_names_recordings_after_files():
     assert all(Path(path).is_absolute() for path in p.weights.values())
 
 
-def test_reordering_subjects_changes_no_file_name():
-    """Subjects are found by name (the checkpoint keeps them): order is not identity."""
-    a = plan({"things_meg": {"subjects": ["BIGMEG1", "BIGMEG2"]}})
-    b = plan({"things_meg": {"subjects": ["BIGMEG2", "BIGMEG1"]}})
-    assert set(a.targets) == set(b.targets)
-
-
 # Every cross-key config error: the overlay on config/config.yaml (or a shipped config),
 # and the words the message must contain (the key path first).
 CONFIG_ERRORS = [
