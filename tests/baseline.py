@@ -4,7 +4,7 @@ Refactors must not move a number: the workflow tests compare their tables with t
 under ``tests/data/baseline/<config>/``. To accept a change that is meant to move numbers,
 rerun the tiny configs and refresh the copies (say why in the commit)::
 
-    python -m tests.baseline --refresh
+    python -m tests.baseline --refresh [--configs tiny_recording]
 """
 
 from __future__ import annotations
@@ -70,8 +70,11 @@ def compare(results: Path, config: str) -> None:
         )
 
 
-def refresh(project: Path | None = None) -> None:
-    """Run each tiny config in a copy of this checkout and store its metrics tables."""
+def refresh(project: Path | None = None, configs=CONFIGS) -> None:
+    """Run each tiny config (of ``configs``) in a copy of this checkout and store its tables."""
+    unknown = sorted(set(configs) - set(CONFIGS))
+    if unknown:
+        raise SystemExit(f"unknown configs {unknown}; expected some of {list(CONFIGS)}")
     with tempfile.TemporaryDirectory() as tmp:
         root = project or Path(tmp) / "project"
         if project is None:
@@ -82,7 +85,7 @@ def refresh(project: Path | None = None) -> None:
                     ".venv", ".git", "results", "logs", ".snakemake", "__pycache__"
                 ),
             )
-        for config in CONFIGS:
+        for config in configs:
             subprocess.run(
                 [
                     str(Path(sys.executable).parent / "snakemake"),
@@ -110,5 +113,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--refresh", action="store_true", required=True)
     parser.add_argument("--project", type=Path, help="an existing copy to run in")
+    parser.add_argument("--configs", nargs="+", default=CONFIGS, help="only these (default: all)")
     args = parser.parse_args()
-    refresh(args.project)
+    refresh(args.project, args.configs)

@@ -39,6 +39,23 @@ PSEUDO = "pseudo"
 #: standard decoders (bayesian, knn_smoothed, ridge_smoothed) save no embedding.
 RECORDING_SEEDED = ("cebra_behavior", "cebra_time")
 RECORDING_DETERMINISTIC = ("pca",)
+#: Where each recording's results go (``<root>/<name>/``).
+RECORDING_ROOT = "results/recording"
+#: CEBRA settings of the recording mode (``recording.cebra.preset``; set keys override them).
+#: ``quick``: 1,000 iterations at learning rate 1e-3, minutes on a laptop core; ``paper``: the
+#: CEBRA paper's rat-hippocampus models (demo notebook: 10,000 iterations at 3e-4). Both: 3-D
+#: output, temperature 1, batch 512, offset10-model (250 ms receptive field at 40 Hz).
+_CEBRA_COMMON = {
+    "output_dimension": 3,
+    "temperature": 1.0,
+    "batch_size": 512,
+    "model_architecture": "offset10-model",
+    "time_offsets": 10,
+}
+RECORDING_CEBRA_PRESETS = {
+    "quick": {**_CEBRA_COMMON, "max_iterations": 1000, "learning_rate": 1e-3},
+    "paper": {**_CEBRA_COMMON, "max_iterations": 10000, "learning_rate": 3e-4},
+}
 #: The config's datasets, in the order their figures are listed.
 DATASETS = ("things_meg", "allen_calcium", "synthetic", "god_fmri", "recording")
 
@@ -299,62 +316,184 @@ class FmriPlan:
 
 @dataclass(frozen=True)
 class RecordingPlan:
-    """Your own recording: the file read and the embeddings the decoding step saves."""
+    """One of your own recordings: its settings, the file read, and every file it yields.
 
-    source: str
+    ``settings`` is the ``recording`` section with this recording's overrides
+    (``recordings.<name>``) merged in, and ``cebra`` resolved from its preset.
+    """
+
+    name: str
+    settings: Mapping
     file: str
-    embeddings: Mapping[tuple[str, int | None], str]  # (method, seed) -> .npz
+    cebra_embeddings: Mapping[tuple[str, int], str]  # (method, seed) -> .npz, one job each
+    pca_embedding: str | None  # written by the decoding step
+    selection_curves: Mapping[str, str]  # input width (wildcard text) -> validation curve
     figure_embeddings: tuple[str, ...]
-    root: str = "results/recording"
+
+    @property
+    def root(self) -> str:
+        return f"{RECORDING_ROOT}/{self.name}"
+
+    @property
+    def metrics(self) -> str:
+        return f"{self.root}/metrics/decoding.parquet"
+
+    @property
+    def consistency(self) -> str:
+        return f"{self.root}/metrics/consistency.parquet"
+
+    @property
+    def selection(self) -> str:
+        return f"{self.root}/metrics/selection.parquet"
+
+    @property
+    def selection_method(self) -> str:
+        methods = self.settings["methods"]
+        return next((m for m in RECORDING_SEEDED if m in methods), "raw")
 
     @classmethod
-    def from_config(cls, recording: dict, resolve) -> RecordingPlan:
-        root = cls.root
+    def from_config(cls, name: str, recording: dict, resolve) -> RecordingPlan:
+        where = f"recordings.{name}"
         if recording["source"] == "file" and recording["path"] is None:
             raise ConfigError(
-                "recording.source is 'file' but recording.path is null: point it at an .nwb "
+                f"{where}: source is 'file' but path is null: point it at an .nwb "
                 "file or an .npz with arrays neural (time × neurons) and behavior (time × d)"
             )
+        root = f"{RECORDING_ROOT}/{name}"
         file = (
             f"{root}/simulated/recording.nwb"
             if recording["source"] == "simulate"
             else resolve(recording["path"])
         )
         methods, seeds = recording["methods"], recording["seeds"]
-        embeddings = {
+        cebra = {
             (method, seed): f"{root}/embeddings/{method}_seed{seed}.npz"
             for method in methods
             if method in RECORDING_SEEDED
             for seed in seeds
-        } | {
-            (method, None): f"{root}/embeddings/{method}.npz"
-            for method in methods
-            if method in RECORDING_DETERMINISTIC
         }
-        if not embeddings:
+        pca = f"{root}/embeddings/pca.npz" if "pca" in methods else None
+        if not cebra and pca is None:
             raise ConfigError(
-                "recording.methods: give at least one embedding (cebra_behavior, cebra_time "
-                f"or pca) besides raw; got {methods}"
+                f"{where}: methods must include at least one embedding (cebra_behavior, "
+                f"cebra_time or pca) besides raw; got {methods}"
             )
+        curves = {}
+        if recording["input_smoothing_s"] == "auto":
+            widths = [_width(w) for w in recording["selection"]["smoothings_s"]]
+            if len(set(widths)) != len(widths):
+                raise ConfigError(f"{where}: selection.smoothings_s repeats a width: {widths}")
+            curves = {w: f"{root}/selection/input_{w}.parquet" for w in widths}
         # The figure shows the CEBRA embeddings of the first seed, else PCA.
-        figure = tuple(p for (_, seed), p in embeddings.items() if seed == seeds[0])
+        figure = tuple(p for (_, seed), p in cebra.items() if seed == seeds[0]) or (pca,)
+        settings = {**recording, "cebra": cebra_params(recording["cebra"], where)}
         return cls(
-            source=recording["source"],
+            name=name,
+            settings=MappingProxyType(settings),
             file=file,
-            embeddings=_frozen(embeddings),
-            figure_embeddings=figure or tuple(embeddings.values()),
+            cebra_embeddings=_frozen(cebra),
+            pca_embedding=pca,
+            selection_curves=_frozen(curves),
+            figure_embeddings=figure,
         )
+
+
+def _width(value) -> str:
+    """An input width (s) as the text of its file name: ``0``, ``0.25``."""
+    return f"{float(value):g}"
+
+
+def cebra_params(cebra: Mapping, where: str = "recording") -> dict:
+    """The CEBRA parameters of a recording: its preset's, with every non-null key on top."""
+    preset = cebra.get("preset", "quick")
+    if preset not in RECORDING_CEBRA_PRESETS:
+        raise ConfigError(
+            f"{where}.cebra.preset: unknown preset {preset!r}; "
+            f"expected one of {sorted(RECORDING_CEBRA_PRESETS)}"
+        )
+    given = {k: v for k, v in cebra.items() if k != "preset" and v is not None}
+    return {**RECORDING_CEBRA_PRESETS[preset], **given}
+
+
+def recording_settings(config: dict, schema: dict | None = None) -> dict[str, dict]:
+    """Each recording's settings: ``recordings.<name>`` merged over the ``recording`` section.
+
+    ``recordings`` null gives one recording, named after its file's stem (file mode) or
+    ``place_cells_<preset>`` (simulated). Override keys are checked against the section's
+    (a typo is a ConfigError with a hint); with ``schema``, each merged recording is
+    validated against the section's schema, errors naming ``recordings.<name>``.
+    """
+    base = config["recording"]
+    overrides = config.get("recordings")
+    if overrides is None:
+        if base["source"] == "simulate":
+            name = f"place_cells_{base['simulate']['preset']}"
+        else:
+            stem = Path(str(base["path"] or "recording")).stem
+            name = re.sub(r"\W", "_", stem)
+            name = name if re.match(r"[A-Za-z]", name) else f"recording_{name}"
+        overrides = {name: {}}
+    if not overrides:
+        raise ConfigError("recordings: give at least one recording, or null for `recording` alone")
+    section = (schema or {}).get("properties", {}).get("recording")
+    merged = {}
+    for name, override in overrides.items():
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", str(name)):
+            raise ConfigError(
+                f"recordings: the name {name!r} must start with a letter and hold only "
+                "letters, digits and underscores (it names folders, rules and figures)"
+            )
+        override = override or {}
+        if not isinstance(override, dict):
+            raise ConfigError(f"recordings.{name}: expected a mapping of `recording` keys")
+        if section is not None:
+            check_keys(override, section, prefix=f"recordings.{name}.")
+        else:
+            unknown = sorted(set(override) - set(base))
+            if unknown:
+                raise ConfigError(f"recordings.{name}: unknown keys {unknown}")
+        merged[name] = _deep_merge(base, override)
+        if section is not None:
+            _validate(merged[name], section, f"recordings.{name}")
+    return merged
+
+
+def _deep_merge(base: Mapping, override: Mapping) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = (
+            _deep_merge(base[key], value)
+            if isinstance(value, Mapping) and isinstance(base.get(key), Mapping)
+            else value
+        )
+    return out
+
+
+def _validate(settings: dict, schema: dict, where: str) -> None:
+    import jsonschema
+
+    try:
+        jsonschema.validate(settings, schema)
+    except jsonschema.ValidationError as error:
+        key = ".".join(str(p) for p in error.absolute_path)
+        raise ConfigError(f"{where}{'.' + key if key else ''}: {error.message}") from None
 
 
 @dataclass(frozen=True)
 class Figure:
-    """One figure: ``plot_<name>`` reads ``inputs`` (each passed as ``--<key> FILES``) and
+    """One figure: ``plot_<kind>`` reads ``inputs`` (each passed as ``--<key> FILES``) and
     ``args`` (extra command-line words) and writes ``results/figures/<name>.{pdf,png}``."""
 
     name: str
     category: str
     inputs: Mapping[str, tuple[str, ...]]
     args: tuple[str, ...] = ()
+    script: str | None = None  # plot_<script>.py and report/<script>.rst (default: the name)
+
+    @property
+    def kind(self) -> str:
+        """The plot script's and caption's name (``plot_<kind>.py``, ``report/<kind>.rst``)."""
+        return self.script or self.name
 
     @property
     def outputs(self) -> tuple[str, str]:
@@ -375,7 +514,7 @@ class Plan:
     meg: MegPlan
     calcium: CalciumPlan
     fmri: FmriPlan
-    recording: RecordingPlan
+    recordings: Mapping[str, RecordingPlan]  # name -> plan, in the config's order
     weights: Mapping[str, str]  # pretrained model -> resolved weights path
     weights_to_fetch: Mapping[str, str]  # resolved path not on disk yet -> model
     benchmark_results: tuple[str, ...] = field(default=())
@@ -394,7 +533,8 @@ class Plan:
         """
         base = Path(base)
         if schema is not None:
-            check_keys(config, schema if isinstance(schema, dict) else load_schema(schema))
+            schema = schema if isinstance(schema, dict) else load_schema(schema)
+            check_keys(config, schema)
 
         def resolve(path):
             return str(path if path is None or Path(path).is_absolute() else base / path)
@@ -408,7 +548,12 @@ class Plan:
             meg=meg,
             calcium=CalciumPlan.from_config(config["allen_calcium"], resolve),
             fmri=fmri,
-            recording=RecordingPlan.from_config(config["recording"], resolve),
+            recordings=_frozen(
+                {
+                    name: RecordingPlan.from_config(name, settings, resolve)
+                    for name, settings in recording_settings(config, schema).items()
+                }
+            ),
             weights=_frozen(weights),
             weights_to_fetch=_frozen(to_fetch),
             benchmark_results=tuple(
@@ -427,7 +572,7 @@ class Plan:
     @property
     def figures(self) -> tuple[Figure, ...]:
         """Every figure rule of the workflow (built or not by this config's targets)."""
-        meg, calcium, fmri, recording = self.meg, self.calcium, self.fmri, self.recording
+        meg, calcium, fmri = self.meg, self.calcium, self.fmri
         embedding = calcium.embedding_pattern
         kinds = calcium.embedding_kinds
         first = calcium.embedded_mice[0]
@@ -496,13 +641,14 @@ class Plan:
                     )
                 },
             ),
-            Figure(
-                "recording_embedding",
-                "Your recording (CEBRA)",
-                {
-                    "metrics": (f"{recording.root}/metrics/decoding.parquet",),
-                    "embeddings": recording.figure_embeddings,
-                },
+            *(
+                Figure(
+                    f"recording_embedding_{name}",
+                    "Your recordings (CEBRA)",
+                    {"metrics": (recording.metrics,), "embeddings": recording.figure_embeddings},
+                    script="recording_embedding",
+                )
+                for name, recording in self.recordings.items()
             ),
         )
 
@@ -524,7 +670,7 @@ class Plan:
         if "god_fmri" in self.datasets:
             names += ["fmri_reconstruction", "fmri_roi_weights"]
         if "recording" in self.datasets:
-            names.append("recording_embedding")
+            names += [f"recording_embedding_{name}" for name in self.recordings]
         return tuple(names)
 
     @property

@@ -55,8 +55,8 @@ def test_default_config_builds_nine_figures():
 
 def test_every_figure_has_a_script_and_a_caption():
     for figure in plan().figures:
-        assert (REPO / "scripts" / f"plot_{figure.name}.py").exists(), figure.name
-        assert (REPO / "workflow" / "report" / f"{figure.name}.rst").exists(), figure.name
+        assert (REPO / "scripts" / f"plot_{figure.kind}.py").exists(), figure.name
+        assert (REPO / "workflow" / "report" / f"{figure.kind}.rst").exists(), figure.name
 
 
 def test_the_plan_is_immutable():
@@ -73,26 +73,86 @@ def test_relative_paths_resolve_against_the_workflow():
     assert p.resolve("/abs/x") == "/abs/x" and p.resolve(None) is None
 
 
-def test_tiny_recording_embeddings_and_figure():
+def test_tiny_recording_embeddings_curves_and_figure():
     p = plan(base=shipped("tests/tiny_recording.yaml"))
-    assert set(p.recording.embeddings) == {
+    (name,) = p.recordings
+    assert name == "place_cells_dense"  # recordings: null -> the recording, named for its preset
+    r = p.recordings[name]
+    root = "results/recording/place_cells_dense"
+    assert set(r.cebra_embeddings) == {
         ("cebra_behavior", 0),
         ("cebra_behavior", 1),
         ("cebra_time", 0),
         ("cebra_time", 1),
-        ("pca", None),
     }
-    assert p.recording.figure_embeddings == (
-        "results/recording/embeddings/cebra_behavior_seed0.npz",
-        "results/recording/embeddings/cebra_time_seed0.npz",
+    assert r.pca_embedding == f"{root}/embeddings/pca.npz"
+    assert r.figure_embeddings == (
+        f"{root}/embeddings/cebra_behavior_seed0.npz",
+        f"{root}/embeddings/cebra_time_seed0.npz",
     )
-    assert p.built_figures == ("recording_embedding",)
-    assert p.recording.file == "results/recording/simulated/recording.nwb"
+    # input_smoothing_s auto: one validation curve per candidate width, made with CEBRA-Behavior
+    assert list(r.selection_curves) == ["0", "0.25"]  # the tiny config's candidates
+    assert r.selection_curves["0.25"] == f"{root}/selection/input_0.25.parquet"
+    assert r.selection_method == "cebra_behavior"
+    assert p.built_figures == ("recording_embedding_place_cells_dense",)
+    assert r.file == f"{root}/simulated/recording.nwb"
+    assert r.metrics == f"{root}/metrics/decoding.parquet"
 
 
 def test_recording_figure_falls_back_to_pca():
     p = plan({"recording": {"methods": ["pca", "raw"]}}, shipped("tests/tiny_recording.yaml"))
-    assert p.recording.figure_embeddings == ("results/recording/embeddings/pca.npz",)
+    r = p.recordings["place_cells_dense"]
+    assert r.figure_embeddings == ("results/recording/place_cells_dense/embeddings/pca.npz",)
+    assert r.selection_method == "raw"  # no CEBRA: kNN on the smoothed input chooses
+
+
+def test_a_set_input_smoothing_needs_no_validation_curves():
+    p = plan({"recording": {"input_smoothing_s": 0.25}})
+    assert dict(p.recordings["place_cells_dense"].selection_curves) == {}
+
+
+def test_several_recordings_each_with_its_overrides():
+    p = plan(
+        {
+            "datasets": ["recording"],
+            "recordings": {
+                "dense": {},
+                "sparse": {"simulate": {"preset": "sparse"}, "seeds": [0]},
+                "rat1": {"source": "file", "path": "data/rat1.nwb", "cebra": {"preset": "paper"}},
+            },
+        }
+    )
+    assert list(p.recordings) == ["dense", "sparse", "rat1"]
+    dense, sparse, rat1 = p.recordings.values()
+    assert sparse.settings["simulate"] == {**dense.settings["simulate"], "preset": "sparse"}
+    assert set(sparse.cebra_embeddings) == {("cebra_behavior", 0), ("cebra_time", 0)}
+    assert rat1.file == str(REPO / "data/rat1.nwb")
+    assert dense.file == "results/recording/dense/simulated/recording.nwb"
+    assert rat1.settings["cebra"]["max_iterations"] == 10000  # the paper's preset
+    assert dense.settings["cebra"]["max_iterations"] == 1000
+    assert p.built_figures == tuple(f"recording_embedding_{n}" for n in ("dense", "sparse", "rat1"))
+    assert len({r.root for r in p.recordings.values()}) == 3
+
+
+def test_a_single_file_recording_is_named_after_its_file():
+    p = plan({"recording": {"source": "file", "path": "data/2024-05-01 rat.nwb"}})
+    assert list(p.recordings) == ["recording_2024_05_01_rat"]
+    p = plan({"recording": {"source": "file", "path": "data/achilles.npz"}})
+    assert list(p.recordings) == ["achilles"]
+
+
+def test_cebra_preset_with_keys_on_top():
+    p = plan({"recording": {"cebra": {"preset": "paper", "max_iterations": 2000}}})
+    cebra = p.recordings["place_cells_dense"].settings["cebra"]
+    assert cebra == {
+        "output_dimension": 3,
+        "temperature": 1.0,
+        "batch_size": 512,
+        "model_architecture": "offset10-model",
+        "time_offsets": 10,
+        "max_iterations": 2000,
+        "learning_rate": 3e-4,
+    }
 
 
 def test_neuron_counts_sweep_the_pseudo_mouse_only():
@@ -249,7 +309,31 @@ CONFIG_ERRORS = [
         "own recording with no file",
         {"recording": {"source": "file", "path": None}},
         None,
-        "recording.source is 'file' but recording.path is null",
+        "recordings.recording: source is 'file' but path is null",
+    ),
+    (
+        "one of several recordings with no file",
+        {"recordings": {"a": {}, "b": {"source": "file"}}},
+        None,
+        "recordings.b: source is 'file' but path is null",
+    ),
+    (
+        "a misspelt key of one recording",
+        {"recordings": {"a": {"simulate": {"presets": "sparse"}}}},
+        None,
+        "did you mean 'recordings.a.simulate.preset'",
+    ),
+    (
+        "a bad value of one recording",
+        {"recordings": {"a": {"simulate": {"preset": "dens"}}}},
+        None,
+        "recordings.a.simulate.preset: 'dens' is not one of",
+    ),
+    (
+        "a candidate width given twice",
+        {"recording": {"selection": {"smoothings_s": [0.1, 0.10]}}},
+        None,
+        "recordings.place_cells_dense: selection.smoothings_s repeats a width",
     ),
 ]
 
@@ -268,7 +352,14 @@ def test_config_error_names_the_key(overlay, base, message):
 def test_recording_with_no_embedding_is_refused():
     """The schema already requires an embedding method; the plan says why if it is bypassed."""
     config = config_with({"recording": {"methods": ["raw"]}})
-    with pytest.raises(ConfigError, match="recording.methods: give at least one embedding"):
+    with pytest.raises(ConfigError, match="place_cells_dense: methods must include at least one"):
+        Plan.from_config(config, REPO)
+
+
+def test_a_recording_name_must_name_a_rule():
+    """The schema refuses it too; the plan says why when it is bypassed."""
+    config = config_with({"recordings": {"rat-1": {}}})
+    with pytest.raises(ConfigError, match="the name 'rat-1' must start with a letter"):
         Plan.from_config(config, REPO)
 
 

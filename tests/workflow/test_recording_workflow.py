@@ -14,7 +14,8 @@ from .test_workflow import copy_project, planned_rules, snakemake
 
 pytestmark = pytest.mark.workflow
 CONFIG = "config/tests/tiny_recording.yaml"
-METRICS = "results/recording/metrics/decoding.parquet"
+ROOT = "results/recording/place_cells_dense"  # recordings: null names it after the preset
+METRICS = f"{ROOT}/metrics/decoding.parquet"
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +40,33 @@ def test_metrics_have_the_documented_schema(project):
     cebra = table[table["method"].str.startswith("cebra")]
     assert set(cebra["seed"]) == {0, 1}
     assert table.loc[~table["method"].str.startswith("cebra"), "seed"].isna().all()
-    # Each row states its input's smoothing: none for the embeddings, chosen for the others.
+    # Each row states its input's smoothing (the embeddings': the one chosen on validation)
+    # and CEBRA's rows their iterations (chosen too).
     embedded = table["method"].isin(["cebra_behavior", "cebra_time", "pca", "raw"])
-    assert (table.loc[embedded, "smoothing_s"] == 0).all()
+    assert table.loc[embedded, "smoothing_s"].nunique() == 1
+    assert table.loc[embedded, "smoothing_s"].iloc[0] in (0.0, 0.25)
     assert table.loc[table["method"] == "chance", "smoothing_s"].isna().all()
     assert (table.loc[table["method"] == "knn_smoothed", "smoothing_s"] >= 0).all()
+    assert set(cebra["iterations"]) <= {100, 200}
+    assert table.loc[~table["method"].str.startswith("cebra"), "iterations"].isna().all()
+
+
+def test_the_choice_is_made_on_validation_curves_and_written(project):
+    from brainlatent.decoding.selection import SELECTION_COLUMNS
+
+    curves = pd.read_parquet(project / f"{ROOT}/metrics/selection.parquet")
+    assert list(curves.columns) == SELECTION_COLUMNS
+    assert set(curves["smoothing_s"]) == {0.0, 0.25}
+    assert set(curves["iterations"]) == {0, 100, 200}  # every eval_every, and the end
+    assert set(curves["method"]) == {"cebra_behavior"} and set(curves["seed"]) == {0}
+    chosen = curves[curves["chosen"] & curves["criterion"]]
+    assert len(chosen) == 1 and chosen["label"].item() == "position"
+    best = curves[curves["criterion"] & (curves["iterations"] > 0)]["value"].min()
+    assert chosen["value"].item() == best
+    table = pd.read_parquet(project / METRICS)
+    cebra = table[table["method"] == "cebra_behavior"]
+    assert (cebra["smoothing_s"] == chosen["smoothing_s"].item()).all()
+    assert (cebra["iterations"] == chosen["iterations"].item()).all()
 
 
 def test_standard_decoders_beat_chance(project):
@@ -75,7 +98,7 @@ def test_cebra_behavior_decodes_position_better_than_pca_and_chance(project):
 
 
 def test_consistency_across_seeds(project):
-    table = pd.read_parquet(project / "results/recording/metrics/consistency.parquet")
+    table = pd.read_parquet(project / f"{ROOT}/metrics/consistency.parquet")
     assert list(table.columns) == CONSISTENCY_COLUMNS
     assert set(table["method"]) == {"cebra_behavior", "cebra_time"}
     assert len(table) == 2 * 2  # methods × ordered seed pairs
@@ -84,8 +107,9 @@ def test_consistency_across_seeds(project):
 
 def test_figure_and_embeddings(project):
     for ext in ("pdf", "png"):
-        assert (project / f"results/figures/recording_embedding.{ext}").stat().st_size > 1000
-    with np.load(project / "results/recording/embeddings/cebra_behavior_seed0.npz") as data:
+        figure = project / f"results/figures/recording_embedding_place_cells_dense.{ext}"
+        assert figure.stat().st_size > 1000
+    with np.load(project / f"{ROOT}/embeddings/cebra_behavior_seed0.npz") as data:
         assert data["embedding"].shape == (3600, 3)
         assert int(data["split"]) == 2880
 
@@ -95,8 +119,9 @@ def test_second_run_has_nothing_to_do(project):
     assert planned_rules(result) == set(), result.stdout
 
 
-def test_a_users_npz_file_goes_through_the_same_chain(tmp_path):
-    """File mode: an .npz at a path relative to the workflow folder, no simulation."""
+def test_several_recordings_in_one_run_each_in_its_folder(tmp_path):
+    """File mode for two sessions at once (.npz, paths relative to the workflow folder), each
+    with its own settings, results and figure; a set input smoothing needs no selection."""
     from brainlatent.datasets.simulate_place_cells import (
         PlaceCellSimulation,
         simulate_session,
@@ -104,22 +129,35 @@ def test_a_users_npz_file_goes_through_the_same_chain(tmp_path):
     )
 
     project = copy_project(tmp_path)
-    session = simulate_session(PlaceCellSimulation(n_neurons=40, duration_s=40.0, seed=5))
-    write_npz(session, project / "data" / "my_recording.npz")
+    for day, seed in (("day1", 5), ("day2", 6)):
+        session = simulate_session(PlaceCellSimulation(n_neurons=40, duration_s=40.0, seed=seed))
+        write_npz(session, project / "data" / f"rat_{day}.npz")
     overlay = yaml.safe_load((project / CONFIG).read_text())
     overlay["recording"].update(
         source="file",
-        path="data/my_recording.npz",
         discrete=None,  # from the file
         methods=["cebra_behavior", "pca"],
         seeds=[0],
+        input_smoothing_s=0.25,
     )
     overlay["recording"]["cebra"]["max_iterations"] = 100
+    overlay["recordings"] = {
+        "day1": {"path": "data/rat_day1.npz"},
+        "day2": {"path": "data/rat_day2.npz", "methods": ["pca"], "input_smoothing_s": 0.0},
+    }
     (project / "config" / "tests" / "file_mode.yaml").write_text(yaml.safe_dump(overlay))
     result = snakemake(project, "--cores", "2", "--configfile", "config/tests/file_mode.yaml")
-    assert "simulate_place_cells" not in planned_rules(result)
-    table = pd.read_parquet(project / METRICS)
-    assert set(table["method"]) == {"chance", "cebra_behavior", "pca"}
-    assert set(table["label"]) == {"position", "direction"}
-    assert (project / "results/figures/recording_embedding.png").stat().st_size > 1000
-    assert len(pd.read_parquet(project / "results/recording/metrics/consistency.parquet")) == 0
+    assert {"simulate_place_cells", "select_recording_input"}.isdisjoint(planned_rules(result))
+    day1 = pd.read_parquet(project / "results/recording/day1/metrics/decoding.parquet")
+    day2 = pd.read_parquet(project / "results/recording/day2/metrics/decoding.parquet")
+    assert set(day1["method"]) == {"chance", "cebra_behavior", "pca"}
+    assert set(day2["method"]) == {"chance", "pca"}
+    assert set(day1["dataset"]) == {"day1"} and set(day2["dataset"]) == {"day2"}
+    assert set(day1["label"]) == {"position", "direction"}
+    assert (day1.loc[day1["method"] != "chance", "smoothing_s"] == 0.25).all()
+    assert (day2.loc[day2["method"] == "pca", "smoothing_s"] == 0.0).all()
+    for day in ("day1", "day2"):
+        assert (project / f"results/figures/recording_embedding_{day}.png").stat().st_size > 1000
+        assert pd.read_parquet(project / f"results/recording/{day}/metrics/selection.parquet").empty
+    consistency = pd.read_parquet(project / "results/recording/day1/metrics/consistency.parquet")
+    assert len(consistency) == 0  # one seed

@@ -9,7 +9,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from brainlatent.config import check_keys, load_schema
-from brainlatent.plan import Plan
+from brainlatent.plan import RECORDING_ROOT, Plan
 
 BASE = Path(workflow.basedir)
 SCHEMA = BASE / "workflow" / "schemas" / "config.schema.yaml"
@@ -24,7 +24,7 @@ check_keys(
     config, load_schema(SCHEMA)
 )  # a typo named with a hint, before the schema's words
 validate(config, str(SCHEMA))  # fills the schema's defaults
-PLAN = Plan.from_config(config, BASE)
+PLAN = Plan.from_config(config, BASE, schema=SCHEMA)  # checks each of `recordings` too
 
 
 wildcard_constraints:
@@ -120,3 +120,36 @@ def image_model_mem_mb(wildcards, attempt):
 def meg_preprocess_mem_mb(wildcards, attempt):
     run_mb = 310 * config["things_meg"]["sfreq"] * 420 * 8 / 1e6
     return on_retry(1000 + 1.5 * run_mb, attempt)
+
+
+# -- your own recordings: one recording's settings, from the {recording} wildcard
+
+
+def recording_of(wildcards):
+    return PLAN.recordings[wildcards.recording]
+
+
+def recording_setting(key, to_json=False):
+    """A params function: one setting of the wildcards' recording (as JSON when asked)."""
+
+    def get(wildcards):
+        value = recording_of(wildcards).settings[key]
+        return as_json(value) if to_json else value
+
+    return get
+
+
+def recording_reader(wildcards):
+    settings = recording_of(wildcards).settings
+    keys = ("neural", "behavior", "behavior_names", "discrete", "rate")
+    return as_json({key: settings[key] for key in keys})
+
+
+def recording_curves(wildcards):
+    return list(recording_of(wildcards).selection_curves.values())
+
+
+def recording_embeddings(wildcards):
+    recording = recording_of(wildcards)
+    pca = [recording.pca_embedding] if recording.pca_embedding else []
+    return [*recording.cebra_embeddings.values(), *pca]

@@ -11,12 +11,12 @@ for figure in PLAN.figures:
             f"plot_{figure.name}"
         input:
             **{key: list(paths) for key, paths in figure.inputs.items()},
-            script=script(f"plot_{figure.name}"),
+            script=script(f"plot_{figure.kind}"),
         output:
             pdf=figure.outputs[0],
             png=report(
                 figure.outputs[1],
-                caption=f"../report/{figure.name}.rst",
+                caption=f"../report/{figure.kind}.rst",
                 category=figure.category,
             ),
         log:

@@ -1,70 +1,136 @@
-# Your own recording (the CEBRA paper's hippocampus use case): simulate or read an NWB/npz
-# recording, decode its behaviour from CEBRA, PCA and raw activity, plot the embeddings.
+# Your own recordings (the CEBRA paper's hippocampus use case): simulate or read NWB/npz
+# recordings, choose the embeddings' input smoothing and CEBRA's iterations on each training
+# block's validation tail (one job per candidate width), fit each embedding (one job per
+# CEBRA seed, and PCA), then decode the held-out block beside the standard decoders.
+# Each recording is `PLAN.recordings[name]`; its settings reach the jobs through params
+# (the recording_* functions of common.smk).
 
-RECORDING = config["recording"]  # the settings, passed to the scripts as they are
-RECORDING_ROOT = PLAN.recording.root
-
-
-if RECORDING["source"] == "simulate":
-
-    rule simulate_place_cells:
-        input:
-            script=script("simulate_place_cells"),
-        output:
-            nwb=PLAN.recording.file,
-            truth=f"{RECORDING_ROOT}/simulated/truth.npz",
-        log:
-            "logs/simulate_place_cells/recording.log",
-        benchmark:
-            "logs/benchmarks/simulate_place_cells/recording.tsv"
-        conda:
-            "../../envs/calcium.yaml"
-        params:
-            simulation=as_json(RECORDING["simulate"]),
-        shell:
-            "python {input.script} --nwb {output.nwb:q} --truth {output.truth:q}"
-            " --simulation {params.simulation:q} > {log} 2>&1"
+RECORDINGS = PLAN.recordings
+SIMULATED = [
+    name for name, r in RECORDINGS.items() if r.settings["source"] == "simulate"
+]
 
 
-rule decode_recording:
+wildcard_constraints:
+    recording="|".join(RECORDINGS),
+    width=r"\d+(\.\d+)?",
+    embedding=r"(cebra_behavior|cebra_time)_seed\d+|pca",
+
+
+rule simulate_place_cells:
     input:
-        script=script("decode_recording"),
-        recording=PLAN.recording.file,
+        script=script("simulate_place_cells"),
     output:
-        metrics=f"{RECORDING_ROOT}/metrics/decoding.parquet",
-        consistency=f"{RECORDING_ROOT}/metrics/consistency.parquet",
-        embeddings=list(PLAN.recording.embeddings.values()),
+        nwb=f"{RECORDING_ROOT}/{{recording}}/simulated/recording.nwb",
+        truth=f"{RECORDING_ROOT}/{{recording}}/simulated/truth.npz",
     log:
-        "logs/decode_recording/recording.log",
+        "logs/simulate_place_cells/{recording}.log",
     benchmark:
-        "logs/benchmarks/decode_recording/recording.tsv"
+        "logs/benchmarks/simulate_place_cells/{recording}.tsv"
+    wildcard_constraints:
+        recording="|".join(SIMULATED) or "$^",
+    conda:
+        "../../envs/calcium.yaml"
+    params:
+        simulation=recording_setting("simulate", to_json=True),
+    shell:
+        "python {input.script} --nwb {output.nwb:q} --truth {output.truth:q}"
+        " --simulation {params.simulation:q} > {log} 2>&1"
+
+
+rule select_recording_input:
+    input:
+        script=script("select_recording_input"),
+        recording=lambda w: recording_of(w).file,
+    output:
+        curve=f"{RECORDING_ROOT}/{{recording}}/selection/input_{{width}}.parquet",
+    log:
+        "logs/select_recording_input/{recording}_{width}.log",
+    benchmark:
+        "logs/benchmarks/select_recording_input/{recording}_{width}.tsv"
     conda:
         "../../envs/calcium.yaml"
     threads: 1
     resources:
         device=DEVICE,
     params:
-        reader=as_json(
-            {
-                key: RECORDING[key]
-                for key in ("neural", "behavior", "behavior_names", "discrete", "rate")
-            }
-        ),
-        methods=RECORDING["methods"],
-        seeds=RECORDING["seeds"],
-        test_fraction=RECORDING["test_fraction"],
-        smoothing=RECORDING["input_smoothing_s"],
-        pca_dim=RECORDING["pca_dim"],
-        neighbors=RECORDING["knn"]["neighbors"],
-        knn_metric=RECORDING["knn"]["metric"],
-        cebra=as_json(RECORDING["cebra"]),
-        embeddings=lambda wildcards, output: str(Path(output.embeddings[0]).parent),
+        reader=recording_reader,
+        method=lambda w: recording_of(w).selection_method,
+        seed=lambda w: recording_of(w).settings["seeds"][0],
+        test_fraction=recording_setting("test_fraction"),
+        selection=recording_setting("selection", to_json=True),
+        neighbors=lambda w: recording_of(w).settings["knn"]["neighbors"],
+        knn_metric=lambda w: recording_of(w).settings["knn"]["metric"],
+        cebra=recording_setting("cebra", to_json=True),
     shell:
         "python {input.script} --recording {input.recording:q} --reader {params.reader:q}"
-        " --methods {params.methods} --seeds {params.seeds}"
+        " --name {wildcards.recording} --method {params.method} --seed {params.seed}"
+        " --smoothing {wildcards.width} --test-fraction {params.test_fraction}"
+        " --selection {params.selection:q} --neighbors {params.neighbors}"
+        " --knn-metric {params.knn_metric} --cebra {params.cebra:q} --threads {threads}"
+        " --device {resources.device} --out {output.curve:q} > {log} 2>&1"
+
+
+rule fit_recording_embedding:
+    input:
+        script=script("fit_recording_embedding"),
+        recording=lambda w: recording_of(w).file,
+        curves=recording_curves,
+    output:
+        embedding=f"{RECORDING_ROOT}/{{recording}}/embeddings/{{embedding}}.npz",
+    log:
+        "logs/fit_recording_embedding/{recording}_{embedding}.log",
+    benchmark:
+        "logs/benchmarks/fit_recording_embedding/{recording}_{embedding}.tsv"
+    conda:
+        "../../envs/calcium.yaml"
+    threads: 1
+    resources:
+        device=DEVICE,
+    params:
+        reader=recording_reader,
+        smoothing=recording_setting("input_smoothing_s"),
+        test_fraction=recording_setting("test_fraction"),
+        pca_dim=recording_setting("pca_dim"),
+        cebra=recording_setting("cebra", to_json=True),
+    shell:
+        "python {input.script} --recording {input.recording:q} --reader {params.reader:q}"
+        " --embedding {wildcards.embedding} --input-smoothing {params.smoothing}"
+        " --curves {input.curves:q} --test-fraction {params.test_fraction}"
+        " --pca-dim {params.pca_dim} --cebra {params.cebra:q} --threads {threads}"
+        " --device {resources.device} --out {output.embedding:q} > {log} 2>&1"
+
+
+rule decode_recording:
+    input:
+        script=script("decode_recording"),
+        recording=lambda w: recording_of(w).file,
+        curves=recording_curves,
+        fitted=recording_embeddings,
+    output:
+        metrics=f"{RECORDING_ROOT}/{{recording}}/metrics/decoding.parquet",
+        consistency=f"{RECORDING_ROOT}/{{recording}}/metrics/consistency.parquet",
+        selection=f"{RECORDING_ROOT}/{{recording}}/metrics/selection.parquet",
+    log:
+        "logs/decode_recording/{recording}.log",
+    benchmark:
+        "logs/benchmarks/decode_recording/{recording}.tsv"
+    conda:
+        "../../envs/calcium.yaml"
+    threads: 1
+    params:
+        reader=recording_reader,
+        methods=recording_setting("methods"),
+        seeds=recording_setting("seeds"),
+        test_fraction=recording_setting("test_fraction"),
+        smoothing=recording_setting("input_smoothing_s"),
+        neighbors=lambda w: recording_of(w).settings["knn"]["neighbors"],
+        knn_metric=lambda w: recording_of(w).settings["knn"]["metric"],
+    shell:
+        "python {input.script} --recording {input.recording:q} --reader {params.reader:q}"
+        " --name {wildcards.recording} --methods {params.methods} --seeds {params.seeds}"
         " --test-fraction {params.test_fraction} --input-smoothing {params.smoothing}"
-        " --pca-dim {params.pca_dim}"
+        " --curves {input.curves:q} --fitted {input.fitted:q}"
         " --neighbors {params.neighbors} --knn-metric {params.knn_metric}"
-        " --cebra {params.cebra:q} --threads {threads} --device {resources.device} --metrics {output.metrics:q}"
-        " --consistency {output.consistency:q} --embeddings {params.embeddings:q}"
-        " > {log} 2>&1"
+        " --metrics {output.metrics:q} --consistency {output.consistency:q}"
+        " --selection {output.selection:q} > {log} 2>&1"

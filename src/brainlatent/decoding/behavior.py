@@ -28,6 +28,7 @@ method's smoothing (0 for the embeddings, which see the unsmoothed input).
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -49,11 +50,13 @@ METHODS = (*EMBEDDINGS, *STANDARD)
 #: Methods whose embedding depends on the seed (one row per seed in the tables).
 SEEDED = ("cebra_behavior", "cebra_time")
 #: Columns of the metrics table (``seed`` is missing for deterministic methods;
-#: ``smoothing_s``: the input's smoothing, 0 for the embeddings, the chosen Gaussian s.d.
-#: or Bayesian window for the standard decoders, missing for chance; ``device`` is
+#: ``smoothing_s``: the input's smoothing, set or chosen (Gaussian s.d. for the embeddings
+#: and smoothed decoders, the window for the Bayesian one), missing for chance;
+#: ``iterations``: CEBRA's training steps, missing for the rest; ``device`` is
 #: where the embedding was fitted: CEBRA's resolved device, ``cpu`` for the rest).
 METRIC_COLUMNS = [
-    "dataset", "method", "seed", "label", "metric", "value", "smoothing_s", "device",
+    "dataset", "method", "seed", "label", "metric", "value", "smoothing_s", "iterations",
+    "device",
 ]  # fmt: skip
 #: Columns of the consistency table (CEBRA methods only, so ``device`` is CEBRA's).
 CONSISTENCY_COLUMNS = [
@@ -115,9 +118,16 @@ def fit_cebra(
     *,
     seed: int = 0,
     threads: int | None = 1,
+    callback=None,
+    callback_every: int | None = None,
+    progress: str | None = None,
     **params,
 ):
-    """A seeded CEBRA fit on continuous and/or discrete behaviour (none for ``time``)."""
+    """A seeded CEBRA fit on continuous and/or discrete behaviour (none for ``time``).
+
+    ``callback``, ``callback_every`` and ``progress`` (a tqdm description) go to
+    :func:`brainlatent.models.cebra_models.fit_model`; ``params`` to ``make_cebra``.
+    """
     from brainlatent.models import cebra_models  # imports torch: only when asked
 
     if kind != "time" and continuous is None and discrete is None:
@@ -125,7 +135,16 @@ def fit_cebra(
     if kind == "time":
         continuous = discrete = None
     model = cebra_models.make_cebra(kind, random_state=seed, **params)
-    return cebra_models.fit_model(model, neural, continuous, discrete=discrete, threads=threads)
+    return cebra_models.fit_model(
+        model,
+        neural,
+        continuous,
+        discrete=discrete,
+        threads=threads,
+        callback=callback,
+        callback_every=callback_every,
+        progress=progress,
+    )
 
 
 def embed(
@@ -139,8 +158,12 @@ def embed(
     pca_dim: int = 3,
     cebra_params: Mapping | None = None,
     threads: int | None = 1,
+    progress: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(train, test) embeddings of one method, fitted on the training block only."""
+    """(train, test) embeddings of one method, fitted on the training block only.
+
+    ``progress``: a description for a tqdm bar of CEBRA's iterations (None: no bar).
+    """
     if method == "raw":
         return np.asarray(train, np.float32), np.asarray(test, np.float32)
     if method == "pca":
@@ -151,7 +174,14 @@ def embed(
         kind = method.split("_", 1)[1]
         continuous, discrete = cebra_labels(behavior_train, is_discrete)
         model = fit_cebra(
-            kind, train, continuous, discrete, seed=seed, threads=threads, **(cebra_params or {})
+            kind,
+            train,
+            continuous,
+            discrete,
+            seed=seed,
+            threads=threads,
+            progress=progress,
+            **(cebra_params or {}),
         )
         return (
             model.transform(np.asarray(train, np.float32)),
@@ -222,12 +252,25 @@ def _continuous_rows(name: str, predicted, true) -> list[dict]:
     ]
 
 
+@dataclass(frozen=True)
+class FittedEmbedding:
+    """One embedding of the recording, fitted on the training block: what it was fitted with."""
+
+    train: np.ndarray
+    test: np.ndarray
+    smoothing_s: float  # the input's Gaussian s.d. (s), 0: binned counts
+    iterations: int | None  # CEBRA's training steps (None for PCA)
+    device: str
+
+
 @dataclass
 class BehaviorDecoding:
     """Result of :func:`decode_behavior`.
 
     ``embeddings[(method, seed)]`` is ``(train, test)``; deterministic
     methods are stored under seed ``None`` and ``raw`` is not stored.
+    ``selection``: the validation curves the input smoothing was chosen on
+    (:data:`brainlatent.decoding.selection.SELECTION_COLUMNS`; empty when it was set).
     """
 
     metrics: pd.DataFrame
@@ -235,6 +278,136 @@ class BehaviorDecoding:
     split: int
     embeddings: dict[tuple[str, int | None], tuple[np.ndarray, np.ndarray]] = field(
         default_factory=dict
+    )
+    selection: pd.DataFrame = field(default_factory=pd.DataFrame)  # set by decode_behavior
+    fitted: dict[tuple[str, int | None], FittedEmbedding] = field(default_factory=dict)
+
+
+def selection_method(methods: Sequence[str]) -> str:
+    """The method whose validation curves choose the input smoothing: CEBRA-Behavior, else
+    CEBRA-Time, else kNN on the input itself (``raw``)."""
+    return next((m for m in SEEDED if m in methods), "raw")
+
+
+def select_input(
+    recording: Recording,
+    methods: Sequence[str],
+    seeds: Sequence[int],
+    cebra_params: Mapping | None = None,
+    *,
+    test_fraction: float = 0.2,
+    selection: Mapping | None = None,
+    n_neighbors: int = DEFAULT_NEIGHBORS,
+    metric: str = "cosine",
+    threads: int | None = 1,
+    dataset: str = "recording",
+    progress: bool = False,
+    log=print,
+):
+    """Validation curves of every candidate input width, on the training block only.
+
+    ``selection``: ``smoothings_s`` (candidates), ``validation_fraction`` and
+    ``eval_every`` (:func:`brainlatent.decoding.selection.validation_curve`); the
+    curves are made with :func:`selection_method` and the first seed. Returns
+    ``(choice, curves)`` as :func:`brainlatent.decoding.selection.choose` does.
+    """
+    from brainlatent.decoding import selection as sel
+
+    settings = {"smoothings_s": sel.DEFAULT_SMOOTHINGS_S, **(selection or {})}
+    split = split_index(len(recording.neural), test_fraction)
+    curves = []
+    for sigma in settings["smoothings_s"]:
+        curves.append(
+            validation_curve_of(
+                recording,
+                selection_method(methods),
+                sigma,
+                seed=int(seeds[0]),
+                split=split,
+                cebra_params=cebra_params,
+                validation_fraction=settings.get("validation_fraction", 0.2),
+                eval_every=settings.get("eval_every", sel.DEFAULT_EVAL_EVERY),
+                n_neighbors=n_neighbors,
+                metric=metric,
+                threads=threads,
+                dataset=dataset,
+                progress=progress,
+            )
+        )
+        log(_describe_curve(curves[-1]))
+    return sel.choose(curves)
+
+
+def validation_curve_of(recording: Recording, method: str, smoothing_s: float, *, split, **kw):
+    """:func:`~brainlatent.decoding.selection.validation_curve` on ``recording``'s training block
+    (``[:split]``)."""
+    from brainlatent.decoding.selection import validation_curve
+
+    return validation_curve(
+        recording.neural[:split],
+        recording.behavior[:split],
+        recording.behavior_names,
+        recording.is_discrete,
+        recording.rate,
+        method=method,
+        smoothing_s=smoothing_s,
+        **kw,
+    )
+
+
+def _describe_curve(curve: pd.DataFrame) -> str:
+    rows = curve[curve["criterion"]]
+    points = ", ".join(
+        f"{'' if pd.isna(i) else f'{i} it '}{v:.3f}"
+        for i, v in zip(rows["iterations"], rows["value"], strict=True)
+    )
+    first = rows.iloc[0]
+    return (
+        f"validation {first['method']} σ={first['smoothing_s']:g} s, "
+        f"{first['label']} {first['metric']}: {points}"
+    )
+
+
+def fit_recording_embedding(
+    recording: Recording,
+    method: str,
+    seed: int | None,
+    *,
+    smoothing_s: float = 0.0,
+    cebra_params: Mapping | None = None,
+    test_fraction: float = 0.2,
+    pca_dim: int = 3,
+    threads: int | None = 1,
+    progress: bool = False,
+) -> FittedEmbedding:
+    """One embedding of ``recording`` fitted on its training block (input smoothed by
+    ``smoothing_s``, each block on its own)."""
+    from brainlatent.decoding.selection import input_blocks
+
+    if method not in EMBEDDINGS:
+        raise ValueError(f"unknown embedding {method!r}; expected one of {list(EMBEDDINGS)}")
+    split = split_index(len(recording.neural), test_fraction)
+    train, test = input_blocks(recording.neural, recording.rate, smoothing_s, split)
+    description = f"{method} seed={seed}" if progress and method in SEEDED else None
+    E_train, E_test = embed(
+        method,
+        train,
+        test,
+        recording.behavior[:split],
+        recording.is_discrete,
+        seed=int(seed or 0),
+        pca_dim=pca_dim,
+        cebra_params=cebra_params,
+        threads=threads,
+        progress=description,
+    )
+    iterations = (cebra_params or {}).get("max_iterations") if method in SEEDED else None
+    return FittedEmbedding(
+        E_train,
+        E_test,
+        float(smoothing_s),
+        None if iterations is None else int(iterations),
+        method_device(method, cebra_params),
     )
 
 
@@ -245,13 +418,17 @@ def decode_behavior(
     cebra_params: Mapping | None = None,
     *,
     test_fraction: float = 0.2,
-    input_smoothing_s: float = 0.0,
+    input_smoothing_s: float | str = 0.0,
+    selection: Mapping | None = None,
+    selection_curves: pd.DataFrame | None = None,
+    fitted: Mapping | None = None,
     pca_dim: int = 3,
     n_neighbors: int = DEFAULT_NEIGHBORS,
     metric: str = "cosine",
     threads: int | None = 1,
     standard_params: Mapping | None = None,
     dataset: str = "recording",
+    progress: bool = False,
     log=print,
 ) -> BehaviorDecoding:
     """Embed, decode the held-out block, and measure CEBRA's consistency across seeds.
@@ -259,58 +436,54 @@ def decode_behavior(
     CEBRA methods run once per seed; PCA, raw and the standard decoders are
     deterministic and run once (their ``seed`` is missing). ``input_smoothing_s`` > 0
     smooths the embeddings' input (a Gaussian of that s.d., in counts per bin, each block
-    on its own; the standard decoders choose their own smoothing); ``standard_params``
-    (e.g. ``sigmas``, ``windows_s``) go to
+    on its own; the standard decoders choose their own smoothing); ``"auto"`` chooses it,
+    with CEBRA's iteration count, on the training block's validation tail
+    (:func:`select_input` with ``selection``, or the given ``selection_curves``).
+    ``fitted[(method, seed)]`` (:class:`FittedEmbedding`) are embeddings fitted
+    elsewhere (the workflow's parallel jobs), used instead of fitting again.
+    ``standard_params`` (e.g. ``sigmas``, ``windows_s``) go to
     :func:`brainlatent.decoding.population.decode_standard`. Returns long tables
     (:data:`METRIC_COLUMNS`, :data:`CONSISTENCY_COLUMNS`) and the embeddings for the figure.
     """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; expected some of {list(METHODS)}")
-    devices = {m: method_device(m, cebra_params) for m in ("chance", *methods)}
     neural, behavior = recording.neural, recording.behavior
     names, is_discrete = recording.behavior_names, recording.is_discrete
     split = split_index(len(neural), test_fraction)
-    X_train, X_test = neural[:split], neural[split:]
     y_train, y_test = behavior[:split], behavior[split:]
-    if input_smoothing_s < 0:
-        raise ValueError(f"input_smoothing_s must be >= 0; got {input_smoothing_s}")
-    # The embeddings' input: the binned activity, or smoothed (in counts per bin), each block
-    # on its own so that no activity crosses the split.
-    E_input = (X_train, X_test)
-    if input_smoothing_s > 0:
-        from brainlatent.decoding.population import smooth_blocks
-
-        E_input = tuple(
-            block / recording.rate
-            for block in smooth_blocks(neural, recording.rate, input_smoothing_s, split)
-        )
     log(
         f"{recording.path}: {neural.shape[0]} samples × {neural.shape[1]} neurons at "
         f"{recording.rate:g} Hz; train {split}, held-out block {len(neural) - split}"
     )
+    result = BehaviorDecoding(metrics=pd.DataFrame(), consistency=pd.DataFrame(), split=split)
+    sigma, cebra_params, result.selection = resolve_input(
+        input_smoothing_s, cebra_params, selection_curves, log=log,
+        select=lambda: select_input(
+            recording, methods, seeds, cebra_params, test_fraction=test_fraction,
+            selection=selection, n_neighbors=n_neighbors, metric=metric, threads=threads,
+            dataset=dataset, progress=progress, log=log,
+        ),
+    )  # fmt: skip
 
     rows = [
-        {"method": "chance", "seed": None, **row, "device": devices["chance"]}
+        {"method": "chance", "seed": None, **row, "device": "cpu"}
         for row in chance_rows(y_train, y_test, names, is_discrete)
     ]
-    result = BehaviorDecoding(metrics=pd.DataFrame(), consistency=pd.DataFrame(), split=split)
     for method in (m for m in methods if m in EMBEDDINGS):
         for seed in seeds if method in SEEDED else [None]:
-            E_train, E_test = embed(
-                method,
-                *E_input,
-                y_train,
-                is_discrete,
-                seed=int(seed or 0),
-                pca_dim=pca_dim,
-                cebra_params=cebra_params,
-                threads=threads,
-            )
+            embedding = (fitted or {}).get((method, seed))
+            if embedding is None:
+                embedding = fit_recording_embedding(
+                    recording, method, seed, smoothing_s=sigma, cebra_params=cebra_params,
+                    test_fraction=test_fraction, pca_dim=pca_dim, threads=threads,
+                    progress=progress,
+                )  # fmt: skip
+            _check_fitted(embedding, method, seed, split, len(neural))
             decoded = knn_decode(
-                E_train,
+                embedding.train,
                 y_train,
-                E_test,
+                embedding.test,
                 y_test,
                 names,
                 is_discrete,
@@ -322,13 +495,15 @@ def decode_behavior(
                     "method": method,
                     "seed": seed,
                     **row,
-                    "smoothing_s": float(input_smoothing_s),
-                    "device": devices[method],
+                    "smoothing_s": embedding.smoothing_s,
+                    "iterations": embedding.iterations,
+                    "device": embedding.device,
                 }
                 for row in decoded
             ]
             if method != "raw":
-                result.embeddings[(method, seed)] = (E_train, E_test)
+                result.embeddings[(method, seed)] = (embedding.train, embedding.test)
+                result.fitted[(method, seed)] = embedding
             log(
                 f"{method} seed={seed}: "
                 + ", ".join(f"{r['label']} {r['metric']}={r['value']:.3f}" for r in decoded)
@@ -340,9 +515,9 @@ def decode_behavior(
         rows += [
             {"seed": None, **row, "device": "cpu"}
             for row in decode_standard(
-                X_train,
+                neural[:split],
                 y_train,
-                X_test,
+                neural[split:],
                 y_test,
                 names,
                 is_discrete,
@@ -358,11 +533,55 @@ def decode_behavior(
     metrics.insert(0, "dataset", dataset)
     metrics = metrics.reindex(columns=METRIC_COLUMNS)  # chance rows: no smoothing (NaN)
     metrics["seed"] = metrics["seed"].astype("Int64")
+    metrics["iterations"] = metrics["iterations"].astype("Int64")
     result.metrics = metrics[METRIC_COLUMNS]
     # Without a CEBRA method the consistency table is empty and its device moot.
-    cebra_device = next((devices[m] for m in methods if m in SEEDED), "cpu")
+    cebra_device = next(
+        (e.device for (m, _), e in result.fitted.items() if m in SEEDED),
+        method_device(SEEDED[0], cebra_params),
+    )
     result.consistency = seed_consistency(result.embeddings, dataset=dataset, device=cebra_device)
+    if not result.selection.empty:
+        result.selection["dataset"] = dataset
     return result
+
+
+def resolve_input(input_smoothing_s, cebra_params=None, curves=None, *, select=None, log=print):
+    """``(input width, CEBRA parameters, selection table)`` to fit with: as set, or chosen.
+
+    With ``"auto"`` the validation curves (given, else ``select()``'s) choose the width and,
+    when made with CEBRA, ``max_iterations``; the table is the curves with ``chosen``
+    marked (empty when the width was set).
+    """
+    from brainlatent.decoding.selection import SELECTION_COLUMNS, choose
+
+    cebra_params = dict(cebra_params or {})
+    if input_smoothing_s != "auto":
+        sigma = float(input_smoothing_s)
+        if not np.isfinite(sigma) or sigma < 0:
+            raise ValueError(f"input_smoothing_s must be >= 0 or 'auto'; got {input_smoothing_s!r}")
+        return sigma, cebra_params, pd.DataFrame(columns=SELECTION_COLUMNS)
+    if curves is None and select is None:
+        raise ValueError("input_smoothing_s 'auto' needs validation curves or a way to make them")
+    choice, table = choose(curves) if curves is not None else select()
+    if choice.iterations is not None:
+        cebra_params["max_iterations"] = choice.iterations
+    log(
+        f"chosen on the training block's validation tail: input smoothing "
+        f"{choice.smoothing_s:g} s"
+        + ("" if choice.iterations is None else f", {choice.iterations} CEBRA iterations")
+        + f" ({choice.label} {choice.metric} {choice.value:.3f})"
+    )
+    return choice.smoothing_s, cebra_params, table
+
+
+def _check_fitted(embedding: FittedEmbedding, method, seed, split: int, n: int) -> None:
+    if len(embedding.train) != split or len(embedding.train) + len(embedding.test) != n:
+        raise ValueError(
+            f"the fitted {method} embedding (seed {seed}) has {len(embedding.train)} training "
+            f"and {len(embedding.test)} held-out samples; the recording splits {n} samples at "
+            f"{split}: it was fitted on another recording or test_fraction"
+        )
 
 
 def seed_consistency(
@@ -404,23 +623,52 @@ def embedding_filename(method: str, seed: int | None) -> str:
     return f"{method}.npz" if seed is None else f"{method}_seed{seed}.npz"
 
 
-def save_embedding(path, result: BehaviorDecoding, recording: Recording, method: str, seed) -> None:
+def save_embedding(
+    path, embedding: FittedEmbedding, recording: Recording, method: str, seed, split: int
+) -> None:
     """One embedding of the whole recording (train block, then held-out block) as ``.npz``.
 
-    Stores what the figure needs beside it: the behaviour, its column names,
-    the discrete columns and the split index.
+    Stores what the figure and the decoding step need beside it: the behaviour, its
+    column names, the discrete columns, the split index, and what it was fitted with.
     """
     from brainlatent.io import atomic_path
 
-    train, test = result.embeddings[(method, seed)]
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(
             f,
-            embedding=np.concatenate([train, test]).astype(np.float32),
-            split=np.int64(result.split),
+            embedding=np.concatenate([embedding.train, embedding.test]).astype(np.float32),
+            split=np.int64(split),
             behavior=recording.behavior,
             behavior_names=np.array(recording.behavior_names),
             discrete=np.array(recording.discrete, dtype=str),
             method=np.array(method),
             seed=np.int64(-1 if seed is None else seed),
+            smoothing_s=np.float64(embedding.smoothing_s),
+            iterations=np.int64(-1 if embedding.iterations is None else embedding.iterations),
+            device=np.array(embedding.device),
         )
+
+
+def load_embedding(path) -> tuple[str, int | None, FittedEmbedding]:
+    """``(method, seed, embedding)`` from a :func:`save_embedding` file; errors name the file."""
+    required = {"embedding", "split", "method", "seed", "smoothing_s", "iterations", "device"}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = sorted(required - set(data.files))
+            if missing:
+                raise ValueError(f"{path}: not an embedding file (lacks {missing})")
+            values = {key: data[key] for key in required}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as error:
+        if str(path) in str(error):
+            raise
+        raise ValueError(f"{path}: cannot read the embedding ({error})") from error
+    split, embedding = int(values["split"]), values["embedding"]
+    seed, iterations = int(values["seed"]), int(values["iterations"])
+    fitted = FittedEmbedding(
+        embedding[:split],
+        embedding[split:],
+        float(values["smoothing_s"]),
+        None if iterations < 0 else iterations,
+        str(values["device"]),
+    )
+    return str(values["method"]), None if seed < 0 else seed, fitted

@@ -123,5 +123,30 @@ def plot_recording_embedding(
     )
     ax.set_ylabel(f"{label}: median abs. error (held-out block)", fontsize=8)
     ax.spines[["top", "right"]].set_visible(False)
-    fig.suptitle(f"Embeddings coloured by {label} (first seed, whole recording)", fontsize=9)
+    fig.suptitle(
+        f"{_recording_name(metrics)}embeddings coloured by {label} (first seed, whole "
+        f"recording){_input_note(metrics)}",
+        fontsize=9,
+    )
     return fig
+
+
+def _recording_name(metrics: pd.DataFrame) -> str:
+    names = metrics["dataset"].dropna().unique() if "dataset" in metrics else []
+    return f"{names[0]}: " if len(names) == 1 else ""
+
+
+def _input_note(metrics: pd.DataFrame) -> str:
+    """What the embeddings saw: their input smoothing and CEBRA's iterations, as used."""
+    if "smoothing_s" not in metrics:
+        return ""
+    embedded = metrics[metrics["method"].isin(["cebra_behavior", "cebra_time", "pca", "raw"])]
+    widths = embedded["smoothing_s"].dropna().unique()
+    note = ""
+    if len(widths) == 1:
+        note = "; input: binned counts" if widths[0] == 0 else f"; input smoothed σ={widths[0]:g} s"
+    if "iterations" in metrics:
+        iterations = embedded["iterations"].dropna().unique()
+        if len(iterations) == 1:
+            note += f"; CEBRA {int(iterations[0]):,} iterations"
+    return note

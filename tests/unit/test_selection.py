@@ -1,0 +1,234 @@
+"""Choosing the embeddings' input smoothing and CEBRA's iterations on the training block only."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainlatent.datasets import simulate_place_cells as sim
+from brainlatent.datasets.recording import read_recording
+from brainlatent.decoding import behavior as bd
+from brainlatent.decoding import selection as sel
+
+CEBRA = {
+    "output_dimension": 3,
+    "max_iterations": 60,
+    "batch_size": 128,
+    "learning_rate": 0.003,
+    "device": "cpu",
+}
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    session = sim.simulate_session(sim.PlaceCellSimulation(n_neurons=50, duration_s=60.0, seed=2))
+    path = tmp_path_factory.mktemp("selection") / "rec.npz"
+    sim.write_npz(session, path)
+    return read_recording(path)
+
+
+def curve(widths_iterations_values, metric="median_abs_error"):
+    """A hand-made validation curve: one criterion row per (width, iterations, value)."""
+    rows = [
+        {
+            "dataset": "r",
+            "method": "cebra_behavior",
+            "seed": 0,
+            "smoothing_s": w,
+            "iterations": i,
+            "label": "position",
+            "metric": metric,
+            "value": v,
+            "criterion": True,
+            "chosen": False,
+            "device": "cpu",
+        }  # fmt: skip
+        for w, i, v in widths_iterations_values
+    ]
+    table = pd.DataFrame(rows, columns=sel.SELECTION_COLUMNS)
+    table["iterations"] = table["iterations"].astype("Int64")
+    return table
+
+
+# --- input blocks ----------------------------------------------------------------------------
+
+
+def test_input_blocks_keep_counts_or_smooth_each_block_alone():
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(0.05, size=(400, 5)).astype(np.float32)
+    train, test = sel.input_blocks(counts, 40.0, 0.0, 300)
+    assert np.array_equal(train, counts[:300]) and np.array_equal(test, counts[300:])
+    train, test = sel.input_blocks(counts, 40.0, 0.25, 300)
+    assert train.dtype == np.float32 and train.shape == (300, 5)
+    # Mass is kept (counts per bin), and the held-out block never leaks into the training one.
+    assert np.allclose(train.sum(0), counts[:300].sum(0), rtol=1e-4)
+    changed = counts.copy()
+    changed[300:] = rng.poisson(3.0, size=(100, 5))
+    assert np.array_equal(sel.input_blocks(changed, 40.0, 0.25, 300)[0], train)
+    with pytest.raises(ValueError, match="input smoothing must be finite and >= 0"):
+        sel.input_blocks(counts, 40.0, -0.1, 300)
+
+
+def test_the_criterion_is_the_first_continuous_column():
+    assert sel.criterion_label(["direction", "position"], [True, False]) == (
+        "position",
+        "median_abs_error",
+    )
+    assert sel.criterion_label(["direction"], [True]) == ("direction", "accuracy")
+
+
+# --- choosing ---------------------------------------------------------------------------------
+
+
+def test_choose_takes_the_lowest_error_and_marks_it():
+    table = curve([(0.0, 0, 0.5), (0.0, 250, 0.20), (0.25, 0, 0.4), (0.25, 250, 0.10),
+                   (0.25, 500, 0.12)])  # fmt: skip
+    choice, marked = sel.choose(table)
+    assert (choice.smoothing_s, choice.iterations, choice.value) == (0.25, 250, 0.10)
+    assert marked["chosen"].tolist() == [False, False, False, True, False]
+
+
+def test_choose_breaks_ties_towards_less_smoothing_and_fewer_iterations():
+    choice, _ = sel.choose(curve([(0.5, 250, 0.1), (0.1, 500, 0.1), (0.1, 250, 0.1)]))
+    assert (choice.smoothing_s, choice.iterations) == (0.1, 250)
+
+
+def test_the_untrained_network_is_never_chosen():
+    choice, _ = sel.choose(curve([(0.0, 0, 0.01), (0.0, 100, 0.3)]))
+    assert choice.iterations == 100
+
+
+def test_accuracy_is_maximised():
+    choice, _ = sel.choose(curve([(0.0, 100, 0.6), (0.1, 100, 0.8)], metric="accuracy"))
+    assert choice.smoothing_s == 0.1
+
+
+def test_choose_refuses_empty_or_foreign_tables():
+    with pytest.raises(ValueError, match="no validation curves"):
+        sel.choose(curve([]))
+    with pytest.raises(ValueError, match="lack the columns"):
+        sel.choose(pd.DataFrame({"value": [1.0]}))
+
+
+# --- validation curves ------------------------------------------------------------------------
+
+
+def test_raw_curve_schema(recording):
+    split = bd.split_index(len(recording.neural), 0.2)
+    table = bd.validation_curve_of(recording, "raw", 0.1, split=split, dataset="r")
+    assert list(table.columns) == sel.SELECTION_COLUMNS
+    assert table["label"].tolist() == ["position", "direction"]
+    assert table["criterion"].tolist() == [True, False]
+    assert table["iterations"].isna().all() and table["seed"].isna().all()
+    assert (table["smoothing_s"] == 0.1).all() and (table["dataset"] == "r").all()
+
+
+def test_cebra_curve_scores_every_eval_step_and_learns(recording):
+    split = bd.split_index(len(recording.neural), 0.2)
+    table = bd.validation_curve_of(
+        recording, "cebra_behavior", 0.25, split=split, eval_every=20, cebra_params=CEBRA
+    )
+    position = table[table["criterion"]].set_index("iterations")["value"]
+    assert list(position.index) == [0, 20, 40, 60]  # cebra's hook at 0, 20, 40; then the end
+    assert position[60] < 0.5 * position[0], position
+    assert (table["seed"] == 0).all() and set(table["device"]) == {"cpu"}
+
+
+def test_the_held_out_block_never_touches_the_choice(recording):
+    """Curves are made on the training block: replacing the held-out block changes nothing."""
+    split = bd.split_index(len(recording.neural), 0.2)
+    rng = np.random.default_rng(1)
+    neural = recording.neural.copy()
+    neural[split:] = rng.poisson(2.0, size=neural[split:].shape)
+    other = dataclasses.replace(recording, neural=neural)
+    a = bd.validation_curve_of(recording, "cebra_time", 0.1, split=split, cebra_params=CEBRA)
+    b = bd.validation_curve_of(other, "cebra_time", 0.1, split=split, cebra_params=CEBRA)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_auto_input_smoothing_is_chosen_and_written_to_the_metrics(recording):
+    result = bd.decode_behavior(
+        recording,
+        ["cebra_behavior", "raw"],
+        [0],
+        CEBRA,
+        input_smoothing_s="auto",
+        selection={"smoothings_s": [0.0, 0.25], "eval_every": 30},
+        log=lambda _: None,
+    )
+    chosen = result.selection[result.selection["chosen"] & result.selection["criterion"]]
+    assert len(chosen) == 1
+    sigma, iterations = float(chosen["smoothing_s"].iloc[0]), int(chosen["iterations"].iloc[0])
+    assert sigma == 0.25  # 0.05 Hz-scale counts in 25 ms bins: smoothing wins
+    assert iterations in (30, 60)
+    rows = result.metrics.set_index("method")
+    assert (rows.loc["cebra_behavior", "smoothing_s"] == sigma).all()
+    assert (rows.loc["cebra_behavior", "iterations"] == iterations).all()
+    assert (rows.loc["raw", "smoothing_s"] == sigma).all()
+    assert rows.loc["raw", "iterations"].isna().all()
+
+
+def test_a_set_width_makes_no_curves(recording):
+    result = bd.decode_behavior(recording, ["pca"], input_smoothing_s=0.1, log=lambda _: None)
+    assert result.selection.empty and list(result.selection.columns) == sel.SELECTION_COLUMNS
+    assert (result.metrics.loc[result.metrics["method"] == "pca", "smoothing_s"] == 0.1).all()
+
+
+# --- fitted embeddings: the workflow's jobs -------------------------------------------------
+
+
+def test_fitted_embeddings_round_trip_and_are_used(recording, tmp_path):
+    split = bd.split_index(len(recording.neural), 0.2)
+    fitted = bd.fit_recording_embedding(recording, "pca", None, smoothing_s=0.1)
+    bd.save_embedding(tmp_path / "pca.npz", fitted, recording, "pca", None, split)
+    method, seed, loaded = bd.load_embedding(tmp_path / "pca.npz")
+    assert (method, seed, loaded.smoothing_s, loaded.iterations) == ("pca", None, 0.1, None)
+    assert np.array_equal(loaded.train, fitted.train) and np.array_equal(loaded.test, fitted.test)
+    result = bd.decode_behavior(
+        recording, ["pca"], input_smoothing_s=0.1, fitted={("pca", None): loaded},
+        log=lambda _: None,
+    )  # fmt: skip
+    assert result.fitted[("pca", None)] is loaded
+
+
+def test_an_embedding_of_another_split_is_refused(recording):
+    fitted = bd.fit_recording_embedding(recording, "pca", None, test_fraction=0.3)
+    with pytest.raises(ValueError, match="fitted on another recording or test_fraction"):
+        bd.decode_behavior(recording, ["pca"], fitted={("pca", None): fitted}, log=print)
+
+
+def test_a_file_that_is_no_embedding_is_named(tmp_path):
+    np.savez(tmp_path / "other.npz", x=np.zeros(3))
+    with pytest.raises(ValueError, match="other.npz: not an embedding file"):
+        bd.load_embedding(tmp_path / "other.npz")
+    (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ValueError, match="broken.npz: cannot read the embedding"):
+        bd.load_embedding(tmp_path / "broken.npz")
+
+
+# --- CEBRA's hook and progress ------------------------------------------------------------------
+
+
+def test_the_callback_leaves_the_fit_bit_identical(recording, capsys):
+    from brainlatent.models import cebra_models
+
+    X = recording.neural[:800]
+    y = recording.behavior[:800, :1].astype(np.float32)
+    steps = []
+
+    def embed(**kw):
+        model = cebra_models.make_cebra("behavior", random_state=3, **CEBRA)
+        return cebra_models.fit_model(model, X, y, threads=1, **kw).transform(X)
+
+    plain = embed()
+    hooked = embed(callback=lambda step, solver: steps.append(step), callback_every=25)
+    assert steps == [0, 25, 50]
+    assert np.array_equal(plain, hooked)
+    embed(progress="fit demo")
+    err = capsys.readouterr().err
+    assert "fit demo" in err and "60/60" in err
+    with pytest.raises(ValueError, match="callback_every must be a positive"):
+        embed(callback=lambda *_: None)
