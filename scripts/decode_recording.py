@@ -21,7 +21,9 @@ def main(argv=None):
     parser.add_argument("--seeds", nargs="+", type=int, required=True)
     parser.add_argument("--test-fraction", type=float, default=0.2)
     parser.add_argument("--input-smoothing", default="0", help="Gaussian s.d. (s), or auto")
-    parser.add_argument("--curves", type=Path, nargs="*", default=[], help="validation curves")
+    parser.add_argument("--curves", type=Path, nargs="*", default=[], help="CEBRA's curves")
+    parser.add_argument("--selection-settings", type=json.loads, default={}, help="JSON")
+    parser.add_argument("--pca-dim", type=int, default=3)
     parser.add_argument("--fitted", type=Path, nargs="*", default=[], help="embedding .npz files")
     parser.add_argument("--neighbors", type=int, default=36)
     parser.add_argument("--knn-metric", default="cosine")
@@ -55,7 +57,9 @@ def main(argv=None):
         test_fraction=args.test_fraction,
         input_smoothing_s=smoothing,
         selection_curves=pd.concat([read_table(p) for p in args.curves]) if args.curves else None,
+        selection=args.selection_settings,
         fitted=fitted,
+        pca_dim=args.pca_dim,
         n_neighbors=args.neighbors,
         metric=args.knn_metric,
         dataset=args.name,

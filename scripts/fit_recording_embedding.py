@@ -13,6 +13,7 @@ from brainlatent.decoding.behavior import (
     fit_recording_embedding,
     resolve_input,
     save_embedding,
+    select_input,
     split_index,
 )
 from brainlatent.device import add_device_argument, refuse_device_key
@@ -33,7 +34,12 @@ def main(argv=None):
     parser.add_argument("--reader", type=json.loads, default={}, help="JSON: read_recording kwargs")
     parser.add_argument("--embedding", required=True, help="cebra_behavior_seed0, ..., or pca")
     parser.add_argument("--input-smoothing", default="0", help="Gaussian s.d. (s), or auto")
-    parser.add_argument("--curves", type=Path, nargs="*", default=[], help="validation curves")
+    parser.add_argument("--curves", type=Path, nargs="*", default=[], help="CEBRA's curves")
+    parser.add_argument(
+        "--selection", type=json.loads, default={}, help="JSON: recording.selection"
+    )
+    parser.add_argument("--neighbors", type=int, default=36)
+    parser.add_argument("--knn-metric", default="cosine")
     parser.add_argument("--test-fraction", type=float, default=0.2)
     parser.add_argument("--pca-dim", type=int, default=3)
     parser.add_argument("--cebra", type=json.loads, default={}, help="JSON CEBRA parameters")
@@ -48,8 +54,21 @@ def main(argv=None):
         args.input_smoothing if args.input_smoothing == "auto" else float(args.input_smoothing)
     )
     curves = pd.concat([read_table(p) for p in args.curves]) if args.curves else None
-    sigma, cebra_params, _ = resolve_input(smoothing, {**args.cebra, "device": args.device}, curves)
     recording = read_recording(args.recording, **args.reader)
+    sigma, cebra_params, _ = resolve_input(
+        smoothing,
+        {**args.cebra, "device": args.device},
+        curves,
+        select=lambda: select_input(  # PCA: a kNN fit per width, made here
+            recording,
+            method,
+            test_fraction=args.test_fraction,
+            selection=args.selection,
+            n_neighbors=args.neighbors,
+            metric=args.knn_metric,
+            pca_dim=args.pca_dim,
+        ),
+    )
     fitted = fit_recording_embedding(
         recording,
         method,

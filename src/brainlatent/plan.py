@@ -327,7 +327,9 @@ class RecordingPlan:
     file: str
     cebra_embeddings: Mapping[tuple[str, int], str]  # (method, seed) -> .npz, one job each
     pca_embedding: str | None  # written by the decoding step
-    selection_curves: Mapping[str, str]  # input width (wildcard text) -> validation curve
+    # (CEBRA method, input width as wildcard text) -> its validation curve (one job each);
+    # PCA and raw choose their width in their own jobs (a kNN fit per width)
+    selection_curves: Mapping[tuple[str, str], str]
     figure_embeddings: tuple[str, ...]
 
     @property
@@ -346,10 +348,9 @@ class RecordingPlan:
     def selection(self) -> str:
         return f"{self.root}/metrics/selection.parquet"
 
-    @property
-    def selection_method(self) -> str:
-        methods = self.settings["methods"]
-        return next((m for m in RECORDING_SEEDED if m in methods), "raw")
+    def curves_of(self, method: str) -> list[str]:
+        """The validation curves a CEBRA method's width and iterations are chosen on."""
+        return [path for (m, _), path in self.selection_curves.items() if m == method]
 
     @classmethod
     def from_config(cls, name: str, recording: dict, resolve) -> RecordingPlan:
@@ -383,7 +384,12 @@ class RecordingPlan:
             widths = [_width(w) for w in recording["selection"]["smoothings_s"]]
             if len(set(widths)) != len(widths):
                 raise ConfigError(f"{where}: selection.smoothings_s repeats a width: {widths}")
-            curves = {w: f"{root}/selection/input_{w}.parquet" for w in widths}
+            curves = {
+                (method, w): f"{root}/selection/{method}_input_{w}.parquet"
+                for method in methods
+                if method in RECORDING_SEEDED
+                for w in widths
+            }
         # The figure shows the CEBRA embeddings of the first seed, else PCA.
         figure = tuple(p for (_, seed), p in cebra.items() if seed == seeds[0]) or (pca,)
         settings = {**recording, "cebra": cebra_params(recording["cebra"], where)}

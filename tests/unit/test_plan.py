@@ -90,10 +90,17 @@ def test_tiny_recording_embeddings_curves_and_figure():
         f"{root}/embeddings/cebra_behavior_seed0.npz",
         f"{root}/embeddings/cebra_time_seed0.npz",
     )
-    # input_smoothing_s auto: one validation curve per candidate width, made with CEBRA-Behavior
-    assert list(r.selection_curves) == ["0", "0.25"]  # the tiny config's candidates
-    assert r.selection_curves["0.25"] == f"{root}/selection/input_0.25.parquet"
-    assert r.selection_method == "cebra_behavior"
+    # input_smoothing_s auto: one validation curve per CEBRA method and candidate width
+    assert list(r.selection_curves) == [
+        ("cebra_behavior", "0"),
+        ("cebra_behavior", "0.25"),  # the tiny config's candidates
+        ("cebra_time", "0"),
+        ("cebra_time", "0.25"),
+    ]
+    assert r.curves_of("cebra_time") == [
+        f"{root}/selection/cebra_time_input_0.parquet",
+        f"{root}/selection/cebra_time_input_0.25.parquet",
+    ]
     assert p.built_figures == ("recording_embedding_place_cells_dense",)
     assert r.file == f"{root}/simulated/recording.nwb"
     assert r.metrics == f"{root}/metrics/decoding.parquet"
@@ -103,7 +110,7 @@ def test_recording_figure_falls_back_to_pca():
     p = plan({"recording": {"methods": ["pca", "raw"]}}, shipped("tests/tiny_recording.yaml"))
     r = p.recordings["place_cells_dense"]
     assert r.figure_embeddings == ("results/recording/place_cells_dense/embeddings/pca.npz",)
-    assert r.selection_method == "raw"  # no CEBRA: kNN on the smoothed input chooses
+    assert dict(r.selection_curves) == {}  # PCA and raw choose in their own jobs
 
 
 def test_a_set_input_smoothing_needs_no_validation_curves():

@@ -159,16 +159,32 @@ def test_auto_input_smoothing_is_chosen_and_written_to_the_metrics(recording):
         selection={"smoothings_s": [0.0, 0.25], "eval_every": 30},
         log=lambda _: None,
     )
-    chosen = result.selection[result.selection["chosen"] & result.selection["criterion"]]
-    assert len(chosen) == 1
-    sigma, iterations = float(chosen["smoothing_s"].iloc[0]), int(chosen["iterations"].iloc[0])
-    assert sigma == 0.25  # 0.05 Hz-scale counts in 25 ms bins: smoothing wins
+    table = result.selection
+    assert set(table["method"]) == {"cebra_behavior", "raw"}  # each embedding chooses
+    chosen = table[table["chosen"] & table["criterion"]].set_index("method")
+    assert len(chosen) == 2
+    sigma, iterations = chosen.loc["cebra_behavior", ["smoothing_s", "iterations"]]
+    assert sigma == 0.25  # sparse counts in 25 ms bins: smoothing wins
     assert iterations in (30, 60)
+    assert set(table.loc[table["method"] == "cebra_behavior", "iterations"]) == {0, 30, 60}
     rows = result.metrics.set_index("method")
     assert (rows.loc["cebra_behavior", "smoothing_s"] == sigma).all()
     assert (rows.loc["cebra_behavior", "iterations"] == iterations).all()
-    assert (rows.loc["raw", "smoothing_s"] == sigma).all()
+    assert (rows.loc["raw", "smoothing_s"] == chosen.loc["raw", "smoothing_s"]).all()
     assert rows.loc["raw", "iterations"].isna().all()
+
+
+def test_choose_refuses_curves_of_several_methods():
+    table = pd.concat([curve([(0.0, 10, 0.2)]), curve([(0.0, 10, 0.1)]).assign(method="pca")])
+    with pytest.raises(ValueError, match="several methods"):
+        sel.choose(table)
+
+
+def test_pca_curve_fits_pca_on_the_fit_part(recording):
+    split = bd.split_index(len(recording.neural), 0.2)
+    table = bd.validation_curve_of(recording, "pca", 0.25, split=split, pca_dim=2)
+    assert table["iterations"].isna().all() and (table["method"] == "pca").all()
+    assert table.loc[table["criterion"], "value"].item() < 1.6  # metres on the track
 
 
 def test_a_set_width_makes_no_curves(recording):

@@ -146,7 +146,12 @@ def recording_reader(wildcards):
 
 
 def recording_curves(wildcards):
-    return list(recording_of(wildcards).selection_curves.values())
+    """Validation curves: the embedding's (wildcard ``embedding``), else every CEBRA method's."""
+    recording = recording_of(wildcards)
+    embedding = wildcards.get("embedding")
+    if embedding is None:
+        return list(recording.selection_curves.values())
+    return recording.curves_of(embedding.split("_seed")[0])
 
 
 def recording_embeddings(wildcards):

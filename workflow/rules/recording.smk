@@ -14,6 +14,7 @@ SIMULATED = [
 wildcard_constraints:
     recording="|".join(RECORDINGS),
     width=r"\d+(\.\d+)?",
+    cebra_method="cebra_behavior|cebra_time",
     embedding=r"(cebra_behavior|cebra_time)_seed\d+|pca",
 
 
@@ -43,11 +44,11 @@ rule select_recording_input:
         script=script("select_recording_input"),
         recording=lambda w: recording_of(w).file,
     output:
-        curve=f"{RECORDING_ROOT}/{{recording}}/selection/input_{{width}}.parquet",
+        curve=f"{RECORDING_ROOT}/{{recording}}/selection/{{cebra_method}}_input_{{width}}.parquet",
     log:
-        "logs/select_recording_input/{recording}_{width}.log",
+        "logs/select_recording_input/{recording}_{cebra_method}_{width}.log",
     benchmark:
-        "logs/benchmarks/select_recording_input/{recording}_{width}.tsv"
+        "logs/benchmarks/select_recording_input/{recording}_{cebra_method}_{width}.tsv"
     conda:
         "../../envs/calcium.yaml"
     threads: 1
@@ -55,7 +56,6 @@ rule select_recording_input:
         device=DEVICE,
     params:
         reader=recording_reader,
-        method=lambda w: recording_of(w).selection_method,
         seed=lambda w: recording_of(w).settings["seeds"][0],
         test_fraction=recording_setting("test_fraction"),
         selection=recording_setting("selection", to_json=True),
@@ -64,7 +64,7 @@ rule select_recording_input:
         cebra=recording_setting("cebra", to_json=True),
     shell:
         "python {input.script} --recording {input.recording:q} --reader {params.reader:q}"
-        " --name {wildcards.recording} --method {params.method} --seed {params.seed}"
+        " --name {wildcards.recording} --method {wildcards.cebra_method} --seed {params.seed}"
         " --smoothing {wildcards.width} --test-fraction {params.test_fraction}"
         " --selection {params.selection:q} --neighbors {params.neighbors}"
         " --knn-metric {params.knn_metric} --cebra {params.cebra:q} --threads {threads}"
@@ -93,10 +93,15 @@ rule fit_recording_embedding:
         test_fraction=recording_setting("test_fraction"),
         pca_dim=recording_setting("pca_dim"),
         cebra=recording_setting("cebra", to_json=True),
+        selection=recording_setting("selection", to_json=True),
+        neighbors=lambda w: recording_of(w).settings["knn"]["neighbors"],
+        knn_metric=lambda w: recording_of(w).settings["knn"]["metric"],
     shell:
         "python {input.script} --recording {input.recording:q} --reader {params.reader:q}"
         " --embedding {wildcards.embedding} --input-smoothing {params.smoothing}"
-        " --curves {input.curves:q} --test-fraction {params.test_fraction}"
+        " --curves {input.curves:q} --selection {params.selection:q}"
+        " --neighbors {params.neighbors} --knn-metric {params.knn_metric}"
+        " --test-fraction {params.test_fraction}"
         " --pca-dim {params.pca_dim} --cebra {params.cebra:q} --threads {threads}"
         " --device {resources.device} --out {output.embedding:q} > {log} 2>&1"
 
@@ -124,13 +129,16 @@ rule decode_recording:
         seeds=recording_setting("seeds"),
         test_fraction=recording_setting("test_fraction"),
         smoothing=recording_setting("input_smoothing_s"),
+        selection=recording_setting("selection", to_json=True),
+        pca_dim=recording_setting("pca_dim"),
         neighbors=lambda w: recording_of(w).settings["knn"]["neighbors"],
         knn_metric=lambda w: recording_of(w).settings["knn"]["metric"],
     shell:
         "python {input.script} --recording {input.recording:q} --reader {params.reader:q}"
         " --name {wildcards.recording} --methods {params.methods} --seeds {params.seeds}"
         " --test-fraction {params.test_fraction} --input-smoothing {params.smoothing}"
-        " --curves {input.curves:q} --fitted {input.fitted:q}"
+        " --curves {input.curves:q} --selection-settings {params.selection:q}"
+        " --pca-dim {params.pca_dim} --fitted {input.fitted:q}"
         " --neighbors {params.neighbors} --knn-metric {params.knn_metric}"
         " --metrics {output.metrics:q} --consistency {output.consistency:q}"
         " --selection {output.selection:q} > {log} 2>&1"

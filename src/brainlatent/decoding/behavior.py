@@ -283,33 +283,28 @@ class BehaviorDecoding:
     fitted: dict[tuple[str, int | None], FittedEmbedding] = field(default_factory=dict)
 
 
-def selection_method(methods: Sequence[str]) -> str:
-    """The method whose validation curves choose the input smoothing: CEBRA-Behavior, else
-    CEBRA-Time, else kNN on the input itself (``raw``)."""
-    return next((m for m in SEEDED if m in methods), "raw")
-
-
 def select_input(
     recording: Recording,
-    methods: Sequence[str],
-    seeds: Sequence[int],
+    method: str,
+    seed: int = 0,
     cebra_params: Mapping | None = None,
     *,
     test_fraction: float = 0.2,
     selection: Mapping | None = None,
     n_neighbors: int = DEFAULT_NEIGHBORS,
     metric: str = "cosine",
+    pca_dim: int = 3,
     threads: int | None = 1,
     dataset: str = "recording",
     progress: bool = False,
     log=print,
 ):
-    """Validation curves of every candidate input width, on the training block only.
+    """Validation curves of ``method`` at every candidate input width, on the training block.
 
     ``selection``: ``smoothings_s`` (candidates), ``validation_fraction`` and
-    ``eval_every`` (:func:`brainlatent.decoding.selection.validation_curve`); the
-    curves are made with :func:`selection_method` and the first seed. Returns
-    ``(choice, curves)`` as :func:`brainlatent.decoding.selection.choose` does.
+    ``eval_every`` (:func:`brainlatent.decoding.selection.validation_curve`); CEBRA's
+    curves are made with ``seed``. Returns ``(choice, curves)`` as
+    :func:`brainlatent.decoding.selection.choose` does.
     """
     from brainlatent.decoding import selection as sel
 
@@ -320,15 +315,16 @@ def select_input(
         curves.append(
             validation_curve_of(
                 recording,
-                selection_method(methods),
+                method,
                 sigma,
-                seed=int(seeds[0]),
+                seed=int(seed),
                 split=split,
                 cebra_params=cebra_params,
                 validation_fraction=settings.get("validation_fraction", 0.2),
                 eval_every=settings.get("eval_every", sel.DEFAULT_EVAL_EVERY),
                 n_neighbors=n_neighbors,
                 metric=metric,
+                pca_dim=pca_dim,
                 threads=threads,
                 dataset=dataset,
                 progress=progress,
@@ -436,15 +432,18 @@ def decode_behavior(
     CEBRA methods run once per seed; PCA, raw and the standard decoders are
     deterministic and run once (their ``seed`` is missing). ``input_smoothing_s`` > 0
     smooths the embeddings' input (a Gaussian of that s.d., in counts per bin, each block
-    on its own; the standard decoders choose their own smoothing); ``"auto"`` chooses it,
-    with CEBRA's iteration count, on the training block's validation tail
-    (:func:`select_input` with ``selection``, or the given ``selection_curves``).
+    on its own; the standard decoders choose their own smoothing); ``"auto"`` lets each
+    embedding choose its own, with CEBRA's iteration count, on the training block's
+    validation tail (:func:`select_input` with ``selection``; CEBRA's curves may be given
+    as ``selection_curves``, PCA's and raw's cost a kNN fit per width and are always made).
     ``fitted[(method, seed)]`` (:class:`FittedEmbedding`) are embeddings fitted
     elsewhere (the workflow's parallel jobs), used instead of fitting again.
     ``standard_params`` (e.g. ``sigmas``, ``windows_s``) go to
     :func:`brainlatent.decoding.population.decode_standard`. Returns long tables
     (:data:`METRIC_COLUMNS`, :data:`CONSISTENCY_COLUMNS`) and the embeddings for the figure.
     """
+    from brainlatent.decoding.selection import SELECTION_COLUMNS
+
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; expected some of {list(METHODS)}")
@@ -457,14 +456,28 @@ def decode_behavior(
         f"{recording.rate:g} Hz; train {split}, held-out block {len(neural) - split}"
     )
     result = BehaviorDecoding(metrics=pd.DataFrame(), consistency=pd.DataFrame(), split=split)
-    sigma, cebra_params, result.selection = resolve_input(
-        input_smoothing_s, cebra_params, selection_curves, log=log,
-        select=lambda: select_input(
-            recording, methods, seeds, cebra_params, test_fraction=test_fraction,
-            selection=selection, n_neighbors=n_neighbors, metric=metric, threads=threads,
-            dataset=dataset, progress=progress, log=log,
-        ),
-    )  # fmt: skip
+    curves = {}  # method -> its validation curves, chosen marked
+    settings = {}  # method -> (input width, CEBRA parameters)
+    for method in (m for m in methods if m in EMBEDDINGS):
+        given = None
+        if selection_curves is not None and method in SEEDED:
+            given = selection_curves[selection_curves["method"] == method]
+        settings[method] = resolve_input(
+            input_smoothing_s,
+            cebra_params,
+            given,
+            select=lambda method=method: select_input(
+                recording, method, int(seeds[0]), cebra_params, test_fraction=test_fraction,
+                selection=selection, n_neighbors=n_neighbors, metric=metric, pca_dim=pca_dim,
+                threads=threads, dataset=dataset, progress=progress, log=log,
+            ),
+            log=log,
+        )  # fmt: skip
+        curves[method] = settings[method][2]
+    made = [c for c in curves.values() if not c.empty]
+    result.selection = (
+        pd.concat(made, ignore_index=True) if made else pd.DataFrame(columns=SELECTION_COLUMNS)
+    )
 
     rows = [
         {"method": "chance", "seed": None, **row, "device": "cpu"}
@@ -474,8 +487,9 @@ def decode_behavior(
         for seed in seeds if method in SEEDED else [None]:
             embedding = (fitted or {}).get((method, seed))
             if embedding is None:
+                sigma, params, _ = settings[method]
                 embedding = fit_recording_embedding(
-                    recording, method, seed, smoothing_s=sigma, cebra_params=cebra_params,
+                    recording, method, seed, smoothing_s=sigma, cebra_params=params,
                     test_fraction=test_fraction, pca_dim=pca_dim, threads=threads,
                     progress=progress,
                 )  # fmt: skip

@@ -15,9 +15,10 @@ training block with them.
 
 The criterion is the median absolute error of the first continuous behaviour
 column (position), or the error rate of the first discrete one when there is
-none. Methods: ``cebra_behavior`` / ``cebra_time`` (one CEBRA fit per width),
-``raw`` (kNN on the smoothed input itself; no iterations) when no CEBRA method is
-asked for.
+none. Each embedding chooses for itself: ``cebra_behavior`` and ``cebra_time``
+(one CEBRA fit per width; on the dense preset CEBRA-Time wants less smoothing than
+CEBRA-Behavior), ``pca`` and ``raw`` (kNN on the smoothed input itself); the last
+two have no iterations and cost a kNN fit per width.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ DEFAULT_SMOOTHINGS_S = (0.0, 0.1, 0.25, 0.5)
 #: Iterations between two validation scores of a CEBRA fit.
 DEFAULT_EVAL_EVERY = 250
 #: Methods a validation curve can be made for.
-SELECTION_METHODS = ("cebra_behavior", "cebra_time", "raw")
+SELECTION_METHODS = ("cebra_behavior", "cebra_time", "pca", "raw")
 
 
 def input_blocks(neural, rate_hz: float, sigma_s: float, bounds) -> tuple[np.ndarray, ...]:
@@ -104,6 +105,7 @@ def validation_curve(
     cebra_params: Mapping | None = None,
     n_neighbors: int = 36,
     metric: str = "cosine",
+    pca_dim: int = 3,
     threads: int | None = 1,
     dataset: str = "recording",
     progress: bool = False,
@@ -113,7 +115,8 @@ def validation_curve(
     ``neural`` and ``behavior`` are the **training block** only; its last
     ``validation_fraction`` is the validation tail. For CEBRA, the model is scored
     every ``eval_every`` iterations and after the last (``iterations`` 0 is the
-    untrained network); for ``raw`` there is one score (``iterations`` missing).
+    untrained network); for ``pca`` (``pca_dim`` components fitted on the fit part) and
+    ``raw`` there is one score (``iterations`` missing).
     ``chosen`` is left False: :func:`choose` sets it over all widths' curves.
     """
     from brainlatent.decoding.behavior import cebra_labels, split_index
@@ -139,6 +142,12 @@ def validation_curve(
     device = "cpu"
     if method == "raw":
         record(None, fit_part, val_part)
+    elif method == "pca":
+        from sklearn.decomposition import PCA
+
+        k = min(pca_dim, *fit_part.shape)
+        pca = PCA(n_components=k, svd_solver="full").fit(fit_part)
+        record(None, pca.transform(fit_part), pca.transform(val_part))
     else:
         import torch
 
@@ -175,7 +184,7 @@ def validation_curve(
             record(total, model.transform(fit_part), model.transform(val_part))
     table = pd.DataFrame(curve)
     table.insert(0, "smoothing_s", float(smoothing_s))
-    table.insert(0, "seed", None if method == "raw" else int(seed))
+    table.insert(0, "seed", int(seed) if method in ("cebra_behavior", "cebra_time") else None)
     table.insert(0, "method", method)
     table.insert(0, "dataset", dataset)
     table["criterion"] = (table["label"] == label) & (table["metric"] == criterion_metric)
@@ -198,7 +207,8 @@ class Choice:
 
 
 def choose(curves: pd.DataFrame | Sequence[pd.DataFrame]) -> tuple[Choice, pd.DataFrame]:
-    """The best (width, iterations) over validation curves, and the curves with ``chosen`` set.
+    """The best (width, iterations) over one method's validation curves, and the curves with
+    ``chosen`` set.
 
     Lowest criterion error (highest accuracy); ties go to the smaller width, then to
     fewer iterations. Iteration 0 (the untrained network) is never chosen.
@@ -210,6 +220,8 @@ def choose(curves: pd.DataFrame | Sequence[pd.DataFrame]) -> tuple[Choice, pd.Da
     missing = [c for c in SELECTION_COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"validation curves lack the columns {missing}")
+    if table["method"].nunique() > 1:
+        raise ValueError(f"curves of several methods {sorted(set(table['method']))}: choose each")
     candidates = table[table["criterion"] & ~(table["iterations"].fillna(1) == 0)]
     if candidates.empty:
         raise ValueError("the validation curves have no criterion rows after iteration 0")
