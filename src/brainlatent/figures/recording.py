@@ -16,6 +16,9 @@ import pandas as pd
 from brainlatent.errors import DataError
 from brainlatent.figures.style import MAIN_COLOR, METHOD_LABELS
 
+#: Here "raw" is kNN on the embeddings' input, which may be smoothed (its width is shown).
+LABELS = {**METHOD_LABELS, "raw": "kNN on activity"}
+
 #: One colour map per discrete class (cycled when there are more).
 CLASS_CMAPS = ("cool", "viridis", "autumn", "winter")
 #: At most this many points per embedding scatter (kept evenly spaced in time).
@@ -88,7 +91,7 @@ def plot_recording_embedding(
         projection = "3d" if embedding.shape[1] >= 3 else None
         ax = fig.add_subplot(grid[0, i], projection=projection)
         _scatter(ax, embedding, colour, classes)
-        ax.set_title(METHOD_LABELS.get(method, method), fontsize=9)
+        ax.set_title(LABELS.get(method, method) + _fit_note(metrics, method), fontsize=9)
         if i == n - 1:  # one colour bar per class, beside the last embedding
             pairs = list(zip(np.unique(classes), CLASS_CMAPS * 8, strict=False))
             for value, cmap in reversed(pairs):  # the last bar drawn sits nearest the axes
@@ -116,7 +119,7 @@ def plot_recording_embedding(
     ax.set_ylim(0, 1.3 * top)
     ax.set_xticks(
         range(len(methods)),
-        [METHOD_LABELS.get(m, m) for m in methods],
+        [LABELS.get(m, m) + _smoothing_note(metrics, m) for m in methods],
         rotation=30,
         ha="right",
         fontsize=7,
@@ -124,8 +127,7 @@ def plot_recording_embedding(
     ax.set_ylabel(f"{label}: median abs. error (held-out block)", fontsize=8)
     ax.spines[["top", "right"]].set_visible(False)
     fig.suptitle(
-        f"{_recording_name(metrics)}embeddings coloured by {label} (first seed, whole "
-        f"recording){_input_note(metrics)}",
+        f"{_recording_name(metrics)}embeddings coloured by {label} (first seed, whole recording)",
         fontsize=9,
     )
     return fig
@@ -136,17 +138,28 @@ def _recording_name(metrics: pd.DataFrame) -> str:
     return f"{names[0]}: " if len(names) == 1 else ""
 
 
-def _input_note(metrics: pd.DataFrame) -> str:
-    """What the embeddings saw: their input smoothing and CEBRA's iterations, as used."""
-    if "smoothing_s" not in metrics:
+def _single(metrics: pd.DataFrame, method: str, column: str):
+    """The one value of ``column`` for ``method``'s rows, or None (absent, missing or several)."""
+    if column not in metrics:
+        return None
+    values = metrics.loc[metrics["method"] == method, column].dropna().unique()
+    return values[0] if len(values) == 1 else None
+
+
+def _smoothing_note(metrics: pd.DataFrame, method: str) -> str:
+    """What a method's input was, as chosen: its Gaussian width, or the Bayesian window."""
+    width = _single(metrics, method, "smoothing_s")
+    if width is None:
         return ""
-    embedded = metrics[metrics["method"].isin(["cebra_behavior", "cebra_time", "pca", "raw"])]
-    widths = embedded["smoothing_s"].dropna().unique()
-    note = ""
-    if len(widths) == 1:
-        note = "; input: binned counts" if widths[0] == 0 else f"; input smoothed σ={widths[0]:g} s"
-    if "iterations" in metrics:
-        iterations = embedded["iterations"].dropna().unique()
-        if len(iterations) == 1:
-            note += f"; CEBRA {int(iterations[0]):,} iterations"
-    return note
+    if method == "bayesian":
+        return f" ({width:g} s window)"
+    return " (counts)" if width == 0 else f" (σ {width:g} s)"
+
+
+def _fit_note(metrics: pd.DataFrame, method: str) -> str:
+    """An embedding panel's subtitle: the input width and CEBRA's iterations it was fitted with."""
+    note = _smoothing_note(metrics, method).strip(" ()")
+    iterations = _single(metrics, method, "iterations")
+    if iterations is not None:
+        note = f"{note}, {int(iterations):,} iterations" if note else f"{int(iterations):,} it."
+    return f"\n{note}" if note else ""
