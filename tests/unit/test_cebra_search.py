@@ -1,0 +1,81 @@
+"""The faster nearest-label search returns cebra's own indices, and fits do not move."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from cebra.distributions.index import ConditionalIndex
+
+from brainlatent.datasets import simulate_place_cells as sim
+from brainlatent.models import cebra_models
+from brainlatent.models.cebra_search import conditional_search, fast_label_search
+
+
+def position_labels(seed=0):
+    """Position on a track with pauses at the ends (many equal values) and a direction code."""
+    session = sim.simulate_session(sim.PlaceCellSimulation(n_neurons=5, duration_s=120, seed=seed))
+    return session.position.astype(np.float32), session.direction.astype(np.int64)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_indices_equal_cebras_brute_force(seed, monkeypatch):
+    position, direction = position_labels(seed=seed)
+    index = ConditionalIndex(torch.from_numpy(direction), torch.from_numpy(position[:, None]))
+    rng = np.random.default_rng(seed)
+    reference = rng.integers(0, len(position), 4096)
+    # cebra's queries: a sample's label plus a random empirical 10-step change, and exact copies.
+    delta = position[10:] - position[:-10]
+    query = position[reference] + delta[rng.integers(0, len(delta), len(reference))]
+    query[:512] = position[reference[:512]]  # exact ties with existing labels
+    query[512:600] = 5.0  # far off the track: the window edge decides
+    query = torch.from_numpy(query.astype(np.float32)[:, None])
+    discrete = torch.from_numpy(direction[reference])
+    expected = ConditionalIndex.search_naive(index, query, discrete)
+    calls = []
+
+    def original(*args):
+        calls.append(len(args[1]))
+        return ConditionalIndex.search_naive(*args)
+
+    got = conditional_search(index, query, discrete, original)
+    assert torch.equal(got, expected)
+    assert sum(calls) < 0.2 * len(query)  # cebra's brute force only for the unsettled few
+    monkeypatch.setattr("brainlatent.models.cebra_search.WINDOWS", (1,))
+    assert torch.equal(conditional_search(index, query, discrete, original), expected)
+
+
+def test_several_label_columns_keep_cebras_search():
+    calls = []
+
+    def original(index, continuous, discrete):
+        calls.append(continuous.shape)
+        return torch.zeros(len(continuous), dtype=torch.long)
+
+    index = ConditionalIndex(torch.zeros(10, dtype=torch.long), torch.rand(10, 2))
+    conditional_search(index, torch.rand(4, 2), torch.zeros(4, dtype=torch.long), original)
+    assert calls == [(4, 2)]
+
+
+def test_a_fit_is_bit_identical_with_the_fast_search():
+    position, direction = position_labels(seed=3)
+    rng = np.random.default_rng(0)
+    neural = rng.poisson(0.3, size=(len(position), 20)).astype(np.float32)
+    params = {"max_iterations": 40, "batch_size": 128, "output_dimension": 3, "device": "cpu"}
+
+    plain = cebra_models.fit_model(
+        cebra_models.make_cebra("behavior", random_state=1, **params),
+        neural, position[:, None], discrete=direction, threads=1, fast_search=False,
+    ).transform(neural)  # fmt: skip
+    fast = cebra_models.fit_model(
+        cebra_models.make_cebra("behavior", random_state=1, **params),
+        neural, position[:, None], discrete=direction, threads=1, fast_search=True,
+    ).transform(neural)  # fmt: skip
+    assert np.array_equal(plain, fast)
+
+
+def test_the_patch_lives_only_inside_the_block():
+    original = ConditionalIndex.search_naive
+    with fast_label_search():
+        assert ConditionalIndex.search_naive is not original
+    assert ConditionalIndex.search_naive is original
