@@ -6,9 +6,9 @@ CEBRA-Behavior must beat PCA and kNN on its input, and come within ``FACTOR`` of
 standard decoder (on this preset it is ahead of them: README, "Your own recordings").
 
 The default suite fits CEBRA once, 500 iterations on input smoothed by 0.25 s (what the
-validation choice picks on this preset, at about 1.5 min a fit); ``-m slow`` runs the
-workflow's default path: width and iterations chosen on validation among the default
-candidates, 1,000 iterations at most (about 10 min).
+validation choice picks on this preset; about 20 s); ``-m slow`` runs the workflow's default
+path: width and iterations chosen on validation among the default candidates, 1,000
+iterations at most (about 3 min).
 """
 
 from __future__ import annotations
