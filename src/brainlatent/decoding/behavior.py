@@ -22,8 +22,10 @@ the same samples (:func:`brainlatent.decoding.frames.consistency_matrix`,
 Beside the embeddings, the decoders the field uses on spike counts
 (:mod:`brainlatent.decoding.population`): ``bayesian`` (Zhang et al. 1998, on
 counts), ``knn_smoothed`` and ``ridge_smoothed`` (on Gaussian-smoothed rates), their
-smoothing chosen on the training block; the table's ``smoothing_s`` states each
-method's smoothing (0 for the embeddings, which see the unsmoothed input).
+smoothing chosen on the training block. The embeddings' input may be smoothed too, by a
+set width or one each embedding chooses on the training block's validation tail, with
+CEBRA's iteration count (:mod:`brainlatent.decoding.selection`); the table's
+``smoothing_s`` and ``iterations`` state what every row's method saw.
 """
 
 from __future__ import annotations
@@ -397,7 +399,11 @@ def fit_recording_embedding(
         threads=threads,
         progress=description,
     )
-    iterations = (cebra_params or {}).get("max_iterations") if method in SEEDED else None
+    iterations = None
+    if method in SEEDED:
+        from brainlatent.models.cebra_models import MAX_ITERATIONS
+
+        iterations = (cebra_params or {}).get("max_iterations", MAX_ITERATIONS)
     return FittedEmbedding(
         E_train,
         E_test,

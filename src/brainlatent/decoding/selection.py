@@ -155,7 +155,6 @@ def validation_curve(
 
         device = method_device(method, cebra_params)
         params = dict(cebra_params or {})
-        total = int(params.get("max_iterations", 1000))
         if eval_every < 1:
             raise ValueError(f"eval_every must be >= 1 iteration; got {eval_every}")
 
@@ -180,6 +179,7 @@ def validation_curve(
             progress=f"{dataset} {method} σ={smoothing_s:g} s (validation)" if progress else None,
             **params,
         )
+        total = int(model.max_iterations)  # cebra's hook runs at 0, eval_every, ... < total
         if not curve or curve[-1]["iterations"] != total:
             record(total, model.transform(fit_part), model.transform(val_part))
     table = pd.DataFrame(curve)

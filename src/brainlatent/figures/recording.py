@@ -17,7 +17,7 @@ from brainlatent.errors import DataError
 from brainlatent.figures.style import MAIN_COLOR, METHOD_LABELS
 
 #: Here "raw" is kNN on the embeddings' input, which may be smoothed (its width is shown).
-LABELS = {**METHOD_LABELS, "raw": "kNN on activity"}
+LABELS = {**METHOD_LABELS, "raw": "kNN on activity", "bayesian": "Bayesian decoder on counts"}
 
 #: One colour map per discrete class (cycled when there are more).
 CLASS_CMAPS = ("cool", "viridis", "autumn", "winter")

@@ -38,6 +38,9 @@ import torch
 from brainlatent.device import resolve_device
 from brainlatent.seeding import derive_seed
 
+#: Training steps of :func:`make_cebra` when none are given.
+MAX_ITERATIONS = 5000
+
 #: The valid ``kind`` values, in the paper's order.
 KINDS = ("time", "behavior", "hybrid")
 
@@ -63,7 +66,7 @@ def make_cebra(
     *,
     output_dimension: int = 8,
     temperature: float = 1.0,
-    max_iterations: int = 5000,
+    max_iterations: int = MAX_ITERATIONS,
     batch_size: int = 512,
     learning_rate: float = 3e-4,
     model_architecture: str = "offset10-model",

@@ -47,9 +47,8 @@ def _classes(index) -> dict:
 
 def _rounding(q_abs, distance):
     """A bound on |float32 score − exact squared distance| for a sample ``distance`` from a
-    query of magnitude ``q_abs``: each of the five float32 operations of cebra's
-    ``xᵀx + qᵀq − 2xq`` rounds by at most half an ulp of a term ≤ 2(x² + q²); 8 ulps of
-    that is a safe margin."""
+    query of magnitude ``q_abs``: the five float32 roundings of cebra's ``xᵀx + qᵀq − 2xq``
+    add up to less than 5 × 2⁻²⁴ × (x² + q²); this returns 16 × 2⁻²⁴ × (x² + q²)."""
     x_abs = q_abs + distance
     return 8 * 2.0**-24 * 2 * (x_abs**2 + q_abs**2) + 1e-30
 
