@@ -6,12 +6,9 @@ the chain reads real and simulated sessions the same way.
 """
 
 import argparse
-import os
 from pathlib import Path
 
-from brainlatent.datasets.download import download_files, read_manifest
-from brainlatent.errors import DataError
-from brainlatent.io import atomic_path
+from brainlatent.datasets.download import download_linked
 
 
 def main(argv=None):
@@ -21,14 +18,7 @@ def main(argv=None):
     parser.add_argument("--cache", type=Path, default=Path("data/000728"))
     parser.add_argument("--nwb", type=Path, required=True)
     args = parser.parse_args(argv)
-    manifest = read_manifest(args.manifest)
-    files = manifest[manifest["path"] == args.session]
-    if len(files) != 1:
-        raise DataError(args.manifest, f"no file {args.session!r} (allen_calcium.sessions)")
-    print(f"{args.session}: {files['size'].iloc[0] / 1e6:.0f} MB")
-    (local,) = download_files(files, args.cache)
-    with atomic_path(args.nwb) as tmp:
-        os.symlink(Path(local).resolve(), tmp)
+    download_linked(args.manifest, args.session, args.cache, args.nwb, "allen_calcium.sessions")
 
 
 if __name__ == "__main__":

@@ -651,8 +651,44 @@ def test_allen_session_is_downloaded_verified_and_read(server, tmp_path):
         runpy.run_path(script, run_name="__main__")
 
 
+# --------------------------------------------------------------------------- motor (DANDI 000688)
+
+
+def test_motor_session_is_downloaded_verified_and_read(server, tmp_path):
+    """scripts/download_motor_cortex.py: one manifest row → cache → link the reader opens."""
+    import runpy
+
+    from brainlatent.datasets.motor_cortex import read_motor_session
+    from brainlatent.datasets.simulate_motor import simulate_motor_sessions
+
+    (made,) = simulate_motor_sessions(
+        tmp_path / "made", subject="C", days=[0], trials_per_session=20, units_per_session=10,
+        n_electrodes=16, seed=0,
+    )  # fmt: skip
+    name = f"sub-C/{made.name}"
+    data = made.read_bytes()
+    manifest = tmp_path / "manifest.tsv"
+    pd.DataFrame([_row(name, data, server.put(name, data))]).to_csv(manifest, sep="\t", index=False)
+    script = str(Path(__file__).parents[2] / "scripts" / "download_motor_cortex.py")
+    nwb = tmp_path / "results" / made.name
+    argv = ["--manifest", str(manifest), "--session", name, "--cache", str(tmp_path / "cache")]
+    with mock.patch("sys.argv", ["download_motor_cortex", *argv, "--nwb", str(nwb)]):
+        runpy.run_path(script, run_name="__main__")
+    assert nwb.is_symlink() and nwb.resolve() == (tmp_path / "cache" / name).resolve()
+    session = read_motor_session(nwb)
+    assert session.subject == "C" and len(session.trials) == 20
+    assert server.requests == [name]
+    bad = ["--manifest", str(manifest), "--session", "sub-C/nope.nwb", "--nwb", str(nwb) + "2"]
+    with (
+        mock.patch("sys.argv", ["download_motor_cortex", *bad]),
+        pytest.raises(DataError, match="no file 'sub-C/nope.nwb' \\(motor.sessions\\)"),
+    ):
+        runpy.run_path(script, run_name="__main__")
+    assert not Path(str(nwb) + "2").exists()
+
+
 @needs_shared
-@pytest.mark.parametrize("name", ["things-meg", "allen-calcium", "god-fmri"])
+@pytest.mark.parametrize("name", ["things-meg", "allen-calcium", "god-fmri", "motor-cortex"])
 def test_project_manifests_are_the_published_ones(name):
     """workflow/manifests/*.tsv.gz (what the configs read) are the shared manifests, gzipped."""
     ours = read_manifest(REPO / "workflow" / "manifests" / f"{name}.tsv.gz")

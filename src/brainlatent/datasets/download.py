@@ -446,6 +446,24 @@ class _NoBar:
         pass
 
 
+def download_linked(manifest, path: str, cache, link, setting: str) -> Path:
+    """Download the manifest file ``path`` into ``cache`` and point ``link`` at it.
+
+    The workflow's copy of a session is a symlink into the persistent, hash-checked
+    cache, written atomically, so real and simulated sessions sit at the same paths.
+    ``setting`` names the config key that chose ``path`` (for the error).
+    """
+    files = read_manifest(manifest)
+    files = files[files["path"] == path]
+    if len(files) != 1:
+        raise DataError(manifest, f"no file {path!r} ({setting})")
+    print(f"{path}: {files['size'].iloc[0] / 1e6:.0f} MB")
+    (local,) = download_files(files, cache)
+    with atomic_path(link) as tmp:
+        os.symlink(Path(local).resolve(), tmp)
+    return Path(local)
+
+
 def download_files(
     files: pd.DataFrame,
     dest: str | os.PathLike,

@@ -1,0 +1,253 @@
+"""Motor cortex sessions (DANDI 000688 layout): reader, selection and simulator."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from brainlatent.datasets.download import read_manifest
+from brainlatent.datasets.motor_cortex import read_motor_session, select_sessions, session_name
+from brainlatent.datasets.simulate_motor import session_days, simulate_motor_sessions
+from brainlatent.errors import ConfigError, DataError
+
+MANIFEST = Path(__file__).parents[2] / "workflow" / "manifests" / "motor-cortex.tsv.gz"
+SMALL = dict(
+    n_sessions=4,
+    span_days=60,
+    n_electrodes=32,
+    units_per_session=40,
+    trials_per_session=24,
+    seed=3,
+)
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    out = tmp_path_factory.mktemp("motor")
+    paths = simulate_motor_sessions(out, **SMALL)
+    return paths, np.load(out / "ground_truth" / "sub-S_truth.npz")
+
+
+def test_reader_round_trip(simulated):
+    paths, truth = simulated
+    assert [session_name(p) for p in paths][:2] == [
+        "sub-S_ses-CO-20240108",
+        "sub-S_ses-CO-20240115",
+    ]
+    for k, path in enumerate(paths):
+        session = read_motor_session(path)
+        assert session.subject == "S" and session.task == "CO"
+        assert session.date == datetime.date(2024, 1, 8) + datetime.timedelta(
+            days=int(truth["days"][k])
+        )
+        assert session.channels == tuple(f"M1/{e}" for e in range(32))
+        units = truth["unit_session"] == k
+        np.testing.assert_array_equal(session.unit_channel, truth["unit_electrode"][units])
+        assert np.bincount(session.unit_channel).max() <= 2
+        n = session.kinematics_time.shape[0]
+        assert session.position.shape == session.velocity.shape == (n, 2)
+        assert np.allclose(np.diff(session.kinematics_time), 0.01)
+        assert list(session.trials.columns) == [
+            "start_time",
+            "stop_time",
+            "target_on_time",
+            "go_cue_time",
+            "result",
+            "target_id",
+        ]
+        assert len(session.trials) == SMALL["trials_per_session"]
+        assert set(session.trials["result"]) <= {"R", "A", "F"}
+        rewarded = session.trials[session.trials["result"] == "R"]
+        assert rewarded["target_id"].between(0, 7).all() and len(rewarded) > 15
+        duration = session.kinematics_time[-1]
+        counts = np.array([len(t) for t in session.spike_times])
+        np.testing.assert_allclose(counts, truth["mean_rate"][units] * duration, rtol=0.01, atol=2)
+        assert 4 < counts.sum() / duration / len(counts) < 16  # Hz, as in M1
+        assert all(np.all(np.diff(t) >= 0) for t in session.spike_times)
+        # The cursor reaches 8 cm at 20-50 cm/s and comes back to the centre.
+        speed = np.linalg.norm(session.velocity, axis=1)
+        assert 20 < np.percentile(speed, 99.5) < 60
+        assert np.abs(session.position).max() < 11 and np.abs(session.position[-1]).max() < 0.2
+
+
+def test_simulator_is_deterministic_and_units_turn_over(simulated, tmp_path):
+    paths, truth = simulated
+    again = simulate_motor_sessions(tmp_path, **SMALL)
+    assert [p.relative_to(tmp_path) for p in again] == [
+        p.relative_to(paths[0].parents[1]) for p in paths
+    ]
+    for new, old in zip(again, paths, strict=True):
+        assert new.read_bytes() == old.read_bytes()
+    assert (tmp_path / "ground_truth" / "sub-S_truth.npz").read_bytes() == (
+        paths[0].parents[1] / "ground_truth" / "sub-S_truth.npz"
+    ).read_bytes()
+    np.testing.assert_array_equal(session_days(8, 60), [0, 1, 5, 11, 20, 31, 44, 60])
+    ids = [set(truth["unit_id"][truth["unit_session"] == k]) for k in range(len(paths))]
+    shared = [len(ids[0] & ids[k]) / len(ids[0]) for k in range(len(paths))]
+    assert shared[1] > 0.7 and shared[-1] < shared[1] - 0.4
+    assert truth["readout"].shape == (2, truth["tuning"].shape[1])
+
+
+def test_groups_filter(tmp_path):
+    (path,) = simulate_motor_sessions(
+        tmp_path, **{**SMALL, "n_sessions": 1, "arrays": ("M1", "PMd"), "n_electrodes": 12}
+    )
+    both = read_motor_session(path)
+    m1 = read_motor_session(path, groups=["M1"])
+    assert len(both.channels) == 24 and m1.channels == tuple(f"M1/{e}" for e in range(12))
+    in_m1 = np.array([both.channels[c].startswith("M1/") for c in both.unit_channel])
+    assert len(m1.spike_times) == in_m1.sum() > 0
+    kept = [t for t, keep in zip(both.spike_times, in_m1, strict=True) if keep]
+    assert all(np.array_equal(a, b) for a, b in zip(kept, m1.spike_times, strict=True))
+    np.testing.assert_array_equal(m1.unit_channel, both.unit_channel[in_m1])
+    with pytest.raises(DataError, match=r"sub-S_ses-CO-.*\['S1'\].*\['M1', 'PMd'\]"):
+        read_motor_session(path, groups=["S1"])
+
+
+# --------------------------------------------------------------------------- bad files
+
+
+def _write(path: Path, omit: str = "", nan: bool = False, short: bool = False) -> Path:
+    """A tiny session in the real layout, without ``omit``."""
+    from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+    from pynwb.behavior import BehavioralTimeSeries, Position, SpatialSeries
+    from pynwb.file import Subject
+
+    start = datetime.datetime(2013, 10, 3, tzinfo=datetime.UTC)
+    nwb = NWBFile(
+        session_description="test",
+        identifier="test",
+        session_start_time=start,
+        subject=Subject(subject_id="C", species="Macaca mulatta"),
+    )
+    device = nwb.create_device("array")
+    group = nwb.create_electrode_group("M1", description="M1", location="M1", device=device)
+    for _ in range(4):
+        nwb.add_electrode(group=group, location="M1")
+    if omit != "units":
+        if omit != "electrodes":
+            nwb.add_unit_column(name="electrodes", description="electrode", table=True, index=True)
+        for u in range(3):
+            extra = {} if omit == "electrodes" else {"electrodes": [u]}
+            nwb.add_unit(spike_times=np.sort(np.linspace(0.1, 19.5, 50) + u / 100), **extra)
+    columns = ["target_on_time", "go_cue_time", "result", "target_id"]
+    columns.remove(omit) if omit in columns else None
+    for column in columns:
+        nwb.add_trial_column(name=column, description=column)
+    for k in range(3):
+        row = dict(target_on_time=k + 0.3, go_cue_time=k + 0.8, result="R", target_id=float(k))
+        nwb.add_trial(start_time=float(k), stop_time=k + 0.9, **{c: row[c] for c in columns})
+    if omit != "behavior":
+        t = np.arange(0, 10.0 if short else 20.0, 0.01)
+        pos = np.stack([np.sin(t), np.cos(t)], 1)
+        if nan:
+            pos[5, 0] = np.nan
+        behavior = nwb.create_processing_module("behavior", "kinematics")
+        if omit != "cursor_pos":
+            series = SpatialSeries(name="cursor_pos", data=pos, timestamps=t, reference_frame="c")
+            behavior.add(Position(spatial_series=series))
+        if omit != "cursor_vel":
+            vel = TimeSeries(
+                name="cursor_vel", data=np.gradient(pos, t, axis=0), timestamps=t, unit="cm/s"
+            )
+            behavior.add(BehavioralTimeSeries(name="Velocity", time_series=vel))
+    path = path / "sub-C" / "sub-C_ses-CO-20131003_behavior+ecephys.nwb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with NWBHDF5IO(str(path), mode="w") as io:
+        io.write(nwb)
+    return path
+
+
+def test_minimal_real_layout_reads(tmp_path):
+    session = read_motor_session(_write(tmp_path))
+    assert session.subject == "C" and session.date == datetime.date(2013, 10, 3)
+    assert session.channels == ("M1/0", "M1/1", "M1/2", "M1/3")
+    np.testing.assert_array_equal(session.unit_channel, [0, 1, 2])
+    # Without cursor_vel the velocity is the gradient of the position.
+    derived = read_motor_session(_write(tmp_path / "v", omit="cursor_vel"))
+    np.testing.assert_allclose(derived.velocity, session.velocity)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"omit": "units"}, "no units table"),
+        ({"omit": "electrodes"}, "units table has no 'electrodes'"),
+        ({"omit": "behavior"}, "no 'behavior' processing module"),
+        ({"omit": "cursor_pos"}, "no 'cursor_pos'"),
+        ({"omit": "target_id"}, r"trials table has no column\(s\) \['target_id'\]"),
+        ({"omit": "go_cue_time"}, r"no column\(s\) \['go_cue_time'\]"),
+        ({"nan": True}, "'cursor_pos' has NaN"),
+        ({"short": True}, "kinematics end at 9.99 s but spikes go on"),
+    ],
+)
+def test_bad_files_name_the_file(tmp_path, kwargs, message):
+    path = _write(tmp_path, **kwargs)
+    with pytest.raises(DataError, match=message) as error:
+        read_motor_session(path)
+    assert str(path) in str(error.value)
+
+
+def test_truncated_file(simulated, tmp_path):
+    data = simulated[0][0].read_bytes()
+    path = tmp_path / "sub-S" / simulated[0][0].name
+    path.parent.mkdir()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match="cannot read NWB file") as error:
+        read_motor_session(path)
+    assert str(path) in str(error.value)
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def test_select_sessions_on_the_real_manifest():
+    manifest = read_manifest(MANIFEST)
+    paths = select_sessions(manifest)
+    assert len(paths) == 84
+    subjects = [p.split("/")[0] for p in paths]
+    assert {s: subjects.count(s) for s in set(subjects)} == {
+        "sub-C": 53,
+        "sub-J": 3,
+        "sub-M": 22,
+        "sub-T": 6,
+    }
+    assert paths == sorted(paths) and paths[0] == "sub-C/sub-C_ses-CO-20131003_behavior+ecephys.nwb"
+    chosen = select_sessions(manifest, subjects=["C"], dates=["2013-10-01", "2013-10-31"])
+    assert chosen[:2] == [
+        "sub-C/sub-C_ses-CO-20131003_behavior+ecephys.nwb",
+        "sub-C/sub-C_ses-CO-20131022_behavior+ecephys.nwb",
+    ]
+    assert all("_ses-CO-201310" in p for p in chosen)
+    with pytest.raises(ConfigError, match=r"unknown subject\(s\) \['X'\].*\['C', 'J', 'M', 'T'\]"):
+        select_sessions(manifest, subjects=["X"])
+    with pytest.raises(ConfigError, match=r"unknown task\(s\) \['XY'\].*'CO'"):
+        select_sessions(manifest, tasks=["XY"])
+    with pytest.raises(ConfigError, match="no session between 2001-01-01 and 2001-12-31"):
+        select_sessions(manifest, subjects="C", dates=["2001-01-01", "2001-12-31"])
+    with pytest.raises(ConfigError, match="YYYY-MM-DD"):
+        select_sessions(manifest, dates=["2013/10/01", "2013-10-31"])
+
+
+def test_simulate_script_writes_the_requested_paths(tmp_path):
+    import json
+    import runpy
+    import sys
+
+    names = [f"sub-Q_ses-CO-2024010{d}_behavior+ecephys.nwb" for d in (8, 9)]
+    nwb = [tmp_path / "nwb" / name for name in names]
+    simulation = {"subject": "Q", "days": [0, 1], "trials_per_session": 10, "n_electrodes": 16}
+    argv = ["x", "--nwb", *map(str, nwb), "--truth", str(tmp_path / "truth.npz")]
+    argv += ["--simulation", json.dumps({**simulation, "units_per_session": 12})]
+    script = Path(__file__).parents[2] / "scripts" / "simulate_motor_sessions.py"
+    old, sys.argv = sys.argv, argv
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    finally:
+        sys.argv = old
+    assert all(p.is_file() for p in nwb) and (tmp_path / "truth.npz").is_file()
+    assert read_motor_session(nwb[1]).date == datetime.date(2024, 1, 9)
+    np.testing.assert_array_equal(np.load(tmp_path / "truth.npz")["days"], [0, 1])
