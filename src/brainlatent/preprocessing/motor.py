@@ -1,0 +1,323 @@
+"""Reaching trials of a motor-cortex session, binned and aligned on movement onset.
+
+Cross-session decoding (:mod:`brainlatent.decoding.cross_session`) compares
+sessions recorded weeks apart on the same chronic Utah array. Sorted units do not
+persist across such sessions, but electrodes do, so spikes are summed per
+electrode (multi-unit activity), as in Gallego et al. 2020 (Nat Neurosci,
+"Long-term stability of cortical population dynamics"); channels without a unit
+are zeros, so every session of a file layout has the same columns.
+
+A valid centre-out trial was rewarded (``result == "R"``), has a target and a
+go cue, and lasts 0.5–6 s. Each is cut to a fixed window around **movement
+onset**, found from the cursor speed after the go cue: the speed peak between go
+cue and trial end, the first sample after the go cue above ``peak_fraction`` (0.5)
+of that peak, then walked back to the last sample below ``onset_fraction`` (0.15)
+of it. This is a threshold-then-walk-back rule in the spirit of the Miller-lab
+TrialData pipeline (Perich, Gallego), written from its description. A trial has
+no clean onset, and is dropped, when its peak speed is below ``min_peak_speed``
+(no reach) or the walk back reaches the go cue (the hand was already moving at
+the cue); trials whose window leaves the kinematics are dropped too. The counts
+are in :attr:`TrialSet.dropped`; a session left with fewer than ``min_trials``
+trials is a :class:`~brainlatent.errors.DataError` naming its file.
+
+Velocity per bin is the exact mean, over the bin, of the linearly interpolated
+cursor velocity (the integral of the interpolant at the bin edges), so bins
+shorter or longer than the 10 ms kinematic sampling are both well defined.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from brainlatent.datasets.motor_cortex import session_name
+from brainlatent.errors import DataError
+from brainlatent.io import atomic_path
+
+#: Duration bounds (s) of a valid centre-out trial.
+TRIAL_DURATION = (0.5, 6.0)
+#: Fewest valid trials a session may keep.
+MIN_TRIALS = 20
+#: Why trials are dropped, the keys of :attr:`TrialSet.dropped`.
+DROP_REASONS = ("invalid", "no_onset", "outside_kinematics")
+
+
+@dataclass(frozen=True)
+class TrialSet:
+    """One session's valid trials, binned and aligned on movement onset.
+
+    ``counts`` (trials, bins, channels) float32 spike counts summed per channel;
+    ``velocity`` (trials, bins, 2) float32 mean cursor velocity per bin (cm/s);
+    ``target`` and ``trial_id`` (row of the NWB trials table) int64;
+    ``window_s`` relative to movement onset. ``dropped`` counts trials left out,
+    by reason (:data:`DROP_REASONS`: not a valid rewarded trial, no clean onset,
+    window outside the kinematics).
+    """
+
+    session: str
+    subject: str
+    date: datetime.date
+    counts: np.ndarray
+    velocity: np.ndarray
+    target: np.ndarray
+    trial_id: np.ndarray
+    channels: tuple[str, ...]
+    bin_s: float
+    window_s: tuple[float, float]
+    dropped: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def n_trials(self) -> int:
+        return int(self.counts.shape[0])
+
+    @property
+    def bin_times(self) -> np.ndarray:
+        """Centre of each bin (s from movement onset)."""
+        n_bins = self.counts.shape[1]
+        return self.window_s[0] + self.bin_s * (np.arange(n_bins) + 0.5)
+
+    def subset(self, index) -> TrialSet:
+        """The same session restricted to trials ``index`` (a slice, mask or indices)."""
+        return TrialSet(
+            session=self.session,
+            subject=self.subject,
+            date=self.date,
+            counts=self.counts[index],
+            velocity=self.velocity[index],
+            target=self.target[index],
+            trial_id=self.trial_id[index],
+            channels=self.channels,
+            bin_s=self.bin_s,
+            window_s=self.window_s,
+            dropped=dict(self.dropped),
+        )
+
+
+def onset_from_speed(
+    time: np.ndarray,
+    speed: np.ndarray,
+    go_cue: float,
+    stop: float,
+    *,
+    peak_fraction: float = 0.5,
+    onset_fraction: float = 0.15,
+    min_peak_speed: float = 5.0,
+) -> float:
+    """Movement onset (s) between ``go_cue`` and ``stop``, or NaN when there is no clean one."""
+    inside = np.flatnonzero((time >= go_cue) & (time <= stop))
+    if len(inside) < 3:
+        return np.nan
+    s = speed[inside]
+    peak = s.max()
+    if not np.isfinite(peak) or peak < min_peak_speed:
+        return np.nan
+    first = int(np.argmax(s >= peak_fraction * peak))
+    below = np.flatnonzero(s[:first] < onset_fraction * peak)
+    if len(below) == 0:  # moving since the go cue: no clean onset
+        return np.nan
+    return float(time[inside[below[-1]]])
+
+
+def movement_onset(session, trial_row, **thresholds) -> float:
+    """Movement onset (s) of one trial (a row of ``session.trials``); NaN when unclear.
+
+    ``thresholds`` go to :func:`onset_from_speed`.
+    """
+    speed = np.hypot(session.velocity[:, 0], session.velocity[:, 1])
+    return onset_from_speed(
+        np.asarray(session.kinematics_time),
+        speed,
+        float(trial_row["go_cue_time"]),
+        float(trial_row["stop_time"]),
+        **thresholds,
+    )
+
+
+def valid_trials(trials: pd.DataFrame) -> np.ndarray:
+    """Boolean mask: rewarded centre-out trials with a target and go cue, 0.5–6 s long."""
+    duration = trials["stop_time"].to_numpy(float) - trials["start_time"].to_numpy(float)
+    result = trials["result"].astype(str).str.strip().to_numpy()
+    return (
+        (result == "R")
+        & np.isfinite(trials["target_id"].to_numpy(float))
+        & np.isfinite(trials["go_cue_time"].to_numpy(float))
+        & (duration > TRIAL_DURATION[0])
+        & (duration < TRIAL_DURATION[1])
+    )
+
+
+def bin_edges(onset: np.ndarray, bin_s: float, window_s: tuple[float, float]) -> np.ndarray:
+    """(trials, bins + 1) bin edges (s) of each trial's window around its onset."""
+    n_bins = n_window_bins(bin_s, window_s)
+    return onset[:, None] + window_s[0] + bin_s * np.arange(n_bins + 1)[None, :]
+
+
+def n_window_bins(bin_s: float, window_s: tuple[float, float]) -> int:
+    if bin_s <= 0:
+        raise ValueError(f"bin_s must be positive; got {bin_s}")
+    if not window_s[0] < window_s[1]:
+        raise ValueError(f"window_s must be (start, stop) with start < stop; got {window_s}")
+    n = (window_s[1] - window_s[0]) / bin_s
+    if abs(n - round(n)) > 1e-6:
+        raise ValueError(f"window_s {window_s} is not a whole number of {bin_s} s bins")
+    return int(round(n))
+
+
+def channel_counts(
+    spike_times, unit_channel: np.ndarray, n_channels: int, edges: np.ndarray
+) -> np.ndarray:
+    """(trials, bins, channels) spikes in [edge_i, edge_i+1), summed over each channel's units."""
+    counts = np.zeros((edges.shape[0], edges.shape[1] - 1, n_channels), dtype=np.float32)
+    for times, channel in zip(spike_times, unit_channel, strict=True):
+        position = np.searchsorted(np.asarray(times), edges, side="left")
+        counts[:, :, channel] += np.diff(position, axis=1)
+    return counts
+
+
+def bin_velocity(time: np.ndarray, velocity: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """(trials, bins, 2) mean of the linearly interpolated velocity over each bin."""
+    time = np.asarray(time, dtype=np.float64)
+    velocity = np.asarray(velocity, dtype=np.float64)
+    step = np.diff(time)[:, None]
+    cumulative = np.concatenate(
+        [
+            np.zeros((1, velocity.shape[1])),
+            np.cumsum(0.5 * step * (velocity[1:] + velocity[:-1]), 0),
+        ]
+    )
+    # The integral at an edge: cumulative at the sample before, plus the partial trapezoid.
+    flat = edges.ravel()
+    k = np.clip(np.searchsorted(time, flat, side="right") - 1, 0, len(time) - 2)
+    dt = (flat - time[k])[:, None]
+    slope = (velocity[k + 1] - velocity[k]) / (time[k + 1] - time[k])[:, None]
+    integral = cumulative[k] + dt * velocity[k] + 0.5 * dt**2 * slope
+    integral = integral.reshape(*edges.shape, velocity.shape[1])
+    return (np.diff(integral, axis=1) / np.diff(edges, axis=1)[:, :, None]).astype(np.float32)
+
+
+def bin_trials(
+    session,
+    bin_s: float = 0.02,
+    window_s: tuple[float, float] = (-0.3, 0.5),
+    *,
+    min_trials: int = MIN_TRIALS,
+    **thresholds,
+) -> TrialSet:
+    """A session's valid trials as counts per channel and velocity in bins around onset.
+
+    ``session`` is a :class:`~brainlatent.datasets.motor_cortex.MotorSession`
+    (any object with its fields); ``thresholds`` go to :func:`onset_from_speed`.
+    """
+    window_s = (float(window_s[0]), float(window_s[1]))
+    n_window_bins(bin_s, window_s)
+    trials = session.trials.reset_index(drop=True)
+    valid = valid_trials(trials)
+    time = np.asarray(session.kinematics_time, dtype=np.float64)
+    speed = np.hypot(session.velocity[:, 0], session.velocity[:, 1])
+    onset = np.full(len(trials), np.nan)
+    for i in np.flatnonzero(valid):
+        row = trials.iloc[i]
+        onset[i] = onset_from_speed(
+            time, speed, float(row["go_cue_time"]), float(row["stop_time"]), **thresholds
+        )
+    has_onset = valid & np.isfinite(onset)
+    inside = (
+        has_onset & (onset + window_s[0] >= time[0]) & (onset + window_s[1] <= time[-1])
+        if len(time) > 1
+        else np.zeros(len(trials), bool)
+    )
+    dropped = {
+        "invalid": int((~valid).sum()),
+        "no_onset": int((valid & ~has_onset).sum()),
+        "outside_kinematics": int((has_onset & ~inside).sum()),
+    }
+    keep = np.flatnonzero(inside)
+    if len(keep) < min_trials:
+        raise DataError(
+            session.path,
+            f"only {len(keep)} usable trials (need {min_trials}) of {len(trials)}: "
+            + ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in dropped.items()),
+        )
+    edges = bin_edges(onset[keep], bin_s, window_s)
+    channels = tuple(session.channels)
+    return TrialSet(
+        session=session_name(session.path),
+        subject=str(session.subject),
+        date=session.date,
+        counts=channel_counts(
+            session.spike_times, np.asarray(session.unit_channel), len(channels), edges
+        ),
+        velocity=bin_velocity(time, session.velocity, edges),
+        target=trials["target_id"].to_numpy(float)[keep].astype(np.int64),
+        trial_id=keep.astype(np.int64),
+        channels=channels,
+        bin_s=float(bin_s),
+        window_s=window_s,
+        dropped=dropped,
+    )
+
+
+def save_trials(path, trials: TrialSet) -> None:
+    """Write a :class:`TrialSet` as one ``.npz``, atomically."""
+    meta = {
+        "session": trials.session,
+        "subject": trials.subject,
+        "date": trials.date.isoformat(),
+        "channels": list(trials.channels),
+        "bin_s": trials.bin_s,
+        "window_s": list(trials.window_s),
+        "dropped": dict(trials.dropped),
+    }
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(
+                f,
+                counts=trials.counts,
+                velocity=trials.velocity,
+                target=trials.target,
+                trial_id=trials.trial_id,
+                meta=np.array(json.dumps(meta)),
+            )
+
+
+def load_trials(path) -> TrialSet:
+    """Read a :func:`save_trials` file; anything missing or inconsistent is a DataError."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in ("counts", "velocity", "target", "trial_id")}
+            meta = json.loads(str(data["meta"]))
+        trials = TrialSet(
+            session=meta["session"],
+            subject=meta["subject"],
+            date=datetime.date.fromisoformat(meta["date"]),
+            counts=arrays["counts"].astype(np.float32, copy=False),
+            velocity=arrays["velocity"].astype(np.float32, copy=False),
+            target=arrays["target"].astype(np.int64, copy=False),
+            trial_id=arrays["trial_id"].astype(np.int64, copy=False),
+            channels=tuple(meta["channels"]),
+            bin_s=float(meta["bin_s"]),
+            window_s=(float(meta["window_s"][0]), float(meta["window_s"][1])),
+            dropped={str(k): int(v) for k, v in meta["dropped"].items()},
+        )
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as error:
+        raise DataError(path, f"not a trials file: {error}") from error
+    n, b, c = trials.counts.shape
+    if (
+        trials.velocity.shape != (n, b, 2)
+        or trials.target.shape != (n,)
+        or trials.trial_id.shape != (n,)
+        or len(trials.channels) != c
+    ):
+        raise DataError(
+            path,
+            f"inconsistent shapes: counts {trials.counts.shape}, velocity "
+            f"{trials.velocity.shape}, target {trials.target.shape}, "
+            f"{len(trials.channels)} channel names",
+        )
+    return trials

@@ -1,0 +1,201 @@
+"""Cross-session decoding: the protocol, the Wiener filter, CCA alignment, every method."""
+
+from __future__ import annotations
+
+import datetime
+
+import numpy as np
+import pytest
+
+from brainlatent.decoding import cross_session as cs
+from brainlatent.preprocessing.motor import TrialSet
+
+
+def synthetic_sessions(
+    n_sessions=4, n_trials=80, n_channels=48, n_bins=38, bin_s=0.02, turnover=0.0, permute=(),
+    seed=0,
+):  # fmt: skip
+    """Sessions a week apart driven by one rotational latent (velocity, its change, a
+    preparatory state) through drifting log-linear Poisson channels; channels of sessions
+    in ``permute`` are shuffled (a new array map: same latent, other channels)."""
+    rng = np.random.default_rng(seed)
+    t = -0.26 + bin_s * (np.arange(n_bins) + 0.5)
+    w = rng.normal(0, 0.6, (n_channels, 6))
+    b = np.log(10.0) + rng.normal(0, 0.5, n_channels)
+    sessions = []
+    for s in range(n_sessions):
+        if s:
+            new = rng.random(n_channels) < turnover
+            w = np.where(
+                new[:, None], rng.normal(0, 0.6, w.shape), w + rng.normal(0, 0.05, w.shape)
+            )
+        order = rng.permutation(n_channels) if s in permute else np.arange(n_channels)
+        target = rng.permutation(np.arange(n_trials) % 8)
+        theta = np.deg2rad(45 * target + rng.normal(0, 8, n_trials))
+        peak = 30 * (1 + rng.normal(0, 0.15, (n_trials, 1)))
+        width = 0.08 * (1 + rng.normal(0, 0.1, (n_trials, 1)))
+        direction = np.stack([np.cos(theta), np.sin(theta)], 1)[:, None]
+        velocity = peak[..., None] * np.exp(-0.5 * ((t - 0.2) / width) ** 2)[..., None] * direction
+        lead = np.exp(-0.5 * ((t + 0.1 - 0.2) / width) ** 2)[..., None] * direction
+        change = np.gradient(lead, bin_s, axis=1) * 0.08
+        prepare = direction / (1 + np.exp(t / 0.05))[None, :, None]
+        z = np.concatenate([lead, change, prepare], 2)
+        counts = rng.poisson(np.exp(b[order] + z @ w[order].T) * bin_s)
+        sessions.append(
+            TrialSet(
+                session=f"sub-T_ses-CO-2024010{s + 1}",
+                subject="T",
+                date=datetime.date(2024, 1, 1) + datetime.timedelta(days=7 * s),
+                counts=counts.astype(np.float32),
+                velocity=velocity.astype(np.float32),
+                target=target.astype(np.int64),
+                trial_id=np.arange(n_trials, dtype=np.int64) * 2,
+                channels=tuple(f"M1/{i}" for i in range(n_channels)),
+                bin_s=bin_s,
+                window_s=(-0.26, -0.26 + bin_s * n_bins),
+            )
+        )
+    return sessions
+
+
+@pytest.fixture(scope="module")
+def sessions():
+    return synthetic_sessions(permute=(3,), turnover=0.1)
+
+
+def test_split_test_in_time_order(sessions):
+    test = sessions[-1].subset(np.arange(80)[::-1])  # stored out of order
+    calibration, evaluation = cs.split_test(test, 0.25)
+    assert calibration.n_trials == 20 and evaluation.n_trials == 60
+    assert calibration.trial_id.max() < evaluation.trial_id.min()
+    with pytest.raises(ValueError, match="calibration_fraction"):
+        cs.split_test(test, 1.0)
+
+
+def test_split_sessions_by_date(sessions):
+    train, tests = cs.split_sessions(sessions[::-1], 2)
+    assert [s.date for s in train] == [sessions[0].date, sessions[1].date]
+    assert [s.session for s in tests] == [sessions[2].session, sessions[3].session]
+    assert cs.days_apart(train, tests[1]) == 14
+    with pytest.raises(ValueError, match="n_train_sessions"):
+        cs.split_sessions(sessions, 4)
+
+
+def test_lags_stay_inside_each_trial():
+    x = np.arange(2 * 4, dtype=float).reshape(2, 4, 1)
+    lagged = cs.lagged(x, 3)
+    np.testing.assert_array_equal(lagged[1, :, 0], [4, 5, 6, 7])
+    np.testing.assert_array_equal(lagged[1, :, 1], [4, 4, 5, 6])  # padded by the first bin
+    np.testing.assert_array_equal(lagged[1, :, 2], [4, 4, 4, 5])
+
+
+def test_wiener_filter_recovers_a_lagged_linear_map():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 20, 3))
+    y = np.stack([x[:, :, 0] + 0.5 * cs.lagged(x, 2)[:, :, 4], -x[:, :, 2]], 2)
+    model = cs.WienerFilter(n_lags=2).fit(x, y + 0.01 * rng.normal(size=y.shape))
+    assert model.predict(x).shape == (40, 20, 2)
+    assert cs.score(y, model.predict(x)) > 0.99
+    assert model.alpha_ <= 1.0
+
+
+def test_cca_recovers_a_rotation():
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=(500, 4)) * [3, 2, 1, 0.5]
+    rotation = np.linalg.qr(rng.normal(size=(4, 4)))[0]
+    b = a @ rotation + 1.0
+    wa, wb, correlation = cs.cca(a, b)
+    np.testing.assert_allclose(correlation, 1, atol=1e-8)
+    align = cs.Alignment(
+        b.reshape(100, 5, 4), np.arange(100) % 8, a.reshape(100, 5, 4), np.arange(100) % 8
+    )
+    np.testing.assert_allclose(align(a), b, atol=1e-8)
+
+
+def test_matched_trials_take_equal_trials_per_target():
+    ia, ib = cs.matched_trials(np.array([0, 1, 0, 0, 2]), np.array([1, 0, 1, 0, 3]))
+    assert ia.tolist() == [0, 2, 1] and ib.tolist() == [1, 3, 0]
+
+
+def test_within_is_high_on_its_own_session():
+    (session,) = synthetic_sessions(n_sessions=1, n_trials=160, seed=3)
+    calibration, evaluation = cs.split_test(session)
+    predicted = cs.within([], session)
+    assert predicted.shape == evaluation.velocity.shape
+    assert cs.score(evaluation.velocity, predicted) > 0.6
+
+
+def test_fixed_collapses_on_a_remapped_session_and_aligned_recovers(sessions):
+    train, (near, remapped) = sessions[:2], sessions[2:]
+    truth = [cs.split_test(t)[1].velocity for t in (near, remapped)]
+    fixed = [cs.score(v, p) for v, p in zip(truth, cs.fixed(train, [near, remapped]), strict=True)]
+    aligned = [
+        cs.score(v, p) for v, p in zip(truth, cs.aligned(train, [near, remapped]), strict=True)
+    ]
+    assert fixed[0] > 0.5 and fixed[1] < 0.1
+    assert aligned[1] > fixed[1] + 0.4 and aligned[1] > 0.5
+
+
+def test_aligned_trajectories_move_onto_the_reference(sessions):
+    table = cs.aligned_trajectories(sessions[0], sessions[3], n_components=6, keep=3)
+    assert set(table.columns) == {
+        "session",
+        "role",
+        "stage",
+        "target",
+        "time",
+        "component",
+        "value",
+    }
+    assert len(table) == 2 * 2 * 8 * 38 * 3
+    wide = table.pivot_table(
+        index=["target", "time", "component"], columns=["role", "stage"], values="value"
+    )
+    gap = {
+        s: np.abs(wide[("other", s)] - wide[("reference", s)]).mean() for s in ("before", "after")
+    }
+    assert gap["after"] < 0.5 * gap["before"]
+
+
+def test_trajectories_before_after_for_the_figure(sessions):
+    paths = cs.trajectories_before_after(sessions[0], sessions[3], n_components=6, keep=2)
+    assert paths["reference"].shape == paths["test_after"].shape == (8, 38, 2)
+    assert paths["days_apart"] == 21 and paths["test_session"] == sessions[3].session
+    before = np.abs(paths["test_before"] - paths["reference"]).mean()
+    assert np.abs(paths["test_after"] - paths["reference"]).mean() < 0.5 * before
+
+
+def test_cebra_predicts_every_test_session(sessions):
+    settings = {"max_iterations": 20, "batch_size": 64}
+    predicted = cs.cebra(sessions[:2], sessions[2:], **settings)
+    assert [p.shape for p in predicted] == [(40, 38, 2)] * 2
+    assert np.isfinite(np.concatenate(predicted)).all()
+    np.testing.assert_array_equal(predicted[0], cs.cebra(sessions[:2], sessions[2:], **settings)[0])
+
+
+def test_sable_wrapper_adapts_per_session(sessions):
+    pytest.importorskip("brainlatent.models.sable")
+    model = cs.fit_sable(
+        sessions[:2], factors=4, hidden=8, g0_dim=4, input_dim=8, max_epochs=1, adapt_epochs=1,
+        progress=False,
+    )  # fmt: skip
+    for reverse in (True, False):
+        predicted = cs.sable(sessions[:2], sessions[2], model=model, reverse=reverse)
+        assert predicted.shape == (40, 38, 2) and np.isfinite(predicted).all()
+
+
+def test_metrics_table_schema(sessions):
+    table = cs.evaluate(sessions, n_train_sessions=2, methods=("within", "fixed", "aligned"))
+    assert list(table.columns) == cs.METRIC_COLUMNS
+    assert (
+        len(table) == 2 * 3
+        and set(table["metric"]) == {"r2"}
+        and set(table["dataset"]) == {"motor"}
+    )
+    row = table[(table["method"] == "within") & (table["session"] == sessions[3].session)].iloc[0]
+    assert row["days_apart"] == 14 and row["date"] == "2024-01-22"
+    assert row["n_train_trials"] == 40 and row["n_eval_trials"] == 40
+    assert table[table["method"] == "fixed"]["n_train_trials"].tolist() == [160, 160]
+    assert table[table["method"] == "aligned"]["n_train_trials"].tolist() == [80, 80]
+    with pytest.raises(ValueError, match="unknown method"):
+        cs.evaluate(sessions, n_train_sessions=2, methods=("wiener",))

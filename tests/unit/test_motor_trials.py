@@ -1,0 +1,148 @@
+"""Motor trials: movement onset, binning per channel, the trials file."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainlatent.errors import DataError
+from brainlatent.preprocessing import motor
+
+NAME = "sub-T_ses-CO-20240108"
+
+
+def bell(t: np.ndarray, centre: float, peak: float = 30.0, width: float = 0.08) -> np.ndarray:
+    return peak * np.exp(-0.5 * ((t - centre) / width) ** 2)
+
+
+def hand_made_session(n_trials: int = 4, spikes=None, unit_channel=(0, 2, 2)) -> SimpleNamespace:
+    """Trials every 3 s: go cue at +1 s, a bell-shaped reach peaking at +1.5 s (onset ≈ +1.34 s)."""
+    t = np.arange(0, 3.0 * n_trials + 1, 0.01)
+    start = 1.0 + 3.0 * np.arange(n_trials)
+    speed = sum(bell(t, s + 1.5) for s in start)
+    velocity = np.stack([speed, np.zeros_like(speed)], 1)
+    trials = pd.DataFrame(
+        {
+            "start_time": start,
+            "stop_time": start + 2.5,
+            "target_on_time": start + 0.3,
+            "go_cue_time": start + 1.0,
+            "result": ["R"] * n_trials,
+            "target_id": np.arange(n_trials, dtype=float) % 8,
+        }
+    )
+    if spikes is None:
+        spikes = (np.array([]), np.array([]), np.array([]))
+    return SimpleNamespace(
+        path=Path(f"/data/sub-T/{NAME}_behavior+ecephys.nwb"),
+        subject="T",
+        date=datetime.date(2024, 1, 8),
+        task="CO",
+        spike_times=tuple(np.asarray(s, float) for s in spikes),
+        unit_channel=np.asarray(unit_channel),
+        channels=("M1/1", "M1/2", "M1/3"),
+        kinematics_time=t,
+        position=np.cumsum(velocity, 0) * 0.01,
+        velocity=velocity,
+        trials=trials,
+    )
+
+
+def test_onset_on_a_bell_profile():
+    t = np.arange(0, 2, 0.001)
+    speed = bell(t, 1.0)
+    onset = motor.onset_from_speed(t, speed, 0.5, 1.8, peak_fraction=0.5, onset_fraction=0.15)
+    # 0.15 of the peak is crossed at centre - width * sqrt(2 ln(1/0.15)).
+    assert onset == pytest.approx(1.0 - 0.08 * np.sqrt(2 * np.log(1 / 0.15)), abs=0.002)
+
+
+def test_onset_missing_without_reach_or_when_already_moving():
+    t = np.arange(0, 2, 0.01)
+    assert np.isnan(motor.onset_from_speed(t, np.full_like(t, 1.0), 0.5, 1.8))  # no reach
+    assert np.isnan(motor.onset_from_speed(t, bell(t, 0.55, width=0.2), 0.5, 1.8))  # at the cue
+
+
+def test_movement_onset_of_one_trial():
+    session = hand_made_session()
+    onset = motor.movement_onset(session, session.trials.iloc[1])
+    assert 4.0 + 1.25 < onset < 4.0 + 1.45  # trial 1 starts at 4 s
+
+
+def test_a_spike_lands_in_its_bin_and_channel():
+    session = hand_made_session()
+    onset = motor.movement_onset(session, session.trials.iloc[1])
+    spike = onset + 0.11  # the middle of bin 18 of (-0.26, 0.5) in 20 ms bins
+    session = hand_made_session(spikes=([spike], [spike, spike + 0.02], []))
+    trials = motor.bin_trials(session, 0.02, (-0.26, 0.5), min_trials=1)
+    assert trials.counts.shape == (4, 38, 3) and trials.velocity.shape == (4, 38, 2)
+    assert trials.counts.dtype == np.float32 and trials.counts.sum() == 3
+    assert trials.counts[1, 18, 0] == 1  # unit 0 on channel 0
+    assert trials.counts[1, 18, 2] == 1 and trials.counts[1, 19, 2] == 1  # unit 1 on channel 2
+    np.testing.assert_allclose(trials.bin_times[[0, -1]], [-0.25, 0.49])
+    assert trials.session == NAME and trials.trial_id.tolist() == [0, 1, 2, 3]
+    assert trials.target.tolist() == [0, 1, 2, 3] and trials.channels == session.channels
+
+
+def test_binned_velocity_is_the_mean_over_each_bin():
+    session = hand_made_session()
+    trials = motor.bin_trials(session, 0.05, (-0.2, 0.4), min_trials=1)
+    onset = motor.movement_onset(session, session.trials.iloc[0])
+    edges = onset - 0.2 + 0.05 * np.arange(13)
+    fine = np.linspace(edges[0], edges[-1], 12001)
+    dense = np.interp(fine, session.kinematics_time, session.velocity[:, 0])
+    expected = dense[:-1].reshape(12, -1).mean(1)
+    np.testing.assert_allclose(trials.velocity[0, :, 0], expected, rtol=1e-3, atol=1e-3)
+    assert trials.velocity.shape == (4, 12, 2) and np.all(trials.velocity[..., 1] == 0)
+
+
+def test_invalid_and_onsetless_trials_are_dropped_and_counted():
+    session = hand_made_session(n_trials=6)
+    session.trials.loc[0, "result"] = "A"
+    session.trials.loc[1, "target_id"] = np.nan
+    session.trials.loc[2, "go_cue_time"] = session.trials.loc[2, "start_time"] + 2.45  # after it
+    trials = motor.bin_trials(session, min_trials=1)
+    assert trials.trial_id.tolist() == [3, 4, 5]
+    assert trials.dropped == {"invalid": 2, "no_onset": 1, "outside_kinematics": 0}
+
+
+def test_windows_outside_the_kinematics_are_dropped():
+    session = hand_made_session()
+    keep = session.kinematics_time < 3.0 * 3 + 1 + 1.5  # ends mid-reach of the last trial
+    session.kinematics_time = session.kinematics_time[keep]
+    session.velocity = session.velocity[keep]
+    trials = motor.bin_trials(session, min_trials=1)
+    assert trials.dropped["outside_kinematics"] == 1 and trials.n_trials == 3
+
+
+def test_too_few_trials_names_the_file():
+    with pytest.raises(DataError, match=f"{NAME}.*only 4 usable trials"):
+        motor.bin_trials(hand_made_session(), min_trials=5)
+
+
+def test_window_must_be_whole_bins():
+    with pytest.raises(ValueError, match="whole number"):
+        motor.bin_trials(hand_made_session(), 0.04, (-0.25, 0.5), min_trials=1)
+
+
+def test_save_load_round_trip(tmp_path):
+    trials = motor.bin_trials(hand_made_session(spikes=([2.4], [], [])), min_trials=1)
+    path = tmp_path / "trials" / f"{NAME}.npz"
+    motor.save_trials(path, trials)
+    loaded = motor.load_trials(path)
+    for name in ("counts", "velocity", "target", "trial_id"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(trials, name))
+        assert getattr(loaded, name).dtype == getattr(trials, name).dtype
+    for name in ("session", "subject", "date", "channels", "bin_s", "window_s", "dropped"):
+        assert getattr(loaded, name) == getattr(trials, name)
+
+
+def test_load_rejects_other_files(tmp_path):
+    path = tmp_path / "x.npz"
+    path.write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="not a trials file"):
+        motor.load_trials(path)
