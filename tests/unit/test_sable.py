@@ -1,0 +1,273 @@
+"""SABLE: shapes, seeding, held-out decoding, label-free adaptation, checkpoints, bad input.
+
+The toy sessions share one latent system (centre-out reaches to 8 targets: a
+velocity-like, an acceleration-like and a preparatory plane, plus speed) and
+differ in their Poisson tuning log-rate = b + W z: training sessions drift a
+little from each other, the last ("drifted") session has most of its channels
+re-drawn and the others perturbed, as when units turn over on a chronic array.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import r2_score
+
+from brainlatent.models.sable import SABLE
+
+TINY = dict(
+    factors=6, hidden=32, g0_dim=16, input_dim=16, max_epochs=40, batch_size=32,
+    adapt_epochs=60, progress=False,
+)  # fmt: skip
+N_TRAIN = 100  # trials per session used for fitting; the rest are held out
+
+
+def toy_sessions(
+    n_sessions=3, n_trials=140, n_bins=24, n_channels=40, turnover=0.6, drift=0.45, seed=0
+):
+    """Counts and velocity per session; the last session is the drifted one."""
+    rng = np.random.default_rng(seed)
+    W = rng.normal(0, 0.7, (n_channels, 7))
+    b = np.log(rng.uniform(0.1, 0.6, n_channels))
+    t = np.arange(n_bins + 4) * 0.025 - 0.2
+    counts, velocity = [], []
+    for s in range(n_sessions):
+        drifted = s == n_sessions - 1
+        if s > 0:
+            redrawn = rng.random(n_channels) < (turnover if drifted else 0.1)
+            W = W + rng.normal(0, drift if drifted else 0.1, W.shape)
+            b = b + rng.normal(0, 0.8 if drifted else 0.05, n_channels)  # gains
+            W[redrawn] = rng.normal(0, 0.7, (redrawn.sum(), 7))
+        theta = rng.integers(0, 8, n_trials) * np.pi / 4 + rng.normal(0, 0.14, n_trials)
+        peak = 30 * rng.uniform(0.8, 1.2, n_trials)[:, None]
+        u = np.clip((t - rng.normal(0, 0.02, (n_trials, 1))) / 0.45, 0, 1)
+        speed = peak * np.sin(np.pi * u) ** 2
+        accel = np.sin(2 * np.pi * u) * (u > 0) * (u < 1)
+        prep = (t > -0.15) * (1 - u) ** 2
+        c, s_ = np.cos(theta)[:, None], np.sin(theta)[:, None]
+        z = np.stack([speed * c / 30, speed * s_ / 30, accel * c, accel * s_, prep * c, prep * s_,
+                      speed / 30 - 0.5], -1)  # fmt: skip
+        rates = np.exp(b + z[:, 4:] @ W.T)  # neural activity leads the hand by 4 bins
+        counts.append(rng.poisson(rates).astype(np.float32))
+        velocity.append((speed[..., None] * np.stack([c, s_], -1))[:, :n_bins].astype(np.float32))
+    return counts, velocity
+
+
+def r2(predicted, velocity) -> float:
+    return r2_score(velocity.reshape(-1, 2), predicted.reshape(-1, 2))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread, also for the module-scoped fits (set up before function fixtures)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return toy_sessions()
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    counts, velocity = data
+    return SABLE(**TINY).fit(
+        [c[:N_TRAIN] for c in counts[:-1]], [v[:N_TRAIN] for v in velocity[:-1]]
+    )
+
+
+@pytest.fixture(scope="module")
+def adapted(fitted, data):
+    counts, _ = data
+    return fitted.adapt(counts[-1][:N_TRAIN])
+
+
+@pytest.fixture(scope="module")
+def ablation(fitted, data):
+    counts, _ = data
+    return fitted.adapt(counts[-1][:N_TRAIN], reverse=False)
+
+
+def test_shapes(fitted, data):
+    counts, _ = data
+    x = counts[0][N_TRAIN:]
+    assert fitted.predict(x, session=0).shape == (len(x), x.shape[1], 2)
+    assert fitted.latents(x, session=1).shape == (len(x), x.shape[1], TINY["factors"])
+    assert fitted.rates(x, session=0).shape == x.shape
+    assert fitted.predict(x[:, :10], session=0).shape == (len(x), 10, 2)  # any trial length
+    assert list(fitted.history_.columns) == SABLE.HISTORY_COLUMNS
+    assert len(fitted.history_) == TINY["max_epochs"]
+    assert fitted.g0_mean_.shape == (2 * N_TRAIN, TINY["g0_dim"])
+
+
+def test_same_random_state_same_model(data):
+    counts, velocity = data
+    quick = {**TINY, "max_epochs": 2}
+    one = SABLE(**quick).fit(counts[:2], velocity[:2])
+    two = SABLE(**quick).fit(counts[:2], velocity[:2])
+    np.testing.assert_array_equal(one.predict(counts[0], 0), two.predict(counts[0], 0))
+    other = SABLE(**{**quick, "random_state": 1}).fit(counts[:2], velocity[:2])
+    assert not np.allclose(one.predict(counts[0], 0), other.predict(counts[0], 0))
+
+
+def test_decodes_held_out_trials_of_training_sessions(fitted, data):
+    counts, velocity = data
+    for s in range(2):
+        assert r2(fitted.predict(counts[s][N_TRAIN:], session=s), velocity[s][N_TRAIN:]) > 0.6
+
+
+def test_adapt_takes_no_labels_and_leaves_the_original(fitted, ablation, data):
+    assert list(inspect.signature(SABLE.adapt).parameters) == ["self", "counts", "reverse", "start"]
+    counts, _ = data
+    x = counts[0][N_TRAIN:]
+    before = fitted.predict(x, session=0)
+    weights = {k: v.clone() for k, v in fitted.model_.state_dict().items()}
+    new = ablation
+    assert new is not fitted and fitted.adapted_session_ is None
+    assert new.adapted_session_ == fitted.n_train_sessions_
+    np.testing.assert_array_equal(fitted.predict(x, session=0), before)
+    after = fitted.model_.state_dict()
+    assert weights.keys() == after.keys()
+    assert all(np.array_equal(weights[k], after[k]) for k in weights)
+    # shared networks are frozen: the adapted model reads training sessions as before
+    np.testing.assert_allclose(new.predict(x, session=0), before, atol=1e-5)
+
+
+def test_adaptation_recovers_behaviour_on_a_drifted_session(fitted, adapted, data):
+    counts, velocity = data
+    x, v = counts[-1][N_TRAIN:], velocity[-1][N_TRAIN:]  # evaluation trials, not adapted on
+    unadapted = max(r2(fitted.predict(x, session=s), v) for s in range(2))
+    score = r2(adapted.predict(x), v)
+    assert score > 0.5
+    assert score > unadapted + 0.12
+    assert adapted.latents(x).shape == (len(x), x.shape[1], TINY["factors"])
+
+
+def test_reverse_and_its_ablation_both_run(fitted, adapted, ablation, data):
+    counts, _ = data
+    assert adapted.reverse and (adapted.adapt_history_["reverse"] > 0).all()
+    assert not ablation.reverse and (ablation.adapt_history_["reverse"] == 0).all()
+    assert len(ablation.adapt_history_) == TINY["adapt_epochs"]
+    assert not np.allclose(ablation.predict(counts[-1]), adapted.predict(counts[-1]))
+    again = copy.deepcopy(adapted).set_params(adapt_epochs=1).adapt(counts[-1][:20])
+    assert len(again.model_.read_in) == fitted.n_train_sessions_ + 1  # replaced, not added
+
+
+@pytest.mark.parametrize("which", ["fitted", "adapted"])
+def test_save_load_round_trip(which, request, data, tmp_path):
+    model = request.getfixturevalue(which)
+    counts, _ = data
+    model.save(tmp_path / "sable.pt")
+    loaded = SABLE.load(tmp_path / "sable.pt")
+    x = counts[-1][N_TRAIN:]
+    np.testing.assert_array_equal(loaded.predict(x, session=0), model.predict(x, session=0))
+    assert loaded.adapted_session_ == model.adapted_session_
+    if which == "adapted":
+        np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+        np.testing.assert_array_equal(loaded.latents(x), model.latents(x))
+        assert loaded.adapt_history_.equals(model.adapt_history_)
+    else:
+        # the posterior bank (for the reverse step) survives the file
+        readapted = loaded.set_params(adapt_epochs=1).adapt(counts[-1][:20])
+        assert readapted.predict(x).shape == (len(x), x.shape[1], 2)
+
+
+def test_session_must_be_named_until_adapted(fitted, data):
+    counts, _ = data
+    with pytest.raises(ValueError, match="not adapted"):
+        fitted.predict(counts[0])
+    with pytest.raises(ValueError, match="session"):
+        fitted.predict(counts[0], session=2)
+    with pytest.raises(NotFittedError):
+        SABLE().predict(counts[0], session=0)
+
+
+def _bad(counts, velocity, what):
+    counts = [c[:20].copy() for c in counts[:2]]
+    velocity = [v[:20].copy() for v in velocity[:2]]
+    if what == "nan":
+        counts[1][3, 2, 1] = np.nan
+    elif what == "negative":
+        counts[0][0, 0, 0] = -1
+    elif what == "channels":
+        counts[1] = counts[1][:, :, :-1]
+    elif what == "ndim":
+        counts[0] = counts[0][0]
+    elif what == "trials":
+        velocity[1] = velocity[1][:-1]
+    elif what == "sessions":
+        velocity = velocity[:1]
+    elif what == "velocity_nan":
+        velocity[0][1, 1, 0] = np.nan
+    return counts, velocity
+
+
+@pytest.mark.parametrize(
+    ("what", "message"),
+    [
+        ("nan", r"counts\[1\] contains NaN"),
+        ("negative", r"counts\[0\] contains negative"),
+        ("channels", "same channels"),
+        ("ndim", r"counts\[0\] must be 3-D"),
+        ("trials", r"velocity\[1\] must match its counts"),
+        ("sessions", "one array per session"),
+        ("velocity_nan", r"velocity\[0\] contains NaN"),
+    ],
+)
+def test_bad_input_is_refused(what, message, data):
+    counts, velocity = _bad(*data, what)
+    with pytest.raises(ValueError, match=message):
+        SABLE(**TINY).fit(counts, velocity)
+
+
+def test_bad_input_to_adapt_and_predict(fitted, data):
+    counts, _ = data
+    with pytest.raises(ValueError, match="40 channels"):
+        fitted.adapt(counts[-1][:, :, :-1])
+    bad = counts[-1][:10].copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        fitted.adapt(bad)
+    with pytest.raises(ValueError, match="3-D"):
+        fitted.predict(counts[0][0], session=0)
+    with pytest.raises(TypeError, match="one array per session"):
+        SABLE(**TINY).fit(counts[0], data[1][0])
+
+
+def test_bad_hyperparameters_fail_in_fit(data):
+    counts, velocity = data
+    SABLE(hidden=0)  # __init__ only stores
+    with pytest.raises(ValueError, match="hidden"):
+        SABLE(hidden=0).fit(counts[:1], velocity[:1])
+    with pytest.raises(ValueError, match="behavior_lag"):
+        SABLE(behavior_lag=-1).fit(counts[:1], velocity[:1])
+    with pytest.raises(ValueError, match="kl_warmup"):
+        SABLE(kl_warmup=2.0).fit(counts[:1], velocity[:1])
+
+
+def test_an_earlier_adaptation_can_be_the_start(fitted, adapted, data):
+    """A later session may start from the previous unseen session's read-in/out (chained)."""
+    counts, velocity = data
+    x = counts[-1][:N_TRAIN]
+    chained = fitted.adapt(x, start=adapted)
+    # the drifted session itself: the earlier adaptation explains it best
+    assert chained.adapt_init_session_ == fitted.n_train_sessions_
+    assert r2(chained.predict(counts[-1][N_TRAIN:]), velocity[-1][N_TRAIN:]) > 0.5
+    with pytest.raises(ValueError, match="returned by adapt"):
+        fitted.adapt(x, start=fitted)
+
+
+def test_a_loaded_model_moves_to_a_device_and_adapts(adapted, data, tmp_path):
+    counts, _ = data
+    adapted.save(tmp_path / "m.pt")
+    loaded = SABLE.load(tmp_path / "m.pt").to_device("cpu")
+    assert loaded.device_.type == "cpu"
+    np.testing.assert_allclose(loaded.predict(counts[-1]), adapted.predict(counts[-1]), atol=1e-6)
