@@ -14,6 +14,7 @@ import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from types import MappingProxyType
 
@@ -25,6 +26,8 @@ __all__ = [
     "Figure",
     "FmriPlan",
     "MegPlan",
+    "MotorCohort",
+    "MotorPlan",
     "PRETRAINED",
     "PSEUDO",
     "Plan",
@@ -57,7 +60,20 @@ RECORDING_CEBRA_PRESETS = {
     "paper": {**_CEBRA_COMMON, "max_iterations": 10000, "learning_rate": 3e-4},
 }
 #: The config's datasets, in the order their figures are listed.
-DATASETS = ("things_meg", "allen_calcium", "synthetic", "god_fmri", "recording")
+DATASETS = ("things_meg", "allen_calcium", "synthetic", "god_fmri", "motor", "recording")
+#: Where each cohort of motor-cortex sessions (one animal) puts its results.
+MOTOR_ROOT = "results/motor"
+#: Cross-session methods, and the job (metrics table) that scores each.
+MOTOR_JOBS = {
+    "within": "baselines",
+    "fixed": "baselines",
+    "aligned": "baselines",
+    "cebra": "cebra",
+    "sable": "sable",
+    "sable_no_reverse": "sable",
+}
+#: First day of the simulated sessions (their file names carry the date, as DANDI 000688's do).
+MOTOR_SIMULATED_START = date(2024, 1, 8)
 
 
 def _frozen(mapping: Mapping) -> MappingProxyType:
@@ -404,6 +420,180 @@ class RecordingPlan:
         )
 
 
+@dataclass(frozen=True)
+class MotorCohort:
+    """Sessions of one animal compared across days: the files read and the files made.
+
+    The first ``n_train_sessions`` by date train the cross-session models; the dates are
+    read from the files at run time, so a cohort here is only names and paths.
+    """
+
+    name: str
+    sessions: Mapping[str, str]  # session name -> NWB file read, in the config's order
+    downloads: Mapping[str, str]  # session name -> its path in the manifest (download)
+    simulated: bool
+    settings: Mapping  # the `motor` section
+    figure: str
+
+    @property
+    def root(self) -> str:
+        return f"{MOTOR_ROOT}/{self.name}"
+
+    def trials(self, session: str) -> str:
+        return f"{self.root}/trials/{session}.npz"
+
+    @property
+    def all_trials(self) -> list[str]:
+        return [self.trials(session) for session in self.sessions]
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return tuple(self.settings["methods"])
+
+    @property
+    def jobs(self) -> tuple[str, ...]:
+        """The scoring jobs this cohort's methods need, in a fixed order."""
+        needed = {MOTOR_JOBS[m] for m in self.methods} | {"baselines"}  # + the trajectories
+        return tuple(job for job in ("baselines", "cebra", "sable") if job in needed)
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple(self.settings["seeds"])
+
+    @property
+    def tables(self) -> list[str]:
+        """The metrics tables of this cohort's jobs (SABLE: one per seed)."""
+        names = {"baselines": ["baselines"], "cebra": ["cebra"]}
+        names["sable"] = [f"sable_seed{seed}" for seed in self.seeds]
+        return [f"{self.root}/metrics/{name}.parquet" for job in self.jobs for name in names[job]]
+
+    @property
+    def metrics(self) -> str:
+        return f"{self.root}/metrics/cross_session.parquet"
+
+    @property
+    def trajectories(self) -> str:
+        """Per-target latent trajectories before/after alignment (the figure's lower row)."""
+        return f"{self.root}/metrics/trajectories.npz"
+
+
+@dataclass(frozen=True)
+class MotorPlan:
+    """Cross-session decoding of hand velocity (SABLE): cohorts of the `motor` section."""
+
+    source: str
+    cohorts: Mapping[str, MotorCohort]
+
+    @classmethod
+    def from_config(cls, motor: dict, resolve) -> MotorPlan:
+        _check_motor_settings(motor, "motor")
+        source = motor["source"]
+        cohorts = {}
+        if source == "simulate":
+            sim = motor["simulate"]
+            subject = sim["subject"]
+            days = sim["days"]
+            if sorted(set(days)) != list(days):
+                raise ConfigError(
+                    f"motor.simulate.days must be increasing and distinct, got {days}"
+                )
+            names = [
+                f"sub-{subject}_ses-CO-{MOTOR_SIMULATED_START + timedelta(days=d):%Y%m%d}"
+                for d in days
+            ]
+            cohorts[f"sub-{subject}"] = _cohort(f"sub-{subject}", names, motor, simulated=True)
+        else:
+            from brainlatent.datasets.download import read_manifest
+            from brainlatent.datasets.motor_cortex import select_sessions
+
+            selection = motor["sessions"]
+            manifest = read_manifest(resolve(motor["manifest"]))
+            if isinstance(selection, list):
+                unknown = sorted(set(selection) - set(manifest["path"]))
+                if unknown or not selection:
+                    raise ConfigError(
+                        f"motor.sessions: {unknown or 'an empty list'} "
+                        f"{'are not in' if unknown else 'selects nothing from'} "
+                        f"{motor['manifest']}"
+                    )
+                paths = list(selection)
+            else:
+                paths = select_sessions(
+                    manifest,
+                    subjects=selection.get("subjects"),
+                    tasks=selection.get("tasks") or ["CO"],
+                    dates=selection.get("dates"),
+                )
+            by_subject: dict[str, list[str]] = {}
+            for path in paths:
+                by_subject.setdefault(path.split("/")[0], []).append(path)
+            for subject_dir, subject_paths in by_subject.items():
+                names = [Path(p).name.split("_behavior")[0] for p in subject_paths]
+                cohort = _cohort(subject_dir, names, motor, simulated=False)
+                cohorts[subject_dir] = MotorCohort(
+                    **{
+                        **cohort.__dict__,
+                        "downloads": _frozen(dict(zip(names, subject_paths, strict=True))),
+                    }
+                )
+        return cls(source=source, cohorts=_frozen(cohorts))
+
+
+def _cohort(name: str, sessions: list[str], motor: Mapping, simulated: bool) -> MotorCohort:
+    root = f"{MOTOR_ROOT}/{name}"
+    need = motor["n_train_sessions"] + 1
+    if len(sessions) < need:
+        raise ConfigError(
+            f"motor: {name} has {len(sessions)} sessions but n_train_sessions is "
+            f"{motor['n_train_sessions']}: at least {need} are needed (one to test on)"
+        )
+    files = {s: f"{root}/nwb/{s}_behavior+ecephys.nwb" for s in sessions}
+    return MotorCohort(
+        name=name,
+        sessions=_frozen(files),
+        downloads=_frozen({}),
+        simulated=simulated,
+        settings=MappingProxyType(dict(motor)),
+        figure="motor_cross_session",
+    )
+
+
+def _check_motor_settings(motor: Mapping, where: str) -> None:
+    start, stop = motor["window_s"]
+    if not start < 0 < stop:
+        raise ConfigError(
+            f"{where}.window_s: [{start}, {stop}] must start before movement onset and end "
+            "after it (e.g. [-0.3, 0.5])"
+        )
+    if not motor["methods"]:
+        raise ConfigError(f"{where}.methods: give at least one method")
+
+
+def motor_recording_cohort(name: str, recording: Mapping, motor: Mapping, resolve) -> MotorCohort:
+    """Your own chronic sessions (``recordings.<name>.sessions``): a cohort of the motor chain.
+
+    Each file is an NWB session in the DANDI 000688 layout (units with electrodes, cursor
+    kinematics in a behavior module, a trials table with targets); its session name is the
+    file's stem, so two files must not share one.
+    """
+    where = f"recordings.{name}.sessions"
+    if recording["source"] != "file":
+        raise ConfigError(f"{where}: sessions are your own files; set source to 'file'")
+    files = [resolve(p) for p in recording["sessions"]]
+    stems = [re.sub(r"[^A-Za-z0-9_\-]", "_", Path(p).name.split(".")[0]) for p in files]
+    repeated = sorted({s for s in stems if stems.count(s) > 1})
+    if repeated:
+        raise ConfigError(f"{where}: file names {repeated} repeat; each session needs its own")
+    cohort = _cohort(name, stems, motor, simulated=False)
+    return MotorCohort(
+        **{
+            **cohort.__dict__,
+            "sessions": _frozen(dict(zip(stems, files, strict=True))),
+            "figure": f"motor_cross_session_{name}",
+        }
+    )
+
+
 def _width(value) -> str:
     """An input width (s) as the text of its file name: ``0``, ``0.25``."""
     return f"{float(value):g}"
@@ -521,6 +711,9 @@ class Plan:
     calcium: CalciumPlan
     fmri: FmriPlan
     recordings: Mapping[str, RecordingPlan]  # name -> plan, in the config's order
+    motor: MotorPlan
+    # recordings with `sessions`: your own chronic sessions through the motor chain
+    recording_cohorts: Mapping[str, MotorCohort]
     weights: Mapping[str, str]  # pretrained model -> resolved weights path
     weights_to_fetch: Mapping[str, str]  # resolved path not on disk yet -> model
     benchmark_results: tuple[str, ...] = field(default=())
@@ -548,6 +741,12 @@ class Plan:
         meg = MegPlan.from_config(config["things_meg"])
         fmri = FmriPlan.from_config(config["god_fmri"])
         weights, to_fetch = _pretrained(config["things_meg"]["weights"], meg, fmri, resolve)
+        recordings = recording_settings(config, schema)
+        cohorts = {
+            name: motor_recording_cohort(name, settings, config["motor"], resolve)
+            for name, settings in recordings.items()
+            if settings.get("sessions")
+        }
         return cls(
             base=base,
             datasets=tuple(config["datasets"]),
@@ -557,15 +756,23 @@ class Plan:
             recordings=_frozen(
                 {
                     name: RecordingPlan.from_config(name, settings, resolve)
-                    for name, settings in recording_settings(config, schema).items()
+                    for name, settings in recordings.items()
+                    if name not in cohorts
                 }
             ),
+            motor=MotorPlan.from_config(config["motor"], resolve),
+            recording_cohorts=_frozen(cohorts),
             weights=_frozen(weights),
             weights_to_fetch=_frozen(to_fetch),
             benchmark_results=tuple(
                 sorted(str(p) for p in (base / "benchmarks" / "results").glob("*.json"))
             ),
         )
+
+    @property
+    def motor_cohorts(self) -> Mapping[str, MotorCohort]:
+        """Every cohort of the motor chain: the `motor` section's and your recordings'."""
+        return _frozen({**self.motor.cohorts, **self.recording_cohorts})
 
     def resolve(self, path: str | Path | None) -> str | None:
         """A config path relative to the workflow's folder, not the working directory."""
@@ -647,6 +854,23 @@ class Plan:
                     )
                 },
             ),
+            Figure(
+                "motor_cross_session",
+                "Motor cortex across sessions (SABLE)",
+                {
+                    "metrics": tuple(c.metrics for c in self.motor.cohorts.values()),
+                    "trajectories": tuple(c.trajectories for c in self.motor.cohorts.values()),
+                },
+            ),
+            *(
+                Figure(
+                    cohort.figure,
+                    "Your recordings (cross-session)",
+                    {"metrics": (cohort.metrics,), "trajectories": (cohort.trajectories,)},
+                    script="motor_cross_session",
+                )
+                for cohort in self.recording_cohorts.values()
+            ),
             *(
                 Figure(
                     f"recording_embedding_{name}",
@@ -675,8 +899,11 @@ class Plan:
             names.append("synthetic_latents")
         if "god_fmri" in self.datasets:
             names += ["fmri_reconstruction", "fmri_roi_weights"]
+        if "motor" in self.datasets:
+            names.append("motor_cross_session")
         if "recording" in self.datasets:
             names += [f"recording_embedding_{name}" for name in self.recordings]
+            names += [cohort.figure for cohort in self.recording_cohorts.values()]
         return tuple(names)
 
     @property

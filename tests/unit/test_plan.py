@@ -34,7 +34,7 @@ def plan(overlay: dict | None = None, base: dict = DEFAULT) -> Plan:
     return Plan.from_config(config, REPO, schema=SCHEMA)
 
 
-def test_default_config_builds_nine_figures():
+def test_default_config_builds_ten_figures():
     p = plan()
     assert p.built_figures == (
         "meg_retrieval",
@@ -46,8 +46,9 @@ def test_default_config_builds_nine_figures():
         "synthetic_latents",
         "fmri_reconstruction",
         "fmri_roi_weights",
+        "motor_cross_session",
     )
-    assert len(p.targets) == 2 * 9 + bool(p.benchmark_results)
+    assert len(p.targets) == 2 * 10 + bool(p.benchmark_results)
     assert p.meg.subjects == ("BIGMEG1", "BIGMEG2")
     assert p.calcium.pseudo_mice == ("pseudo",) and p.calcium.scene_mice == p.calcium.mice
     assert p.weights == {} and p.weights_to_fetch == {}

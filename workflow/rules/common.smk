@@ -9,7 +9,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from brainlatent.config import check_keys, load_schema
-from brainlatent.plan import RECORDING_ROOT, Plan
+from brainlatent.plan import MOTOR_ROOT, RECORDING_ROOT, Plan
 
 BASE = Path(workflow.basedir)
 SCHEMA = BASE / "workflow" / "schemas" / "config.schema.yaml"
@@ -158,3 +158,24 @@ def recording_embeddings(wildcards):
     recording = recording_of(wildcards)
     pca = [recording.pca_embedding] if recording.pca_embedding else []
     return [*recording.cebra_embeddings.values(), *pca]
+
+
+# -- motor cortex across sessions: one cohort (an animal's sessions) per {cohort}
+
+
+def motor_cohort(wildcards):
+    return PLAN.motor_cohorts[wildcards.cohort]
+
+
+def motor_settings(*keys):
+    """A params function: these keys of the cohort's `motor` settings, as one JSON word."""
+
+    def get(wildcards):
+        settings = motor_cohort(wildcards).settings
+        return as_json({key: settings[key] for key in keys})
+
+    return get
+
+
+def motor_tables(wildcards):
+    return motor_cohort(wildcards).tables

@@ -58,9 +58,11 @@ from brainlatent.preprocessing.motor import TrialSet
 
 #: Every method, the ceiling first, the floor second.
 METHODS = ("within", "fixed", "aligned", "cebra", "sable", "sable_no_reverse")
+#: Methods whose result depends on a seed (the others are deterministic: ``seed`` is null).
+SEEDED = ("cebra", "sable", "sable_no_reverse")
 #: Columns of the metrics table, one row per (session, method, metric).
 METRIC_COLUMNS = [
-    "dataset", "subject", "session", "date", "days_apart", "method", "metric", "value",
+    "dataset", "subject", "session", "date", "days_apart", "method", "seed", "metric", "value",
     "test_labels", "n_train_trials", "n_eval_trials",
 ]  # fmt: skip
 #: Bins of history the Wiener filter sees (200 ms at 20 ms bins; 100 ms decoded worse).
@@ -673,17 +675,24 @@ def _sable(
     calibration_fraction: float = 0.5,
     reverse: bool = True,
     model=None,
+    chain: bool = True,
     **params,
 ) -> list[np.ndarray]:
-    """SABLE fitted on the training sessions (or ``model``), adapted to each calibration block."""
+    """SABLE fitted on the training sessions (or ``model``), adapted to each calibration block.
+
+    Test sessions are adapted in time order; with ``chain`` each may start from the
+    previous one's read-in/out when that explains its spikes better than the training
+    sessions' do (no labels either way: a deployed decoder sees sessions in this order).
+    """
     channels = channel_union(train)
     model = fit_sable(train, channels, **params) if model is None else model
-    out = []
-    for test in tests:
-        calibration, evaluation = split_test(test, calibration_fraction)
-        adapted = model.adapt(match_channels(calibration, channels), reverse=reverse)
-        out.append(np.asarray(adapted.predict(match_channels(evaluation, channels)), np.float32))
-    return out
+    out, previous = {}, None
+    for i in sorted(range(len(tests)), key=lambda i: tests[i].date):  # in time, as they come
+        calibration, evaluation = split_test(tests[i], calibration_fraction)
+        counts = match_channels(calibration, channels)
+        previous = model.adapt(counts, reverse=reverse, start=previous if chain else None)
+        out[i] = np.asarray(previous.predict(match_channels(evaluation, channels)), np.float32)
+    return [out[i] for i in range(len(tests))]
 
 
 sable = _one_or_many(_sable)
@@ -740,6 +749,7 @@ def evaluate(
     calibration_fraction: float = 0.5,
     settings: Mapping[str, Mapping] | None = None,
     timings: dict | None = None,
+    seed: int | None = None,
 ) -> pd.DataFrame:
     """The metrics table (:data:`METRIC_COLUMNS`) of ``methods`` on every test session.
 
@@ -779,6 +789,7 @@ def evaluate(
                     "date": test.date.isoformat(),
                     "days_apart": days_apart(train, test),
                     "method": method,
+                    "seed": seed if method in SEEDED else None,
                     "metric": "r2",
                     "value": score(evaluation.velocity, predicted),
                     "test_labels": test_labels(method, settings.get(method)),
@@ -788,4 +799,6 @@ def evaluate(
                     "n_eval_trials": evaluation.n_trials,
                 }
             )
-    return pd.DataFrame(rows, columns=METRIC_COLUMNS)
+    table = pd.DataFrame(rows, columns=METRIC_COLUMNS)
+    table["seed"] = table["seed"].astype("Int64")
+    return table

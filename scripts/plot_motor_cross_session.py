@@ -1,0 +1,33 @@
+"""Figure motor_cross_session: R² on unseen sessions vs days apart, latents before/after CCA."""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from brainlatent.figures.motor import plot_motor_cross_session
+from brainlatent.figures.style import save_figure
+from brainlatent.io import read_table
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--metrics", type=Path, nargs="+", required=True, help="one per cohort")
+    parser.add_argument("--trajectories", type=Path, nargs="+", required=True)
+    parser.add_argument("--pdf", type=Path, required=True)
+    parser.add_argument("--png", type=Path, required=True)
+    args = parser.parse_args(argv)
+    if len(args.metrics) != len(args.trajectories):
+        parser.error("give one --trajectories file per --metrics table")
+    trajectories = []
+    for path in args.trajectories:
+        with np.load(path, allow_pickle=False) as data:
+            trajectories.append({key: data[key] for key in data.files})
+    figure = plot_motor_cross_session(
+        [read_table(path) for path in args.metrics], trajectories, sources=args.metrics
+    )
+    save_figure(figure, args.pdf, args.png)
+
+
+if __name__ == "__main__":
+    main()

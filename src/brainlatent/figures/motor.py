@@ -1,0 +1,113 @@
+"""Figure motor_cross_session: hand-velocity R² on unseen sessions against days apart.
+
+Drawn after Jude et al. (2022, SABLE), Fig. 3: one line per method, R² of the
+decoded hand velocity on each test session's evaluation trials against the
+days since the last training session, the within-session decoder on top as
+the ceiling and the fixed decoder as the floor. Below, the trajectories that
+make alignment possible (Gallego et al. 2020): per-target mean latent
+trajectories of a training and a test session, each session's own PCA
+(before) and the test session mapped by CCA onto the reference (after).
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from brainlatent.errors import DataError
+
+#: Methods in drawing order, with their labels and colours.
+METHODS = {
+    "within": ("within-session (recalibrated)", "#2ca02c"),
+    "sable": ("SABLE", "#1f77b4"),
+    "sable_no_reverse": ("SABLE, no reverse step", "#9ecae1"),
+    "cebra": ("CEBRA multi-session", "#9467bd"),
+    "aligned": ("aligned PCA/CCA", "#ff7f0e"),
+    "fixed": ("fixed decoder", "#8c8c8c"),
+}
+#: Columns the metrics tables must have.
+COLUMNS = ("subject", "session", "days_apart", "method", "metric", "value")
+
+
+def _check(metrics: pd.DataFrame, source) -> pd.DataFrame:
+    missing = [c for c in COLUMNS if c not in metrics.columns]
+    if missing:
+        raise DataError(source, f"metrics table lacks columns {missing}")
+    r2 = metrics[metrics["metric"] == "r2"]
+    if r2.empty:
+        raise DataError(source, "no r2 rows to plot")
+    return r2
+
+
+def _r2_panel(ax, r2: pd.DataFrame, title: str) -> None:
+    for method, (label, color) in METHODS.items():
+        rows = r2[r2["method"] == method]
+        if rows.empty:
+            continue
+        per_day = rows.groupby("days_apart")["value"].mean().sort_index()
+        style = "--" if method in ("within", "fixed") else "-"
+        seeds = rows["seed"].nunique() if "seed" in rows else 0
+        if seeds > 1:  # the band: range over seeds (each seed's mean per day)
+            by_seed = rows.groupby(["days_apart", "seed"])["value"].mean().unstack()
+            ax.fill_between(by_seed.index, by_seed.min(1), by_seed.max(1), color=color, alpha=0.15)
+            label = f"{label} ({seeds} seeds)"
+        ax.plot(per_day.index, per_day.values, style, marker="o", ms=4, color=color, label=label)
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_xlabel("days since the last training session")
+    ax.set_ylabel("hand velocity R² (held-out trials)")
+    low = min(-0.1, float(np.nanmin(r2["value"])) - 0.05)
+    ax.set_ylim(max(low, -1.0), 1.0)
+    ax.set_title(title, fontsize=9)
+
+
+def _trajectory_panel(ax, trajectories: np.ndarray, title: str) -> None:
+    """(targets, bins, ≥2) per-target mean trajectories, coloured by target direction."""
+    colors = plt.get_cmap("hsv")(np.linspace(0, 1, len(trajectories), endpoint=False))
+    for k, path in enumerate(trajectories):
+        ax.plot(path[:, 0], path[:, 1], color=colors[k], lw=1.2)
+        ax.plot(path[0, 0], path[0, 1], "o", color=colors[k], ms=2.5)
+    ax.set_xticks([]), ax.set_yticks([])
+    ax.set_title(title, fontsize=8)
+    ax.set_aspect("equal", adjustable="datalim")
+
+
+def plot_motor_cross_session(
+    metrics: list[pd.DataFrame],
+    trajectories: list[dict],
+    sources: list | None = None,
+):
+    """One row per cohort: R² vs days apart, then latent trajectories before/after CCA.
+
+    ``trajectories`` holds, per cohort, the arrays of
+    :func:`brainlatent.decoding.cross_session.trajectories_before_after`:
+    ``reference`` and ``test_before`` (each session's own PCA), ``test_after``
+    (the test session mapped onto the reference), ``reference_session``,
+    ``test_session`` and ``days_apart``.
+    """
+    sources = sources or [f"table {i}" for i in range(len(metrics))]
+    rows = len(metrics)
+    fig = plt.figure(figsize=(11.5, 3.6 * rows), constrained_layout=True)
+    grid = fig.add_gridspec(rows, 4, width_ratios=[2.2, 1, 1, 1])
+    for row, (table, traj, source) in enumerate(zip(metrics, trajectories, sources, strict=True)):
+        r2 = _check(table, source)
+        subject = str(r2["subject"].iloc[0])
+        ax = fig.add_subplot(grid[row, 0])
+        _r2_panel(ax, r2, f"monkey {subject}: decoding on unseen sessions")
+        if row == 0:
+            ax.legend(fontsize=7, loc="lower left")
+        ref, test = str(traj["reference_session"]), str(traj["test_session"])
+        days = int(traj["days_apart"])
+        panels = (
+            (traj["reference"], f"reference {ref[-8:]}\n(its own PCA)"),
+            (traj["test_before"], f"test {test[-8:]}, {days} d later\nown PCA: before"),
+            (traj["test_after"], "test mapped by CCA\nonto the reference: after"),
+        )
+        for col, (paths, title) in enumerate(panels, start=1):
+            _trajectory_panel(fig.add_subplot(grid[row, col]), np.asarray(paths), title)
+    fig.suptitle(
+        "Hand velocity from motor cortex on sessions never trained on "
+        "(Jude et al. 2022; latents: Gallego et al. 2020)",
+        fontsize=10,
+    )
+    return fig

@@ -1,0 +1,48 @@
+"""Figure motor_cross_session from hand-made tables: drawn, and bad tables named."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainlatent.errors import DataError
+from brainlatent.figures.motor import METHODS, plot_motor_cross_session
+from brainlatent.figures.style import save_figure
+
+
+def metrics(subject="S"):
+    rows = [
+        {"subject": subject, "session": f"s{d}", "days_apart": d, "method": m,
+         "seed": seed, "metric": "r2", "value": 0.9 - 0.01 * d * (m == "fixed") + (seed or 0) / 99}
+        for d in (2, 9, 30) for m in METHODS
+        for seed in ((0, 1, 2) if m.startswith("sable") else (None,))
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def trajectories():
+    t = np.linspace(0, 2 * np.pi, 40)
+    paths = np.stack([np.c_[np.cos(t + k), np.sin(t + k), t] for k in range(8)])
+    return {
+        "reference": paths, "test_before": paths[:, ::-1], "test_after": paths,
+        "reference_session": "sub-S_ses-CO-20240111", "test_session": "sub-S_ses-CO-20240308",
+        "days_apart": 57,
+    }  # fmt: skip
+
+
+def test_one_row_per_cohort_is_drawn(tmp_path):
+    fig = plot_motor_cross_session([metrics(), metrics("P")], [trajectories(), trajectories()])
+    assert len(fig.axes) == 8  # 2 cohorts × (R² panel + 3 trajectory panels)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "SABLE (3 seeds)" in labels and "fixed decoder" in labels
+    save_figure(fig, tmp_path / "f.pdf", tmp_path / "f.png")
+    assert (tmp_path / "f.png").stat().st_size > 10_000
+
+
+def test_a_table_without_r2_is_named():
+    bad = metrics().assign(metric="mse")
+    with pytest.raises(DataError, match="table.csv: no r2 rows"):
+        plot_motor_cross_session([bad], [trajectories()], sources=["table.csv"])
+    with pytest.raises(DataError, match="lacks columns \\['days_apart'\\]"):
+        plot_motor_cross_session([metrics().drop(columns="days_apart")], [trajectories()])

@@ -1,0 +1,129 @@
+"""The cross-session comparison on the default simulated monkey: the paper's ordering, checked.
+
+Jude et al. (2022) report, on sessions far from the training ones: within-session ≥ SABLE and
+CEBRA multi-session > aligned PCA/CCA (Gallego et al. 2020) > a fixed decoder. This runs
+every method at the default config's settings (SABLE: its three seeds, averaged) on the
+default simulated sessions (8 sessions over 60 days, 3 training) and asserts what holds here,
+by a margin; the claims that do not hold on this simulation are strict xfails carrying the
+numbers (README, "Motor cortex across sessions"). About 3 minutes on one thread.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from brainlatent.decoding import cross_session as cs
+from brainlatent.decoding.motor_settings import method_settings
+
+from .test_plan import plan
+
+#: Sessions at least this many days after the last training session are "far".
+FAR_DAYS = 20
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the recorded numbers are one-thread fits
+    try:
+        yield _evaluate(tmp_path_factory)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _evaluate(tmp_path_factory) -> pd.DataFrame:
+    from brainlatent.datasets.motor_cortex import read_motor_session
+    from brainlatent.datasets.simulate_motor import simulate_motor_sessions
+    from brainlatent.preprocessing.motor import bin_trials
+
+    motor = dict(plan().motor.cohorts["sub-S"].settings)
+    paths = simulate_motor_sessions(
+        tmp_path_factory.mktemp("monkey"), days=motor["simulate"]["days"], seed=0
+    )
+    sessions = [
+        bin_trials(read_motor_session(p), motor["bin_s"], tuple(motor["window_s"])) for p in paths
+    ]
+    tables, seeds = [], motor["seeds"]
+    for seed in seeds:
+        settings = method_settings({**motor, "sable": {**motor["sable"], "progress": False}}, seed)
+        methods = cs.METHODS if seed == seeds[0] else ("sable", "sable_no_reverse")
+        tables.append(
+            cs.evaluate(
+                sessions,
+                n_train_sessions=motor["n_train_sessions"],
+                methods=methods,
+                calibration_fraction=motor["calibration_fraction"],
+                settings=settings,
+                seed=seed,
+            )
+        )
+    return pd.concat(tables, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def far(table):
+    """Mean R² per method over the far test sessions (and SABLE's seeds)."""
+    rows = table[table["days_apart"] >= FAR_DAYS]
+    assert rows["session"].nunique() == 3  # days 14→25, 40, 60 after day 3
+    return rows.groupby("method")["value"].mean()
+
+
+def test_the_fixed_decoder_degrades_with_days(table):
+    fixed = table[table["method"] == "fixed"].sort_values("days_apart")["value"].to_numpy()
+    assert fixed[0] > 0.5 and fixed[-1] < 0.1 and fixed[-1] < fixed[0] - 0.5, fixed
+
+
+def test_within_session_beats_alignment_and_alignment_beats_the_fixed_decoder(far):
+    assert far["within"] > far["aligned"] + 0.02, far
+    assert far["aligned"] > far["fixed"] + 0.4, far
+
+
+def test_sable_and_cebra_recover_what_drift_loses(far):
+    assert far["sable"] > far["fixed"] + 0.4, far
+    assert far["cebra"] > far["fixed"] + 0.3, far
+
+
+@pytest.fixture(scope="module")
+def near(table):
+    return table[table["days_apart"] < FAR_DAYS].groupby("method")["value"].mean()
+
+
+def test_paper_within_session_is_the_ceiling_far_from_training(far):
+    assert far["within"] >= far["sable"], far
+
+
+def test_sable_beats_every_decoder_near_training(near):
+    """Near training SABLE, reading whole trials through its dynamics, even beats the causal
+    within-session Wiener filter (the paper's ceiling holds only far from training)."""
+    assert near["sable"] > near["within"] + 0.03, near
+    assert near["sable"] > near["aligned"] + 0.05, near
+
+
+def test_sable_keeps_up_with_aligned_pca_cca_far_from_training(far):
+    assert far["sable"] > far["aligned"] - 0.05, far
+
+
+def test_the_reverse_step_does_not_hurt(table):
+    mean = table.groupby("method")["value"].mean()
+    assert mean["sable"] >= mean["sable_no_reverse"] - 0.005, mean
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="far from training SABLE only ties aligned PCA/CCA here: its seeds' unsupervised "
+    "alignments drift apart (README: 0.80 vs 0.79 mean over days 22-57, seeds 0.67-0.94)",
+)
+def test_paper_sable_beats_aligned_pca_cca_far_from_training(far):
+    assert far["sable"] > far["aligned"] + 0.03, far
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="CEBRA multi-session with velocity-class labels trails aligned PCA/CCA on this "
+    "simulation (README: 0.69 vs 0.79 far from training)",
+)
+def test_paper_cebra_beats_aligned_pca_cca(far):
+    assert far["cebra"] > far["aligned"], far

@@ -1,0 +1,111 @@
+"""The motor chain's plan: cohorts, session files, jobs, and its config errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from brainlatent import ConfigError
+
+from .test_plan import plan
+
+
+def test_simulated_cohort_names_sessions_by_date():
+    p = plan()
+    (cohort,) = p.motor.cohorts.values()
+    assert cohort.name == "sub-S" and cohort.simulated
+    names = list(cohort.sessions)
+    assert names[0] == "sub-S_ses-CO-20240108" and names[-1] == "sub-S_ses-CO-20240308"
+    assert len(names) == 8  # days 0 ... 60
+    assert cohort.sessions[names[0]] == (
+        "results/motor/sub-S/nwb/sub-S_ses-CO-20240108_behavior+ecephys.nwb"
+    )
+    assert cohort.jobs == ("baselines", "cebra", "sable")
+    assert [t.rsplit("/", 1)[1] for t in cohort.tables] == [
+        "baselines.parquet", "cebra.parquet",
+        "sable_seed0.parquet", "sable_seed1.parquet", "sable_seed2.parquet",
+    ]  # fmt: skip
+    assert cohort.metrics == "results/motor/sub-S/metrics/cross_session.parquet"
+    assert "results/figures/motor_cross_session.pdf" in p.targets
+
+
+def test_methods_choose_the_jobs_and_baselines_always_run():
+    p = plan({"motor": {"methods": ["sable"]}})
+    assert p.motor.cohorts["sub-S"].jobs == ("baselines", "sable")  # baselines: the trajectories
+    p = plan({"motor": {"methods": ["within", "fixed"]}})
+    assert p.motor.cohorts["sub-S"].jobs == ("baselines",)
+
+
+def test_download_selects_center_out_sessions_per_monkey():
+    p = plan({"motor": {"source": "download", "sessions": {"subjects": ["C", "M"]}}})
+    assert list(p.motor.cohorts) == ["sub-C", "sub-M"]
+    c, m = p.motor.cohorts["sub-C"], p.motor.cohorts["sub-M"]
+    assert len(c.sessions) == 53 and len(m.sessions) == 22
+    first = next(iter(c.downloads.items()))
+    assert first == ("sub-C_ses-CO-20131003", "sub-C/sub-C_ses-CO-20131003_behavior+ecephys.nwb")
+
+
+def test_download_by_manifest_paths_and_unknown_paths():
+    path = "sub-T/sub-T_ses-CO-20130819_behavior+ecephys.nwb"
+    with pytest.raises(ConfigError, match="motor.sessions"):
+        plan({"motor": {"source": "download", "sessions": [path.replace("T_", "Q_")]}})
+
+
+def test_too_few_sessions_for_the_training_split():
+    with pytest.raises(ConfigError, match="at least 4 are needed"):
+        plan({"motor": {"simulate": {"days": [0, 5, 9]}, "n_train_sessions": 3}})
+
+
+def test_days_must_increase():
+    with pytest.raises(ConfigError, match="increasing"):
+        plan({"motor": {"simulate": {"days": [0, 9, 5, 20]}, "n_train_sessions": 1}})
+
+
+def test_window_must_contain_movement_onset():
+    with pytest.raises(ConfigError, match="window_s"):
+        plan({"motor": {"window_s": [0.1, 0.5]}})
+
+
+def test_your_chronic_sessions_become_a_cohort_with_its_own_figure():
+    sessions = ["data/day01.nwb", "data/day08.nwb", "data/day30.nwb", "data/day60.nwb"]
+    p = plan(
+        {
+            "datasets": ["recording"],
+            "recordings": {"monkey_p": {"source": "file", "sessions": sessions}},
+        }
+    )
+    assert "monkey_p" not in p.recordings
+    cohort = p.recording_cohorts["monkey_p"]
+    assert list(cohort.sessions) == ["day01", "day08", "day30", "day60"]
+    assert cohort.sessions["day01"].endswith("data/day01.nwb")
+    assert cohort.figure == "motor_cross_session_monkey_p"
+    assert p.built_figures == ("motor_cross_session_monkey_p",)
+    assert set(p.motor_cohorts) == {"sub-S", "monkey_p"}
+
+
+def test_chronic_sessions_need_file_source_and_distinct_names():
+    with pytest.raises(ConfigError, match="source to 'file'"):
+        plan({"recordings": {"m": {"sessions": ["a.nwb", "b.nwb", "c.nwb", "d.nwb"]}}})
+    with pytest.raises(ConfigError, match="repeat"):
+        plan(
+            {
+                "recordings": {
+                    "m": {"source": "file", "sessions": ["x/a.nwb", "y/a.nwb", "c.nwb", "d.nwb"]}
+                }
+            }
+        )
+
+
+def test_each_method_gets_its_settings_from_the_motor_section():
+    from brainlatent.decoding.motor_settings import method_settings, sable_params
+
+    motor = dict(plan().motor.cohorts["sub-S"].settings)
+    settings = method_settings(motor, seed=3)
+    decoder = {"n_lags": 10, "smoothing_s": 0.05, "alphas": settings["within"]["alphas"]}
+    assert settings["within"] == settings["fixed"] == decoder
+    assert settings["aligned"] == {**decoder, "n_components": 10}
+    assert settings["cebra"]["labels"] == "velocity" and settings["cebra"]["random_state"] == 3
+    assert settings["cebra"]["n_lags"] == 10  # the same decoder reads the embedding
+    # null SABLE keys leave SABLE's defaults; seed and device always reach it
+    assert sable_params(motor, 3, "cuda") == {"random_state": 3, "device": "cuda"}
+    motor["sable"] = {**motor["sable"], "max_epochs": 7}
+    assert sable_params(motor)["max_epochs"] == 7

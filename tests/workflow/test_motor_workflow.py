@@ -1,0 +1,90 @@
+"""The motor chain on config/tests/tiny_motor.yaml: simulated sessions and your own ones.
+
+One run builds both cohorts: the `motor` section's simulated monkey and a user's
+chronic sessions given as NWB files (`recordings.<name>.sessions`).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from brainlatent.decoding.cross_session import METRIC_COLUMNS
+
+from .test_workflow import copy_project, planned_rules, snakemake
+
+pytestmark = pytest.mark.workflow
+CONFIG = "config/tests/tiny_motor.yaml"
+METHODS = {"within", "fixed", "aligned", "cebra", "sable", "sable_no_reverse"}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    from brainlatent.datasets.simulate_motor import simulate_motor_sessions
+
+    project = copy_project(tmp_path_factory.mktemp("motor"))
+    # Your own chronic sessions: NWB files in the DANDI 000688 layout, another monkey.
+    own = simulate_motor_sessions(
+        project / "data", subject="P", days=[0, 3, 12, 40], trials_per_session=60,
+        units_per_session=30, n_electrodes=32, seed=5,
+    )  # fmt: skip
+    sessions = ", ".join(str(p.relative_to(project)) for p in own)
+    extra = project / "config" / "tests" / "own.yaml"
+    extra.write_text(
+        "datasets: [motor, recording]\n"
+        f"recordings: {{monkey_p: {{source: file, sessions: [{sessions}]}}}}\n"
+    )
+    snakemake(project, "--cores", "2", "--configfile", CONFIG, str(extra))
+    return project
+
+
+@pytest.mark.parametrize(
+    ("cohort", "n_test"), [("sub-S", 2), ("monkey_p", 2)], ids=["simulated", "own_sessions"]
+)
+def test_every_method_is_scored_on_every_test_session(project, cohort, n_test):
+    table = pd.read_parquet(project / f"results/motor/{cohort}/metrics/cross_session.parquet")
+    assert list(table.columns) == METRIC_COLUMNS
+    assert set(table["method"]) == METHODS and set(table["metric"]) == {"r2"}
+    assert len(table) == len(METHODS) * n_test
+    assert table["value"].notna().all()
+    assert (table["days_apart"] > 0).all()
+    for _, session in table.groupby("session"):  # the same evaluation trials for all
+        assert session["n_eval_trials"].nunique() == 1
+    labels = table.groupby("method")["test_labels"].first()
+    assert labels["within"] == labels["cebra"] == "velocity" and labels["aligned"] == "target"
+    assert labels["sable"] == labels["fixed"] == "none"
+
+
+def test_own_sessions_are_read_from_the_users_files(project):
+    trials = sorted(p.name for p in (project / "results/motor/monkey_p/trials").iterdir())
+    assert trials == [
+        "sub-P_ses-CO-20240108_behavior_ecephys.npz",
+        "sub-P_ses-CO-20240111_behavior_ecephys.npz",
+        "sub-P_ses-CO-20240120_behavior_ecephys.npz",
+        "sub-P_ses-CO-20240217_behavior_ecephys.npz",
+    ]
+    assert not (project / "results/motor/monkey_p/nwb").exists()  # read in place
+
+
+def test_figures_are_drawn(project):
+    for name in ("motor_cross_session", "motor_cross_session_monkey_p"):
+        for suffix in ("pdf", "png"):
+            assert (project / f"results/figures/{name}.{suffix}").stat().st_size > 10_000
+
+
+def test_sable_is_fitted_once_and_saved(project):
+    from brainlatent.models.sable import SABLE
+
+    model = SABLE.load(project / "results/motor/sub-S/models/sable_seed0.pt")
+    assert model.max_epochs == 4 and len(model.history_) > 0
+
+
+def test_the_figure_rebuilds_alone(tmp_path):
+    project = copy_project(tmp_path)
+    figure = "results/figures/motor_cross_session.pdf"
+    result = snakemake(project, "--dry-run", figure, "--configfile", "config/config.yaml")
+    assert planned_rules(result) == {
+        "simulate_motor_sessions", "bin_motor_trials", "decode_motor_baselines",
+        "decode_motor_cebra", "fit_motor_sable", "decode_motor_sable", "collect_motor_metrics",
+        "plot_motor_cross_session",
+    }  # fmt: skip
