@@ -251,3 +251,16 @@ def test_simulate_script_writes_the_requested_paths(tmp_path):
     assert all(p.is_file() for p in nwb) and (tmp_path / "truth.npz").is_file()
     assert read_motor_session(nwb[1]).date == datetime.date(2024, 1, 9)
     np.testing.assert_array_equal(np.load(tmp_path / "truth.npz")["days"], [0, 1])
+
+
+def test_your_own_file_may_be_named_anything(tmp_path):
+    """Your chronic sessions: the name is the file's stem; subject and date from the file."""
+    (made,) = simulate_motor_sessions(
+        tmp_path, subject="Q", days=[5], trials_per_session=20, units_per_session=8,
+        n_electrodes=8, seed=1,
+    )  # fmt: skip
+    own = made.rename(tmp_path / "monkey q, day 5.nwb")
+    session = read_motor_session(own)
+    assert session_name(own) == "monkey_q__day_5"
+    assert session.subject == "Q" and session.task == "unknown"
+    assert str(session.date) == "2024-01-13"

@@ -24,11 +24,13 @@ def project(tmp_path_factory):
 
     project = copy_project(tmp_path_factory.mktemp("motor"))
     # Your own chronic sessions: NWB files in the DANDI 000688 layout, another monkey.
-    own = simulate_motor_sessions(
-        project / "data", subject="P", days=[0, 3, 12, 40], trials_per_session=60,
+    made = simulate_motor_sessions(
+        project / "made", subject="P", days=[0, 3, 12, 40], trials_per_session=60,
         units_per_session=30, n_electrodes=32, seed=5,
     )  # fmt: skip
-    sessions = ", ".join(str(p.relative_to(project)) for p in own)
+    days = (0, 3, 12, 40)
+    own = [p.rename(project / f"p_day{d:02d}.nwb") for p, d in zip(made, days, strict=True)]
+    sessions = ", ".join(p.name for p in own)  # named anything, dated by session_start_time
     extra = project / "config" / "tests" / "own.yaml"
     extra.write_text(
         "datasets: [motor, recording]\n"
@@ -57,12 +59,10 @@ def test_every_method_is_scored_on_every_test_session(project, cohort, n_test):
 
 def test_own_sessions_are_read_from_the_users_files(project):
     trials = sorted(p.name for p in (project / "results/motor/monkey_p/trials").iterdir())
-    assert trials == [
-        "sub-P_ses-CO-20240108_behavior_ecephys.npz",
-        "sub-P_ses-CO-20240111_behavior_ecephys.npz",
-        "sub-P_ses-CO-20240120_behavior_ecephys.npz",
-        "sub-P_ses-CO-20240217_behavior_ecephys.npz",
-    ]
+    assert trials == ["p_day00.npz", "p_day03.npz", "p_day12.npz", "p_day40.npz"]
+    table = pd.read_parquet(project / "results/motor/monkey_p/metrics/cross_session.parquet")
+    assert set(table["days_apart"]) == {9, 37}  # from the files' dates, after day 3
+    assert set(table["subject"]) == {"P"}
     assert not (project / "results/motor/monkey_p/nwb").exists()  # read in place
 
 

@@ -27,7 +27,12 @@ def test_real_config_plans_every_download_with_no_data(tmp_path):
     assert counts["embed_calcium"] == 12  # 6 area pseudo-mice × (behaviour, time)
     assert counts["download_god_fmri"] == 1 and counts["decode_god_fmri"] == 5
     assert counts["download_vgg19_weights"] == 1 and counts["download_model_weights"] == 2
+    # DANDI 000688: the center-out sessions of C (53) and M (22), one cohort each, 3 SABLE seeds
+    assert counts["download_motor_session"] == counts["bin_motor_trials"] == 75
+    assert counts["decode_motor_baselines"] == counts["decode_motor_cebra"] == 2
+    assert counts["fit_motor_sable"] == counts["decode_motor_sable"] == 6
     assert "simulate_things_meg" not in counts and "simulate_god_fmri" not in counts
+    assert "simulate_motor_sessions" not in counts
     assert not (project / "results").exists() and not (project / "data").exists()
 
 

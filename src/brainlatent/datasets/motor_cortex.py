@@ -81,13 +81,11 @@ def _parse_name(path: str | Path) -> re.Match | None:
 
 
 def session_name(path: str | Path) -> str:
-    """``sub-C_ses-CO-20131003`` from a session file's path (or the file a link points to)."""
+    """``sub-C_ses-CO-20131003`` from a DANDI 000688 file's path (or the file a link points
+    to); any other file (your own sessions) is named by its stem, made safe for file names."""
     match = _parse_name(path)
     if match is None:
-        raise DataError(
-            path,
-            "not a session file name (expected sub-<S>_ses-<TASK>-<YYYYMMDD>_behavior+ecephys.nwb)",
-        )
+        return re.sub(r"[^A-Za-z0-9_\-]", "_", Path(path).name.split(".")[0])
     return f"sub-{match['subject']}_ses-{match['task']}-{match['date']}"
 
 
@@ -95,15 +93,13 @@ def read_motor_session(path: str | Path, groups: Sequence[str] | None = None) ->
     """Read one DANDI 000688 session; ``groups`` keeps only those electrode groups' units
     and channels (e.g. ``["M1"]``). Anything missing or inconsistent is a DataError."""
     path = Path(path)
-    match = _parse_name(path)
-    if match is None:
-        session_name(path)  # raises the naming error
+    match = _parse_name(path)  # None: your own file, named anything (subject from the file)
     with open_nwb(path) as nwb:
         channels, group_of = _channels(path, nwb)
         spike_times, unit_electrode = _units(path, nwb)
         kinematics_time, position, velocity = _kinematics(path, nwb)
         trials = _trials(path, nwb)
-        subject = _subject(path, nwb, match["subject"])
+        subject = _subject(path, nwb, match["subject"] if match else None)
         date = nwb.session_start_time.date()
     if len(unit_electrode) and unit_electrode.max() >= len(channels):
         raise DataError(path, f"units refer to electrode rows beyond the {len(channels)} listed")
@@ -128,7 +124,7 @@ def read_motor_session(path: str | Path, groups: Sequence[str] | None = None) ->
         path=path,
         subject=subject,
         date=date,
-        task=match["task"],
+        task=match["task"] if match else "unknown",
         spike_times=tuple(t for t, u in zip(spike_times, units, strict=True) if u),
         unit_channel=new_index[unit_electrode[units]].astype(np.int64),
         channels=tuple(c for c, k in zip(channels, keep, strict=True) if k),
@@ -249,11 +245,13 @@ def _trials(path: Path, nwb) -> pd.DataFrame:
     return table
 
 
-def _subject(path: Path, nwb, from_name: str) -> str:
+def _subject(path: Path, nwb, from_name: str | None) -> str:
     subject = nwb.subject.subject_id if nwb.subject is not None else None
     if not subject:
+        if from_name is None:
+            return "unknown"
         raise DataError(path, "no subject_id in the file")
-    if subject != from_name:
+    if from_name is not None and subject != from_name:
         raise DataError(path, f"subject_id {subject!r} differs from the file name's {from_name!r}")
     return subject
 
