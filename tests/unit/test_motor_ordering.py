@@ -5,10 +5,13 @@ CEBRA multi-session > aligned PCA/CCA (Gallego et al. 2020) > a fixed decoder. T
 every method at the default config's settings (SABLE: its three seeds, averaged) on the
 default simulated sessions (8 sessions over 60 days, 3 training) and asserts what holds here,
 by a margin; the claims that do not hold on this simulation are strict xfails carrying the
-numbers (README, "Motor cortex across sessions"). About 3 minutes on one thread.
+numbers (README, "Motor cortex across sessions"). About 2 minutes on 2 cores.
 """
 
 from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 
 import pandas as pd
 import pytest
@@ -24,43 +27,41 @@ FAR_DAYS = 20
 
 @pytest.fixture(scope="module")
 def table(tmp_path_factory):
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the recorded numbers are one-thread fits
-    try:
-        yield _evaluate(tmp_path_factory)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _evaluate(tmp_path_factory) -> pd.DataFrame:
     from brainlatent.datasets.motor_cortex import read_motor_session
     from brainlatent.datasets.simulate_motor import simulate_motor_sessions
     from brainlatent.preprocessing.motor import bin_trials
 
     motor = dict(plan().motor.cohorts["sub-S"].settings)
+    motor["sable"] = {**motor["sable"], "progress": False}
     paths = simulate_motor_sessions(
         tmp_path_factory.mktemp("monkey"), days=motor["simulate"]["days"], seed=0
     )
     sessions = [
         bin_trials(read_motor_session(p), motor["bin_s"], tuple(motor["window_s"])) for p in paths
     ]
-    tables, seeds = [], motor["seeds"]
-    for seed in seeds:
-        settings = method_settings({**motor, "sable": {**motor["sable"], "progress": False}}, seed)
-        methods = cs.METHODS if seed == seeds[0] else ("sable", "sable_no_reverse")
-        tables.append(
-            cs.evaluate(
-                sessions,
-                n_train_sessions=motor["n_train_sessions"],
-                methods=methods,
-                calibration_fraction=motor["calibration_fraction"],
-                settings=settings,
-                seed=seed,
-            )
-        )
-    return pd.concat(tables, ignore_index=True)
+    # One process per job, two at a time (the workflow runs them as separate jobs too): the
+    # deterministic methods and CEBRA, then each SABLE seed.
+    seeds = motor["seeds"]
+    jobs = [(cs.METHODS[:4], seeds[0])] + [(("sable", "sable_no_reverse"), s) for s in seeds]
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        tables = pool.map(_evaluate, [(sessions, motor, methods, s) for methods, s in jobs])
+        return pd.concat(list(tables), ignore_index=True)
+
+
+def _evaluate(job) -> pd.DataFrame:
+    """One job's methods on every test session, on one thread (as the recorded numbers)."""
+    import torch
+
+    sessions, motor, methods, seed = job
+    torch.set_num_threads(1)
+    return cs.evaluate(
+        sessions,
+        n_train_sessions=motor["n_train_sessions"],
+        methods=methods,
+        calibration_fraction=motor["calibration_fraction"],
+        settings=method_settings(motor, seed),
+        seed=seed,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -50,6 +50,8 @@ else:
             "logs/benchmarks/download_motor_session/{cohort}_{motor_session}.tsv"
         retries: 2
         localrule: True
+        conda:
+            "../../envs/calcium.yaml"
         resources:
             downloads=1,
         params:

@@ -587,7 +587,7 @@ def _write_nwb(
 
 def _units(electrodes, spikes, unit_electrode):
     """The units table built from whole arrays (``add_unit`` converts every spike alone)."""
-    from hdmf.common import DynamicTableRegion, VectorData, VectorIndex
+    from pynwb.core import DynamicTableRegion, VectorData, VectorIndex
     from pynwb.misc import Units
 
     n = len(spikes)

@@ -8,8 +8,9 @@ session is a test session, split in time order into a **calibration** block
 Every method predicts the evaluation trials' velocity and is scored the same
 way (:func:`score`: R² over all bins, x and y averaged). Methods:
 
-* ``within`` — a Wiener filter fitted on the calibration block *with* its
-  velocity: the ceiling no cross-session method is expected to pass.
+* ``within`` — a Wiener filter on 50 ms-smoothed counts fitted on the calibration
+  block *with* its velocity: the paper's ceiling (a sequential model reading whole
+  trials, as SABLE does, can pass it).
 * ``fixed`` — the same filter fitted on the training sessions (channels matched
   by name, absent ones zero) and applied unchanged: the floor.
 * ``aligned`` — Gallego et al. 2020 (Nat Neurosci, "Long-term stability of
@@ -24,10 +25,12 @@ way (:func:`score`: R² over all bins, x and y averaged). Methods:
   decodes them. Only the calibration trials' targets are used, never their velocity.
 * ``cebra`` — CEBRA multi-session (Schneider, Lee & Mathis 2023): one encoder
   per session into a shared embedding, positives drawn across sessions from
-  bins of the same target and time from movement onset (a discrete label: see
-  :func:`_cebra` for why not the continuous one), fitted on the training sessions
-  and every test session's calibration block; one Wiener filter from the
-  training sessions' embeddings to velocity decodes the test embeddings.
+  bins of the same velocity class (direction × speed band; the calibration
+  blocks labelled with their own velocity) or, with ``labels="target"``, of the
+  same target and time from movement onset (discrete labels: see :func:`_cebra`
+  for why not continuous ones), fitted on the training sessions and every test
+  session's calibration block; one Wiener filter from the training sessions'
+  embeddings to velocity decodes the test embeddings.
 * ``sable`` / ``sable_no_reverse`` — :class:`brainlatent.models.sable.SABLE`
   fitted on the training sessions and adapted to each test session's
   calibration block without labels, with and without its reverse step.
@@ -435,50 +438,6 @@ def _aligned(
 aligned = _one_or_many(_aligned)
 
 
-def aligned_trajectories(
-    reference: TrialSet,
-    other: TrialSet,
-    *,
-    n_components: int = 10,
-    smoothing_s: float = SMOOTHING_S,
-    keep: int = 3,
-) -> pd.DataFrame:
-    """Per-target mean latent trajectories of two sessions, before and after CCA alignment.
-
-    Long table: ``session``, ``role`` ("reference" / "other"), ``stage``
-    ("before": each session in its own PCA space; "after": ``other`` mapped
-    into the reference's PCA space, the reference unchanged), ``target``,
-    ``time`` (s from movement onset, bin centre), ``component`` (0..keep-1)
-    and ``value``. All of ``other``'s trials are used for its PCA and the CCA.
-    """
-    ref_latents, _ = session_latents(reference, n_components, smoothing_s)
-    latents, _ = session_latents(other, n_components, smoothing_s)
-    after = Alignment(ref_latents, reference.target, latents, other.target)(latents)
-    rows = []
-    for role, trials, stages in (
-        ("reference", reference, {"before": ref_latents, "after": ref_latents}),
-        ("other", other, {"before": latents, "after": after}),
-    ):
-        for stage, z in stages.items():
-            for target in np.unique(trials.target):
-                mean = z[trials.target == target].mean(0)[:, :keep]
-                for component in range(mean.shape[1]):
-                    rows.append(
-                        pd.DataFrame(
-                            {
-                                "session": trials.session,
-                                "role": role,
-                                "stage": stage,
-                                "target": int(target),
-                                "time": trials.bin_times,
-                                "component": component,
-                                "value": mean[:, component],
-                            }
-                        )
-                    )
-    return pd.concat(rows, ignore_index=True)
-
-
 def trajectories_before_after(
     reference: TrialSet,
     test: TrialSet,
@@ -518,7 +477,7 @@ def trajectories_before_after(
 # --- cebra (multi-session) -----------------------------------------------------------------
 
 
-def cebra_labels(trials: TrialSet, time_group_s: float = 0.06) -> np.ndarray:
+def target_classes(trials: TrialSet, time_group_s: float = 0.06) -> np.ndarray:
     """(trials × bins,) int64 class of each bin: its trial's target and time from onset.
 
     The class is ``target × 1000 + bin // group`` with ``group`` the bins in
@@ -589,13 +548,16 @@ def _cebra(
 ) -> list[np.ndarray]:
     """CEBRA multi-session on the training sessions and every calibration block, one decoder.
 
-    Positive pairs share the label class of :func:`cebra_labels` (same target,
-    same 60 ms of time from onset) across sessions: cebra 0.6's multi-session
-    sampler for a discrete label draws them uniformly. Its continuous-label
-    sampler would express the same pairing with (cos, sin of the target angle,
-    time) but searches all samples by brute force at every step (≈10× slower
-    here) and, as the labels repeat exactly from trial to trial, always returns
-    the first trial with the nearest label. The input is Gaussian-smoothed
+    Positive pairs share a label class across sessions, which cebra 0.6's
+    multi-session sampler for a discrete label draws uniformly: ``labels``
+    ``"velocity"`` (:func:`velocity_classes`: direction sector × speed band of each
+    bin's hand velocity; the calibration blocks contribute their own velocity, the
+    data ``within`` recalibrates on) or ``"target"`` (:func:`target_classes`: same
+    target, same 60 ms from onset; no velocity of a test session). Continuous labels
+    would keep more, but cebra 0.6's multi-session continuous sampler searches all
+    samples by brute force at every step (≈0.4 s a step here) and, with labels that
+    repeat exactly from trial to trial (target, time), always returns the first
+    trial with the nearest label. The input is Gaussian-smoothed
     counts (as ``aligned``) through the one-sample ``offset1-model``, so no
     receptive field crosses a trial boundary. A batch is ``batch_size`` bins per
     session, and the loss compares all sessions' bins with one another, so a step
@@ -628,7 +590,7 @@ def _cebra(
         edges = speed_edges(train, n_speeds)
         classes = [velocity_classes(t.velocity, edges) for t in fitted]
     elif labels == "target":
-        classes = [cebra_labels(t, time_group_s) for t in fitted]
+        classes = [target_classes(t, time_group_s) for t in fitted]
     else:
         raise ValueError(f"labels must be 'velocity' or 'target'; got {labels!r}")
     with torch_threads(threads), seeded_cebra(random_state):

@@ -1,6 +1,6 @@
 """Figure motor_cross_session: hand-velocity R² on unseen sessions against days apart.
 
-Drawn after Jude et al. (2022, SABLE), Fig. 3: one line per method, R² of the
+Drawn after Jude et al. (2022, SABLE): one line per method, R² of the
 decoded hand velocity on each test session's evaluation trials against the
 days since the last training session, the within-session decoder on top as
 the ceiling and the fixed decoder as the floor. Below, the trajectories that
@@ -50,7 +50,8 @@ def _r2_panel(ax, r2: pd.DataFrame, title: str) -> None:
         seeds = rows["seed"].nunique() if "seed" in rows else 0
         if seeds > 1:  # the band: range over seeds (each seed's mean per day)
             by_seed = rows.groupby(["days_apart", "seed"])["value"].mean().unstack()
-            ax.fill_between(by_seed.index, by_seed.min(1), by_seed.max(1), color=color, alpha=0.15)
+            low, high = by_seed.min(axis=1), by_seed.max(axis=1)
+            ax.fill_between(by_seed.index, low, high, color=color, alpha=0.15)
             label = f"{label} ({seeds} seeds)"
         ax.plot(per_day.index, per_day.values, style, marker="o", ms=4, color=color, label=label)
     ax.axhline(0, color="black", lw=0.6)
