@@ -36,7 +36,6 @@ def main(argv=None):
     )
     print(table.pivot_table(index="days_apart", columns="method", values="value").round(3))
     print("seconds:", {m: round(t, 1) for m, t in timings.items()})
-    write_table(args.metrics, table)
     # The reference (last training session) and the farthest test session.
     train, tests = cs.split_sessions(sessions, motor["n_train_sessions"])
     paths = cs.trajectories_before_after(
@@ -45,6 +44,7 @@ def main(argv=None):
         n_components=motor["aligned"]["n_components"],
         smoothing_s=motor["decoder"]["smoothing_s"],
     )
+    write_table(args.metrics, table)  # both outputs once everything is computed
     with atomic_path(args.trajectories) as tmp, open(tmp, "wb") as f:
         np.savez(f, **{key: np.asarray(value) for key, value in paths.items()})
 

@@ -390,20 +390,18 @@ class Alignment:
         """Canonical variables of this session's latents."""
         return (np.asarray(latents) - self.mean_) @ self.wa_
 
-    def reference_canonical(self, reference_latents) -> np.ndarray:
-        return (np.asarray(reference_latents) - self.reference_mean_) @ self.wb_
-
     def __call__(self, latents) -> np.ndarray:
         """This session's latents in the reference session's latent space."""
         return self.canonical(latents) @ np.linalg.pinv(self.wb_) + self.reference_mean_
 
 
 def session_latents(
-    trials: TrialSet, n_components: int, smoothing_s: float, fit_on: TrialSet | None = None
+    trials: TrialSet, n_components: int, smoothing_s: float
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """(latents (trials, bins, k) of ``trials``, the PCA), the PCA fitted on ``fit_on``."""
-    pca = fit_pca(smooth((fit_on or trials).counts, trials.bin_s, smoothing_s), n_components)
-    return project(smooth(trials.counts, trials.bin_s, smoothing_s), pca), pca
+    """(latents (trials, bins, k) of ``trials``, the PCA fitted on them)."""
+    smoothed = smooth(trials.counts, trials.bin_s, smoothing_s)
+    pca = fit_pca(smoothed, n_components)
+    return project(smoothed, pca), pca
 
 
 def _aligned(
@@ -423,13 +421,8 @@ def _aligned(
     out = []
     for test in tests:
         calibration, evaluation = split_test(test, calibration_fraction)
-        _, pca = session_latents(calibration, n_components, smoothing_s)
-        align = Alignment(
-            reference_latents,
-            reference.target,
-            project(smooth(calibration.counts, test.bin_s, smoothing_s), pca),
-            calibration.target,
-        )
+        latents, pca = session_latents(calibration, n_components, smoothing_s)
+        align = Alignment(reference_latents, reference.target, latents, calibration.target)
         latents = project(smooth(evaluation.counts, test.bin_s, smoothing_s), pca)
         out.append(model.predict(align(latents)).astype(np.float32))
     return out
