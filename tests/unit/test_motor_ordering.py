@@ -1,7 +1,8 @@
 """The cross-session comparison on the default simulated monkey: the paper's ordering, checked.
 
-Jude et al. (2022) report, on sessions far from the training ones: within-session ≥ SABLE and
-CEBRA multi-session > aligned PCA/CCA (Gallego et al. 2020) > a fixed decoder. This runs
+The ordering asked of this chain, on sessions far from the training ones (Jude et al. 2022,
+with CEBRA beside SABLE): within-session ≥ SABLE and CEBRA multi-session > aligned PCA/CCA
+(Gallego et al. 2020) > a fixed decoder. This runs
 every method at the default config's settings (SABLE: its three seeds, averaged) on the
 default simulated sessions (8 sessions over 60 days, 3 training) and asserts what holds here,
 by a margin; the claims that do not hold on this simulation are strict xfails carrying the
@@ -92,19 +93,23 @@ def near(table):
     return table[table["days_apart"] < FAR_DAYS].groupby("method")["value"].mean()
 
 
-def test_paper_within_session_is_the_ceiling_far_from_training(far):
-    assert far["within"] >= far["sable"], far
-
-
 def test_sable_beats_every_decoder_near_training(near):
-    """Near training SABLE, reading whole trials through its dynamics, even beats the causal
-    within-session Wiener filter (the paper's ceiling holds only far from training)."""
+    """SABLE, reading whole trials through dynamics learnt on 3 sessions, beats the causal
+    within-session Wiener filter fitted on the session's 80 calibration trials."""
     assert near["sable"] > near["within"] + 0.03, near
     assert near["sable"] > near["aligned"] + 0.05, near
 
 
-def test_sable_keeps_up_with_aligned_pca_cca_far_from_training(far):
-    assert far["sable"] > far["aligned"] - 0.05, far
+def test_paper_sable_beats_aligned_pca_cca_far_from_training(far):
+    """With no label of the test sessions, against aligned PCA/CCA that uses their targets."""
+    assert far["sable"] > far["aligned"] + 0.05, far
+
+
+def test_every_sable_seed_beats_aligned_pca_cca_far_from_training(table):
+    rows = table[table["days_apart"] >= FAR_DAYS]
+    aligned = rows.loc[rows["method"] == "aligned", "value"].mean()
+    per_seed = rows[rows["method"] == "sable"].groupby("seed")["value"].mean()
+    assert len(per_seed) == 3 and (per_seed > aligned + 0.02).all(), (per_seed, aligned)
 
 
 def test_the_reverse_step_does_not_hurt(table):
@@ -114,17 +119,17 @@ def test_the_reverse_step_does_not_hurt(table):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="far from training SABLE only ties aligned PCA/CCA here: its seeds' unsupervised "
-    "alignments drift apart (README: 0.80 vs 0.79 mean over days 22-57, seeds 0.67-0.94)",
+    reason="the within-session Wiener filter (80 calibration trials) is below SABLE here, far "
+    "from training too (README: 0.83 vs 0.90 over days 22-57)",
 )
-def test_paper_sable_beats_aligned_pca_cca_far_from_training(far):
-    assert far["sable"] > far["aligned"] + 0.03, far
+def test_paper_within_session_is_the_ceiling_far_from_training(far):
+    assert far["within"] >= far["sable"], far
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="CEBRA multi-session with velocity-class labels trails aligned PCA/CCA on this "
-    "simulation (README: 0.69 vs 0.79 far from training)",
+    reason="CEBRA multi-session trails aligned PCA/CCA on this simulation, however tuned "
+    "(README: 0.69 vs 0.79 far from training; 0.62-0.70 over labels, sizes and models)",
 )
 def test_paper_cebra_beats_aligned_pca_cca(far):
     assert far["cebra"] > far["aligned"], far

@@ -271,3 +271,30 @@ def test_a_loaded_model_moves_to_a_device_and_adapts(adapted, data, tmp_path):
     loaded = SABLE.load(tmp_path / "m.pt").to_device("cpu")
     assert loaded.device_.type == "cpu"
     np.testing.assert_allclose(loaded.predict(counts[-1]), adapted.predict(counts[-1]), atol=1e-6)
+
+
+def test_behaviour_matching_sees_a_rotated_reach_direction(fitted, data):
+    """The adaptation's behaviour term: near 0 for the training trials' own predicted
+    trajectories, larger once their direction is rotated off the 8 targets (22.5°)."""
+    from brainlatent.models.sable import behaviour_mmd
+
+    counts, _ = data
+    n_bins = counts[0].shape[1]
+    bank = fitted._behaviour_bank(torch.from_numpy(fitted.g0_mean_), n_bins)
+    own = bank[0][::2]
+    angle = np.pi / 8
+    rotation = torch.tensor(
+        [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], dtype=own.dtype
+    )
+    rotated = (own.reshape(len(own), n_bins, 2) @ rotation.T).reshape(len(own), -1)
+    rng = np.random.default_rng(0)
+    same = np.mean([behaviour_mmd(own, bank, rng).item() for _ in range(5)])
+    off = np.mean([behaviour_mmd(rotated, bank, rng).item() for _ in range(5)])
+    assert off > 2 * same and off > same + 0.05, (same, off)
+
+
+def test_behaviour_matching_is_logged_and_can_be_switched_off(fitted, adapted, data):
+    counts, _ = data
+    assert (adapted.adapt_history_["match"] > 0).all()
+    model = copy.deepcopy(fitted).set_params(adapt_epochs=2, behavior_match=0.0)
+    assert (model.adapt(counts[-1][:40]).adapt_history_["match"] == 0).all()
