@@ -1,5 +1,6 @@
 """Adapt the fitted SABLE to each test session's calibration block (no behaviour), with and
-without its reverse step, and decode the evaluation trials."""
+without its reverse step, recalibrate it with the block's velocity (its ceiling), and decode
+the evaluation trials."""
 
 import argparse
 import json
@@ -23,7 +24,7 @@ def main(argv=None):
     motor = args.settings
     sessions = [load_trials(path) for path in args.trials]
     model = SABLE.load(args.model).to_device(args.device)
-    methods = [m for m in ("sable", "sable_no_reverse") if m in motor["methods"]]
+    methods = [m for m in cs.SABLE_METHODS if m in motor["methods"]]
     timings = {}
     table = cs.evaluate(
         sessions,

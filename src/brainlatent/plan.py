@@ -71,6 +71,7 @@ MOTOR_JOBS = {
     "cebra": "cebra",
     "sable": "sable",
     "sable_no_reverse": "sable",
+    "sable_recalibrated": "sable",
 }
 #: First day of the simulated sessions (their file names carry the date, as DANDI 000688's do).
 MOTOR_SIMULATED_START = date(2024, 1, 8)

@@ -125,7 +125,9 @@ def test_decodes_held_out_trials_of_training_sessions(fitted, data):
 
 
 def test_adapt_takes_no_labels_and_leaves_the_original(fitted, ablation, data):
-    assert list(inspect.signature(SABLE.adapt).parameters) == ["self", "counts", "reverse", "start"]
+    parameters = inspect.signature(SABLE.adapt).parameters
+    assert list(parameters) == ["self", "counts", "reverse", "start", "velocity"]
+    assert parameters["velocity"].default is None  # labels only for the recalibrated ceiling
     counts, _ = data
     x = counts[0][N_TRAIN:]
     before = fitted.predict(x, session=0)
@@ -298,3 +300,15 @@ def test_behaviour_matching_is_logged_and_can_be_switched_off(fitted, adapted, d
     assert (adapted.adapt_history_["match"] > 0).all()
     model = copy.deepcopy(fitted).set_params(adapt_epochs=2, behavior_match=0.0)
     assert (model.adapt(counts[-1][:40]).adapt_history_["match"] == 0).all()
+
+
+def test_recalibration_with_the_sessions_velocity_is_the_ceiling(fitted, adapted, data):
+    counts, velocity = data
+    x, v = counts[-1][N_TRAIN:], velocity[-1][N_TRAIN:]
+    recalibrated = fitted.adapt(counts[-1][:N_TRAIN], velocity=velocity[-1][:N_TRAIN])
+    assert r2(recalibrated.predict(x), v) > r2(adapted.predict(x), v) + 0.02
+    assert (recalibrated.adapt_history_["match"] > 0).all()  # here: the behaviour MSE
+    with pytest.raises(ValueError, match="velocity must match its counts"):
+        fitted.adapt(counts[-1][:N_TRAIN], velocity=velocity[-1][:10])
+    with pytest.raises(ValueError, match="2 outputs"):
+        fitted.adapt(counts[-1][:N_TRAIN], velocity=velocity[-1][:N_TRAIN, :, :1])

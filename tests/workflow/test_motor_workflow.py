@@ -15,7 +15,7 @@ from .test_workflow import copy_project, planned_rules, snakemake
 
 pytestmark = pytest.mark.workflow
 CONFIG = "config/tests/tiny_motor.yaml"
-METHODS = {"within", "fixed", "aligned", "cebra", "sable", "sable_no_reverse"}
+METHODS = {"within", "fixed", "aligned", "cebra", "sable", "sable_no_reverse", "sable_recalibrated"}
 
 
 @pytest.fixture(scope="module")

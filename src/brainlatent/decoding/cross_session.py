@@ -34,6 +34,9 @@ way (:func:`score`: R² over all bins, x and y averaged). Methods:
 * ``sable`` / ``sable_no_reverse`` — :class:`brainlatent.models.sable.SABLE`
   fitted on the training sessions and adapted to each test session's
   calibration block without labels, with and without its reverse step.
+* ``sable_recalibrated`` — the same SABLE recalibrated on each calibration
+  block *with* its velocity (new read-in/out, shared networks frozen): SABLE's
+  own within-session ceiling, the bound its unsupervised alignment aims at.
 
 The decoder is one class for every method (:class:`WienerFilter`): ridge
 regression from ``n_lags`` bins of history (current bin included; the neural
@@ -60,9 +63,11 @@ from sklearn.metrics import r2_score
 from brainlatent.preprocessing.motor import TrialSet
 
 #: Every method, the ceiling first, the floor second.
-METHODS = ("within", "fixed", "aligned", "cebra", "sable", "sable_no_reverse")
+METHODS = ("within", "fixed", "aligned", "cebra", "sable", "sable_no_reverse", "sable_recalibrated")
 #: Methods whose result depends on a seed (the others are deterministic: ``seed`` is null).
-SEEDED = ("cebra", "sable", "sable_no_reverse")
+SEEDED = ("cebra", "sable", "sable_no_reverse", "sable_recalibrated")
+#: The methods that share one fitted SABLE.
+SABLE_METHODS = ("sable", "sable_no_reverse", "sable_recalibrated")
 #: Columns of the metrics table, one row per (session, method, metric).
 METRIC_COLUMNS = [
     "dataset", "subject", "session", "date", "days_apart", "method", "seed", "metric", "value",
@@ -631,13 +636,15 @@ def _sable(
     reverse: bool = True,
     model=None,
     chain: bool = True,
+    recalibrate: bool = False,
     **params,
 ) -> list[np.ndarray]:
     """SABLE fitted on the training sessions (or ``model``), adapted to each calibration block.
 
     Test sessions are adapted in time order; with ``chain`` each may start from the
     previous one's read-in/out when that explains its spikes better than the training
-    sessions' do (no labels either way: a deployed decoder sees sessions in this order).
+    sessions' do (a deployed decoder sees sessions in this order). No labels, unless
+    ``recalibrate``: then each block's velocity supervises its read-in/out.
     """
     channels = channel_union(train)
     model = fit_sable(train, channels, **params) if model is None else model
@@ -645,7 +652,10 @@ def _sable(
     for i in sorted(range(len(tests)), key=lambda i: tests[i].date):  # in time, as they come
         calibration, evaluation = split_test(tests[i], calibration_fraction)
         counts = match_channels(calibration, channels)
-        previous = model.adapt(counts, reverse=reverse, start=previous if chain else None)
+        velocity = calibration.velocity if recalibrate else None
+        previous = model.adapt(
+            counts, reverse=reverse, start=previous if chain else None, velocity=velocity
+        )
         out[i] = np.asarray(previous.predict(match_channels(evaluation, channels)), np.float32)
     return [out[i] for i in range(len(tests))]
 
@@ -658,6 +668,11 @@ def sable_no_reverse(train, test, **settings):
     return sable(train, test, **{**settings, "reverse": False})
 
 
+def sable_recalibrated(train, test, **settings):
+    """SABLE recalibrated with each calibration block's velocity: its within-session ceiling."""
+    return sable(train, test, **{**settings, "recalibrate": True})
+
+
 METHOD_FUNCTIONS: Mapping[str, Callable] = {
     "within": within,
     "fixed": fixed,
@@ -665,6 +680,7 @@ METHOD_FUNCTIONS: Mapping[str, Callable] = {
     "cebra": cebra,
     "sable": sable,
     "sable_no_reverse": sable_no_reverse,
+    "sable_recalibrated": sable_recalibrated,
 }
 
 
@@ -675,7 +691,7 @@ def test_labels(method: str, settings: Mapping | None = None) -> str:
     """What ``method`` uses of a test session's calibration block besides its spikes:
     ``velocity`` (within; CEBRA with velocity labels), ``target`` (aligned; CEBRA with
     target labels) or ``none`` (fixed, SABLE)."""
-    if method == "within":
+    if method in ("within", "sable_recalibrated"):
         return "velocity"
     if method == "aligned":
         return "target"
@@ -710,7 +726,7 @@ def evaluate(
 
     ``settings`` maps a method to its keyword settings (``sable`` settings are
     SABLE's parameters, or ``model``: a fitted SABLE; one SABLE is fitted and shared
-    by ``sable`` and ``sable_no_reverse``). ``timings``, when given, receives seconds per method.
+    by the :data:`SABLE_METHODS`). ``timings``, when given, receives seconds per method.
     """
     unknown = sorted(set(methods) - set(METHOD_FUNCTIONS))
     if unknown:
@@ -723,7 +739,7 @@ def evaluate(
     for method in methods:
         start = time.perf_counter()
         kwargs = dict(settings.get(method, {}))
-        if method in ("sable", "sable_no_reverse"):
+        if method in SABLE_METHODS:
             params = dict(settings.get("sable", {}))  # SABLE's parameters, or a fitted `model`
             if shared_sable is None:
                 shared_sable = params.pop("model", None) or fit_sable(train, **params)

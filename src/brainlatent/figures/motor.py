@@ -19,7 +19,8 @@ from brainlatent.errors import DataError
 
 #: Methods in drawing order, with their labels and colours.
 METHODS = {
-    "within": ("within-session (recalibrated)", "#2ca02c"),
+    "within": ("within-session Wiener filter", "#2ca02c"),
+    "sable_recalibrated": ("SABLE recalibrated (session's velocity)", "#17becf"),
     "sable": ("SABLE", "#1f77b4"),
     "sable_no_reverse": ("SABLE, no reverse step", "#9ecae1"),
     "cebra": ("CEBRA multi-session", "#9467bd"),
@@ -46,7 +47,7 @@ def _r2_panel(ax, r2: pd.DataFrame, title: str) -> None:
         if rows.empty:
             continue
         per_day = rows.groupby("days_apart")["value"].mean().sort_index()
-        style = "--" if method in ("within", "fixed") else "-"
+        style = "--" if method in ("within", "fixed", "sable_recalibrated") else "-"
         seeds = rows["seed"].nunique() if "seed" in rows else 0
         if seeds > 1:  # the band: range over seeds (each seed's mean per day)
             by_seed = rows.groupby(["days_apart", "seed"])["value"].mean().unstack()
@@ -96,7 +97,8 @@ def plot_motor_cross_session(
         ax = fig.add_subplot(grid[row, 0])
         _r2_panel(ax, r2, f"monkey {subject}: decoding on unseen sessions")
         if row == 0:
-            ax.legend(fontsize=7, loc="lower left")
+            # Below the axes: the lines fill the panel from the ceiling to the floor.
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
         ref, test = str(traj["reference_session"]), str(traj["test_session"])
         days = int(traj["days_apart"])
         panels = (

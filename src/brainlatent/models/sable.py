@@ -488,7 +488,13 @@ class SABLE(TorchEstimator):
         self.model_.to(self.device_)
         return self
 
-    def adapt(self, counts, reverse: bool | None = None, start: SABLE | None = None) -> SABLE:
+    def adapt(
+        self,
+        counts,
+        reverse: bool | None = None,
+        start: SABLE | None = None,
+        velocity=None,
+    ) -> SABLE:
         """A new fitted SABLE whose ``predict`` reads this unseen session (no labels used).
 
         Learns a new read-in and read-out for ``counts`` (trials, bins, channels)
@@ -496,7 +502,11 @@ class SABLE(TorchEstimator):
         hyperparameter) adds the reverse step. ``start``, an adaptation of this
         model to an earlier unseen session, adds that session's read-in/out to the
         candidate starting points (a chronic array drifts gradually, so the latest
-        session is often closer than the training ones). ``self`` is left unchanged.
+        session is often closer than the training ones). ``velocity`` (trials,
+        bins, outputs), when given, makes it a supervised recalibration instead:
+        the behaviour loss of training replaces the behaviour matching (what SABLE
+        reaches with the session's labels: its within-session ceiling). ``self``
+        is left unchanged.
         """
         check_is_fitted(self, "model_")
         if start is not None and getattr(start, "adapted_session_", None) is None:
@@ -507,6 +517,12 @@ class SABLE(TorchEstimator):
                 f"counts must have the training sessions' {self.n_channels_} channels; "
                 f"got {x.shape[2]}"
             )
+        y = None
+        if velocity is not None:
+            y = _check_velocity(velocity, x, "velocity")
+            if y.shape[2] != self.n_outputs_:
+                raise ValueError(f"velocity must have the {self.n_outputs_} outputs of training; "
+                                 f"got {y.shape[2]}")  # fmt: skip
         reverse = self.reverse if reverse is None else bool(reverse)
         new = copy.deepcopy(self)
         new.reverse = reverse
@@ -514,14 +530,15 @@ class SABLE(TorchEstimator):
         if start is not None:
             s = start.adapted_session_
             earlier = (start.model_.read_in[s], start.model_.read_out[s])
-        new._adapt(x, earlier)
+        new._adapt(x, earlier, y)
         return new
 
-    def _adapt(self, x: np.ndarray, earlier=None) -> None:
+    def _adapt(self, x: np.ndarray, earlier=None, y: np.ndarray | None = None) -> None:
         n_train = self.n_train_sessions_
         seed = self._seed() + _ADAPT_SEED_OFFSET
         rng = np.random.default_rng(seed)
         x_t = self._tensor(x)
+        y_t = None if y is None else self._tensor((y - self.velocity_mean_) / self.velocity_scale_)
         model = self.model_
         # Drop an earlier adaptation: one adapted session per estimator.
         model.read_in = nn.ModuleList(list(model.read_in)[:n_train])
@@ -558,10 +575,14 @@ class SABLE(TorchEstimator):
                 totals, n_seen = np.zeros(5), 0
                 for batch in self._batches(len(x), rng):
                     b = torch.as_tensor(batch, device=self.device_)
-                    nll, kl, _, factors = self._elbo_terms(x_t[b], new)
+                    labels = None if y_t is None else y_t[b]
+                    nll, kl, beh, factors = self._elbo_terms(x_t[b], new, labels)
                     objective = nll + self.kl_weight * kl
                     match = torch.zeros(())
-                    if self.behavior_match > 0:
+                    if beh is not None:  # supervised recalibration
+                        match = beh
+                        objective = objective + self.behavior_weight * beh
+                    elif self.behavior_match > 0:
                         match = self._behaviour_mmd(factors, behaviour_bank, rng)
                         objective = objective + self.behavior_match * match
                     rev = torch.zeros(())
