@@ -6,7 +6,7 @@ with CEBRA beside SABLE): within-session ≥ SABLE and CEBRA multi-session > ali
 every method at the default config's settings (SABLE: its three seeds, averaged) on the
 default simulated sessions (8 sessions over 60 days, 3 training) and asserts what holds here,
 by a margin; the claims that do not hold on this simulation are strict xfails carrying the
-numbers (README, "Motor cortex across sessions"). About 2 minutes on 2 cores.
+numbers (README, "Motor cortex across sessions"). About 3 minutes on 2 cores.
 """
 
 from __future__ import annotations
