@@ -689,8 +689,8 @@ METHOD_FUNCTIONS: Mapping[str, Callable] = {
 
 def test_labels(method: str, settings: Mapping | None = None) -> str:
     """What ``method`` uses of a test session's calibration block besides its spikes:
-    ``velocity`` (within; CEBRA with velocity labels), ``target`` (aligned; CEBRA with
-    target labels) or ``none`` (fixed, SABLE)."""
+    ``velocity`` (within, sable_recalibrated; CEBRA with velocity labels), ``target``
+    (aligned; CEBRA with target labels) or ``none`` (fixed, sable, sable_no_reverse)."""
     if method in ("within", "sable_recalibrated"):
         return "velocity"
     if method == "aligned":

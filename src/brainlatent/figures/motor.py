@@ -2,11 +2,13 @@
 
 Drawn after Jude et al. (2022, SABLE): one line per method, R² of the
 decoded hand velocity on each test session's evaluation trials against the
-days since the last training session, the within-session decoder on top as
-the ceiling and the fixed decoder as the floor. Below, the trajectories that
-make alignment possible (Gallego et al. 2020): per-target mean latent
-trajectories of a training and a test session, each session's own PCA
-(before) and the test session mapped by CCA onto the reference (after).
+days since the last training session; dashed: the recalibrated decoders (the
+within-session Wiener filter, and SABLE fitted with the session's velocity,
+the ceiling of its unsupervised alignment) and the fixed decoder, the floor.
+Beside it, the trajectories that make alignment possible (Gallego et al.
+2020): per-target mean latent trajectories of a training and a test session,
+each session's own PCA (before) and the test session mapped by CCA onto the
+reference (after).
 """
 
 from __future__ import annotations

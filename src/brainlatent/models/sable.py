@@ -76,9 +76,10 @@ from tqdm.auto import tqdm
 
 from brainlatent.models.torch_estimator import TorchEstimator
 
-__all__ = ["ADAPT_HISTORY_COLUMNS", "HISTORY_COLUMNS", "SABLE", "SABLENet"]
+__all__ = ["ADAPT_HISTORY_COLUMNS", "HISTORY_COLUMNS", "SABLE", "SABLENet", "behaviour_mmd"]
 
 HISTORY_COLUMNS = ["epoch", "loss", "nll", "kl", "behavior"]
+#: ``match``: the behaviour-matching MMD², or the velocity MSE of a recalibration with labels.
 ADAPT_HISTORY_COLUMNS = ["epoch", "loss", "nll", "kl", "match", "reverse"]
 
 _PREDICT_BATCH = 256
@@ -564,7 +565,9 @@ class SABLE(TorchEstimator):
             p.requires_grad_(True)
         bank_mean = self._tensor(self.g0_mean_)
         bank_std = self._tensor(np.exp(0.5 * self.g0_logvar_))
-        behaviour_bank = self._behaviour_bank(bank_mean, x.shape[1])
+        behaviour_bank = None
+        if y is None and self.behavior_match > 0:
+            behaviour_bank = self._behaviour_bank(bank_mean, x.shape[1])
         history = []
         with self._fork_rng():
             torch.manual_seed(seed)
