@@ -6,7 +6,7 @@ CORES ?= all
 CONFIG ?= config/config.yaml
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: env run report test lint bench lock clean
+.PHONY: env run real-laptop report test lint bench lock clean
 
 env: $(VENV)/.installed
 
@@ -20,6 +20,11 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 run: env  ## run the whole default workflow, then build results/report.html
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
 	$(BIN)/snakemake --cores 1 --configfile $(CONFIG) --report results/report.html
+
+real-laptop: env  ## real data that fits a laptop: sizes first, then config/real-laptop.yaml
+	$(BIN)/python -m brainlatent.datasets.download_plan config/real-laptop.yaml
+	$(BIN)/snakemake --cores $(CORES) --configfile config/real-laptop.yaml
+	$(BIN)/snakemake --cores 1 --configfile config/real-laptop.yaml --report results/report.html
 
 report: env
 	$(BIN)/snakemake --cores 1 --configfile $(CONFIG) --report results/report.html

@@ -36,6 +36,29 @@ def test_real_config_plans_every_download_with_no_data(tmp_path):
     assert not (project / "results").exists() and not (project / "data").exists()
 
 
+def test_real_laptop_config_plans_its_subset_with_no_data(tmp_path):
+    """config/real-laptop.yaml: one MEG session, four Allen sessions, one GOD participant,
+    eight sessions of one monkey; nothing simulated, nothing written by the dry run."""
+    project = copy_project(tmp_path)
+    result = snakemake(
+        project, "--configfile", "config/real-laptop.yaml", "--dry-run", "--quiet", "rules"
+    )
+    counts = {
+        name: int(count)
+        for name, count in re.findall(r"^(\w+)\s+(\d+)$", result.stdout, re.MULTILINE)
+    }
+    assert counts["download_things_meg"] == counts["preprocess_meg"] == 1  # BIGMEG1, ses 1
+    assert counts["fit_ridge"] == counts["fit_brain_module"] == 3  # handcrafted image models
+    assert counts["download_allen_calcium"] == counts["preprocess_scenes"] == 4  # StimB
+    assert counts["pool_pseudo_mouse"] == 1 and counts["fit_daenr"] == 1
+    assert counts["download_god_fmri"] == counts["decode_god_fmri"] == 1
+    assert counts["download_motor_session"] == counts["bin_motor_trials"] == 8
+    assert counts["fit_motor_sable"] == 3 and counts["decode_motor_cebra"] == 1  # monkey C
+    assert not any(name.startswith("simulate_") for name in counts)
+    assert "run_synthetic_benchmark" not in counts
+    assert not (project / "results").exists() and not (project / "data").exists()
+
+
 def test_derivatives_replace_the_raw_runs(tmp_path):
     project = copy_project(tmp_path)
     derivatives = project / "config" / "tests" / "derivatives.yaml"
