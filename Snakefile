@@ -11,13 +11,16 @@ configfile: "config/config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/things_meg.smk"
+include: "workflow/rules/meg_generation.smk"
 include: "workflow/rules/allen_calcium.smk"
 include: "workflow/rules/synthetic.smk"
+include: "workflow/rules/fault_tolerance.smk"
 include: "workflow/rules/god_fmri.smk"
 include: "workflow/rules/motor.smk"
 include: "workflow/rules/recording.smk"
 include: "workflow/rules/weights.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/scorecard.smk"
 include: "workflow/rules/benchmarks.smk"
 
 

@@ -1,4 +1,8 @@
-"""Retrieval of one subject's test images by the ridge baseline and the brain module."""
+"""Retrieval of one subject's test images by the ridge baseline and the brain module.
+
+Among the test images (candidates ``small``) and, given extra candidates, among the test
+images plus images the participant never saw (``large``).
+"""
 
 import argparse
 from pathlib import Path
@@ -50,22 +54,41 @@ def main(argv=None):
     parser.add_argument("--index", nargs="+", type=Path, required=True)
     parser.add_argument("--ridge", nargs="+", type=Path, required=True)
     parser.add_argument("--brain-module", nargs="+", type=Path, required=True)
+    parser.add_argument(
+        "--extra-features",
+        nargs="*",
+        type=Path,
+        default=[],
+        help="embeddings of the extra candidates, one file per model (none: small set only)",
+    )
+    parser.add_argument("--extra-index", nargs="*", type=Path, default=[])
     parser.add_argument("--top-k", nargs="+", type=int, default=[1, 5])
     parser.add_argument("--metrics", type=Path, required=True)
     args = parser.parse_args(argv)
     n = len(args.image_models)
     if not all(len(x) == n for x in (args.features, args.index, args.ridge, args.brain_module)):
         parser.error("--features, --index, --ridge and --brain-module need one file per model")
+    if len(args.extra_features) != len(args.extra_index) or len(args.extra_features) not in (0, n):
+        parser.error("--extra-features and --extra-index need one file per model, or none")
+    extras = list(zip(args.extra_features, args.extra_index, strict=True)) or [None] * n
 
     trials = read_table(args.trials)
     _, test = split_trials(trials, args.trials)
     X = load_npy(args.epochs)[test]
     images = trials["image"][test].to_numpy()
+    shown = trials["image"].to_numpy()  # extra candidates: never shown, in training either
     tables = []
-    for model, features, index, ridge, brain in zip(
-        args.image_models, args.features, args.index, args.ridge, args.brain_module, strict=True
+    for model, features, index, ridge, brain, extra_files in zip(
+        args.image_models,
+        args.features,
+        args.index,
+        args.ridge,
+        args.brain_module,
+        extras,
+        strict=True,
     ):
         features, index = load_npy(features), read_table(index)
+        extra = extra_files and (load_npy(extra_files[0]), read_table(extra_files[1]))
         module = BrainModuleDecoder.load(brain)
         decoders = {  # name: (decoder, device it was trained on)
             "ridge": (joblib.load(ridge), "cpu"),
@@ -75,7 +98,17 @@ def main(argv=None):
             ),
         }
         for name, (decoder, device) in decoders.items():
-            rows = retrieval_rows(decoder, X, images, features, index, args.top_k)
+            rows = retrieval_rows(
+                decoder,
+                X,
+                images,
+                features,
+                index,
+                args.top_k,
+                extra=extra,
+                seen=shown,
+                extra_source=extra_files[1] if extra_files else None,
+            )
             tables.append(
                 tidy(
                     rows,

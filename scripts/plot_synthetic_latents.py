@@ -6,16 +6,20 @@ from pathlib import Path
 from brainlatent.figures.calcium import plot_synthetic_latents
 from brainlatent.figures.style import save_figure
 from brainlatent.io import read_table
-from brainlatent.synthetic.benchmark import PAPER_MEDIANS
+from brainlatent.synthetic.benchmark import paper_medians
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument(
+        "--paper_values", type=Path, required=True, help="resources/paper_values.yaml"
+    )
     parser.add_argument("--pdf", type=Path, required=True)
     parser.add_argument("--png", type=Path, required=True)
     args = parser.parse_args(argv)
-    figure = plot_synthetic_latents(read_table(args.metrics), PAPER_MEDIANS, source=args.metrics)
+    medians = paper_medians(args.paper_values)
+    figure = plot_synthetic_latents(read_table(args.metrics), medians, source=args.metrics)
     save_figure(figure, args.pdf, args.png)
 
 

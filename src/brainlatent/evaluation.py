@@ -2,8 +2,11 @@
 
 Test images are seen several times; predictions for repeats of an image are
 averaged, then each image's prediction is ranked against the embeddings of all
-test images. Results are long-format rows: one per (decoder, image model,
-window, metric), which the workflow stacks over subjects into Parquet tables.
+test images (the ``small`` candidate set) and, when extra candidates are given,
+against the test images plus images the participant never saw (the ``large``
+set of Benchetrit et al. 2023). Results are long-format rows: one per (decoder,
+image model, window, candidate set, metric), which the workflow stacks over
+subjects into Parquet tables.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from brainlatent.io import load_npy, read_table
 from brainlatent.metrics import retrieval_metrics
 
 #: Columns of every metrics table, in order. ``device`` is where the decoder was trained
-#: (``cpu``, ``cuda``, ...; ridge always fits on the CPU), last so older columns keep their place.
+#: (``cpu``, ``cuda``, ...; ridge always fits on the CPU); ``candidates`` is the candidate set
+#: (:data:`CANDIDATE_SETS`), whose size is ``n_candidates`` and whose chance is ``chance``.
+#: Columns added later go last, so older columns keep their place.
 METRIC_COLUMNS = [
     "dataset",
     "subject",
@@ -33,7 +38,11 @@ METRIC_COLUMNS = [
     "chance",
     "n_candidates",
     "device",
+    "candidates",
 ]
+#: Candidate sets: the test images (``small``), and the test images plus extra images
+#: the participant never saw (``large``).
+CANDIDATE_SETS = ("small", "large")
 
 
 def feature_lookup(
@@ -55,11 +64,91 @@ def average_repeats(predictions: np.ndarray, images) -> tuple[np.ndarray, np.nda
     return means.index.to_numpy(), means.to_numpy()
 
 
-def retrieval_rows(decoder, X_test, test_images, features, index, top_k=(1, 5)) -> list[dict]:
-    """Retrieval metrics of a fitted decoder (``predict`` + ``transform_targets``)."""
+def extra_candidates(
+    features: np.ndarray, index: pd.DataFrame, seen=(), source="extra candidates"
+) -> np.ndarray:
+    """The embeddings of the extra candidates, in the order of their image numbers.
+
+    Extra candidates are images the participant never saw: an image number listed twice,
+    or one of ``seen`` (the test images, or every image shown), or an embedding that is
+    not finite, is an error naming ``source``.
+    """
+    features = np.asarray(features)
+    if not {"image", "row"} <= set(index.columns):
+        raise DataError(source, f"needs columns 'image' and 'row'; got {list(index.columns)}")
+    images = index["image"].to_numpy()
+    if not len(images):
+        raise DataError(source, "lists no extra candidates")
+    repeated = np.unique(images[pd.Series(images).duplicated().to_numpy()])
+    if len(repeated):
+        raise DataError(source, f"image numbers listed more than once: {repeated[:10].tolist()}")
+    overlap = np.intersect1d(images, np.asarray(list(seen), dtype=np.int64))
+    if len(overlap):
+        raise DataError(
+            source,
+            f"images {overlap[:10].tolist()} are extra candidates but the participant saw them "
+            "(test or training images); extra candidates must be images never shown",
+        )
+    rows = index["row"].to_numpy()
+    if features.ndim != 2 or rows.min() < 0 or rows.max() >= len(features):
+        raise DataError(source, f"rows {rows.min()}..{rows.max()} do not fit {features.shape}")
+    matrix = features[rows[np.argsort(images, kind="stable")]]
+    bad = ~np.isfinite(matrix).all(axis=1)
+    if bad.any():
+        raise DataError(
+            source,
+            f"embeddings of images {np.sort(images)[bad][:10].tolist()} are not finite "
+            "(NaN or infinite)",
+        )
+    return matrix
+
+
+def retrieval_rows(
+    decoder,
+    X_test,
+    test_images,
+    features,
+    index,
+    top_k=(1, 5),
+    extra=None,
+    seen=(),
+    extra_source="extra candidates",
+) -> list[dict]:
+    """Retrieval metrics of a fitted decoder (``predict`` + ``transform_targets``).
+
+    Each row's ``candidates`` is ``small`` (among the test images). With ``extra``,
+    ``(features, index)`` of images the participant never saw (checked by
+    :func:`extra_candidates` against the test images and ``seen``), the same metrics
+    follow for the ``large`` set: the test images plus the extra ones. Chance and
+    ``n_candidates`` are those of each set; errors name ``extra_source``.
+    """
     images, predictions = average_repeats(decoder.predict(X_test), test_images)
-    candidates = decoder.transform_targets(feature_lookup(features, index, images))
-    return retrieval_metrics(predictions, candidates, tuple(top_k))
+    small = decoder.transform_targets(feature_lookup(features, index, images))
+    rows = [
+        {**row, "candidates": "small"}
+        for row in retrieval_metrics(predictions, small, tuple(top_k))
+    ]
+    if extra is not None:
+        extra_features, extra_index = extra
+        others = extra_candidates(
+            extra_features,
+            extra_index,
+            np.union1d(images, np.asarray(list(seen), dtype=np.int64)),
+            extra_source,
+        )
+        if others.shape[1] != np.asarray(features).shape[1]:
+            raise DataError(
+                extra_source,
+                f"{others.shape[1]} embedding dims, but the test images have "
+                f"{np.asarray(features).shape[1]}",
+            )
+        large = np.concatenate([small, decoder.transform_targets(others)])
+        # The true candidate of prediction i is row i: the test images come first.
+        rows += [
+            {**row, "candidates": "large"}
+            for row in retrieval_metrics(predictions, large, tuple(top_k))
+        ]
+    return rows
 
 
 def sliding_windows(

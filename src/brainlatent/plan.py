@@ -28,10 +28,12 @@ __all__ = [
     "MegPlan",
     "MotorCohort",
     "MotorPlan",
+    "PAPER_VALUES",
     "PRETRAINED",
     "PSEUDO",
     "Plan",
     "RecordingPlan",
+    "SCORECARD",
 ]
 
 #: Image models that need downloaded weights (``things_meg.weights``).
@@ -60,7 +62,20 @@ RECORDING_CEBRA_PRESETS = {
     "paper": {**_CEBRA_COMMON, "max_iterations": 10000, "learning_rate": 3e-4},
 }
 #: The config's datasets, in the order their figures are listed.
-DATASETS = ("things_meg", "allen_calcium", "synthetic", "god_fmri", "motor", "recording")
+DATASETS = (
+    "things_meg",
+    "allen_calcium",
+    "synthetic",
+    "god_fmri",
+    "motor",
+    "recording",
+    "fault_tolerance",
+)
+#: The fault-tolerance chain's metrics tables (Zlokapa et al. 2022; a simulation, no data).
+FAULT_TOLERANCE_TABLES = {
+    "phase": "results/fault_tolerance/metrics/phase.parquet",
+    "scaling": "results/fault_tolerance/metrics/scaling.parquet",
+}
 #: Where each cohort of motor-cortex sessions (one animal) puts its results.
 MOTOR_ROOT = "results/motor"
 #: Cross-session methods, and the job (metrics table) that scores each.
@@ -75,6 +90,10 @@ MOTOR_JOBS = {
 }
 #: First day of the simulated sessions (their file names carry the date, as DANDI 000688's do).
 MOTOR_SIMULATED_START = date(2024, 1, 8)
+#: The papers' numbers (read by the scorecard and the figures that draw them), under the
+#: workflow's folder; and the scorecard's outputs (brainlatent.scorecard).
+PAPER_VALUES = "resources/paper_values.yaml"
+SCORECARD = ("results/scorecard.parquet", "results/scorecard.html")
 
 
 def _frozen(mapping: Mapping) -> MappingProxyType:
@@ -96,11 +115,32 @@ class MegPlan:
     sessions: tuple[int, ...]
     runs: tuple[int, ...]
     image_models: tuple[str, ...]
+    extra_candidates: int = 0  # images never seen added to the test images (large set)
+    # image generation (things_meg.generation): built by the default target when enabled;
+    # its figure can be asked for by name either way
+    generation: bool = False
+    generation_decoders: tuple[str, ...] = ("ridge",)
+    generator: str = "autoencoder"
+    generation_high_level: str = "hog"  # image model of the high-level similarity
     root: str = "results/things_meg"
+
+    def generation_images(self, subject: str) -> str:
+        """One subject's seen and generated test images (``evaluate_generation``)."""
+        return f"{self.root}/sub-{subject}/generation/images.npz"
 
     @property
     def bids(self) -> str:
         return f"{self.root}/bids"
+
+    @property
+    def extra_stimuli(self) -> str:
+        """Index of the extra retrieval candidates: simulated, or unseen THINGS images."""
+        return f"{self.root}/extra_stimuli"
+
+    @property
+    def extra_features(self) -> str:
+        """Folder of the extra candidates' embeddings: ``<image model>.npy`` + ``.parquet``."""
+        return f"{self.root}/extra_features"
 
     @property
     def stimuli(self) -> str:
@@ -138,6 +178,15 @@ class MegPlan:
             Preprocessing.from_config(meg["preprocess"])
         except ConfigError as error:
             raise ConfigError(f"things_meg.{error}") from None
+        from brainlatent.datasets.stimuli import THINGS_UNSEEN
+
+        extra = int(meg.get("evaluate", {}).get("extra_candidates", 0))
+        if meg["source"] == "download" and extra > THINGS_UNSEEN:
+            raise ConfigError(
+                f"things_meg.evaluate.extra_candidates is {extra}, but THINGS has only "
+                f"{THINGS_UNSEEN} images never shown in THINGS-MEG (the paper's large set "
+                f"adds all of them): use at most {THINGS_UNSEEN}"
+            )
         return cls(
             source=meg["source"],
             data=meg["data"],
@@ -145,7 +194,25 @@ class MegPlan:
             sessions=tuple(meg["sessions"]),
             runs=tuple(meg["runs"]),
             image_models=tuple(meg["image_models"]),
+            extra_candidates=extra,
+            **_generation(meg),
         )
+
+
+def _generation(meg: dict) -> dict:
+    """MegPlan's generation fields; a generator that cannot run is refused even when off."""
+    generation = meg.get("generation")
+    if not generation:
+        return {}
+    from brainlatent.decoding.meg_generation import check_generation
+
+    check_generation(generation)
+    return {
+        "generation": bool(generation["enabled"]),
+        "generation_decoders": tuple(generation["decoders"]),
+        "generator": generation["generator"]["kind"],
+        "generation_high_level": generation["high_level"],
+    }
 
 
 @dataclass(frozen=True)
@@ -803,6 +870,15 @@ class Plan:
                 {"metrics": (f"{meg.root}/metrics/timecourse.parquet",)},
             ),
             Figure(
+                "meg_generation",
+                "THINGS-MEG",
+                {
+                    "metrics": (f"{meg.root}/metrics/generation.parquet",),
+                    "timecourse": (f"{meg.root}/metrics/generation_timecourse.parquet",),
+                    "images": tuple(meg.generation_images(s) for s in sorted(meg.subjects)),
+                },
+            ),
+            Figure(
                 "calcium_frame_decoding",
                 "Allen calcium (CEBRA)",
                 {"metrics": (f"{calcium.root}/metrics/frame_decoding.parquet",)},
@@ -829,7 +905,18 @@ class Plan:
             Figure(
                 "synthetic_latents",
                 "Synthetic latents (CEBRA)",
-                {"metrics": ("results/synthetic/metrics/latents.parquet",)},
+                {
+                    "metrics": ("results/synthetic/metrics/latents.parquet",),
+                    "paper_values": (self.paper_values,),
+                },
+            ),
+            *(
+                Figure(
+                    f"fault_tolerance_{name}",
+                    "Fault-tolerant neural networks (grid code)",
+                    {"metrics": (table,), "paper_values": (self.paper_values,)},
+                )
+                for name, table in FAULT_TOLERANCE_TABLES.items()
             ),
             Figure(
                 "fmri_reconstruction",
@@ -889,6 +976,8 @@ class Plan:
         names = []
         if "things_meg" in self.datasets:
             names += ["meg_retrieval", "meg_timecourse"]
+            if self.meg.generation:
+                names.append("meg_generation")
         if "allen_calcium" in self.datasets:
             names += ["calcium_frame_decoding", "calcium_embedding"]
             if len(self.calcium.embedded_mice) > 1:
@@ -898,6 +987,8 @@ class Plan:
                 names.append("daenr")
         if "synthetic" in self.datasets:
             names.append("synthetic_latents")
+        if "fault_tolerance" in self.datasets:
+            names += [f"fault_tolerance_{name}" for name in FAULT_TOLERANCE_TABLES]
         if "god_fmri" in self.datasets:
             names += ["fmri_reconstruction", "fmri_roi_weights"]
         if "motor" in self.datasets:
@@ -908,11 +999,33 @@ class Plan:
         return tuple(names)
 
     @property
+    def paper_values(self) -> str:
+        """The papers' numbers (:data:`PAPER_VALUES`), resolved against the workflow's folder."""
+        return str(self.base / PAPER_VALUES)
+
+    @property
+    def scorecard_tables(self) -> tuple[str, ...]:
+        """The metrics tables of the papers' figures this config builds (not your
+        recordings'): what the reproduction scorecard compares with the papers."""
+        by_name = {figure.name: figure for figure in self.figures}
+        own = {f"recording_embedding_{name}" for name in self.recordings}
+        own |= {cohort.figure for cohort in self.recording_cohorts.values()}
+        tables = [
+            path
+            for name in self.built_figures
+            if name not in own
+            for path in by_name[name].inputs.get("metrics", ())
+        ]
+        return tuple(dict.fromkeys(tables))
+
+    @property
     def targets(self) -> tuple[str, ...]:
-        """The default target's files: each built figure, and the benchmark page after
-        ``make bench``."""
+        """The default target's files: each built figure, the reproduction scorecard when a
+        paper's chain runs, and the benchmark page after ``make bench``."""
         by_name = {figure.name: figure for figure in self.figures}
         files = [path for name in self.built_figures for path in by_name[name].outputs]
+        if self.scorecard_tables:
+            files += SCORECARD
         if self.benchmark_results:
             files.append("results/benchmarks/benchmarks.html")
         return tuple(files)
@@ -922,13 +1035,15 @@ def _pretrained(
     weights: dict, meg: MegPlan, fmri: FmriPlan, resolve
 ) -> tuple[dict[str, str], dict[str, str]]:
     """Weights of the pretrained models used: ``{model: path}`` and those to download."""
-    used = sorted(m for m in {*meg.image_models, *fmri.features} if m in PRETRAINED)
+    high_level = (meg.generation_high_level,) if meg.generation else ()
+    used = sorted(m for m in {*meg.image_models, *fmri.features, *high_level} if m in PRETRAINED)
     for model in used:
         if weights.get(model) is None:
             raise ConfigError(
                 f"image model '{model}' needs pretrained weights: set things_meg.weights.{model} "
                 f"to their path (on disk, or where download_weights should put them) or stop "
-                f"using '{model}' (things_meg.image_models, god_fmri.roi_weights)."
+                f"using '{model}' (things_meg.image_models, god_fmri.roi_weights, "
+                f"things_meg.generation.high_level)."
             )
     paths = {m: resolve(weights[m]) for m in used}
     return paths, {p: m for m, p in paths.items() if not Path(p).exists()}

@@ -48,7 +48,8 @@ def test_timecourse_decodes_only_after_onset():
     alone = evaluation.timecourse_rows(X, trials, times, {"m": (emb, index)}, **kwargs)
     pd.testing.assert_frame_equal(table, alone)  # one joint fit = one fit per model
     assert list(table.columns) == evaluation.METRIC_COLUMNS
-    assert evaluation.METRIC_COLUMNS[-1] == "device" and set(table.device) == {"cpu"}  # ridge
+    assert set(table.device) == {"cpu"}  # ridge
+    assert set(table.candidates) == {"small"}  # the time course ranks among the test images
     top5 = table[table["metric"] == "top5"].set_index("window_start")["value"]
     chance = table.loc[table["metric"] == "top5", "chance"].iloc[0]
     assert chance == 0.05
@@ -82,3 +83,145 @@ def test_training_set_stacks_subjects_and_checks_channels(tmp_path):
     assert subjects.tolist() == [0, 0, 1, 1] and X[2, 0, 0] == 1
     with pytest.raises(DataError, match=r"i2\.json: channels differ"):
         evaluation.training_set(paths["epochs"], paths["trials"], paths["info"], features, index)
+
+
+class _Identity:
+    """A decoder whose predictions are given: ``predict`` returns them as they are."""
+
+    def __init__(self, predictions):
+        self.predictions = predictions
+
+    def predict(self, X):
+        return self.predictions[np.asarray(X, dtype=int).ravel()]
+
+    def transform_targets(self, Y):
+        return np.asarray(Y, dtype=np.float32)
+
+
+def _category_world(seed=0, n_concepts=40, per_concept=4, noise=1.5):
+    """Test images, one per concept, and extra images of the same concepts.
+
+    Images are concept prototype + image jitter; the decoder's prediction is the test
+    image's embedding plus noise. Extra images of the test image's own concept are its
+    category-level neighbours, so among them the seen image is harder to single out.
+    Extra images are numbered from 1000 and the candidate block of the large set adds
+    ``per_concept`` per test image.
+    """
+    gen = np.random.default_rng(seed)
+    dims = 16
+    prototypes = gen.normal(size=(n_concepts, dims))
+    test = prototypes + 0.3 * gen.normal(size=(n_concepts, dims))
+    extra = np.repeat(prototypes, per_concept, axis=0) + 0.3 * gen.normal(
+        size=(n_concepts * per_concept, dims)
+    )
+    predictions = test + noise * gen.normal(size=test.shape)
+    index = pd.DataFrame({"image": np.arange(n_concepts), "row": np.arange(n_concepts)})
+    extra_index = pd.DataFrame(
+        {"image": 1000 + np.arange(len(extra)), "row": np.arange(len(extra))}
+    )
+    return predictions, test, index, extra, extra_index
+
+
+def test_retrieval_among_never_seen_images_of_the_same_concepts_is_harder():
+    predictions, test, index, extra, extra_index = _category_world()
+    n = len(test)
+    rows = evaluation.retrieval_rows(
+        _Identity(predictions), np.arange(n), np.arange(n), test, index, (1, 5),
+        extra=(extra, extra_index),
+    )  # fmt: skip
+    table = evaluation.tidy(
+        rows, dataset="toy", subject="S", decoder="d", image_model="m",
+        window_start=np.nan, window_stop=np.nan, device="cpu",
+    )  # fmt: skip
+    assert list(table.columns) == evaluation.METRIC_COLUMNS
+    assert evaluation.METRIC_COLUMNS[-2:] == ["device", "candidates"]
+    assert table["candidates"].tolist() == ["small"] * 3 + ["large"] * 3
+    by = table.set_index(["candidates", "metric"])
+    assert by.loc[("small", "top5"), "n_candidates"] == n
+    assert by.loc[("large", "top5"), "n_candidates"] == n + len(extra)
+    # Chance is each set's own.
+    assert by.loc[("small", "top5"), "chance"] == pytest.approx(5 / n)
+    assert by.loc[("large", "top5"), "chance"] == pytest.approx(5 / (n + len(extra)))
+    assert by.loc[("large", "relative_median_rank"), "chance"] == pytest.approx(0.5, abs=0.01)
+    # The ground truth: the same predictions, ranked among more and closer candidates.
+    small, large = by.loc["small", "value"], by.loc["large", "value"]
+    assert small["top5"] > 0.8  # decodable among the test images
+    assert large["top5"] < small["top5"] - 0.2
+    assert large["top1"] < small["top1"]
+    assert large["top5"] > by.loc[("large", "top5"), "chance"]  # still above chance
+    # The median rank itself grows; divided by 5× the candidates, the relative median rank
+    # does not get worse here (extra images ranked in proportion to their concepts).
+    rmr = by.xs("relative_median_rank", level="metric")
+    rank = rmr["value"] * rmr["n_candidates"]
+    assert rank["large"] > rank["small"]
+
+
+def test_relative_median_rank_is_worse_when_extra_images_match_the_decoders_bias():
+    """Relative median rank divides by the set's size, so adding images of the test images'
+    concepts in proportion leaves it about the same (above). It gets worse when never-seen
+    images outrank the seen one more often than the other test images do: here every
+    prediction shares a bias (what the decoder predicts whatever the image), and the
+    extra images look like that bias."""
+    gen = np.random.default_rng(1)
+    n, m, dims = 30, 30, 12
+    test = gen.normal(size=(n, dims))
+    bias = 2.0 * gen.normal(size=dims)
+    predictions = test + 0.8 * gen.normal(size=(n, dims)) + 0.5 * bias
+    extra = bias + 0.5 * gen.normal(size=(m, dims))
+    index = pd.DataFrame({"image": np.arange(n), "row": np.arange(n)})
+    extra_index = pd.DataFrame({"image": 500 + np.arange(m), "row": np.arange(m)})
+    rows = evaluation.retrieval_rows(
+        _Identity(predictions), np.arange(n), np.arange(n), test, index, (5,),
+        extra=(extra, extra_index),
+    )  # fmt: skip
+    table = pd.DataFrame(rows).set_index(["candidates", "metric"])["value"]
+    assert table[("small", "top5")] > 0.6 and table[("small", "relative_median_rank")] < 0.1
+    assert table[("large", "top5")] < table[("small", "top5")] - 0.3
+    assert table[("large", "relative_median_rank")] > table[("small", "relative_median_rank")] + 0.3
+
+
+def test_without_extra_candidates_only_the_small_set_is_reported():
+    predictions, test, index, *_ = _category_world()
+    n = len(test)
+    rows = evaluation.retrieval_rows(
+        _Identity(predictions), np.arange(n), np.arange(n), test, index
+    )
+    assert {r["candidates"] for r in rows} == {"small"} and len(rows) == 3
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ("nan", r"extra\.parquet: embeddings of images \[1002\] are not finite"),
+        ("test_id", r"extra\.parquet: images \[3\] are extra candidates but the participant saw"),
+        ("seen_id", r"extra\.parquet: images \[77\] are extra candidates but the participant saw"),
+        ("duplicate", r"extra\.parquet: image numbers listed more than once: \[1001\]"),
+        ("dims", r"extra\.parquet: 15 embedding dims, but the test images have 16"),
+    ],
+)
+def test_bad_extra_candidates_are_named(change, match):
+    predictions, test, index, extra, extra_index = _category_world()
+    extra, extra_index = extra.copy(), extra_index.copy()
+    if change == "nan":
+        extra[2, 4] = np.nan
+    elif change == "test_id":
+        extra_index.loc[5, "image"] = 3
+    elif change == "seen_id":
+        extra_index.loc[5, "image"] = 77
+    elif change == "duplicate":
+        extra_index.loc[5, "image"] = 1001
+    elif change == "dims":
+        extra = extra[:, :15]
+    n = len(test)
+    with pytest.raises(DataError, match=match):
+        evaluation.retrieval_rows(
+            _Identity(predictions), np.arange(n), np.arange(n), test, index,
+            extra=(extra, extra_index), seen=[77], extra_source="extra.parquet",
+        )  # fmt: skip
+
+
+def test_extra_candidates_follow_their_image_numbers_not_row_order():
+    features = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 2.0]])
+    index = pd.DataFrame({"image": [30, 10, 20], "row": [0, 1, 2]})
+    matrix = evaluation.extra_candidates(features, index, seen=[1, 2])
+    assert matrix.tolist() == [[0.0, 1.0], [2.0, 2.0], [1.0, 0.0]]  # images 10, 20, 30

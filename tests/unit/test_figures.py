@@ -28,6 +28,7 @@ def metrics(windows):
                                 0.05,
                                 100,
                                 "cpu",
+                                "small",
                             ]
                         )
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)

@@ -34,21 +34,35 @@ def plan(overlay: dict | None = None, base: dict = DEFAULT) -> Plan:
     return Plan.from_config(config, REPO, schema=SCHEMA)
 
 
-def test_default_config_builds_ten_figures():
+def test_default_config_builds_every_chains_figures():
     p = plan()
     assert p.built_figures == (
         "meg_retrieval",
         "meg_timecourse",
+        "meg_generation",
         "calcium_frame_decoding",
         "calcium_embedding",
         "calcium_consistency",
         "daenr",
         "synthetic_latents",
+        "fault_tolerance_phase",
+        "fault_tolerance_scaling",
         "fmri_reconstruction",
         "fmri_roi_weights",
         "motor_cross_session",
     )
-    assert len(p.targets) == 2 * 10 + bool(p.benchmark_results)
+    assert len(p.targets) == 2 * len(p.built_figures) + 2 + bool(p.benchmark_results)
+    assert {"results/scorecard.parquet", "results/scorecard.html"} <= set(p.targets)
+    assert set(p.scorecard_tables) >= {  # the metrics tables of every chain, for the scorecard
+        "results/things_meg/metrics/retrieval.parquet",
+        "results/things_meg/metrics/timecourse.parquet",
+        "results/allen_calcium/metrics/frame_decoding.parquet",
+        "results/allen_calcium/metrics/consistency.parquet",
+        "results/allen_calcium/daenr/metrics.parquet",
+        "results/synthetic/metrics/latents.parquet",
+        "results/god_fmri/sub-01/decode/metrics.parquet",
+        "results/motor/sub-S/metrics/cross_session.parquet",
+    }
     assert p.meg.subjects == ("BIGMEG1", "BIGMEG2")
     assert p.calcium.pseudo_mice == ("pseudo",) and p.calcium.scene_mice == p.calcium.mice
     assert p.weights == {} and p.weights_to_fetch == {}
@@ -103,6 +117,7 @@ def test_tiny_recording_embeddings_curves_and_figure():
         f"{root}/selection/cebra_time_input_0.25.parquet",
     ]
     assert p.built_figures == ("recording_embedding_place_cells_dense",)
+    assert p.scorecard_tables == () and "results/scorecard.parquet" not in p.targets
     assert r.file == f"{root}/simulated/recording.nwb"
     assert r.metrics == f"{root}/metrics/decoding.parquet"
 

@@ -1,7 +1,7 @@
 # THINGS-MEG (Benchetrit, Banville & King 2023): simulate or download ds004212, preprocess
 # run by run (or read the authors' epochs), embed the images, fit the ridge baseline per
 # subject and the brain module across subjects, evaluate retrieval over the whole epoch
-# and in sliding windows.
+# (among the test images, and among them plus never-seen images) and in sliding windows.
 
 MEG = config["things_meg"]  # the settings, passed to the scripts as they are
 # Subjects in a fixed order whatever the config's, so reordering them reruns nothing: the
@@ -183,6 +183,83 @@ rule embed_images:
         " > {log} 2>&1"
 
 
+# Extra retrieval candidates (the paper's large set): images the participants never saw,
+# embedded by every image model like the stimuli. Simulated: new images of the test images'
+# concepts; real: the THINGS images never shown in THINGS-MEG.
+if MEG["source"] == "simulate":
+
+    rule simulate_extra_images:
+        input:
+            script=script("simulate_extra_images"),
+            bids=BIDS_ROOT,
+        output:
+            stimuli=directory(PLAN.meg.extra_stimuli),
+        log:
+            "logs/simulate_extra_images/things_meg.log",
+        benchmark:
+            "logs/benchmarks/simulate_extra_images/things_meg.tsv"
+        conda:
+            "../../envs/mne.yaml"
+        params:
+            number=PLAN.meg.extra_candidates,
+            image_size=MEG["simulate"].get("image_size", 64),
+            seed=config["seed"],  # the simulator's: the same concept prototypes
+        shell:
+            "python {input.script} --bids {input.bids:q} --number {params.number}"
+            " --seed {params.seed} --image-size {params.image_size}"
+            " --stimuli {output.stimuli:q} > {log} 2>&1"
+
+
+if MEG["source"] == "download":
+
+    rule index_extra_images:
+        input:
+            script=script("index_extra_images"),
+            reference=PLAN.resolve(MEG["reference_bids"]),  # every run's events.tsv
+            bids=BIDS_ROOT,
+        output:
+            stimuli=directory(PLAN.meg.extra_stimuli),
+        log:
+            "logs/index_extra_images/things_meg.log",
+        benchmark:
+            "logs/benchmarks/index_extra_images/things_meg.tsv"
+        localrule: True
+        conda:
+            "../../envs/mne.yaml"
+        params:
+            images=PLAN.resolve(MEG["stimuli_dir"]),
+            number=PLAN.meg.extra_candidates,
+            seed=config["seed"],
+        shell:
+            "python {input.script} --events {input.reference:q} {input.bids:q}"
+            " --images {params.images:q} --number {params.number} --seed {params.seed}"
+            " --stimuli {output.stimuli:q} > {log} 2>&1"
+
+
+rule embed_extra_images:
+    input:
+        unpack(get_weights),
+        script=script("embed_images"),
+        stimuli=PLAN.meg.extra_stimuli,
+    output:
+        features=f"{PLAN.meg.extra_features}/{{image_model}}.npy",
+        index=f"{PLAN.meg.extra_features}/{{image_model}}.parquet",
+    log:
+        "logs/embed_extra_images/{image_model}.log",
+    benchmark:
+        "logs/benchmarks/embed_extra_images/{image_model}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        mem_mb=image_model_mem_mb,
+    params:
+        weights=lambda wildcards, input: input.get("weights", ""),
+    shell:
+        "python {input.script} --stimuli {input.stimuli:q} --model {wildcards.image_model}"
+        " --weights={params.weights:q} --features {output.features:q} --index {output.index:q}"
+        " > {log} 2>&1"
+
+
 rule fit_ridge:
     input:
         script=script("fit_ridge"),
@@ -268,6 +345,15 @@ rule evaluate_retrieval:
             f"{MEG_ROOT}/brain_module/{{image_model}}/model.pt",
             image_model=IMAGE_MODELS,
         ),
+        # the large candidate set: none when extra_candidates is 0
+        extra_features=expand(
+            f"{PLAN.meg.extra_features}/{{image_model}}.npy",
+            image_model=IMAGE_MODELS if PLAN.meg.extra_candidates else [],
+        ),
+        extra_index=expand(
+            f"{PLAN.meg.extra_features}/{{image_model}}.parquet",
+            image_model=IMAGE_MODELS if PLAN.meg.extra_candidates else [],
+        ),
     output:
         metrics=f"{MEG_ROOT}/sub-{{subject}}/evaluate/retrieval.parquet",
     log:
@@ -286,6 +372,7 @@ rule evaluate_retrieval:
         " --trials {input.trials:q} --image-models {params.image_models}"
         " --features {input.features:q} --index {input.index:q} --ridge {input.ridge:q}"
         " --brain-module {input.brain_module:q} --top-k {params.top_k}"
+        " --extra-features {input.extra_features:q} --extra-index {input.extra_index:q}"
         " --metrics {output.metrics:q} > {log} 2>&1"
 
 

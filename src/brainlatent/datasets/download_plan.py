@@ -30,18 +30,18 @@ COLUMNS = ("dataset", "files", "bytes")
 
 
 def merged_config(*paths: str | Path, base: str | Path = REPO / "config" / "config.yaml") -> dict:
-    """config/config.yaml with each ``--configfile`` merged over it, as Snakemake does,
-    checked against the schema (unknown keys named) and with the schema's defaults."""
-    from snakemake.utils import validate
-
+    """config/config.yaml with each ``--configfile`` merged over it, as Snakemake does, and
+    checked against the schema (unknown keys named; config.yaml sets every key, so no
+    defaults are needed)."""
     from brainlatent.config import check_keys, load_schema
+    from brainlatent.plan import _validate
 
     config = yaml.safe_load(Path(base).read_text())
     for path in paths:
         config = _deep_merge(config, yaml.safe_load(Path(path).read_text()) or {})
-    schema = REPO / "workflow" / "schemas" / "config.schema.yaml"
-    check_keys(config, load_schema(schema))
-    validate(config, str(schema))
+    schema = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
+    check_keys(config, schema)
+    _validate(config, schema, "config")
     return config
 
 

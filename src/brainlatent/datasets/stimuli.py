@@ -180,3 +180,101 @@ def write_stimuli(stimuli_dir: Path, params: pd.DataFrame, size: int = 64) -> No
     index = params[["image", "category", "superordinate"]].copy()
     index["file"] = [stimulus_file(Path("."), i).name for i in index["image"]]
     index.to_csv(stimuli_dir / "stimuli.tsv", sep="\t", index=False)
+
+
+# --- Extra retrieval candidates: images the participant never saw (Benchetrit et al.'s
+# "large" set) ---
+
+#: Simulated extra candidates are numbered from here, above THINGS' 26,107 image numbers,
+#: so that no simulated extra image takes the number of a real THINGS image.
+EXTRA_IMAGE_START = 100_001
+#: THINGS images never shown in THINGS-MEG (26,107 − 12 × 1,854 exp − 200 test): the
+#: paper's large set adds these to the 200 test images.
+THINGS_UNSEEN = 3659
+
+
+def extra_images(test: pd.DataFrame, n: int) -> pd.DataFrame:
+    """``n`` new images (``image``, ``category``) of the concepts of the ``test`` images.
+
+    The concepts take turns in increasing order, so each test concept gets ``n / concepts``
+    images (±1): category-level neighbours of the test images, which retrieval must tell
+    apart from the image that was seen.
+    """
+    if n < 0:
+        raise ValueError(f"the number of extra images must be >= 0; got {n}")
+    concepts = np.sort(pd.unique(np.asarray(test["category"], dtype=np.int64)))
+    if n and not len(concepts):
+        raise ValueError("no test images: extra images are drawn from the test images' concepts")
+    return pd.DataFrame(
+        {
+            "image": EXTRA_IMAGE_START + np.arange(n, dtype=np.int64),
+            "category": concepts[np.arange(n) % max(len(concepts), 1)] if n else [],
+        }
+    ).astype("int64")
+
+
+def write_extra_stimuli(
+    stimuli_dir: Path,
+    test: pd.DataFrame,
+    n: int,
+    superordinate: np.ndarray | Mapping[int, int],
+    seed: int,
+    size: int = 64,
+) -> pd.DataFrame:
+    """Simulate and write ``n`` extra images of the test images' concepts.
+
+    Drawn by :func:`image_parameters` with the simulation's ``seed``, so an extra image
+    jitters the same concept prototype as the test image of its concept. Writes the PNGs,
+    ``stimuli.tsv`` and ``latents.parquet`` (the ground truth); returns the parameters.
+    """
+    params = image_parameters(extra_images(test, n), superordinate, seed)
+    write_stimuli(stimuli_dir, params, size)
+    params.to_parquet(Path(stimuli_dir) / "latents.parquet", index=False)
+    return params
+
+
+def things_image_numbers(images_dir: Path) -> list[int]:
+    """Every THINGS image number that ``images_dir`` lists (see ``index_stimuli``).
+
+    Its own ``stimuli.tsv`` (column ``image``), or else THINGS' ``image_paths.csv``,
+    whose line *n* is image number *n*.
+    """
+    from brainlatent.datasets.things_meg import THINGS_HELP
+    from brainlatent.errors import DataError
+
+    images_dir = Path(images_dir)
+    own = images_dir / "stimuli.tsv"
+    if own.exists():
+        table = pd.read_csv(own, sep="\t")
+        if "image" not in table.columns:
+            raise DataError(own, "needs a column 'image'")
+        return sorted({int(i) for i in table["image"]})
+    listings = sorted(images_dir.rglob("image_paths.csv")) if images_dir.is_dir() else []
+    if not listings:
+        raise DataError(
+            images_dir, f"neither stimuli.tsv nor THINGS' image_paths.csv found. {THINGS_HELP}"
+        )
+    lines = [line for line in listings[0].read_text().splitlines() if line.strip()]
+    return list(range(1, len(lines) + 1))
+
+
+def unseen_images(available, shown, n: int, seed: int, source="stimuli_dir") -> list[int]:
+    """``n`` image numbers of ``available`` that are not in ``shown``, sorted.
+
+    All of them when ``n`` is their number (the paper's 3,659), otherwise a sample drawn
+    with ``seed``; fewer than ``n`` is an error naming ``source``.
+    """
+    from brainlatent.errors import DataError
+
+    pool = np.setdiff1d(np.asarray(sorted(set(available)), dtype=np.int64), np.asarray(list(shown)))
+    if n > len(pool):
+        raise DataError(
+            source,
+            f"things_meg.evaluate.extra_candidates asks for {n} images never shown in "
+            f"THINGS-MEG, but only {len(pool)} of the {len(set(available))} images listed "
+            f"here were not shown (the full THINGS release has {THINGS_UNSEEN}); point "
+            "things_meg.stimuli_dir at the THINGS release or lower extra_candidates",
+        )
+    if n == len(pool):
+        return pool.tolist()
+    return np.sort(rng(seed, "extra_candidates").choice(pool, size=n, replace=False)).tolist()

@@ -20,44 +20,84 @@ def _select(metrics: pd.DataFrame, metric: str, source: str) -> pd.DataFrame:
     return rows
 
 
+CANDIDATE_TITLES = {
+    "small": "among the test images (small set)",
+    "large": "among test + never-seen images (large set)",
+}
+
+
+def _candidate_sets(rows: pd.DataFrame) -> pd.Series:
+    """Each row's candidate set; tables from before the ``candidates`` column are ``small``."""
+    if "candidates" not in rows:
+        return pd.Series("small", index=rows.index)
+    return rows["candidates"].fillna("small")
+
+
 def plot_retrieval(metrics: pd.DataFrame, metric: str = "top5", source: str = "metrics"):
-    """Top-k retrieval per image model, ridge vs brain module, subjects as dots."""
+    """Top-k retrieval per image model, ridge vs brain module, subjects as dots.
+
+    One panel per candidate set, side by side: the test images (``small``) and, when
+    the table has it, the test images plus images never seen (``large``), each with its
+    own chance level.
+    """
     rows = _select(metrics, metric, source)
     rows = rows[rows["window_start"].isna()]
+    sets = _candidate_sets(rows)
+    names = [c for c in CANDIDATE_TITLES if c in set(sets)]
+    unknown = sorted(set(sets) - set(CANDIDATE_TITLES))
+    if unknown:
+        raise DataError(source, f"unknown candidate sets {unknown}; expected small or large")
     models = list(dict.fromkeys(rows["image_model"]))
     decoders = [d for d in DECODER_LABELS if d in set(rows["decoder"])]
-    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(models), 3.4), constrained_layout=True)
+    fig, axes = plt.subplots(
+        1,
+        len(names),
+        figsize=(0.4 + len(names) * (1.2 + 1.1 * len(models)), 3.6),
+        sharey=True,
+        squeeze=False,
+        constrained_layout=True,
+    )
     width = 0.8 / max(len(decoders), 1)
     x = np.arange(len(models))
-    for j, decoder in enumerate(decoders):
-        sub = rows[rows["decoder"] == decoder]
-        means = sub.groupby("image_model")["value"].mean().reindex(models)
-        offset = (j - (len(decoders) - 1) / 2) * width
-        ax.bar(
-            x + offset,
-            means,
-            width * 0.9,
-            color=DECODER_COLORS[decoder],
-            label=DECODER_LABELS[decoder],
+    for ax, name in zip(axes[0], names, strict=True):
+        panel = rows[sets == name]
+        for j, decoder in enumerate(decoders):
+            sub = panel[panel["decoder"] == decoder]
+            means = sub.groupby("image_model")["value"].mean().reindex(models)
+            offset = (j - (len(decoders) - 1) / 2) * width
+            ax.bar(
+                x + offset,
+                means,
+                width * 0.9,
+                color=DECODER_COLORS[decoder],
+                label=DECODER_LABELS[decoder],
+            )
+            for i, model in enumerate(models):
+                values = sub.loc[sub["image_model"] == model, "value"]
+                ax.scatter(np.full(len(values), x[i] + offset), values, s=10, color="k", zorder=3)
+        chance = panel["chance"].mean()
+        n = panel["n_candidates"].mean()
+        ax.axhline(chance, color="k", ls="--", lw=1, label="chance")
+        ax.set_xticks(x, [m.replace("_", " ") for m in models])
+        ax.set_title(
+            f"{CANDIDATE_TITLES[name]}\n~{n:.0f} candidates, chance {chance:.1%}", fontsize=9
         )
-        for i, model in enumerate(models):
-            values = sub.loc[sub["image_model"] == model, "value"]
-            ax.scatter(np.full(len(values), x[i] + offset), values, s=10, color="k", zorder=3)
-    chance = rows["chance"].mean()
-    ax.axhline(chance, color="k", ls="--", lw=1, label=f"chance ({chance:.1%})")
-    ax.set_xticks(x, [m.replace("_", " ") for m in models])
-    ax.set_ylabel(f"{metric.replace('top', 'top-')} retrieval accuracy")
-    ax.set_ylim(0, 1)
-    ax.set_title("THINGS-MEG: retrieval of test images", fontsize=10)
+        ax.set_ylim(0, 1)
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0, 0].set_ylabel(f"{metric.replace('top', 'top-')} retrieval accuracy")
+    fig.suptitle("THINGS-MEG: retrieval of test images", fontsize=10)
     # Below the axes: bars reach the top, and a legend inside would hide them.
-    ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
-    ax.spines[["top", "right"]].set_visible(False)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, frameon=False, loc="outside lower center", ncol=3)
     return fig
 
 
 def plot_timecourse(metrics: pd.DataFrame, metric: str = "top5", source: str = "metrics"):
-    """Top-k retrieval of the ridge decoder over window start, one line per image model."""
+    """Top-k retrieval of the ridge decoder over window start, one line per image model.
+
+    Among the test images (the ``small`` candidate set), as the paper's time course."""
     rows = _select(metrics, metric, source).dropna(subset=["window_start"])
+    rows = rows[_candidate_sets(rows) == "small"]
     fig, ax = plt.subplots(figsize=(5, 3.4), constrained_layout=True)
     for model, sub in rows.groupby("image_model", sort=False):
         curve = sub.groupby("window_start")["value"].agg(["mean", "min", "max"])

@@ -4,8 +4,9 @@ Every method embeds the spike counts of one simulated pi-VAE session
 (:mod:`brainlatent.synthetic.pivae`); the score is the R² of a linear
 regression from the embedding to the true latent ``z``. Only CEBRA sees the
 label ``u`` (CEBRA-Behaviour); PCA, UMAP and t-SNE are unsupervised, as in
-the paper. pi-VAE and autoLFADS are not rerun: their published medians are
-kept in :data:`PAPER_MEDIANS` for comparison.
+the paper. pi-VAE and autoLFADS are not rerun: their published medians, like the
+others', are in the papers' values file (``resources/paper_values.yaml``, read by
+:func:`paper_medians`) for comparison.
 """
 
 from __future__ import annotations
@@ -16,13 +17,19 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from brainlatent.scorecard import figure_values, load_values
 from brainlatent.seeding import rng
 from brainlatent.synthetic.pivae import simulate
 
-#: Median reconstruction R² over seeds reported in Schneider, Lee & Mathis (2023), Fig. 1b.
-PAPER_MEDIANS = {"cebra": 0.920, "autolfads": 0.860, "pivae": 0.823, "umap": 0.809, "tsne": 0.783}
-
 METHODS = ("cebra", "pca", "umap", "tsne")
+
+
+def paper_medians(values_file) -> dict[str, float]:
+    """Median reconstruction R² over seeds per method reported in Schneider, Lee & Mathis
+    (2023), Fig. 1b, as written once in the papers' values file (the results the figure
+    ``synthetic_latents`` draws)."""
+    return figure_values(load_values(values_file), "synthetic_latents", "method")
+
 
 #: Columns of :func:`run_benchmark`'s table; ``device`` is where the method ran (CEBRA: its
 #: resolved ``device`` parameter, default CPU; the others always run on the CPU).

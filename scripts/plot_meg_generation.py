@@ -1,0 +1,45 @@
+"""Figure meg_generation: test images beside their generations from MEG, their scores against
+the shuffled-pairing baseline, and the scores over sliding windows."""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from brainlatent.errors import DataError
+from brainlatent.figures.meg_generation import IMAGE_ARRAYS, plot_meg_generation
+from brainlatent.figures.style import save_figure
+from brainlatent.io import read_table
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--timecourse", type=Path, required=True)
+    parser.add_argument("--images", type=Path, nargs="+", required=True, help="per subject")
+    parser.add_argument("--n-examples", type=int, default=6)
+    parser.add_argument("--pdf", type=Path, required=True)
+    parser.add_argument("--png", type=Path, required=True)
+    args = parser.parse_args(argv)
+    images = {}
+    for path in args.images:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [name for name in ("subject", *IMAGE_ARRAYS) if name not in data.files]
+            if missing:
+                raise DataError(path, f"lacks arrays {missing}")
+            subject = str(data["subject"])
+            if subject in images:
+                raise DataError(path, f"subject {subject!r} is given twice")
+            images[subject] = {name: data[name] for name in data.files}
+    figure = plot_meg_generation(
+        read_table(args.metrics),
+        read_table(args.timecourse),
+        images,
+        n_examples=args.n_examples,
+        source=f"{args.metrics} {args.timecourse}",
+    )
+    save_figure(figure, args.pdf, args.png)
+
+
+if __name__ == "__main__":
+    main()

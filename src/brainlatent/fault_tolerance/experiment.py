@@ -1,0 +1,173 @@
+"""The ``fault_tolerance`` chain's simulations, as long-format metrics tables.
+
+:func:`phase_transition`: failure of XOR chains of increasing depth against noise σ, with
+and without the grid code, over seeds; the threshold σ* read off each seed's deepest curve
+and predicted from the gates (:mod:`.threshold`). :func:`multiplier_scaling`: neurons a
+two-bit multiplier needs for failure below ε against σ, simulated and predicted, and the
+fitted exponents (:mod:`.scaling`).
+
+Both tables have the columns of :data:`COLUMNS`: ``network`` is ``protected`` (grid code,
+bundles and restoration) or ``unprotected`` (rate code, plain redundancy); ``estimate`` is
+``simulated`` (Monte Carlo, one row per seed) or ``predicted`` (theory; no seed); ``depth``,
+``sigma`` and ``epsilon`` are NaN where they do not apply. Metrics: ``failure`` (probability
+that the circuit's output is wrong), ``wire_error`` (mean fraction of wrong wires of the
+output bundle), ``threshold`` (σ*), ``neurons`` (total neurons of the multiplier),
+``neurons_per_population`` (K), ``exponent`` (fitted slope of log neurons on log σ).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from brainlatent.fault_tolerance.circuits import xor_chain
+from brainlatent.fault_tolerance.code import GridCode
+from brainlatent.fault_tolerance.scaling import fit_exponent, neurons_needed, predicted_neurons
+from brainlatent.fault_tolerance.threshold import crossing, predicted_threshold, unprotected_failure
+from brainlatent.seeding import rng
+
+DATASET = "fault_tolerance"
+COLUMNS = ["dataset", "network", "estimate", "seed", "depth", "sigma", "epsilon", "metric", "value"]
+
+
+def _table(rows: list[dict]) -> pd.DataFrame:
+    table = pd.DataFrame.from_records(rows).reindex(columns=COLUMNS)
+    table["dataset"] = DATASET
+    table["seed"] = table["seed"].astype("Int64")
+    for column in ("depth", "sigma", "epsilon", "value"):
+        table[column] = table[column].astype("float64")
+    for column in ("dataset", "network", "estimate", "metric"):
+        table[column] = table[column].astype("string")
+    return table
+
+
+def phase_transition(
+    periods: Sequence[float],
+    neurons: int,
+    bundle: int,
+    sigmas: Sequence[float],
+    depths: Sequence[int],
+    n_trials: int,
+    seeds: Sequence[int],
+    gate_samples: int,
+    progress=print,
+) -> pd.DataFrame:
+    """Failure vs σ and depth, both networks, and σ* (see the module's docstring)."""
+    code = GridCode(tuple(float(p) for p in periods), int(neurons))
+    sigmas = np.asarray(sorted(sigmas), dtype=float)
+    depths = sorted(set(int(d) for d in depths))
+    rows = []
+    for seed in seeds:
+        for network in ("protected", "unprotected"):
+            result = xor_chain(
+                code,
+                sigmas,
+                depths,
+                bundle,
+                n_trials,
+                rng(seed, DATASET, network),
+                protected=network == "protected",
+            )
+            for i, depth in enumerate(result["depths"]):
+                for j, sigma in enumerate(sigmas):
+                    for metric in ("failure", "wire_error"):
+                        rows.append(
+                            dict(network=network, estimate="simulated", seed=seed, depth=depth,
+                                 sigma=sigma, metric=metric, value=result[metric][j, i])
+                        )  # fmt: skip
+            if network == "protected":
+                threshold = crossing(sigmas, result["failure"][:, -1])
+                rows.append(
+                    dict(network=network, estimate="simulated", seed=seed, depth=depths[-1],
+                         metric="threshold", value=threshold)
+                )  # fmt: skip
+                progress(f"seed {seed}: sigma* = {threshold:.3f} (depth {depths[-1]})")
+    for depth in depths:
+        failure = unprotected_failure(code.neurons * code.modules, sigmas, depth, bundle)
+        rows += [
+            dict(network="unprotected", estimate="predicted", depth=depth, sigma=s,
+                 metric="failure", value=f)
+            for s, f in zip(sigmas, failure, strict=True)
+        ]  # fmt: skip
+    predicted = predicted_threshold(code, high=4.0, tol=2e-3, n_samples=gate_samples)
+    progress(f"predicted sigma* = {predicted:.3f} (infinite bundle and depth)")
+    rows.append(
+        dict(network="protected", estimate="predicted", metric="threshold", value=predicted)
+    )
+    return _table(rows)
+
+
+def multiplier_scaling(
+    periods: Sequence[float],
+    sigmas: Sequence[float],
+    epsilon: float,
+    n_trials: int,
+    seeds: Sequence[int],
+    max_neurons: int,
+    gate_samples: int,
+    progress=print,
+) -> pd.DataFrame:
+    """Neurons needed by the two-bit multiplier vs σ at failure < ε, and the exponents."""
+    code = GridCode(tuple(float(p) for p in periods), 1)
+    sigmas = np.asarray(sorted(sigmas), dtype=float)
+    rows = []
+    for seed in seeds:
+        needed = []
+        draws = int(rng(seed, DATASET, "multiplier").integers(2**31))  # shared by every K
+        for sigma in sigmas:
+            k, total = neurons_needed(code, sigma, epsilon, n_trials, draws, max_neurons)
+            total = np.nan if total < 0 else total
+            needed.append(total)
+            for metric, value in (
+                ("neurons", total),
+                ("neurons_per_population", k if k > 0 else np.nan),
+            ):
+                rows.append(
+                    dict(network="protected", estimate="simulated", seed=seed, sigma=sigma,
+                         epsilon=epsilon, metric=metric, value=value)
+                )  # fmt: skip
+        exponent = fit_exponent(sigmas, needed)
+        progress(f"seed {seed}: neurons {needed}, exponent {exponent:.3f}")
+        rows.append(
+            dict(network="protected", estimate="simulated", seed=seed, epsilon=epsilon,
+                 metric="exponent", value=exponent)
+        )  # fmt: skip
+    predicted, _ = predicted_neurons(code, sigmas, epsilon, n_samples=gate_samples)
+    rows += [
+        dict(network="protected", estimate="predicted", sigma=s, epsilon=epsilon,
+             metric="neurons", value=n)
+        for s, n in zip(sigmas, predicted, strict=True)
+    ]  # fmt: skip
+    rows.append(
+        dict(network="protected", estimate="predicted", epsilon=epsilon, metric="exponent",
+             value=fit_exponent(sigmas, predicted))
+    )  # fmt: skip
+    return _table(rows)
+
+
+def run(settings: Mapping, progress=print) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both tables from the config's ``fault_tolerance`` section."""
+    common = dict(periods=settings["periods"], gate_samples=settings["gate_samples"])
+    phase = phase_transition(
+        neurons=settings["neurons"],
+        bundle=settings["bundle"],
+        sigmas=settings["sigmas"],
+        depths=settings["depths"],
+        n_trials=settings["n_trials"],
+        seeds=settings["seeds"],
+        progress=progress,
+        **common,
+    )
+    scaling = settings["scaling"]
+    table = multiplier_scaling(
+        sigmas=scaling["sigmas"],
+        epsilon=scaling["epsilon"],
+        n_trials=scaling["n_trials"],
+        seeds=settings["seeds"],
+        max_neurons=scaling["max_neurons"],
+        progress=progress,
+        **common,
+    )
+    return phase, table

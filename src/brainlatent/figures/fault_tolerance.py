@@ -1,0 +1,136 @@
+"""Figures of Zlokapa et al. (2022), from the fault-tolerance chain's metrics tables only."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
+
+from brainlatent.errors import DataError
+from brainlatent.figures.style import BASELINE_COLOR, MAIN_COLOR
+
+
+def _rows(metrics: pd.DataFrame, source, **wanted) -> pd.DataFrame:
+    mask = np.ones(len(metrics), dtype=bool)
+    for column, value in wanted.items():
+        mask &= (metrics[column] == value).to_numpy()
+    rows = metrics[mask]
+    if rows.empty:
+        raise DataError(source, f"no rows with {wanted}")
+    return rows
+
+
+def _paper_note(paper: dict[str, float | None], key: str, what: str) -> str:
+    value = paper.get(key)
+    return (
+        f"paper's {what}: {value:g}" if value is not None else f"paper's {what}: not available here"
+    )
+
+
+def plot_phase(metrics: pd.DataFrame, paper: dict[str, float | None], source="metrics"):
+    """(a) protected failure vs σ per depth with σ*; (b) unprotected, simulated and exact;
+    (c) failure vs depth below and above σ*. ``paper``: the values file's numbers by id."""
+    failure = _rows(metrics, source, metric="failure", estimate="simulated")
+    measured = _rows(metrics, source, metric="threshold", estimate="simulated", network="protected")
+    predicted = float(
+        _rows(metrics, source, metric="threshold", estimate="predicted")["value"].iloc[0]
+    )
+    star, spread = measured["value"].mean(), measured["value"].std(ddof=0)
+    depths = sorted(failure["depth"].unique())
+    colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, len(depths)))
+    fig, axes = plt.subplots(1, 3, figsize=(13.5, 3.9), constrained_layout=True)
+    titles = {"protected": "grid code + restoration", "unprotected": "no code (plain redundancy)"}
+    for ax, network in zip(axes[:2], ("protected", "unprotected"), strict=True):
+        rows = failure[failure["network"] == network]
+        for depth, colour in zip(depths, colours, strict=True):
+            stats = (
+                rows[rows["depth"] == depth].groupby("sigma")["value"].agg(["mean", "min", "max"])
+            )
+            ax.plot(
+                stats.index, stats["mean"], "o-", ms=3.5, color=colour, label=f"depth {depth:g}"
+            )
+            ax.fill_between(stats.index, stats["min"], stats["max"], color=colour, alpha=0.2, lw=0)
+        if network == "unprotected":
+            exact = metrics[(metrics["network"] == network) & (metrics["estimate"] == "predicted")]
+            exact = exact[exact["metric"] == "failure"]
+            for depth, colour in zip(depths, colours, strict=True):
+                line = exact[exact["depth"] == depth].sort_values("sigma")
+                ax.plot(line["sigma"], line["value"], "--", color=colour, lw=1)
+            ax.plot([], [], "k--", lw=1, label="exact")
+        if network == "protected":  # the unprotected network has no threshold
+            ax.axvline(predicted, color="k", ls=":", lw=1.2, label=f"σ* predicted {predicted:.3f}")
+            ax.axvspan(star - spread, star + spread, color=MAIN_COLOR, alpha=0.25, lw=0)
+            ax.axvline(
+                star, color=MAIN_COLOR, lw=1.2, label=f"σ* measured {star:.3f} ± {spread:.3f}"
+            )
+        ax.axhline(0.5, color=BASELINE_COLOR, lw=0.8)
+        ax.set(xlabel="neuron noise σ", ylabel="failure probability", ylim=(-0.02, 0.6),
+               title=f"{'ab'[network == 'unprotected']}. {titles[network]}")  # fmt: skip
+        ax.legend(fontsize=7, loc="upper left")
+    # (c) failure against depth, just below and just above the threshold
+    ax = axes[2]
+    sigmas = np.sort(failure["sigma"].unique())
+    below = sigmas[sigmas <= 0.9 * star]  # clearly below and clearly above the threshold
+    above = sigmas[sigmas >= 1.1 * star]
+    picks = [
+        (below[-1] if len(below) else None, "below"),
+        (above[0] if len(above) else None, "above"),
+    ]
+    for sigma, side in picks:
+        if sigma is None:
+            continue
+        for network, style in (("protected", "-"), ("unprotected", "--")):
+            rows = failure[(failure["network"] == network) & (failure["sigma"] == sigma)]
+            stats = rows.groupby("depth")["value"].mean()
+            colour = MAIN_COLOR if side == "below" else "#d62728"
+            ax.plot(stats.index, stats.values, style, marker="o", ms=3.5, color=colour,
+                    label=f"σ = {sigma:g} ({side} σ*), {network}")  # fmt: skip
+    ax.set_xscale("log", base=2)
+    ax.axhline(0.5, color=BASELINE_COLOR, lw=0.8)
+    ax.set(xlabel="depth (XOR gates)", ylabel="failure probability", ylim=(-0.02, 0.6),
+           title="c. failure against depth")  # fmt: skip
+    ax.legend(fontsize=7, loc="upper left")
+    note = "; ".join(
+        [
+            _paper_note(paper, "fault_tolerance_threshold", "σ*"),
+            _paper_note(paper, "fault_tolerance_biological_noise", "biological noise"),
+        ]
+    )
+    fig.suptitle(
+        f"Noise threshold of fault-tolerant computation (Zlokapa et al. 2022), {note}",
+        fontsize=9,
+    )
+    return fig
+
+
+def plot_scaling(metrics: pd.DataFrame, paper: dict[str, float | None], source="metrics"):
+    """Neurons a two-bit multiplier needs for failure < ε against σ: simulated (per seed)
+    and the predicted law, with the fitted exponents."""
+    simulated = _rows(metrics, source, metric="neurons", estimate="simulated")
+    law = _rows(metrics, source, metric="neurons", estimate="predicted").sort_values("sigma")
+    fitted = _rows(metrics, source, metric="exponent", estimate="simulated")["value"]
+    predicted = float(
+        _rows(metrics, source, metric="exponent", estimate="predicted")["value"].iloc[0]
+    )
+    epsilon = float(simulated["epsilon"].iloc[0])
+    fig, ax = plt.subplots(figsize=(5.2, 4.0), constrained_layout=True)
+    stats = simulated.groupby("sigma")["value"].agg(["mean", "min", "max"])
+    ax.errorbar(
+        stats.index,
+        stats["mean"],
+        yerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]],
+        fmt="o",
+        color=MAIN_COLOR,
+        capsize=3,
+        label=f"simulated (exponent {fitted.mean():.3f} ± {fitted.std(ddof=0):.3f})",
+    )
+    ax.plot(law["sigma"], law["value"], "k--", lw=1, label=f"predicted law ∝ σ^{predicted:.0f}")
+    ax.set(xscale="log", yscale="log")
+    ax.set_xticks(stats.index, [f"{s:g}" for s in stats.index])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set(xlabel="neuron noise σ", ylabel="neurons needed",
+           title=f"Two-bit multiplication with failure < {epsilon:g}")  # fmt: skip
+    ax.legend(fontsize=8, loc="upper left", title=_paper_note(
+        paper, "fault_tolerance_neurons_exponent", "exponent"), title_fontsize=7)  # fmt: skip
+    return fig

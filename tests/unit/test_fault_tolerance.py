@@ -1,0 +1,139 @@
+"""Fault-tolerant computation with noisy neurons (brainlatent.fault_tolerance).
+
+Monte Carlo with fixed seeds (no flakes) and margins, not equalities; each test a few seconds.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+import yaml
+
+from brainlatent.fault_tolerance.circuits import (
+    GATES,
+    grid_gate,
+    multiplier_failure,
+    rate_gate,
+    xor_chain,
+)
+from brainlatent.fault_tolerance.code import GridCode
+from brainlatent.fault_tolerance.experiment import COLUMNS, phase_transition
+from brainlatent.fault_tolerance.scaling import fit_exponent, neurons_needed, predicted_neurons
+from brainlatent.fault_tolerance.threshold import crossing, unprotected_failure
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+TINY = yaml.safe_load((REPO / "config" / "tests" / "tiny_fault_tolerance.yaml").read_text())
+CODE = GridCode((3.0, 4.0, 5.0), 4)
+#: Relative tolerance between the threshold measured on the tiny config (a bundle of 21 wires,
+#: depth 24) and the one predicted for an infinite bundle and depth.
+THRESHOLD_TOLERANCE = 0.15
+
+
+@pytest.mark.parametrize("name", sorted(GATES))
+def test_noiseless_gates_compute_their_truth_tables(name):
+    fan_in, truth = GATES[name]
+    gen = np.random.default_rng(0)
+    inputs = np.array(np.meshgrid(*[[0, 1]] * fan_in)).reshape(fan_in, -1)
+    expected = np.asarray(truth)[inputs.sum(axis=0)]
+    _, bits = grid_gate(name, [CODE.encode(b, 0.0, gen) for b in inputs], CODE, 0.0, gen)
+    np.testing.assert_array_equal(bits, expected)
+    _, bits = rate_gate(name, [b.astype(float) for b in inputs], 4, 0.0, gen)
+    np.testing.assert_array_equal(bits, expected)
+
+
+def test_noiseless_multiplier_multiplies():
+    assert multiplier_failure(GridCode((3.0, 4.0, 5.0), 1), 0.0, 500, seed=0) == 0.0
+
+
+def test_unprotected_failure_grows_with_depth_at_every_sigma():
+    depths = 4 ** np.arange(9)  # 1 .. 65536
+    exact = np.array([unprotected_failure(12, [0.3, 0.4, 0.5, 0.7], d, 21) for d in depths])
+    growing = np.diff(exact, axis=0)
+    assert np.all((growing > 0) | (exact[1:] > 0.5 - 1e-9))  # strictly, until a coin flip
+    assert np.all(exact[-1] > 0.45)  # deep enough, a coin flip even at low noise
+    sigmas = [0.5, 0.6, 0.7]
+    simulated = xor_chain(CODE, sigmas, [2, 24], 21, 150, np.random.default_rng(1), False)
+    assert np.all(simulated["failure"][:, 1] > simulated["failure"][:, 0] + 0.1)
+    predicted = unprotected_failure(12, sigmas, np.array([[2], [24]]), 21).T
+    np.testing.assert_allclose(simulated["failure"], predicted, atol=0.12)
+
+
+def test_protected_failure_is_bounded_below_threshold_and_fails_above():
+    result = xor_chain(CODE, [0.35, 0.8], [2, 24], 21, 150, np.random.default_rng(2))
+    below, above = result["failure"]
+    assert below.max() <= 0.02  # bounded: no growth from depth 2 to 24
+    assert above[1] >= 0.4 and above[1] > above[0]
+    # the same neurons without the code fail at the noise the protected network survives
+    plain = xor_chain(CODE, [0.5], [2, 24], 21, 150, np.random.default_rng(3), False)
+    ours = xor_chain(CODE, [0.5], [2, 24], 21, 150, np.random.default_rng(3))
+    assert plain["failure"][0, 1] > ours["failure"][0, 1] + 0.05
+
+
+def test_measured_threshold_matches_the_predicted_one_on_the_tiny_config():
+    settings = TINY["fault_tolerance"]
+    table = phase_transition(
+        periods=[3, 4, 5], neurons=4, bundle=settings["bundle"], sigmas=settings["sigmas"],
+        depths=settings["depths"], n_trials=settings["n_trials"], seeds=[0],
+        gate_samples=settings["gate_samples"], progress=lambda _: None,
+    )  # fmt: skip
+    assert list(table.columns) == COLUMNS
+    threshold = table[table["metric"] == "threshold"].set_index("estimate")["value"]
+    assert 0.3 < threshold["predicted"] < 0.9
+    assert abs(threshold["simulated"] / threshold["predicted"] - 1) < THRESHOLD_TOLERANCE
+
+
+def test_crossing_interpolates_and_says_never():
+    assert crossing([0.1, 0.2, 0.3], [0.0, 0.1, 0.4]) == pytest.approx(0.25)
+    assert np.isnan(crossing([0.1, 0.2], [0.0, 0.1]))
+
+
+def test_neurons_needed_grow_as_sigma_squared():
+    code = GridCode((3.0, 4.0, 5.0), 1)
+    sigmas = [0.5, 1.0, 2.0]
+    needed = [neurons_needed(code, s, 0.02, 1500, seed=0, max_neurons=512)[1] for s in sigmas]
+    assert all(n > 0 for n in needed) and needed == sorted(needed)
+    assert fit_exponent(sigmas, needed) == pytest.approx(2.0, abs=0.15)
+    law, _ = predicted_neurons(code, sigmas, 0.02, n_samples=10000)
+    np.testing.assert_allclose(needed, law, rtol=0.25)
+
+
+def with_value(key: str, value) -> dict:
+    config = copy.deepcopy(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
+    *parents, last = key.split(".")
+    node = config
+    for part in parents:
+        node = node[part]
+    assert last in node
+    node[last] = value
+    return config
+
+
+BAD_VALUES = [
+    ("fault_tolerance.sigmas", [-0.1, 0.5]),
+    ("fault_tolerance.depths", [0, 4]),
+    ("fault_tolerance.scaling.epsilon", 0),
+    ("fault_tolerance.scaling.epsilon", 1.0),
+    ("fault_tolerance.scaling.epsilon", 1.5),
+    ("fault_tolerance.bundle", 4),
+    ("fault_tolerance.neurons", 0),
+    ("fault_tolerance.periods", [1, 4]),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), BAD_VALUES, ids=[f"{k}={v}" for k, v in BAD_VALUES])
+def test_bad_setting_is_a_config_error_naming_the_key(key, value):
+    with pytest.raises(jsonschema.ValidationError) as error:
+        jsonschema.validate(with_value(key, value), SCHEMA)
+    keys = [part for part in error.value.path if isinstance(part, str)]
+    assert keys == key.split("."), error.value.message
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    instance = "".join(rf"\['{part}'\]" for part in key.split("."))
+    with pytest.raises(WorkflowError, match=rf"On instance{instance}"):
+        validate(with_value(key, value), str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
