@@ -352,3 +352,12 @@ def test_the_duplicate_scan_finds_a_copied_value_and_ignores_others(tmp_path):
     (tmp_path / "b.rst").write_text("the paper's medians (CEBRA .920, t-SNE .78)\n")
     hits = duplicates([0.809, 0.920, 0.783], [tmp_path])
     assert len(hits) == 2 and "a.py:1" in hits[0] and "b.rst:1: 0.92" in hits[1]
+
+
+def test_real_laptop_rows_say_real_subset():
+    from brainlatent.datasets.download_plan import merged_config
+
+    labels = data_labels(merged_config(REPO / "config" / "real-laptop.yaml"))
+    for dataset in ("things_meg", "allen_calcium", "god_fmri", "motor"):
+        assert labels[dataset] == "real, subset", dataset
+    assert data_labels(merged_config(REPO / "config" / "real.yaml"))["motor"] == "real"
