@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from brainlatent.datasets import allen_calcium as ac
-from brainlatent.datasets.simulate_calcium import simulate_dataset, simulate_mouse
+from brainlatent.datasets.simulate_calcium import simulate_dataset, simulate_mouse, tuning
 from brainlatent.errors import ConfigError, DataError
 from brainlatent.preprocessing.calcium import (
     LABEL_COLUMNS,
@@ -104,7 +104,7 @@ def test_read_session_shapes_and_types(session):
 def test_ground_truth_is_saved(mouse, session):
     _, truth = mouse
     assert truth["movie_latents"].shape == (900, 4)
-    assert truth["scene_drive"].shape == (118, N_NEURONS)  # the V1 filter bank's drive
+    assert truth["scene_latents"].shape == (118, 4)
     assert truth["preferred"].shape == (N_NEURONS, 4)
     np.testing.assert_array_equal(truth["cell_ids"], session.cell_ids)
     # A smooth closed curve: small steps everywhere, including from the last frame to the first.
@@ -142,7 +142,7 @@ def test_scene_responses_follow_the_true_tuning(mouse, session):
     assert (scenes.n_presentations == N_SCENE_REPEATS).all()
     truth = mouse[1]
     mean = scenes.responses
-    predicted = truth["scene_drive"]  # each neuron's filter-bank drive by each scene
+    predicted = tuning(truth["scene_latents"], truth)
     tuned = truth["population"] > 0
     match = _reliability(mean, predicted)[tuned]
     shuffled = _reliability(mean, predicted[np.random.default_rng(0).permutation(118)])[tuned]
