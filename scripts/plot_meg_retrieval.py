@@ -1,5 +1,6 @@
-"""Figure meg_retrieval: top-5 retrieval per image model, ridge vs brain module, among the
-test images (small set) and among test + never-seen images (large set), side by side."""
+"""Figure meg_retrieval: top-5 retrieval and relative median rank per image model, ridge vs
+brain module, among the test images (small set) and among test + never-seen images (large
+set), side by side."""
 
 import argparse
 from pathlib import Path

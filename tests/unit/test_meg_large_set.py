@@ -127,13 +127,22 @@ def test_figure_shows_both_sets_side_by_side(tmp_path):
                         ["things_meg", subject, decoder, model, np.nan, np.nan, "top5",
                          0.5 if candidates == "small" else 0.2, 5 / n, n, "cpu", candidates]
                     )  # fmt: skip
-    fig = plot_retrieval(pd.DataFrame(rows, columns=METRIC_COLUMNS))
+    top5 = pd.DataFrame(rows, columns=METRIC_COLUMNS)
+    fig = plot_retrieval(top5)
     titles = [ax.get_title() for ax in fig.axes]
     assert len(fig.axes) == 2 and "small" in titles[0] and "large" in titles[1]
     assert "chance 25.0%" in titles[0] and "chance 4.2%" in titles[1]
     save_figure(fig, tmp_path / "f.pdf", tmp_path / "f.png")
-    only_small = pd.DataFrame(rows, columns=METRIC_COLUMNS).query("candidates == 'small'")
+    only_small = top5.query("candidates == 'small'")
     assert len(plot_retrieval(only_small.drop(columns="candidates")).axes) == 1  # older tables
+    # With the relative median rank in the table, a second row draws it for both sets.
+    ranks = top5.assign(metric="relative_median_rank", value=0.05, chance=0.5)
+    fig = plot_retrieval(pd.concat([top5, ranks], ignore_index=True))
+    assert len(fig.axes) == 4
+    assert all("median rank" in ax.get_title() for ax in fig.axes[2:])
+    bars = [p.get_height() for p in fig.axes[3].patches]
+    assert np.allclose(bars, 0.05) and len(bars) == 4  # 2 decoders x 2 models, large set
+    save_figure(fig, tmp_path / "g.pdf", tmp_path / "g.png")
 
 
 def test_extra_candidates_config():

@@ -33,12 +33,22 @@ def _candidate_sets(rows: pd.DataFrame) -> pd.Series:
     return rows["candidates"].fillna("small")
 
 
-def plot_retrieval(metrics: pd.DataFrame, metric: str = "top5", source: str = "metrics"):
+RANK_METRIC = "relative_median_rank"
+
+
+def plot_retrieval(
+    metrics: pd.DataFrame,
+    metric: str = "top5",
+    source: str = "metrics",
+    rank_metric: str = RANK_METRIC,
+):
     """Top-k retrieval per image model, ridge vs brain module, subjects as dots.
 
-    One panel per candidate set, side by side: the test images (``small``) and, when
+    One column per candidate set, side by side: the test images (``small``) and, when
     the table has it, the test images plus images never seen (``large``), each with its
-    own chance level.
+    own chance level. A second row draws the relative median rank (0 is perfect, 0.5
+    chance) when the table has it: top-5 falls in the large set while the rank, which
+    divides by the number of candidates, need not.
     """
     rows = _select(metrics, metric, source)
     rows = rows[rows["window_start"].isna()]
@@ -47,49 +57,64 @@ def plot_retrieval(metrics: pd.DataFrame, metric: str = "top5", source: str = "m
     unknown = sorted(set(sets) - set(CANDIDATE_TITLES))
     if unknown:
         raise DataError(source, f"unknown candidate sets {unknown}; expected small or large")
+    ranks = metrics[(metrics["metric"] == rank_metric) & metrics["window_start"].isna()]
     models = list(dict.fromkeys(rows["image_model"]))
     decoders = [d for d in DECODER_LABELS if d in set(rows["decoder"])]
+    n_rows = 2 if len(ranks) else 1
     fig, axes = plt.subplots(
-        1,
+        n_rows,
         len(names),
-        figsize=(0.4 + len(names) * (1.2 + 1.1 * len(models)), 3.6),
-        sharey=True,
+        figsize=(0.4 + len(names) * (1.2 + 1.1 * len(models)), 3.6 + 2.6 * (n_rows - 1)),
+        sharey="row",
         squeeze=False,
         constrained_layout=True,
     )
-    width = 0.8 / max(len(decoders), 1)
-    x = np.arange(len(models))
     for ax, name in zip(axes[0], names, strict=True):
         panel = rows[sets == name]
-        for j, decoder in enumerate(decoders):
-            sub = panel[panel["decoder"] == decoder]
-            means = sub.groupby("image_model")["value"].mean().reindex(models)
-            offset = (j - (len(decoders) - 1) / 2) * width
-            ax.bar(
-                x + offset,
-                means,
-                width * 0.9,
-                color=DECODER_COLORS[decoder],
-                label=DECODER_LABELS[decoder],
-            )
-            for i, model in enumerate(models):
-                values = sub.loc[sub["image_model"] == model, "value"]
-                ax.scatter(np.full(len(values), x[i] + offset), values, s=10, color="k", zorder=3)
+        _bars(ax, panel, models, decoders)
         chance = panel["chance"].mean()
         n = panel["n_candidates"].mean()
         ax.axhline(chance, color="k", ls="--", lw=1, label="chance")
-        ax.set_xticks(x, [m.replace("_", " ") for m in models])
         ax.set_title(
             f"{CANDIDATE_TITLES[name]}\n~{n:.0f} candidates, chance {chance:.1%}", fontsize=9
         )
         ax.set_ylim(0, 1)
-        ax.spines[["top", "right"]].set_visible(False)
     axes[0, 0].set_ylabel(f"{metric.replace('top', 'top-')} retrieval accuracy")
+    if n_rows == 2:
+        rank_sets = _candidate_sets(ranks)
+        top = max(0.1, 1.3 * float(ranks["value"].max()))
+        for ax, name in zip(axes[1], names, strict=True):
+            _bars(ax, ranks[rank_sets == name], models, decoders)
+            ax.set_ylim(0, min(top, 0.55))
+            ax.set_title("relative median rank (chance 0.5)", fontsize=9)
+        axes[1, 0].set_ylabel("relative median rank\n(0 = perfect; lower is better)")
     fig.suptitle("THINGS-MEG: retrieval of test images", fontsize=10)
     # Below the axes: bars reach the top, and a legend inside would hide them.
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=7, frameon=False, loc="outside lower center", ncol=3)
     return fig
+
+
+def _bars(ax, panel: pd.DataFrame, models: list[str], decoders: list[str]) -> None:
+    """Mean over subjects per image model and decoder as bars, each subject as a dot."""
+    width = 0.8 / max(len(decoders), 1)
+    x = np.arange(len(models))
+    for j, decoder in enumerate(decoders):
+        sub = panel[panel["decoder"] == decoder]
+        means = sub.groupby("image_model")["value"].mean().reindex(models)
+        offset = (j - (len(decoders) - 1) / 2) * width
+        ax.bar(
+            x + offset,
+            means,
+            width * 0.9,
+            color=DECODER_COLORS[decoder],
+            label=DECODER_LABELS[decoder],
+        )
+        for i, model in enumerate(models):
+            values = sub.loc[sub["image_model"] == model, "value"]
+            ax.scatter(np.full(len(values), x[i] + offset), values, s=10, color="k", zorder=3)
+    ax.set_xticks(x, [m.replace("_", " ") for m in models])
+    ax.spines[["top", "right"]].set_visible(False)
 
 
 def plot_timecourse(metrics: pd.DataFrame, metric: str = "top5", source: str = "metrics"):
