@@ -9,7 +9,17 @@ import pandas as pd
 import pytest
 
 from brainlatent.datasets import allen_calcium as ac
-from brainlatent.datasets.simulate_calcium import simulate_dataset, simulate_mouse, tuning
+from brainlatent.datasets.simulate_calcium import (
+    CalciumSimulation,
+    movie_latents,
+    neuron_parameters,
+    scene_latents,
+    session_plan,
+    simulate_activity,
+    simulate_dataset,
+    simulate_mouse,
+    tuning,
+)
 from brainlatent.errors import ConfigError, DataError
 from brainlatent.preprocessing.calcium import (
     LABEL_COLUMNS,
@@ -19,6 +29,7 @@ from brainlatent.preprocessing.calcium import (
     pseudo_mouse,
 )
 from brainlatent.preprocessing.scenes import scene_matrix
+from brainlatent.seeding import rng
 
 N_NEURONS, N_REPEATS, N_SCENE_REPEATS, SIZE = 40, 2, 3, 32
 
@@ -300,6 +311,24 @@ def test_simulate_dataset_is_deterministic(mouse, tmp_path):
     np.testing.assert_array_equal(ac.read_session(paths[0]).dff, ac.read_session(mouse[0]).dff)
     with pytest.raises(ValueError, match="must match mice"):
         simulate_dataset(tmp_path, ["A", "B"], ["VISp"], 10, seed=0)
+
+
+def test_scene_responses_do_not_move_the_movie_samples():
+    # Two streams: what the scenes evoke cannot shift the random draws of the movie.
+    params = CalciumSimulation()
+    movie, scenes = movie_latents(0), scene_latents(0)
+    neurons = neuron_parameters(70, movie, params, 0, "M1")
+    plan = session_plan(1, 2, params, 0, "M1")
+
+    def run(scene_features):
+        gen, scene_gen = rng(0, "a"), rng(0, "b")
+        return simulate_activity(plan, neurons, movie, scene_features, params, gen, scene_gen)
+
+    timestamps, dff, _ = run(scenes)
+    _, other, _ = run(scenes[::-1])
+    before = timestamps < plan["epochs"][2][0]
+    np.testing.assert_array_equal(dff[before], other[before])
+    assert not np.array_equal(dff[~before], other[~before])
 
 
 MANIFEST_PATHS = [

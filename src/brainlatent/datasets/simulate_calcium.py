@@ -226,8 +226,15 @@ def simulate_activity(
     scenes: np.ndarray,
     params: CalciumSimulation,
     gen: np.random.Generator,
+    scene_gen: np.random.Generator | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(timestamps, dF/F float32 (time × neurons), running speed) for one session."""
+    """(timestamps, dF/F float32 (time × neurons), running speed) for one session.
+
+    Spikes and noise from the scene epoch on are drawn from ``scene_gen`` (default
+    ``gen``), the rest from ``gen``: Poisson draws consume a rate-dependent amount
+    of a stream, so with two streams a change to the scene responses leaves every
+    earlier sample, the movie's included, bit for bit as it was.
+    """
     dt = 1 / params.imaging_rate
     timestamps = np.arange(int(plan["duration"] / dt)) * dt
     # What is on screen at each sample (after the latency): row of the rate table.
@@ -252,6 +259,8 @@ def simulate_activity(
     table[len(movie) :] = base + params.flash_gain * (table[len(movie) :] - base)
     table = np.vstack([table, base]).astype(np.float32)
     speed = running_speed(len(timestamps), params.imaging_rate, gen)
+    split = int(np.searchsorted(timestamps, plan["epochs"][2][0]))
+    streams = ((gen, slice(0, split)), (scene_gen or gen, slice(split, len(timestamps))))
     decay = np.exp(-dt / params.tau)
     n_neurons = len(neurons["base_rate"])
     dff = np.empty((len(timestamps), n_neurons), dtype=np.float32)
@@ -259,9 +268,10 @@ def simulate_activity(
     for start in range(0, n_neurons, 64):  # blocks bound memory for long sessions
         block = slice(start, min(start + 64, n_neurons))
         gain = np.clip(1 + neurons["running_gain"][block] * gain_speed, 0, None)
-        spikes = gen.poisson(table[row, block] * gain * dt)
+        rate = table[row, block] * gain * dt
+        spikes = np.concatenate([g.poisson(rate[span]) for g, span in streams])
         calcium = lfilter([params.spike_dff], [1, -decay], spikes, axis=0)
-        noise = gen.normal(0, params.noise_sd, calcium.shape)
+        noise = np.concatenate([g.normal(0, params.noise_sd, spikes[s].shape) for g, s in streams])
         dff[:, block] = calcium + noise
     return timestamps, dff, speed
 
@@ -304,9 +314,10 @@ def simulate_mouse(
     scenes = scene_latents(seed)
     neurons = neuron_parameters(n_neurons, movie, params, seed, mouse_id)
     plan = session_plan(n_movie_repeats, n_scene_repeats, params, seed, mouse_id)
-    # StimB keeps the key it always had, so existing simulations are unchanged.
-    gen = rng(seed, "activity", mouse_id, *([] if with_scenes else [session_type]))
-    timestamps, dff, speed = simulate_activity(plan, neurons, movie, scenes, params, gen)
+    # Sessions of one mouse differ by their key (StimB keeps the original one).
+    key = ("activity", mouse_id, *([] if with_scenes else [session_type]))
+    gen, scene_gen = rng(seed, *key), rng(seed, *key, "scene-epoch")
+    timestamps, dff, speed = simulate_activity(plan, neurons, movie, scenes, params, gen, scene_gen)
     cell_ids = 500_000_000 + rng(seed, "cell-ids", mouse_id).choice(
         10_000_000, n_neurons, replace=False
     )
