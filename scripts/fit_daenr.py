@@ -35,10 +35,13 @@ def main(argv=None):
     device = str(resolve_device(args.device))
     betas, seeds = settings.pop("betas"), settings.pop("seeds")
     n_test = settings.pop("n_test_images")
+    pretraining = settings.pop("pretrain", None)
     settings.pop("image_size", None)  # applied by preprocess_scenes
     scenes = pool_scenes([read_scenes(p) for p in args.scenes], args.scenes)
     print(f"pseudo-mouse: {scenes.responses.shape[0]} images × {scenes.responses.shape[1]} neurons")
-    table, recon = fit_scenes(scenes, betas, seeds, n_test, args.seed, device=device, **settings)
+    table, recon = fit_scenes(
+        scenes, betas, seeds, n_test, args.seed, pretraining=pretraining, device=device, **settings
+    )
     summary = table.groupby(["metric", "beta"])["value"].agg(["mean", "min", "max"])
     print(summary.to_string())
     with atomic_path(args.reconstructions) as tmp:

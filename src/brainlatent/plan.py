@@ -310,6 +310,23 @@ class CalciumPlan:
                     f"allen_calcium.decoding.pseudo_mouse_areas: no simulated mouse is in "
                     f"{unknown} (allen_calcium.areas: {calcium['areas']})"
                 )
+        daenr = calcium.get("daenr") or {}
+        layer = daenr.get("readout_layer")
+        if scene_mice and layer is not None:
+            # The scenes' smaller side: simulated squares, or the resized (or native) template.
+            side = (
+                calcium["simulate"]["image_size"]
+                if calcium["source"] == "simulate"
+                else daenr.get("image_size") or 918  # the real template: 918 × 1174
+            )
+            n_layers, rest = 0, side
+            while rest > 4 and n_layers < 5:  # as brainlatent.models.daenr's encoder halves it
+                rest, n_layers = -(-rest // 2), n_layers + 1
+            if layer > n_layers:
+                raise ConfigError(
+                    f"allen_calcium.daenr.readout_layer is {layer}, but scenes {side} pixels "
+                    f"high give the encoder {n_layers} layer(s): use 1-{n_layers} or null"
+                )
         decoded = (*(mice if decoding["single_mice"] else ()), *pseudo_mice)
         if not decoded:
             raise ConfigError(

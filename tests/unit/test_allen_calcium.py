@@ -13,12 +13,10 @@ from brainlatent.datasets.simulate_calcium import (
     CalciumSimulation,
     movie_latents,
     neuron_parameters,
-    scene_latents,
     session_plan,
     simulate_activity,
     simulate_dataset,
     simulate_mouse,
-    tuning,
 )
 from brainlatent.errors import ConfigError, DataError
 from brainlatent.preprocessing.calcium import (
@@ -115,7 +113,7 @@ def test_read_session_shapes_and_types(session):
 def test_ground_truth_is_saved(mouse, session):
     _, truth = mouse
     assert truth["movie_latents"].shape == (900, 4)
-    assert truth["scene_latents"].shape == (118, 4)
+    assert truth["scene_drive"].shape == (118, N_NEURONS)  # the V1 filter bank's drive
     assert truth["preferred"].shape == (N_NEURONS, 4)
     np.testing.assert_array_equal(truth["cell_ids"], session.cell_ids)
     # A smooth closed curve: small steps everywhere, including from the last frame to the first.
@@ -153,7 +151,7 @@ def test_scene_responses_follow_the_true_tuning(mouse, session):
     assert (scenes.n_presentations == N_SCENE_REPEATS).all()
     truth = mouse[1]
     mean = scenes.responses
-    predicted = tuning(truth["scene_latents"], truth)
+    predicted = truth["scene_drive"]  # each neuron's filter-bank drive by each scene
     tuned = truth["population"] > 0
     match = _reliability(mean, predicted)[tuned]
     shuffled = _reliability(mean, predicted[np.random.default_rng(0).permutation(118)])[tuned]
@@ -316,16 +314,17 @@ def test_simulate_dataset_is_deterministic(mouse, tmp_path):
 def test_scene_responses_do_not_move_the_movie_samples():
     # Two streams: what the scenes evoke cannot shift the random draws of the movie.
     params = CalciumSimulation()
-    movie, scenes = movie_latents(0), scene_latents(0)
+    movie = movie_latents(0)
     neurons = neuron_parameters(70, movie, params, 0, "M1")
+    drive = np.random.default_rng(0).uniform(0, 1, (ac.N_SCENES, 70))
     plan = session_plan(1, 2, params, 0, "M1")
 
-    def run(scene_features):
+    def run(scene_drive):
         gen, scene_gen = rng(0, "a"), rng(0, "b")
-        return simulate_activity(plan, neurons, movie, scene_features, params, gen, scene_gen)
+        return simulate_activity(plan, neurons, movie, scene_drive, params, gen, scene_gen)
 
-    timestamps, dff, _ = run(scenes)
-    _, other, _ = run(scenes[::-1])
+    timestamps, dff, _ = run(drive)
+    _, other, _ = run(drive[::-1])
     before = timestamps < plan["epochs"][2][0]
     np.testing.assert_array_equal(dff[before], other[before])
     assert not np.array_equal(dff[~before], other[~before])

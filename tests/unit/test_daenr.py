@@ -17,7 +17,15 @@ import pytest
 import torch
 
 from brainlatent.metrics_images import pixcorr, rsa, ssim
-from brainlatent.models.daenr import DAENR, HISTORY_COLUMNS, DAENREstimator, compare_beta
+from brainlatent.models.daenr import (
+    DAENR,
+    HISTORY_COLUMNS,
+    DAENREstimator,
+    compare_beta,
+    pretrain,
+    score_heldout,
+    shuffled_pairs,
+)
 
 N_IMAGES, N_TRAIN, SIZE, N_NEURONS = 118, 90, 32, 60
 # Short training (lr above the default) so four fits take seconds.
@@ -159,9 +167,16 @@ def test_design_pixels_do_not_give_the_neural_geometry(problem):
 
 def test_comparison_table(comparison):
     assert list(comparison.columns) == ["beta", "seed", "metric", "value"]
-    assert len(comparison) == 2 * 2 * 3
-    assert set(comparison["metric"]) == {"ssim", "pixcorr", "rsa"}
+    scores = {"ssim", "pixcorr", "rsa", "rsa_readout"}
+    assert len(comparison) == 2 * 2 * 2 * len(scores)
+    assert set(comparison["metric"]) == scores | {f"{m}_shuffled" for m in scores}
     assert np.isfinite(comparison["value"]).all()
+    wide = comparison.pivot_table(index=["beta", "seed"], columns="metric", values="value")
+    # With the code read out directly (readout_layer None) both RSAs are the same number.
+    np.testing.assert_allclose(wide["rsa"], wide["rsa_readout"])
+    # Each score beats its shuffled pairing.
+    for metric in ("ssim", "pixcorr"):
+        assert (wide[metric] > wide[f"{metric}_shuffled"] + 0.1).all(), wide
 
 
 def test_reconstructions_beat_the_mean_image(problem, comparison):
@@ -228,3 +243,70 @@ def test_metrics_on_known_cases():
     assert rsa(x, np.exp(x), method="pearson") < 1.0
     with pytest.raises(ValueError, match="same shape"):
         pixcorr(a, a[:4])
+
+
+# ---------------------------------------------------------------------------
+# Pretraining, augmentation, read-out layer, shuffled baselines
+# ---------------------------------------------------------------------------
+
+
+def test_init_and_corpus_start_and_feed_the_fit(problem):
+    train_x, train_y, test_x, _ = problem
+    pre = pretrain(train_x, hidden_dim=8, max_epochs=2, progress=False)
+    assert pre.augment and pre.n_neurons_ == 0
+    est = DAENREstimator(hidden_dim=8, max_epochs=1, lr=1e-9, progress=False)
+    est.fit(train_x, train_y, init=pre, corpus=train_x[:10])
+    # With a vanishing learning rate the fit keeps the pretrained encoder and decoder.
+    np.testing.assert_allclose(est.encode(test_x), pre.encode(test_x), atol=1e-4)
+    np.testing.assert_allclose(est.reconstruct(test_x), pre.reconstruct(test_x), atol=1e-4)
+
+
+def test_default_fit_is_unchanged_by_the_new_options(problem):
+    """augment False, no init, no corpus: the same numbers as the plain fit (the GOD and
+    MEG generators use it)."""
+    train_x, train_y, _, _ = problem
+    a = DAENREstimator(hidden_dim=8, max_epochs=2, progress=False).fit(train_x, train_y)
+    b = DAENREstimator(hidden_dim=8, max_epochs=2, progress=False, augment=True).fit(
+        train_x, train_y
+    )
+    c = DAENREstimator(hidden_dim=8, max_epochs=2, progress=False).fit(train_x, train_y)
+    np.testing.assert_array_equal(a.encode(train_x), c.encode(train_x))
+    assert not np.array_equal(a.encode(train_x), b.encode(train_x))
+
+
+def test_readout_from_an_encoder_layer(problem):
+    train_x, train_y, test_x, test_y = problem
+    est = DAENREstimator(hidden_dim=8, max_epochs=2, readout_layer=2, progress=False)
+    est.fit(train_x, train_y)
+    assert est.features(test_x).shape == (len(test_x), 32 * 8 * 8)  # 32 channels, 8 × 8
+    assert est.predict_responses(test_x).shape == test_y.shape
+    scores = score_heldout(est, test_x, test_y, n_shuffles=3)
+    assert set(scores) == {
+        f"{m}{s}" for m in ("ssim", "pixcorr", "rsa", "rsa_readout") for s in ("", "_shuffled")
+    }
+
+
+def test_shuffled_pairs_are_seeded_derangements():
+    for seed in range(20):
+        perm = shuffled_pairs(5, seed)
+        assert sorted(perm) == list(range(5)) and (perm != np.arange(5)).all()
+    np.testing.assert_array_equal(shuffled_pairs(7, 3), shuffled_pairs(7, 3))
+    with pytest.raises(ValueError, match="at least 2 images"):
+        shuffled_pairs(1, 0)
+
+
+def test_bad_pretraining_inputs(problem):
+    train_x, train_y, _, _ = problem
+    pre = pretrain(train_x[:8], hidden_dim=8, max_epochs=1, progress=False)
+    with pytest.raises(ValueError, match="init was fitted on images .* hidden_dim 8"):
+        DAENREstimator(hidden_dim=4, max_epochs=1, progress=False).fit(train_x, train_y, init=pre)
+    with pytest.raises(ValueError, match="corpus images must be shaped like images"):
+        DAENREstimator(max_epochs=1, progress=False).fit(
+            train_x, train_y, corpus=train_x[:, :16, :16]
+        )
+    with pytest.raises(ValueError, match="readout_layer must be between 1 and 3"):
+        DAENREstimator(max_epochs=1, readout_layer=4, progress=False).fit(train_x, train_y)
+    with pytest.raises(ValueError, match="readout_layer must be None or a positive integer"):
+        DAENREstimator(max_epochs=1, readout_layer=0, progress=False).fit(train_x, train_y)
+    with pytest.raises(TypeError, match="augment must be True or False"):
+        DAENREstimator(max_epochs=1, augment="yes", progress=False).fit(train_x, train_y)

@@ -185,13 +185,32 @@ def test_fit_scenes_scores_every_beta_and_seed_and_keeps_reconstructions(session
     table, recon = fit_scenes(
         pooled, [0.0, 1.0], [3, 4], 10, 0, hidden_dim=4, max_epochs=2, progress=False
     )
-    assert list(table.columns) == METRIC_COLUMNS and len(table) == 2 * 2 * 3
+    scores = {"ssim", "pixcorr", "rsa", "rsa_readout"}
+    assert list(table.columns) == METRIC_COLUMNS and len(table) == 2 * 2 * 2 * len(scores)
     assert set(table["dataset"]) == {"allen_calcium"}
-    assert set(table["seed"]) == {3, 4} and set(table["metric"]) == {"ssim", "pixcorr", "rsa"}
+    assert set(table["seed"]) == {3, 4}
+    assert set(table["metric"]) == scores | {f"{m}_shuffled" for m in scores}
     assert recon["reconstructions"].shape == (2, 10, SIZE, SIZE)
+    assert "pretrained" not in recon  # no pretraining asked for
     np.testing.assert_array_equal(recon["test_image"], split_images(118, 10, 0)[1])
     np.testing.assert_array_equal(recon["test_images"], pooled.images[recon["test_image"]])
     assert not set(recon["test_image"]) & set(recon["train_image"])
+
+
+def test_fit_scenes_pretrains_on_a_drawn_corpus_and_keeps_its_reconstructions(sessions):
+    pooled = pool_scenes([scene_matrix(s) for s in sessions.values()])
+    pretraining = {"images": "dead_leaves", "n_images": 40, "max_epochs": 1, "batch_size": 20}
+    table, recon = fit_scenes(
+        pooled, [0.0, 1.0], [0], 10, 0, pretraining=pretraining, hidden_dim=4, max_epochs=1,
+        augment=True, progress=False,
+    )  # fmt: skip
+    assert recon["pretrained"].shape == recon["test_images"].shape
+    assert np.isfinite(table["value"]).all()
+    with pytest.raises(DataError, match="neither 'dead_leaves' nor an existing folder"):
+        fit_scenes(
+            pooled, [0.0], [0], 10, 0, pretraining={"images": "no/such/folder", "n_images": 5},
+            hidden_dim=4, max_epochs=1, progress=False,
+        )  # fmt: skip
 
 
 def fake_results(n_test: int = 8):
@@ -200,7 +219,7 @@ def fake_results(n_test: int = 8):
         {"dataset": "allen_calcium", "beta": b, "seed": s, "metric": m, "value": rng.uniform()}
         for b in (0.0, 1.0)
         for s in (0, 1, 2)
-        for m in ("ssim", "pixcorr", "rsa")
+        for m in ("ssim", "pixcorr", "rsa", "rsa_readout", "pixcorr_shuffled", "rsa_shuffled")
     ]
     recon = {
         "test_images": rng.uniform(0, 1, (n_test, SIZE, SIZE)).astype(np.float32),
@@ -208,6 +227,7 @@ def fake_results(n_test: int = 8):
         "train_image": np.arange(n_test, 118),
         "betas": np.array([0.0, 1.0]),
         "reconstructions": rng.uniform(0, 1, (2, n_test, SIZE, SIZE)).astype(np.float32),
+        "pretrained": rng.uniform(0, 1, (n_test, SIZE, SIZE)).astype(np.float32),
     }
     return pd.DataFrame(rows), recon
 
@@ -216,6 +236,9 @@ def test_figure_is_drawn_from_the_table_and_reconstructions():
     table, recon = fake_results()
     fig = plot_daenr(table, recon, n_images=4)
     assert isinstance(fig, matplotlib.figure.Figure)
+    # An older run (three scores, no pretrained row, no baselines) still draws.
+    old = table[table["metric"].isin(["ssim", "pixcorr", "rsa"])]
+    plot_daenr(old, {k: v for k, v in recon.items() if k != "pretrained"}, n_images=4)
     with pytest.raises(DataError, match="lack arrays"):
         plot_daenr(table, {k: v for k, v in recon.items() if k != "betas"}, source="r.npz")
     with pytest.raises(DataError, match="no rows"):

@@ -281,6 +281,12 @@ CONFIG_ERRORS = [
         "allen_calcium.decoding.pseudo_mouse_areas: no simulated mouse is in ['VISam']",
     ),
     (
+        "DAE-NR read-out layer deeper than the encoder",
+        {"allen_calcium": {"simulate": {"image_size": 8}, "daenr": {"readout_layer": 2}}},
+        None,
+        "allen_calcium.daenr.readout_layer is 2, but scenes 8 pixels high give the encoder 1",
+    ),
+    (
         "nothing to decode",
         {"allen_calcium": {"decoding": {"single_mice": False, "pseudo_mouse": False}}},
         None,

@@ -359,12 +359,17 @@ def test_embeddings_and_their_consistency_across_mice(calcium_project):
     assert table["value"].between(0.5, 1.0).all(), table
 
 
-def test_daenr_neural_term_raises_model_neuron_similarity(calcium_project):
+def test_daenr_scores_beat_their_shuffled_pairings(calcium_project):
+    """The tiny config checks the chain; the paper's two claims are tested at the default
+    size (tests/unit/test_daenr_claims.py, slow): at 16 × 16 pixels the neural term
+    does not raise RSA."""
     table = pd.read_parquet(calcium_project / "results/allen_calcium/daenr/metrics.parquet")
-    rsa = table[table["metric"] == "rsa"].groupby("beta")["value"].mean()
-    assert rsa[1.0] > rsa[0.0] + 0.05, rsa
+    mean = table.groupby(["metric", "beta"])["value"].mean().unstack("metric")
+    for metric in ("pixcorr", "ssim", "rsa"):
+        assert (mean[metric] > mean[f"{metric}_shuffled"] + 0.05).all(), mean
     with np.load(calcium_project / "results/allen_calcium/daenr/reconstructions.npz") as data:
         assert data["reconstructions"].shape == (2, *data["test_images"].shape)  # one per beta
+        assert data["pretrained"].shape == data["test_images"].shape
 
 
 def test_every_calcium_figure_is_written(calcium_project):

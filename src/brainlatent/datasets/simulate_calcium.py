@@ -2,18 +2,23 @@
 
 Stimuli. Natural movie one becomes a drifting Gabor patch whose position,
 orientation and spatial frequency follow a smooth closed curve (the movie's
-latent trajectory: 900 frames, 30 Hz); natural scenes become 118 Gabor patches
-at random feature values on a 1/f texture. Stimuli depend only on the seed, so
-every simulated mouse sees the same movie and images, as real mice do.
+latent trajectory: 900 frames, 30 Hz); the 118 natural scenes become grey-scale
+dead-leaves images (:mod:`brainlatent.datasets.dead_leaves`: occluding shapes
+with power-law sizes, a 1/f spectrum, contrast varied per image). Stimuli depend
+only on the seed, so every simulated mouse sees the same movie and images, as
+real mice do.
 
 Neurons. Each neuron's rate is a baseline plus a tuning curve over the four
 features: Gaussian in position and log spatial frequency, von Mises in
 orientation. "movie" neurons prefer the features of a random movie frame (they
 tile the trajectory), "scene" neurons prefer random points of the scenes'
 feature range, "untuned" neurons keep their baseline. Running multiplies rates
-by a per-neuron gain. A flashed scene drives its tuning ``flash_gain`` times
-harder than a movie frame does (its 250 ms are mostly onset transient), so
-single scene presentations evoke measurable calcium events. Poisson spikes at
+by a per-neuron gain. A flashed scene drives every tuned neuron through a V1
+filter bank: the neuron is a complex cell, the energy of a quadrature pair of
+Gabor filters at its preferred position, orientation and spatial frequency
+(:func:`image_drive`), saturating, times ``flash_gain`` (its 250 ms are mostly
+onset transient), so single scene presentations evoke measurable calcium events
+and the scene responses are a known function of the pixels. Poisson spikes at
 the imaging rate, convolved with a GCaMP6 kernel (instant rise, exponential
 decay τ), plus Gaussian noise, give dF/F.
 
@@ -41,6 +46,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from brainlatent.datasets import allen_calcium as ac
+from brainlatent.datasets.dead_leaves import dead_leaves
 from brainlatent.io import atomic_path
 from brainlatent.seeding import derive_seed, rng
 
@@ -50,6 +56,10 @@ POPULATIONS = ("untuned", "movie", "scene")
 #: Visual response latency (s): rates follow the screen with this delay.
 LATENCY = 0.066
 ENVELOPE_SD = 0.18  # Gabor envelope, in image widths
+#: Stream of the dead-leaves generator that the simulated scenes are drawn from.
+SCENE_STREAM = "scenes"
+DRIVE_C50 = 0.5  # semi-saturation energy of the V1 filter bank (image_drive)
+RF_SCALE = 0.5  # envelope SD of a receptive field, in units of the neuron's position_sd
 
 
 @dataclass(frozen=True)
@@ -126,18 +136,53 @@ def render_movie(latents: np.ndarray, size: int, rate: float = ac.MOVIE_RATE) ->
     return _to_uint8(0.9 * _gabor(latents, phase, size))
 
 
-def render_scenes(latents: np.ndarray, size: int, seed: int) -> np.ndarray:
-    """Scene images (uint8): a Gabor patch over a 1/f texture of random contrast."""
-    gen = rng(seed, "scene-images")
-    n = len(latents)
-    spectrum = gen.standard_normal((n, size, size)) + 1j * gen.standard_normal((n, size, size))
-    f = np.hypot(*np.meshgrid(np.fft.fftfreq(size), np.fft.fftfreq(size)))
-    f[0, 0] = np.inf
-    texture = np.fft.ifft2(spectrum / f).real
-    texture /= texture.std(axis=(1, 2), keepdims=True)
-    contrast = gen.uniform(0.05, 0.2, n)[:, None, None]
-    patch = _gabor(latents, gen.uniform(0, 2 * np.pi, n), size)
-    return _to_uint8(0.75 * patch + contrast * texture)
+def render_scenes(size: int, seed: int, n_scenes: int = ac.N_SCENES) -> np.ndarray:
+    """Scene images (uint8, n × size × size): dead leaves with natural-image statistics.
+
+    The first ``n_scenes`` draws of the seed's ``scenes`` stream
+    (:mod:`brainlatent.datasets.dead_leaves`); a pretraining corpus drawn from
+    another stream of the same generator never contains them.
+    """
+    return np.round(255 * dead_leaves(n_scenes, size, seed, stream=SCENE_STREAM)).astype(np.uint8)
+
+
+def receptive_fields(neurons: dict[str, np.ndarray], size: int) -> np.ndarray:
+    """Each neuron's quadrature pair of Gabor filters, complex (neurons × size × size).
+
+    A V1 complex cell at its preferred position, orientation and spatial
+    frequency (the ``preferred`` columns of :data:`FEATURES`); the envelope SD is
+    half the neuron's ``position_sd``. Real part: even filter, imaginary: odd.
+    Each filter has zero mean and unit norm, so energies compare across neurons.
+    """
+    xx, yy = _grid(size)
+    pref = neurons["preferred"]
+    x, y, ori, lsf = (pref[:, k, None, None] for k in range(4))
+    sd = (RF_SCALE * neurons["position_sd"])[:, None, None]
+    envelope = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * sd**2))
+    carrier = np.exp(1j * 2 * np.pi * 2.0**lsf * (xx * np.cos(ori) + yy * np.sin(ori)))
+    rf = envelope * carrier
+    rf -= rf.mean(axis=(1, 2), keepdims=True) * envelope / envelope.mean(axis=(1, 2), keepdims=True)
+    rf /= np.sqrt((np.abs(rf) ** 2).sum(axis=(1, 2), keepdims=True) / 2)
+    return rf
+
+
+def image_drive(images: np.ndarray, neurons: dict[str, np.ndarray]) -> np.ndarray:
+    """Drive in [0, 1) of every neuron by every image (images × neurons): a V1 filter bank.
+
+    The image's contrast (its deviation from mid-grey, uint8 or [0, 1] input)
+    is projected on each neuron's quadrature pair (:func:`receptive_fields`);
+    the phase-invariant energy goes through a Naka–Rushton saturation
+    E / (E + c50) with c50 = :data:`DRIVE_C50`, as in complex cells.
+    """
+    images = np.asarray(images, dtype=np.float64)
+    if images.ndim != 3 or images.shape[1] != images.shape[2]:
+        raise ValueError(f"images must be (n, size, size); got {images.shape}")
+    if images.max() > 1:
+        images = images / 255.0
+    contrast = (images - 0.5).reshape(len(images), -1)
+    rf = receptive_fields(neurons, images.shape[1]).reshape(len(neurons["base_rate"]), -1)
+    energy = np.abs(contrast @ rf.T.conj()) ** 2
+    return energy / (energy + DRIVE_C50)
 
 
 def neuron_parameters(
@@ -223,12 +268,17 @@ def simulate_activity(
     plan: dict,
     neurons: dict[str, np.ndarray],
     movie: np.ndarray,
-    scenes: np.ndarray,
+    scene_drive: np.ndarray,
     params: CalciumSimulation,
     gen: np.random.Generator,
     scene_gen: np.random.Generator | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(timestamps, dF/F float32 (time × neurons), running speed) for one session.
+
+    Movie frames drive the neurons through their tuning to the frame's latent
+    features (:func:`tuning`); a flashed scene through the V1 filter bank,
+    ``scene_drive`` (scenes × neurons, :func:`image_drive`), scaled by each
+    neuron's peak rate and ``flash_gain``.
 
     Spikes and noise from the scene epoch on are drawn from ``scene_gen`` (default
     ``gen``), the rest from ``gen``: Poisson draws consume a rate-dependent amount
@@ -238,7 +288,7 @@ def simulate_activity(
     dt = 1 / params.imaging_rate
     timestamps = np.arange(int(plan["duration"] / dt)) * dt
     # What is on screen at each sample (after the latency): row of the rate table.
-    grey_row = len(movie) + len(scenes)
+    grey_row = len(movie) + len(scene_drive)
     onsets = np.concatenate([plan["movie_onsets"], plan["scene_onsets"]])
     rows = np.concatenate(
         [
@@ -254,10 +304,9 @@ def simulate_activity(
     showing = (k >= 0) & (seen < stops[np.clip(k, 0, None)])
     row = np.where(showing, rows[np.clip(k, 0, None)], grey_row)
 
-    table = tuning(np.vstack([movie, scenes]), neurons)
     base = neurons["base_rate"]
-    table[len(movie) :] = base + params.flash_gain * (table[len(movie) :] - base)
-    table = np.vstack([table, base]).astype(np.float32)
+    flashed = base + params.flash_gain * neurons["peak_rate"] * scene_drive
+    table = np.vstack([tuning(movie, neurons), flashed, base]).astype(np.float32)
     speed = running_speed(len(timestamps), params.imaging_rate, gen)
     split = int(np.searchsorted(timestamps, plan["epochs"][2][0]))
     streams = ((gen, slice(0, split)), (scene_gen or gen, slice(split, len(timestamps))))
@@ -311,13 +360,14 @@ def simulate_mouse(
     path = Path(path)
     truth_path = Path(truth_path) if truth_path else path.with_name(f"{path.stem}_truth.npz")
     movie = movie_latents(seed)
-    scenes = scene_latents(seed)
+    scene_images = render_scenes(image_size, seed)
     neurons = neuron_parameters(n_neurons, movie, params, seed, mouse_id)
+    drive = image_drive(scene_images, neurons)
     plan = session_plan(n_movie_repeats, n_scene_repeats, params, seed, mouse_id)
     # Sessions of one mouse differ by their key (StimB keeps the original one).
     key = ("activity", mouse_id, *([] if with_scenes else [session_type]))
     gen, scene_gen = rng(seed, *key), rng(seed, *key, "scene-epoch")
-    timestamps, dff, speed = simulate_activity(plan, neurons, movie, scenes, params, gen, scene_gen)
+    timestamps, dff, speed = simulate_activity(plan, neurons, movie, drive, params, gen, scene_gen)
     cell_ids = 500_000_000 + rng(seed, "cell-ids", mouse_id).choice(
         10_000_000, n_neurons, replace=False
     )
@@ -333,7 +383,7 @@ def simulate_mouse(
             cell_ids,
             plan,
             render_movie(movie, image_size),
-            render_scenes(scenes, image_size, seed) if with_scenes else None,
+            scene_images if with_scenes else None,
             session_type,
         )
         with open(tmp_truth, "wb") as f:
@@ -341,7 +391,7 @@ def simulate_mouse(
                 f,
                 features=np.array(FEATURES),
                 movie_latents=movie,
-                scene_latents=scenes,
+                scene_drive=drive.astype(np.float32),
                 populations=np.array(POPULATIONS),
                 cell_ids=cell_ids,
                 area=np.array(area),

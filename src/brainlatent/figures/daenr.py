@@ -14,7 +14,12 @@ import pandas as pd
 
 from brainlatent.errors import DataError
 
-METRICS = {"ssim": "SSIM", "pixcorr": "PixCorr", "rsa": "RSA (code vs neurons)"}
+METRICS = {
+    "pixcorr": "PixCorr",
+    "ssim": "SSIM",
+    "rsa": "RSA (code vs neurons)",
+    "rsa_readout": "RSA (read-out layer)",
+}
 RECONSTRUCTION_ARRAYS = ("test_images", "test_image", "betas", "reconstructions")
 
 
@@ -28,9 +33,13 @@ def plot_daenr(
     n_images: int = 6,
     source: str = "metrics",
 ):
-    """Top: the first ``n_images`` test images and their reconstructions per beta.
+    """Top: the first ``n_images`` test images, the pretrained autoencoder's
+    reconstructions (when stored) and the reconstructions per beta.
 
-    Bottom: SSIM, PixCorr and RSA per beta; dots are model seeds, bars their mean.
+    Bottom: PixCorr, SSIM and RSA (code, read-out layer) per beta; dots are model
+    seeds, bars their mean, and the dashed line each score's shuffled-pairing
+    baseline (mean over seeds), the level a score must beat. Metrics absent from
+    the table (older runs) are left out.
     """
     missing = [name for name in RECONSTRUCTION_ARRAYS if name not in reconstructions]
     if missing:
@@ -38,16 +47,18 @@ def plot_daenr(
     rows = metrics[metrics["metric"].isin(list(METRICS))]
     if rows.empty:
         raise DataError(source, f"no rows with metric in {list(METRICS)}")
+    shown = {m: t for m, t in METRICS.items() if (rows["metric"] == m).any()}
     originals = np.asarray(reconstructions["test_images"])
     recon = np.asarray(reconstructions["reconstructions"])
     betas = [float(b) for b in np.asarray(reconstructions["betas"])]
     index = np.asarray(reconstructions["test_image"])
     n_show = min(n_images, len(originals))
-    image_rows = [("original", originals)] + [
-        (_beta_label(b), recon[k]) for k, b in enumerate(betas)
-    ]
+    image_rows = [("original", originals)]
+    if "pretrained" in reconstructions:
+        image_rows.append(("pretrained only", np.asarray(reconstructions["pretrained"])))
+    image_rows += [(_beta_label(b), recon[k]) for k, b in enumerate(betas)]
 
-    fig = plt.figure(figsize=(7.0, 1.05 * len(image_rows) + 2.6), constrained_layout=True)
+    fig = plt.figure(figsize=(8.0, 1.05 * len(image_rows) + 2.6), constrained_layout=True)
     top, bottom = fig.subfigures(2, 1, height_ratios=[1.05 * len(image_rows), 2.6])
     axes = top.subplots(len(image_rows), n_show, squeeze=False)
     for r, (label, stack) in enumerate(image_rows):
@@ -62,12 +73,15 @@ def plot_daenr(
                 ax.set_ylabel(label, fontsize=7)
     top.suptitle("Held-out natural scenes and their DAE-NR reconstructions", fontsize=9)
 
-    panels = bottom.subplots(1, len(METRICS))
+    panels = np.atleast_1d(bottom.subplots(1, len(shown)))
     all_betas = sorted(set(rows["beta"].astype(float)))
     x = np.arange(len(all_betas))
     colors = plt.get_cmap("viridis")(np.linspace(0.15, 0.75, max(len(all_betas), 2)))
-    for ax, (metric, title) in zip(panels, METRICS.items(), strict=True):
+    for ax, (metric, title) in zip(panels, shown.items(), strict=True):
         sub = rows[rows["metric"] == metric]
+        chance = metrics.loc[metrics["metric"] == f"{metric}_shuffled", "value"]
+        if len(chance):
+            ax.axhline(chance.mean(), color="0.4", lw=0.8, ls="--")
         for i, beta in enumerate(all_betas):
             values = sub.loc[sub["beta"].astype(float) == beta, "value"].to_numpy(float)
             if len(values) == 0:
@@ -81,4 +95,9 @@ def plot_daenr(
         ax.tick_params(axis="y", labelsize=7)
         ax.spines[["top", "right"]].set_visible(False)
     panels[0].set_ylabel("held-out score (dots: seeds)", fontsize=7)
+    if metrics["metric"].str.endswith("_shuffled").any():
+        bottom.suptitle(
+            "Held-out scores per β (dashed: shuffled-pairing baseline, image i vs image j ≠ i)",
+            fontsize=8,
+        )
     return fig

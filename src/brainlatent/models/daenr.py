@@ -1,11 +1,16 @@
 """DAE-NR: an image autoencoder whose bottleneck also predicts neural responses.
 
 The autoencoder alone learns whatever code best reconstructs pixels; adding
-a linear head from the bottleneck to each neuron's (z-scored) mean response,
-weighted by ``beta``, pulls the code toward what the neurons encode. Comparing
-``beta == 0`` with ``beta > 0`` on held-out images (:func:`compare_beta`) asks
-whether that neural constraint makes the code more brain-like (RSA) and what it
-costs or gains in reconstruction (SSIM, PixCorr).
+a head from the bottleneck (or from a hidden encoder layer, ``readout_layer``)
+to each neuron's (z-scored) mean response, weighted by ``beta``, pulls the
+network toward what the neurons encode. Comparing ``beta == 0`` with
+``beta > 0`` on held-out images (:func:`compare_beta`) asks whether that neural
+constraint makes the network more brain-like (RSA) and what it costs or gains
+in reconstruction (SSIM, PixCorr), each beside a shuffled-pairing baseline
+(:func:`score_heldout`). A few stimulus images are too few to learn natural
+images from, so the fits can start from an autoencoder pretrained on a large
+corpus (:func:`pretrain`) and keep reconstructing corpus images, with
+augmentation (``DAENREstimator.fit(..., init=, corpus=)``, ``augment``).
 
 :class:`DAENREstimator` wraps :class:`DAENR` as a scikit-learn style estimator.
 """
@@ -27,7 +32,15 @@ from tqdm.auto import tqdm
 from brainlatent.metrics_images import as_unit_images, pixcorr, rsa, ssim
 from brainlatent.models.torch_estimator import TorchEstimator
 
-__all__ = ["DAENR", "DAENREstimator", "HISTORY_COLUMNS", "compare_beta"]
+__all__ = [
+    "DAENR",
+    "DAENREstimator",
+    "HISTORY_COLUMNS",
+    "compare_beta",
+    "pretrain",
+    "score_heldout",
+    "shuffled_pairs",
+]
 
 HISTORY_COLUMNS = ["epoch", "loss", "recon", "neural"]
 
@@ -55,12 +68,22 @@ class DAENR(nn.Module):
 
     The encoder halves the resolution with stride-2 convolutions until the
     smaller side is <= 4, so 32×32 and 64×64 inputs both end on a 4×4 map; the
-    decoder mirrors it and crops to (H, W). The bottleneck is linear and the
-    neural head is linear, so the responses are a linear readout of the very
-    code that RSA is computed on.
+    decoder mirrors it and crops to (H, W). The bottleneck is linear and, by
+    default, so is the neural head: the responses are a linear readout of the
+    very code that RSA is computed on. With ``readout_layer`` k the head reads
+    the feature map after the encoder's k-th convolution instead, through a
+    :class:`FactorisedReadout`, as the paper maps a hidden encoder layer.
     """
 
-    def __init__(self, height: int, width: int, n_channels: int, hidden_dim: int, n_neurons: int):
+    def __init__(
+        self,
+        height: int,
+        width: int,
+        n_channels: int,
+        hidden_dim: int,
+        n_neurons: int,
+        readout_layer: int | None = None,
+    ):
         super().__init__()
         self.image_shape = (int(n_channels), int(height), int(width))
         n_down = _n_down(height, width)
@@ -81,15 +104,37 @@ class DAENR(nn.Module):
                 dec += [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU()]
                 c_in = c_out
         self.decoder = nn.Sequential(*dec) if n_down else nn.Conv2d(c_in, n_channels, 3, padding=1)
-        self.neural_head = nn.Linear(hidden_dim, n_neurons) if n_neurons else None
+        if readout_layer is not None and not 1 <= readout_layer <= n_down:
+            raise ValueError(
+                f"readout_layer must be between 1 and {n_down} (the encoder's convolutions "
+                f"for {height}×{width} images) or None; got {readout_layer}"
+            )
+        self.readout_layer = readout_layer
+        if not n_neurons:
+            self.neural_head = None
+        elif readout_layer is None:
+            self.neural_head = nn.Linear(hidden_dim, n_neurons)
+        else:
+            h, w = height, width
+            for _ in range(readout_layer):
+                h, w = -(-h // 2), -(-w // 2)
+            self.neural_head = FactorisedReadout(widths[readout_layer - 1], h, w, n_neurons)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, with_features: bool = False):
+        """The bottleneck code; with ``with_features``, also what the neural head reads
+        (the code itself, or the feature map of encoder layer ``readout_layer``)."""
         if tuple(x.shape[1:]) != self.image_shape:
             raise ValueError(
                 f"expected images of shape (batch, {', '.join(map(str, self.image_shape))}); "
                 f"got {tuple(x.shape)}"
             )
-        return self.to_hidden(self.encoder(x))
+        if self.readout_layer is None:
+            hidden = self.to_hidden(self.encoder(x))
+            return (hidden, hidden) if with_features else hidden
+        stop = 2 * self.readout_layer  # each layer: convolution, ReLU
+        features = self.encoder[:stop](x)
+        hidden = self.to_hidden(self.encoder[stop:](features))
+        return (hidden, features) if with_features else hidden
 
     def decode(self, hidden: torch.Tensor) -> torch.Tensor:
         x = self.from_hidden(hidden).view(-1, *self.code_shape)
@@ -97,9 +142,28 @@ class DAENR(nn.Module):
         return torch.sigmoid(self.decoder(x)[:, :, :height, :width])
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        hidden = self.encode(x)
-        responses = self.neural_head(hidden) if self.neural_head is not None else None
+        hidden, features = self.encode(x, with_features=True)
+        responses = self.neural_head(features) if self.neural_head is not None else None
         return self.decode(hidden), hidden, responses
+
+
+class FactorisedReadout(nn.Module):
+    """Neuron n = Σ_c,p feature[n, c] · spatial[n, p] · map[c, p] + bias[n] (Klindt et al. 2017).
+
+    Each neuron reads one spatial mask (its receptive field on the map) and one
+    weighting of the channels, so a readout from a convolutional layer has
+    (h·w + C + 1) parameters per neuron instead of C·h·w.
+    """
+
+    def __init__(self, channels: int, height: int, width: int, n_neurons: int):
+        super().__init__()
+        self.spatial = nn.Parameter(torch.randn(n_neurons, height * width) / (height * width))
+        self.features = nn.Parameter(torch.randn(n_neurons, channels) / channels**0.5)
+        self.bias = nn.Parameter(torch.zeros(n_neurons))
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        pooled = torch.einsum("bcp,np->bnc", maps.flatten(2), self.spatial)
+        return (pooled * self.features).sum(-1) + self.bias
 
 
 # ---------------------------------------------------------------------------
@@ -125,6 +189,20 @@ def _check_images(images, name: str = "images") -> np.ndarray:
     if len(arr) == 0:
         raise ValueError(f"{name} is empty")
     return np.ascontiguousarray(arr)
+
+
+def _augment(x: torch.Tensor, gen: np.random.Generator) -> torch.Tensor:
+    """One random flip / quarter turn for the batch, and a contrast scale per image."""
+    if gen.random() < 0.5:
+        x = torch.flip(x, dims=[-1])
+    if gen.random() < 0.5:
+        x = torch.flip(x, dims=[-2])
+    if x.shape[-1] == x.shape[-2] and gen.random() < 0.5:
+        x = torch.rot90(x, 1, dims=[-2, -1])
+    scale = gen.uniform(0.6, 1.2, (len(x), 1, 1, 1))
+    scale = torch.as_tensor(scale, dtype=x.dtype, device=x.device)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    return (mean + scale * (x - mean)).clamp(0.0, 1.0)
 
 
 class DAENREstimator(TorchEstimator):
@@ -157,6 +235,8 @@ class DAENREstimator(TorchEstimator):
         device: str = "auto",
         random_state: int | None = 0,
         progress: bool = True,
+        augment: bool = False,
+        readout_layer: int | None = None,
     ):
         self.hidden_dim = hidden_dim
         self.beta = beta
@@ -167,6 +247,8 @@ class DAENREstimator(TorchEstimator):
         self.device = device
         self.random_state = random_state
         self.progress = progress
+        self.augment = augment
+        self.readout_layer = readout_layer
 
     # -- helpers -----------------------------------------------------------
 
@@ -181,6 +263,11 @@ class DAENREstimator(TorchEstimator):
             raise ValueError(f"lr must be > 0; got {self.lr!r}")
         if not self.weight_decay >= 0:
             raise ValueError(f"weight_decay must be >= 0; got {self.weight_decay!r}")
+        if not isinstance(self.augment, bool | np.bool_):
+            raise TypeError(f"augment must be True or False; got {self.augment!r}")
+        layer = self.readout_layer
+        if layer is not None and (not isinstance(layer, int | np.integer) or layer < 1):
+            raise ValueError(f"readout_layer must be None or a positive integer; got {layer!r}")
 
     def _check_responses(self, responses, n: int) -> np.ndarray | None:
         if responses is None:
@@ -207,20 +294,45 @@ class DAENREstimator(TorchEstimator):
 
     def _build_model(self) -> DAENR:
         c, h, w = self.image_shape_
-        return DAENR(h, w, c, self.hidden_dim, self.n_neurons_)
+        return DAENR(h, w, c, self.hidden_dim, self.n_neurons_, self.readout_layer)
 
     # -- public API --------------------------------------------------------
 
-    def fit(self, images, responses=None) -> DAENREstimator:
+    def fit(self, images, responses=None, *, init=None, corpus=None) -> DAENREstimator:
         """Train on all images for ``max_epochs`` epochs (no early stopping: n is tiny).
 
         images: (n, H, W) or (n, H, W, C), uint8 0-255 or float in [0, 1].
         responses: (n, n_neurons) mean response per image, or None when beta == 0.
+        init: a fitted estimator (same image shape and ``hidden_dim``) whose encoder
+        and decoder weights start the training, e.g. one pretrained on a large
+        image corpus (:func:`pretrain`); the neural head always starts fresh.
+        corpus: more images, shaped like ``images``, that enter the reconstruction
+        term only: each step adds a batch of them, so fine-tuning on a few images
+        keeps what pretraining learnt.
+        With ``augment``, the images of the reconstruction term are randomly
+        flipped (and, when square, turned by multiples of 90°) and their contrast
+        jittered; the neural term always sees the images as shown to the animal.
         """
         self._check_params()
         x = _check_images(images)
         n = len(x)
         responses = self._check_responses(responses, n)
+        extra = None
+        if corpus is not None:
+            extra = _check_images(corpus, "corpus")
+            if extra.shape[1:] != x.shape[1:]:
+                raise ValueError(
+                    f"corpus images must be shaped like images {x.shape[1:]} (C, H, W); "
+                    f"got {extra.shape[1:]}"
+                )
+        if init is not None:
+            check_is_fitted(init, "model_")
+            if tuple(init.image_shape_) != tuple(x.shape[1:]) or init.hidden_dim != self.hidden_dim:
+                raise ValueError(
+                    f"init was fitted on images {init.image_shape_} with hidden_dim "
+                    f"{init.hidden_dim}; this fit has images {tuple(x.shape[1:])} and "
+                    f"hidden_dim {self.hidden_dim}"
+                )
 
         self.input_ndim_ = np.asarray(images).ndim
         self.image_shape_ = tuple(int(s) for s in x.shape[1:])
@@ -247,6 +359,14 @@ class DAENREstimator(TorchEstimator):
         with self._fork_rng():
             torch.manual_seed(seed)
             self.model_ = self._build_model().to(self.device_)
+            if init is not None:
+                state = {
+                    k: v for k, v in init.model_.state_dict().items() if "neural_head" not in k
+                }
+                self.model_.load_state_dict(state, strict=False)
+            augmenting = self.augment or extra is not None
+            aug_rng = np.random.default_rng([seed, 1]) if augmenting else None
+            x_extra = None if extra is None else torch.from_numpy(extra).to(self.device_)
             optimizer = torch.optim.Adam(
                 self.model_.parameters(), lr=self.lr, weight_decay=self.weight_decay
             )
@@ -263,14 +383,24 @@ class DAENREstimator(TorchEstimator):
                 for batch in np.array_split(rng.permutation(n), max(1, -(-n // self.batch_size))):
                     b = torch.as_tensor(batch, device=self.device_)
                     xb = x_all[b]
-                    hidden = self.model_.encode(xb)
-                    recon = F.mse_loss(self.model_.decode(hidden), xb)
+                    hidden, features = self.model_.encode(xb, with_features=True)
+                    if aug_rng is None:
+                        recon = F.mse_loss(self.model_.decode(hidden), xb)
+                    else:
+                        xr = xb
+                        if x_extra is not None:
+                            pick = aug_rng.integers(0, len(x_extra), len(batch))
+                            pick = torch.as_tensor(pick, device=self.device_)
+                            xr = torch.cat([xr, x_extra[pick]])
+                        if self.augment:
+                            xr = _augment(xr, aug_rng)
+                        recon = F.mse_loss(self.model_.decode(self.model_.encode(xr)), xr)
                     if y_all is None:
                         neural = torch.full((), float("nan"))
                         objective = recon
                     else:
                         # beta == 0: fit the head on the detached code, leaving the code alone.
-                        code = hidden if beta > 0 else hidden.detach()
+                        code = features if beta > 0 else features.detach()
                         neural = F.mse_loss(self.model_.neural_head(code), y_all[b])
                         objective = recon + (beta if beta > 0 else 1.0) * neural
                     optimizer.zero_grad(set_to_none=True)
@@ -310,19 +440,26 @@ class DAENREstimator(TorchEstimator):
         with torch.no_grad():
             for start in range(0, len(x), self.batch_size):
                 xb = torch.from_numpy(x[start : start + self.batch_size]).to(self.device_)
-                hidden = self.model_.encode(xb)
+                hidden, features = self.model_.encode(xb, with_features=True)
                 if what == "hidden":
                     out = hidden
+                elif what == "features":
+                    out = features.flatten(1)
                 elif what == "recon":
                     out = self.model_.decode(hidden)
                 else:
-                    out = self.model_.neural_head(hidden)
+                    out = self.model_.neural_head(features)
                 outputs.append(out.cpu().numpy())
         return np.concatenate(outputs).astype(np.float32)
 
     def encode(self, images) -> np.ndarray:
         """Bottleneck code (n, hidden_dim): the representation compared to the brain by RSA."""
         return self._run(images, "hidden")
+
+    def features(self, images) -> np.ndarray:
+        """What the neural head reads, flattened (n, d): the code, or encoder layer
+        ``readout_layer``'s feature map; the network's side of the model–neuron RSA."""
+        return self._run(images, "features")
 
     def reconstruct(self, images) -> np.ndarray:
         """Reconstructions in [0, 1], float32, shaped like the input ((n, H, W) or (n, H, W, C))."""
@@ -383,6 +520,63 @@ class DAENREstimator(TorchEstimator):
 # ---------------------------------------------------------------------------
 
 
+def shuffled_pairs(n: int, seed: int) -> np.ndarray:
+    """A seeded derangement of range(n): image i is paired with another image, never itself."""
+    if n < 2:
+        raise ValueError(f"a shuffled pairing needs at least 2 images; got {n}")
+    gen = np.random.default_rng([int(seed), 2])
+    while True:
+        perm = gen.permutation(n)
+        if not (perm == np.arange(n)).any():
+            return perm
+
+
+def score_heldout(
+    estimator, test_images, test_responses, seed: int = 0, n_shuffles: int = 20
+) -> dict[str, float]:
+    """SSIM, PixCorr and RSA on held-out images, each beside its shuffled-pairing baseline.
+
+    ``rsa``: Spearman between the RDMs of the bottleneck code and of the
+    measured responses; ``rsa_readout``: the same for what the neural head reads
+    (:meth:`DAENREstimator.features`; the code itself when ``readout_layer`` is
+    None). ``*_shuffled``: the score with the pairing broken by ``n_shuffles``
+    seeded derangements, averaged (reconstruction i against original j ≠ i;
+    the network's representation of image i against the neurons' response to
+    image j): the chance level a real score must beat.
+    """
+    test_images = np.asarray(test_images)
+    test_responses = np.asarray(test_responses)
+    recon = estimator.reconstruct(test_images)
+    code = estimator.encode(test_images)
+    features = estimator.features(test_images)
+    scores = {
+        "ssim": ssim(test_images, recon),
+        "pixcorr": pixcorr(test_images, recon),
+        "rsa": rsa(code, test_responses),
+        "rsa_readout": rsa(features, test_responses),
+    }
+    shuffled = {f"{name}_shuffled": [] for name in scores}
+    for k in range(n_shuffles):
+        perm = shuffled_pairs(len(test_responses), seed * 1000 + k)
+        shuffled["ssim_shuffled"].append(ssim(test_images[perm], recon))
+        shuffled["pixcorr_shuffled"].append(pixcorr(test_images[perm], recon))
+        shuffled["rsa_shuffled"].append(rsa(code, test_responses[perm]))
+        shuffled["rsa_readout_shuffled"].append(rsa(features, test_responses[perm]))
+    return scores | {name: float(np.mean(values)) for name, values in shuffled.items()}
+
+
+def pretrain(corpus, seed: int = 0, **params) -> DAENREstimator:
+    """The plain autoencoder (beta 0, augmented) trained on a large image corpus.
+
+    Its encoder and decoder start every fit of :func:`compare_beta`
+    (``fit(..., init=...)``), so ~100 stimulus images only fine-tune a network
+    that has already learnt what natural images look like.
+    """
+    params = {**params, "beta": 0.0, "random_state": seed}
+    params.setdefault("augment", True)
+    return DAENREstimator(**params).fit(corpus)
+
+
 def compare_beta(
     train_images,
     train_responses,
@@ -391,14 +585,20 @@ def compare_beta(
     betas=(0.0, 1.0),
     seeds=(0,),
     on_fit=None,
+    init=None,
+    corpus=None,
     **params,
 ) -> pd.DataFrame:
     """Fit one model per (beta, seed) and score it on held-out images.
 
     Returns a long table (beta, seed, metric, value) with ``ssim`` and
-    ``pixcorr`` (reconstruction vs original) and ``rsa`` (Spearman between the
-    RDMs of the code and of the measured responses). Responses are passed at
-    every beta, so beta == 0 differs only in the loss, not in the data seen.
+    ``pixcorr`` (reconstruction vs original), ``rsa`` and ``rsa_readout``
+    (Spearman between the RDMs of the code, or of what the neural head reads,
+    and of the measured responses) and each one's shuffled-pairing baseline
+    (:func:`score_heldout`). Responses are
+    passed at every beta, so beta == 0 differs only in the loss, not in the
+    data seen. ``init`` (a pretrained estimator, :func:`pretrain`) starts every
+    fit and ``corpus`` images join the reconstruction term (``DAENREstimator.fit``).
     ``on_fit(beta, seed, estimator, test_reconstructions)``, when given, is
     called after each fit, so a caller can keep models or reconstructions
     without fitting twice.
@@ -418,15 +618,10 @@ def compare_beta(
     for beta in betas:
         for seed in seeds:
             est = DAENREstimator(beta=beta, random_state=seed, **params)
-            est.fit(train_images, train_responses)
-            recon = est.reconstruct(test_images)
+            est.fit(train_images, train_responses, init=init, corpus=corpus)
+            scores = score_heldout(est, test_images, test_responses, seed)
             if on_fit is not None:
-                on_fit(float(beta), int(seed), est, recon)
-            scores = {
-                "ssim": ssim(test_images, recon),
-                "pixcorr": pixcorr(test_images, recon),
-                "rsa": rsa(est.encode(test_images), test_responses),
-            }
+                on_fit(float(beta), int(seed), est, est.reconstruct(test_images))
             rows += [
                 {"beta": float(beta), "seed": int(seed), "metric": m, "value": v}
                 for m, v in scores.items()
