@@ -9,8 +9,6 @@ through their dissimilarity matrices, which needs no mapping between them.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
-from skimage.metrics import structural_similarity
 
 __all__ = ["as_unit_images", "pixcorr", "rdm", "rsa", "ssim"]
 
@@ -75,6 +73,8 @@ def ssim(a, b) -> float:
     channel_axis = -1 if a.ndim == 4 else None
     if a.ndim == 4 and a.shape[-1] != 3:
         raise ValueError(f"expected grayscale (n, H, W) or RGB (n, H, W, 3) images; got {a.shape}")
+    from skimage.metrics import structural_similarity  # scikit-image: only when scoring
+
     scores = [
         structural_similarity(x, y, data_range=1.0, channel_axis=channel_axis)
         for x, y in zip(a, b, strict=True)
@@ -113,5 +113,7 @@ def rsa(hidden, responses, method: str = "spearman") -> float:
     x, y = rdm(hidden)[iu], rdm(responses)[iu]
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         return float("nan")  # a constant row: its dissimilarities are undefined
+    from scipy import stats  # ~1 s to import: not at workflow planning (plan.py imports this)
+
     corr = stats.spearmanr if method == "spearman" else stats.pearsonr
     return float(corr(x, y)[0])
