@@ -9,7 +9,16 @@ from mne_bids import BIDSPath
 
 from brainlatent.datasets import things_meg
 from brainlatent.errors import ConfigError, DataError
-from brainlatent.preprocessing.meg import Preprocessing, preprocess_subject, robust_scale
+from brainlatent.preprocessing import meg
+from brainlatent.preprocessing.meg import (
+    Preprocessing,
+    Recording,
+    epoch_recording,
+    epoch_run,
+    filter_chain,
+    preprocess_subject,
+    robust_scale,
+)
 
 RUNS = [("01", "01"), ("01", "02")]
 
@@ -169,3 +178,90 @@ def test_fif_and_ctf_give_the_same_epochs(simulated, editable, tmp_path):
     np.testing.assert_allclose(
         np.load(from_ctf["epochs.npy"]), np.load(from_fif["epochs.npy"]), atol=1e-5
     )
+
+
+# The workflow's preprocessing (epoch_recording: MNE's band-pass evaluated through a
+# multirate chain at the kept samples only) against the reference (epoch_run: MNE's
+# raw.filter, then mne.Epochs with decim), on simulated raw data with what real MEG
+# has: offsets, slow drifts, 1/f noise, line noise and its harmonics, sensor noise and
+# evoked responses. The tolerance, in the robust-scaled units of epochs.npy (IQR = 1):
+# |fast - reference| <= TOLERANCE * (1 + |reference|). Measured: 3.3e-4 at 1200 Hz and 2.3e-4
+# at 240 Hz here (evoked correlation > 0.99999997), 7.8e-4 on a
+# full-size simulated CTF run (1200 Hz, 271 sensors, 206 trials; make bench).
+TOLERANCE = 1e-3
+
+
+def simulated_raw(sfreq, seconds=80.0, n_channels=12, seed=0):
+    """An in-memory raw (FIF-like, float64) and its image onsets (s)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sfreq)
+    t = np.arange(n) / sfreq
+    spectrum = np.fft.rfft(rng.normal(size=(n_channels, n)), axis=1)
+    freqs = np.fft.rfftfreq(n, 1 / sfreq)
+    pink = np.fft.irfft(spectrum / np.maximum(freqs, 0.05) ** 0.5, n, axis=1)
+    data = pink / pink.std() + 0.3 * rng.normal(size=(n_channels, n))
+    data += 5 * np.sin(2 * np.pi * 0.03 * t + rng.uniform(0, 6, (n_channels, 1)))  # drift
+    for harmonic in (60, 120, 180):
+        if harmonic < sfreq / 2:
+            data += np.sin(2 * np.pi * harmonic * t + rng.uniform(0, 6, (n_channels, 1)))
+    onsets = np.arange(3.0, seconds - 3.5, 1.3)
+    onsets = onsets + rng.uniform(0, 0.2, len(onsets))
+    mixing = rng.normal(size=n_channels)
+    for onset in onsets:  # a 10 Hz burst 100-300 ms after onset
+        s = np.arange(int((onset + 0.1) * sfreq), int((onset + 0.3) * sfreq))
+        data[:, s] += 2 * mixing[:, None] * np.sin(2 * np.pi * 10 * (s / sfreq - onset))
+    data = 1e-12 * (data + rng.uniform(-1e4, 1e4, (n_channels, 1)))  # tesla, DC offsets
+    info = mne.create_info([f"MEG{i:03d}" for i in range(n_channels)], sfreq, "mag")
+    return mne.io.RawArray(data, info, verbose=False), onsets
+
+
+@pytest.mark.parametrize("sfreq", [1200.0, 240.0])
+def test_fast_epochs_match_the_mne_reference(sfreq, tmp_path):
+    raw, onsets = simulated_raw(sfreq)
+    params = Preprocessing()
+    recording = Recording(raw, np.arange(len(raw.ch_names)), tmp_path / "run.fif")
+    fast = epoch_recording(recording, onsets, params, tmp_path).astype(float)
+    reference = epoch_run(raw.copy().load_data(), onsets, params, tmp_path).astype(float)
+    assert fast.shape == reference.shape == (len(onsets), len(raw.ch_names), 181)
+    assert (np.abs(fast - reference) <= TOLERANCE * (1 + np.abs(reference))).all()
+    evoked_fast, evoked_reference = fast.mean(axis=0), reference.mean(axis=0)
+    assert np.corrcoef(evoked_fast.ravel(), evoked_reference.ravel())[0, 1] > 0.99999
+
+
+def test_without_a_chain_the_reference_runs(tmp_path):
+    """A rate that is no whole multiple of the epochs' rate goes through MNE whole."""
+    raw, onsets = simulated_raw(1000.0, seconds=40.0, n_channels=4)
+    params = Preprocessing()
+    assert filter_chain(1000.0, params) is None
+    recording = Recording(raw, np.arange(4), tmp_path / "run.fif")
+    fast = epoch_recording(recording, onsets, params, tmp_path)
+    np.testing.assert_array_equal(fast, epoch_run(raw.copy().load_data(), onsets, params, tmp_path))
+
+
+def test_decimate_and_sample_are_the_convolutions(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 1000)).astype(np.float32)
+    aa = rng.normal(size=31)
+    padded = meg._Padded(3, 1000, 0, 4, aa)
+    padded.middle(3)[:] = x
+    z = meg._decimate(padded.padded(3), padded.block, 1000, aa, 4)
+    full = np.array([np.convolve(row, aa[::-1]) for row in x])  # full[i + 15] = z[i/4]
+    np.testing.assert_allclose(z, full[:, 15 : 15 + 1000 : 4], atol=1e-4)
+    kernel = rng.normal(size=41)
+    positions, offsets = np.array([30, 101, 455]), np.arange(-20, 200, 10)
+    y = meg._sample(z, 4, kernel, positions, offsets)
+    up = np.zeros((3, 4 * z.shape[1]))
+    up[:, ::4] = z
+    upfull = np.array([np.convolve(row, kernel) for row in up])  # centred at + 20
+    expected = upfull[:, positions[:, None] + offsets[None, :] + 20].transpose(1, 0, 2)
+    np.testing.assert_allclose(y, expected, atol=1e-4)
+
+
+def test_ctf_reader_is_mne_to_the_bit(simulated):
+    recording = meg.open_run(simulated / "bids", "BIGMEG1", "01", "01", 240.0)
+    raw = mne.io.read_raw(recording.path, verbose=False)
+    n = 0
+    for rows, data in recording.blocks():
+        np.testing.assert_array_equal(data, raw.get_data(picks=recording.picks[rows]))
+        n += len(rows)
+    assert n == len(recording.picks) == 271

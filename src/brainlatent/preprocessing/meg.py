@@ -5,17 +5,29 @@ through the same code), keep the MEG sensors, band-pass, epoch around image
 onset, downsample, baseline-correct, robust-scale each channel and clip.
 Runs are processed one at a time and written into a memory-mapped ``.npy``, so
 a session's raw data is never all in memory at once.
+
+Two implementations of the band-pass, epoching and downsampling give the same
+epochs: :func:`epoch_run`, MNE's ``raw.filter`` (the paper's zero-phase FIR, 33 s
+long at 0.1 Hz) then ``mne.Epochs(decim=...)``, the reference; and
+:func:`epoch_recording`, the one the workflow uses, which evaluates the same
+FIR filter only at the samples the epochs keep, through a multirate chain (see
+:class:`FilterChain`), reading the run a block of channels at a time.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import mne
 import numpy as np
 import pandas as pd
+from scipy.signal import fftconvolve, firwin, kaiserord
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from brainlatent.datasets import things_meg
@@ -119,13 +131,147 @@ def epochs_info(subject: str, names: list[str], times, params: Preprocessing, **
     }
 
 
-def read_run(bids_root: Path, subject: str, session: str, run: str, sfreq: float) -> mne.io.BaseRaw:
-    """Read one run's MEG sensors (no reference channels, no bad ones), checking rate and values.
+@dataclass
+class Recording:
+    """One run's MEG sensors, opened lazily and read a block of channels at a time.
 
-    MNE-BIDS finds the recording (CTF ``.ds`` or FIF); MNE reads it directly rather
+    ``picks`` index ``raw.ch_names`` (sorted); :meth:`blocks` yields their data as
+    float64 in volts/tesla, exactly what ``raw.get_data(picks)`` returns.
+    """
+
+    raw: mne.io.BaseRaw
+    picks: np.ndarray
+    path: Path
+
+    @property
+    def ch_names(self) -> list[str]:
+        return [self.raw.ch_names[p] for p in self.picks]
+
+    @property
+    def sfreq(self) -> float:
+        return float(self.raw.info["sfreq"])
+
+    @property
+    def n_times(self) -> int:
+        return int(self.raw.n_times)
+
+    def block_rows(self) -> list[np.ndarray]:
+        """Rows of ``picks`` read together: contiguous file ranges of ≤ CHANNEL_BLOCK channels.
+
+        MNE reads a channel subset fast only when it is a contiguous range of the
+        file's channels; any other subset (the bad sensor and the reference channels
+        punch holes in the list) makes it convert each whole data block, all 310
+        channels, to float64 first (3.4 GB at the peak for a CTF run; ``make bench``).
+        """
+        runs = np.split(np.arange(len(self.picks)), np.flatnonzero(np.diff(self.picks) != 1) + 1)
+        return [rows for run in runs for rows in np.array_split(run, -(-len(run) // CHANNEL_BLOCK))]
+
+    def read(self, rows: np.ndarray, centered: bool = False, out=None, reader=None) -> np.ndarray:
+        """The data of ``picks[rows]`` (one of :meth:`block_rows`).
+
+        float64, ``raw.get_data``'s values to the bit, or with ``centered`` float32
+        minus each channel's mean (taken exactly, before the cast), written into
+        ``out`` (float32, rows × n_times) when given. A CTF run stored as one block is
+        read whole by every ``get_data`` call, so CTF channels are read straight from
+        the ``.meg4`` (``reader``, from :func:`_ctf_reader`; one per thread).
+        """
+        picks = self.picks[rows]
+        try:
+            if reader is not None:
+                return reader(picks, centered, out)
+            data = self.raw.get_data(picks=picks, verbose=False)
+            _check_finite(data, picks, self)
+            if not centered:
+                return data
+            out = np.empty(data.shape, np.float32) if out is None else out
+            return np.subtract(data, data.mean(axis=1, keepdims=True), out=out, casting="unsafe")
+        except DataError:
+            raise
+        except Exception as error:  # MNE raises many types for a damaged file
+            raise DataError(
+                self.path, f"cannot read MEG recording ({type(error).__name__}: {error})"
+            ) from error
+
+    def blocks(self):
+        """(rows, float64 data) for each of :meth:`block_rows`."""
+        reader = _ctf_reader(self.raw)
+        for rows in self.block_rows():
+            yield rows, self.read(rows, reader=reader)
+
+
+def _check_finite(data: np.ndarray, picks: np.ndarray, recording: Recording) -> None:
+    bad = ~np.isfinite(data).all(axis=1)
+    if bad.any():
+        names = [recording.raw.ch_names[p] for p in picks[bad]]
+        raise DataError(recording.path, f"NaN or infinite values in channels {names[:5]}")
+
+
+def _ctf_reader(raw: mne.io.BaseRaw):
+    """A reader of CTF channels straight from the ``.meg4``, or None where MNE must read.
+
+    The ``.meg4`` holds, after an 8-byte header, trials of ``res4_nsamp`` samples,
+    each channel after channel as big-endian int32; MNE's reader
+    (``RawCTF._read_segment_file``) reads every channel of a whole trial per call
+    and multiplies by the calibrations. This reads only the given channels' bytes
+    (one contiguous range a trial, into a buffer kept between calls) and applies
+    the same calibrations, so the float64 data are MNE's to the bit
+    (``tests/unit/test_preprocess_meg.py``). Anything but a plain, uncompensated
+    single-file CTF run goes through MNE.
+    """
+    from mne.io.ctf.constants import CTF
+
+    if not isinstance(raw, mne.io.ctf.ctf.RawCTF) or len(raw.filenames) != 1:
+        return None
+    if raw._comp is not None or raw._projector is not None or raw.first_samp != 0:
+        return None
+    extras = raw._raw_extras[0]
+    n_chan, nsamp = int(extras["n_chan"]), int(extras["res4_nsamp"])
+    if int(extras["block_size"]) != nsamp or raw.n_times > int(extras["n_samp_tot"]):
+        return None
+    path, n_times, cals = Path(raw.filenames[0]), raw.n_times, raw._cals.ravel()
+    file_channels = np.asarray(raw._read_picks[0])
+    buffers = {}
+
+    def read(picks: np.ndarray, centered: bool, out: np.ndarray | None) -> np.ndarray:
+        channels = file_channels[picks]
+        first, count = int(channels[0]), len(channels)
+        if not np.array_equal(channels, np.arange(first, first + count)):
+            raise ValueError("channels must be a contiguous range of the file")
+        if count not in buffers:
+            buffers.clear()
+            buffers[count] = (np.empty((count, n_times), ">i4"), np.empty((count, nsamp), ">i4"))
+        ints, trial = buffers[count]
+        with open(path, "rb", buffering=0) as f:
+            for start in range(0, n_times, nsamp):
+                n = min(nsamp, n_times - start)
+                f.seek(CTF.HEADER_SIZE + 4 * (start * n_chan + first * nsamp))
+                whole = n == nsamp == n_times
+                target = ints if whole else trial
+                if f.readinto(memoryview(target).cast("B")) != target.nbytes:
+                    raise DataError(path, "the .meg4 file ends before its last sample")
+                if not whole:
+                    ints[:, start : start + n] = trial[:, :n]
+        native = ints.byteswap(inplace=True).view(np.int32)  # the same bytes, now native
+        if not centered:
+            out = np.empty((count, n_times)) if out is None else out
+            return np.multiply(native, cals[picks, None], out=out)
+        out = np.empty((count, n_times), np.float32) if out is None else out
+        mean = native.sum(axis=1, dtype=np.int64, keepdims=True) // n_times
+        np.subtract(native, mean, out=out, casting="unsafe")  # exact: int64, then cast
+        out *= cals[picks, None].astype(np.float32)
+        return out
+
+    return read
+
+
+def open_run(bids_root: Path, subject: str, session: str, run: str, sfreq: float) -> Recording:
+    """Open one run's MEG sensors (no reference channels, no bad ones), checking its rate.
+
+    MNE-BIDS finds the recording (CTF ``.ds`` or FIF); MNE opens it directly rather
     than through ``read_raw_bids``, because ds004212's ``channels.tsv`` types the
     gradiometers ``OTHER``, which MNE-BIDS turns into ``misc`` channels. Bad channels
-    are the sidecar's ``bad`` status plus the dataset's known broken sensor.
+    are the sidecar's ``bad`` status plus the dataset's known broken sensor. The
+    data are read later, by :meth:`Recording.blocks`, which checks their values.
     """
     bids_path = things_meg.bids_path(bids_root, subject, session, run)
     matches = [m for m in bids_path.match() if m.extension in RECORDING_EXTENSIONS]
@@ -137,7 +283,7 @@ def read_run(bids_root: Path, subject: str, session: str, run: str, sfreq: float
         bads = {*things_meg.bad_channels(bids_root, subject, session, run)}
         bads |= set(things_meg.KNOWN_BAD_CHANNELS)
         raw.info["bads"] = sorted(bads & set(raw.ch_names))
-        raw = _load_channels(raw, mne.pick_types(raw.info, meg=True, ref_meg=False, exclude="bads"))
+        picks = mne.pick_types(raw.info, meg=True, ref_meg=False, exclude="bads")
     except Exception as error:  # MNE raises many types for a damaged file
         raise DataError(
             fpath, f"cannot read MEG recording ({type(error).__name__}: {error})"
@@ -148,30 +294,21 @@ def read_run(bids_root: Path, subject: str, session: str, run: str, sfreq: float
             f"sampling rate is {raw.info['sfreq']:g} Hz but the config says things_meg.sfreq = "
             f"{sfreq:g} Hz",
         )
-    bad = ~np.isfinite(raw._data).all(axis=1)  # in place: no copy of a 3 GB run
-    if bad.any():
-        names = [raw.ch_names[i] for i in np.flatnonzero(bad)]
-        raise DataError(fpath, f"NaN or infinite values in {len(names)} channels: {names[:5]}")
-    return raw
+    return Recording(raw, np.sort(np.asarray(picks, dtype=int)), Path(fpath))
 
 
-def _load_channels(raw: mne.io.BaseRaw, picks: np.ndarray) -> mne.io.RawArray:
-    """Channels ``picks`` of a lazily opened run, in memory, read in bounded pieces.
+def read_run(bids_root: Path, subject: str, session: str, run: str, sfreq: float) -> mne.io.BaseRaw:
+    """One run's MEG sensors in memory (:func:`open_run`, then every block read), checked."""
+    recording = open_run(bids_root, subject, session, run, sfreq)
+    return _load(recording)
 
-    MNE reads a channel subset fast only when it is a contiguous range of the
-    file's channels; any other subset (the bad sensor and the reference channels
-    punch holes in the list) makes it convert each whole data block, all 310
-    channels, to float64 first: 1 GB beside the output for a CTF run stored as one
-    block (3.4 GB at the peak; ``make bench``). So the picks are read as contiguous
-    ranges of at most :data:`CHANNEL_BLOCK` channels into one float64 array.
-    """
-    picks = np.sort(np.asarray(picks, dtype=int))
-    data = np.empty((len(picks), raw.n_times))
-    runs = np.split(np.arange(len(picks)), np.flatnonzero(np.diff(picks) != 1) + 1)
-    for run in runs:
-        for rows in np.array_split(run, -(-len(run) // CHANNEL_BLOCK)):
-            data[rows] = raw.get_data(picks=picks[rows], verbose=False)
-    raw.pick(picks)
+
+def _load(recording: Recording) -> mne.io.RawArray:
+    """Every picked channel of a recording in one float64 array, as an MNE raw."""
+    data = np.empty((len(recording.picks), recording.n_times))
+    for rows, block in recording.blocks():
+        data[rows] = block
+    raw = recording.raw.copy().pick(recording.picks)
     return mne.io.RawArray(data, raw.info, first_samp=raw.first_samp, copy="info", verbose=False)
 
 
@@ -231,6 +368,280 @@ def epoch_run(
     return robust_scale(data, params.clip)
 
 
+#: Stopband attenuation (dB) of the multirate chain's anti-alias and interpolation filters
+#: (Kaiser windows; passband ripple 10 ** (-ATTENUATION_DB / 20)).
+ATTENUATION_DB = 100.0
+#: The first decimation keeps frequencies up to PASS1 × the low-pass's stop edge (50 Hz).
+PASS1 = 1.8
+#: Threads that read and decimate blocks of channels at once (:func:`epoch_recording`).
+READ_THREADS = 2
+#: Epoch samples computed per matrix product in :func:`_sample`.
+SAMPLE_GROUP = 16
+
+
+@dataclass(frozen=True)
+class FilterChain:
+    """MNE's band-pass FIR ``band``, evaluated only where the epochs keep a sample.
+
+    MNE's zero-phase band-pass is the sum of two linear-phase kernels (``firwin``
+    design, ``mne.filter._firwin_design``): ``short``, MNE's low-pass at ``h_freq``
+    (0.33 s at 40 Hz), and ``long`` = ``band`` − ``short`` (33 s at 0.1 Hz), which
+    passes only frequencies below ``pass2`` = 50 × ``l_freq`` (gain < 1e-4 above).
+    The run is low-passed by ``aa1`` (flat to ``pass1`` = 1.8 × MNE's upper stop
+    edge) and decimated by ``factor1`` (1200 → 240 Hz), then low-passed by ``aa2``
+    (flat to ``pass2``) and decimated to ``sfreq / factor2`` (20 Hz):
+
+    * the short part is ``kernel1`` = ``short`` * ``factor1``·``aa1`` (MNE's kernel
+      after the band-limited interpolation back to the raw rate), applied to the
+      240 Hz copy at the epochs' samples only;
+    * the long part is ``long`` sampled every ``factor2`` samples (``long2``),
+      applied to the 20 Hz copy over the whole run, then interpolated to the
+      epochs' samples by ``interp2``.
+
+    ``factor`` is the epochs' decimation (MNE's ``decim``). The chain differs from
+    MNE's filter by the interpolators' ripple (1e-5), by what MNE's Hamming window
+    lets through above ``pass1`` (< −70 dB), which the chain drops or aliases, and
+    by ``long``'s gain above ``pass2`` (< 1e-4).
+    """
+
+    sfreq: float
+    factor: int
+    band_length: int
+    factor1: int
+    aa1: np.ndarray
+    kernel1: np.ndarray
+    factor2: int  # 0: no long kernel (no high-pass)
+    aa2: np.ndarray
+    long2: np.ndarray
+    interp2: np.ndarray
+
+
+def _lowpass(sfreq: float, f_pass: float, f_stop: float, gain: float) -> np.ndarray:
+    """Odd-length Kaiser-window low-pass flat to ``f_pass``, ATTENUATION_DB down at ``f_stop``."""
+    numtaps, beta = kaiserord(ATTENUATION_DB, (f_stop - f_pass) / (sfreq / 2))
+    numtaps += 1 - numtaps % 2
+    return gain * firwin(numtaps, (f_pass + f_stop) / 2, window=("kaiser", beta), fs=sfreq)
+
+
+def _max_gain(h: np.ndarray, sfreq: float, f_from: float) -> float:
+    """Largest gain of FIR ``h`` from ``f_from`` Hz to Nyquist (on a grid of ≤ 0.005 Hz)."""
+    n = 1 << max(18, int(np.ceil(np.log2(max(8 * len(h), sfreq / 0.005)))))
+    gain = np.abs(np.fft.rfft(h, n))
+    return float(gain[np.fft.rfftfreq(n, 1 / sfreq) >= f_from].max())
+
+
+@functools.lru_cache(maxsize=8)
+def filter_chain(sfreq: float, params: Preprocessing) -> FilterChain | None:
+    """The multirate evaluation of MNE's band-pass for ``params``, or None where it does
+    not apply (no band-pass, a rate that is no whole multiple of ``params.sfreq``, or
+    a high-pass too close to the low-pass to separate them)."""
+    ratio = sfreq / params.sfreq
+    if not np.isclose(ratio, round(ratio)) or (params.l_freq is None and params.h_freq is None):
+        return None
+    band = mne.filter.create_filter(None, sfreq, params.l_freq, params.h_freq, verbose=False)
+    if params.h_freq is None:
+        short = np.ones(1)
+    else:
+        short = mne.filter.create_filter(None, sfreq, None, params.h_freq, verbose=False)
+    if len(short) > len(band):
+        return None
+    center = len(band) // 2
+    long = band.copy()
+    long[center - len(short) // 2 : center + len(short) // 2 + 1] -= short
+    factor1, aa1, kernel1 = 1, np.ones(1), short
+    if params.h_freq is not None:
+        edge = params.h_freq + min(max(0.25 * params.h_freq, 2.0), sfreq / 2 - params.h_freq)
+        pass1 = PASS1 * edge
+        factor1 = max(1, int(sfreq // (2.6 * 1.8 * edge)))
+        if factor1 > 1 and _max_gain(short, sfreq, pass1) < 1e-3:
+            aa1 = _lowpass(sfreq, pass1, sfreq / factor1 - pass1, 1.0)
+            kernel1 = np.convolve(short, factor1 * aa1)
+        else:
+            factor1 = 1
+    factor2, aa2, long2, interp2 = 0, np.ones(1), np.zeros(1), np.zeros(1)
+    if np.abs(long).max() > 1e-12:
+        pass2 = 50.0 * params.l_freq
+        step2 = int(sfreq / factor1 // (4 * pass2))
+        if _max_gain(long, sfreq, pass2) > 1e-4 or step2 < 2:
+            return None
+        factor2 = factor1 * step2
+        stop2 = sfreq / factor2 - pass2
+        aa2 = _lowpass(sfreq / factor1, pass2, stop2, 1.0)
+        half = center // factor2
+        long2 = factor2 * long[center - half * factor2 : center + half * factor2 + 1 : factor2]
+        interp2 = _lowpass(sfreq, pass2, stop2, factor2)
+    return FilterChain(
+        sfreq, int(round(ratio)), len(band), factor1, aa1, kernel1, factor2, aa2, long2, interp2
+    )
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+class _Padded:
+    """Rows of a run, MNE's ``reflect_limited`` padding of ``n_edge`` samples each side
+    (``mne.cuda._smart_pad``), then zeros: the float32 input :func:`_decimate` needs
+    (one zero block of ``block`` samples first, a whole number of blocks, one more after).
+    One buffer serves every block of channels of a run."""
+
+    def __init__(self, n_rows: int, n: int, n_edge: int, factor: int, aa: np.ndarray):
+        self.block = max(1, _ceil_div(len(aa) // 2, factor)) * factor
+        self.n, self.n_edge, self.n_ext = n, n_edge, n + 2 * n_edge
+        n_blocks = _ceil_div(_ceil_div(self.n_ext, factor) * factor, self.block)
+        self.buffer = np.zeros((n_rows, (n_blocks + 2) * self.block), np.float32)
+
+    def middle(self, n_rows: int) -> np.ndarray:
+        start = self.block + self.n_edge
+        return self.buffer[:n_rows, start : start + self.n]
+
+    def padded(self, n_rows: int) -> np.ndarray:
+        """The buffer's first rows, their padding filled from :meth:`middle`."""
+        mid, n, k = self.middle(n_rows), self.n, min(self.n_edge, self.n - 1)
+        lead = self.block + self.n_edge - k
+        self.buffer[:n_rows, lead : lead + k] = 2 * mid[:, :1] - mid[:, k:0:-1]
+        tail = self.block + self.n_edge + n
+        self.buffer[:n_rows, tail : tail + k] = 2 * mid[:, -1:] - mid[:, -2 : -k - 2 : -1]
+        return self.buffer[:n_rows]
+
+
+def _decimate(padded: np.ndarray, block: int, n: int, aa: np.ndarray, factor: int) -> np.ndarray:
+    """``out[:, m] = sum_i x[:, factor * m + i] * aa[c + i]`` (x = 0 outside) in one GEMM.
+
+    ``padded`` holds x (``n`` samples) after one zero block of ``block`` samples, and
+    zeros to a whole number of blocks plus one; ``aa`` is odd-length and centred (``c`` =
+    half its length) with ``c`` ≤ ``block``. Each block of ``block / factor`` outputs then
+    needs only its inputs' block and the two beside it: one product with the three
+    banded Toeplitz pieces of ``aa`` side by side, summed shifted.
+    """
+    rows = padded.shape[0]
+    c, k = len(aa) // 2, block // factor
+    n_blocks = padded.shape[1] // block - 2
+    s, j = np.arange(block)[:, None], np.arange(k)[None, :] * factor
+    pieces = []
+    for shift in (-1, 0, 1):
+        lag = shift * block + s - j
+        pieces.append(np.where(np.abs(lag) <= c, aa[np.clip(c + lag, 0, len(aa) - 1)], 0))
+    product = padded.reshape(-1, block) @ np.hstack(pieces).astype(padded.dtype)
+    product = product.reshape(rows, n_blocks + 2, 3, k)
+    out = product[:, :-2, 0] + product[:, 1:-1, 1] + product[:, 2:, 2]
+    return out.reshape(rows, n_blocks * k)[:, : _ceil_div(n, factor)]
+
+
+def _sample(
+    z: np.ndarray, factor: int, kernel: np.ndarray, positions: np.ndarray, offsets: np.ndarray
+) -> np.ndarray:
+    """``y[n] = sum_m z[m] * kernel[c + n - factor * m]`` at ``positions + offsets``.
+
+    Returns (epochs, rows, times). The epochs whose first sample has the same phase on
+    z's grid share their weights: their stretches of z are gathered once, then
+    SAMPLE_GROUP samples at a time go through one matrix product with the part of
+    the stretch they need.
+    """
+    c = len(kernel) // 2
+    margin = _ceil_div(c, factor) + 1
+    zp = np.zeros((z.shape[0], z.shape[1] + 2 * margin), z.dtype)
+    zp[:, margin : margin + z.shape[1]] = z
+    m0 = _ceil_div(positions + offsets[0] - c, factor)
+    phases = positions - factor * m0
+    out = np.empty((len(positions), z.shape[0], len(offsets)), np.float32)
+    span = (offsets[-1] - offsets[0] + 2 * c) // factor + 2
+    for phase in np.unique(phases):
+        chosen = np.flatnonzero(phases == phase)
+        index = m0[chosen, None] + margin + np.arange(span)[None, :]
+        stretch = np.take(zp, index.ravel(), axis=1).reshape(-1, span)
+        for g in range(0, len(offsets), SAMPLE_GROUP):
+            group = offsets[g : g + SAMPLE_GROUP]
+            start = _ceil_div(phase + group[0] - c, factor)
+            width = min((group[-1] - group[0] + 2 * c) // factor + 2, span - start)
+            lag = c + phase + group[:, None] - factor * (start + np.arange(width))
+            inside = (lag >= 0) & (lag < len(kernel))
+            weights = np.where(inside, kernel[np.clip(lag, 0, len(kernel) - 1)], 0)
+            result = stretch[:, start : start + width] @ weights.T.astype(z.dtype)
+            out[chosen, :, g : g + len(group)] = result.reshape(
+                z.shape[0], len(chosen), len(group)
+            ).transpose(1, 0, 2)
+    return out
+
+
+def epoch_offsets(sfreq: float, params: Preprocessing) -> np.ndarray:
+    """Raw-sample offsets from onset of the samples ``mne.Epochs(decim=...)`` keeps."""
+    factor = int(round(sfreq / params.sfreq))
+    offsets = np.arange(int(round(params.tmin * sfreq)), int(round(params.tmax * sfreq)) + 1)
+    return offsets[offsets % factor == 0]
+
+
+def epoch_recording(
+    recording: Recording, onsets: np.ndarray, params: Preprocessing, source: Path
+) -> np.ndarray:
+    """:func:`epoch_run`'s epochs from a recording read a block of channels at a time.
+
+    The band-pass is MNE's, evaluated through :class:`FilterChain` at the kept
+    samples only; without a chain (no band-pass, or a non-integer rate ratio) the run
+    is loaded whole and goes through :func:`epoch_run`.
+    """
+    chain = filter_chain(recording.sfreq, params)
+    if chain is None:
+        return epoch_run(_load(recording), onsets, params, source)
+    offsets = epoch_offsets(recording.sfreq, params)
+    samples = np.round(onsets * recording.sfreq).astype(int)
+    n_times = recording.n_times
+    lo = int(round(params.tmin * recording.sfreq))
+    hi = int(round(params.tmax * recording.sfreq))
+    inside = (samples + lo >= 0) & (samples + hi < n_times)
+    n_kept = len(np.unique(samples[inside]))
+    if n_kept != len(onsets):
+        raise DataError(
+            source, f"{len(onsets) - n_kept} events lie too close to the recording's edges"
+        )
+    n_edge = max(min(chain.band_length, n_times) - 1, 0)
+    positions = samples + n_edge
+    n_rows = len(recording.picks)
+    step2 = chain.factor2 // chain.factor1
+    blocks = recording.block_rows()
+    # z1: the run at sfreq / factor1 (240 Hz); z2: at sfreq / factor2 (20 Hz).
+    size1 = _ceil_div(n_times + 2 * n_edge, chain.factor1)
+    z1 = np.empty((n_rows, size1), np.float32)
+    z2 = np.empty((n_rows, _ceil_div(size1, step2) if chain.factor2 else 0), np.float32)
+    local = threading.local()
+
+    def work(rows: np.ndarray) -> None:
+        """Read, centre, pad and decimate one block of channels into z1 and z2."""
+        if not hasattr(local, "padded"):  # buffers kept per thread across blocks
+            local.padded = _Padded(CHANNEL_BLOCK, n_times, n_edge, chain.factor1, chain.aa1)
+            local.reader = _ctf_reader(recording.raw)
+        full = local.padded
+        # Each channel minus its mean: a constant leaves MNE's band-pass (gain 0 at DC),
+        # and float32 keeps what is left to 1e-7.
+        recording.read(rows, centered=True, out=full.middle(len(rows)), reader=local.reader)
+        padded = full.padded(len(rows))
+        if chain.factor1 > 1:
+            low = _decimate(padded, full.block, full.n_ext, chain.aa1, chain.factor1)
+        else:
+            low = padded[:, full.block : full.block + full.n_ext]
+        z1[rows] = low
+        if chain.factor2:
+            part = _Padded(len(rows), low.shape[1], 0, step2, chain.aa2)
+            part.middle(len(rows))[:] = low
+            z2[rows] = _decimate(part.padded(len(rows)), part.block, part.n_ext, chain.aa2, step2)
+
+    # Blocks go through READ_THREADS threads, each on one BLAS thread: one reads while
+    # another computes (numpy and file reads release the GIL).
+    with threadpool_limits(1), ThreadPoolExecutor(READ_THREADS) as pool:
+        list(pool.map(work, blocks))
+    data = _sample(z1, chain.factor1, chain.kernel1, positions, offsets)
+    z1 = None  # 100 MB a run
+    if chain.factor2:
+        # The long kernel over the whole 20 Hz copy (zero outside, as MNE's convolution).
+        slow = fftconvolve(z2, chain.long2[None].astype(np.float32), mode="same", axes=1)
+        data += _sample(slow, chain.factor2, chain.interp2, positions, offsets)
+    if params.baseline is not None:
+        times = offsets / recording.sfreq
+        window = (times >= params.baseline[0]) & (times <= params.baseline[1])
+        data -= data[..., window].mean(axis=-1, keepdims=True)
+    return robust_scale(data, params.clip)
+
+
 def robust_scale(data: np.ndarray, clip: float | None) -> np.ndarray:
     """Per-channel median/IQR scaling over trials and times, then clipping (float32)."""
     flat = data.transpose(1, 0, 2).reshape(data.shape[1], -1)
@@ -267,14 +678,14 @@ def preprocess_subject(
         for (session, run), run_table in tqdm(
             list(zip(runs, per_run, strict=True)), desc=f"preprocess sub-{subject}", mininterval=2
         ):
-            raw = read_run(bids_root, subject, session, run, raw_sfreq)
+            recording = open_run(bids_root, subject, session, run, raw_sfreq)
             source = things_meg.events_path(bids_root, subject, session, run)
-            data = epoch_run(raw, run_table["onset"].to_numpy(), params, source)
+            data = epoch_recording(recording, run_table["onset"].to_numpy(), params, source)
             if names is None:
-                names = list(raw.ch_names)
+                names = recording.ch_names
                 shape = (len(trials), len(names), n_times)
                 np.lib.format.open_memmap(tmp_epochs, "w+", np.float32, shape).flush()
-            if list(raw.ch_names) != names or data.shape[2] != n_times:
+            if recording.ch_names != names or data.shape[2] != n_times:
                 raise DataError(
                     source, "channels or epoch length differ from the subject's first run"
                 )
@@ -284,7 +695,7 @@ def preprocess_subject(
             epochs[start : start + len(data)] = data
             epochs.flush()
             start += len(data)
-            del raw, data, epochs
+            del recording, data, epochs
         write_table(out_trials, trials)
         times = (params.tmin + np.arange(n_times) / params.sfreq).round(6)
         info = epochs_info(subject, names, times, params)
