@@ -8,6 +8,10 @@ with the real 272 gradiometers plus the reference and misc channels of the real
 command, ``preprocess_subject``) then preprocesses it with the recipe of
 ``config/config.yaml``, in a subprocess whose peak RSS is its own (``wait4``).
 
+The first run also goes, in one process, through the workflow's path and through
+MNE's reference (``raw.filter`` then ``mne.Epochs``; what the workflow ran before),
+each from a cold page cache: their times and how far apart their epochs are.
+
 Two preprocessings are measured: the first run alone, then all runs. Preprocessing
 goes run by run, so the first gives the per-run peak; the difference between them
 is what the growing memory-mapped ``epochs.npy`` adds per run, and the two give
@@ -43,6 +47,9 @@ import yaml
 SUBJECT, SESSION = "BIGMEG1", 1
 FULL_RUNS, FULL_SFREQ = 10, 1200.0
 LIMIT_MB = 2048
+#: Issue 20: a session's preprocessing within 5× the time to read its bytes once, and
+#: its epochs within 1e-3 × (1 + |value|) of MNE's reference (robust-scaled units).
+GOAL_RATIO, GOAL_TOLERANCE = 5.0, 1e-3
 CHUNK = 16 * 1024 * 1024
 
 
@@ -171,8 +178,13 @@ def preprocess(bids: Path, work: Path, runs: list[int], sfreq: float, config: di
 
 
 def stage_breakdown(bids: Path, sfreq: float, config: Path) -> dict:
-    """The first run through ``read_run`` then ``epoch_run`` here; peak RSS after each."""
+    """The first run, cold, through the workflow's path (``open_run``, ``epoch_recording``)
+    then through MNE's reference (``read_run``, ``epoch_run``: ``raw.filter`` then
+    ``mne.Epochs(decim=...)``, what the workflow ran before); peak RSS after each step,
+    and how far apart their epochs are."""
     import resource
+
+    import numpy as np
 
     from brainlatent.preprocessing import meg
 
@@ -180,6 +192,7 @@ def stage_breakdown(bids: Path, sfreq: float, config: Path) -> dict:
         yaml.safe_load(config.read_text())["things_meg"]["preprocess"]
     )
     session, out = f"{SESSION:02d}", {}
+    first_run = meg4_files(bids, 1)
 
     def mark(stage: str, start: float | None) -> None:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -187,19 +200,36 @@ def stage_breakdown(bids: Path, sfreq: float, config: Path) -> dict:
         out[stage] = {"seconds": seconds, "peak_rss_mb": peak}
 
     mark("after imports (brainlatent, MNE)", None)
-    start = time.perf_counter()
-    raw = meg.read_run(bids, SUBJECT, session, "01", sfreq)
-    mark("read_run (read, pick, load)", start)
     stimuli = meg.stimulus_index(bids.parent / "stimuli")
     onsets = meg.run_trials(bids, SUBJECT, session, "01", stimuli)["onset"].to_numpy()
+    evict(first_run)
     start = time.perf_counter()
-    meg.epoch_run(raw, onsets, params, bids)
-    mark("epoch_run (filter, epoch, scale)", start)
-    return out
+    recording = meg.open_run(bids, SUBJECT, session, "01", sfreq)
+    fast = meg.epoch_recording(recording, onsets, params, bids)
+    mark("workflow: open_run + epoch_recording (read, filter, epoch, scale)", start)
+    evict(first_run)
+    start = time.perf_counter()
+    raw = meg.read_run(bids, SUBJECT, session, "01", sfreq)
+    mark("reference: read_run (read, pick, load)", start)
+    start = time.perf_counter()
+    reference = meg.epoch_run(raw, onsets, params, bids)
+    mark("reference: epoch_run (MNE filter, Epochs, scale)", start)
+    difference = np.abs(fast.astype(float) - reference)
+    evoked = np.corrcoef(fast.mean(axis=0).ravel(), reference.mean(axis=0).ravel())[0, 1]
+    return {
+        "stages": out,
+        "difference": {
+            "max_abs": float(difference.max()),
+            "max_relative": float((difference / (1 + np.abs(reference))).max()),
+            "mean_abs": float(difference.mean()),
+            "reference_std": float(reference.std()),
+            "evoked_correlation": float(evoked),
+        },
+    }
 
 
 def stages(bids: Path, work: Path, sfreq: float, config: Path) -> dict:
-    """Peak RSS after each step of the first run's preprocessing (``read_run``, ``epoch_run``)."""
+    """The first run through the workflow's path and MNE's reference (:func:`stage_breakdown`)."""
     paths = meg4_files(bids)
     evict(paths)
     log = work / "stages.log"
@@ -247,7 +277,8 @@ def main():
         warm = min(read_once(paths) for _ in range(2))
         evict(first_run)
         cold_first = read_once(first_run)
-        steps = stages(bids, work, args.sfreq, args.config)
+        breakdown = stages(bids, work, args.sfreq, args.config)
+        steps, difference = breakdown["stages"], breakdown["difference"]
         one = preprocess(bids, work, runs[:1], args.sfreq, config)
         every = one if len(runs) == 1 else preprocess(bids, work, runs, args.sfreq, config)
     finally:
@@ -284,6 +315,7 @@ def main():
             "meg4_bytes_cached_before_cold_read": cached_before_read,
         },
         "first_run_stages": steps,
+        "first_run_difference_vs_reference": difference,
         "preprocess_first_run": one,
         "preprocess_all_runs": every,
         "peak_rss_growth_mb_per_run": per_run_growth,
@@ -323,6 +355,46 @@ def main():
             "≤ 2 GB",
         ],
         rows,
+    )
+    fast_first = steps["workflow: open_run + epoch_recording (read, filter, epoch, scale)"]
+    reference_first = sum(
+        v["seconds"] for k, v in steps.items() if k.startswith("reference") and v["seconds"]
+    )
+    ratio = every["seconds"] / cold
+    goals = [
+        [
+            f"time / cold read once, all {n} runs (preprocess_meg.py, own process)",
+            f"{ratio:.1f}× ({every['seconds']:.1f} s)",
+            f"≤ {GOAL_RATIO:g}×",
+            f"read once: {cold:.2f} s ({raw_bytes / 1024**2:.0f} MB)",
+            "yes" if ratio <= GOAL_RATIO else "**no**",
+        ],
+        [
+            "time / cold read once, first run (in-process, after imports)",
+            f"{fast_first['seconds'] / cold_first:.1f}× ({fast_first['seconds']:.1f} s)",
+            f"≤ {GOAL_RATIO:g}×",
+            f"MNE reference path: {reference_first / cold_first:.1f}× ({reference_first:.1f} s); "
+            f"read once {cold_first:.2f} s",
+            "yes" if fast_first["seconds"] / cold_first <= GOAL_RATIO else "**no**",
+        ],
+        [
+            f"peak RSS, all {n} runs",
+            f"{every['peak_rss_mb']:.0f} MB",
+            f"≤ {LIMIT_MB} MB",
+            f"first run only: {one['peak_rss_mb']:.0f} MB",
+            "yes" if every["peak_rss_mb"] <= LIMIT_MB else "**no**",
+        ],
+        [
+            "epochs vs MNE reference, first run: max |Δ| / (1 + |reference|)",
+            f"{difference['max_relative']:.1e} (max |Δ| {difference['max_abs']:.1e}, "
+            f"evoked r = {difference['evoked_correlation']:.8f})",
+            f"≤ {GOAL_TOLERANCE:g}",
+            f"reference epochs' std {difference['reference_std']:.2f} (robust-scaled units)",
+            "yes" if difference["max_relative"] <= GOAL_TOLERANCE else "**no**",
+        ],
+    ]
+    goal_table = benchinfo.markdown_table(
+        ["goal (issue 20)", "measured", "goal", "reference, same run", "met"], goals
     )
     stage_table = benchinfo.markdown_table(
         ["first run, step", "seconds", "peak RSS MB so far"],
@@ -364,7 +436,7 @@ def main():
         "meg_preprocessing",
         "MEG preprocessing of one session (scripts/preprocess_meg.py)",
         {"runs": n, "minutes": args.minutes, "sfreq": args.sfreq, "config": args.config.name},
-        [("", table), ("", stage_table), ("", read_table)],
+        [("", goal_table), ("", table), ("", stage_table), ("", read_table)],
         results,
         ("numpy", "scipy", "mne", "mne-bids"),
         notes,

@@ -425,7 +425,7 @@ def _lowpass(sfreq: float, f_pass: float, f_stop: float, gain: float) -> np.ndar
 
 def _max_gain(h: np.ndarray, sfreq: float, f_from: float) -> float:
     """Largest gain of FIR ``h`` from ``f_from`` Hz to Nyquist (on a grid of ≤ 0.005 Hz)."""
-    n = 1 << max(18, int(np.ceil(np.log2(max(8 * len(h), sfreq / 0.005)))))
+    n = 1 << int(np.ceil(np.log2(max(4 * len(h), sfreq / 0.005))))
     gain = np.abs(np.fft.rfft(h, n))
     return float(gain[np.fft.rfftfreq(n, 1 / sfreq) >= f_from].max())
 
