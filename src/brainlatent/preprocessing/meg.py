@@ -452,7 +452,7 @@ def filter_chain(sfreq: float, params: Preprocessing) -> FilterChain | None:
     if params.h_freq is not None:
         edge = params.h_freq + min(max(0.25 * params.h_freq, 2.0), sfreq / 2 - params.h_freq)
         pass1 = PASS1 * edge
-        factor1 = max(1, int(sfreq // (2.6 * 1.8 * edge)))
+        factor1 = max(1, int(sfreq // (2.6 * pass1)))
         if factor1 > 1 and _max_gain(short, sfreq, pass1) < 1e-3:
             aa1 = _lowpass(sfreq, pass1, sfreq / factor1 - pass1, 1.0)
             kernel1 = np.convolve(short, factor1 * aa1)
