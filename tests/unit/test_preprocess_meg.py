@@ -9,13 +9,12 @@ from mne_bids import BIDSPath
 
 from brainlatent.datasets import things_meg
 from brainlatent.errors import ConfigError, DataError
-from brainlatent.preprocessing import meg
+from brainlatent.preprocessing import meg, multirate
 from brainlatent.preprocessing.meg import (
     Preprocessing,
     Recording,
     epoch_recording,
     epoch_run,
-    filter_chain,
     preprocess_subject,
     robust_scale,
 )
@@ -232,7 +231,7 @@ def test_without_a_chain_the_reference_runs(tmp_path):
     """A rate that is no whole multiple of the epochs' rate goes through MNE whole."""
     raw, onsets = simulated_raw(1000.0, seconds=40.0, n_channels=4)
     params = Preprocessing()
-    assert filter_chain(1000.0, params) is None
+    assert multirate.filter_chain(1000.0, params) is None
     recording = Recording(raw, np.arange(4), tmp_path / "run.fif")
     fast = epoch_recording(recording, onsets, params, tmp_path)
     np.testing.assert_array_equal(fast, epoch_run(raw.copy().load_data(), onsets, params, tmp_path))
@@ -242,14 +241,14 @@ def test_decimate_and_sample_are_the_convolutions(tmp_path):
     rng = np.random.default_rng(1)
     x = rng.normal(size=(3, 1000)).astype(np.float32)
     aa = rng.normal(size=31)
-    padded = meg._Padded(3, 1000, 0, 4, aa)
+    padded = multirate.Padded(3, 1000, 0, 4, aa)
     padded.middle(3)[:] = x
-    z = meg._decimate(padded.padded(3), padded.block, 1000, aa, 4)
+    z = multirate.decimate(padded.padded(3), padded.block, 1000, aa, 4)
     full = np.array([np.convolve(row, aa[::-1]) for row in x])  # full[i + 15] = z[i/4]
     np.testing.assert_allclose(z, full[:, 15 : 15 + 1000 : 4], atol=1e-4)
     kernel = rng.normal(size=41)
     positions, offsets = np.array([30, 101, 455]), np.arange(-20, 200, 10)
-    y = meg._sample(z, 4, kernel, positions, offsets)
+    y = multirate.sample_at(z, 4, kernel, positions, offsets)
     up = np.zeros((3, 4 * z.shape[1]))
     up[:, ::4] = z
     upfull = np.array([np.convolve(row, kernel) for row in up])  # centred at + 20
