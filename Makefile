@@ -30,7 +30,7 @@ report: env
 	$(BIN)/snakemake --cores 1 --configfile $(CONFIG) --report results/report.html
 
 test: env lint  ## the whole test suite (CI runs this)
-	$(BIN)/python -m pytest -ra
+	$(BIN)/python -m pytest -ra --durations=25
 
 lint: env
 	$(BIN)/ruff check src scripts tests benchmarks
