@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import torch
+from threadpoolctl import threadpool_limits
 
 from brainlatent.device import add_device_argument, refuse_device_key
 from brainlatent.io import write_table
@@ -27,17 +28,21 @@ def main(argv=None):
     args = parser.parse_args(argv)
     refuse_device_key(parser, args.cebra, "--cebra")
     torch.set_num_threads(args.threads)
-    table = run_benchmark(
-        args.methods,
-        args.seeds,
-        n_samples=args.n_samples,
-        n_neurons=args.n_neurons,
-        cebra_params={**args.cebra, "device": args.device},
-        method_params={"tsne": {"max_iter": args.tsne_max_iter}},
-        max_samples={"tsne": args.tsne_max_samples} if args.tsne_max_samples else None,
-        data_seed=args.data_seed,
-        timings=True,
-    )
+    # BLAS and OpenMP (t-SNE's Barnes-Hut gradient) on the job's threads, however it is
+    # started (Snakemake sets OMP_NUM_THREADS, a shell may not): t-SNE's result depends on
+    # the thread count, and surplus threads on shared cores only spin.
+    with threadpool_limits(args.threads):
+        table = run_benchmark(
+            args.methods,
+            args.seeds,
+            n_samples=args.n_samples,
+            n_neurons=args.n_neurons,
+            cebra_params={**args.cebra, "device": args.device},
+            method_params={"tsne": {"max_iter": args.tsne_max_iter}},
+            max_samples={"tsne": args.tsne_max_samples} if args.tsne_max_samples else None,
+            data_seed=args.data_seed,
+            timings=True,
+        )
     print(table.groupby(["metric", "method"])["value"].median().to_string())
     write_table(args.metrics, table)
 

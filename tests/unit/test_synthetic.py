@@ -9,6 +9,7 @@ import pytest
 
 from brainlatent.synthetic.benchmark import (
     embed,
+    exact_neighbors,
     latent_r2,
     paper_medians,
     run_benchmark,
@@ -166,6 +167,74 @@ def test_tsne_on_a_subset_and_timings():
     assert set(table.metric) == {"r2", "seconds"}
     r2 = table.set_index("metric").value["r2"]
     assert 0.5 < r2 <= 1.0
+
+
+def test_exact_neighbors_match_brute_force_with_self_first(data):
+    spikes = data.spikes[:400]
+    indices, distances = exact_neighbors(spikes, 15)
+    assert indices.shape == distances.shape == (400, 15)
+    assert indices.dtype == np.int32 and distances.dtype == np.float32
+    np.testing.assert_array_equal(indices[:, 0], np.arange(400))
+    assert (distances[:, 0] == 0).all() and (np.diff(distances, axis=1) >= 0).all()
+    full = np.linalg.norm(spikes[:, None].astype(float) - spikes[None].astype(float), axis=2)
+    np.fill_diagonal(full, np.inf)
+    np.testing.assert_allclose(distances[:, 1:], np.sort(full, axis=1)[:, :14], rtol=1e-5)
+
+
+def test_umap_graph_is_computed_once_for_every_seed(monkeypatch):
+    """UMAP's exact kNN graph depends on the data only: one per run, not one per seed."""
+    import brainlatent.synthetic.benchmark as benchmark
+
+    calls, graphs = [], []
+    monkeypatch.setattr(benchmark, "exact_neighbors", lambda *a: calls.append(a) or "graph")
+
+    def embed(method, spikes, u, seed, **params):
+        graphs.append(params.get("precomputed_knn"))
+        return spikes[:, :2]
+
+    monkeypatch.setattr(benchmark, "embed", embed)
+    benchmark.run_benchmark(["umap"], seeds=[0, 1, 2], n_samples=300, n_neurons=10)
+    assert len(calls) == 1 and graphs == ["graph"] * 3
+    calls.clear(), graphs.clear()  # a fresh dataset per seed: embed makes each seed's graph
+    benchmark.run_benchmark(["umap"], seeds=[0, 1], n_samples=300, n_neurons=10, data_seed=None)
+    assert not calls and graphs == [None, None]
+
+
+@pytest.mark.parametrize("labels", ["continuous", "duplicated", "wide"])
+def test_sorted_label_search_returns_cebras_indices(labels):
+    """The binary search picks, bit for bit, the sample cebra's brute-force scan picks,
+    ties (many under float32 rounding) included."""
+    import torch
+    from cebra.distributions.index import ContinuousIndex
+
+    from brainlatent.synthetic.label_search import SortedLabelIndex
+
+    generator = torch.Generator().manual_seed(0)
+    u = torch.rand(6000, 1, generator=generator) * 2 * np.pi
+    if labels == "duplicated":
+        u = torch.round(u * 50) / 50
+    elif labels == "wide":
+        u = torch.randn(6000, 1, generator=generator) * 30
+    brute, fast = ContinuousIndex(u), SortedLabelIndex(u)
+    for scale in (0.01, 0.1, 3.0):  # queries inside and beyond the labels' range
+        reference = torch.randint(0, len(u), (512,), generator=generator)
+        query = u[reference] + scale * torch.randn(512, 1, generator=generator)
+        torch.testing.assert_close(fast.search(query), brute.search(query), rtol=0, atol=0)
+
+
+def test_cebra_fit_is_unchanged_by_the_sorted_label_search(monkeypatch):
+    import contextlib
+
+    import brainlatent.synthetic.label_search as label_search
+
+    data = simulate(2000, 30, seed=2)
+
+    def run():
+        return embed("cebra", data.spikes, data.u, 0, max_iterations=20, batch_size=128)
+
+    fast = run()
+    monkeypatch.setattr(label_search, "sorted_label_search", contextlib.nullcontext)
+    np.testing.assert_array_equal(run(), fast)
 
 
 @pytest.mark.slow
