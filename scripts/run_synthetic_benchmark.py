@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -30,7 +31,11 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     # BLAS and OpenMP (t-SNE's Barnes-Hut gradient) on the job's threads, however it is
     # started (Snakemake sets OMP_NUM_THREADS, a shell may not): t-SNE's result depends on
-    # the thread count, and surplus threads on shared cores only spin.
+    # the thread count, and surplus threads on shared cores only spin. numba too (read when
+    # UMAP first imports it): each UMAP fit ends by restoring numba's thread count, by default
+    # every core, and numba's OpenMP layer shares t-SNE's libgomp, so every t-SNE after the
+    # first UMAP ran on all cores (3x the CPU time of one thread on 2 shared cores).
+    os.environ["NUMBA_NUM_THREADS"] = str(args.threads)
     with threadpool_limits(args.threads):
         table = run_benchmark(
             args.methods,
