@@ -12,7 +12,7 @@ rule run_synthetic_benchmark:
         "logs/run_synthetic_benchmark/latents.log",
     benchmark:
         "logs/benchmarks/run_synthetic_benchmark/latents.tsv"
-    # The longest single job (~4 min): started first, it runs beside everything else.
+    # A long single job (~2 min of CPU): started first, it runs beside everything else.
     priority: 100
     conda:
         "../../envs/calcium.yaml"
