@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
+from brainlatent.fault_tolerance.biology import peak_spikes, poisson_sigma
 from brainlatent.fault_tolerance.circuits import (
     GATES,
     grid_gate,
@@ -74,17 +75,50 @@ def test_protected_failure_is_bounded_below_threshold_and_fails_above():
     assert plain["failure"][0, 1] > ours["failure"][0, 1] + 0.05
 
 
-def test_measured_threshold_matches_the_predicted_one_on_the_tiny_config():
+@pytest.fixture(scope="module")
+def tiny_phase():
+    """The phase-transition table on the tiny config's settings, one seed."""
     settings = TINY["fault_tolerance"]
-    table = phase_transition(
+    return phase_transition(
         periods=[3, 4, 5], neurons=4, bundle=settings["bundle"], sigmas=settings["sigmas"],
         depths=settings["depths"], n_trials=settings["n_trials"], seeds=[0],
-        gate_samples=settings["gate_samples"], progress=lambda _: None,
+        gate_samples=settings["gate_samples"], bundles=settings["bundles"],
+        biology={"fano": 1.0, "peak_rate_hz": [10, 30], "window_s": [0.1, 0.5]},
+        progress=lambda _: None,
     )  # fmt: skip
-    assert list(table.columns) == COLUMNS
-    threshold = table[table["metric"] == "threshold"].set_index("estimate")["value"]
+
+
+def test_measured_threshold_matches_the_predicted_one_on_the_tiny_config(tiny_phase):
+    assert list(tiny_phase.columns) == COLUMNS
+    threshold = tiny_phase[tiny_phase["metric"] == "threshold"].set_index("estimate")["value"]
     assert 0.3 < threshold["predicted"] < 0.9
     assert abs(threshold["simulated"] / threshold["predicted"] - 1) < THRESHOLD_TOLERANCE
+
+
+def test_threshold_rises_toward_the_predicted_one_as_bundles_grow(tiny_phase):
+    by_bundle = tiny_phase[tiny_phase["metric"] == "threshold_by_bundle"].set_index("bundle")
+    assert sorted(by_bundle.index) == [5.0, 21.0]
+    small, main = by_bundle.loc[5.0, "value"], by_bundle.loc[21.0, "value"]
+    predicted = tiny_phase.query("metric == 'threshold' and estimate == 'predicted'")["value"]
+    assert small < main - 0.05  # a small bundle is overwhelmed by its own fluctuations earlier
+    assert main < float(predicted.iloc[0]) + 0.02  # finite bundles lie at or below the limit
+    # the headline σ* is the main bundle's, the same number in both rows
+    headline = tiny_phase.query("metric == 'threshold' and estimate == 'simulated'")
+    assert headline["value"].tolist() == [main] and headline["bundle"].tolist() == [21.0]
+
+
+def test_biological_noise_is_poisson_in_sigma_units(tiny_phase):
+    assert poisson_sigma(2.0) == pytest.approx(1.0)  # 0..2 spikes: amplitude 1, variance 1
+    assert poisson_sigma(4.0, fano=2.0) == pytest.approx(1.0)
+    np.testing.assert_allclose(peak_spikes(poisson_sigma([1.0, 7.0, 50.0])), [1.0, 7.0, 50.0])
+    with pytest.raises(ValueError, match="> 0"):
+        poisson_sigma(0.0)
+    rows = tiny_phase[tiny_phase["network"] == "biological"].set_index("metric")["value"]
+    assert rows["biological_sigma_min"] == pytest.approx(np.sqrt(2 / (30 * 0.5)))
+    assert rows["biological_sigma_max"] == pytest.approx(np.sqrt(2 / (10 * 0.1)))
+    spikes = tiny_phase.query("metric == 'threshold_peak_spikes'").set_index("estimate")["value"]
+    star = tiny_phase.query("metric == 'threshold'").set_index("estimate")["value"]
+    np.testing.assert_allclose(spikes, 2 / star**2)
 
 
 def test_crossing_interpolates_and_says_never():
@@ -120,6 +154,10 @@ BAD_VALUES = [
     ("fault_tolerance.scaling.epsilon", 1.0),
     ("fault_tolerance.scaling.epsilon", 1.5),
     ("fault_tolerance.bundle", 4),
+    ("fault_tolerance.bundles", [5, 10]),
+    ("fault_tolerance.biology.fano", 0),
+    ("fault_tolerance.biology.peak_rate_hz", [-1, 10]),
+    ("fault_tolerance.biology.window_s", [0.1]),
     ("fault_tolerance.neurons", 0),
     ("fault_tolerance.periods", [1, 4]),
 ]

@@ -27,7 +27,8 @@ def test_builds_both_figures_and_the_scorecard(project):
             assert (project / "results" / "figures" / f"{name}.{suffix}").stat().st_size > 0
     card = pd.read_parquet(project / "results" / "scorecard.parquet")
     rows = card[card["dataset"] == "fault_tolerance"]
-    assert len(rows) == 3 and (rows["status"] == "ok").all()
+    # σ*, the biological noise (lowest and highest, one row each) and the exponent
+    assert len(rows) == 4 and (rows["status"] == "ok").all()
     assert (rows["within_spread"] == "n/a: simulated data").all()
 
 

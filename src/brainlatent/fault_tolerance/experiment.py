@@ -8,10 +8,14 @@ fitted exponents (:mod:`.scaling`).
 
 Both tables have the columns of :data:`COLUMNS`: ``network`` is ``protected`` (grid code,
 bundles and restoration) or ``unprotected`` (rate code, plain redundancy); ``estimate`` is
-``simulated`` (Monte Carlo, one row per seed) or ``predicted`` (theory; no seed); ``depth``,
-``sigma`` and ``epsilon`` are NaN where they do not apply. Metrics: ``failure`` (probability
-that the circuit's output is wrong), ``wire_error`` (mean fraction of wrong wires of the
-output bundle), ``threshold`` (σ*), ``neurons`` (total neurons of the multiplier),
+``simulated`` (Monte Carlo, one row per seed) or ``predicted`` (theory; no seed); ``bundle``
+(wires per logical bit), ``depth``, ``sigma`` and ``epsilon`` are NaN where they do not
+apply. Metrics: ``failure`` (probability that the circuit's output is wrong), ``wire_error``
+(mean fraction of wrong wires of the output bundle), ``threshold`` (σ* of the main bundle),
+``threshold_by_bundle`` (σ* of every bundle simulated, the finite-size check),
+``threshold_peak_spikes`` (the Poisson neuron whose noise is σ*: its spikes per step at the
+peak of its tuning, :mod:`.biology`), ``biological_sigma_min`` / ``_max`` (the noise of the
+configured biological neurons), ``neurons`` (total neurons of the multiplier),
 ``neurons_per_population`` (K), ``exponent`` (fitted slope of log neurons on log σ).
 """
 
@@ -22,6 +26,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from brainlatent.fault_tolerance.biology import peak_spikes, poisson_sigma
 from brainlatent.fault_tolerance.circuits import xor_chain
 from brainlatent.fault_tolerance.code import GridCode
 from brainlatent.fault_tolerance.scaling import fit_exponent, neurons_needed, predicted_neurons
@@ -29,14 +34,17 @@ from brainlatent.fault_tolerance.threshold import crossing, predicted_threshold,
 from brainlatent.seeding import rng
 
 DATASET = "fault_tolerance"
-COLUMNS = ["dataset", "network", "estimate", "seed", "depth", "sigma", "epsilon", "metric", "value"]
+COLUMNS = [
+    "dataset", "network", "estimate", "seed", "bundle", "depth", "sigma", "epsilon", "metric",
+    "value",
+]  # fmt: skip
 
 
 def _table(rows: list[dict]) -> pd.DataFrame:
     table = pd.DataFrame.from_records(rows).reindex(columns=COLUMNS)
     table["dataset"] = DATASET
     table["seed"] = table["seed"].astype("Int64")
-    for column in ("depth", "sigma", "epsilon", "value"):
+    for column in ("bundle", "depth", "sigma", "epsilon", "value"):
         table[column] = table[column].astype("float64")
     for column in ("dataset", "network", "estimate", "metric"):
         table[column] = table[column].astype("string")
@@ -52,13 +60,48 @@ def phase_transition(
     n_trials: int,
     seeds: Sequence[int],
     gate_samples: int,
+    bundles: Sequence[int] = (),
+    biology: Mapping | None = None,
     progress=print,
 ) -> pd.DataFrame:
-    """Failure vs σ and depth, both networks, and σ* (see the module's docstring)."""
+    """Failure vs σ and depth, both networks, and σ* (see the module's docstring).
+
+    ``bundles``: further bundle sizes of the protected chain, run at the deepest depth only:
+    the finite-size check (σ* rises toward the predicted one as bundles grow). ``biology``
+    (``fano``, ``peak_rate_hz`` and ``window_s``, each ``[low, high]``): the noise range of
+    Poisson neurons in σ's units, and σ* as spikes per step (:mod:`.biology`).
+    """
     code = GridCode(tuple(float(p) for p in periods), int(neurons))
     sigmas = np.asarray(sorted(sigmas), dtype=float)
     depths = sorted(set(int(d) for d in depths))
+    extra = sorted(set(int(b) for b in bundles) - {int(bundle)})
+    fano = float(biology["fano"]) if biology else 1.0
     rows = []
+
+    def simulated(network, seed, size, result):
+        for i, depth in enumerate(result["depths"]):
+            for j, sigma in enumerate(sigmas):
+                for metric in ("failure", "wire_error"):
+                    rows.append(
+                        dict(network=network, estimate="simulated", seed=seed, bundle=size,
+                             depth=depth, sigma=sigma, metric=metric, value=result[metric][j, i])
+                    )  # fmt: skip
+        if network == "unprotected":
+            return
+        threshold = crossing(sigmas, result["failure"][:, -1])
+        metrics = [("threshold_by_bundle", threshold)]
+        if size == bundle:  # the headline σ*: the main bundle's
+            metrics += [
+                ("threshold", threshold),
+                ("threshold_peak_spikes", peak_spikes(threshold, fano)),
+            ]
+        for metric, value in metrics:
+            rows.append(
+                dict(network=network, estimate="simulated", seed=seed, bundle=size,
+                     depth=depths[-1], metric=metric, value=value)
+            )  # fmt: skip
+        progress(f"seed {seed}: sigma* = {threshold:.3f} (bundle {size}, depth {depths[-1]})")
+
     for seed in seeds:
         for network in ("protected", "unprotected"):
             result = xor_chain(
@@ -70,32 +113,36 @@ def phase_transition(
                 rng(seed, DATASET, network),
                 protected=network == "protected",
             )
-            for i, depth in enumerate(result["depths"]):
-                for j, sigma in enumerate(sigmas):
-                    for metric in ("failure", "wire_error"):
-                        rows.append(
-                            dict(network=network, estimate="simulated", seed=seed, depth=depth,
-                                 sigma=sigma, metric=metric, value=result[metric][j, i])
-                        )  # fmt: skip
-            if network == "protected":
-                threshold = crossing(sigmas, result["failure"][:, -1])
-                rows.append(
-                    dict(network=network, estimate="simulated", seed=seed, depth=depths[-1],
-                         metric="threshold", value=threshold)
-                )  # fmt: skip
-                progress(f"seed {seed}: sigma* = {threshold:.3f} (depth {depths[-1]})")
+            simulated(network, seed, bundle, result)
+        for size in extra:
+            gen = rng(seed, DATASET, "protected", f"bundle-{size}")
+            simulated("protected", seed, size, xor_chain(code, sigmas, depths[-1:], size,
+                                                         n_trials, gen))  # fmt: skip
     for depth in depths:
         failure = unprotected_failure(code.neurons * code.modules, sigmas, depth, bundle)
         rows += [
-            dict(network="unprotected", estimate="predicted", depth=depth, sigma=s,
-                 metric="failure", value=f)
+            dict(network="unprotected", estimate="predicted", bundle=bundle, depth=depth,
+                 sigma=s, metric="failure", value=f)
             for s, f in zip(sigmas, failure, strict=True)
         ]  # fmt: skip
     predicted = predicted_threshold(code, high=4.0, tol=2e-3, n_samples=gate_samples)
     progress(f"predicted sigma* = {predicted:.3f} (infinite bundle and depth)")
-    rows.append(
-        dict(network="protected", estimate="predicted", metric="threshold", value=predicted)
-    )
+    rows += [
+        dict(network="protected", estimate="predicted", metric="threshold", value=predicted),
+        dict(network="protected", estimate="predicted", metric="threshold_peak_spikes",
+             value=peak_spikes(predicted, fano)),
+    ]  # fmt: skip
+    if biology:
+        counts = np.outer(biology["peak_rate_hz"], biology["window_s"])  # spikes per step
+        low, high = (
+            float(poisson_sigma(counts, fano).min()),
+            float(poisson_sigma(counts, fano).max()),
+        )
+        progress(f"biological neurons: sigma {low:.3f}-{high:.3f} (Poisson, Fano {fano:g})")
+        rows += [
+            dict(network="biological", estimate="predicted", metric=metric, value=value)
+            for metric, value in (("biological_sigma_min", low), ("biological_sigma_max", high))
+        ]
     return _table(rows)
 
 
@@ -157,6 +204,8 @@ def run(settings: Mapping, progress=print) -> tuple[pd.DataFrame, pd.DataFrame]:
         depths=settings["depths"],
         n_trials=settings["n_trials"],
         seeds=settings["seeds"],
+        bundles=settings.get("bundles", ()),
+        biology=settings.get("biology"),
         progress=progress,
         **common,
     )

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from brainlatent.errors import DataError
+from brainlatent.fault_tolerance.biology import peak_spikes, poisson_sigma
 from brainlatent.figures.style import BASELINE_COLOR, MAIN_COLOR
 
 
@@ -29,17 +30,27 @@ def _paper_note(paper: dict[str, float | None], key: str, what: str) -> str:
 
 
 def plot_phase(metrics: pd.DataFrame, paper: dict[str, float | None], source="metrics"):
-    """(a) protected failure vs σ per depth with σ*; (b) unprotected, simulated and exact;
-    (c) failure vs depth below and above σ*. ``paper``: the values file's numbers by id."""
+    """(a) protected failure vs σ per depth with σ* and, on top, σ as a Poisson neuron's
+    spikes per step beside the biological range; (b) unprotected, simulated and exact;
+    (c) failure vs depth below and above σ*; (d) the deepest chain per bundle size (finite
+    size). ``paper``: the values file's numbers by id."""
     failure = _rows(metrics, source, metric="failure", estimate="simulated")
+    # the main bundle: the one the unprotected copies share (further bundles: panel d only)
+    bundle = float(failure.loc[failure["network"] == "unprotected", "bundle"].iloc[0])
+    sizes = failure[failure["network"] == "protected"]
+    failure = failure[failure["bundle"] == bundle]
     measured = _rows(metrics, source, metric="threshold", estimate="simulated", network="protected")
+    thresholds = metrics[metrics["metric"] == "threshold_by_bundle"]
+    if thresholds.empty:  # a table without the finite-size check: the main bundle alone
+        thresholds = measured
     predicted = float(
         _rows(metrics, source, metric="threshold", estimate="predicted")["value"].iloc[0]
     )
     star, spread = measured["value"].mean(), measured["value"].std(ddof=0)
     depths = sorted(failure["depth"].unique())
     colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, len(depths)))
-    fig, axes = plt.subplots(1, 3, figsize=(13.5, 3.9), constrained_layout=True)
+    fig, grid = plt.subplots(2, 2, figsize=(11.5, 7.6), constrained_layout=True)
+    axes = grid.ravel()
     titles = {"protected": "grid code + restoration", "unprotected": "no code (plain redundancy)"}
     for ax, network in zip(axes[:2], ("protected", "unprotected"), strict=True):
         rows = failure[failure["network"] == network]
@@ -64,10 +75,12 @@ def plot_phase(metrics: pd.DataFrame, paper: dict[str, float | None], source="me
             ax.axvline(
                 star, color=MAIN_COLOR, lw=1.2, label=f"σ* measured {star:.3f} ± {spread:.3f}"
             )
+            _biology(ax, metrics)
         ax.axhline(0.5, color=BASELINE_COLOR, lw=0.8)
+        letter = "ab"[network == "unprotected"]
         ax.set(xlabel="neuron noise σ", ylabel="failure probability", ylim=(-0.02, 0.6),
-               title=f"{'ab'[network == 'unprotected']}. {titles[network]}")  # fmt: skip
-        ax.legend(fontsize=7, loc="upper left")
+               title=f"{letter}. {titles[network]}, bundle {bundle:g}")  # fmt: skip
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, 0.925))  # under the bar
     # (c) failure against depth, just below and just above the threshold
     ax = axes[2]
     sigmas = np.sort(failure["sigma"].unique())
@@ -89,8 +102,9 @@ def plot_phase(metrics: pd.DataFrame, paper: dict[str, float | None], source="me
     ax.set_xscale("log", base=2)
     ax.axhline(0.5, color=BASELINE_COLOR, lw=0.8)
     ax.set(xlabel="depth (XOR gates)", ylabel="failure probability", ylim=(-0.02, 0.6),
-           title="c. failure against depth")  # fmt: skip
+           title=f"c. failure against depth, bundle {bundle:g}")  # fmt: skip
     ax.legend(fontsize=7, loc="upper left")
+    _finite_size(axes[3], sizes, thresholds, predicted, depth=depths[-1])
     note = "; ".join(
         [
             _paper_note(paper, "fault_tolerance_threshold", "σ*"),
@@ -102,6 +116,53 @@ def plot_phase(metrics: pd.DataFrame, paper: dict[str, float | None], source="me
         fontsize=9,
     )
     return fig
+
+
+def _biology(ax, metrics: pd.DataFrame) -> None:
+    """σ as a Poisson neuron's peak spikes per step (top axis), and the configured
+    biological neurons' range of σ (a bar along the top), when the table has them."""
+    rows = metrics[metrics["network"] == "biological"].set_index("metric")["value"]
+    if {"biological_sigma_min", "biological_sigma_max"} - set(rows.index):
+        return
+    # the Fano factor the table was made with: n* σ*² / 2 for the predicted σ*
+    predicted = metrics[metrics["estimate"] == "predicted"].set_index("metric")["value"]
+    fano = float(predicted["threshold_peak_spikes"] * predicted["threshold"] ** 2 / 2)
+    low, high = rows["biological_sigma_min"], rows["biological_sigma_max"]
+    left, right = ax.get_xlim()  # a bar along the top, clipped to the σ simulated
+    label = f"biological neurons (Poisson, assumed): σ {low:.2f}–{high:.2f}"
+    ax.plot([max(low, left), min(high, right)], [0.565, 0.565], lw=5, color=BASELINE_COLOR,
+            alpha=0.6, solid_capstyle="butt", marker=">" if high > right else None,
+            markevery=[1], label=label)  # fmt: skip
+    ax.set_xlim(left, right)
+
+    def to_spikes(sigma):  # matplotlib also asks at σ <= 0
+        return peak_spikes(np.maximum(sigma, 1e-3), fano)
+
+    def to_sigma(spikes):
+        return poisson_sigma(np.maximum(spikes, 1e-3), fano)
+
+    top = ax.secondary_xaxis("top", functions=(to_spikes, to_sigma))
+    top.set_xlabel("Poisson neuron: spikes per step at its peak", fontsize=8)
+    top.set_xticks([50, 20, 10, 7, 5, 3, 2])
+    top.tick_params(labelsize=7)
+
+
+def _finite_size(ax, sizes: pd.DataFrame, thresholds: pd.DataFrame, predicted: float, depth):
+    """(d) failure of the deepest chain against σ for each bundle size, with its σ*."""
+    rows = sizes[sizes["depth"] == depth]
+    bundles = sorted(rows["bundle"].unique())
+    colours = plt.get_cmap("plasma")(np.linspace(0.0, 0.8, len(bundles)))
+    for size, colour in zip(bundles, colours, strict=True):
+        stats = rows[rows["bundle"] == size].groupby("sigma")["value"].agg(["mean", "min", "max"])
+        stars = thresholds.loc[thresholds["bundle"] == size, "value"]
+        label = f"bundle {size:g}: σ* {stars.mean():.3f} ± {stars.std(ddof=0):.3f}"
+        ax.plot(stats.index, stats["mean"], "o-", ms=3.5, color=colour, label=label)
+        ax.fill_between(stats.index, stats["min"], stats["max"], color=colour, alpha=0.2, lw=0)
+    ax.axvline(predicted, color="k", ls=":", lw=1.2, label=f"σ* predicted {predicted:.3f} (∞)")
+    ax.axhline(0.5, color=BASELINE_COLOR, lw=0.8)
+    ax.set(xlabel="neuron noise σ", ylabel="failure probability", ylim=(-0.02, 0.6),
+           title=f"d. larger bundles: sharper, toward σ* (depth {depth:g})")  # fmt: skip
+    ax.legend(fontsize=7, loc="upper left")
 
 
 def plot_scaling(metrics: pd.DataFrame, paper: dict[str, float | None], source="metrics"):
