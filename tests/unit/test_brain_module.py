@@ -110,6 +110,41 @@ def test_forward_shapes():
         model(torch.randn(2, N_CHANNELS, N_TIMES + 1), subjects[:2])
 
 
+def test_composed_front_end_is_the_layers_applied_in_turn():
+    """encode() applies attention, spatial conv, subject layer and input conv as one composed
+    map: same outputs and same parameter gradients as the layers one after the other."""
+    positions = np.random.default_rng(0).uniform(0, 1, (N_CHANNELS, 2))
+    model = BrainModule(positions, n_times=N_TIMES, n_outputs=4, n_subjects=3, n_spatial=8)
+    with torch.no_grad():  # away from the identity/zero initialisation
+        for parameter in model.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    x = torch.randn(6, N_CHANNELS, N_TIMES)
+    subjects = torch.tensor([0, 1, 2, 2, 1, 0])
+
+    def in_turn():
+        h = model.spatial_conv(model.attention(x))
+        return model.input_conv(model.subject_layer(h, subjects))
+
+    def composed():
+        weights, bias = model.front(subjects)
+        return torch.bmm(weights, x) + bias[..., None]
+
+    runs = []
+    for run in (in_turn, composed):
+        model.zero_grad()
+        torch.manual_seed(3)  # the same spatial-dropout region in both
+        out = run()
+        out.square().mean().backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        runs.append((out.detach(), grads))
+    (a, grads_a), (b, grads_b) = runs
+    torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+    # attention projection (weight, bias), spatial conv (2), subject layer, input conv (2)
+    assert len(grads_a) == len(grads_b) == 7
+    for ga, gb in zip(grads_a, grads_b, strict=True):
+        torch.testing.assert_close(gb, ga, rtol=1e-4, atol=1e-6)
+
+
 def test_subject_layer_starts_as_identity():
     positions = np.random.default_rng(0).uniform(0, 1, (N_CHANNELS, 2))
     model = BrainModule(positions, n_times=N_TIMES, n_outputs=4, n_subjects=2, n_spatial=8)
