@@ -15,6 +15,17 @@ win after rounding (the window's edges must be farther, in exact arithmetic, tha
 best value plus a bound on the rounding error) is searched by cebra's own code. The
 indices are therefore the ones cebra returns, bit for bit, and so are the fits
 (``tests/unit/test_cebra_search.py``). Labels with several columns keep cebra's search.
+
+CEBRA-Behavior on a movie (:func:`repeated_label_search`) has the opposite shape: labels of
+many columns (an image embedding of each frame, 288-D HOG), each row repeated once per
+presentation of the movie. cebra's ``ContinuousIndex.search`` scores every query against
+every *sample* (about 40 % of a fit on one core at 9 repeats); scoring it against every
+distinct row and returning that row's first sample gives cebra's answer, since identical
+rows tie and ``torch.argmin`` returns the first of equal minima. Exactly so whenever the
+float32 product gives identical rows identical scores, as it did in every one of a fit's
+76,800 searches on the default pseudo-mouse (and in the tests); where a rounding could
+break such a tie differently, the two can differ in which repeat of the same frame they
+pick, never in the frame.
 """
 
 from __future__ import annotations
@@ -117,18 +128,67 @@ def conditional_search(index, continuous: torch.Tensor, discrete: torch.Tensor, 
     return torch.from_numpy(result).to(continuous.device)
 
 
+#: Repeated labels are searched by distinct row only when there are at most this many
+#: distinct rows per sample (below it, the saving does not pay for the bookkeeping).
+MAX_DISTINCT_FRACTION = 0.5
+
+
+class DistinctRows:
+    """The distinct rows of a (samples, d) label tensor in the order they first appear, with
+    cebra's squared norms of them and the first sample of each."""
+
+    def __init__(self, index: torch.Tensor):
+        self.index = index
+        rows, inverse = torch.unique(index, dim=0, return_inverse=True)
+        n = len(index)
+        first = torch.full((len(rows),), n, dtype=torch.long, device=index.device)
+        first = first.scatter_reduce(0, inverse, torch.arange(n, device=index.device), "amin")
+        order = torch.argsort(first)  # first appearance: argmin's order among tied rows
+        self.rows, self.first = rows[order], first[order]
+        self.xTx = self.rows.square().sum(1, keepdim=True)  # as cebra's DistanceMatrix
+
+    def search(self, query: torch.Tensor) -> torch.Tensor:
+        """cebra's ``xᵀx + qᵀq − 2 xᵀq`` and argmin, over the distinct rows."""
+        query = query.to(self.rows.device)
+        qTq = query.square().sum(1, keepdim=True).T
+        distance = self.xTx + qTq - 2 * torch.einsum("ni,mi->nm", self.rows, query)
+        return self.first[torch.argmin(distance, dim=0)]
+
+
+def repeated_label_search(index, query: torch.Tensor, original):
+    """``ContinuousIndex.search(query)`` over distinct label rows when rows repeat (see the
+    module's docstring); cebra's ``original`` otherwise, and on a GPU."""
+    labels = index.dist_matrix.index
+    cached = getattr(index, "_brainlatent_distinct", None)
+    if cached is None or cached[0] is not labels:  # decided once per label tensor
+        distinct = DistinctRows(labels) if labels.device.type == "cpu" else None
+        if distinct is not None and len(distinct.rows) > MAX_DISTINCT_FRACTION * len(labels):
+            distinct = None  # mostly distinct rows: cebra's search
+        cached = index._brainlatent_distinct = (labels, distinct)
+    if cached[1] is None:
+        return original(index, query)
+    return cached[1].search(query)
+
+
 @contextlib.contextmanager
 def fast_label_search() -> Iterator[None]:
-    """Use :func:`conditional_search` inside cebra for the block, then restore cebra's."""
-    from cebra.distributions.index import ConditionalIndex
+    """Use :func:`conditional_search` and :func:`repeated_label_search` inside cebra for the
+    block, then restore cebra's."""
+    from cebra.distributions.index import ConditionalIndex, ContinuousIndex
 
     original = ConditionalIndex.search_naive
+    original_continuous = ContinuousIndex.search
 
     def search_naive(self, continuous, discrete):
         return conditional_search(self, continuous, discrete, original)
 
+    def search(self, query):
+        return repeated_label_search(self, query, original_continuous)
+
     ConditionalIndex.search_naive = search_naive
+    ContinuousIndex.search = search
     try:
         yield
     finally:
         ConditionalIndex.search_naive = original
+        ContinuousIndex.search = original_continuous
