@@ -9,7 +9,10 @@ Two measurements per config and thread count:
   :class:`~brainlatent.models.brain_module.BrainModule` on a batch already in
   memory (the network's cost alone);
 * ``fit``: :meth:`BrainModuleDecoder.fit` for one epoch without validation
-  (adds the input checks and the per-batch copies from the array).
+  (adds the input checks and the per-batch copies from the array);
+* ``step, layers in turn``: the reference for the composed front end (issue 20): the same
+  steps with spatial attention, 1×1 conv, subject layer and 1×1 input conv applied to the
+  epochs one after the other, as before :meth:`BrainModule.front` composed them.
 
 On CPU with 1 and 2 torch threads; on CUDA too when torch sees a GPU.
 
@@ -42,7 +45,24 @@ def hyperparameters(name: str) -> dict:
     return params
 
 
-def step_throughput(params, positions, X, Y, subjects, device, min_seconds):
+def _in_turn(model):
+    """Make ``model`` apply its linear front end layer by layer (the reference)."""
+    import torch
+
+    def front(subjects):
+        raise AssertionError("the reference does not compose")
+
+    def encode(x, subjects):
+        h = model.spatial_conv(model.attention(x))
+        h = model.input_conv(model.subject_layer(h, subjects))
+        h = torch.nn.functional.glu(model.glu_conv(model.blocks(h)), dim=1)
+        return model.temporal(h).squeeze(-1)
+
+    model.front, model.encode = front, encode
+    return model
+
+
+def step_throughput(params, positions, X, Y, subjects, device, min_seconds, in_turn=False):
     """Samples/s of training steps on one resident batch (after 2 warm-up steps)."""
     import torch
     import torch.nn.functional as F
@@ -58,6 +78,8 @@ def step_throughput(params, positions, X, Y, subjects, device, min_seconds):
         n_subjects=int(subjects.max()) + 1,
         **{k: params[k] for k in ARCHITECTURE},
     ).to(device)
+    if in_turn:
+        _in_turn(model)
     model.train()
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad],
@@ -139,7 +161,7 @@ def main():
     results, rows = [], []
     for config in args.configs:
         params = hyperparameters(config)
-        runs = {key: {"step": [], "fit": []} for key in devices}
+        runs = {key: {"step": [], "fit": [], "in_turn": []} for key in devices}
         for _ in range(args.rounds):  # thread counts interleaved: load changes hit both
             for device, threads in devices:
                 torch.set_num_threads(threads)
@@ -147,12 +169,17 @@ def main():
                 run["step"].append(
                     step_throughput(params, positions, X, Y, subjects, device, args.seconds)
                 )
+                run["in_turn"].append(
+                    step_throughput(
+                        params, positions, X, Y, subjects, device, args.seconds, in_turn=True
+                    )
+                )
                 if not args.no_fit:
                     run["fit"].append(fit_throughput(params, positions, X, Y, subjects, device))
         for (device, threads), run in runs.items():
             best = {
                 kind: max((r["samples_per_s"] for r in run[kind]), default=None)
-                for kind in ("step", "fit")
+                for kind in ("step", "fit", "in_turn")
             }
             results.append(
                 {
@@ -176,6 +203,8 @@ def main():
                     " / ".join(f"{r['samples_per_s']:.0f}" for r in run["step"]),
                     best["fit"],
                     " / ".join(f"{r['samples_per_s']:.0f}" for r in run["fit"]),
+                    best["in_turn"],
+                    f"{best['step'] / best['in_turn']:.2f}",
                 ]
             )
     table = benchinfo.markdown_table(
@@ -189,6 +218,8 @@ def main():
             "each round",
             "fit samples/s (best)",
             "each round",
+            "step, layers in turn (reference)",
+            "step speed-up",
         ],
         rows,
     )
