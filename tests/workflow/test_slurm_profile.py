@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from ..slurm_cluster import slurm_cluster
-from .test_workflow import BIN, CONFIG, copy_project, snakemake
+from .test_workflow import BIN, CONFIG, copy_project
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
 
@@ -43,10 +43,8 @@ REMOTE = {
 LOCAL = ("collect_metrics", "plot_meg_retrieval", "plot_meg_timecourse")
 
 
-def test_tiny_config_through_the_slurm_profile_matches_a_local_run(tmp_path):
-    local = copy_project(tmp_path / "local")
-    snakemake(local, "--cores", "2")
-
+def test_tiny_config_through_the_slurm_profile_matches_a_local_run(tmp_path, tiny_project):
+    local = tiny_project  # `snakemake --cores 2` on the same config, shared with test_workflow
     project = copy_project(tmp_path / "cluster")
     # fit_ridge asks for 8 threads (the profile): the node offers 8 CPUs on 2 real cores.
     with slurm_cluster(tmp_path / "slurm", cpus=8, memory_mb=20_000, gpus=1) as cluster:

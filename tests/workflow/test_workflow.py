@@ -73,11 +73,10 @@ def planned_rules(result: subprocess.CompletedProcess) -> set[str]:
     return set(re.findall(r"^(?:local)?rule (\w+):", result.stdout + result.stderr, re.MULTILINE))
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    project = copy_project(tmp_path_factory.mktemp("workflow"))
-    snakemake(project, "--cores", "2")
-    return project
+@pytest.fixture
+def project(tiny_project):
+    """The tiny config's run, made once per session (tests/workflow/conftest.py)."""
+    return tiny_project
 
 
 def test_metrics_tables_have_the_documented_schema(project):
