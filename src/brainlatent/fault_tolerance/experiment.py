@@ -133,11 +133,9 @@ def phase_transition(
              value=peak_spikes(predicted, fano)),
     ]  # fmt: skip
     if biology:
-        counts = np.outer(biology["peak_rate_hz"], biology["window_s"])  # spikes per step
-        low, high = (
-            float(poisson_sigma(counts, fano).min()),
-            float(poisson_sigma(counts, fano).max()),
-        )
+        # every pairing of the rates and windows: spikes per step at the peak, and their σ
+        sigma = poisson_sigma(np.outer(biology["peak_rate_hz"], biology["window_s"]), fano)
+        low, high = float(sigma.min()), float(sigma.max())
         progress(f"biological neurons: sigma {low:.3f}-{high:.3f} (Poisson, Fano {fano:g})")
         rows += [
             dict(network="biological", estimate="predicted", metric=metric, value=value)
