@@ -5,7 +5,8 @@ import json
 from pathlib import Path
 
 from brainlatent.datasets.things_meg import runs
-from brainlatent.preprocessing.meg import Preprocessing, preprocess_subject
+from brainlatent.preprocessing.meg import preprocess_subject
+from brainlatent.preprocessing.recipe import Preprocessing
 
 
 def main(argv=None):

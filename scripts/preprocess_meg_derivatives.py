@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 
 from brainlatent.datasets.things_meg import runs
-from brainlatent.preprocessing.meg import Preprocessing
 from brainlatent.preprocessing.meg_derivatives import preprocess_derivative
+from brainlatent.preprocessing.recipe import Preprocessing
 
 
 def main(argv=None):

@@ -154,7 +154,7 @@ class MegPlan:
 
     @classmethod
     def from_config(cls, meg: dict) -> MegPlan:
-        from brainlatent.preprocessing.meg import Preprocessing  # mne: only when planning
+        from brainlatent.preprocessing.recipe import Preprocessing
 
         if meg["data"] == "derivatives":
             if meg["source"] != "download":

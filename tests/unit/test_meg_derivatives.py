@@ -16,7 +16,8 @@ from brainlatent.datasets import things_meg
 from brainlatent.datasets.download import read_manifest, select_files
 from brainlatent.errors import DataError
 from brainlatent.preprocessing import meg_derivatives
-from brainlatent.preprocessing.meg import Preprocessing, robust_scale
+from brainlatent.preprocessing.meg import robust_scale
+from brainlatent.preprocessing.recipe import Preprocessing
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "preprocess_meg_derivatives.py"

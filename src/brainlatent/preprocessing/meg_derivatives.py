@@ -32,7 +32,8 @@ from scipy.signal import resample_poly
 from brainlatent.datasets import things_meg
 from brainlatent.errors import ConfigError, DataError
 from brainlatent.io import atomic_path, write_table
-from brainlatent.preprocessing.meg import Preprocessing, epochs_info, run_trials, stimulus_index
+from brainlatent.preprocessing.meg import epochs_info, run_trials, stimulus_index
+from brainlatent.preprocessing.recipe import Preprocessing
 
 #: ``events[:, 2]`` of a catch trial (events.tsv ``value`` n/a) in the derivative.
 CATCH_VALUE = 999999

@@ -21,7 +21,7 @@ import numpy as np
 from scipy.signal import firwin, kaiserord
 
 if TYPE_CHECKING:
-    from brainlatent.preprocessing.meg import Preprocessing
+    from brainlatent.preprocessing.recipe import Preprocessing
 
 #: Stopband attenuation (dB) of the multirate chain's anti-alias and interpolation filters
 #: (Kaiser windows; passband ripple 10 ** (-ATTENUATION_DB / 20)).
