@@ -1,4 +1,5 @@
 import copy
+import re
 from pathlib import Path
 
 import jsonschema
@@ -6,7 +7,7 @@ import pytest
 import yaml
 
 from brainlatent import ConfigError
-from brainlatent.config import check_keys, load_schema
+from brainlatent.config import check_keys, load_schema, validate_config
 
 from ..conftest import merged
 
@@ -141,15 +142,26 @@ def test_out_of_range_value_names_its_key(key, value):
 
 
 @pytest.mark.parametrize(("key", "value"), BAD_VALUES, ids=[f"{k}={v}" for k, v in BAD_VALUES])
-def test_snakemake_validation_names_the_key(key, value):
+def test_workflow_validation_names_the_key(key, value):
     """What the workflow runs (workflow/rules/common.smk): the error quotes the key's path."""
-    from snakemake.exceptions import WorkflowError
+    with pytest.raises(ConfigError, match=rf"^config {re.escape(key)}(\.\d+)?: "):
+        validate_config(with_value(key, value), SCHEMA)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_validation_fills_defaults_as_snakemake_does(path):
+    """validate_config replaces snakemake.utils.validate (which re-parses the schema at every
+    start): the same config comes out of both, with a default filled in where a key is left out."""
     from snakemake.utils import validate
 
-    schema = REPO / "workflow" / "schemas" / "config.schema.yaml"
-    instance = "".join(rf"\['{part}'\]" for part in key.split("."))
-    with pytest.raises(WorkflowError, match=rf"On instance{instance}"):
-        validate(with_value(key, value), str(schema))
+    config = merged(load(path), load(REPO / "config" / "config.yaml"))
+    del config["things_meg"]["evaluate"]["top_k"]  # has a default in the schema
+    ours, theirs = copy.deepcopy(config), copy.deepcopy(config)
+    validate_config(ours, SCHEMA)
+    validate(theirs, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    assert ours == theirs
+    default = SCHEMA["properties"]["things_meg"]["properties"]["evaluate"]["properties"]["top_k"]
+    assert ours["things_meg"]["evaluate"]["top_k"] == default["default"]
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,7 @@ import os
 import shlex
 from pathlib import Path
 
-from snakemake.utils import validate
-
-from brainlatent.config import check_keys, load_schema
+from brainlatent.config import check_keys, load_schema, validate_config
 from brainlatent.plan import MOTOR_ROOT, RECORDING_ROOT, Plan
 
 BASE = Path(workflow.basedir)
@@ -23,7 +21,7 @@ shell.prefix(
 
 SCHEMA_DICT = load_schema(SCHEMA)  # read once: check_keys and the plan share it
 check_keys(config, SCHEMA_DICT)  # a typo named with a hint, before the schema's words
-validate(config, str(SCHEMA))  # fills the schema's defaults
+validate_config(config, SCHEMA_DICT)  # fills the schema's defaults
 # checks each of `recordings` too
 PLAN = Plan.from_config(config, BASE, schema=SCHEMA_DICT)
 
