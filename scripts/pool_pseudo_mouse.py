@@ -1,20 +1,19 @@
 """Pool preprocessed sessions into a pseudo-mouse (rows: the same frame of the same repeat).
 
-With ``--area``, only the sessions imaged in that area (read from each session's
-info.json, i.e. from its NWB imaging plane) are pooled.
+The sessions are those of the session index (``index_calcium_sessions``). With ``--area``,
+only the sessions imaged in that area (read from each session's info.json, i.e. from its
+NWB imaging plane) are pooled.
 """
 
 import argparse
 from pathlib import Path
 
-from brainlatent.preprocessing.calcium import write_pseudo_mouse
+from brainlatent.preprocessing.calcium import read_session_index, write_pseudo_mouse
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--neural", nargs="+", type=Path, required=True)
-    parser.add_argument("--labels", nargs="+", type=Path, required=True)
-    parser.add_argument("--infos", nargs="+", type=Path, required=True)
+    parser.add_argument("--sessions", type=Path, required=True, help="the session index")
     parser.add_argument("--area", default=None, help="pool only this area (default: all)")
     parser.add_argument("--max-neurons", type=int, default=None, help="draw at most this many")
     parser.add_argument("--seed", type=int, default=0)
@@ -22,10 +21,8 @@ def main(argv=None):
     parser.add_argument("--out-labels", type=Path, required=True)
     parser.add_argument("--out-info", type=Path, required=True)
     args = parser.parse_args(argv)
-    if not len(args.neural) == len(args.labels) == len(args.infos):
-        parser.error("give one --labels and one --infos per --neural")
     pooled = write_pseudo_mouse(
-        list(zip(args.neural, args.labels, args.infos, strict=True)),
+        read_session_index(args.sessions),
         args.out_neural,
         args.out_labels,
         args.out_info,

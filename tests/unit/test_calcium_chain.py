@@ -12,7 +12,13 @@ from brainlatent.decoding.movie import movie_embedding
 from brainlatent.errors import DataError
 from brainlatent.figures.calcium import plot_consistency, plot_embedding, plot_frame_decoding
 from brainlatent.figures.style import save_figure
-from brainlatent.preprocessing.calcium import preprocess_mouse, write_pseudo_mouse
+from brainlatent.preprocessing.calcium import (
+    INDEX_COLUMNS,
+    preprocess_mouse,
+    read_session_index,
+    write_pseudo_mouse,
+    write_session_index,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:MultiobjectiveSolver is deprecated")
 
@@ -94,6 +100,57 @@ def test_pseudo_mouse_per_area_pools_each_cell_once(sessions, tmp_path):
 
     with pytest.raises(DataError, match=r"no session imaged in VISam.*VISp \(2\), VISl \(1\)"):
         write_pseudo_mouse(list(sessions.values()), *out, area="VISam")
+
+
+def test_session_index_lists_each_session_and_feeds_the_pseudo_mouse(sessions, tmp_path):
+    """What the workflow runs: index_calcium_sessions by id and folder pattern, then
+    pool_pseudo_mouse from the index; the same pool as from the three files directly."""
+    import importlib.util
+    from pathlib import Path
+
+    def script(name):
+        path = Path(__file__).resolve().parents[2] / "scripts" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.main
+
+    root = sessions["StimB"][0].parents[1]
+    index = tmp_path / "sessions.parquet"
+    ids = ["M1-StimB", "M1-StimA", "M2-StimC2"]
+    script("index_calcium_sessions")(
+        ["--folder", f"{root}/{{session}}", "--sessions", *ids, "--out", str(index)]
+    )
+    table = pd.read_parquet(index)
+    assert list(table.columns) == list(INDEX_COLUMNS)
+    assert table["area"].tolist() == ["VISp", "VISp", "VISl"]
+    assert table["n_neurons"].tolist() == [30, 30, 20]
+    assert table["n_samples"].tolist() == [900 * N_REPEATS] * 3
+    assert read_session_index(index) == list(sessions.values())
+
+    out = [tmp_path / "pooled" / name for name in ("neural.npy", "labels.parquet", "info.json")]
+    script("pool_pseudo_mouse")(
+        ["--sessions", str(index), "--area", "VISp", "--seed", "0"]
+        + [f"--out-{k}={v}" for k, v in zip(("neural", "labels", "info"), out, strict=True)]
+    )
+    direct = write_pseudo_mouse(
+        list(sessions.values()), *(tmp_path / n for n in "abc"), area="VISp"
+    )
+    np.testing.assert_array_equal(np.load(out[0]), direct.neural)
+
+
+def test_session_index_names_a_missing_session_and_writes_nothing(sessions, tmp_path):
+    index = tmp_path / "sessions.parquet"
+    missing = sessions["StimB"][2].parent.parent / "M9" / "info.json"
+    triples = [sessions["StimB"], (missing.with_name("neural.npy"), missing, missing)]
+    with pytest.raises(DataError, match=r"M9/info.json.*cannot read session info"):
+        write_session_index(triples, index)
+    assert not index.exists()
+    with pytest.raises(DataError, match="no preprocessed session"):
+        write_session_index([], index)
+    pd.DataFrame({"subject": ["M1"]}).to_parquet(index)
+    with pytest.raises(DataError, match="sessions.parquet"):
+        read_session_index(index)
 
 
 def test_every_session_type_gives_the_movie_but_only_stimb_the_scenes(sessions):

@@ -9,6 +9,9 @@ CALCIUM_ROOT = PLAN.calcium.root
 MICE = list(PLAN.calcium.mice)
 FRAME_FEATURES = f"{CALCIUM_ROOT}/features/movie_{CALCIUM['frame_features']}.npy"
 CALCIUM_EMBEDDING = PLAN.calcium.embedding_pattern
+PREPROCESSED = f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess"  # a session's three files
+# what the pseudo-mice pool
+SESSION_INDEX = f"{CALCIUM_ROOT}/preprocess/sessions.parquet"
 
 
 if CALCIUM["source"] == "simulate":
@@ -41,9 +44,9 @@ rule preprocess_calcium:
         script=script("preprocess_calcium"),
         nwb=f"{CALCIUM_ROOT}/nwb/sub-{{mouse}}.nwb",
     output:
-        neural=f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/neural.npy",
-        labels=f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/labels.parquet",
-        info=f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/info.json",
+        neural=f"{PREPROCESSED}/neural.npy",
+        labels=f"{PREPROCESSED}/labels.parquet",
+        info=f"{PREPROCESSED}/info.json",
     log:
         "logs/preprocess_calcium/sub-{mouse}.log",
     benchmark:
@@ -78,14 +81,35 @@ rule embed_movie_frames:
         " --features {output.features:q} > {log} 2>&1"
 
 
+rule index_calcium_sessions:
+    input:
+        script=script("index_calcium_sessions"),
+        neural=expand(f"{PREPROCESSED}/neural.npy", mouse=MICE),
+        labels=expand(f"{PREPROCESSED}/labels.parquet", mouse=MICE),
+        infos=expand(f"{PREPROCESSED}/info.json", mouse=MICE),
+    output:
+        sessions=SESSION_INDEX,
+    log:
+        "logs/index_calcium_sessions/sessions.log",
+    benchmark:
+        "logs/benchmarks/index_calcium_sessions/sessions.tsv"
+    localrule: True
+    priority: 40  # the pseudo-mouse decoding is the longest calcium job
+    conda:
+        "../../envs/calcium.yaml"
+    params:
+        # ids, not paths: 1,518 sessions' paths would pass the 128 kB limit of one argument
+        folder=lambda wildcards: PREPROCESSED.format(mouse="{session}"),
+        sessions=MICE,
+    shell:
+        "python {input.script} --folder {params.folder:q} --sessions {params.sessions:q}"
+        " --out {output.sessions:q} > {log} 2>&1"
+
+
 rule pool_pseudo_mouse:
     input:
         script=script("pool_pseudo_mouse"),
-        neural=expand(f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/neural.npy", mouse=MICE),
-        labels=expand(
-            f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/labels.parquet", mouse=MICE
-        ),
-        infos=expand(f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/info.json", mouse=MICE),
+        sessions=SESSION_INDEX,
     output:
         neural=f"{CALCIUM_ROOT}/sub-{{pseudo}}/preprocess/neural.npy",
         labels=f"{CALCIUM_ROOT}/sub-{{pseudo}}/preprocess/labels.parquet",
@@ -109,8 +133,7 @@ rule pool_pseudo_mouse:
         max_neurons=max(DECODING["neuron_counts"]),
         seed=config["seed"],
     shell:
-        "python {input.script} --neural {input.neural:q} --labels {input.labels:q}"
-        " --infos {input.infos:q} {params.area} --max-neurons {params.max_neurons}"
+        "python {input.script} --sessions {input.sessions:q} {params.area} --max-neurons {params.max_neurons}"
         " --seed {params.seed} --out-neural {output.neural:q}"
         " --out-labels {output.labels:q} --out-info {output.info:q} > {log} 2>&1"
 
@@ -118,8 +141,8 @@ rule pool_pseudo_mouse:
 rule decode_movie_frames:
     input:
         script=script("decode_movie_frames"),
-        neural=f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/neural.npy",
-        labels=f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/labels.parquet",
+        neural=f"{PREPROCESSED}/neural.npy",
+        labels=f"{PREPROCESSED}/labels.parquet",
         features=FRAME_FEATURES,
     output:
         metrics=f"{CALCIUM_ROOT}/sub-{{mouse}}/evaluate/frame_decoding.parquet",
@@ -175,8 +198,8 @@ rule collect_calcium_metrics:
 rule embed_calcium:
     input:
         script=script("embed_calcium"),
-        neural=f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/neural.npy",
-        labels=f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/labels.parquet",
+        neural=f"{PREPROCESSED}/neural.npy",
+        labels=f"{PREPROCESSED}/labels.parquet",
         features=FRAME_FEATURES,
     output:
         embedding=CALCIUM_EMBEDDING,
@@ -257,7 +280,7 @@ rule preprocess_scenes:
         script=script("preprocess_scenes"),
         nwb=f"{CALCIUM_ROOT}/nwb/sub-{{mouse}}.nwb",
     output:
-        scenes=f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/scenes.npz",
+        scenes=f"{PREPROCESSED}/scenes.npz",
     log:
         "logs/preprocess_scenes/sub-{mouse}.log",
     benchmark:
@@ -282,7 +305,7 @@ rule fit_daenr:
         script=script("fit_daenr"),
         # every session with natural scenes: the simulated mice, or the StimB sessions
         scenes=expand(
-            f"{CALCIUM_ROOT}/sub-{{mouse}}/preprocess/scenes.npz",
+            f"{PREPROCESSED}/scenes.npz",
             mouse=PLAN.calcium.scene_mice,
         ),
     output:
