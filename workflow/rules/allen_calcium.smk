@@ -93,8 +93,8 @@ rule index_calcium_sessions:
         "logs/index_calcium_sessions/sessions.log",
     benchmark:
         "logs/benchmarks/index_calcium_sessions/sessions.tsv"
-    localrule: True
     priority: 40  # the pseudo-mouse decoding is the longest calcium job
+    localrule: True
     conda:
         "../../envs/calcium.yaml"
     params:
