@@ -42,13 +42,16 @@ def check_keys(config: dict, schema: dict, prefix: str = "") -> None:
         check_keys(value, properties[key], prefix=f"{name}.")
 
 
-def validate_config(config: dict, schema: dict) -> dict:
+def validate_config(
+    config: dict, schema: dict, where: str | None = None, fill_defaults: bool = True
+) -> dict:
     """Check ``config`` against the JSON schema and fill in its defaults, in place.
 
     What ``snakemake.utils.validate`` does (the jsonschema FAQ's default-filling
     validator), from the schema already loaded: Snakemake's re-reads the 57 kB YAML with
     PyYAML's pure-Python parser, 0.2-0.3 s at every workflow start. The error names the
-    value's key path (``things_meg.brain_module.epochs: 0 is less than ...``).
+    value's key path: ``config things_meg.brain_module.lr: 0 is less than ...`` for the
+    whole config, ``<where>.<key>: ...`` for a section checked on its own (``where``).
     """
     from jsonschema import Draft202012Validator, ValidationError, validators
 
@@ -61,10 +64,16 @@ def validate_config(config: dict, schema: dict) -> dict:
                     instance.setdefault(key, value["default"])
         yield from properties(validator, schema_properties, instance, subschema)
 
-    filling = validators.extend(Draft202012Validator, {"properties": set_defaults})
+    checker = (
+        validators.extend(Draft202012Validator, {"properties": set_defaults})
+        if fill_defaults
+        else Draft202012Validator
+    )
     try:
-        filling(schema).validate(config)
+        checker(schema).validate(config)
     except ValidationError as error:
         key = ".".join(str(part) for part in error.absolute_path)
-        raise ConfigError(f"config{' ' + key if key else ''}: {error.message}") from None
+        if where is None:
+            raise ConfigError(f"config{' ' + key if key else ''}: {error.message}") from None
+        raise ConfigError(f"{where}{'.' + key if key else ''}: {error.message}") from None
     return config

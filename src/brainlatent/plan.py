@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from types import MappingProxyType
 
-from brainlatent.config import check_keys, load_schema
+from brainlatent.config import check_keys, load_schema, validate_config
 from brainlatent.errors import ConfigError
 
 __all__ = [
@@ -735,7 +735,7 @@ def recording_settings(config: dict, schema: dict | None = None) -> dict[str, di
                 raise ConfigError(f"recordings.{name}: unknown keys {unknown}")
         merged[name] = _deep_merge(base, override)
         if section is not None:
-            _validate(merged[name], section, f"recordings.{name}")
+            validate_config(merged[name], section, f"recordings.{name}", fill_defaults=False)
     return merged
 
 
@@ -748,16 +748,6 @@ def _deep_merge(base: Mapping, override: Mapping) -> dict:
             else value
         )
     return out
-
-
-def _validate(settings: dict, schema: dict, where: str) -> None:
-    import jsonschema
-
-    try:
-        jsonschema.validate(settings, schema)
-    except jsonschema.ValidationError as error:
-        key = ".".join(str(p) for p in error.absolute_path)
-        raise ConfigError(f"{where}{'.' + key if key else ''}: {error.message}") from None
 
 
 @dataclass(frozen=True)

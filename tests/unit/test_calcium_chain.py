@@ -1,6 +1,9 @@
 """The calcium chain's steps above preprocessing: pseudo-mouse, embeddings, consistency, figures."""
 
 import json
+import runpy
+from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -23,6 +26,13 @@ from brainlatent.preprocessing.calcium import (
 pytestmark = pytest.mark.filterwarnings("ignore:MultiobjectiveSolver is deprecated")
 
 N_NEURONS, N_REPEATS = (30, 20), 2
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+def run_script(name, *argv):
+    """``python scripts/<name>.py ARGV`` in this process, as the workflow's rule runs it."""
+    with mock.patch("sys.argv", [name, *map(str, argv)]):
+        runpy.run_path(str(SCRIPTS / f"{name}.py"), run_name="__main__")
 
 
 @pytest.fixture(scope="module")
@@ -105,22 +115,11 @@ def test_pseudo_mouse_per_area_pools_each_cell_once(sessions, tmp_path):
 def test_session_index_lists_each_session_and_feeds_the_pseudo_mouse(sessions, tmp_path):
     """What the workflow runs: index_calcium_sessions by id and folder pattern, then
     pool_pseudo_mouse from the index; the same pool as from the three files directly."""
-    import importlib.util
-    from pathlib import Path
-
-    def script(name):
-        path = Path(__file__).resolve().parents[2] / "scripts" / f"{name}.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module.main
-
     root = sessions["StimB"][0].parents[1]
     index = tmp_path / "sessions.parquet"
     ids = ["M1-StimB", "M1-StimA", "M2-StimC2"]
-    script("index_calcium_sessions")(
-        ["--folder", f"{root}/{{session}}", "--sessions", *ids, "--out", str(index)]
-    )
+    run_script("index_calcium_sessions", "--folder", f"{root}/{{session}}", "--sessions", *ids,
+               "--out", index)  # fmt: skip
     table = pd.read_parquet(index)
     assert list(table.columns) == list(INDEX_COLUMNS)
     assert table["area"].tolist() == ["VISp", "VISp", "VISl"]
@@ -129,10 +128,8 @@ def test_session_index_lists_each_session_and_feeds_the_pseudo_mouse(sessions, t
     assert read_session_index(index) == list(sessions.values())
 
     out = [tmp_path / "pooled" / name for name in ("neural.npy", "labels.parquet", "info.json")]
-    script("pool_pseudo_mouse")(
-        ["--sessions", str(index), "--area", "VISp", "--seed", "0"]
-        + [f"--out-{k}={v}" for k, v in zip(("neural", "labels", "info"), out, strict=True)]
-    )
+    outputs = (f"--out-{k}={v}" for k, v in zip(("neural", "labels", "info"), out, strict=True))
+    run_script("pool_pseudo_mouse", "--sessions", index, "--area", "VISp", "--seed", "0", *outputs)
     direct = write_pseudo_mouse(
         list(sessions.values()), *(tmp_path / n for n in "abc"), area="VISp"
     )
