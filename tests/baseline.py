@@ -164,6 +164,8 @@ def refresh(project: Path | None = None, configs=CONFIGS, drop_others: bool = Fa
             if drop_others:
                 for other in BASELINE.glob(f"*/{config}"):
                     shutil.rmtree(other)
+                    if not any(p.is_dir() for p in other.parent.iterdir()):  # no config left
+                        shutil.rmtree(other.parent)  # its MACHINE.md with it
             for relative in metric_tables(root / "results"):
                 (target / relative).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy(root / "results" / relative, target / relative)

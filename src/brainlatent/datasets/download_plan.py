@@ -33,15 +33,14 @@ def merged_config(*paths: str | Path, base: str | Path = REPO / "config" / "conf
     """config/config.yaml with each ``--configfile`` merged over it, as Snakemake does, and
     checked against the schema (unknown keys named; config.yaml sets every key, so no
     defaults are needed)."""
-    from brainlatent.config import check_keys, load_schema
-    from brainlatent.plan import _validate
+    from brainlatent.config import check_keys, load_schema, validate_config
 
     config = yaml.safe_load(Path(base).read_text())
     for path in paths:
         config = _deep_merge(config, yaml.safe_load(Path(path).read_text()) or {})
     schema = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
     check_keys(config, schema)
-    _validate(config, schema, "config")
+    validate_config(config, schema, "config", fill_defaults=False)
     return config
 
 
