@@ -140,23 +140,37 @@ def simulate_run(
         if kind in things_meg.SPLITS:
             trains[1:, onset] += gain * z.loc[int(image)].to_numpy()
     components = fftconvolve(trains, kernels, axes=1)[:, :n_times]
-    specific = patterns[1:].T @ components[1:]
-    evoked = np.outer(patterns[0], components[0])
 
+    # Channels × samples arrays are 0.3 GB each at the default size: at most two at a time,
+    # every step in place, in the order (and so with the rounding) of the expression it
+    # stands for.
     sources = pink_noise(params.n_noise_sources, n_times, gen)
     mixing = spatial_patterns(positions, params.n_noise_sources, params.seed, f"noise-{subject}")
     background = mixing.T @ sources
-    background += params.sensor_noise * gen.standard_normal(background.shape)
+    noise = gen.standard_normal(background.shape)
+    noise *= params.sensor_noise
+    background += noise
+    del noise
     t = np.arange(n_times) / sfreq
     background += params.line_noise * np.sin(2 * np.pi * 60.0 * t + gen.uniform(0, 2 * np.pi))
     background /= background.std()
 
+    specific = patterns[1:].T @ components[1:]
     window = np.zeros(n_times, dtype=bool)
     for onset in onsets[events["trial_type"].isin(list(things_meg.SPLITS)).to_numpy()]:
         window[onset : onset + int(0.5 * sfreq)] = True
     scale = params.snr / max(specific[:, window].std(), 1e-12)
-    data = scale * (specific + 2 * evoked) + background
-    return params.amplitude * data
+    # amplitude · (scale · (specific + 2 · evoked) + background), evoked = outer(pattern, time
+    # course) one channel at a time
+    for row, weight in zip(specific, patterns[0], strict=True):
+        evoked = weight * components[0]
+        evoked *= 2
+        row += evoked
+    specific *= scale
+    specific += background
+    del background
+    specific *= params.amplitude
+    return specific
 
 
 #: BIDS channel types of ds004212's channels.tsv → the CTF writer's.
@@ -199,6 +213,7 @@ def _write_run(
                 signals[k] = gen.normal(0, 1e-13, data.shape[1])
             elif name.startswith("SCLK"):  # the system clock: MNE reads samples while it counts
                 signals[k] = np.arange(1, data.shape[1] + 1)
+    del data  # the caller holds no reference: one channels × samples array from here on
     xy = (positions - 0.5) * 1.8  # layout square → directions over the upper hemisphere
     z = np.sqrt(np.clip(1 - (xy**2).sum(axis=1), 0.05, None))
     directions = np.zeros((len(channels), 3))
@@ -285,15 +300,15 @@ def simulate_dataset(
         scans: dict[tuple[str, str], list[dict]] = {}
         for subject, session, run, events in tqdm(plan, desc="simulate runs", mininterval=2):
             duration = float(events["onset"].max()) + 2.0
-            data = simulate_run(
-                events, latents, positions, duration, params, subject, f"{session}-{run}"
-            )
             date = _acquisition_date(reference_bids, subject, session)
             events_file = things_meg.events_path(bids_tmp, subject, session, run)
             events_file.parent.mkdir(parents=True, exist_ok=True)
             stem = things_meg.bids_basename(subject, session, run)
-            _write_run(
-                events_file.parent, stem, data, names, positions,
+            key = f"{session}-{run}"
+            _write_run(  # the run's data handed over, not kept: freed once copied to channels
+                events_file.parent, stem,
+                simulate_run(events, latents, positions, duration, params, subject, key),
+                names, positions,
                 _channels(reference_bids, subject, session, run), params.sfreq, date,
                 rng(params.seed, "references", subject, session, run),
             )  # fmt: skip
