@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -23,13 +24,18 @@ pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
 
 #: No slurmdbd: ``sacct`` cannot answer, so job states come from ``squeue`` (the harness's
 #: MinJobAge keeps finished jobs listed) and there is no account to guess. The waits are
-#: shortened for a test; nothing else of the profile is changed.
+#: shortened for a test (and the plugin's idle back-off turned off, see STEADY_STATUS_PATH);
+#: nothing else of the profile is changed.
 TEST_OPTIONS = (
     "--slurm-status-command", "squeue",
     "--slurm-no-account",
     "--slurm-init-seconds-before-status-checks", "1",
     "--seconds-between-status-checks", "1",
 )  # fmt: skip
+#: Where ``tests.snakemake_steady_status`` is found: ``snakemake`` without the SLURM plugin's
+#: idle back-off (10 s more before every status check that finds no job finished), which made
+#: most of this test's time a wait for jobs of a few seconds.
+STEADY_STATUS_PATH = str(Path(__file__).resolve().parents[2])
 #: The tiny config's jobs that must run under SLURM (the rest are localrules).
 REMOTE = {
     "simulate_things_meg": 1,
@@ -58,9 +64,12 @@ def test_tiny_config_through_the_slurm_profile_matches_a_local_run(tmp_path, tin
         )
         began = time.monotonic()
         result = subprocess.run(
-            [str(BIN / "snakemake"), "--profile", "profiles/slurm", "--configfile", CONFIG,
-             *TEST_OPTIONS],
-            cwd=project, env=env, capture_output=True, text=True, timeout=1200,
+            [str(BIN / "python"), "-m", "tests.snakemake_steady_status", "--profile",
+             "profiles/slurm", "--configfile", CONFIG, *TEST_OPTIONS],
+            cwd=project, capture_output=True, text=True, timeout=1200,
+            env={**env, "PYTHONPATH": os.pathsep.join(
+                filter(None, [STEADY_STATUS_PATH, env.get("PYTHONPATH")])
+            )},
         )  # fmt: skip
         took = time.monotonic() - began
         assert result.returncode == 0, (
