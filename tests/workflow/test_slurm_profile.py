@@ -34,7 +34,7 @@ TEST_OPTIONS = (
 )  # fmt: skip
 #: Where ``tests.snakemake_steady_status`` is found: ``snakemake`` without the SLURM plugin's
 #: idle back-off (10 s more before every status check that finds no job finished), which made
-#: most of this test's time a wait for jobs of a few seconds.
+#: this test wait 49 s longer for jobs of a few seconds.
 STEADY_STATUS_PATH = str(Path(__file__).resolve().parents[2])
 #: The tiny config's jobs that must run under SLURM (the rest are localrules).
 REMOTE = {
