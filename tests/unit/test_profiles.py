@@ -41,6 +41,14 @@ def test_profiles_use_the_file_name_snakemake_documents():
     assert not list((REPO / "profiles").rglob("config.yaml"))
 
 
+def test_the_workflow_profile_sets_only_the_scheduler(monkeypatch):
+    """profiles/default is read on every run, under any --profile, overriding it key by key:
+    it must not carry settings a user's or the SLURM profile would lose silently."""
+    assert parse(REPO / "profiles" / "default" / "profile.yaml", monkeypatch) == {
+        "scheduler": "greedy"
+    }
+
+
 def test_nothing_about_a_site_is_written_in_the_slurm_profile(monkeypatch):
     parsed = parse(SLURM, monkeypatch)
     assert parsed["executor"] == "slurm"
