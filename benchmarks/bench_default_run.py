@@ -88,7 +88,7 @@ class TreeRSS(threading.Thread):
                 try:
                     total += process.memory_info().rss
                     count += 1
-                    if process.pid != self.pid and _is_snakemake(process):
+                    if _is_snakemake(process):  # below /usr/bin/time, or the root without it
                         times = process.cpu_times()
                         self.snakemake_cpu_s = max(self.snakemake_cpu_s, times.user + times.system)
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -98,7 +98,8 @@ class TreeRSS(threading.Thread):
 
 
 def _is_snakemake(process) -> bool:
-    """The scheduling process: ``python .../snakemake ...`` (not a job's shell or script)."""
+    """The scheduling process: ``python .../snakemake ...`` (not ``/usr/bin/time -v snakemake``,
+    a job's shell or its script)."""
     try:
         command = process.cmdline()
     except Exception:  # noqa: BLE001 - psutil raises several kinds for a vanished process

@@ -213,7 +213,7 @@ def _write_run(
                 signals[k] = gen.normal(0, 1e-13, data.shape[1])
             elif name.startswith("SCLK"):  # the system clock: MNE reads samples while it counts
                 signals[k] = np.arange(1, data.shape[1] + 1)
-    del data  # the caller holds no reference: one channels × samples array from here on
+    del data  # simulate_dataset keeps no reference: one channels × samples array from here on
     xy = (positions - 0.5) * 1.8  # layout square → directions over the upper hemisphere
     z = np.sqrt(np.clip(1 - (xy**2).sum(axis=1), 0.05, None))
     directions = np.zeros((len(channels), 3))
