@@ -168,14 +168,20 @@ def _kernel(a: torch.Tensor, b: torch.Tensor, widths: torch.Tensor) -> torch.Ten
     return torch.exp(-d2 / (2 * widths**2)).sum(-1).mean()
 
 
-def behaviour_mmd(trajectories: torch.Tensor, bank, rng: np.random.Generator) -> torch.Tensor:
+def _bank_draw(bank, rng: np.random.Generator) -> np.ndarray:
+    """Indices of the training trajectories one MMD compares with (up to ``_MATCH_BANK``)."""
+    return rng.integers(0, len(bank[0]), min(len(bank[0]), _MATCH_BANK))
+
+
+def behaviour_mmd(trajectories: torch.Tensor, bank, rng) -> torch.Tensor:
     """MMD² between trajectories (trials, bins × outputs) and a sample of ``bank``.
 
     ``bank``: (training trajectories, kernel widths, their mean self-similarity), as
-    :meth:`SABLE._behaviour_bank` makes it; up to ``_MATCH_BANK`` of them are drawn.
+    :meth:`SABLE._behaviour_bank` makes it; ``rng`` draws up to ``_MATCH_BANK`` of them
+    (or is the indices, drawn beforehand by ``_bank_draw``).
     """
     reference, widths, self_similarity = bank
-    idx = rng.integers(0, len(reference), min(len(reference), _MATCH_BANK))
+    idx = _bank_draw(bank, rng) if isinstance(rng, np.random.Generator) else rng
     ref = reference[torch.as_tensor(idx, device=reference.device)]
     return (
         _kernel(trajectories, trajectories, widths)
@@ -455,16 +461,36 @@ class SABLE(TorchEstimator):
             for read_out, x in zip(self.model_.read_out, x_t, strict=True):
                 read_out.bias.copy_(torch.log(x.mean(dim=(0, 1)).clamp_min(1e-3)))
 
-    def _elbo_terms(self, x: torch.Tensor, session: int, y: torch.Tensor | None = None):
-        """(Poisson NLL, KL, behaviour MSE or None, factors) per bin, one batch of one session."""
-        mean, logvar = self.model_.encode(x, session)
-        g0 = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
+    def _elbo_terms(
+        self,
+        x: torch.Tensor,
+        session: int,
+        y: torch.Tensor | None = None,
+        noise: torch.Tensor | None = None,
+        also: torch.Tensor | None = None,
+    ):
+        """(Poisson NLL, KL, behaviour MSE or None, factors) per bin, one batch of one session.
+
+        ``noise``: the standard normal draw behind the sample of g0 (drawn here if None).
+        ``also``: more counts of the session, run through the encoder and generator in the
+        same calls (from their posterior means); their factors are returned fifth. A GRU's
+        CPU time goes per time step rather than per trial, so one call on both batches
+        costs little more than one of them.
+        """
+        n = len(x)
+        mean, logvar = self.model_.encode(x if also is None else torch.cat([x, also]), session)
+        noise = torch.randn_like(mean[:n]) if noise is None else noise
+        g0 = mean[:n] + noise * torch.exp(0.5 * logvar[:n])
+        if also is not None:
+            g0 = torch.cat([g0, mean[n:]])
         factors = self.model_.generate(g0, x.shape[1])
+        factors, other = factors[:n], factors[n:]
         nll = _poisson_nll(self.model_.read_out[session](factors), x)
-        kl = _kl_per_bin(mean, logvar, x.shape[1])
-        if y is None:
-            return nll, kl, None, factors
-        return nll, kl, F.mse_loss(self.model_.velocity(factors), y), factors
+        kl = _kl_per_bin(mean[:n], logvar[:n], x.shape[1])
+        beh = None if y is None else F.mse_loss(self.model_.velocity(factors), y)
+        if also is None:
+            return nll, kl, beh, factors
+        return nll, kl, beh, factors, other
 
     def _store_posterior_bank(self, x_t: list[torch.Tensor]) -> None:
         """The training trials' posteriors over g0: where the reverse step samples from."""
@@ -579,18 +605,30 @@ class SABLE(TorchEstimator):
                 for batch in self._batches(len(x), rng):
                     b = torch.as_tensor(batch, device=self.device_)
                     labels = None if y_t is None else y_t[b]
-                    nll, kl, beh, factors = self._elbo_terms(x_t[b], new, labels)
+                    # Random draws in a fixed order: g0's noise, the bank sample of the
+                    # behaviour matching, then the reverse step's trajectories and counts.
+                    noise = torch.randn(len(batch), self.g0_dim, device=self.device_)
+                    match_idx = None if behaviour_bank is None else _bank_draw(behaviour_bank, rng)
+                    rev = torch.zeros(())
+                    if self.reverse and self.reverse_weight > 0:
+                        target, sampled = self._reverse_draw(
+                            bank_mean, bank_std, len(batch), x.shape[1], rng
+                        )
+                        nll, kl, beh, factors, recovered = self._elbo_terms(
+                            x_t[b], new, labels, noise, also=sampled
+                        )
+                        rev = F.mse_loss(recovered, target) / target.var().clamp_min(1e-6)
+                    else:
+                        nll, kl, beh, factors = self._elbo_terms(x_t[b], new, labels, noise)
                     objective = nll + self.kl_weight * kl
                     match = torch.zeros(())
                     if beh is not None:  # supervised recalibration
                         match = beh
                         objective = objective + self.behavior_weight * beh
-                    elif self.behavior_match > 0:
-                        match = self._behaviour_mmd(factors, behaviour_bank, rng)
+                    elif behaviour_bank is not None:
+                        match = self._behaviour_mmd(factors, behaviour_bank, match_idx)
                         objective = objective + self.behavior_match * match
-                    rev = torch.zeros(())
                     if self.reverse and self.reverse_weight > 0:
-                        rev = self._reverse_term(bank_mean, bank_std, len(batch), x.shape[1], rng)
                         objective = objective + self.reverse_weight * rev
                     optimizer.zero_grad(set_to_none=True)
                     objective.backward()
@@ -652,8 +690,12 @@ class SABLE(TorchEstimator):
             widths = median * torch.tensor(_MATCH_WIDTHS, device=self.device_)
             return trajectories, widths, _kernel(trajectories, trajectories, widths)
 
-    def _reverse_term(self, bank_mean, bank_std, n: int, n_bins: int, rng) -> torch.Tensor:
-        """Sleep phase: generated trajectories -> new read-out -> Poisson counts -> recovered?"""
+    def _reverse_draw(self, bank_mean, bank_std, n: int, n_bins: int, rng):
+        """The reverse (sleep) step's data: factor trajectories from the frozen generator
+        (g0 drawn from the training trials' posteriors) and Poisson counts drawn through
+        the new read-out. The read-in must recover the first from the second (the factors
+        of those counts, via :meth:`_elbo_terms`'s ``also``, against the trajectories:
+        normalised MSE); gradients reach the read-in only (the counts are sampled)."""
         model, session = self.model_, self.adapted_session_
         idx = torch.as_tensor(rng.integers(0, len(bank_mean), n), device=self.device_)
         g0 = bank_mean[idx] + bank_std[idx] * torch.randn(
@@ -662,9 +704,7 @@ class SABLE(TorchEstimator):
         with torch.no_grad():
             target = model.generate(g0, n_bins)
             counts = torch.poisson(torch.exp(model.read_out[session](target)))
-        mean, _ = model.encode(counts, session)
-        recovered = model.generate(mean, n_bins)
-        return F.mse_loss(recovered, target) / target.var().clamp_min(1e-6)
+        return target, counts
 
     # -- prediction ----------------------------------------------------------
 
