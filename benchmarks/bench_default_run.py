@@ -8,7 +8,7 @@ Reports the wall time and the CPU time against issue 20's goals (5 minutes, 450
 CPU-s summed over jobs, each with the 1.4x margin of the machine's day-to-day
 variation), the peak RSS of the largest job and the sum over jobs (``max_rss`` of
 the rules' own ``benchmark:`` TSVs in the copy's ``logs/benchmarks/``), the peak
-total RSS of the tree, and the slowest jobs.
+total RSS of the tree, the slowest jobs, and the time per rule.
 
 CPU time is counted three ways, because the obvious one undercounts: the
 ``cpu_time`` column of Snakemake's benchmark files is sampled every 0.5 s for a
@@ -154,6 +154,21 @@ def job_benchmarks(project: Path) -> pd.DataFrame:
     return frame
 
 
+def per_rule(jobs: pd.DataFrame) -> pd.DataFrame:
+    """Per rule (a job's first path part): jobs, summed wall and sampled CPU seconds, and
+    the largest job's peak RSS; the most wall time first."""
+    if jobs.empty:
+        return pd.DataFrame(columns=["rule", "jobs", "s", "cpu_time", "max_rss"])
+    grouped = jobs.assign(rule=jobs["job"].str.split("/").str[0]).groupby("rule")
+    table = grouped.agg(
+        jobs=("job", "size"),
+        s=("s", "sum"),
+        cpu_time=("cpu_time", "sum"),
+        max_rss=("max_rss", "max"),
+    )
+    return table.sort_values("s", ascending=False).reset_index()
+
+
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -267,12 +282,18 @@ def main():
         ["slowest jobs", "s", "max_rss MB"],
         [[r["job"], r["s"], r["max_rss"]] for _, r in slowest.iterrows()],
     )
+    rules = per_rule(jobs)
+    results["per_rule"] = rules.to_dict(orient="records")
+    by_rule = benchinfo.markdown_table(
+        ["rule", "jobs", "wall s (sum)", "CPU s (sum, sampled)", "max_rss MB (largest job)"],
+        [[r["rule"], r["jobs"], r["s"], r["cpu_time"], r["max_rss"]] for _, r in rules.iterrows()],
+    )
     name = "default_run" if args.config == "config/config.yaml" else f"run_{Path(args.config).stem}"
     benchinfo.report(
         name,
         f"End-to-end run of {args.config}",
         {"config": args.config, "cores": args.cores},
-        [("", goals), ("", summary), ("", top), ("", slow)],
+        [("", goals), ("", summary), ("", top), ("", slow), ("", by_rule)],
         results,
         ("snakemake", "numpy", "torch", "mne", "cebra"),
         [
