@@ -312,3 +312,31 @@ def test_recalibration_with_the_sessions_velocity_is_the_ceiling(fitted, adapted
         fitted.adapt(counts[-1][:N_TRAIN], velocity=velocity[-1][:10])
     with pytest.raises(ValueError, match="2 outputs"):
         fitted.adapt(counts[-1][:N_TRAIN], velocity=velocity[-1][:N_TRAIN, :, :1])
+
+
+def test_the_reverse_steps_counts_ride_along_without_changing_the_batchs_terms(adapted, data):
+    """The adaptation runs the reverse step's sampled counts through the encoder and
+    generator in the same calls as the batch (``also``): the batch's terms must not depend
+    on what rides along, and the reverse term must reach the new read-in only."""
+    counts, _ = data
+    model, s = adapted.model_, adapted.adapted_session_
+    x = torch.from_numpy(counts[-1][:16])
+    noise = torch.randn(16, adapted.g0_dim, generator=torch.Generator().manual_seed(0))
+    alone = adapted._elbo_terms(x, s, None, noise)
+    sampled = torch.from_numpy(counts[-1][16:48])
+    *together, recovered = adapted._elbo_terms(x, s, None, noise, also=sampled)
+    for a, b in zip([alone[0], alone[1], alone[3]], [together[0], together[1], together[3]],
+                    strict=True):  # fmt: skip
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert together[2] is None and recovered.shape == (32, counts[-1].shape[1], adapted.factors)
+    with torch.no_grad():
+        mean, _ = model.encode(sampled, s)
+        torch.testing.assert_close(
+            recovered, model.generate(mean, x.shape[1]), rtol=1e-5, atol=1e-6
+        )
+
+    model.zero_grad(set_to_none=True)
+    recovered.pow(2).mean().backward()
+    assert model.read_in[s].weight.grad is not None and model.read_in[s].weight.grad.abs().sum() > 0
+    assert model.read_out[s].weight.grad is None  # the recovered factors never pass through it
+    model.zero_grad(set_to_none=True)
