@@ -173,15 +173,18 @@ def _bank_draw(bank, rng: np.random.Generator) -> np.ndarray:
     return rng.integers(0, len(bank[0]), min(len(bank[0]), _MATCH_BANK))
 
 
-def behaviour_mmd(trajectories: torch.Tensor, bank, rng) -> torch.Tensor:
+def behaviour_mmd(trajectories: torch.Tensor, bank, rng: np.random.Generator) -> torch.Tensor:
     """MMD² between trajectories (trials, bins × outputs) and a sample of ``bank``.
 
     ``bank``: (training trajectories, kernel widths, their mean self-similarity), as
-    :meth:`SABLE._behaviour_bank` makes it; ``rng`` draws up to ``_MATCH_BANK`` of them
-    (or is the indices, drawn beforehand by ``_bank_draw``).
+    :meth:`SABLE._behaviour_bank` makes it; ``rng`` draws up to ``_MATCH_BANK`` of them.
     """
+    return _mmd_to(trajectories, bank, _bank_draw(bank, rng))
+
+
+def _mmd_to(trajectories: torch.Tensor, bank, idx: np.ndarray) -> torch.Tensor:
+    """:func:`behaviour_mmd` against the bank's trajectories ``idx`` (drawn beforehand)."""
     reference, widths, self_similarity = bank
-    idx = _bank_draw(bank, rng) if isinstance(rng, np.random.Generator) else rng
     ref = reference[torch.as_tensor(idx, device=reference.device)]
     return (
         _kernel(trajectories, trajectories, widths)
@@ -594,6 +597,7 @@ class SABLE(TorchEstimator):
         behaviour_bank = None
         if y is None and self.behavior_match > 0:
             behaviour_bank = self._behaviour_bank(bank_mean, x.shape[1])
+        reverse = self.reverse and self.reverse_weight > 0
         history = []
         with self._fork_rng():
             torch.manual_seed(seed)
@@ -610,7 +614,7 @@ class SABLE(TorchEstimator):
                     noise = torch.randn(len(batch), self.g0_dim, device=self.device_)
                     match_idx = None if behaviour_bank is None else _bank_draw(behaviour_bank, rng)
                     rev = torch.zeros(())
-                    if self.reverse and self.reverse_weight > 0:
+                    if reverse:
                         target, sampled = self._reverse_draw(
                             bank_mean, bank_std, len(batch), x.shape[1], rng
                         )
@@ -628,7 +632,7 @@ class SABLE(TorchEstimator):
                     elif behaviour_bank is not None:
                         match = self._behaviour_mmd(factors, behaviour_bank, match_idx)
                         objective = objective + self.behavior_match * match
-                    if self.reverse and self.reverse_weight > 0:
+                    if reverse:
                         objective = objective + self.reverse_weight * rev
                     optimizer.zero_grad(set_to_none=True)
                     objective.backward()
@@ -676,9 +680,10 @@ class SABLE(TorchEstimator):
             observed = x_t.mean(dim=(0, 1)).clamp_min(1e-3)
             self.model_.read_out[session].bias += torch.log(observed / rates.mean(dim=(0, 1)))
 
-    def _behaviour_mmd(self, factors: torch.Tensor, bank, rng) -> torch.Tensor:
-        """MMD² between the behaviour predicted from a batch's factors and the training trials'."""
-        return behaviour_mmd(self.model_.velocity(factors).flatten(1), bank, rng)
+    def _behaviour_mmd(self, factors: torch.Tensor, bank, idx: np.ndarray) -> torch.Tensor:
+        """MMD² between the behaviour predicted from a batch's factors and the training trials'
+        ``idx`` (:func:`_bank_draw`)."""
+        return _mmd_to(self.model_.velocity(factors).flatten(1), bank, idx)
 
     def _behaviour_bank(self, g0_mean: torch.Tensor, n_bins: int):
         """The training trials' predicted behaviour (trials, bins × outputs), the kernel widths
