@@ -18,6 +18,7 @@ channels at a time.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -35,10 +36,9 @@ from brainlatent.errors import DataError
 from brainlatent.io import atomic_path, read_tsv, write_table
 from brainlatent.preprocessing.multirate import (
     Padded,
-    ceil_div,
+    Sampler,
     decimate,
     filter_chain,
-    sample_at,
 )
 from brainlatent.preprocessing.recipe import Preprocessing
 
@@ -160,6 +160,20 @@ class Recording:
             raise DataError(
                 self.path, f"cannot read MEG recording ({type(error).__name__}: {error})"
             ) from error
+
+    def prefetch(self) -> None:
+        """Ask the kernel to start reading the recording's files into the page cache
+        (``posix_fadvise(WILLNEED)``, where the OS has it), so that the disk works while
+        the blocks before them are computed. Only a hint: nothing is read here."""
+        if not hasattr(os, "posix_fadvise"):
+            return
+        for name in self.raw.filenames:
+            if name is not None and Path(name).is_file():
+                fd = os.open(name, os.O_RDONLY)
+                try:
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+                finally:
+                    os.close(fd)
 
     def blocks(self):
         """(rows, float64 data) for each of :meth:`block_rows`."""
@@ -373,17 +387,22 @@ def epoch_recording(
         )
     n_edge = max(min(chain.band_length, n_times) - 1, 0)
     positions = samples + n_edge
-    n_rows = len(recording.picks)
     step2 = chain.factor2 // chain.factor1
-    blocks = recording.block_rows()
-    # z1: the run at sfreq / factor1 (240 Hz); z2: at sfreq / factor2 (20 Hz).
-    size1 = ceil_div(n_times + 2 * n_edge, chain.factor1)
-    z1 = np.empty((n_rows, size1), np.float32)
-    z2 = np.empty((n_rows, ceil_div(size1, step2) if chain.factor2 else 0), np.float32)
+    window = None
+    if params.baseline is not None:
+        times = offsets / recording.sfreq
+        window = (times >= params.baseline[0]) & (times <= params.baseline[1])
+    fast = Sampler(chain.factor1, chain.kernel1, positions, offsets)
+    slow = Sampler(chain.factor2, chain.interp2, positions, offsets) if chain.factor2 else None
+    out = np.empty((len(onsets), len(recording.picks), len(offsets)), np.float32)
     local = threading.local()
 
     def work(rows: np.ndarray) -> None:
-        """Read, centre, pad and decimate one block of channels into z1 and z2."""
+        """Every step for one block of channels, from reading to scaling, into ``out``.
+
+        Each step treats channels independently, so the blocks share nothing but
+        ``out`` (each writes its own rows).
+        """
         if not hasattr(local, "padded"):  # buffers kept per thread across blocks
             local.padded = Padded(CHANNEL_BLOCK, n_times, n_edge, chain.factor1, chain.aa1)
             local.reader = _ctf_reader(recording.raw)
@@ -392,31 +411,27 @@ def epoch_recording(
         # and float32 keeps what is left to 1e-7.
         recording.read(rows, centered=True, out=full.middle(len(rows)), reader=local.reader)
         padded = full.padded(len(rows))
-        if chain.factor1 > 1:
-            low = decimate(padded, full.block, full.n_ext, chain.aa1, chain.factor1)
+        if chain.factor1 > 1:  # z1: the channels at sfreq / factor1 (240 Hz)
+            z1 = decimate(padded, full.block, full.n_ext, chain.aa1, chain.factor1)
         else:
-            low = padded[:, full.block : full.block + full.n_ext]
-        z1[rows] = low
-        if chain.factor2:
-            part = Padded(len(rows), low.shape[1], 0, step2, chain.aa2)
-            part.middle(len(rows))[:] = low
-            z2[rows] = decimate(part.padded(len(rows)), part.block, part.n_ext, chain.aa2, step2)
+            z1 = padded[:, full.block : full.block + full.n_ext]
+        data = fast(z1)
+        if slow is not None:  # z2: at sfreq / factor2 (20 Hz)
+            part = Padded(len(rows), z1.shape[1], 0, step2, chain.aa2)
+            part.middle(len(rows))[:] = z1
+            z2 = decimate(part.padded(len(rows)), part.block, part.n_ext, chain.aa2, step2)
+            # The long kernel over the whole 20 Hz copy (zero outside, as MNE's convolution).
+            long = fftconvolve(z2, chain.long2[None].astype(np.float32), mode="same", axes=1)
+            data += slow(long)
+        if window is not None:
+            data -= data[..., window].mean(axis=-1, keepdims=True)
+        out[:, rows] = robust_scale(data, params.clip)
 
     # Blocks go through READ_THREADS threads, each on one BLAS thread: one reads while
     # another computes (numpy and file reads release the GIL).
     with threadpool_limits(1), ThreadPoolExecutor(READ_THREADS) as pool:
-        list(pool.map(work, blocks))
-    data = sample_at(z1, chain.factor1, chain.kernel1, positions, offsets)
-    z1 = None  # 100 MB a run
-    if chain.factor2:
-        # The long kernel over the whole 20 Hz copy (zero outside, as MNE's convolution).
-        slow = fftconvolve(z2, chain.long2[None].astype(np.float32), mode="same", axes=1)
-        data += sample_at(slow, chain.factor2, chain.interp2, positions, offsets)
-    if params.baseline is not None:
-        times = offsets / recording.sfreq
-        window = (times >= params.baseline[0]) & (times <= params.baseline[1])
-        data -= data[..., window].mean(axis=-1, keepdims=True)
-    return robust_scale(data, params.clip)
+        list(pool.map(work, recording.block_rows()))
+    return out
 
 
 def robust_scale(data: np.ndarray, clip: float | None) -> np.ndarray:
@@ -452,10 +467,16 @@ def preprocess_subject(
     n_times = int(np.floor((params.tmax - params.tmin) * params.sfreq + 1e-9)) + 1
     with atomic_path(out_epochs) as tmp_epochs:
         start, names = 0, None
-        for (session, run), run_table in tqdm(
-            list(zip(runs, per_run, strict=True)), desc=f"preprocess sub-{subject}", mininterval=2
-        ):
-            recording = open_run(bids_root, subject, session, run, raw_sfreq)
+        # Each run is opened, and its files' reading started, while the one before it is
+        # computed: the disk and the cores work at the same time.
+        following = open_run(bids_root, subject, *runs[0], raw_sfreq)
+        following.prefetch()
+        todo = list(enumerate(zip(runs, per_run, strict=True)))
+        for i, ((session, run), run_table) in tqdm(todo, desc=f"preprocess sub-{subject}"):
+            recording = following
+            if i + 1 < len(runs):
+                following = open_run(bids_root, subject, *runs[i + 1], raw_sfreq)
+                following.prefetch()
             source = things_meg.events_path(bids_root, subject, session, run)
             data = epoch_recording(recording, run_table["onset"].to_numpy(), params, source)
             if names is None:

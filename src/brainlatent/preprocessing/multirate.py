@@ -4,7 +4,7 @@ A THINGS-MEG run is 1,200 Hz; its epochs keep 120 Hz. Filtering every raw sample
 and then keeping one in ten was most of the preprocessing time, so
 :func:`filter_chain` splits MNE's band-pass into its short low-pass and its long
 high-pass remainder and evaluates each on a decimated copy of the run
-(:class:`FilterChain`): :func:`decimate` makes the copies, :func:`sample_at`
+(:class:`FilterChain`): :func:`decimate` makes the copies, :class:`Sampler`
 evaluates a kernel at the epochs' samples. The result matches
 ``raw.filter(...)`` then ``mne.Epochs(decim=...)`` to within 1e-3 × (1 + |x|)
 (``tests/unit/test_preprocess_meg.py``).
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 ATTENUATION_DB = 100.0
 #: The first decimation keeps frequencies up to PASS1 × the low-pass's stop edge (50 Hz).
 PASS1 = 1.8
-#: Epoch samples computed per matrix product in :func:`sample_at`.
+#: Epoch samples computed per matrix product in :class:`Sampler`.
 SAMPLE_GROUP = 16
 
 
@@ -181,37 +181,53 @@ def decimate(padded: np.ndarray, block: int, n: int, aa: np.ndarray, factor: int
     return out.reshape(rows, n_blocks * k)[:, : ceil_div(n, factor)]
 
 
-def sample_at(
-    z: np.ndarray, factor: int, kernel: np.ndarray, positions: np.ndarray, offsets: np.ndarray
-) -> np.ndarray:
-    """``y[n] = sum_m z[m] * kernel[c + n - factor * m]`` at ``positions + offsets``.
+class Sampler:
+    """``y[n] = sum_m z[m] * kernel[c + n - factor * m]`` at ``positions + offsets``, for
+    any rows of ``z``; what does not depend on z's values is worked out once.
 
-    Returns (epochs, rows, times). The epochs whose first sample has the same phase on
-    z's grid share their weights: their stretches of z are gathered once, then
-    SAMPLE_GROUP samples at a time go through one matrix product with the part of
+    Calling it on z returns (epochs, rows, times). The epochs whose first sample has the
+    same phase on z's grid share their weights: their stretches of z are gathered once,
+    then SAMPLE_GROUP samples at a time go through one matrix product with the part of
     the stretch they need.
     """
-    c = len(kernel) // 2
-    margin = ceil_div(c, factor) + 1
-    zp = np.zeros((z.shape[0], z.shape[1] + 2 * margin), z.dtype)
-    zp[:, margin : margin + z.shape[1]] = z
-    m0 = ceil_div(positions + offsets[0] - c, factor)
-    phases = positions - factor * m0
-    out = np.empty((len(positions), z.shape[0], len(offsets)), np.float32)
-    span = (offsets[-1] - offsets[0] + 2 * c) // factor + 2
-    for phase in np.unique(phases):
-        chosen = np.flatnonzero(phases == phase)
-        index = m0[chosen, None] + margin + np.arange(span)[None, :]
-        stretch = np.take(zp, index.ravel(), axis=1).reshape(-1, span)
-        for g in range(0, len(offsets), SAMPLE_GROUP):
-            group = offsets[g : g + SAMPLE_GROUP]
-            start = ceil_div(phase + group[0] - c, factor)
-            width = min((group[-1] - group[0] + 2 * c) // factor + 2, span - start)
-            lag = c + phase + group[:, None] - factor * (start + np.arange(width))
-            inside = (lag >= 0) & (lag < len(kernel))
-            weights = np.where(inside, kernel[np.clip(lag, 0, len(kernel) - 1)], 0)
-            result = stretch[:, start : start + width] @ weights.T.astype(z.dtype)
-            out[chosen, :, g : g + len(group)] = result.reshape(
-                z.shape[0], len(chosen), len(group)
-            ).transpose(1, 0, 2)
-    return out
+
+    def __init__(self, factor: int, kernel: np.ndarray, positions, offsets):
+        positions, offsets = np.asarray(positions), np.asarray(offsets)
+        c = len(kernel) // 2
+        self.margin = ceil_div(c, factor) + 1
+        m0 = ceil_div(positions + offsets[0] - c, factor)
+        phases = positions - factor * m0
+        span = (offsets[-1] - offsets[0] + 2 * c) // factor + 2
+        self.shape = (len(positions), len(offsets))
+        self.phases = []  # (epochs, z's indices of their stretches, span, groups)
+        for phase in np.unique(phases):
+            chosen = np.flatnonzero(phases == phase)
+            index = m0[chosen, None] + self.margin + np.arange(span)[None, :]
+            groups = []
+            for g in range(0, len(offsets), SAMPLE_GROUP):
+                group = offsets[g : g + SAMPLE_GROUP]
+                start = ceil_div(phase + group[0] - c, factor)
+                width = min((group[-1] - group[0] + 2 * c) // factor + 2, span - start)
+                lag = c + phase + group[:, None] - factor * (start + np.arange(width))
+                inside = (lag >= 0) & (lag < len(kernel))
+                weights = np.where(inside, kernel[np.clip(lag, 0, len(kernel) - 1)], 0)
+                # and in float32 (what z is), cast once rather than per block of channels
+                groups.append(
+                    (slice(g, g + len(group)), start, weights.T, weights.T.astype(np.float32))
+                )
+            self.phases.append((chosen, index.ravel(), span, groups))
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        zp = np.zeros((z.shape[0], z.shape[1] + 2 * self.margin), z.dtype)
+        zp[:, self.margin : self.margin + z.shape[1]] = z
+        out = np.empty((self.shape[0], z.shape[0], self.shape[1]), np.float32)
+        for chosen, index, span, groups in self.phases:
+            stretch = np.take(zp, index, axis=1).reshape(-1, span)
+            for times, start, weights, weights32 in groups:
+                weights = weights32 if z.dtype == np.float32 else weights.astype(z.dtype)
+                result = stretch[:, start : start + weights.shape[0]] @ weights
+                n = times.stop - times.start
+                out[chosen, :, times] = result.reshape(z.shape[0], len(chosen), n).transpose(
+                    1, 0, 2
+                )
+        return out
