@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import copy
 import inspect
+from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import r2_score
 
-from brainlatent.models.sable import SABLE
+from brainlatent.models.sable import SABLE, _Batch, _joint_terms
 
 TINY = dict(
     factors=6, hidden=32, g0_dim=16, input_dim=16, max_epochs=40, batch_size=32,
@@ -322,13 +324,15 @@ def test_the_reverse_steps_counts_ride_along_without_changing_the_batchs_terms(a
     model, s = adapted.model_, adapted.adapted_session_
     x = torch.from_numpy(counts[-1][:16])
     noise = torch.randn(16, adapted.g0_dim, generator=torch.Generator().manual_seed(0))
-    alone = adapted._elbo_terms(x, s, None, noise)
+    batch = _Batch(model.read_in[s], model.read_out[s], x, None, noise)
+    (alone,) = _joint_terms(model, [batch])
     sampled = torch.from_numpy(counts[-1][16:48])
-    *together, recovered = adapted._elbo_terms(x, s, None, noise, also=sampled)
-    for a, b in zip([alone[0], alone[1], alone[3]], [together[0], together[1], together[3]],
-                    strict=True):  # fmt: skip
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
-    assert together[2] is None and recovered.shape == (32, counts[-1].shape[1], adapted.factors)
+    (together,) = _joint_terms(model, [replace(batch, also=sampled)])
+    recovered = together[4]
+    for i in (0, 1, 3):  # NLL, KL, factors
+        torch.testing.assert_close(alone[i], together[i], rtol=1e-5, atol=1e-6)
+    assert together[2] is None and alone[4] is None
+    assert recovered.shape == (32, counts[-1].shape[1], adapted.factors)
     with torch.no_grad():
         mean, _ = model.encode(sampled, s)
         torch.testing.assert_close(
@@ -340,3 +344,28 @@ def test_the_reverse_steps_counts_ride_along_without_changing_the_batchs_terms(a
     assert model.read_in[s].weight.grad is not None and model.read_in[s].weight.grad.abs().sum() > 0
     assert model.read_out[s].weight.grad is None  # the recovered factors never pass through it
     model.zero_grad(set_to_none=True)
+
+
+def test_variants_adapted_together_equal_each_adapted_alone(fitted, data):
+    """adapt_together runs SABLE, its ablation and its recalibration in lockstep (one
+    encoder and generator call per step for all three), each on its own random streams:
+    each must come out as its own adapt() call does, and leave the fitted model alone."""
+    counts, velocity = data
+    x, y = counts[-1][:40], velocity[-1][:40]
+    quick = copy.deepcopy(fitted).set_params(adapt_epochs=3)
+    before = copy.deepcopy(quick.model_.state_dict())
+    variants = [{}, {"reverse": False}, {"velocity": y}]
+    together = quick.adapt_together(x, variants)
+    alone = [quick.adapt(x, **variant) for variant in variants]
+    held_out = counts[-1][N_TRAIN:]
+    for a, b in zip(together, alone, strict=True):
+        np.testing.assert_allclose(a.predict(held_out), b.predict(held_out), rtol=1e-5, atol=1e-5)
+        pd.testing.assert_frame_equal(a.adapt_history_, b.adapt_history_, rtol=1e-5)
+    assert [a.reverse for a in together] == [True, False, True]
+    assert (together[2].adapt_history_["match"] != together[0].adapt_history_["match"]).all()
+    for key, value in quick.model_.state_dict().items():
+        torch.testing.assert_close(value, before[key], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="at least one"):
+        quick.adapt_together(x, [])
+    with pytest.raises(ValueError, match="unknown adapt"):
+        quick.adapt_together(x, [{"revers": False}])

@@ -63,7 +63,8 @@ from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -145,8 +146,15 @@ class SABLENet(nn.Module):
 
     def encode_with(self, counts: torch.Tensor, read_in: nn.Module):
         """:meth:`encode` through a given read-in (a candidate start of an adaptation)."""
-        x = counts.sqrt() if self.sqrt_input else counts
-        _, last = self.encoder(read_in(x))  # last: (2, B, hidden)
+        return self.posterior_of(read_in(self.encoder_input(counts)))
+
+    def encoder_input(self, counts: torch.Tensor) -> torch.Tensor:
+        """What a read-in sees: sqrt(counts) with ``sqrt_input``, else the counts."""
+        return counts.sqrt() if self.sqrt_input else counts
+
+    def posterior_of(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Read-in outputs (B, T, input_dim) -> posterior mean and log-variance of g0."""
+        _, last = self.encoder(inputs)  # last: (2, B, hidden)
         mean, logvar = self.posterior(torch.cat([last[0], last[1]], dim=1)).chunk(2, dim=1)
         return mean, logvar.clamp(-10.0, 5.0)
 
@@ -155,6 +163,127 @@ class SABLENet(nn.Module):
         zeros = g0.new_zeros(len(g0), n_bins, 1)
         states, _ = self.generator(zeros, g0[None].contiguous())
         return self.to_factors(states)
+
+
+@dataclass
+class _Batch:
+    """One batch in :func:`_joint_terms`: a session's counts and the read-in/out that see them."""
+
+    read_in: nn.Module
+    read_out: nn.Module
+    counts: torch.Tensor
+    velocity: torch.Tensor | None = None  # standardised: the behaviour MSE is computed
+    noise: torch.Tensor | None = None  # the standard normal draw behind g0's sample (None: drawn)
+    also: torch.Tensor | None = None  # more counts, whose posterior-mean factors come back
+
+
+def _joint_terms(model: SABLENet, batches: Sequence[_Batch]) -> list[tuple]:
+    """(Poisson NLL, KL, behaviour MSE or None, factors, factors of ``also`` or None) per bin,
+    for each batch, with one encoder call and one generator call for all of them.
+
+    A GRU's CPU time goes per time step rather than per trial, so one call on several
+    batches costs little more than one of them. Rows never mix: each batch's terms are
+    what it would get alone, to float rounding.
+    """
+    inputs, sizes = [], []
+    for batch in batches:
+        counts = batch.counts if batch.also is None else torch.cat([batch.counts, batch.also])
+        inputs.append(batch.read_in(model.encoder_input(counts)))
+        sizes.append(len(counts))
+    means, logvars = (part.split(sizes) for part in model.posterior_of(torch.cat(inputs)))
+    g0 = []
+    for batch, mean, logvar in zip(batches, means, logvars, strict=True):
+        n = len(batch.counts)
+        noise = torch.randn_like(mean[:n]) if batch.noise is None else batch.noise
+        g0 += [mean[:n] + noise * torch.exp(0.5 * logvar[:n]), mean[n:]]
+    n_bins = batches[0].counts.shape[1]
+    factors = model.generate(torch.cat(g0), n_bins).split(sizes)
+    terms = []
+    for batch, f, mean, logvar in zip(batches, factors, means, logvars, strict=True):
+        n = len(batch.counts)
+        nll = _poisson_nll(batch.read_out(f[:n]), batch.counts)
+        kl = _kl_per_bin(mean[:n], logvar[:n], n_bins)
+        beh = None if batch.velocity is None else F.mse_loss(model.velocity(f[:n]), batch.velocity)
+        terms.append((nll, kl, beh, f[:n], None if batch.also is None else f[n:]))
+    return terms
+
+
+@dataclass
+class _Adaptation:
+    """One adaptation in :meth:`SABLE.adapt_together`: the new estimator, its optimizer and
+    random streams, and its step's draws and terms."""
+
+    new: SABLE
+    params: list
+    optimizer: torch.optim.Optimizer
+    rng: np.random.Generator
+    generator: torch.Generator
+    velocity: torch.Tensor | None  # standardised labels of a recalibration, else None
+    bank_mean: torch.Tensor  # the training trials' posteriors over g0
+    bank_std: torch.Tensor
+    reverse: bool
+    behaviour_bank: tuple | None = None
+    history: list = field(default_factory=list)
+    totals: np.ndarray | None = None
+    n_seen: int = 0
+    values: list = field(default_factory=list)
+    _match_idx: np.ndarray | None = None
+    _target: torch.Tensor | None = None
+
+    def batch(self, x_t: torch.Tensor, batch: np.ndarray, n_bins: int) -> _Batch:
+        """This step's batch, with the random draws in a fixed order: g0's noise, the bank
+        sample of the behaviour matching, then the reverse step's trajectories and counts."""
+        new, device = self.new, self.new.device_
+        b = torch.as_tensor(batch, device=device)
+        noise = torch.randn(len(batch), new.g0_dim, device=device, generator=self.generator)
+        bank = self.behaviour_bank
+        self._match_idx = None if bank is None else _bank_draw(bank, self.rng)
+        sampled = None
+        if self.reverse:
+            self._target, sampled = self._reverse_draw(len(batch), n_bins)
+        session = new.adapted_session_
+        labels = None if self.velocity is None else self.velocity[b]
+        model = new.model_
+        return _Batch(
+            model.read_in[session], model.read_out[session], x_t[b], labels, noise, sampled
+        )
+
+    def _reverse_draw(self, n: int, n_bins: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The reverse (sleep) step's data: factor trajectories from the frozen generator
+        (g0 drawn from the training trials' posteriors) and Poisson counts drawn through
+        the new read-out. The read-in must recover the first from the second (the factors
+        of those counts, :class:`_Batch`'s ``also``, against the trajectories: normalised
+        MSE); gradients reach the read-in only (the counts are sampled)."""
+        new, device = self.new, self.new.device_
+        model, session = new.model_, new.adapted_session_
+        idx = torch.as_tensor(self.rng.integers(0, len(self.bank_mean), n), device=device)
+        draw = torch.randn(n, self.bank_mean.shape[1], device=device, generator=self.generator)
+        g0 = self.bank_mean[idx] + self.bank_std[idx] * draw
+        with torch.no_grad():
+            target = model.generate(g0, n_bins)
+            counts = torch.poisson(
+                torch.exp(model.read_out[session](target)), generator=self.generator
+            )
+        return target, counts
+
+    def objective(self, terms: tuple) -> torch.Tensor:
+        """The step's objective from its :func:`_joint_terms`; its parts kept in ``values``."""
+        new = self.new
+        nll, kl, beh, factors, recovered = terms
+        objective = nll + new.kl_weight * kl
+        match = rev = torch.zeros(())
+        if beh is not None:  # supervised recalibration
+            match = beh
+            objective = objective + new.behavior_weight * beh
+        elif self.behaviour_bank is not None:
+            match = new._behaviour_mmd(factors, self.behaviour_bank, self._match_idx)
+            objective = objective + new.behavior_match * match
+        if self.reverse:
+            target = self._target
+            rev = F.mse_loss(recovered, target) / target.var().clamp_min(1e-6)
+            objective = objective + new.reverse_weight * rev
+        self.values = [objective, nll, kl, match, rev]
+        return objective
 
 
 def _poisson_nll(log_rates: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
@@ -464,36 +593,11 @@ class SABLE(TorchEstimator):
             for read_out, x in zip(self.model_.read_out, x_t, strict=True):
                 read_out.bias.copy_(torch.log(x.mean(dim=(0, 1)).clamp_min(1e-3)))
 
-    def _elbo_terms(
-        self,
-        x: torch.Tensor,
-        session: int,
-        y: torch.Tensor | None = None,
-        noise: torch.Tensor | None = None,
-        also: torch.Tensor | None = None,
-    ):
-        """(Poisson NLL, KL, behaviour MSE or None, factors) per bin, one batch of one session.
-
-        ``noise``: the standard normal draw behind the sample of g0 (drawn here if None).
-        ``also``: more counts of the session, run through the encoder and generator in the
-        same calls (from their posterior means); their factors are returned fifth. A GRU's
-        CPU time goes per time step rather than per trial, so one call on both batches
-        costs little more than one of them.
-        """
-        n = len(x)
-        mean, logvar = self.model_.encode(x if also is None else torch.cat([x, also]), session)
-        noise = torch.randn_like(mean[:n]) if noise is None else noise
-        g0 = mean[:n] + noise * torch.exp(0.5 * logvar[:n])
-        if also is not None:
-            g0 = torch.cat([g0, mean[n:]])
-        factors = self.model_.generate(g0, x.shape[1])
-        factors, other = factors[:n], factors[n:]
-        nll = _poisson_nll(self.model_.read_out[session](factors), x)
-        kl = _kl_per_bin(mean[:n], logvar[:n], x.shape[1])
-        beh = None if y is None else F.mse_loss(self.model_.velocity(factors), y)
-        if also is None:
-            return nll, kl, beh, factors
-        return nll, kl, beh, factors, other
+    def _elbo_terms(self, x: torch.Tensor, session: int, y: torch.Tensor | None = None):
+        """(Poisson NLL, KL, behaviour MSE or None, factors) per bin, one batch of one session."""
+        model = self.model_
+        batch = _Batch(model.read_in[session], model.read_out[session], x, y)
+        return _joint_terms(model, [batch])[0][:4]
 
     def _store_posterior_bank(self, x_t: list[torch.Tensor]) -> None:
         """The training trials' posteriors over g0: where the reverse step samples from."""
@@ -538,123 +642,134 @@ class SABLE(TorchEstimator):
         reaches with the session's labels: its within-session ceiling). ``self``
         is left unchanged.
         """
+        return self.adapt_together(
+            counts, [{"reverse": reverse, "start": start, "velocity": velocity}]
+        )[0]
+
+    def adapt_together(self, counts, variants: Sequence[Mapping]) -> list[SABLE]:
+        """:meth:`adapt` for several variants of one session at once, each a dict of its
+        keywords (e.g. SABLE, its ablation without the reverse step, its recalibration).
+
+        They adapt in lockstep, each with its own random streams, so each equals its own
+        :meth:`adapt` call to float rounding; each step's batches of all of them go
+        through the frozen encoder and generator in one call (:func:`_joint_terms`).
+        """
         check_is_fitted(self, "model_")
-        if start is not None and getattr(start, "adapted_session_", None) is None:
-            raise ValueError("start must be a SABLE returned by adapt()")
         x = _check_counts(counts, "counts")
         if x.shape[2] != self.n_channels_:
             raise ValueError(
                 f"counts must have the training sessions' {self.n_channels_} channels; "
                 f"got {x.shape[2]}"
             )
+        if not variants:
+            raise ValueError("variants must hold at least one dict of adapt()'s keywords")
+        for variant in variants:
+            unknown = sorted(set(variant) - {"reverse", "start", "velocity"})
+            if unknown:
+                raise ValueError(f"unknown adapt() keyword(s) {unknown} in {variant!r}; "
+                                 "expected reverse, start, velocity")  # fmt: skip
+        runs = [self._adaptation(x, **variant) for variant in variants]
+        self._adapt_lockstep(x, runs)
+        return [run.new for run in runs]
+
+    def _adaptation(
+        self, x: np.ndarray, reverse: bool | None = None, start: SABLE | None = None, velocity=None
+    ) -> _Adaptation:
+        """A copy of this SABLE with a new read-in/out for ``x`` at its best start, and
+        what adapting it needs (:meth:`adapt`'s arguments checked)."""
+        if start is not None and getattr(start, "adapted_session_", None) is None:
+            raise ValueError("start must be a SABLE returned by adapt()")
         y = None
         if velocity is not None:
             y = _check_velocity(velocity, x, "velocity")
             if y.shape[2] != self.n_outputs_:
                 raise ValueError(f"velocity must have the {self.n_outputs_} outputs of training; "
                                  f"got {y.shape[2]}")  # fmt: skip
-        reverse = self.reverse if reverse is None else bool(reverse)
         new = copy.deepcopy(self)
-        new.reverse = reverse
-        earlier = None
-        if start is not None:
-            s = start.adapted_session_
-            earlier = (start.model_.read_in[s], start.model_.read_out[s])
-        new._adapt(x, earlier, y)
-        return new
-
-    def _adapt(self, x: np.ndarray, earlier=None, y: np.ndarray | None = None) -> None:
-        n_train = self.n_train_sessions_
-        seed = self._seed() + _ADAPT_SEED_OFFSET
-        rng = np.random.default_rng(seed)
-        x_t = self._tensor(x)
-        y_t = None if y is None else self._tensor((y - self.velocity_mean_) / self.velocity_scale_)
-        model = self.model_
+        new.reverse = self.reverse if reverse is None else bool(reverse)
+        n_train = new.n_train_sessions_
+        model = new.model_
         # Drop an earlier adaptation: one adapted session per estimator.
         model.read_in = nn.ModuleList(list(model.read_in)[:n_train])
         model.read_out = nn.ModuleList(list(model.read_out)[:n_train])
-        self.session_channels_ = self.session_channels_[:n_train]
+        new.session_channels_ = new.session_channels_[:n_train]
         model.eval()
         starts = [(model.read_in[s], model.read_out[s]) for s in range(n_train)]
-        if earlier is not None:
-            starts.append(earlier)
-        init = self._best_start(x_t, starts)
+        if start is not None:
+            s = start.adapted_session_
+            starts.append((start.model_.read_in[s], start.model_.read_out[s]))
+        x_t = new._tensor(x)
+        init = new._best_start(x_t, starts)
         read_in = copy.deepcopy(starts[init][0])
         read_out = copy.deepcopy(starts[init][1])
         model.read_in.append(read_in)
         model.read_out.append(read_out)
-        self.session_channels_ = [*self.session_channels_, int(x.shape[2])]
-        self.adapted_session_ = new = n_train
-        self.adapt_init_session_ = init
-        self._match_offsets(x_t, new)
+        new.session_channels_ = [*new.session_channels_, int(x.shape[2])]
+        new.adapted_session_ = n_train
+        new.adapt_init_session_ = init
+        new._match_offsets(x_t, n_train)
         for p in model.parameters():
             p.requires_grad_(False)
         params = [*read_in.parameters(), *read_out.parameters()]
         for p in params:
             p.requires_grad_(True)
-        bank_mean = self._tensor(self.g0_mean_)
-        bank_std = self._tensor(np.exp(0.5 * self.g0_logvar_))
-        behaviour_bank = None
-        if y is None and self.behavior_match > 0:
-            behaviour_bank = self._behaviour_bank(bank_mean, x.shape[1])
-        reverse = self.reverse and self.reverse_weight > 0
-        history = []
-        with self._fork_rng():
-            torch.manual_seed(seed)
-            optimizer = torch.optim.Adam(params, lr=self.adapt_lr)
-            bar = tqdm(range(1, self.adapt_epochs + 1), desc="SABLE adapt", file=sys.stderr,
-                       disable=not self.progress, leave=False)  # fmt: skip
-            for epoch in bar:
-                totals, n_seen = np.zeros(5), 0
-                for batch in self._batches(len(x), rng):
-                    b = torch.as_tensor(batch, device=self.device_)
-                    labels = None if y_t is None else y_t[b]
-                    # Random draws in a fixed order: g0's noise, the bank sample of the
-                    # behaviour matching, then the reverse step's trajectories and counts.
-                    noise = torch.randn(len(batch), self.g0_dim, device=self.device_)
-                    match_idx = None if behaviour_bank is None else _bank_draw(behaviour_bank, rng)
-                    rev = torch.zeros(())
-                    if reverse:
-                        target, sampled = self._reverse_draw(
-                            bank_mean, bank_std, len(batch), x.shape[1], rng
-                        )
-                        nll, kl, beh, factors, recovered = self._elbo_terms(
-                            x_t[b], new, labels, noise, also=sampled
-                        )
-                        rev = F.mse_loss(recovered, target) / target.var().clamp_min(1e-6)
-                    else:
-                        nll, kl, beh, factors = self._elbo_terms(x_t[b], new, labels, noise)
-                    objective = nll + self.kl_weight * kl
-                    match = torch.zeros(())
-                    if beh is not None:  # supervised recalibration
-                        match = beh
-                        objective = objective + self.behavior_weight * beh
-                    elif behaviour_bank is not None:
-                        match = self._behaviour_mmd(factors, behaviour_bank, match_idx)
-                        objective = objective + self.behavior_match * match
-                    if reverse:
-                        objective = objective + self.reverse_weight * rev
-                    optimizer.zero_grad(set_to_none=True)
-                    objective.backward()
-                    nn.utils.clip_grad_norm_(params, _CLIP_NORM)
-                    optimizer.step()
-                    values = [objective.item(), nll.item(), kl.item(), match.item(), rev.item()]
-                    totals += len(batch) * np.array(values)
-                    n_seen += len(batch)
-                loss, nll, kl, match, rev = totals / n_seen
+        seed = new._seed() + _ADAPT_SEED_OFFSET
+        bank_mean = new._tensor(new.g0_mean_)
+        if y is not None:
+            y = new._tensor((y - new.velocity_mean_) / new.velocity_scale_)
+        run = _Adaptation(
+            new=new,
+            params=params,
+            optimizer=torch.optim.Adam(params, lr=new.adapt_lr),
+            rng=np.random.default_rng(seed),
+            generator=torch.Generator(device=new.device_).manual_seed(seed),
+            velocity=y,
+            bank_mean=bank_mean,
+            bank_std=new._tensor(np.exp(0.5 * new.g0_logvar_)),
+            reverse=new.reverse and new.reverse_weight > 0,
+        )
+        if y is None and new.behavior_match > 0:
+            run.behaviour_bank = new._behaviour_bank(bank_mean, x.shape[1])
+        return run
+
+    def _adapt_lockstep(self, x: np.ndarray, runs: list[_Adaptation]) -> None:
+        """Train every run's read-in/out for ``adapt_epochs``, one batch of each per step."""
+        x_t = self._tensor(x)
+        n_bins = x.shape[1]
+        shared = runs[0].new.model_  # the frozen networks (every copy holds the same weights)
+        bar = tqdm(range(1, self.adapt_epochs + 1), desc="SABLE adapt", file=sys.stderr,
+                   disable=not self.progress, leave=False)  # fmt: skip
+        for epoch in bar:
+            for run in runs:
+                run.totals, run.n_seen = np.zeros(5), 0
+            plans = [run.new._batches(len(x), run.rng) for run in runs]
+            for step in zip(*plans, strict=True):
+                batches = [run.batch(x_t, b, n_bins) for run, b in zip(runs, step, strict=True)]
+                terms = _joint_terms(shared, batches)
+                objectives = [run.objective(t) for run, t in zip(runs, terms, strict=True)]
+                for run in runs:
+                    run.optimizer.zero_grad(set_to_none=True)
+                torch.stack(objectives).sum().backward()  # each run's sum reaches its own only
+                for run, batch in zip(runs, step, strict=True):
+                    nn.utils.clip_grad_norm_(run.params, _CLIP_NORM)
+                    run.optimizer.step()
+                    run.totals += len(batch) * np.array([v.item() for v in run.values])
+                    run.n_seen += len(batch)
+            for run in runs:
+                loss, nll, kl, match, rev = run.totals / run.n_seen
                 if not np.isfinite(loss):
                     raise RuntimeError(
                         f"adaptation diverged at epoch {epoch} (loss {loss}); "
                         f"try a lower adapt_lr (adapt_lr={self.adapt_lr})"
                     )
-                row = [epoch, loss, nll, kl, match, rev]
-                history.append(dict(zip(ADAPT_HISTORY_COLUMNS, row, strict=True)))
-                bar.set_postfix(nll=f"{nll:.3f}", reverse=f"{rev:.3f}")
-            bar.close()
-        for p in model.parameters():
-            p.requires_grad_(True)
-        model.eval()
-        self.adapt_history_ = pd.DataFrame(history, columns=ADAPT_HISTORY_COLUMNS)
+                run.history.append([epoch, loss, nll, kl, match, rev])
+            bar.set_postfix(nll=f"{runs[0].history[-1][2]:.3f}")
+        bar.close()
+        for run in runs:
+            for p in run.new.model_.parameters():
+                p.requires_grad_(True)
+            run.new.model_.eval()
+            run.new.adapt_history_ = pd.DataFrame(run.history, columns=ADAPT_HISTORY_COLUMNS)
 
     def _best_start(self, x_t: torch.Tensor, starts) -> int:
         """The (read-in, read-out) pair that explains the new counts best (no labels).
@@ -694,22 +809,6 @@ class SABLE(TorchEstimator):
             median = distances[distances > 0].median()
             widths = median * torch.tensor(_MATCH_WIDTHS, device=self.device_)
             return trajectories, widths, _kernel(trajectories, trajectories, widths)
-
-    def _reverse_draw(self, bank_mean, bank_std, n: int, n_bins: int, rng):
-        """The reverse (sleep) step's data: factor trajectories from the frozen generator
-        (g0 drawn from the training trials' posteriors) and Poisson counts drawn through
-        the new read-out. The read-in must recover the first from the second (the factors
-        of those counts, via :meth:`_elbo_terms`'s ``also``, against the trajectories:
-        normalised MSE); gradients reach the read-in only (the counts are sampled)."""
-        model, session = self.model_, self.adapted_session_
-        idx = torch.as_tensor(rng.integers(0, len(bank_mean), n), device=self.device_)
-        g0 = bank_mean[idx] + bank_std[idx] * torch.randn(
-            n, bank_mean.shape[1], device=self.device_
-        )
-        with torch.no_grad():
-            target = model.generate(g0, n_bins)
-            counts = torch.poisson(torch.exp(model.read_out[session](target)))
-        return target, counts
 
     # -- prediction ----------------------------------------------------------
 
