@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
+from brainlatent.decoding import frames as frames_module
 from brainlatent.decoding.frames import (
     cebra_embedding,
     consistency_matrix,
@@ -188,6 +189,23 @@ def test_neighbour_count_is_chosen_on_the_last_training_rows():
     nearest = knn_frame_decoding(*split, n_neighbors=1)
     assert chosen["n_neighbors"] > 1  # noisy codes: voting over neighbours helps
     assert chosen["accuracy"] > nearest["accuracy"]
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_one_neighbour_search_votes_as_scikit_learns_classifier(metric):
+    """The k selection votes for every candidate k from one search of the largest; each
+    vote must be KNeighborsClassifier's (uniform weights, ties to the lowest frame),
+    here with many tied votes (few neighbours, frames drawn from a small range)."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    gen = np.random.default_rng(3)
+    train, test = gen.normal(size=(600, 5)), gen.normal(size=(150, 5))
+    frames = gen.integers(0, 40, 600)
+    ks = [1, 2, 4, 9, 25]
+    votes = frames_module._knn_votes(train, frames, test, ks, metric)
+    for k in ks:
+        expected = KNeighborsClassifier(n_neighbors=k, metric=metric).fit(train, frames)
+        np.testing.assert_array_equal(votes[k], expected.predict(test))
 
 
 def test_neuron_count_sweep_returns_long_rows_with_chance(movie):

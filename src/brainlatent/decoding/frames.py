@@ -20,14 +20,13 @@ embedding to another, after aligning the two on movie frames.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LinearRegression
-from sklearn.neighbors import KNeighborsClassifier
+from sklearn.neighbors import NearestNeighbors
 
 from brainlatent.seeding import rng
 
@@ -106,11 +105,25 @@ def median_error_chance(test_frames, n_frames: int = N_FRAMES) -> float:
 
 def _knn_predict(train, frames, test, k: int, metric: str) -> np.ndarray:
     """Majority vote of the ``k`` nearest training rows' frames."""
-    with warnings.catch_warnings():
-        # Frame indices are class labels here, many of them by design.
-        warnings.filterwarnings("ignore", "The number of unique classes", UserWarning)
-        knn = KNeighborsClassifier(n_neighbors=k, metric=metric).fit(train, frames)
-        return knn.predict(test).astype(np.int64)
+    return _knn_votes(train, frames, test, [k], metric)[k]
+
+
+def _knn_votes(train, frames, test, ks: Sequence[int], metric: str) -> dict[int, np.ndarray]:
+    """:func:`_knn_predict` for each ``k`` in ``ks``, from one neighbour search.
+
+    What scikit-learn's ``KNeighborsClassifier(n_neighbors=k).predict`` returns (a
+    uniform vote, ties to the lowest frame), from the ``max(ks)`` nearest rows: the
+    ``k`` nearest are their first ``k`` (tested against scikit-learn's classifier).
+    """
+    search = NearestNeighbors(n_neighbors=max(ks), metric=metric).fit(train)
+    nearest = frames[search.kneighbors(test, return_distance=False)]  # (test rows, max k)
+    votes = np.zeros((len(test), int(frames.max()) + 1), np.int64)
+    rows = np.arange(len(test))[:, None]
+    predicted, done = {}, 0
+    for k in sorted(set(ks)):
+        np.add.at(votes, (rows, nearest[:, done:k]), 1)
+        predicted[k], done = votes.argmax(axis=1), k  # argmax: the first of tied maxima
+    return predicted
 
 
 def _select_neighbors(
@@ -131,10 +144,8 @@ def _select_neighbors(
         raise ValueError("n_neighbors candidates are empty")
     # Candidates beyond the rows available are clipped, not dropped.
     usable = sorted({min(max(int(k), 1), n_fit) for k in candidates})
-    errors = []
-    for k in usable:
-        predicted = _knn_predict(embedding[:n_fit], frames[:n_fit], embedding[n_fit:], k, metric)
-        errors.append(np.abs(predicted - frames[n_fit:]).sum())
+    votes = _knn_votes(embedding[:n_fit], frames[:n_fit], embedding[n_fit:], usable, metric)
+    errors = [np.abs(votes[k] - frames[n_fit:]).sum() for k in usable]
     return usable[int(np.argmin(errors))]
 
 
