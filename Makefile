@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= all
 CONFIG ?= config/config.yaml
+# pytest-xdist workers of make test (whole modules, the longest first: tests/conftest.py)
+TEST_WORKERS ?= 2
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: env run real-laptop report test lint bench lock clean
@@ -30,7 +32,7 @@ report: env
 	$(BIN)/snakemake --cores 1 --configfile $(CONFIG) --report results/report.html
 
 test: env lint  ## the whole test suite (CI runs this)
-	$(BIN)/python -m pytest -ra --durations=25
+	$(BIN)/python -m pytest -ra --durations=25 -n $(TEST_WORKERS)
 
 lint: env
 	$(BIN)/ruff check src scripts tests benchmarks

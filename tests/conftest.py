@@ -12,6 +12,59 @@ REPO = Path(__file__).resolve().parents[1]
 RESOURCES = REPO / "resources" / "bids"  # the real small files, vendored (resources/README.md)
 
 
+#: Test modules in decreasing order of run time (two pytest-xdist workers, 2026-12-03). Under
+#: ``make test`` (``-n 2``) whole modules go to the workers, these first, then the rest in file
+#: order: handing out the longest first lets both workers finish together (the Snakemake runs
+#: of tests/workflow are minutes each). A path missing here only loses its place in the queue;
+#: tests/unit/test_parallel_schedule.py checks that each still names a test module.
+LONGEST_FIRST = (
+    "tests/workflow/test_workflow.py",  # with test_slurm_profile.py, see SAME_WORKER
+    "tests/workflow/test_real_tiny.py",
+    "tests/unit/test_motor_ordering.py",
+    "tests/workflow/test_recording_workflow.py",
+    "tests/workflow/test_motor_workflow.py",
+    "tests/workflow/test_fmri_workflow.py",
+    "tests/unit/test_recording_sparse.py",
+    "tests/workflow/test_real_config.py",
+    "tests/workflow/test_slurm_cluster.py",
+    "tests/workflow/test_fault_tolerance_workflow.py",
+)
+#: Modules run by the same worker as another because they share a session fixture, which a
+#: worker builds once: the tiny config's run (``tiny_project``, over a minute).
+SAME_WORKER = {"tests/workflow/test_slurm_profile.py": "tests/workflow/test_workflow.py"}
+
+
+def _module(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    return SAME_WORKER.get(path, path)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist, the longest modules first (:data:`LONGEST_FIRST`); else unchanged."""
+    if not hasattr(config, "workerinput"):
+        return
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(_module(item.nodeid), len(rank)))  # stable
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """One module (and its :data:`SAME_WORKER` companions) per unit of work, in collection order.
+
+    A module's fixtures (a module-scoped Snakemake run, the motor ordering's table) are then
+    built once, on one worker, as in a serial run; xdist's own ``--dist load`` would split a
+    module between workers and build them twice.
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _module(nodeid)
+
+    config.option.loadscopereorder = False  # keep the longest-first order of the collection
+    return ByModule(config, log)
+
+
 def shared_root() -> Path | None:
     """``shared/`` beside the checkout, or ``$BRAINLATENT_SHARED``; None in a plain clone.
 
