@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= all
 CONFIG ?= config/config.yaml
-# pytest-xdist workers of make test (whole modules, the longest first: tests/conftest.py)
+# pytest-xdist workers of make test (whole modules to a worker: tests/conftest.py)
 TEST_WORKERS ?= 2
 export PATH := $(abspath $(BIN)):$(PATH)
 
