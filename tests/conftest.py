@@ -14,11 +14,10 @@ RESOURCES = REPO / "resources" / "bids"  # the real small files, vendored (resou
 
 #: Test modules in decreasing order of run time (two pytest-xdist workers, 2026-12-03). Under
 #: ``make test`` (``-n 2``) whole modules go to the workers, these first, then the rest in file
-#: order, meant to let both workers finish together. Not shown to help yet: the same day, file
-#: order took 13 min 46 s and this order 15 min 32 s (not back to back; the long Snakemake runs
-#: then overlap and share the two cores). Measure both back to back; ``()`` gives file order.
-#: A path missing here only loses its place in the queue; tests/unit/test_parallel_schedule.py
-#: checks that each still names a test module.
+#: order, so both workers finish near together. Back to back in two clones the same day: this
+#: order 16 min 1 s, file order (``()``) 16 min 56 s, where the workflow modules, last in the
+#: alphabet, run side by side at the end. A path missing here only loses its place in the
+#: queue; tests/unit/test_parallel_schedule.py checks that each still names a test module.
 LONGEST_FIRST = (
     "tests/workflow/test_workflow.py",  # with test_slurm_profile.py, see SAME_WORKER
     "tests/workflow/test_real_tiny.py",
