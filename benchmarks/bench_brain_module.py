@@ -12,7 +12,11 @@ Two measurements per config and thread count:
   (adds the input checks and the per-batch copies from the array);
 * ``step, layers in turn``: the reference for the composed front end (issue 20): the same
   steps with spatial attention, 1×1 conv, subject layer and 1×1 input conv applied to the
-  epochs one after the other, as before :meth:`BrainModule.front` composed them.
+  epochs one after the other, as before :meth:`BrainModule.front` composed them;
+* ``step, bfloat16``: the same steps under bfloat16 autocast (``precision: bfloat16``, what
+  ``auto`` picks on hardware with bfloat16 products), against ``step`` in float32.
+
+``fit`` uses the config's ``precision`` (the schema's ``auto`` where a config has none).
 
 On CPU with 1 and 2 torch threads; on CUDA too when torch sees a GPU.
 
@@ -42,6 +46,7 @@ def hyperparameters(name: str) -> dict:
     if name == "real":  # real.yaml is read on top of config.yaml
         default = yaml.safe_load((benchinfo.REPO / CONFIGS["default"]).read_text())
         params = {**default["things_meg"]["brain_module"], **params}
+    params.setdefault("precision", "auto")  # the schema's default
     return params
 
 
@@ -62,7 +67,9 @@ def _in_turn(model):
     return model
 
 
-def step_throughput(params, positions, X, Y, subjects, device, min_seconds, in_turn=False):
+def step_throughput(
+    params, positions, X, Y, subjects, device, min_seconds, in_turn=False, bfloat16=False
+):
     """Samples/s of training steps on one resident batch (after 2 warm-up steps)."""
     import torch
     import torch.nn.functional as F
@@ -93,7 +100,9 @@ def step_throughput(params, positions, X, Y, subjects, device, min_seconds, in_t
     w = params["clip_weight"]
 
     def step():
-        clip_out, mse_out = model(x, s)
+        with torch.autocast(torch.device(device).type, torch.bfloat16, enabled=bfloat16):
+            clip_out, mse_out = model(x, s)
+        clip_out, mse_out = clip_out.float(), mse_out.float()  # as BrainModuleDecoder does
         loss = w * clip_loss(clip_out, y, groups, model.logit_scale)
         loss = loss + (1 - w) * F.mse_loss(mse_out, y)
         optimizer.zero_grad(set_to_none=True)
@@ -144,6 +153,7 @@ def main():
     import torch
 
     from brainlatent.datasets import things_meg
+    from brainlatent.device import native_bfloat16
 
     reference = benchinfo.REPO / "resources/bids/things-meg"
     names = [
@@ -161,7 +171,7 @@ def main():
     results, rows = [], []
     for config in args.configs:
         params = hyperparameters(config)
-        runs = {key: {"step": [], "fit": [], "in_turn": []} for key in devices}
+        runs = {key: {"step": [], "fit": [], "in_turn": [], "bfloat16": []} for key in devices}
         for _ in range(args.rounds):  # thread counts interleaved: load changes hit both
             for device, threads in devices:
                 torch.set_num_threads(threads)
@@ -174,12 +184,18 @@ def main():
                         params, positions, X, Y, subjects, device, args.seconds, in_turn=True
                     )
                 )
+                if native_bfloat16(torch.device(device)):
+                    run["bfloat16"].append(
+                        step_throughput(
+                            params, positions, X, Y, subjects, device, args.seconds, bfloat16=True
+                        )
+                    )
                 if not args.no_fit:
                     run["fit"].append(fit_throughput(params, positions, X, Y, subjects, device))
         for (device, threads), run in runs.items():
             best = {
                 kind: max((r["samples_per_s"] for r in run[kind]), default=None)
-                for kind in ("step", "fit", "in_turn")
+                for kind in ("step", "fit", "in_turn", "bfloat16")
             }
             results.append(
                 {
@@ -187,6 +203,7 @@ def main():
                     "device": device,
                     "threads": threads,
                     "batch_size": params["batch_size"],
+                    "precision": params["precision"],
                     "architecture": {k: params[k] for k in ARCHITECTURE},
                     "best_samples_per_s": best,
                     **run,
@@ -205,6 +222,8 @@ def main():
                     " / ".join(f"{r['samples_per_s']:.0f}" for r in run["fit"]),
                     best["in_turn"],
                     f"{best['step'] / best['in_turn']:.2f}",
+                    best["bfloat16"] if best["bfloat16"] else "not native",
+                    f"{best['bfloat16'] / best['step']:.2f}" if best["bfloat16"] else "",
                 ]
             )
     table = benchinfo.markdown_table(
@@ -220,6 +239,8 @@ def main():
             "each round",
             "step, layers in turn (reference)",
             "step speed-up",
+            "step, bfloat16",
+            "bfloat16 speed-up",
         ],
         rows,
     )
@@ -228,7 +249,8 @@ def main():
         f"input ({args.samples}, {len(names)}, 181) float32, targets {args.dims}-D, 2 subjects",
         "step: forward+backward+AdamW on a resident batch, at least "
         f"{args.seconds:g} s after 2 warm-up steps; fit: BrainModuleDecoder.fit, 1 epoch "
-        f"over {args.samples} trials, no validation (includes model construction)",
+        f"over {args.samples} trials, no validation (includes model construction), "
+        "in the config's precision",
     ]
     if not torch.cuda.is_available():
         notes.append("no CUDA device visible: CPU only")

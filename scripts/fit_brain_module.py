@@ -45,7 +45,10 @@ def main(argv=None):
         **args.hyperparameters, device=args.device, random_state=args.seed, num_threads=args.threads
     )
     decoder.fit(X, Y, subjects, positions, subject_names=args.subjects)
-    print(f"best epoch {decoder.best_epoch_} of {len(decoder.history_)} on {decoder.fit_device_}")
+    print(
+        f"best epoch {decoder.best_epoch_} of {len(decoder.history_)} on {decoder.fit_device_}"
+        f" ({decoder.fit_precision_})"
+    )
     decoder.save(args.model)
     write_table(args.history, decoder.history_)
 

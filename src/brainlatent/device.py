@@ -14,10 +14,13 @@ import torch
 
 __all__ = [
     "DEVICE_CHOICES",
+    "PRECISIONS",
     "add_device_argument",
     "device_name",
+    "native_bfloat16",
     "refuse_device_key",
     "resolve_device",
+    "resolve_precision",
 ]
 
 #: What ``resolve_device`` accepts (``cuda:N`` is any GPU index).
@@ -87,3 +90,37 @@ def refuse_device_key(parser: argparse.ArgumentParser, settings: dict, option: s
             f"{option} sets device={settings['device']!r}, but device is an execution "
             "setting: pass --device instead"
         )
+
+
+#: What :func:`resolve_precision` accepts: the arithmetic of a training step's
+#: convolutions and matrix products (weights, optimiser and losses stay float32).
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def native_bfloat16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 products in hardware, where autocast pays.
+
+    CPUs with AVX512-BF16 or AMX (AMD Zen 4, Intel Cooper Lake and Sapphire Rapids
+    on) and CUDA GPUs that do not emulate it; elsewhere bfloat16 would be emulated,
+    and slower than float32.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    if device.type == "cpu":
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu, private
+        return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``"auto"`` → ``"bfloat16"`` where :func:`native_bfloat16`, else ``"float32"``.
+
+    The resolved value, never ``"auto"``, is what a fitted model records: the two
+    train to slightly different weights, as two kinds of CPU already do.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    if precision == "auto":
+        return "bfloat16" if native_bfloat16(device) else "float32"
+    return precision

@@ -230,6 +230,37 @@ def test_retrieval_of_unseen_images_far_above_chance(fitted, problem):
     )
 
 
+def test_bfloat16_training_retrieves_like_float32(fitted, problem, tmp_path):
+    """bfloat16 autocast trains the same network to about the same place (the default
+    config's 'auto' on CPUs with AVX512-BF16); it is recorded and kept through save/load."""
+    est = BrainModuleDecoder(max_epochs=6, patience=100, precision="bfloat16", **FAST)
+    est.fit(problem["X_train"], problem["Y_train"], problem["s_train"], problem["positions"])
+    assert est.fit_precision_ == "bfloat16" and fitted.fit_precision_ == "float32"
+    candidates = est.transform_targets(problem["test_embeddings"])
+    Z = est.predict(problem["X_test"], problem["s_test"])
+    assert Z.dtype == np.float32  # predictions run in float32
+    acc = top5_accuracy(Z, candidates, problem["img_test"])
+    acc32 = top5_accuracy(
+        fitted.predict(problem["X_test"], problem["s_test"]), candidates, problem["img_test"]
+    )
+    assert acc > 3 * 5 / len(candidates) and abs(acc - acc32) < 0.1, (acc, acc32)
+    # the same loss curve to within bfloat16's rounding (the weights and optimiser are float32)
+    np.testing.assert_allclose(est.history_["train_loss"], fitted.history_["train_loss"], rtol=0.02)
+    est.save(tmp_path / "model.pt")
+    assert BrainModuleDecoder.load(tmp_path / "model.pt").fit_precision_ == "bfloat16"
+
+
+def test_checkpoint_without_precision_was_float32(fitted, tmp_path):
+    """Models saved before ``precision`` existed load as what they were: float32 fits."""
+    path = tmp_path / "model.pt"
+    fitted.save(path)
+    state = torch.load(path, weights_only=True)
+    del state["fit_precision"], state["params"]["precision"]
+    torch.save(state, path)
+    loaded = BrainModuleDecoder.load(path)
+    assert loaded.fit_precision_ == "float32" and loaded.precision == "float32"
+
+
 def test_deterministic_for_fixed_seed(problem):
     X, Y, s = problem["X_train"], problem["Y_train"], problem["s_train"]
     a = BrainModuleDecoder(max_epochs=2, random_state=3, **FAST).fit(X, Y, s, problem["positions"])
@@ -392,6 +423,8 @@ def test_clear_errors(problem, fitted):
         est.fit(X[:3], Y[:3], s[:3], pos)
     with pytest.raises(ValueError, match="clip_weight"):
         BrainModuleDecoder(clip_weight=1.5).fit(X, Y, s, pos)
+    with pytest.raises(ValueError, match="precision must be one of auto, float32, bfloat16"):
+        BrainModuleDecoder(precision="float16").fit(X, Y, s, pos)
     with pytest.raises(ValueError, match=r"subjects \[2, 5\] were not seen"):
         fitted.predict(X[:3], np.array([0, 5, 2]))
     with pytest.raises(ValueError, match=r"X must have shape \(n, 30, 48\)"):

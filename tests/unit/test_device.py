@@ -10,8 +10,10 @@ import torch
 from brainlatent.device import (
     add_device_argument,
     device_name,
+    native_bfloat16,
     refuse_device_key,
     resolve_device,
+    resolve_precision,
 )
 
 
@@ -50,3 +52,26 @@ def test_device_argument_and_refusal(capsys):
     err = capsys.readouterr().err
     assert "--hyperparameters sets device='cpu'" in err
     assert "device is an execution setting: pass --device" in err
+
+
+@pytest.mark.parametrize(
+    ("avx512_bf16", "amx", "expected"),
+    [(True, False, "bfloat16"), (False, True, "bfloat16"), (False, False, "float32")],
+)
+def test_auto_precision_is_bfloat16_only_where_the_cpu_has_it(
+    monkeypatch, avx512_bf16, amx, expected
+):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    cpu = torch.device("cpu")
+    assert native_bfloat16(cpu) == (expected == "bfloat16")
+    assert resolve_precision("auto", cpu) == expected
+    # asked for by name, a precision is used as given (emulated where the CPU lacks it)
+    assert resolve_precision("bfloat16", cpu) == "bfloat16"
+    assert resolve_precision("float32", cpu) == "float32"
+
+
+def test_precision_outside_the_choices_is_a_value_error():
+    for bad in ("fp16", "bf16", "", None):
+        with pytest.raises(ValueError, match="precision must be one of auto, float32, bfloat16"):
+            resolve_precision(bad, torch.device("cpu"))

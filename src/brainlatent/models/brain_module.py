@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from tqdm.auto import tqdm
 
+from brainlatent.device import PRECISIONS, resolve_precision
 from brainlatent.models.torch_estimator import TorchEstimator
 
 __all__ = [
@@ -331,6 +332,10 @@ class BrainModuleDecoder(RegressorMixin, TorchEstimator):
     Subjects are integer indices; ``subject_names_`` (saved with the model)
     says who each index is, so a caller looks subjects up by name rather than
     by a position in some list that may since have been reordered.
+
+    ``precision="bfloat16"`` trains under bfloat16 autocast (``"auto"``: where the
+    device computes it in hardware, :func:`brainlatent.device.native_bfloat16`);
+    validation and predictions run in float32; ``fit_precision_`` records the one used.
     """
 
     FORMAT = "brainlatent.BrainModuleDecoder/2"  # /2: subject_names and fit_device
@@ -361,6 +366,7 @@ class BrainModuleDecoder(RegressorMixin, TorchEstimator):
         max_epochs: int = 40,
         patience: int = 5,
         val_fraction: float = 0.1,
+        precision: str = "float32",
         device: str = "auto",
         num_threads: int | None = None,
         random_state: int | None = 0,
@@ -380,6 +386,7 @@ class BrainModuleDecoder(RegressorMixin, TorchEstimator):
         self.max_epochs = max_epochs
         self.patience = patience
         self.val_fraction = val_fraction
+        self.precision = precision
         self.device = device
         self.num_threads = num_threads
         self.random_state = random_state
@@ -404,6 +411,10 @@ class BrainModuleDecoder(RegressorMixin, TorchEstimator):
             raise ValueError(f"lr must be > 0; got {self.lr!r}")
         if not 0.0 <= self.dropout_radius < 2.0:
             raise ValueError(f"dropout_radius must be in [0, 2); got {self.dropout_radius!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(
+                f"precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}"
+            )
 
     def _batch(self, X, idx: np.ndarray, dtype=torch.float32) -> torch.Tensor:
         # Copy (memmaps may be read-only) and move to the device.
@@ -501,6 +512,7 @@ class BrainModuleDecoder(RegressorMixin, TorchEstimator):
         if self.num_threads is not None:
             torch.set_num_threads(int(self.num_threads))
         self._set_device()
+        self.fit_precision_ = resolve_precision(self.precision, self.device_)
         self.n_features_in_ = n_channels
         self.n_times_ = n_times
         self.n_outputs_ = Y.shape[1]
@@ -578,14 +590,18 @@ class BrainModuleDecoder(RegressorMixin, TorchEstimator):
         self.model_.train()
         totals = np.zeros(3)
         order = rng.permutation(train_idx)
+        # bfloat16: the convolutions and products of the forward pass (and so of its
+        # backward) under autocast; weights, optimiser state and losses stay float32.
+        bfloat16 = self.fit_precision_ == "bfloat16"
         for start in range(0, len(order), self.batch_size):
             b = np.sort(order[start : start + self.batch_size])  # sorted: faster memmap reads
-            clip_out, mse_out = self.model_(
-                self._batch(X, b), torch.as_tensor(subjects[b], device=self.device_)
-            )
+            with torch.autocast(self.device_.type, torch.bfloat16, enabled=bfloat16):
+                clip_out, mse_out = self.model_(
+                    self._batch(X, b), torch.as_tensor(subjects[b], device=self.device_)
+                )
             y = torch.as_tensor(Ys[b], device=self.device_)
             g = torch.as_tensor(groups[b], device=self.device_)
-            loss, clip, mse = self._loss(clip_out, mse_out, y, g)
+            loss, clip, mse = self._loss(clip_out.float(), mse_out.float(), y, g)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -664,6 +680,7 @@ class BrainModuleDecoder(RegressorMixin, TorchEstimator):
             "n_times": int(self.n_times_),
             "n_outputs": int(self.n_outputs_),
             "best_epoch_": int(self.best_epoch_),
+            "fit_precision": str(self.fit_precision_),
         }
 
     def _restore_fields(self, state: dict, path: Path) -> None:
@@ -682,3 +699,5 @@ class BrainModuleDecoder(RegressorMixin, TorchEstimator):
         self.n_times_ = state["n_times"]
         self.n_outputs_ = state["n_outputs"]
         self.best_epoch_ = state["best_epoch_"]
+        # Checkpoints written before precision existed were trained in float32.
+        self.fit_precision_ = str(state.get("fit_precision", "float32"))
