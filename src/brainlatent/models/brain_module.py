@@ -30,7 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from tqdm.auto import tqdm
 
-from brainlatent.device import PRECISIONS, resolve_precision
+from brainlatent.device import resolve_precision
 from brainlatent.models.torch_estimator import TorchEstimator
 
 __all__ = [
@@ -411,10 +411,6 @@ class BrainModuleDecoder(RegressorMixin, TorchEstimator):
             raise ValueError(f"lr must be > 0; got {self.lr!r}")
         if not 0.0 <= self.dropout_radius < 2.0:
             raise ValueError(f"dropout_radius must be in [0, 2); got {self.dropout_radius!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(
-                f"precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}"
-            )
 
     def _batch(self, X, idx: np.ndarray, dtype=torch.float32) -> torch.Tensor:
         # Copy (memmaps may be read-only) and move to the device.
@@ -512,7 +508,7 @@ class BrainModuleDecoder(RegressorMixin, TorchEstimator):
         if self.num_threads is not None:
             torch.set_num_threads(int(self.num_threads))
         self._set_device()
-        self.fit_precision_ = resolve_precision(self.precision, self.device_)
+        self.fit_precision_ = resolve_precision(self.precision, self.device_)  # checks it too
         self.n_features_in_ = n_channels
         self.n_times_ = n_times
         self.n_outputs_ = Y.shape[1]
