@@ -13,16 +13,25 @@ def main(argv=None):
     parser.add_argument("--nwb", type=Path, required=True)
     parser.add_argument("--trials", type=Path, required=True)
     parser.add_argument(
-        "--settings", type=json.loads, required=True, help="JSON: bin_s, window_s, groups"
+        "--settings",
+        type=json.loads,
+        required=True,
+        help="JSON: bin_s, window_s, groups, artifacts",
     )
     args = parser.parse_args(argv)
     settings = args.settings
     session = read_motor_session(args.nwb, groups=settings["groups"])
-    trials = bin_trials(session, bin_s=settings["bin_s"], window_s=tuple(settings["window_s"]))
+    trials = bin_trials(
+        session,
+        bin_s=settings["bin_s"],
+        window_s=tuple(settings["window_s"]),
+        **settings["artifacts"],
+    )
     print(
         f"{trials.session} ({trials.date}): {trials.counts.shape[0]} of {len(session.trials)} "
         f"trials, {trials.counts.shape[1]} bins × {trials.counts.shape[2]} channels, "
-        f"{len(session.spike_times)} units"
+        f"{len(session.spike_times)} units; dropped: "
+        + ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in trials.dropped.items())
     )
     save_trials(args.trials, trials)
 

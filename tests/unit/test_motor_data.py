@@ -91,6 +91,35 @@ def test_simulator_is_deterministic_and_units_turn_over(simulated, tmp_path):
     assert truth["readout"].shape == (2, truth["tuning"].shape[1])
 
 
+def test_simulated_knocks_move_only_the_cursor_and_binning_drops_their_trials(simulated, tmp_path):
+    from brainlatent.preprocessing.motor import bin_trials, cursor_artifacts
+
+    paths, truth = simulated
+    assert truth["artifact_time"].shape == (0,)  # none by default
+    knocked = simulate_motor_sessions(tmp_path, **{**SMALL, "artifacts_per_minute": 3.0})
+    knocks = np.load(tmp_path / "ground_truth" / "sub-S_truth.npz")
+    assert len(knocks["artifact_time"]) >= 4
+    dropped = 0
+    for k, (new, old) in enumerate(zip(knocked, paths, strict=True)):
+        with_knocks, without = read_motor_session(new), read_motor_session(old)
+        for a, b in zip(with_knocks.spike_times, without.spike_times, strict=True):
+            np.testing.assert_array_equal(a, b)  # the spikes do not see the knocks
+        assert with_knocks.trials.equals(without.trials)
+        assert np.array_equal(with_knocks.kinematics_time, without.kinematics_time)
+        t = with_knocks.kinematics_time
+        bad = cursor_artifacts(t, with_knocks.position, with_knocks.velocity)
+        assert not cursor_artifacts(t, without.position, without.velocity).any()
+        for time in knocks["artifact_time"][knocks["artifact_session"] == k]:
+            assert bad[np.abs(t - time) < 0.1].any()  # every knock is seen
+        binned, clean = bin_trials(with_knocks, min_trials=1), bin_trials(without, min_trials=1)
+        assert set(binned.trial_id) <= set(clean.trial_id) and clean.dropped["artifact"] == 0
+        assert binned.dropped["artifact"] == clean.n_trials - binned.n_trials
+        kept = np.isin(clean.trial_id, binned.trial_id)
+        np.testing.assert_allclose(binned.velocity, clean.velocity[kept], atol=1e-6)
+        dropped += binned.dropped["artifact"]
+    assert dropped >= 1
+
+
 def test_groups_filter(tmp_path):
     (path,) = simulate_motor_sessions(
         tmp_path, **{**SMALL, "n_sessions": 1, "arrays": ("M1", "PMd"), "n_electrodes": 12}

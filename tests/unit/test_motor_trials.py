@@ -47,7 +47,7 @@ def hand_made_session(n_trials: int = 4, spikes=None, unit_channel=(0, 2, 2)) ->
         unit_channel=np.asarray(unit_channel),
         channels=("M1/1", "M1/2", "M1/3"),
         kinematics_time=t,
-        position=np.cumsum(velocity, 0) * 0.01,
+        position=np.zeros_like(velocity),  # at the centre: the excursion bound never fires
         velocity=velocity,
         trials=trials,
     )
@@ -107,7 +107,7 @@ def test_invalid_and_onsetless_trials_are_dropped_and_counted():
     session.trials.loc[2, "go_cue_time"] = session.trials.loc[2, "start_time"] + 2.45  # after it
     trials = motor.bin_trials(session, min_trials=1)
     assert trials.trial_id.tolist() == [3, 4, 5]
-    assert trials.dropped == {"invalid": 2, "no_onset": 1, "outside_kinematics": 0}
+    assert trials.dropped == {"invalid": 2, "artifact": 0, "no_onset": 1, "outside_kinematics": 0}
 
 
 def test_windows_outside_the_kinematics_are_dropped():
@@ -115,8 +115,46 @@ def test_windows_outside_the_kinematics_are_dropped():
     keep = session.kinematics_time < 3.0 * 3 + 1 + 1.5  # ends mid-reach of the last trial
     session.kinematics_time = session.kinematics_time[keep]
     session.velocity = session.velocity[keep]
+    session.position = session.position[keep]
     trials = motor.bin_trials(session, min_trials=1)
     assert trials.dropped["outside_kinematics"] == 1 and trials.n_trials == 3
+
+
+def knock(session, at: float, peak: float = 100.0, width: float = 0.02) -> None:
+    """A knock on the handle at ``at`` s: a 100 cm/s velocity blip (≈ 3,000 cm/s²) in y."""
+    session.velocity[:, 1] += bell(session.kinematics_time, at, peak, width)
+
+
+def test_cursor_artifacts_flag_knocks_and_excursions_only():
+    session = hand_made_session()
+    t = session.kinematics_time
+    assert not motor.cursor_artifacts(t, session.position, session.velocity).any()  # reaches
+    knock(session, 2.0)
+    bad = motor.cursor_artifacts(t, session.position, session.velocity)
+    assert bad.any() and np.all(np.abs(t[bad] - 2.0) < 0.05)
+    unbounded = motor.cursor_artifacts(t, session.position, session.velocity, max_acceleration=None)
+    assert not unbounded.any()
+    position = np.full_like(session.position, 5.0)  # the centre hold need not be the origin
+    position[100:110, 0] = 5.0 + 12.0  # 12 cm out: the hand off the handle
+    bad = motor.cursor_artifacts(t, position, np.zeros_like(position))
+    assert np.flatnonzero(bad).tolist() == list(range(100, 110))
+    assert not motor.cursor_artifacts(t, position, 0 * position, max_excursion=None).any()
+
+
+def test_trials_with_a_knock_in_their_reach_or_window_are_dropped_and_counted():
+    session = hand_made_session(n_trials=6)
+    knock(session, 1.0 + 1.8)  # trial 0: during the reach (go cue +1.0 s, stop +2.5 s)
+    knock(session, 4.0 + 0.85)  # trial 1: before its go cue, inside a window from -0.6 s
+    knock(session, 3 * 3 + 1.0 + 2.8)  # between trials 3 and 4: harms nothing
+    window = (-0.6, 0.5)
+    trials = motor.bin_trials(session, 0.02, window, min_trials=1)
+    assert trials.trial_id.tolist() == [2, 3, 4, 5]
+    assert trials.dropped == {"invalid": 0, "artifact": 2, "no_onset": 0, "outside_kinematics": 0}
+    assert motor.bin_trials(session, min_trials=1).trial_id.tolist() == [1, 2, 3, 4, 5]
+    kept = motor.bin_trials(session, 0.02, window, min_trials=1, max_acceleration=None)
+    assert kept.n_trials == 6 and np.abs(kept.velocity[..., 1]).max() > 20
+    with pytest.raises(DataError, match=f"{NAME}.*only 4 usable trials.*2 artifact"):
+        motor.bin_trials(session, 0.02, window, min_trials=5)
 
 
 def test_too_few_trials_names_the_file():

@@ -39,6 +39,12 @@ with days apart and an aligned one can recover.
   session also has a global gain (log s.d. 0.1).
 * Sessions: day offsets grow quadratically up to ``span_days`` (0, 1, 5, 11,
   20, 31, 44, 60 for the defaults), so both near and far pairs exist.
+* Cursor artifacts (``artifacts_per_minute``, 0 by default: how often the real
+  files have them is not known here): knocks on the handle at random times, each
+  an out-and-back jolt of the cursor (two half-sine velocity pulses of 60–150
+  cm/s over 40–100 ms, 0.1–0.3 s apart, ≥ 1,900 cm/s²), drawn from their own
+  random stream so that everything else is the same bytes as without them; the
+  spikes do not see them. Their times are in the ground truth.
 
 The ground truth (``ground_truth/sub-<S>_truth.npz``) holds the days, the
 dynamics and readout, per unit (concatenated over sessions, ``unit_session``
@@ -109,6 +115,12 @@ TRUTH_UNIT_KEYS = (
     "lag",
 )
 TRUTH_TRIAL_KEYS = ("trial_session", "movement_onset", "trial_latent")
+TRUTH_ARTIFACT_KEYS = ("artifact_session", "artifact_time")
+#: Knocks on the handle (``artifacts_per_minute``): velocity pulse peak (cm/s), duration
+#: and the gap before the return pulse (s).
+KNOCK_PEAK = (60.0, 150.0)
+KNOCK_DURATION = (0.04, 0.1)
+KNOCK_GAP = (0.1, 0.3)
 
 
 def dynamics() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -308,6 +320,25 @@ def _latent(moves, aborts, t):
     return z
 
 
+def _knocks(gen, t, rate_per_minute):
+    """Knock times and the (position, velocity) they add at ``t`` (see the module docstring)."""
+    n = gen.poisson(rate_per_minute * (t[-1] - t[0]) / 60.0)
+    times = np.sort(gen.uniform(t[0], t[-1], n))
+    pos, vel = np.zeros((len(t), 2)), np.zeros((len(t), 2))
+    for start in times:
+        peak = gen.uniform(*KNOCK_PEAK)
+        duration = gen.uniform(*KNOCK_DURATION)
+        back = start + duration + gen.uniform(*KNOCK_GAP)
+        angle = gen.uniform(0, 2 * np.pi)
+        direction = np.array([np.cos(angle), np.sin(angle)])
+        for onset, sign in ((start, 1.0), (back, -1.0)):
+            phase = np.clip((t - onset) / duration, 0.0, 1.0)  # 0 before, 1 after the pulse
+            inside = (phase > 0) & (phase < 1)
+            vel[inside] += sign * peak * np.sin(np.pi * phase[inside])[:, None] * direction
+            pos += sign * peak * duration / np.pi * (1 - np.cos(np.pi * phase))[:, None] * direction
+    return times, pos, vel
+
+
 def _kinematics(moves, t):
     """Position (cm) and velocity (cm/s) at ``t`` from the movements, exactly integrated."""
     grid, state, distance, gain = _response()
@@ -369,6 +400,7 @@ def simulate_motor_sessions(
     tuning_scale: float = 2.5,
     cis_scale: float = 0.5,
     other_scale: float = 0.4,
+    artifacts_per_minute: float = 0.0,
     start_date: date = START_DATE,
     seed: int = 0,
 ) -> list[Path]:
@@ -380,8 +412,11 @@ def simulate_motor_sessions(
     ``n_electrodes`` electrodes per array in ``arrays`` (electrode groups);
     ``tuning_scale``, ``cis_scale`` and ``other_scale`` are the s.d. of a
     unit's log-rate weights on the kinematic, condition-invariant and nuisance
-    latents. See the module docstring for the model. Same arguments, same bytes.
+    latents; ``artifacts_per_minute`` the rate of knocks on the handle. See the module
+    docstring for the model. Same arguments, same bytes.
     """
+    if not artifacts_per_minute >= 0:
+        raise ValueError(f"artifacts_per_minute must be >= 0; got {artifacts_per_minute}")
     if units_per_session < 1 or trials_per_session < 1 or n_electrodes < 1 or not arrays:
         raise ValueError(
             "units_per_session, trials_per_session, n_electrodes and arrays must be > 0"
@@ -405,7 +440,9 @@ def simulate_motor_sessions(
     scales = np.array([tuning_scale] * N_KINEMATIC + [cis_scale] + [other_scale] * 2)
     tuning = _Tuning(gen, len(births), scales, mean_rate_hz, rate_log_sd, tuning_drift)
     _, _, readout = dynamics()
-    truth: dict[str, list] = {k: [] for k in TRUTH_UNIT_KEYS + TRUTH_TRIAL_KEYS}
+    truth: dict[str, list] = {
+        k: [] for k in TRUTH_UNIT_KEYS + TRUTH_TRIAL_KEYS + TRUTH_ARTIFACT_KEYS
+    }
     paths = []
     for k, day in enumerate(days):
         units = np.flatnonzero((births <= day) & (deaths > day))
@@ -421,6 +458,11 @@ def simulate_motor_sessions(
         pos, vel = _kinematics(moves, t_kin)
         pos = pos + sgen.normal(0, 0.01, pos.shape)
         vel = vel + lfilter([0.5], [1, -0.5], sgen.normal(0, 0.4, vel.shape), axis=0)
+        knocks = np.zeros(0)
+        if artifacts_per_minute > 0:  # their own stream: the rest stays as without them
+            agen = rng(seed, "motor", subject, "artifacts", int(day))
+            knocks, knock_pos, knock_vel = _knocks(agen, t_kin, artifacts_per_minute)
+            pos, vel = pos + knock_pos, vel + knock_vel
         day_date = start_date + timedelta(days=int(day))
         path = out_dir / session_relpath(subject, day_date)
         _write_nwb(
@@ -450,6 +492,8 @@ def simulate_motor_sessions(
         truth["trial_session"].append(np.full(len(rows), k))
         truth["movement_onset"].append(onset)
         truth["trial_latent"].append(_trial_latent(z, t, onset))
+        truth["artifact_session"].append(np.full(len(knocks), k))
+        truth["artifact_time"].append(knocks)
     a, x0, readout = dynamics()
     with atomic_path(out_dir / "ground_truth" / f"sub-{subject}_truth.npz") as tmp:
         with open(tmp, "wb") as f:

@@ -16,7 +16,13 @@ of it. This is a threshold-then-walk-back rule in the spirit of the Miller-lab
 TrialData pipeline (Perich, Gallego), written from its description. A trial has
 no clean onset, and is dropped, when its peak speed is below ``min_peak_speed``
 (no reach) or the walk back reaches the go cue (the hand was already moving at
-the cue); trials whose window leaves the kinematics are dropped too. The counts
+the cue); trials whose window leaves the kinematics are dropped too, and so are trials
+whose cursor is implausible anywhere from the go cue to the end of the trial or
+of its window (:func:`cursor_artifacts`: acceleration above 1,500 cm/s², or more
+than 10 cm from the centre hold, what a monkey knocking the handle or letting go of
+it leaves; the bounds the open ``brainsets`` pipeline of DANDI 000688 also uses),
+since one such sample sets the speed peak the onset is found from and dominates
+the R² of every method. The counts
 are in :attr:`TrialSet.dropped`; a session left with fewer than ``min_trials``
 trials is a :class:`~brainlatent.errors.DataError` naming its file.
 
@@ -45,7 +51,10 @@ TRIAL_DURATION = (0.5, 6.0)
 #: Fewest valid trials a session may keep.
 MIN_TRIALS = 20
 #: Why trials are dropped, the keys of :attr:`TrialSet.dropped`.
-DROP_REASONS = ("invalid", "no_onset", "outside_kinematics")
+DROP_REASONS = ("invalid", "artifact", "no_onset", "outside_kinematics")
+#: Cursor samples beyond these are artifacts (:func:`cursor_artifacts`).
+MAX_ACCELERATION = 1500.0  # cm/s²; a reach peaks near 300
+MAX_EXCURSION = 10.0  # cm from the centre hold; targets are 8 cm away
 
 
 @dataclass(frozen=True)
@@ -56,8 +65,8 @@ class TrialSet:
     ``velocity`` (trials, bins, 2) float32 mean cursor velocity per bin (cm/s);
     ``target`` and ``trial_id`` (row of the NWB trials table) int64;
     ``window_s`` relative to movement onset. ``dropped`` counts trials left out,
-    by reason (:data:`DROP_REASONS`: not a valid rewarded trial, no clean onset,
-    window outside the kinematics).
+    by reason (:data:`DROP_REASONS`: not a valid rewarded trial, a cursor artifact,
+    no clean onset, window outside the kinematics).
     """
 
     session: str
@@ -139,6 +148,40 @@ def movement_onset(session, trial_row, **thresholds) -> float:
     )
 
 
+def cursor_artifacts(
+    time: np.ndarray,
+    position: np.ndarray,
+    velocity: np.ndarray,
+    *,
+    max_acceleration: float | None = MAX_ACCELERATION,
+    max_excursion: float | None = MAX_EXCURSION,
+) -> np.ndarray:
+    """Boolean mask of implausible cursor samples (None turns a bound off).
+
+    Acceleration is the gradient of the velocity over the timestamps (the same for
+    files with and without ``cursor_acc``); the excursion is measured per axis from
+    the session's median position, the centre hold where the cursor spends most of
+    a centre-out session, so arrays whose centre is not at the origin work too.
+    """
+    time = np.asarray(time, dtype=np.float64)
+    bad = np.zeros(len(time), dtype=bool)
+    if max_acceleration is not None and len(time) > 1:
+        acceleration = np.gradient(np.asarray(velocity, dtype=np.float64), time, axis=0)
+        bad |= np.hypot(acceleration[:, 0], acceleration[:, 1]) > max_acceleration
+    if max_excursion is not None and len(time):
+        position = np.asarray(position, dtype=np.float64)
+        bad |= (np.abs(position - np.median(position, axis=0)) > max_excursion).any(axis=1)
+    return bad
+
+
+def _any_between(flags: np.ndarray, time: np.ndarray, start, stop) -> np.ndarray:
+    """For each interval [start_i, stop_i]: does any flagged sample fall inside?"""
+    cumulative = np.concatenate([[0], np.cumsum(flags)])
+    lo = np.searchsorted(time, start, side="left")
+    hi = np.searchsorted(time, stop, side="right")
+    return cumulative[hi] > cumulative[lo]
+
+
 def valid_trials(trials: pd.DataFrame) -> np.ndarray:
     """Boolean mask: rewarded centre-out trials with a target and go cue, 0.5–6 s long."""
     duration = trials["stop_time"].to_numpy(float) - trials["start_time"].to_numpy(float)
@@ -207,12 +250,15 @@ def bin_trials(
     window_s: tuple[float, float] = (-0.3, 0.5),
     *,
     min_trials: int = MIN_TRIALS,
+    max_acceleration: float | None = MAX_ACCELERATION,
+    max_excursion: float | None = MAX_EXCURSION,
     **thresholds,
 ) -> TrialSet:
     """A session's valid trials as counts per channel and velocity in bins around onset.
 
     ``session`` is a :class:`~brainlatent.datasets.motor_cortex.MotorSession`
-    (any object with its fields); ``thresholds`` go to :func:`onset_from_speed`.
+    (any object with its fields); ``max_acceleration`` and ``max_excursion`` go to
+    :func:`cursor_artifacts`, ``thresholds`` to :func:`onset_from_speed`.
     """
     window_s = (float(window_s[0]), float(window_s[1]))
     n_window_bins(bin_s, window_s)
@@ -220,24 +266,36 @@ def bin_trials(
     valid = valid_trials(trials)
     time = np.asarray(session.kinematics_time, dtype=np.float64)
     speed = np.hypot(session.velocity[:, 0], session.velocity[:, 1])
+    artifacts = cursor_artifacts(
+        time,
+        session.position,
+        session.velocity,
+        max_acceleration=max_acceleration,
+        max_excursion=max_excursion,
+    )
+    go_cue = trials["go_cue_time"].to_numpy(float)
+    stop = trials["stop_time"].to_numpy(float)
+    clean = valid & ~_any_between(artifacts, time, go_cue, stop)
     onset = np.full(len(trials), np.nan)
-    for i in np.flatnonzero(valid):
-        row = trials.iloc[i]
-        onset[i] = onset_from_speed(
-            time, speed, float(row["go_cue_time"]), float(row["stop_time"]), **thresholds
-        )
-    has_onset = valid & np.isfinite(onset)
+    for i in np.flatnonzero(clean):
+        onset[i] = onset_from_speed(time, speed, go_cue[i], stop[i], **thresholds)
+    has_onset = clean & np.isfinite(onset)
     inside = (
         has_onset & (onset + window_s[0] >= time[0]) & (onset + window_s[1] <= time[-1])
         if len(time) > 1
         else np.zeros(len(trials), bool)
     )
+    in_window = np.zeros(len(trials), bool)
+    in_window[inside] = _any_between(
+        artifacts, time, onset[inside] + window_s[0], onset[inside] + window_s[1]
+    )
     dropped = {
         "invalid": int((~valid).sum()),
-        "no_onset": int((valid & ~has_onset).sum()),
+        "artifact": int((valid & ~clean).sum() + in_window.sum()),
+        "no_onset": int((clean & ~has_onset).sum()),
         "outside_kinematics": int((has_onset & ~inside).sum()),
     }
-    keep = np.flatnonzero(inside)
+    keep = np.flatnonzero(inside & ~in_window)
     if len(keep) < min_trials:
         raise DataError(
             session.path,
