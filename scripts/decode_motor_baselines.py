@@ -1,5 +1,6 @@
 """Within-session, fixed and aligned (PCA/CCA) decoding of hand velocity on the test sessions,
-and the per-target latent trajectories before/after alignment for the figure."""
+the per-target latent trajectories before/after alignment for the figure, and what each
+session brings (trials kept and dropped, channels)."""
 
 import argparse
 import json
@@ -21,6 +22,7 @@ def main(argv=None):
     parser.add_argument("--settings", type=json.loads, required=True, help="JSON: motor keys")
     parser.add_argument("--metrics", type=Path, required=True)
     parser.add_argument("--trajectories", type=Path, required=True)
+    parser.add_argument("--sessions", type=Path, required=True)
     args = parser.parse_args(argv)
     motor = args.settings
     sessions = cs.sort_sessions([load_trials(path) for path in args.trials])
@@ -44,7 +46,10 @@ def main(argv=None):
         n_components=motor["aligned"]["n_components"],
         smoothing_s=motor["decoder"]["smoothing_s"],
     )
-    write_table(args.metrics, table)  # both outputs once everything is computed
+    summary = cs.session_table(sessions, motor["n_train_sessions"], motor["calibration_fraction"])
+    print(summary.drop(columns=["dataset", "subject"]).to_string(index=False))
+    write_table(args.metrics, table)  # the outputs once everything is computed
+    write_table(args.sessions, summary)
     with atomic_path(args.trajectories) as tmp, open(tmp, "wb") as f:
         np.savez(f, **{key: np.asarray(value) for key, value in paths.items()})
 

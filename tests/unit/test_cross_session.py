@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 import numpy as np
@@ -178,3 +179,21 @@ def test_metrics_table_schema(sessions):
     assert table[table["method"] == "aligned"]["n_train_trials"].tolist() == [80, 80]
     with pytest.raises(ValueError, match="unknown method"):
         cs.evaluate(sessions, n_train_sessions=2, methods=("wiener",))
+
+
+def test_session_table_says_what_each_session_brings(sessions):
+    silent = sessions[2].counts.copy()
+    silent[..., :5] = 0  # five channels without a spike
+    dropped = {"invalid": 9, "artifact": 2, "no_onset": 1, "outside_kinematics": 0}
+    third = dataclasses.replace(sessions[2], counts=silent, dropped=dropped)
+    table = cs.session_table([sessions[3], third, *sessions[:2]], 2, calibration_fraction=0.25)
+    assert list(table.columns) == cs.SESSION_COLUMNS
+    assert table["session"].tolist() == [s.session for s in sessions]  # by date
+    assert table["role"].tolist() == ["train", "train", "test", "test"]
+    assert table["days_apart"].tolist() == [-7, 0, 7, 14]
+    assert table["n_calibration"].tolist() == [0, 0, 20, 20]
+    assert table["n_evaluation"].tolist() == [0, 0, 60, 60]
+    assert (table["n_trials"] == 80).all() and (table["n_channels"] == 48).all()
+    assert table["n_active_channels"].tolist() == [48, 48, 43, 48]
+    assert table.loc[2, list(dropped)].tolist() == [9, 2, 1, 0]
+    assert (table.loc[[0, 1, 3], list(dropped)] == 0).all().all()

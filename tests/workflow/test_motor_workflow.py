@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from brainlatent.decoding.cross_session import METRIC_COLUMNS
+from brainlatent.decoding.cross_session import METRIC_COLUMNS, SESSION_COLUMNS
 
 from .test_workflow import copy_project, planned_rules, snakemake
 
@@ -55,6 +55,22 @@ def test_every_method_is_scored_on_every_test_session(project, cohort, n_test):
     labels = table.groupby("method")["test_labels"].first()
     assert labels["within"] == labels["cebra"] == "velocity" and labels["aligned"] == "target"
     assert labels["sable"] == labels["fixed"] == "none"
+
+
+@pytest.mark.parametrize("cohort", ["sub-S", "monkey_p"], ids=["simulated", "own_sessions"])
+def test_the_sessions_table_accounts_for_every_trial(project, cohort):
+    sessions = pd.read_parquet(project / f"results/motor/{cohort}/metrics/sessions.parquet")
+    metrics = pd.read_parquet(project / f"results/motor/{cohort}/metrics/cross_session.parquet")
+    assert list(sessions.columns) == SESSION_COLUMNS and len(sessions) == 4
+    assert sessions["role"].tolist() == ["train", "train", "test", "test"]
+    test = sessions[sessions["role"] == "test"].set_index("session")
+    assert (test["n_calibration"] + test["n_evaluation"] == test["n_trials"]).all()
+    evaluated = metrics.groupby("session")["n_eval_trials"].first()
+    assert test["n_evaluation"].to_dict() == evaluated.to_dict()
+    attempted = 70 if cohort == "sub-S" else 60  # every trial of the file, kept or dropped
+    dropped = sessions[["invalid", "artifact", "no_onset", "outside_kinematics"]].sum(axis=1)
+    assert (sessions["n_trials"] + dropped == attempted).all()
+    assert (sessions["invalid"] > 0).any() and (sessions["artifact"] == 0).all()
 
 
 def test_own_sessions_are_read_from_the_users_files(project):

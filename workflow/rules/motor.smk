@@ -89,6 +89,7 @@ rule decode_motor_baselines:
     output:
         metrics=f"{MOTOR_ROOT}/{{cohort}}/metrics/baselines.parquet",
         trajectories=f"{MOTOR_ROOT}/{{cohort}}/metrics/trajectories.npz",
+        sessions=f"{MOTOR_ROOT}/{{cohort}}/metrics/sessions.parquet",
     log:
         "logs/decode_motor_baselines/{cohort}.log",
     benchmark:
@@ -103,7 +104,8 @@ rule decode_motor_baselines:
         ),
     shell:
         "python {input.script} --trials {input.trials:q} --settings {params.settings:q}"
-        " --metrics {output.metrics:q} --trajectories {output.trajectories:q} > {log} 2>&1"
+        " --metrics {output.metrics:q} --trajectories {output.trajectories:q}"
+        " --sessions {output.sessions:q} > {log} 2>&1"
 
 
 rule decode_motor_cebra:

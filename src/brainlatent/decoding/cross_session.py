@@ -60,7 +60,7 @@ import pandas as pd
 from scipy.ndimage import gaussian_filter1d
 from sklearn.metrics import r2_score
 
-from brainlatent.preprocessing.motor import TrialSet
+from brainlatent.preprocessing.motor import DROP_REASONS, TrialSet
 
 #: Every method, the ceiling first, the floor second.
 METHODS = ("within", "fixed", "aligned", "cebra", "sable", "sable_no_reverse", "sable_recalibrated")
@@ -72,6 +72,11 @@ SABLE_METHODS = ("sable", "sable_no_reverse", "sable_recalibrated")
 METRIC_COLUMNS = [
     "dataset", "subject", "session", "date", "days_apart", "method", "seed", "metric", "value",
     "test_labels", "n_train_trials", "n_eval_trials",
+]  # fmt: skip
+#: Columns of the sessions table (:func:`session_table`), one row per session.
+SESSION_COLUMNS = [
+    "dataset", "subject", "session", "date", "days_apart", "role", "n_trials",
+    "n_calibration", "n_evaluation", "n_channels", "n_active_channels", *DROP_REASONS,
 ]  # fmt: skip
 #: Bins of history the Wiener filter sees (200 ms at 20 ms bins; 100 ms decoded worse).
 N_LAGS = 10
@@ -128,6 +133,40 @@ def score(velocity: np.ndarray, predicted: np.ndarray) -> float:
 def days_apart(train: Sequence[TrialSet], test: TrialSet) -> int:
     """Days from the last training session to ``test``."""
     return int((test.date - max(t.date for t in train)).days)
+
+
+def session_table(
+    sessions: Sequence[TrialSet], n_train_sessions: int, calibration_fraction: float = 0.5
+) -> pd.DataFrame:
+    """What each session brings (:data:`SESSION_COLUMNS`): its role, the trials kept and each
+    block's share, the channels with any spike, and the trials dropped by reason.
+
+    ``days_apart`` counts from the last training session (≤ 0 for the training sessions);
+    the dropped counts are those of the binning (:attr:`TrialSet.dropped`), so a real
+    session that lost many trials to artifacts or unclear onsets shows here.
+    """
+    train, tests = split_sessions(sessions, n_train_sessions)
+    rows = []
+    for role, group in (("train", train), ("test", tests)):
+        for trials in group:
+            blocks = split_test(trials, calibration_fraction) if role == "test" else None
+            rows.append(
+                {
+                    "dataset": "motor",
+                    "subject": trials.subject,
+                    "session": trials.session,
+                    "date": trials.date.isoformat(),
+                    "days_apart": days_apart(train, trials),
+                    "role": role,
+                    "n_trials": trials.n_trials,
+                    "n_calibration": blocks[0].n_trials if blocks else 0,
+                    "n_evaluation": blocks[1].n_trials if blocks else 0,
+                    "n_channels": len(trials.channels),
+                    "n_active_channels": int((trials.counts.sum(axis=(0, 1)) > 0).sum()),
+                    **{reason: int(trials.dropped.get(reason, 0)) for reason in DROP_REASONS},
+                }
+            )
+    return pd.DataFrame(rows, columns=SESSION_COLUMNS)
 
 
 # --- the decoder --------------------------------------------------------------------------
