@@ -49,6 +49,8 @@ def test_reader_round_trip(simulated):
         assert np.bincount(session.unit_channel).max() <= 2
         n = session.kinematics_time.shape[0]
         assert session.position.shape == session.velocity.shape == (n, 2)
+        gradient = np.gradient(session.velocity, session.kinematics_time, axis=0)
+        np.testing.assert_allclose(session.acceleration, gradient)  # the file's cursor_acc
         assert np.allclose(np.diff(session.kinematics_time), 0.01)
         assert list(session.trials.columns) == [
             "start_time",
@@ -195,6 +197,7 @@ def test_minimal_real_layout_reads(tmp_path):
     assert session.subject == "C" and session.date == datetime.date(2013, 10, 3)
     assert session.channels == ("M1/0", "M1/1", "M1/2", "M1/3")
     np.testing.assert_array_equal(session.unit_channel, [0, 1, 2])
+    assert session.acceleration is None  # no cursor_acc: binning derives it from the velocity
     # Without cursor_vel the velocity is the gradient of the position.
     derived = read_motor_session(_write(tmp_path / "v", omit="cursor_vel"))
     np.testing.assert_allclose(derived.velocity, session.velocity)

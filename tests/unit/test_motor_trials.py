@@ -139,6 +139,10 @@ def test_cursor_artifacts_flag_knocks_and_excursions_only():
     bad = motor.cursor_artifacts(t, position, np.zeros_like(position))
     assert np.flatnonzero(bad).tolist() == list(range(100, 110))
     assert not motor.cursor_artifacts(t, position, 0 * position, max_excursion=None).any()
+    given = np.zeros_like(position)
+    given[50] = [0.0, 2000.0]  # a file's own cursor_acc is used when there is one
+    bad = motor.cursor_artifacts(t, np.zeros_like(position), np.zeros_like(position), given)
+    assert np.flatnonzero(bad).tolist() == [50]
 
 
 def test_trials_with_a_knock_in_their_reach_or_window_are_dropped_and_counted():

@@ -22,7 +22,10 @@ the only identity that persists across sessions of a chronic array, whatever
 the spike sorting found. A file without ``cursor_vel`` but with ``cursor_pos``
 gets its velocity as ``np.gradient`` of the position over the timestamps (a
 choice: position is the measured quantity, and velocity in these files is
-derived from it anyway); a file without ``cursor_pos`` is an error.
+derived from it anyway); a file without ``cursor_pos`` is an error. ``cursor_acc``
+is read when present (the quantity the artifact bound of
+:func:`brainlatent.preprocessing.motor.cursor_artifacts` was set on); without it
+the acceleration is the gradient of the velocity.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ FILE_PATTERN = re.compile(
 TRIAL_COLUMNS = ("start_time", "stop_time", "go_cue_time", "result", "target_id")
 #: Spikes may outlast the kinematics by this much (s) before the file counts as truncated.
 KINEMATICS_TOLERANCE_S = 1.0
-POSITION, VELOCITY = "cursor_pos", "cursor_vel"
+POSITION, VELOCITY, ACCELERATION = "cursor_pos", "cursor_vel", "cursor_acc"
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class MotorSession:
     position: np.ndarray  # (n, 2) cm
     velocity: np.ndarray  # (n, 2) cm/s
     trials: pd.DataFrame  # one row per trial of the file, in its order
+    acceleration: np.ndarray | None = None  # (n, 2) cm/s², the file's cursor_acc if it has one
 
     @property
     def name(self) -> str:
@@ -97,7 +101,7 @@ def read_motor_session(path: str | Path, groups: Sequence[str] | None = None) ->
     with open_nwb(path) as nwb:
         channels, group_of = _channels(path, nwb)
         spike_times, unit_electrode = _units(path, nwb)
-        kinematics_time, position, velocity = _kinematics(path, nwb)
+        kinematics_time, position, velocity, acceleration = _kinematics(path, nwb)
         trials = _trials(path, nwb)
         subject = _subject(path, nwb, match["subject"] if match else None)
         date = nwb.session_start_time.date()
@@ -132,6 +136,7 @@ def read_motor_session(path: str | Path, groups: Sequence[str] | None = None) ->
         position=position,
         velocity=velocity,
         trials=trials,
+        acceleration=acceleration,
     )
 
 
@@ -190,7 +195,8 @@ def _series(module) -> dict[str, object]:
     return found
 
 
-def _kinematics(path: Path, nwb) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _kinematics(path: Path, nwb) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """(time, position, velocity, acceleration or None) of the cursor."""
     module = nwb.processing.get("behavior")
     if module is None:
         raise DataError(path, f"no 'behavior' processing module; modules: {sorted(nwb.processing)}")
@@ -198,13 +204,20 @@ def _kinematics(path: Path, nwb) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if POSITION not in series:
         raise DataError(path, f"no {POSITION!r} in processing/behavior; series: {sorted(series)}")
     time, position = _read_series(path, series[POSITION])
-    if VELOCITY in series:
-        vtime, velocity = _read_series(path, series[VELOCITY])
-        if len(vtime) != len(time) or not np.allclose(vtime, time):
-            raise DataError(path, f"{VELOCITY!r} and {POSITION!r} have different timestamps")
-    else:
+    velocity = _same_clock(path, series, VELOCITY, time)
+    if velocity is None:
         velocity = np.gradient(position, time, axis=0)
-    return time, position, velocity
+    return time, position, velocity, _same_clock(path, series, ACCELERATION, time)
+
+
+def _same_clock(path: Path, series: dict, name: str, time: np.ndarray) -> np.ndarray | None:
+    """Series ``name`` (None if absent), which must share the position's timestamps."""
+    if name not in series:
+        return None
+    other_time, data = _read_series(path, series[name])
+    if len(other_time) != len(time) or not np.allclose(other_time, time):
+        raise DataError(path, f"{name!r} and {POSITION!r} have different timestamps")
+    return data
 
 
 def _read_series(path: Path, series) -> tuple[np.ndarray, np.ndarray]:

@@ -152,21 +152,24 @@ def cursor_artifacts(
     time: np.ndarray,
     position: np.ndarray,
     velocity: np.ndarray,
+    acceleration: np.ndarray | None = None,
     *,
     max_acceleration: float | None = MAX_ACCELERATION,
     max_excursion: float | None = MAX_EXCURSION,
 ) -> np.ndarray:
     """Boolean mask of implausible cursor samples (None turns a bound off).
 
-    Acceleration is the gradient of the velocity over the timestamps (the same for
-    files with and without ``cursor_acc``); the excursion is measured per axis from
-    the session's median position, the centre hold where the cursor spends most of
-    a centre-out session, so arrays whose centre is not at the origin work too.
+    ``acceleration`` is the file's ``cursor_acc`` (what the bound was set on); without
+    it, the gradient of the velocity over the timestamps. The excursion is measured per
+    axis from the session's median position, the centre hold where the cursor spends
+    most of a centre-out session, so a workspace not centred on the origin works too.
     """
     time = np.asarray(time, dtype=np.float64)
     bad = np.zeros(len(time), dtype=bool)
     if max_acceleration is not None and len(time) > 1:
-        acceleration = np.gradient(np.asarray(velocity, dtype=np.float64), time, axis=0)
+        if acceleration is None:
+            acceleration = np.gradient(np.asarray(velocity, dtype=np.float64), time, axis=0)
+        acceleration = np.asarray(acceleration, dtype=np.float64)
         bad |= np.hypot(acceleration[:, 0], acceleration[:, 1]) > max_acceleration
     if max_excursion is not None and len(time):
         position = np.asarray(position, dtype=np.float64)
@@ -270,6 +273,7 @@ def bin_trials(
         time,
         session.position,
         session.velocity,
+        getattr(session, "acceleration", None),
         max_acceleration=max_acceleration,
         max_excursion=max_excursion,
     )
