@@ -157,7 +157,7 @@ def test_trials_with_a_knock_in_their_reach_or_window_are_dropped_and_counted():
     assert motor.bin_trials(session, min_trials=1).trial_id.tolist() == [1, 2, 3, 4, 5]
     kept = motor.bin_trials(session, 0.02, window, min_trials=1, max_acceleration=None)
     assert kept.n_trials == 6 and np.abs(kept.velocity[..., 1]).max() > 20
-    with pytest.raises(DataError, match=f"{NAME}.*only 4 usable trials.*2 artifact"):
+    with pytest.raises(DataError, match=f"{NAME}.*only 4 usable trials.*2 artifact.*1500.*10"):
         motor.bin_trials(session, 0.02, window, min_trials=5)
 
 

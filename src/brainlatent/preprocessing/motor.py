@@ -301,10 +301,17 @@ def bin_trials(
     }
     keep = np.flatnonzero(inside & ~in_window)
     if len(keep) < min_trials:
+        bounds = (
+            f" (artifact bounds: acceleration {max_acceleration} cm/s², excursion "
+            f"{max_excursion} cm from the centre hold; the workflow's motor.artifacts)"
+            if dropped["artifact"]
+            else ""
+        )
         raise DataError(
             session.path,
             f"only {len(keep)} usable trials (need {min_trials}) of {len(trials)}: "
-            + ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in dropped.items()),
+            + ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in dropped.items())
+            + bounds,
         )
     edges = bin_edges(onset[keep], bin_s, window_s)
     channels = tuple(session.channels)
