@@ -42,7 +42,7 @@ with days apart and an aligned one can recover.
 * Cursor artifacts (``artifacts_per_minute``, 0 by default: how often the real
   files have them is not known here): knocks on the handle at random times, each
   an out-and-back jolt of the cursor (two half-sine velocity pulses of 60–150
-  cm/s over 40–100 ms, 0.1–0.3 s apart, ≥ 1,900 cm/s²), drawn from their own
+  cm/s over 40–100 ms, 0.1–0.3 s apart, ≥ 1,650 cm/s² sampled at 100 Hz), drawn from their own
   random stream so that everything else is the same bytes as without them; the
   spikes do not see them. Their times are in the ground truth.
 
