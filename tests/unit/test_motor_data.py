@@ -109,8 +109,12 @@ def test_simulated_knocks_move_only_the_cursor_and_binning_drops_their_trials(si
         assert with_knocks.trials.equals(without.trials)
         assert np.array_equal(with_knocks.kinematics_time, without.kinematics_time)
         t = with_knocks.kinematics_time
-        bad = cursor_artifacts(t, with_knocks.position, with_knocks.velocity)
-        assert not cursor_artifacts(t, without.position, without.velocity).any()
+        bad = cursor_artifacts(  # with the file's cursor_acc, as the binning does
+            t, with_knocks.position, with_knocks.velocity, with_knocks.acceleration
+        )
+        assert not cursor_artifacts(
+            t, without.position, without.velocity, without.acceleration
+        ).any()
         for time in knocks["artifact_time"][knocks["artifact_session"] == k]:
             assert bad[np.abs(t - time) < 0.1].any()  # every knock is seen
         binned, clean = bin_trials(with_knocks, min_trials=1), bin_trials(without, min_trials=1)
