@@ -234,3 +234,15 @@ def test_figures_name_the_table_or_shape_they_lack():
         plot_consistency(pd.DataFrame(columns=["metric"]), source="consistency.parquet")
     with pytest.raises(ValueError, match="≥ 3 dimensions"):
         plot_embedding({"time": (np.zeros((5, 2)), np.arange(5))})
+
+
+def test_frame_decoding_gives_each_area_pseudo_mouse_its_own_panel():
+    """config/real.yaml decodes one pseudo-mouse per area and no single mice: one panel each."""
+    table = _frame_table(("pseudo-VISp", "pseudo-VISl", "pseudo"))
+    table.loc[table["subject"] == "pseudo-VISl", "value"] = 0.3
+    fig = plot_frame_decoding(table)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    titles = [ax.get_title() for ax in visible]
+    assert titles == ["pseudo-mouse (pooled)", "pseudo-mouse, VISl", "pseudo-mouse, VISp"]
+    visl = visible[1].get_lines()[0].get_ydata()
+    np.testing.assert_allclose(visl, [30.0, 30.0])  # its own values, not averaged with VISp

@@ -14,24 +14,34 @@ from brainlatent.figures.style import MAIN_COLOR, METHOD_LABELS
 def plot_frame_decoding(metrics: pd.DataFrame, source: str = "metrics", pseudo: str = "pseudo"):
     """Frame accuracy (within 1 s) on the held-out repeat vs number of neurons, per method.
 
-    Single mice share one panel (line: mean over mice and seeds, band: range);
-    the pseudo-mouse, which pools them, gets its own panel when present.
+    Single mice share one panel (line: mean over mice and seeds, band: range); each
+    pseudo-mouse (``pseudo``, or ``pseudo-<area>`` pooling one imaging area) gets its own,
+    since pooling areas into one line would hide what the per-area comparison is for.
     """
     rows = metrics[metrics["metric"] == "accuracy"]
     if rows.empty:
         raise DataError(source, "no rows with metric 'accuracy'")
-    is_pseudo = rows["subject"] == pseudo
-    panels = [("single mice", rows[~is_pseudo]), ("pseudo-mouse (pooled)", rows[is_pseudo])]
-    panels = [(title, sub) for title, sub in panels if not sub.empty]
+    subject = rows["subject"].astype(str)
+    is_pseudo = (subject == pseudo) | subject.str.startswith(f"{pseudo}-")
+    panels = [("single mice", rows[~is_pseudo])] if (~is_pseudo).any() else []
+    for name in sorted(subject[is_pseudo].unique(), key=lambda n: (n != pseudo, n)):
+        area = name.removeprefix(pseudo).removeprefix("-")
+        title = f"pseudo-mouse, {area}" if area else "pseudo-mouse (pooled)"
+        panels.append((title, rows[subject == name]))
+    n_cols = min(3, len(panels))
+    n_rows = -(-len(panels) // n_cols)
     fig, axes = plt.subplots(
-        1,
-        len(panels),
-        figsize=(4.2 * len(panels), 3.4),
+        n_rows,
+        n_cols,
+        figsize=(4.2 * n_cols, 3.4 * n_rows),
         constrained_layout=True,
         sharey=True,
         squeeze=False,
     )
-    for ax, (title, panel) in zip(axes[0], panels, strict=True):
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for i, (title, panel) in enumerate(panels):
+        ax = axes.flat[i]
         for method, sub in panel.groupby("method", sort=False):
             curve = sub.groupby("n_neurons")["value"].agg(["mean", "min", "max"])
             (line,) = ax.plot(
@@ -55,8 +65,9 @@ def plot_frame_decoding(metrics: pd.DataFrame, source: str = "metrics", pseudo: 
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xlabel("number of neurons")
         ax.set_title(title, fontsize=9)
+        if i % n_cols == 0:
+            ax.set_ylabel("frame accuracy within 1 s (%)")
         ax.spines[["top", "right"]].set_visible(False)
-    axes[0, 0].set_ylabel("frame accuracy within 1 s (%)")
     axes[0, 0].legend(fontsize=7, frameon=False)
     fig.suptitle("Allen natural movie one: decoding the held-out repeat", fontsize=9)
     return fig
