@@ -46,7 +46,11 @@ def top_k_accuracy(ranks: np.ndarray, k: int) -> float:
 
 
 def relative_median_rank(ranks: np.ndarray, n_candidates: int) -> float:
-    """Median rank divided by the number of candidates (Benchetrit et al.): 0 is perfect."""
+    """Median rank divided by the number of candidates (Benchetrit et al.).
+
+    Ranks start at 1 (:func:`retrieval_ranks`), so a perfect decoder scores ``1/n``, not 0,
+    and chance is ``(n + 1) / 2n``: compare sets of different sizes with that floor in mind.
+    """
     return float(np.median(ranks) / n_candidates)
 
 

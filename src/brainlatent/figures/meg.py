@@ -46,8 +46,8 @@ def plot_retrieval(
 
     One column per candidate set, side by side: the test images (``small``) and, when
     the table has it, the test images plus images never seen (``large``), each with its
-    own chance level. A second row draws the relative median rank (0 is perfect, 0.5
-    chance) when the table has it: top-5 falls in the large set while the rank, which
+    own chance level. A second row draws the relative median rank (1/n is perfect, about
+    0.5 chance) when the table has it: top-5 falls in the large set while the rank, which
     divides by the number of candidates, need not.
     """
     rows = _select(metrics, metric, source)
@@ -87,7 +87,7 @@ def plot_retrieval(
             _bars(ax, ranks[rank_sets == name], models, decoders)
             ax.set_ylim(0, min(top, 0.55))
             ax.set_title("relative median rank (chance 0.5)", fontsize=9)
-        axes[1, 0].set_ylabel("relative median rank\n(0 = perfect; lower is better)")
+        axes[1, 0].set_ylabel("relative median rank\n(lower is better)")
     fig.suptitle("THINGS-MEG: retrieval of test images", fontsize=10)
     # Below the axes: bars reach the top, and a legend inside would hide them.
     handles, labels = axes[0, 0].get_legend_handles_labels()
