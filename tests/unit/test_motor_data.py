@@ -145,8 +145,10 @@ def test_groups_filter(tmp_path):
 # --------------------------------------------------------------------------- bad files
 
 
-def _write(path: Path, omit: str = "", nan: bool = False, short: bool = False) -> Path:
-    """A tiny session in the real layout, without ``omit``."""
+def _write(
+    path: Path, omit: str = "", nan: bool = False, short: bool = False, shuffle: bool = False
+) -> Path:
+    """A tiny session in the real layout, without ``omit`` (``shuffle``: trials out of order)."""
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
     from pynwb.behavior import BehavioralTimeSeries, Position, SpatialSeries
     from pynwb.file import Subject
@@ -172,7 +174,7 @@ def _write(path: Path, omit: str = "", nan: bool = False, short: bool = False) -
     columns.remove(omit) if omit in columns else None
     for column in columns:
         nwb.add_trial_column(name=column, description=column)
-    for k in range(3):
+    for k in (2, 0, 1) if shuffle else range(3):
         row = dict(target_on_time=k + 0.3, go_cue_time=k + 0.8, result="R", target_id=float(k))
         nwb.add_trial(start_time=float(k), stop_time=k + 0.9, **{c: row[c] for c in columns})
     if omit != "behavior":
@@ -205,6 +207,15 @@ def test_minimal_real_layout_reads(tmp_path):
     # Without cursor_vel the velocity is the gradient of the position.
     derived = read_motor_session(_write(tmp_path / "v", omit="cursor_vel"))
     np.testing.assert_allclose(derived.velocity, session.velocity)
+
+
+def test_trials_are_read_in_time_order(tmp_path):
+    """The calibration block is a session's first trials: a table out of order is sorted."""
+    path = _write(tmp_path, shuffle=True)
+    session = read_motor_session(path)
+    assert session.trials["start_time"].tolist() == [0.0, 1.0, 2.0]
+    assert session.trials["target_id"].tolist() == [0.0, 1.0, 2.0]  # rows moved whole
+    assert session.trials.index.tolist() == [0, 1, 2]
 
 
 @pytest.mark.parametrize(

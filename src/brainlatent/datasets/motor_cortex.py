@@ -68,7 +68,7 @@ class MotorSession:
     kinematics_time: np.ndarray  # (n,) s
     position: np.ndarray  # (n, 2) cm
     velocity: np.ndarray  # (n, 2) cm/s
-    trials: pd.DataFrame  # one row per trial of the file, in its order
+    trials: pd.DataFrame  # one row per trial of the file, in time order (start_time)
     acceleration: np.ndarray | None = None  # (n, 2) cm/s², the file's cursor_acc if it has one
 
     @property
@@ -255,7 +255,9 @@ def _trials(path: Path, nwb) -> pd.DataFrame:
     for column in keep:
         if column != "result":
             table[column] = table[column].astype(np.float64)
-    return table
+    # In time order, which the calibration/evaluation split relies on (a trial's trial_id
+    # downstream is its row here, the file's row when the file's table is in time order).
+    return table.sort_values("start_time", kind="stable").reset_index(drop=True)
 
 
 def _subject(path: Path, nwb, from_name: str | None) -> str:
