@@ -1,4 +1,4 @@
-"""Bin one motor-cortex session's rewarded trials on movement onset: counts per electrode."""
+"""Bin one motor-cortex session's rewarded trials around movement onset or the go cue."""
 
 import argparse
 import json
@@ -16,7 +16,7 @@ def main(argv=None):
         "--settings",
         type=json.loads,
         required=True,
-        help="JSON: bin_s, window_s, groups, artifacts",
+        help="JSON: bin_s, window_s, align, groups, artifacts",
     )
     args = parser.parse_args(argv)
     settings = args.settings
@@ -25,12 +25,13 @@ def main(argv=None):
         session,
         bin_s=settings["bin_s"],
         window_s=tuple(settings["window_s"]),
+        align=settings["align"],
         **settings["artifacts"],
     )
     print(
         f"{trials.session} ({trials.date}): {trials.counts.shape[0]} of {len(session.trials)} "
         f"trials, {trials.counts.shape[1]} bins × {trials.counts.shape[2]} channels, "
-        f"{len(session.spike_times)} units; dropped: "
+        f"{len(session.spike_times)} units, aligned on {trials.align}; dropped: "
         + ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in trials.dropped.items())
     )
     save_trials(args.trials, trials)

@@ -645,7 +645,13 @@ def _cohort(name: str, sessions: list[str], motor: Mapping, simulated: bool) -> 
 
 def _check_motor_settings(motor: Mapping, where: str) -> None:
     start, stop = motor["window_s"]
-    if not start < 0 < stop:
+    if motor.get("align", "movement_onset") == "go_cue":
+        if not start < stop or stop <= 0:
+            raise ConfigError(
+                f"{where}.window_s: [{start}, {stop}] must end after the go cue it is "
+                "aligned on (e.g. [0.0, 0.8])"
+            )
+    elif not start < 0 < stop:
         raise ConfigError(
             f"{where}.window_s: [{start}, {stop}] must start before movement onset and end "
             "after it (e.g. [-0.3, 0.5])"

@@ -117,6 +117,7 @@ BAD_VALUES = [
     ("motor.artifacts.max_acceleration", 0),
     ("motor.artifacts.max_excursion", "10 cm"),
     ("motor.simulate.artifacts_per_minute", -0.5),
+    ("motor.align", "target_on"),
     ("things_meg.stimuli_dir", ""),
     ("device", "gpu"),
     ("device", "cuda:x"),

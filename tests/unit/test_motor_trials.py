@@ -110,6 +110,23 @@ def test_invalid_and_onsetless_trials_are_dropped_and_counted():
     assert trials.dropped == {"invalid": 2, "artifact": 0, "no_onset": 1, "outside_kinematics": 0}
 
 
+def test_go_cue_alignment_places_windows_on_the_cue_and_needs_no_onset():
+    session = hand_made_session(n_trials=5)
+    session.trials.loc[2, "go_cue_time"] = session.trials.loc[2, "start_time"] + 1.45  # mid-reach
+    spike = 4.0 + 1.0 + 0.11  # trial 1's go cue + 110 ms: bin 5 of (0, 0.8) in 20 ms bins
+    session.spike_times = (np.array([spike]), np.array([]), np.array([]))
+    onset_aligned = motor.bin_trials(session, min_trials=1)
+    trials = motor.bin_trials(session, 0.02, (0.0, 0.8), align="go_cue", min_trials=1)
+    assert onset_aligned.trial_id.tolist() == [0, 1, 3, 4]  # trial 2: moving at its cue
+    assert trials.trial_id.tolist() == [0, 1, 2, 3, 4]  # no onset is searched
+    assert trials.dropped["no_onset"] == 0 and trials.align == "go_cue"
+    assert trials.counts[1, 5, 0] == 1 and trials.counts.sum() == 1
+    # The reach peaks 0.5 s after the cue: bin 25 of the cue-aligned window.
+    assert int(np.argmax(trials.velocity[0, :, 0])) in (24, 25)
+    with pytest.raises(ValueError, match="align must be one of"):
+        motor.bin_trials(session, align="target_on", min_trials=1)
+
+
 def test_windows_outside_the_kinematics_are_dropped():
     session = hand_made_session()
     keep = session.kinematics_time < 3.0 * 3 + 1 + 1.5  # ends mid-reach of the last trial
@@ -171,15 +188,19 @@ def test_window_must_be_whole_bins():
         motor.bin_trials(hand_made_session(), 0.04, (-0.25, 0.5), min_trials=1)
 
 
-def test_save_load_round_trip(tmp_path):
-    trials = motor.bin_trials(hand_made_session(spikes=([2.4], [], [])), min_trials=1)
+@pytest.mark.parametrize("align", ["movement_onset", "go_cue"])
+def test_save_load_round_trip(tmp_path, align):
+    window = (-0.3, 0.5) if align == "movement_onset" else (0.0, 0.8)
+    trials = motor.bin_trials(
+        hand_made_session(spikes=([2.4], [], [])), 0.02, window, align=align, min_trials=1
+    )
     path = tmp_path / "trials" / f"{NAME}.npz"
     motor.save_trials(path, trials)
     loaded = motor.load_trials(path)
     for name in ("counts", "velocity", "target", "trial_id"):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(trials, name))
         assert getattr(loaded, name).dtype == getattr(trials, name).dtype
-    for name in ("session", "subject", "date", "channels", "bin_s", "window_s", "dropped"):
+    for name in ("session", "subject", "date", "channels", "bin_s", "window_s", "dropped", "align"):
         assert getattr(loaded, name) == getattr(trials, name)
 
 

@@ -65,6 +65,13 @@ def test_window_must_contain_movement_onset():
         plan({"motor": {"window_s": [0.1, 0.5]}})
 
 
+def test_a_go_cue_window_may_start_at_the_cue_but_must_end_after_it():
+    p = plan({"motor": {"align": "go_cue", "window_s": [0.0, 0.8]}})
+    assert next(iter(p.motor.cohorts.values())).settings["align"] == "go_cue"
+    with pytest.raises(ConfigError, match="window_s.*after the go cue"):
+        plan({"motor": {"align": "go_cue", "window_s": [-0.5, 0.0]}})
+
+
 def test_your_chronic_sessions_become_a_cohort_with_its_own_figure():
     sessions = ["data/day01.nwb", "data/day08.nwb", "data/day30.nwb", "data/day60.nwb"]
     p = plan(

@@ -1,8 +1,8 @@
 # Motor cortex across sessions (Jude, Perich, Miller & Hennig 2022, SABLE; DANDI 000688):
-# simulate or download each monkey's sessions, bin every session's trials on movement onset,
-# then decode hand velocity on the sessions after the training ones: within-session, fixed,
-# aligned PCA/CCA (one job), CEBRA multi-session (one job), SABLE fitted once and adapted to
-# each unseen session. A cohort is `PLAN.motor_cohorts[name]`: the `motor` section's monkeys
+# simulate or download each monkey's sessions, bin every session's trials on movement onset (or
+# the go cue: `motor.align`), then decode hand velocity on the sessions after the training ones:
+# within-session, fixed, aligned PCA/CCA (one job), CEBRA multi-session (one job), SABLE fitted
+# once and adapted to each unseen session. A cohort is `PLAN.motor_cohorts[name]`: the `motor` section's monkeys
 # and your own chronic sessions (`recordings.<name>.sessions`).
 
 MOTOR_COHORTS = PLAN.motor_cohorts
@@ -76,7 +76,7 @@ rule bin_motor_trials:
     resources:
         mem_mb=mem_from_inputs(3, 1000),
     params:
-        settings=motor_settings("bin_s", "window_s", "groups", "artifacts"),
+        settings=motor_settings("bin_s", "window_s", "align", "groups", "artifacts"),
     shell:
         "python {input.script} --nwb {input.nwb:q} --trials {output.trials:q}"
         " --settings {params.settings:q} > {log} 2>&1"

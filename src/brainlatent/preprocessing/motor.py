@@ -22,7 +22,12 @@ of its window (:func:`cursor_artifacts`: acceleration above 1,500 cm/s², or mor
 than 10 cm from the centre hold, what a monkey knocking the handle or letting go of
 it leaves; the bounds the open ``brainsets`` pipeline of DANDI 000688 also uses),
 since one such sample sets the speed peak the onset is found from and dominates
-the R² of every method. The counts
+the R² of every method.
+
+Movement onset is read from the cursor, so placing windows on it uses each session's
+behaviour, an unseen test session's included. ``align="go_cue"`` places them on the
+task's go cue instead (no onset is searched and none is required), for a protocol
+that uses nothing of a test session but its spikes and its task events. The counts
 are in :attr:`TrialSet.dropped`; a session left with fewer than ``min_trials``
 trials is a :class:`~brainlatent.errors.DataError` naming its file.
 
@@ -50,6 +55,8 @@ from brainlatent.io import atomic_path
 TRIAL_DURATION = (0.5, 6.0)
 #: Fewest valid trials a session may keep.
 MIN_TRIALS = 20
+#: Events a trial's window can be placed on (:func:`bin_trials`).
+ALIGN_EVENTS = ("movement_onset", "go_cue")
 #: Why trials are dropped, the keys of :attr:`TrialSet.dropped`.
 DROP_REASONS = ("invalid", "artifact", "no_onset", "outside_kinematics")
 #: Cursor samples beyond these are artifacts (:func:`cursor_artifacts`).
@@ -59,12 +66,14 @@ MAX_EXCURSION = 10.0  # cm from the centre hold; targets are 8 cm away
 
 @dataclass(frozen=True)
 class TrialSet:
-    """One session's valid trials, binned and aligned on movement onset.
+    """One session's valid trials, binned in a window around one event of each trial.
 
     ``counts`` (trials, bins, channels) float32 spike counts summed per channel;
     ``velocity`` (trials, bins, 2) float32 mean cursor velocity per bin (cm/s);
-    ``target`` and ``trial_id`` (row of the NWB trials table) int64;
-    ``window_s`` relative to movement onset. ``dropped`` counts trials left out,
+    ``target`` and ``trial_id`` (row of the session's trials table, which the reader
+    puts in time order) int64;
+    ``window_s`` relative to the event ``align`` names (:data:`ALIGN_EVENTS`).
+    ``dropped`` counts trials left out,
     by reason (:data:`DROP_REASONS`: not a valid rewarded trial, a cursor artifact,
     no clean onset, window outside the kinematics).
     """
@@ -80,6 +89,7 @@ class TrialSet:
     bin_s: float
     window_s: tuple[float, float]
     dropped: Mapping[str, int] = field(default_factory=dict)
+    align: str = "movement_onset"
 
     @property
     def n_trials(self) -> int:
@@ -87,7 +97,7 @@ class TrialSet:
 
     @property
     def bin_times(self) -> np.ndarray:
-        """Centre of each bin (s from movement onset)."""
+        """Centre of each bin (s from the event the window is placed on)."""
         n_bins = self.counts.shape[1]
         return self.window_s[0] + self.bin_s * (np.arange(n_bins) + 0.5)
 
@@ -105,6 +115,7 @@ class TrialSet:
             bin_s=self.bin_s,
             window_s=self.window_s,
             dropped=dict(self.dropped),
+            align=self.align,
         )
 
 
@@ -198,10 +209,10 @@ def valid_trials(trials: pd.DataFrame) -> np.ndarray:
     )
 
 
-def bin_edges(onset: np.ndarray, bin_s: float, window_s: tuple[float, float]) -> np.ndarray:
-    """(trials, bins + 1) bin edges (s) of each trial's window around its onset."""
+def bin_edges(event: np.ndarray, bin_s: float, window_s: tuple[float, float]) -> np.ndarray:
+    """(trials, bins + 1) bin edges (s) of each trial's window around its event time."""
     n_bins = n_window_bins(bin_s, window_s)
-    return onset[:, None] + window_s[0] + bin_s * np.arange(n_bins + 1)[None, :]
+    return event[:, None] + window_s[0] + bin_s * np.arange(n_bins + 1)[None, :]
 
 
 def n_window_bins(bin_s: float, window_s: tuple[float, float]) -> int:
@@ -255,14 +266,18 @@ def bin_trials(
     min_trials: int = MIN_TRIALS,
     max_acceleration: float | None = MAX_ACCELERATION,
     max_excursion: float | None = MAX_EXCURSION,
+    align: str = "movement_onset",
     **thresholds,
 ) -> TrialSet:
-    """A session's valid trials as counts per channel and velocity in bins around onset.
+    """A session's valid trials as counts per channel and velocity in bins around an event.
 
     ``session`` is a :class:`~brainlatent.datasets.motor_cortex.MotorSession`
-    (any object with its fields); ``max_acceleration`` and ``max_excursion`` go to
+    (any object with its fields); ``align`` the event each window is placed on
+    (:data:`ALIGN_EVENTS`); ``max_acceleration`` and ``max_excursion`` go to
     :func:`cursor_artifacts`, ``thresholds`` to :func:`onset_from_speed`.
     """
+    if align not in ALIGN_EVENTS:
+        raise ValueError(f"align must be one of {ALIGN_EVENTS}; got {align!r}")
     window_s = (float(window_s[0]), float(window_s[1]))
     n_window_bins(bin_s, window_s)
     trials = session.trials.reset_index(drop=True)
@@ -280,24 +295,27 @@ def bin_trials(
     go_cue = trials["go_cue_time"].to_numpy(float)
     stop = trials["stop_time"].to_numpy(float)
     clean = valid & ~_any_between(artifacts, time, go_cue, stop)
-    onset = np.full(len(trials), np.nan)
-    for i in np.flatnonzero(clean):
-        onset[i] = onset_from_speed(time, speed, go_cue[i], stop[i], **thresholds)
-    has_onset = clean & np.isfinite(onset)
+    event = np.full(len(trials), np.nan)
+    if align == "go_cue":
+        event[clean] = go_cue[clean]
+    else:
+        for i in np.flatnonzero(clean):
+            event[i] = onset_from_speed(time, speed, go_cue[i], stop[i], **thresholds)
+    placed = clean & np.isfinite(event)
     inside = (
-        has_onset & (onset + window_s[0] >= time[0]) & (onset + window_s[1] <= time[-1])
+        placed & (event + window_s[0] >= time[0]) & (event + window_s[1] <= time[-1])
         if len(time) > 1
         else np.zeros(len(trials), bool)
     )
     in_window = np.zeros(len(trials), bool)
     in_window[inside] = _any_between(
-        artifacts, time, onset[inside] + window_s[0], onset[inside] + window_s[1]
+        artifacts, time, event[inside] + window_s[0], event[inside] + window_s[1]
     )
     dropped = {
         "invalid": int((~valid).sum()),
         "artifact": int((valid & ~clean).sum() + in_window.sum()),
-        "no_onset": int((clean & ~has_onset).sum()),
-        "outside_kinematics": int((has_onset & ~inside).sum()),
+        "no_onset": int((clean & ~placed).sum()),
+        "outside_kinematics": int((placed & ~inside).sum()),
     }
     keep = np.flatnonzero(inside & ~in_window)
     if len(keep) < min_trials:
@@ -313,7 +331,7 @@ def bin_trials(
             + ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in dropped.items())
             + bounds,
         )
-    edges = bin_edges(onset[keep], bin_s, window_s)
+    edges = bin_edges(event[keep], bin_s, window_s)
     channels = tuple(session.channels)
     return TrialSet(
         session=session_name(session.path),
@@ -329,6 +347,7 @@ def bin_trials(
         bin_s=float(bin_s),
         window_s=window_s,
         dropped=dropped,
+        align=align,
     )
 
 
@@ -342,6 +361,7 @@ def save_trials(path, trials: TrialSet) -> None:
         "bin_s": trials.bin_s,
         "window_s": list(trials.window_s),
         "dropped": dict(trials.dropped),
+        "align": trials.align,
     }
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
@@ -373,6 +393,7 @@ def load_trials(path) -> TrialSet:
             bin_s=float(meta["bin_s"]),
             window_s=(float(meta["window_s"][0]), float(meta["window_s"][1])),
             dropped={str(k): int(v) for k, v in meta["dropped"].items()},
+            align=str(meta.get("align", "movement_onset")),
         )
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(path, f"not a trials file: {error}") from error
