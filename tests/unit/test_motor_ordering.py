@@ -103,7 +103,7 @@ def near(table):
 
 
 def test_sable_beats_every_decoder_near_training(near):
-    """SABLE, reading whole trials through dynamics learnt on 3 sessions, beats the causal
+    """SABLE, reading whole trials through dynamics learnt on 3 sessions, beats the
     within-session Wiener filter fitted on the session's ~70 calibration trials."""
     assert near["sable"] > near["within"] + 0.03, near
     assert near["sable"] > near["aligned"] + 0.05, near

@@ -43,6 +43,10 @@ regression from ``n_lags`` bins of history (current bin included; the neural
 activity leads the hand), lags padded within each trial by its first bin so
 history never crosses a trial boundary, features standardised, and one penalty
 chosen by grouped K-fold cross-validation over trials of the training data only.
+The counts it reads are smoothed by a centred Gaussian (:func:`smooth`), so each
+bin also carries spikes of the next ~100 ms: an offline decoder, not a causal one
+(with a causal half-Gaussian of the same s.d., ``within`` scores 0.78 instead of
+0.83 far from training on the default sessions).
 
 Each method function takes ``(train, test, **settings)`` and returns the
 predicted velocity of the evaluation trials, (trials, bins, 2); ``test`` may
@@ -290,7 +294,10 @@ def match_channels(trials: TrialSet, channels: Sequence[str]) -> np.ndarray:
 
 
 def smooth(counts: np.ndarray, bin_s: float, sd_s: float) -> np.ndarray:
-    """Counts smoothed in time within each trial by a Gaussian of s.d. ``sd_s``."""
+    """Counts smoothed in time within each trial by a centred Gaussian of s.d. ``sd_s``.
+
+    Centred, so a bin also sees later spikes (up to 4 s.d. ahead): offline smoothing.
+    """
     if sd_s <= 0:
         return np.asarray(counts, dtype=np.float64)
     return gaussian_filter1d(
