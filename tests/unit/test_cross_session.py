@@ -197,3 +197,21 @@ def test_session_table_says_what_each_session_brings(sessions):
     assert table["n_active_channels"].tolist() == [48, 48, 43, 48]
     assert table.loc[2, list(dropped)].tolist() == [9, 2, 1, 0]
     assert (table.loc[[0, 1, 3], list(dropped)] == 0).all().all()
+    # Reaches vary in peak (±15 %), width (±10 %) and direction (8°): the target explains
+    # most, not all, of the velocity; training sessions have no evaluation block.
+    assert table["target_template_r2"].iloc[:2].isna().all()
+    assert table["target_template_r2"].iloc[2:].between(0.8, 0.99).all(), table
+
+
+def test_target_template_is_the_per_target_mean_of_the_training_sessions(sessions):
+    train, test = sessions[:2], sessions[2]
+    template = cs.target_template(train, test)
+    assert template.shape == test.velocity.shape
+    pooled = np.concatenate([s.velocity for s in train])
+    target = np.concatenate([s.target for s in train])
+    i = int(np.flatnonzero(test.target == 3)[0])
+    np.testing.assert_allclose(template[i], pooled[target == 3].mean(0, dtype=np.float64))
+    unseen = dataclasses.replace(test, target=np.full_like(test.target, 9))  # never trained
+    np.testing.assert_allclose(
+        cs.target_template(train, unseen)[0], pooled.mean(0, dtype=np.float64)
+    )

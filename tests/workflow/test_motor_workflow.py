@@ -71,6 +71,8 @@ def test_the_sessions_table_accounts_for_every_trial(project, cohort):
     dropped = sessions[["invalid", "artifact", "no_onset", "outside_kinematics"]].sum(axis=1)
     assert (sessions["n_trials"] + dropped == attempted).all()
     assert (sessions["invalid"] > 0).any() and (sessions["artifact"] == 0).all()
+    template = sessions.set_index("role")["target_template_r2"]
+    assert template["train"].isna().all() and template["test"].between(0.3, 1.0).all()
 
 
 def test_own_sessions_are_read_from_the_users_files(project):

@@ -81,6 +81,7 @@ METRIC_COLUMNS = [
 SESSION_COLUMNS = [
     "dataset", "subject", "session", "date", "days_apart", "role", "n_trials",
     "n_calibration", "n_evaluation", "n_channels", "n_active_channels", *DROP_REASONS,
+    "target_template_r2",
 ]  # fmt: skip
 #: Bins of history the Wiener filter sees (200 ms at 20 ms bins; 100 ms decoded worse).
 N_LAGS = 10
@@ -139,11 +140,28 @@ def days_apart(train: Sequence[TrialSet], test: TrialSet) -> int:
     return int((test.date - max(t.date for t in train)).days)
 
 
+def target_template(train: Sequence[TrialSet], test: TrialSet) -> np.ndarray:
+    """(trials, bins, 2): the training sessions' mean velocity per target and bin, for each
+    trial of ``test`` by its target (the mean over every target where one was never trained).
+
+    Not a decoder (it reads the test trials' targets and no spikes): a yardstick of how
+    stereotyped the reaches are, i.e. how much of the velocity the target and the window's
+    placement alone explain.
+    """
+    velocity = np.concatenate([t.velocity for t in train]).astype(np.float64)
+    target = np.concatenate([t.target for t in train])
+    overall = velocity.mean(axis=0)
+    means = {k: velocity[target == k].mean(axis=0) for k in np.unique(target)}
+    return np.stack([means.get(k, overall) for k in test.target])
+
+
 def session_table(
     sessions: Sequence[TrialSet], n_train_sessions: int, calibration_fraction: float = 0.5
 ) -> pd.DataFrame:
     """What each session brings (:data:`SESSION_COLUMNS`): its role, the trials kept and each
-    block's share, the channels with any spike, and the trials dropped by reason.
+    block's share, the channels with any spike, the trials dropped by reason, and for a test
+    session how stereotyped its reaches are (``target_template_r2``: the R² of
+    :func:`target_template` on its evaluation block).
 
     ``days_apart`` counts from the last training session (≤ 0 for the training sessions);
     the dropped counts are those of the binning (:attr:`TrialSet.dropped`), so a real
@@ -168,6 +186,11 @@ def session_table(
                     "n_channels": len(trials.channels),
                     "n_active_channels": int((trials.counts.sum(axis=(0, 1)) > 0).sum()),
                     **{reason: int(trials.dropped.get(reason, 0)) for reason in DROP_REASONS},
+                    "target_template_r2": (
+                        score(blocks[1].velocity, target_template(train, blocks[1]))
+                        if blocks
+                        else np.nan
+                    ),
                 }
             )
     return pd.DataFrame(rows, columns=SESSION_COLUMNS)
