@@ -158,7 +158,9 @@ def sliding_windows(
     times = np.asarray(times)
     if length <= 0 or step <= 0:
         raise ValueError(f"window length and step must be positive; got {length}, {step}")
-    dt = times[1] - times[0]
+    # The sample step from the whole span: the stored times are rounded (to 1 µs), and one
+    # rounded step times n would put each window's stop off the grid.
+    dt = (times[-1] - times[0]) / (len(times) - 1)
     n = int(round(length / dt))
     if n > len(times):
         raise ValueError(f"window length {length} s exceeds the epoch ({len(times) * dt:.3f} s)")

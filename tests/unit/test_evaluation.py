@@ -17,6 +17,15 @@ def test_sliding_windows_cover_the_epoch():
         evaluation.sliding_windows(times, 5.0, 0.1)
 
 
+def test_window_edges_stay_on_the_grid_when_the_stored_times_are_rounded():
+    """Epoch times are stored to 1 µs (120 Hz: 0.008333): the windows' stops must still be
+    whole 250 ms steps from their starts, not -0.25001."""
+    times = np.round(-0.5 + np.arange(181) / 120, 6)
+    windows = evaluation.sliding_windows(times, 0.25, 0.1)
+    assert [w[1] for w in windows] == pytest.approx([w[0] + 0.25 for w in windows], abs=1e-9)
+    assert windows[0][1] == -0.25 and windows[-1][1] == 0.95
+
+
 def test_average_repeats_and_feature_lookup():
     images, means = evaluation.average_repeats(np.array([[1.0], [3.0], [5.0]]), [7, 7, 2])
     assert images.tolist() == [2, 7] and means.ravel().tolist() == [5.0, 2.0]
