@@ -446,8 +446,8 @@ class BrainModuleDecoder(RegressorMixin, TorchEstimator):
         sims = z @ candidates.T  # (n_val, n_val_images)
         true_col = torch.as_tensor(np.searchsorted(val_groups, groups[idx]))
         true_sim = sims.gather(1, true_col[:, None])
-        rank = (sims > true_sim).sum(dim=1)
-        top5 = float((rank < 5).float().mean())
+        rank = (sims >= true_sim).sum(dim=1)  # 1 = best; ties count against, as in evaluation
+        top5 = float((rank <= 5).float().mean())
         return {"val_loss": loss, "val_clip": clip, "val_mse": mse, "val_top5": top5}
 
     # -- public API --------------------------------------------------------
