@@ -501,6 +501,9 @@ def build_scorecard(
                 row["status"] = "ok"
                 detail = _describe_data(rows)
                 row["data"] = f"{label}: {detail}" if detail else label
+                left_out = len(rows) - row["n_rows"] if v.locator.contrast is None else 0
+                if left_out:  # e.g. a seed whose threshold was never crossed
+                    row["data"] += f"; {left_out} of {len(rows)} rows have no value, left out"
             row["within_spread"] = _within(
                 label, row["status"], paper_value, v.low, v.high, row["run_value"]
             )

@@ -134,6 +134,21 @@ def test_simulated_data_never_pass_as_within_the_spread(tmp_path):
     assert not card["within_spread"].isin(["yes", "no"]).any()
 
 
+def test_rows_without_a_value_are_counted_in_the_data_column(tmp_path):
+    """A seed whose threshold was never crossed is NaN: the mean leaves it out, and says so."""
+    table = retrieval()
+    table.loc[(table["decoder"] == "brain_module") & (table["image_model"] == "clip"), "value"] = (
+        math.nan
+    )
+    row = build_scorecard(
+        load_values(one_value(tmp_path)),
+        {"results/things_meg/metrics/retrieval.parquet": table},
+        REAL,
+    ).iloc[0]
+    assert row["n_rows"] == 2 and row["run_value"] == pytest.approx(0.4)
+    assert row["data"].endswith("; 2 of 4 rows have no value, left out"), row["data"]
+
+
 def test_outside_the_spread_is_no(tmp_path):
     values = load_values(one_value(tmp_path, spread={"low": 0.5, "high": 0.7, "kind": "sd"}))
     assert build_scorecard(values, TABLES, REAL).iloc[0]["within_spread"] == "no"
