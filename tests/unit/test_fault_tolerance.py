@@ -93,9 +93,26 @@ def tiny_phase():
 
 def test_measured_threshold_matches_the_predicted_one_on_the_tiny_config(tiny_phase):
     assert list(tiny_phase.columns) == COLUMNS
-    threshold = tiny_phase[tiny_phase["metric"] == "threshold"].set_index("estimate")["value"]
+    threshold = tiny_phase[
+        (tiny_phase["metric"] == "threshold") & (tiny_phase["network"] == "protected")
+    ].set_index("estimate")["value"]
     assert 0.3 < threshold["predicted"] < 0.9
     assert abs(threshold["simulated"] / threshold["predicted"] - 1) < THRESHOLD_TOLERANCE
+
+
+def test_the_restoration_alone_gives_a_rate_code_a_higher_threshold(tiny_phase):
+    """The fair control (README): the rate code with the protected chain's restoring layers,
+    on fewer neurons, has a threshold too, and a higher one than the grid code's here: in this
+    reconstruction the threshold comes from von Neumann's restoration, not from the code."""
+    simulated = tiny_phase[tiny_phase["estimate"] == "simulated"]
+    threshold = simulated[simulated["metric"] == "threshold"].set_index("network")["value"]
+    assert set(threshold.index) == {"protected", "restored_rate"}
+    assert threshold["restored_rate"] > threshold["protected"] + 0.05
+    failure = simulated[(simulated["metric"] == "failure") & (simulated["bundle"] == 21)]
+    deep = failure[failure["depth"] == 24].pivot_table(
+        index="sigma", columns="network", values="value"
+    )
+    assert deep.loc[0.5, "restored_rate"] <= 0.02 < 0.1 < deep.loc[0.5, "unprotected"]
 
 
 def test_threshold_rises_toward_the_predicted_one_as_bundles_grow(tiny_phase):
@@ -106,7 +123,9 @@ def test_threshold_rises_toward_the_predicted_one_as_bundles_grow(tiny_phase):
     assert small < main - 0.05  # a small bundle is overwhelmed by its own fluctuations earlier
     assert main < float(predicted.iloc[0]) + 0.02  # finite bundles lie at or below the limit
     # the headline σ* is the main bundle's, the same number in both rows
-    headline = tiny_phase.query("metric == 'threshold' and estimate == 'simulated'")
+    headline = tiny_phase.query(
+        "metric == 'threshold' and estimate == 'simulated' and network == 'protected'"
+    )
     assert headline["value"].tolist() == [main] and headline["bundle"].tolist() == [21.0]
 
 
@@ -120,7 +139,8 @@ def test_biological_noise_is_poisson_in_sigma_units(tiny_phase):
     assert rows["biological_sigma_min"] == pytest.approx(np.sqrt(2 / (30 * 0.5)))
     assert rows["biological_sigma_max"] == pytest.approx(np.sqrt(2 / (10 * 0.1)))
     spikes = tiny_phase.query("metric == 'threshold_peak_spikes'").set_index("estimate")["value"]
-    star = tiny_phase.query("metric == 'threshold'").set_index("estimate")["value"]
+    star = tiny_phase.query("metric == 'threshold' and network == 'protected'")
+    star = star.set_index("estimate")["value"]
     np.testing.assert_allclose(spikes, 2 / star**2)
 
 

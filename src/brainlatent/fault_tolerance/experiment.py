@@ -7,12 +7,14 @@ two-bit multiplier needs for failure below ε against σ, simulated and predicte
 fitted exponents (:mod:`.scaling`).
 
 Both tables have the columns of :data:`COLUMNS`: ``network`` is ``protected`` (grid code,
-bundles and restoration) or ``unprotected`` (rate code, plain redundancy); ``estimate`` is
+bundles and restoration), ``restored_rate`` (rate code with the same restoration: what the
+restoration does without the code) or ``unprotected`` (rate code, plain redundancy); ``estimate`` is
 ``simulated`` (Monte Carlo, one row per seed) or ``predicted`` (theory; no seed); ``bundle``
 (wires per logical bit), ``depth``, ``sigma`` and ``epsilon`` are NaN where they do not
 apply. Metrics: ``failure`` (probability that the circuit's output is wrong), ``wire_error``
 (mean fraction of wrong wires of the output bundle), ``threshold`` (σ* of the main bundle),
-``threshold_by_bundle`` (σ* of every bundle simulated, the finite-size check),
+(``protected`` and ``restored_rate``), ``threshold_by_bundle`` (σ* of every bundle of the
+protected chain, the finite-size check),
 ``threshold_peak_spikes`` (the Poisson neuron whose noise is σ*: its spikes per step at the
 peak of its tuning, :mod:`.biology`), ``biological_sigma_min`` / ``_max`` (the noise of the
 configured biological neurons), ``neurons`` (total neurons of the multiplier),
@@ -34,6 +36,9 @@ from brainlatent.fault_tolerance.threshold import crossing, predicted_threshold,
 from brainlatent.seeding import rng
 
 DATASET = "fault_tolerance"
+#: The chains simulated: the grid code with restoration, a rate code with the same
+#: restoration, and a rate code with plain redundancy.
+NETWORKS = ("protected", "restored_rate", "unprotected")
 COLUMNS = [
     "dataset", "network", "estimate", "seed", "bundle", "depth", "sigma", "epsilon", "metric",
     "value",
@@ -89,8 +94,11 @@ def phase_transition(
         if network == "unprotected":
             return
         threshold = crossing(sigmas, result["failure"][:, -1])
-        metrics = [("threshold_by_bundle", threshold)]
-        if size == bundle:  # the headline σ*: the main bundle's
+        if network == "restored_rate":
+            metrics = [("threshold", threshold)]
+        else:
+            metrics = [("threshold_by_bundle", threshold)]
+        if network == "protected" and size == bundle:  # the headline σ*: the main bundle's
             metrics += [
                 ("threshold", threshold),
                 ("threshold_peak_spikes", peak_spikes(threshold, fano)),
@@ -100,10 +108,12 @@ def phase_transition(
                 dict(network=network, estimate="simulated", seed=seed, bundle=size,
                      depth=depths[-1], metric=metric, value=value)
             )  # fmt: skip
-        progress(f"seed {seed}: sigma* = {threshold:.3f} (bundle {size}, depth {depths[-1]})")
+        progress(
+            f"seed {seed}: sigma* = {threshold:.3f} ({network}, bundle {size}, depth {depths[-1]})"
+        )
 
     for seed in seeds:
-        for network in ("protected", "unprotected"):
+        for network in NETWORKS:
             result = xor_chain(
                 code,
                 sigmas,
@@ -112,6 +122,7 @@ def phase_transition(
                 n_trials,
                 rng(seed, DATASET, network),
                 protected=network == "protected",
+                restore=network != "unprotected",
             )
             simulated(network, seed, bundle, result)
         for size in extra:

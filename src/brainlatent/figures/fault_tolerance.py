@@ -22,6 +22,19 @@ def _rows(metrics: pd.DataFrame, source, **wanted) -> pd.DataFrame:
     return rows
 
 
+#: The chains of panel c, as the legend names them.
+NETWORK_LABELS = {
+    "protected": "grid code + restoration",
+    "restored_rate": "rate code + restoration",
+    "unprotected": "rate code, copies",
+}
+
+
+def _sd(values) -> float:
+    """Sample s.d. over seeds (0 for one seed)."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
 def _paper_note(paper: dict[str, float | None], key: str, what: str) -> str:
     value = paper.get(key)
     return (
@@ -46,7 +59,10 @@ def plot_phase(metrics: pd.DataFrame, paper: dict[str, float | None], source="me
     predicted = float(
         _rows(metrics, source, metric="threshold", estimate="predicted")["value"].iloc[0]
     )
-    star, spread = measured["value"].mean(), measured["value"].std(ddof=0)
+    star, spread = measured["value"].mean(), _sd(measured["value"])
+    rate_star = metrics.loc[
+        (metrics["network"] == "restored_rate") & (metrics["metric"] == "threshold"), "value"
+    ].mean()  # NaN for a table without the rate code with restoration
     depths = sorted(failure["depth"].unique())
     colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, len(depths)))
     fig, grid = plt.subplots(2, 2, figsize=(11.5, 7.6), constrained_layout=True)
@@ -75,6 +91,9 @@ def plot_phase(metrics: pd.DataFrame, paper: dict[str, float | None], source="me
             ax.axvline(
                 star, color=MAIN_COLOR, lw=1.2, label=f"σ* measured {star:.3f} ± {spread:.3f}"
             )
+            if np.isfinite(rate_star):
+                label = f"σ* of a rate code, same restoration {rate_star:.3f}"
+                ax.axvline(rate_star, color="#d62728", ls="-.", lw=1.2, label=label)
             _biology(ax, metrics)
         ax.axhline(0.5, color=BASELINE_COLOR, lw=0.8)
         letter = "ab"[network == "unprotected"]
@@ -93,12 +112,14 @@ def plot_phase(metrics: pd.DataFrame, paper: dict[str, float | None], source="me
     for sigma, side in picks:
         if sigma is None:
             continue
-        for network, style in (("protected", "-"), ("unprotected", "--")):
+        for network, style in (("protected", "-"), ("restored_rate", ":"), ("unprotected", "--")):
             rows = failure[(failure["network"] == network) & (failure["sigma"] == sigma)]
+            if rows.empty:
+                continue
             stats = rows.groupby("depth")["value"].mean()
             colour = MAIN_COLOR if side == "below" else "#d62728"
             ax.plot(stats.index, stats.values, style, marker="o", ms=3.5, color=colour,
-                    label=f"σ = {sigma:g} ({side} σ*), {network}")  # fmt: skip
+                    label=f"σ = {sigma:g} ({side} σ*), {NETWORK_LABELS[network]}")  # fmt: skip
     ax.set_xscale("log", base=2)
     ax.axhline(0.5, color=BASELINE_COLOR, lw=0.8)
     ax.set(xlabel="depth (XOR gates)", ylabel="failure probability", ylim=(-0.02, 0.6),
@@ -155,7 +176,7 @@ def _finite_size(ax, sizes: pd.DataFrame, thresholds: pd.DataFrame, predicted: f
     for size, colour in zip(bundles, colours, strict=True):
         stats = rows[rows["bundle"] == size].groupby("sigma")["value"].agg(["mean", "min", "max"])
         stars = thresholds.loc[thresholds["bundle"] == size, "value"]
-        label = f"bundle {size:g}: σ* {stars.mean():.3f} ± {stars.std(ddof=0):.3f}"
+        label = f"bundle {size:g}: σ* {stars.mean():.3f} ± {_sd(stars):.3f}"
         ax.plot(stats.index, stats["mean"], "o-", ms=3.5, color=colour, label=label)
         ax.fill_between(stats.index, stats["min"], stats["max"], color=colour, alpha=0.2, lw=0)
     ax.axvline(predicted, color="k", ls=":", lw=1.2, label=f"σ* predicted {predicted:.3f} (∞)")
@@ -184,7 +205,7 @@ def plot_scaling(metrics: pd.DataFrame, paper: dict[str, float | None], source="
         fmt="o",
         color=MAIN_COLOR,
         capsize=3,
-        label=f"simulated (exponent {fitted.mean():.3f} ± {fitted.std(ddof=0):.3f})",
+        label=f"simulated (exponent {fitted.mean():.3f} ± {_sd(fitted):.3f})",
     )
     ax.plot(law["sigma"], law["value"], "k--", lw=1, label=f"predicted law ∝ σ^{predicted:.0f}")
     ax.set(xscale="log", yscale="log")
