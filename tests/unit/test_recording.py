@@ -200,6 +200,32 @@ def test_behaviour_on_another_clock_is_resampled_to_neural_time(tmp_path):
     np.testing.assert_array_equal(rec.behavior[:, 2], (nearest > 1.0).astype(float))
 
 
+def test_behaviour_is_read_in_its_declared_unit(tmp_path):
+    """A position stored in cm with conversion 0.01 and unit "meters" is read in metres."""
+    from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+    from pynwb.behavior import Position, SpatialSeries
+
+    t = np.arange(0, 2, 0.1)
+    nwbfile = NWBFile("units", "id", datetime(2020, 1, 1, tzinfo=UTC))
+    nwbfile.add_acquisition(
+        TimeSeries(name="activity", data=np.ones((len(t), 2)), unit="a.u.", timestamps=t)
+    )
+    cm = np.linspace(0, 160, len(t))
+    module = nwbfile.create_processing_module("behavior", "behaviour")
+    module.add(
+        Position(
+            spatial_series=SpatialSeries(
+                name="pos", data=cm, reference_frame="track start", timestamps=t,
+                conversion=0.01, unit="meters",
+            )
+        )
+    )  # fmt: skip
+    with NWBHDF5IO(str(tmp_path / "u.nwb"), "w") as io:
+        io.write(nwbfile)
+    rec = read_recording(tmp_path / "u.nwb", neural="activity", behavior=["pos"])
+    np.testing.assert_allclose(rec.behavior[:, 0], cm / 100)
+
+
 def test_behaviour_that_never_overlaps_is_an_error(tmp_path):
     _nwb_with_clocks(tmp_path / "c.nwb", np.arange(0, 1, 0.1), np.arange(5, 6, 0.1), np.arange(2.0))
     with pytest.raises(DataError, match=r"c\.nwb: .*do not overlap"):

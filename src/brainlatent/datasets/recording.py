@@ -325,7 +325,9 @@ def _read_nwb(path: Path, neural_name: str, behavior_names: Sequence[str]) -> _N
         columns, names, clocks = [], [], []
         for name in behavior_names:
             b = _find(path, available, name, "behaviour")
-            data = np.asarray(b.data[:], dtype=np.float64)
+            # In the series' declared unit: a position stored in cm with conversion 0.01 and
+            # unit "meters" is read in metres, as the decoders' errors are reported.
+            data = np.asarray(b.get_data_in_units(), dtype=np.float64)
             if data.ndim == 1:
                 data = data[:, None]
             if data.ndim != 2:
