@@ -255,6 +255,13 @@ def test_embeddings_are_fitted_on_the_training_block_only(files):
     np.testing.assert_allclose(again[0], train, atol=1e-4)
 
 
+def test_dff_input_to_the_bayesian_decoder_names_the_file_and_the_fix(files):
+    rec = read_recording(files / "rec.npz")
+    dff = dataclasses.replace(rec, neural=rec.neural - rec.neural.mean(axis=0))
+    with pytest.raises(DataError, match=r"rec\.npz: .*negative.*leave 'bayesian' out"):
+        bd.decode_behavior(dff, ["raw", "bayesian"], log=lambda _: None)
+
+
 def test_input_smoothing_is_stated_and_never_crosses_the_split(files):
     rec = read_recording(files / "rec.npz")
     plain = bd.decode_behavior(rec, ["raw"], test_fraction=0.25, log=lambda _: None)

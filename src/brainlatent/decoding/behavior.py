@@ -41,6 +41,7 @@ from sklearn.metrics import r2_score
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
 from brainlatent.datasets.recording import Recording
+from brainlatent.errors import DataError
 from brainlatent.decoding.frames import consistency_matrix
 
 #: Embeddings decoded with kNN, CEBRA first.
@@ -453,6 +454,12 @@ def decode_behavior(
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; expected some of {list(METHODS)}")
+    if "bayesian" in methods and (recording.neural < 0).any():
+        raise DataError(
+            recording.path,
+            "the neural series has negative values (dF/F or z-scores?), but the Bayesian "
+            "decoder needs spike counts: leave 'bayesian' out of recording.methods",
+        )
     neural, behavior = recording.neural, recording.behavior
     names, is_discrete = recording.behavior_names, recording.is_discrete
     split = split_index(len(neural), test_fraction)
