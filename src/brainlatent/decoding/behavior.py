@@ -41,8 +41,8 @@ from sklearn.metrics import r2_score
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
 from brainlatent.datasets.recording import Recording
-from brainlatent.errors import DataError
 from brainlatent.decoding.frames import consistency_matrix
+from brainlatent.errors import DataError
 
 #: Embeddings decoded with kNN, CEBRA first.
 EMBEDDINGS = ("cebra_behavior", "cebra_time", "pca", "raw")
