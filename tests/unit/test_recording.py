@@ -85,11 +85,11 @@ def test_npz_round_trip_takes_names_discrete_and_rate_from_the_file(session, fil
 
 
 def test_npz_minimal_needs_a_rate(tmp_path):
-    path = _npz(tmp_path / "r.npz", neural=np.ones((50, 3)), behavior=np.arange(50.0))
+    path = _npz(tmp_path / "r.npz", neural=np.ones((250, 3)), behavior=np.arange(250.0))
     with pytest.raises(DataError, match=r"r\.npz.*sampling rate"):
         read_recording(path)
     rec = read_recording(path, rate=30.0, behavior_names=["x"])
-    assert rec.behavior.shape == (50, 1) and rec.behavior_names == ("x",) and rec.discrete == ()
+    assert rec.behavior.shape == (250, 1) and rec.behavior_names == ("x",) and rec.discrete == ()
     with pytest.raises(DataError, match="30 Hz but the config says 20"):
         path = _npz(tmp_path / "s.npz", neural=np.ones((5, 1)), behavior=np.ones(5), rate=30.0)
         read_recording(path, rate=20.0)
@@ -253,6 +253,34 @@ def test_embeddings_are_fitted_on_the_training_block_only(files):
     shuffled[1800:] = shuffled[1800:][::-1]
     again = bd.embed("pca", shuffled[:1800], shuffled[1800:], rec.behavior[:1800], rec.is_discrete)
     np.testing.assert_allclose(again[0], train, atol=1e-4)
+
+
+def test_a_constant_behaviour_column_or_a_short_recording_names_the_file(tmp_path):
+    neural, position = np.ones((300, 3)), np.linspace(0, 1, 300)
+    flat = _npz(tmp_path / "flat.npz", neural=neural, behavior=np.c_[position, 0 * position])
+    with pytest.raises(DataError, match=r"flat\.npz: .*\['behavior_1'\] never change"):
+        read_recording(flat, rate=30.0)
+    short = read_recording(
+        _npz(tmp_path / "short.npz", neural=neural[:60], behavior=position[:60]), rate=30.0
+    )
+    with pytest.raises(DataError, match=r"short\.npz: only 60 samples \(at least 200\)"):
+        bd.decode_behavior(short, ["raw"], log=lambda _: None)
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"neural": np.array([np.ones(3), np.ones(5)], dtype=object)}, "array 'neural'"),
+        ({"rate": np.array([40.0, 40.0])}, "rate must be one number"),
+        ({"rate": np.array("40 Hz")}, "rate must be one number"),
+    ],
+)
+def test_npz_arrays_of_the_wrong_kind_name_the_file_and_the_array(tmp_path, arrays, message):
+    fields = {"neural": np.ones((300, 2)), "behavior": np.linspace(0, 1, 300), **arrays}
+    path = tmp_path / "odd.npz"
+    np.savez(path, **fields)
+    with pytest.raises(DataError, match=rf"odd\.npz: .*{message}"):
+        read_recording(path)
 
 
 def test_dff_input_to_the_bayesian_decoder_names_the_file_and_the_fix(files):

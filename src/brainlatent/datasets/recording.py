@@ -181,9 +181,26 @@ def _validate(rec: Recording) -> None:
         column = behavior[:, rec.behavior_names.index(name)]
         if not np.array_equal(column, np.round(column)):
             raise DataError(path, f"discrete behaviour column {name!r} has non-integer values")
+    constant = [n for j, n in enumerate(rec.behavior_names) if np.ptp(behavior[:, j]) == 0]
+    if constant:
+        raise DataError(
+            path,
+            f"behaviour column(s) {constant} never change: there is nothing to decode; "
+            "leave them out (recording.behavior)",
+        )
 
 
 # --- npz -----------------------------------------------------------------------------------
+
+
+def _member(archive, path: Path, key: str, dtype=None) -> np.ndarray:
+    """One array of an npz, read now (members load lazily), or a DataError naming it."""
+    try:
+        return np.asarray(archive[key], dtype=dtype)
+    except Exception as error:  # a damaged member, an object array, a value of the wrong type
+        raise DataError(
+            path, f"cannot read array {key!r} ({type(error).__name__}: {error})"
+        ) from error
 
 
 def _read_npz(path: Path):
@@ -196,8 +213,8 @@ def _read_npz(path: Path):
         missing = [k for k in ("neural", "behavior") if k not in keys]
         if missing:
             raise DataError(path, f"missing arrays {missing}; the file has {sorted(keys)}")
-        neural = np.asarray(archive["neural"], dtype=np.float32)
-        behavior = np.asarray(archive["behavior"], dtype=np.float64)
+        neural = _member(archive, path, "neural", np.float32)
+        behavior = _member(archive, path, "behavior", np.float64)
         if behavior.ndim == 1:
             behavior = behavior[:, None]
         if behavior.ndim != 2:
@@ -206,7 +223,7 @@ def _read_npz(path: Path):
             )
         n_columns = behavior.shape[1]
         if "behavior_names" in keys:
-            names = tuple(str(n) for n in np.atleast_1d(archive["behavior_names"]))
+            names = tuple(str(n) for n in np.atleast_1d(_member(archive, path, "behavior_names")))
             if len(names) != n_columns:
                 raise DataError(
                     path, f"behavior_names has {len(names)} names for {n_columns} columns"
@@ -215,7 +232,7 @@ def _read_npz(path: Path):
             names = tuple(f"behavior_{j}" for j in range(n_columns))
         discrete: tuple[str, ...] = ()
         if "discrete" in keys:
-            flags = np.atleast_1d(archive["discrete"])
+            flags = np.atleast_1d(_member(archive, path, "discrete"))
             if flags.dtype == bool:
                 if len(flags) != n_columns:
                     raise DataError(
@@ -224,7 +241,12 @@ def _read_npz(path: Path):
                 discrete = tuple(n for n, f in zip(names, flags, strict=True) if f)
             else:
                 discrete = tuple(str(d) for d in flags)
-        rate = float(archive["rate"]) if "rate" in keys else None
+        rate = None
+        if "rate" in keys:
+            value = _member(archive, path, "rate")
+            if value.size != 1 or not np.issubdtype(value.dtype, np.number):
+                raise DataError(path, f"rate must be one number (Hz); got {value!r}")
+            rate = float(value.item())
     if neural.ndim != 2:
         raise DataError(path, f"neural must be 2D (time × neurons); got shape {neural.shape}")
     return neural, behavior, names, discrete, rate

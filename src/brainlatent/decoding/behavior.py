@@ -50,6 +50,8 @@ EMBEDDINGS = ("cebra_behavior", "cebra_time", "pca", "raw")
 STANDARD = ("bayesian", "knn_smoothed", "ridge_smoothed")
 #: Every decoding method.
 METHODS = (*EMBEDDINGS, *STANDARD)
+#: Fewest samples a recording may have (a held-out block, and a validation tail of the rest).
+MIN_SAMPLES = 200
 #: Methods whose embedding depends on the seed (one row per seed in the tables).
 SEEDED = ("cebra_behavior", "cebra_time")
 #: Columns of the metrics table (``seed`` is missing for deterministic methods;
@@ -82,6 +84,16 @@ def method_device(method: str, cebra_params: Mapping | None = None) -> str:
     from brainlatent.device import device_name
 
     return device_name((cebra_params or {}).get("device", "auto"))
+
+
+def check_length(recording: Recording) -> None:
+    """A DataError naming the file when it is too short to split (:data:`MIN_SAMPLES`)."""
+    if len(recording.neural) < MIN_SAMPLES:
+        raise DataError(
+            recording.path,
+            f"only {len(recording.neural)} samples (at least {MIN_SAMPLES}): too few to hold "
+            "out a test block and choose the smoothing on a validation tail of the rest",
+        )
 
 
 def split_index(n_samples: int, test_fraction: float = 0.2) -> int:
@@ -342,6 +354,7 @@ def validation_curve_of(recording: Recording, method: str, smoothing_s: float, *
     (``[:split]``)."""
     from brainlatent.decoding.selection import validation_curve
 
+    check_length(recording)
     return validation_curve(
         recording.neural[:split],
         recording.behavior[:split],
@@ -385,6 +398,7 @@ def fit_recording_embedding(
 
     if method not in EMBEDDINGS:
         raise ValueError(f"unknown embedding {method!r}; expected one of {list(EMBEDDINGS)}")
+    check_length(recording)
     split = split_index(len(recording.neural), test_fraction)
     train, test = input_blocks(recording.neural, recording.rate, smoothing_s, split)
     description = f"{method} seed={seed}" if progress and method in SEEDED else None
@@ -460,6 +474,7 @@ def decode_behavior(
             "the neural series has negative values (dF/F or z-scores?), but the Bayesian "
             "decoder needs spike counts: leave 'bayesian' out of recording.methods",
         )
+    check_length(recording)
     neural, behavior = recording.neural, recording.behavior
     names, is_discrete = recording.behavior_names, recording.is_discrete
     split = split_index(len(neural), test_fraction)
