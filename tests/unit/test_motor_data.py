@@ -146,7 +146,13 @@ def test_groups_filter(tmp_path):
 
 
 def _write(
-    path: Path, omit: str = "", nan: bool = False, short: bool = False, shuffle: bool = False
+    path: Path,
+    omit: str = "",
+    nan: bool = False,
+    short: bool = False,
+    shuffle: bool = False,
+    nan_time: bool = False,
+    nan_spike: bool = False,
 ) -> Path:
     """A tiny session in the real layout, without ``omit`` (``shuffle``: trials out of order)."""
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
@@ -169,7 +175,10 @@ def _write(
             nwb.add_unit_column(name="electrodes", description="electrode", table=True, index=True)
         for u in range(3):
             extra = {} if omit == "electrodes" else {"electrodes": [u]}
-            nwb.add_unit(spike_times=np.sort(np.linspace(0.1, 19.5, 50) + u / 100), **extra)
+            times = np.sort(np.linspace(0.1, 19.5, 50) + u / 100)
+            if nan_spike and u == 1:
+                times[10] = np.nan
+            nwb.add_unit(spike_times=times, **extra)
     columns = ["target_on_time", "go_cue_time", "result", "target_id"]
     columns.remove(omit) if omit in columns else None
     for column in columns:
@@ -182,6 +191,9 @@ def _write(
         pos = np.stack([np.sin(t), np.cos(t)], 1)
         if nan:
             pos[5, 0] = np.nan
+        if nan_time:
+            t = t.copy()
+            t[7] = np.nan
         behavior = nwb.create_processing_module("behavior", "kinematics")
         if omit != "cursor_pos":
             series = SpatialSeries(name="cursor_pos", data=pos, timestamps=t, reference_frame="c")
@@ -228,6 +240,8 @@ def test_trials_are_read_in_time_order(tmp_path):
         ({"omit": "target_id"}, r"trials table has no column\(s\) \['target_id'\]"),
         ({"omit": "go_cue_time"}, r"no column\(s\) \['go_cue_time'\]"),
         ({"nan": True}, "'cursor_pos' has NaN"),
+        ({"nan_time": True}, "'cursor_pos' has NaN/inf in 1 timestamps"),
+        ({"nan_spike": True}, r"units \[1\] have NaN or infinite spike times"),
         ({"short": True}, "kinematics end at 9.99 s but spikes go on"),
     ],
 )

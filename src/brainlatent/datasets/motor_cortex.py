@@ -169,6 +169,9 @@ def _units(path: Path, nwb) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     if empty:
         raise DataError(path, f"unit(s) {empty[:5]} list no electrode")
     spike_times = tuple(np.sort(np.asarray(t, dtype=np.float64)) for t in times)
+    bad = [i for i, t in enumerate(spike_times) if not np.isfinite(t).all()]
+    if bad:
+        raise DataError(path, f"units {bad[:5]} have NaN or infinite spike times")
     return spike_times, np.array([int(e[0]) for e in electrodes], dtype=np.int64)
 
 
@@ -234,8 +237,12 @@ def _read_series(path: Path, series) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(path, f"{series.name!r} has neither timestamps nor a rate")
     if len(time) != len(data):
         raise DataError(path, f"{series.name!r} has {len(data)} samples, {len(time)} timestamps")
+    if not np.isfinite(time).all():
+        raise DataError(
+            path, f"{series.name!r} has NaN/inf in {int((~np.isfinite(time)).sum())} timestamps"
+        )
     bad = ~np.isfinite(data[:, :2]).all(1)
-    if bad.any() or not np.isfinite(time).all():
+    if bad.any():
         raise DataError(path, f"{series.name!r} has NaN/inf in {bad.sum()} of {len(data)} samples")
     if np.any(np.diff(time) <= 0):
         raise DataError(path, f"{series.name!r} timestamps are not strictly increasing")
