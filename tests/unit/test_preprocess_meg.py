@@ -113,6 +113,24 @@ def test_event_without_stimulus_file(editable, tmp_path):
     assert_fails_cleanly(editable, tmp_path, "has no stimulus file", "run-01_events.tsv")
 
 
+def test_a_run_without_image_trials(editable, tmp_path):
+    path = things_meg.events_path(editable / "bids", "BIGMEG1", "01", "02")
+    events = pd.read_csv(path, sep="\t")
+    events = events[~events["trial_type"].isin(["exp", "test"])]
+    events.to_csv(path, sep="\t", index=False)
+    assert_fails_cleanly(editable, tmp_path, "no image trials", "run-02_events.tsv")
+
+
+def test_a_channel_bad_in_one_run_only_is_named(editable, tmp_path):
+    tsv = recording(editable, "02").parent / "sub-BIGMEG1_ses-01_task-main_run-02_channels.tsv"
+    channels = pd.read_csv(tsv, sep="\t")
+    channels.loc[channels["name"] == "MLC11-1609", "status"] = "bad"
+    channels.to_csv(tsv, sep="\t", index=False)
+    assert_fails_cleanly(
+        editable, tmp_path, r"run 02's MEG channels .* missing \['MLC11-1609'\]", "run-02"
+    )
+
+
 def test_nans_in_raw_data(editable, tmp_path):
     raw = as_fif(editable, "02")  # CTF stores integers: NaNs come with other formats
     raw._data[raw.ch_names.index("MLC11-1609"), 1000:1010] = np.nan

@@ -67,6 +67,8 @@ def run_trials(
     """The image trials of one run, checked against the stimulus files."""
     path = things_meg.events_path(bids_root, subject, session, run)
     trials = things_meg.image_trials(things_meg.read_events(path))
+    if trials.empty:
+        raise DataError(path, "no image trials (trial_type exp or test) in this run's events")
     for image in trials["image"].unique():
         if int(image) not in stimuli or not stimuli[int(image)].exists():
             raise DataError(path, f"image {image} has no stimulus file in the stimuli folder")
@@ -484,8 +486,14 @@ def preprocess_subject(
                 shape = (len(trials), len(names), n_times)
                 np.lib.format.open_memmap(tmp_epochs, "w+", np.float32, shape).flush()
             if recording.ch_names != names or data.shape[2] != n_times:
+                missing = sorted(set(names) - set(recording.ch_names))
+                extra = sorted(set(recording.ch_names) - set(names))
                 raise DataError(
-                    source, "channels or epoch length differ from the subject's first run"
+                    source,
+                    f"run {run}'s MEG channels or epoch length differ from the subject's "
+                    f"first run: channels missing {missing[:5]}, extra {extra[:5]}, "
+                    f"{data.shape[2]} samples vs {n_times} (a channel marked bad in one "
+                    "run's channels.tsv but not another's? mark it in every run)",
                 )
             # Mapped for this run only: written pages leave the process when it is unmapped,
             # so memory does not grow with the number of runs.
