@@ -131,6 +131,14 @@ def test_a_channel_bad_in_one_run_only_is_named(editable, tmp_path):
     )
 
 
+def test_every_sensor_bad(editable, tmp_path):
+    tsv = recording(editable, "01").parent / "sub-BIGMEG1_ses-01_task-main_run-01_channels.tsv"
+    channels = pd.read_csv(tsv, sep="\t")
+    channels["status"] = "bad"
+    channels.to_csv(tsv, sep="\t", index=False)
+    assert_fails_cleanly(editable, tmp_path, "no MEG sensor left", "run-01_meg.ds")
+
+
 def test_nans_in_raw_data(editable, tmp_path):
     raw = as_fif(editable, "02")  # CTF stores integers: NaNs come with other formats
     raw._data[raw.ch_names.index("MLC11-1609"), 1000:1010] = np.nan
