@@ -26,8 +26,8 @@ the R² of every method.
 
 Movement onset is read from the cursor, so placing windows on it uses each session's
 behaviour, an unseen test session's included. ``align="go_cue"`` places them on the
-task's go cue instead (no onset is searched and none is required), for a protocol
-that uses nothing of a test session but its spikes and its task events. The counts
+task's go cue instead (no onset is searched and none is required): then no behaviour
+decides where a window sits, and the cursor is read only by the artifact check. The counts
 are in :attr:`TrialSet.dropped`; a session left with fewer than ``min_trials``
 trials is a :class:`~brainlatent.errors.DataError` naming its file.
 
@@ -283,7 +283,6 @@ def bin_trials(
     trials = session.trials.reset_index(drop=True)
     valid = valid_trials(trials)
     time = np.asarray(session.kinematics_time, dtype=np.float64)
-    speed = np.hypot(session.velocity[:, 0], session.velocity[:, 1])
     artifacts = cursor_artifacts(
         time,
         session.position,
@@ -299,6 +298,7 @@ def bin_trials(
     if align == "go_cue":
         event[clean] = go_cue[clean]
     else:
+        speed = np.hypot(session.velocity[:, 0], session.velocity[:, 1])
         for i in np.flatnonzero(clean):
             event[i] = onset_from_speed(time, speed, go_cue[i], stop[i], **thresholds)
     placed = clean & np.isfinite(event)
