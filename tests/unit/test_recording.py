@@ -232,6 +232,22 @@ def test_behaviour_that_never_overlaps_is_an_error(tmp_path):
         read_recording(tmp_path / "c.nwb", neural="activity", behavior=["pos"])
 
 
+def test_behaviour_timestamps_in_milliseconds_are_an_error(tmp_path):
+    """Both clocks start at 0 and overlap, but one counts ms: never read 1/1000 of it."""
+    neural_t = np.arange(0, 3, 0.1)
+    _nwb_with_clocks(tmp_path / "ms.nwb", neural_t, np.arange(0, 3000, 20.0), neural_t)
+    with pytest.raises(
+        DataError, match=r"ms\.nwb: behaviour series 'pos' .*1\.03e\+03 times as long.*milliseconds"
+    ):
+        read_recording(tmp_path / "ms.nwb", neural="activity", behavior=["pos"])
+    # and the other way round: neural in ms, behaviour in s
+    _nwb_with_clocks(tmp_path / "ms2.nwb", neural_t * 1000, neural_t, neural_t)
+    with pytest.raises(
+        DataError, match=r"ms2\.nwb: behaviour series 'pos' .*0\.001 times as long.*seconds"
+    ):
+        read_recording(tmp_path / "ms2.nwb", neural="activity", behavior=["pos"])
+
+
 # --- decoding ------------------------------------------------------------------------------
 
 

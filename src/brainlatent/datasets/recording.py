@@ -363,7 +363,32 @@ def _read_nwb(path: Path, neural_name: str, behavior_names: Sequence[str]) -> _N
             columns.append(data)
             names += _columns(b, data)
             clocks.append(_timestamps(path, b, len(data)))
+            _check_same_unit(path, name, clocks[-1], t_neural)
     return _NWBSeries(neural, t_neural, columns, clocks, tuple(names), rate)
+
+
+#: Spans this many times apart are taken for two clocks in different units (ms and s).
+UNIT_MISMATCH = 100.0
+
+
+def _check_same_unit(path: Path, name: str, clock: np.ndarray, t_neural: np.ndarray) -> None:
+    """Stop when a behaviour clock and the neural one look like different time units.
+
+    NWB timestamps are seconds, but files written by hand often carry a camera's or a
+    behaviour rig's milliseconds. The spans still overlap (both start near 0), so the
+    resampling would silently read the first thousandth of the behaviour.
+    """
+    spans = [float(c[-1] - c[0]) for c in (clock, t_neural) if len(c) > 1]
+    if len(spans) < 2 or min(spans) <= 0:
+        return
+    ratio = spans[0] / spans[1]
+    if ratio >= UNIT_MISMATCH or ratio <= 1 / UNIT_MISMATCH:
+        raise DataError(
+            path,
+            f"behaviour series {name!r} spans {spans[0]:g} and the neural series {spans[1]:g} "
+            f"in their timestamps ({ratio:.3g} times as long): one of the two clocks is in "
+            "another unit (milliseconds?); NWB timestamps are seconds",
+        )
 
 
 def _rate_from(timestamps: np.ndarray) -> float | None:
