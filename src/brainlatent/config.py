@@ -25,7 +25,19 @@ def load_schema(path: str | Path) -> dict:
 
 
 def check_keys(config: dict, schema: dict, prefix: str = "") -> None:
-    """Raise :class:`ConfigError` for any key the schema does not declare."""
+    """Raise :class:`ConfigError` for any key the schema does not declare.
+
+    A value that may be a mapping or something else (``oneOf``: a list of files or a filter)
+    is checked against the one mapping it may be, so a typo inside the filter is named too.
+    """
+    if isinstance(config, dict) and "properties" not in schema:
+        mappings = [
+            branch
+            for branch in schema.get("oneOf", []) + schema.get("anyOf", [])
+            if "properties" in branch
+        ]
+        if len(mappings) == 1:
+            schema = mappings[0]
     properties = schema.get("properties")
     if not isinstance(config, dict) or properties is None:
         return

@@ -41,6 +41,22 @@ def test_default_config_sets_every_key():
     assert list(missing(SCHEMA, config)) == []
 
 
+def test_schema_defaults_are_config_yaml_values():
+    """The schema documents each key's default: config.yaml, loaded under every config."""
+    config = load(REPO / "config" / "config.yaml")
+
+    def differing(schema, value, prefix=""):
+        for key, sub in schema.get("properties", {}).items():
+            if key not in value:
+                continue
+            if isinstance(value[key], dict):
+                yield from differing(sub, value[key], f"{prefix}{key}.")
+            elif "default" in sub and sub["default"] != value[key]:
+                yield f"{prefix}{key}: schema {sub['default']!r}, config.yaml {value[key]!r}"
+
+    assert list(differing(SCHEMA, config)) == []
+
+
 def test_every_key_is_documented():
     def undocumented(schema, prefix=""):
         for key, sub in schema.get("properties", {}).items():
@@ -57,6 +73,25 @@ def test_misspelt_key_is_named_with_a_hint():
     with pytest.raises(
         ConfigError, match=r"'things_meg\.simulate\.snrr'.*did you mean 'things_meg\.simulate\.snr'"
     ):
+        check_keys(config, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("section", "value", "named"),
+    [
+        # a filter (one of: a list of files, or a mapping)
+        (("allen_calcium", "sessions"), {"session_type": ["StimB"]}, "session_types"),
+        (("motor", "sessions"), {"subject": ["C"], "tasks": ["CO"]}, "subjects"),
+        # CEBRA's settings of the synthetic benchmark, passed to cebra.CEBRA as they are
+        (("synthetic", "cebra"), {"max_iteration": 5}, "max_iterations"),
+    ],
+)
+def test_misspelt_key_inside_a_filter_or_settings_is_named(section, value, named):
+    config = copy.deepcopy(load(REPO / "config" / "config.yaml"))
+    config[section[0]][section[1]] = value
+    wrong = next(iter(value))
+    dotted = re.escape(f"{section[0]}.{section[1]}.")
+    with pytest.raises(ConfigError, match=rf"'{dotted}{wrong}'.*did you mean '{dotted}{named}'"):
         check_keys(config, SCHEMA)
 
 
