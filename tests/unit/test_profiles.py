@@ -82,6 +82,21 @@ def test_no_gpu_is_asked_for_on_a_cpu_only_cluster(monkeypatch):
     assert not any("gpu" in item for item in parsed["set-resources"])
 
 
+def test_every_rule_that_trains_on_a_device_gets_a_gpu_and_a_runtime(monkeypatch):
+    """A rule taking ``resources.device`` fits a model: at the real scale, a GPU and hours."""
+    trains = set()
+    for smk in (REPO / "workflow" / "rules").glob("*.smk"):
+        for block in re.split(r"^(?=\s*rule \w+:)", smk.read_text(), flags=re.MULTILINE):
+            rule = re.match(r"\s*rule (\w+):", block)
+            if rule and "device=DEVICE" in block:
+                trains.add(rule.group(1))
+    assert len(trains) >= 13
+    parsed = parse(SLURM, monkeypatch)
+    for rule in sorted(trains):
+        assert resources(parsed, rule).get("gpu") == "1", rule
+        assert int(resources(parsed, rule)["runtime"].split("*")[0]) >= 60, rule
+
+
 @pytest.mark.parametrize("rule", ["fit_brain_module", "fit_ridge", "preprocess_meg"])
 def test_runtimes_grow_with_retries(monkeypatch, rule):
     assert resources(parse(SLURM, monkeypatch), rule)["runtime"].endswith("* attempt")
