@@ -44,3 +44,14 @@ def test_unknown_key_is_named(tmp_path):
     bad.write_text("motor: {sesions: {subjects: [C]}}\n")
     with pytest.raises(ConfigError, match=re.escape("motor.sesions")):
         merged_config(bad)
+
+
+def test_the_command_line_says_what_to_fix_without_a_traceback(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("motor: {source: download, sessions: {subject: [C]}}\n")
+    assert main([str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown config key 'motor.sessions.subject'")
+    assert "did you mean 'motor.sessions.subjects'" in err and "Traceback" not in err
+    assert main([str(tmp_path / "missing.yaml")]) == 2
+    assert "missing.yaml" in capsys.readouterr().err

@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from brainlatent.errors import ConfigError, DataError
 from brainlatent.plan import Plan, _deep_merge
 
 REPO = Path(__file__).resolve().parents[3]
@@ -89,7 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("configfiles", nargs="+", help="config files merged over config.yaml")
     args = parser.parse_args(argv)
-    table = download_plan(merged_config(*args.configfiles))
+    try:
+        table = download_plan(merged_config(*args.configfiles))
+    except (ConfigError, DataError, OSError, yaml.YAMLError) as error:
+        # what the user must fix, without a traceback (as Snakemake reports it)
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if table.empty:
         print("nothing to download: every chain of this config is simulated")
         return 0
