@@ -197,15 +197,32 @@ def test_fit_scenes_scores_every_beta_and_seed_and_keeps_reconstructions(session
     assert not set(recon["test_image"]) & set(recon["train_image"])
 
 
-def test_fit_scenes_pretrains_on_a_drawn_corpus_and_keeps_its_reconstructions(sessions):
+def test_fit_scenes_pretrains_on_a_drawn_corpus_and_keeps_its_reconstructions(
+    sessions, monkeypatch
+):
+    from brainlatent.models import daenr_scenes
+
+    passed = {}
+
+    def spy(*args, init=None, corpus=None, **kwargs):
+        passed.update(init=init, corpus=corpus)
+        return compare_beta(*args, init=init, corpus=corpus, **kwargs)
+
+    compare_beta = daenr_scenes.compare_beta
+    monkeypatch.setattr(daenr_scenes, "compare_beta", spy)
     pooled = pool_scenes([scene_matrix(s) for s in sessions.values()])
     pretraining = {"images": "dead_leaves", "n_images": 40, "max_epochs": 1, "batch_size": 20}
     table, recon = fit_scenes(
         pooled, [0.0, 1.0], [0], 10, 0, pretraining=pretraining, hidden_dim=4, max_epochs=1,
-        augment=True, progress=False,
+        augment=True, progress=False, lr=1e-9,
     )  # fmt: skip
     assert recon["pretrained"].shape == recon["test_images"].shape
     assert np.isfinite(table["value"]).all()
+    # Every fit gets the corpus and starts from the pretrained network: with a step of 1e-9
+    # the fitted autoencoder (beta 0: no neural term) still reconstructs as the pretrained one.
+    assert passed["init"] is not None and len(passed["corpus"]) == 40
+    np.testing.assert_allclose(recon["reconstructions"][0], recon["pretrained"], atol=1e-4)
+    assert np.abs(recon["pretrained"] - recon["test_images"]).mean() > 0.01  # not the identity
     with pytest.raises(DataError, match="neither 'dead_leaves' nor an existing folder"):
         fit_scenes(
             pooled, [0.0], [0], 10, 0, pretraining={"images": "no/such/folder", "n_images": 5},

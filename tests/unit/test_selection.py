@@ -184,7 +184,24 @@ def test_pca_curve_fits_pca_on_the_fit_part(recording):
     split = bd.split_index(len(recording.neural), 0.2)
     table = bd.validation_curve_of(recording, "pca", 0.25, split=split, pca_dim=2)
     assert table["iterations"].isna().all() and (table["method"] == "pca").all()
-    assert table.loc[table["criterion"], "value"].item() < 1.6  # metres on the track
+    # Five extra cells, silent in the fit part and loud in the validation tail: a PCA fitted
+    # on the fit part gives them no weight, so the score is the same to the last bit; one that
+    # saw the tail would take them for its first components.
+    neural, behavior = recording.neural[:split], recording.behavior[:split]
+    cut = bd.split_index(split, 0.2)
+    loud = np.zeros((split, 5), dtype=np.float32)
+    loud[cut:] = np.random.default_rng(0).normal(0, 100, (split - cut, 5))
+    args = (recording.behavior_names, recording.is_discrete, recording.rate)
+    scores = [
+        sel.validation_curve(x, behavior, *args, method="pca", smoothing_s=0.25, pca_dim=8)
+        for x in (np.hstack([neural, 0 * loud]), np.hstack([neural, loud]))
+    ]
+    clean, noisy = (t.loc[t["criterion"], "value"].item() for t in scores)
+    assert noisy == clean
+    # and the two components carry the position: well under the error of the fit part's median
+    position = behavior[:, 0]
+    chance = np.median(np.abs(position[cut:] - np.median(position[:cut])))
+    assert clean < 0.5 * chance
 
 
 def test_a_set_width_makes_no_curves(recording):
