@@ -62,21 +62,28 @@ def test_several_label_columns_keep_cebras_search():
     assert calls == [(4, 2)]
 
 
-def test_a_fit_is_bit_identical_with_the_fast_search():
+def test_a_fit_is_bit_identical_with_the_fast_search(monkeypatch):
     position, direction = position_labels(seed=3)
     rng = np.random.default_rng(0)
     neural = rng.poisson(0.3, size=(len(position), 20)).astype(np.float32)
     params = {"max_iterations": 40, "batch_size": 128, "output_dimension": 3, "device": "cpu"}
+    searched = []
+    monkeypatch.setattr(
+        "brainlatent.models.cebra_search.conditional_search",
+        lambda *args, search=conditional_search: searched.append(1) or search(*args),
+    )
 
     plain = cebra_models.fit_model(
         cebra_models.make_cebra("behavior", random_state=1, **params),
         neural, position[:, None], discrete=direction, threads=1, fast_search=False,
     ).transform(neural)  # fmt: skip
+    assert searched == []
     fast = cebra_models.fit_model(
         cebra_models.make_cebra("behavior", random_state=1, **params),
         neural, position[:, None], discrete=direction, threads=1, fast_search=True,
     ).transform(neural)  # fmt: skip
     assert np.array_equal(plain, fast)
+    assert len(searched) == 40  # the fast fit took the fast search at every step
 
 
 def test_the_patch_lives_only_inside_the_block():

@@ -116,7 +116,23 @@ def test_sklearn_contract(estimator, check):
     try:
         check(estimator)
     except AssertionError:
+        _assert_order_invariant_to_float32_rounding(estimator)
         pytest.xfail(reason)
+
+
+def _assert_order_invariant_to_float32_rounding(estimator):
+    """What the flaky check asks, at float32's tolerance: a wrong row order still fails."""
+    from sklearn.base import clone
+
+    rng = np.random.default_rng(0)
+    X = 3 * rng.uniform(size=(40, 5))
+    y = X @ rng.normal(size=5)
+    fitted = clone(estimator).fit(X, y)
+    order = rng.permutation(len(X))
+    np.testing.assert_allclose(
+        np.asarray(fitted.predict(X[order])), np.asarray(fitted.predict(X))[order],
+        rtol=1e-5, atol=1e-6,
+    )  # fmt: skip
 
 
 def _meg_data():

@@ -264,11 +264,12 @@ def test_embeddings_are_fitted_on_the_training_block_only(files):
     assert result.split == 1800
     train, test = result.embeddings[("pca", None)]
     assert len(train) == 1800 and len(test) == 600
-    # PCA is refitted from the first 1800 samples alone: the held-out block does not move it.
-    shuffled = rec.neural.copy()
-    shuffled[1800:] = shuffled[1800:][::-1]
-    again = bd.embed("pca", shuffled[:1800], shuffled[1800:], rec.behavior[:1800], rec.is_discrete)
-    np.testing.assert_allclose(again[0], train, atol=1e-4)
+    # PCA is fitted on the first 1800 samples alone: loud noise in the held-out block, which
+    # would take the first components of a PCA that saw it, does not move the training rows.
+    loud = dataclasses.replace(rec, neural=rec.neural.copy())
+    loud.neural[1800:] = np.random.default_rng(0).normal(0, 100, loud.neural[1800:].shape)
+    again = bd.decode_behavior(loud, ["pca"], test_fraction=0.25, log=lambda _: None)
+    np.testing.assert_allclose(again.embeddings[("pca", None)][0], train, atol=1e-4)
 
 
 def test_a_constant_behaviour_column_or_a_short_recording_names_the_file(tmp_path):
@@ -357,16 +358,22 @@ def test_consistency_across_seeds_is_a_long_table():
     gen = np.random.default_rng(0)
     base = gen.normal(size=(200, 3))
     rotation = np.linalg.qr(gen.normal(size=(3, 3)))[0]
+    noise = gen.normal(size=(200, 3))  # a seed that learnt nothing shared
     embeddings = {
         ("cebra_time", 0): (base[:150], base[150:]),
         ("cebra_time", 1): (base[:150] @ rotation, base[150:] @ rotation),
+        ("cebra_time", 2): (noise[:150], noise[150:]),
         ("pca", None): (base[:150], base[150:]),
     }
     table = bd.seed_consistency(embeddings, device="cuda")
     assert list(table.columns) == bd.CONSISTENCY_COLUMNS and bd.CONSISTENCY_COLUMNS[-1] == "device"
     assert set(table.device) == {"cuda"}
-    assert len(table) == 2 and set(table["method"]) == {"cebra_time"}
-    assert np.allclose(table["value"], 1.0)
+    assert len(table) == 6 and set(table["method"]) == {"cebra_time"}
+    value = table.set_index(["source_seed", "target_seed"])["value"]
+    assert sorted(value.index) == [(0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1)]
+    # a rotation of the same embedding is consistent; an unrelated one is not
+    assert np.allclose(value[[(0, 1), (1, 0)]], 1.0)
+    assert (value[[(0, 2), (2, 0), (1, 2), (2, 1)]] < 0.1).all()
 
 
 def test_cebra_behavior_decodes_position_better_than_pca(files):

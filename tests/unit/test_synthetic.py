@@ -232,9 +232,18 @@ def test_cebra_fit_is_unchanged_by_the_sorted_label_search(monkeypatch):
     def run():
         return embed("cebra", data.spikes, data.u, 0, max_iterations=20, batch_size=128)
 
+    searched = []
+    sorted_search = label_search.SortedLabelIndex.search
+    monkeypatch.setattr(
+        label_search.SortedLabelIndex,
+        "search",
+        lambda self, query: searched.append(1) or sorted_search(self, query),
+    )
     fast = run()
+    assert len(searched) == 20  # the benchmark's fit took the sorted search at every step
     monkeypatch.setattr(label_search, "sorted_label_search", contextlib.nullcontext)
     np.testing.assert_array_equal(run(), fast)
+    assert len(searched) == 20
 
 
 @pytest.mark.slow
