@@ -1,7 +1,11 @@
 """Fetch the files of a public dataset listed in its manifest, verified, never half-written.
 
 Each dataset's manifest (``workflow/manifests/<name>.tsv.gz``) lists every file with
-its size, an optional checksum and a versioned URL. A workflow asks for a subset
+its size, an optional checksum and a versioned URL. Where the published listing gives
+no checksum, a committed supplement beside it (``<name>.hashes.tsv.gz``, made by
+:mod:`brainlatent.datasets.manifest_hashes`) may give one, and :func:`read_manifest`
+fills it in, so those files are checked by content and not by size alone. A
+workflow asks for a subset
 (:func:`select_files`, e.g. with :func:`things_meg_patterns`), and
 :func:`download_files` fetches what is missing, a few files at a time. A file
 appears under its final name only once its size and checksum match the
@@ -23,6 +27,7 @@ import re
 import sys
 import threading
 import warnings
+import zlib
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -36,17 +41,21 @@ from brainlatent.io import atomic_path
 __all__ = [
     "HASH_ALGORITHMS",
     "MANIFEST_COLUMNS",
+    "SUPPLEMENT_COLUMNS",
     "DownloadError",
     "download_files",
     "glob_to_regex",
     "link_tree",
     "read_manifest",
     "select_files",
+    "supplement_path",
     "things_meg_patterns",
     "verify_file",
 ]
 
 MANIFEST_COLUMNS = ("path", "size", "hash_algorithm", "hash", "url")
+#: Columns of a manifest's hash supplement (:func:`supplement_path`), in this order.
+SUPPLEMENT_COLUMNS = ("path", "size", "hash_algorithm", "hash")
 #: Hex digest length per supported algorithm; an empty algorithm means "size only".
 HASH_ALGORITHMS = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
 CHUNK_SIZE = 1 << 20
@@ -72,7 +81,7 @@ class DownloadError(DataError):
 # --------------------------------------------------------------------------- manifest
 
 
-def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
+def read_manifest(path: str | os.PathLike, supplement: bool = True) -> pd.DataFrame:
     """Read and validate a dataset manifest (TSV, or gzipped TSV: path, size, hash_algorithm,
     hash, url).
 
@@ -81,15 +90,16 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     number. Returns one row per file: ``size`` as int64, the other columns as
     strings (empty ``hash_algorithm``/``hash`` for files listed without a checksum).
     Extra columns are kept.
+
+    With ``supplement`` (the default), empty hashes are filled from the hash
+    supplement beside the manifest (:func:`supplement_path`), when there is one:
+    the manifest file itself stays the published listing, byte for byte. A
+    supplement row whose path is not in the manifest, whose size differs from the
+    manifest's, or whose hash contradicts one the manifest gives is stale: a
+    :class:`DataError` naming the supplement. ``supplement=False`` reads the
+    manifest as published.
     """
-    try:
-        raw = Path(path).read_bytes()
-        if raw[:2] == b"\x1f\x8b":  # the project's copies are gzipped
-            raw = gzip.decompress(raw)
-        text = raw.decode("utf-8-sig")
-    except (OSError, EOFError, UnicodeDecodeError) as err:
-        raise DataError(path, f"cannot read manifest: {err}") from err
-    lines = text.splitlines()
+    lines = _read_text(path, "manifest").splitlines()
     if not lines or not lines[0].strip():
         raise DataError(path, "empty manifest: no header line")
     header = lines[0].split("\t")
@@ -107,6 +117,8 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
         if len(fields) != len(header):
             raise DataError(path, f"line {lineno}: {len(fields)} fields, header has {len(header)}")
         rows.append(fields)
+    if supplement and (extra := supplement_path(path)).is_file():
+        _fill_hashes(rows, header, extra)  # before the checks, which then cover its hashes
     table = (
         pd.DataFrame(rows, columns=header, dtype=str)
         if rows
@@ -145,6 +157,131 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     )
     fail(~table["url"].str.match(r"https?://[^/\s]+"), "url must be an http(s) URL")
     return table
+
+
+def supplement_path(manifest: str | os.PathLike) -> Path:
+    """The hash supplement of ``manifest``: ``things-meg.tsv.gz`` -> ``things-meg.hashes.tsv.gz``.
+
+    A gzipped TSV with the columns :data:`SUPPLEMENT_COLUMNS` (path, size,
+    hash_algorithm, hash), one row per file the manifest lists without a checksum;
+    written by :mod:`brainlatent.datasets.manifest_hashes`.
+    """
+    manifest = Path(manifest)
+    stem = manifest.name
+    for suffix in (".tsv.gz", ".tsv"):
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    return manifest.with_name(f"{stem}.hashes.tsv.gz")
+
+
+def read_supplement(path: str | os.PathLike) -> pd.DataFrame:
+    """Read and validate a hash supplement (exactly :data:`SUPPLEMENT_COLUMNS`, every hash set,
+    lowercase hex), as a table with ``size`` as int64."""
+    entries = _parse_supplement(path)
+    for p, (lineno, *_) in entries.items():
+        if problem := _path_problem(p):
+            raise DataError(path, f"line {lineno} ({p!r}): {problem}")
+    columns = list(zip(*entries.values(), strict=True)) or [()] * 4
+    return pd.DataFrame(
+        {
+            "path": pd.Series(list(entries), dtype=str),
+            "size": pd.Series(columns[1], dtype="int64"),
+            "hash_algorithm": pd.Series(columns[2], dtype=str),
+            "hash": pd.Series(columns[3], dtype=str),
+        }
+    )
+
+
+_SUPPLEMENT_ROW = re.compile(r"([^\t]+)\t(\d+)\t(md5|sha1|sha256|sha512)\t([0-9a-f]+)")
+
+
+def _parse_supplement(path) -> dict[str, tuple[int, int, str, str]]:
+    """``{path: (line number, size, hash_algorithm, hash)}`` of a supplement, validated.
+
+    A regular expression per line, no table: it is read by every
+    :func:`read_manifest` (about 4 ms for THINGS-MEG's 2411 rows).
+    """
+    text = _read_text(path, "hash supplement")
+    lines = text.splitlines()
+    header = tuple(lines[0].split("\t")) if lines else ()
+    if header != SUPPLEMENT_COLUMNS:
+        raise DataError(path, f"header must be {list(SUPPLEMENT_COLUMNS)}, got {list(header)}")
+    entries: dict[str, tuple[int, int, str, str]] = {}
+    for lineno, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        match = _SUPPLEMENT_ROW.fullmatch(line)
+        if match is None or len(match[4]) != HASH_ALGORITHMS[match[3]]:
+            raise DataError(path, f"line {lineno}: {_supplement_problem(line)}")
+        if match[1] in entries:
+            first = entries[match[1]][0]
+            raise DataError(path, f"line {lineno} ({match[1]!r}): path listed twice (line {first})")
+        entries[match[1]] = (lineno, int(match[2]), match[3], match[4])
+    return entries
+
+
+def _supplement_problem(line: str) -> str:
+    """What is wrong with a supplement line the row pattern refused."""
+    fields = line.split("\t")
+    if len(fields) != len(SUPPLEMENT_COLUMNS):
+        return f"{len(fields)} fields, header has {len(SUPPLEMENT_COLUMNS)}"
+    path, size, algo, digest = fields
+    if not path:
+        return "empty path"
+    if not size.isdigit():
+        return f"({path!r}) size must be a non-negative integer, got {size!r}"
+    if not algo or not digest:
+        return f"({path!r}) hash missing"
+    if algo not in HASH_ALGORITHMS:
+        return f"({path!r}) unknown hash algorithm (known: {sorted(HASH_ALGORITHMS)}), got {algo!r}"
+    return f"({path!r}) hash is not a lowercase hex digest of the algorithm's length"
+
+
+def _fill_hashes(rows: list[list[str]], header: list[str], supplement: Path) -> None:
+    """Set the empty hashes of the manifest's ``rows`` (in place) from its ``supplement``.
+
+    On the manifest's rows as read, before any table is built: about 7 ms for
+    THINGS-MEG (2411 supplement rows, 19 787 manifest rows). The supplement's
+    paths need no safety check: each must be one of the manifest's, which are
+    checked. A supplement that does not fit the manifest raises (stale).
+    """
+    entries = _parse_supplement(supplement)
+    at = {column: header.index(column) for column in SUPPLEMENT_COLUMNS}
+    pi, si, ai, hi = at["path"], at["size"], at["hash_algorithm"], at["hash"]
+
+    def stale(path: str, problem: str) -> DataError:
+        return DataError(
+            supplement,
+            f"line {entries[path][0]} ({path!r}): {problem} "
+            "(stale: regenerate with python -m brainlatent.datasets.manifest_hashes)",
+        )
+
+    pending = dict.fromkeys(entries)
+    for row in rows:
+        path = row[pi]
+        if path not in pending:
+            continue
+        del pending[path]
+        _, size, algo, digest = entries[path]
+        if row[si].isdigit() and int(row[si]) != size:  # else the manifest's checks tell
+            raise stale(path, f"size {size} differs from the manifest's {row[si]}")
+        if (row[ai] or row[hi]) and (row[ai].lower(), row[hi].lower()) != (algo, digest):
+            raise stale(path, f"{algo} {digest} differs from the manifest's {row[ai]} {row[hi]}")
+        row[ai], row[hi] = algo, digest
+    if pending:
+        raise stale(next(iter(pending)), f"path not in the manifest ({len(pending)} such row(s))")
+
+
+def _read_text(path, what: str) -> str:
+    """The text of a file, gunzipped if it is gzipped."""
+    try:
+        raw = Path(path).read_bytes()
+        if raw[:2] == b"\x1f\x8b":  # the project's copies are gzipped
+            raw = gzip.decompress(raw)
+        return raw.decode("utf-8-sig")
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as err:
+        raise DataError(path, f"cannot read {what}: {err}") from err
 
 
 def _path_problem(path) -> str | None:
@@ -420,7 +557,7 @@ def _file_size(path: Path) -> int:
 
 
 def _size(f) -> int:
-    """Bytes in the open file ``f``, including any still in Python's buffer."""
+    """Bytes in the open file ``f`` (flushed first, should it be buffered)."""
     f.flush()
     return os.fstat(f.fileno()).st_size
 
@@ -489,11 +626,14 @@ def download_files(
     drop during a multi-GB file costs only the bytes in flight. Once complete,
     the file is renamed into place only if its size and checksum match; wrong
     content deletes the partial file and raises :class:`DataError`. Network
-    errors and busy-server statuses (5xx, 408, 429) are retried ``retries``
-    times with exponential backoff (``backoff`` s, doubling); other HTTP errors
-    fail at once. ``workers`` files are fetched at a time (one HTTP session
-    each); on the first error the others stop and that error is raised.
-    Progress (files and bytes) goes to stderr.
+    errors (a body without Content-Length that ends short counts as one), an HTML
+    page or a wrong length answering a resume, and busy-server statuses (5xx, 408,
+    429) are retried ``retries`` times with exponential backoff (``backoff`` s,
+    doubling), keeping the partial bytes; other HTTP errors fail at once. A failed
+    write (disk full, file too large) raises :class:`DownloadError` naming the
+    partial file and ``dest``, keeping what was written. ``workers`` files are
+    fetched at a time (one HTTP session each); on the first error the others stop
+    and that error is raised. Progress (files and bytes) goes to stderr.
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
@@ -572,7 +712,11 @@ def _run_all(task, rows: list[dict], workers: int, files_bar, stop: threading.Ev
 
 
 def _prune_empty(folder: Path) -> None:
-    """Remove the empty folders under ``folder`` (and it), so a finished cache holds only data."""
+    """Remove the empty folders under ``folder`` (and it), so a finished cache holds only data.
+
+    Another process sharing the cache may just have made one of them for a partial
+    file it has not created yet; :func:`_open_partial` makes it again.
+    """
     for root, _, _ in os.walk(folder, topdown=False):
         with contextlib.suppress(OSError):
             os.rmdir(root)
@@ -625,25 +769,38 @@ def _get(session, url: str, start: int, timeout: float):
 
 
 def _open_stream(session, url: str, have: int, timeout: float):
-    """GET ``url`` from byte ``have``; return the response and the offset its body starts at.
+    """GET ``url`` from byte ``have``; return the response, the offset its body starts at, and
+    whether it answers the request to resume (the ``have`` partial bytes still count as good).
 
     A server without Range support answers 200 with the whole file (offset 0).
     A 416, or a 206 starting elsewhere, means the partial bytes do not fit the
     resource (already whole, longer, or changed), so the file is asked for again
-    from zero.
+    from zero (and the answer is not a resume).
     """
     response = _get(session, url, have, timeout)
     if not have or response.status_code not in (206, 416):
-        return response, 0
+        return response, 0, bool(have)
     content_range = response.headers.get("Content-Range", "")
     if response.status_code == 206 and content_range.startswith(f"bytes {have}-"):
-        return response, have
+        return response, have, True
     response.close()
-    return _get(session, url, 0, timeout), 0
+    return _get(session, url, 0, timeout), 0, False
 
 
-def _check_response(response, start: int, size: int, target: Path, url: str) -> None:
-    """Raise unless ``response`` is a success whose announced length completes the file."""
+def _check_response(
+    response, start: int, size: int, target: Path, url: str, resuming: bool
+) -> int | None:
+    """Raise unless ``response`` is a success whose announced length completes the file.
+
+    Returns the announced body length (None when the server announces none).
+    Nothing of the body is written yet, so the partial bytes stay as they are
+    when this raises. An HTML page for a file that is not one (a proxy's or
+    gateway's error page sent as 200) is retried (:class:`_Transient`), with or
+    without a length. So is a wrong length when ``resuming``: an answer to a
+    Range request that is not the rest of the file says nothing against the bytes
+    already on disk. A wrong length for a fresh download means the server's copy
+    does not match the manifest: a :class:`DataError`.
+    """
     if response.status_code in RETRY_STATUSES:
         raise _Transient(f"HTTP {response.status_code} {response.reason}")
     if response.status_code >= 400:
@@ -651,14 +808,66 @@ def _check_response(response, start: int, size: int, target: Path, url: str) -> 
             target, f"download failed: HTTP {response.status_code} {response.reason} for {url}"
         )
     announced = response.headers.get("Content-Length")
-    if announced and announced.isdigit() and start + int(announced) != size:
-        # Fail before fetching gigabytes that cannot match.
-        total = start + int(announced)
-        raise DataError(
-            target,
-            f"{'truncated' if total < size else 'wrong size'}: server sends "
-            f"{total} bytes, manifest expects {size} ({url})",
+    length = int(announced) if announced and announced.isdigit() else None
+    kind = response.headers.get("Content-Type") or "no Content-Type"
+    if kind.split(";")[0].strip().lower() == "text/html" and not _is_html(target.name):
+        sent = f"{length} bytes" if length is not None else "no Content-Length"
+        raise _Transient(
+            f"HTTP {response.status_code} answered with a page (Content-Type: {kind}, {sent}) "
+            "instead of the file"
         )
+    if length is not None and start + length != size:
+        # Fail before fetching gigabytes that cannot match.
+        total = start + length
+        sends = f"server sends {total} bytes (Content-Type: {kind}), manifest expects {size}"
+        if resuming:
+            raise _Transient(f"asked to resume, HTTP {response.status_code}: {sends}")
+        raise DataError(target, f"{'truncated' if total < size else 'wrong size'}: {sends} ({url})")
+    return length
+
+
+def _is_html(name: str) -> bool:
+    return name.lower().endswith((".html", ".htm"))
+
+
+def _open_partial(partial: Path, target: Path, dest: Path):
+    """Open ``partial`` to append (unbuffered), making its folder first.
+
+    Processes sharing a cache prune its empty folders (:func:`_prune_empty`) when
+    their runs end, so the folder just made here may vanish before the file is
+    created in it; the two steps are then simply repeated. Once the file exists
+    its folder is not empty and stays. Unbuffered, so a failed write leaves no
+    bytes pending in Python that a later flush or close would raise about again.
+    """
+    for attempt in range(_OPEN_ATTEMPTS):
+        try:
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            return open(partial, "a+b", buffering=0)
+        except FileNotFoundError as err:  # the folder was pruned in between: again
+            if attempt == _OPEN_ATTEMPTS - 1:
+                raise DownloadError(target, _cannot_write(err, partial, dest, 0)) from err
+        except OSError as err:
+            raise DownloadError(target, _cannot_write(err, partial, dest, 0)) from err
+    raise AssertionError("unreachable")
+
+
+_OPEN_ATTEMPTS = 100
+
+
+def _cannot_write(err: OSError, path: Path, dest: Path, kept: int) -> str:
+    """The message for a failed write (disk full, file too large, read-only...)."""
+    keep = f"; the {kept} bytes already written are kept and resume" if kept else ""
+    return (
+        f"cannot write {path} (download folder {dest}): {err.strerror or err}. "
+        f"Free space there (or lift the file-size limit, or fix the permissions) and rerun{keep}"
+    )
+
+
+def _write_all(f, data: bytes) -> None:
+    """Append all of ``data`` to the unbuffered file ``f`` (a raw write may write less)."""
+    view = memoryview(data)
+    while view:
+        view = view[f.write(view) :]
 
 
 @dataclass
@@ -702,8 +911,7 @@ class _Downloader:
 
     def _download(self, row: dict, target: Path, partial: Path) -> None:
         """Fill ``partial`` (kept across attempts and runs), verify it, move it to ``target``."""
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        with open(partial, "a+b") as f:
+        with _open_partial(partial, target, self.dest) as f:
             _lock(f, target)
             try:
                 hasher = self._attempts(row, f, target)
@@ -715,8 +923,11 @@ class _Downloader:
                 if wrong or _size(f) == 0:  # wrong bytes, or none: nothing worth resuming
                     partial.unlink(missing_ok=True)
                 raise
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(partial, target)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(partial, target)
+            except OSError as err:  # the verified partial stays; the next run only renames it
+                raise DownloadError(target, _cannot_write(err, target, self.dest, 0)) from err
 
     def _attempts(self, row: dict, f, target: Path):
         """:meth:`_fetch` until it succeeds, backing off after transient failures."""
@@ -735,8 +946,12 @@ class _Downloader:
         Returns a hasher fed with the whole file (None without a checksum).
         Errors name ``target``, the final path, which is what a user will look
         for. Raises :class:`_Transient` for errors worth retrying (the bytes
-        received so far stay in ``f``), :class:`DownloadError` for a permanent
-        HTTP error, :class:`DataError` when the server announces the wrong size.
+        received so far stay in ``f``): network errors, a body without
+        Content-Length that ends short (a closed connection looks the same as the
+        end of such a body), an HTML page, a wrong length answering a resume. Raises
+        :class:`DownloadError` for a permanent HTTP error or a failed write (the
+        bytes written stay), :class:`DataError` when the server announces the
+        wrong size for a fresh download.
         """
         import requests
         import urllib3
@@ -746,17 +961,17 @@ class _Downloader:
         if size and have == size:  # complete, from a run killed before its rename
             return _hash_start(row, f, have)
         try:
-            response, start = _open_stream(self.session(), url, have, self.timeout)
+            response, start, resuming = _open_stream(self.session(), url, have, self.timeout)
             with response:
-                _check_response(response, start, size, target, url)
+                length = _check_response(response, start, size, target, url, resuming)
                 if start < have:  # starting over: no Range support, or the bytes did not fit
-                    f.truncate(0)
+                    self._write(f, target, f.truncate, 0)
                     self.bytes_bar.update(-min(have, size))
                 hasher = _hash_start(row, f, start)
                 for chunk in response.raw.stream(CHUNK_SIZE, decode_content=False):
                     if self.stop.is_set():
                         raise _Cancelled
-                    f.write(chunk)  # appends: the file is open in "a+b" mode
+                    self._write(f, target, _write_all, f, chunk)  # "a+b": appends
                     self.bytes_bar.update(len(chunk))
                     if hasher is not None:
                         hasher.update(chunk)
@@ -770,9 +985,20 @@ class _Downloader:
             raise _Transient(f"{type(err).__name__}: {err}") from err
         except requests.RequestException as err:
             raise DownloadError(target, f"download failed: {err} for {url}") from err
-        finally:
-            f.flush()
+        got = _size(f)
+        if length is None and got < size:
+            raise _Transient(
+                f"connection closed after {got} of {size} bytes (no Content-Length announced)"
+            )
         return hasher
+
+    def _write(self, f, target: Path, write, *args) -> None:
+        """``write(*args)`` on the partial file ``f``; an OSError becomes a DownloadError."""
+        try:
+            write(*args)
+        except OSError as err:
+            kept = _size(f)
+            raise DownloadError(target, _cannot_write(err, Path(f.name), self.dest, kept)) from err
 
 
 def link_tree(paths: Iterable[str], cache: str | os.PathLike, dest: str | os.PathLike) -> None:
