@@ -126,6 +126,34 @@ def test_simulated_knocks_move_only_the_cursor_and_binning_drops_their_trials(si
     assert dropped >= 1
 
 
+def test_corrective_submovements_vary_reaches_and_keep_the_trials(simulated, tmp_path):
+    from brainlatent.preprocessing.motor import bin_trials
+
+    paths, truth = simulated
+    corrected = simulate_motor_sessions(tmp_path, **{**SMALL, "corrections": 0.5})
+    truth_c = np.load(tmp_path / "ground_truth" / "sub-S_truth.npz")
+    np.testing.assert_array_equal(truth_c["movement_onset"], truth["movement_onset"])
+    changed = reaches = 0
+    for new, old in zip(corrected, paths, strict=True):
+        with_c, without = read_motor_session(new), read_motor_session(old)
+        assert with_c.trials.equals(without.trials)  # the task is the same
+        # the neurons see the corrections (same latent dynamics)
+        assert not all(
+            np.array_equal(a, b)
+            for a, b in zip(with_c.spike_times, without.spike_times, strict=True)
+        )
+        binned, clean = bin_trials(with_c, min_trials=1), bin_trials(without, min_trials=1)
+        assert np.array_equal(binned.trial_id, clean.trial_id)  # none dropped or added
+        assert dict(binned.dropped) == dict(clean.dropped)
+        moved = np.abs(binned.velocity - clean.velocity).max(axis=(1, 2))
+        changed, reaches = changed + int((moved > 5.0).sum()), reaches + len(moved)
+        # and the returns take the hand back to the centre: no drift over the session
+        assert np.abs(with_c.position[-1]).max() < 0.1
+    assert 0.3 < changed / reaches < 0.7, (changed, reaches)
+    with pytest.raises(ValueError, match="corrections is a fraction"):
+        simulate_motor_sessions(tmp_path / "bad", **{**SMALL, "corrections": 1.5})
+
+
 def test_groups_filter(tmp_path):
     (path,) = simulate_motor_sessions(
         tmp_path, **{**SMALL, "n_sessions": 1, "arrays": ("M1", "PMd"), "n_electrodes": 12}

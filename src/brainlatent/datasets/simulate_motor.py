@@ -39,6 +39,12 @@ with days apart and an aligned one can recover.
   session also has a global gain (log s.d. 0.1).
 * Sessions: day offsets grow quadratically up to ``span_days`` (0, 1, 5, 11,
   20, 31, 44, 60 for the defaults), so both near and far pairs exist.
+* Corrective sub-movements (``corrections``, 0 by default): that fraction of reaches
+  gets a second, smaller movement (1–2.5 cm sideways: 60–120° from the reach, either
+  side; starting 0.15–0.35 of the reach's time scale after its onset, 0.5–0.8 times as
+  long) on the same dynamics, with its own preparatory rise: an input mid-reach that the
+  reach's initial state does not predict, as real reaches have (curved paths,
+  corrections). Drawn from their own random stream.
 * Cursor artifacts (``artifacts_per_minute``, 0 by default: how often the real
   files have them is not known here): knocks on the handle at random times, each
   an out-and-back jolt of the cursor (two half-sine velocity pulses of 60–150
@@ -116,6 +122,11 @@ TRUTH_UNIT_KEYS = (
 )
 TRUTH_TRIAL_KEYS = ("trial_session", "movement_onset", "trial_latent")
 TRUTH_ARTIFACT_KEYS = ("artifact_session", "artifact_time")
+#: Corrective sub-movements (``corrections``): displacement (cm), start after the reach's
+#: onset and duration (both in units of the reach's time scale).
+CORRECTION_CM = (1.0, 2.5)
+CORRECTION_DELAY = (0.15, 0.35)
+CORRECTION_SCALE = (0.5, 0.8)
 #: Knocks on the handle (``artifacts_per_minute``): velocity pulse peak (cm/s), duration
 #: and the gap before the return pulse (s).
 KNOCK_PEAK = (60.0, 150.0)
@@ -242,8 +253,14 @@ class _Tuning:
 # --------------------------------------------------------------------------- trials
 
 
-def _trials(gen, n_trials, start_s=1.0):
-    """Trial table, movements and aborts of one session (times in s)."""
+def _trials(gen, n_trials, start_s=1.0, corrections=0.0, cgen=None):
+    """Trial table, movements and aborts of one session (times in s).
+
+    With ``corrections`` > 0, that fraction of reaches gets a corrective sub-movement
+    (:data:`CORRECTION_CM`, sideways, starting :data:`CORRECTION_DELAY` of the reach's
+    time scale after its onset, on the same dynamics at :data:`CORRECTION_SCALE` of its
+    duration), drawn from ``cgen`` so that every other draw is the same as without them.
+    """
     trials, moves, aborts = [], [], []
     t, position = start_s, np.zeros(2)
     results = gen.choice(RESULT_CODES, n_trials, p=[RESULT_P[c] for c in RESULT_CODES])
@@ -273,6 +290,13 @@ def _trials(gen, n_trials, start_s=1.0):
             step = extent * np.array([np.cos(angle), np.sin(angle)])
             moves.append((target_on, onset, scale, *step))
             position = position + step
+            if corrections > 0 and cgen.uniform() < corrections:
+                c_onset = onset + cgen.uniform(*CORRECTION_DELAY) * scale
+                c_angle = angle + cgen.choice([-1, 1]) * np.deg2rad(90 + cgen.uniform(-30, 30))
+                c_step = cgen.uniform(*CORRECTION_CM) * np.array([np.cos(c_angle), np.sin(c_angle)])
+                c_scale = scale * cgen.uniform(*CORRECTION_SCALE)
+                moves.append((c_onset - PREP_TAU, c_onset, c_scale, *c_step))
+                position = position + c_step
             end = onset + 0.5 * scale
             stop = end + (0.5 if result == "R" else gen.uniform(0.05, 0.3))
             row["onset"] = onset
@@ -401,6 +425,7 @@ def simulate_motor_sessions(
     cis_scale: float = 0.5,
     other_scale: float = 0.4,
     artifacts_per_minute: float = 0.0,
+    corrections: float = 0.0,
     start_date: date = START_DATE,
     seed: int = 0,
 ) -> list[Path]:
@@ -412,11 +437,14 @@ def simulate_motor_sessions(
     ``n_electrodes`` electrodes per array in ``arrays`` (electrode groups);
     ``tuning_scale``, ``cis_scale`` and ``other_scale`` are the s.d. of a
     unit's log-rate weights on the kinematic, condition-invariant and nuisance
-    latents; ``artifacts_per_minute`` the rate of knocks on the handle. See the module
-    docstring for the model. Same arguments, same bytes.
+    latents; ``artifacts_per_minute`` the rate of knocks on the handle; ``corrections``
+    the fraction of reaches with a corrective sub-movement. See the module docstring for
+    the model. Same arguments, same bytes.
     """
     if not artifacts_per_minute >= 0:
         raise ValueError(f"artifacts_per_minute must be >= 0; got {artifacts_per_minute}")
+    if not 0 <= corrections <= 1:
+        raise ValueError(f"corrections is a fraction of reaches in [0, 1]; got {corrections}")
     if units_per_session < 1 or trials_per_session < 1 or n_electrodes < 1 or not arrays:
         raise ValueError(
             "units_per_session, trials_per_session, n_electrodes and arrays must be > 0"
@@ -448,7 +476,10 @@ def simulate_motor_sessions(
         units = np.flatnonzero((births <= day) & (deaths > day))
         w, offset, log_rate, lag = tuning.at(units, float(day))
         sgen = rng(seed, "motor", subject, "session", int(day))
-        rows, moves, aborts, end = _trials(sgen, trials_per_session)
+        cgen = rng(seed, "motor", subject, "corrections", int(day))  # their own stream
+        rows, moves, aborts, end = _trials(
+            sgen, trials_per_session, corrections=corrections, cgen=cgen
+        )
         t = np.arange(0, end + 0.2, NEURAL_DT)
         z = np.concatenate([_latent(moves, aborts, t), _nuisance(sgen, len(t))], 1)
         shape = _modulation(z, w, offset, lag, int(np.ceil(end / NEURAL_DT)))
