@@ -216,11 +216,28 @@ def test_scene_blanks_stored_as_uint32_are_recognised(mouse, tmp_path):
     shutil.copy(mouse[0], path)
     with h5py.File(path, "a") as f:
         data = f["stimulus/presentation/natural_scenes_stimulus/data"]
+        frames = data[:].astype(np.int64)
+        # 59 presentations become 0 (blanks clipped), each of an image shown again later
+        later = np.array([frames[k] in frames[k + 1 :] for k in range(len(frames))])
+        clipped = np.flatnonzero(later[1:] & (frames[1:] != 0))[:59] + 1
         data[0] = 2**32 - 1
-        data[1:60] = 0
-    with pytest.warns(UserWarning, match="blank sweeps"):
-        scenes = ac.read_session(path, templates=False).scenes
-    assert scenes["frame"].iloc[0] == -1 and (scenes["frame"].iloc[1:60] == 0).all()
+        data[clipped] = 0
+    with pytest.warns(UserWarning, match="blank sweeps.*image 0 is left out"):
+        session = ac.read_session(path)
+    scenes = session.scenes
+    assert scenes["frame"].iloc[0] == -1
+    # image 0's own showings and the clipped blanks cannot be told apart: all marked
+    assert (scenes["frame"].iloc[clipped] == ac.SCENE_ZERO_OR_BLANK).all()
+    assert not (scenes["frame"] == 0).any()
+    # and the scene responses leave image 0 out, keeping the other 117 as they were
+    clean = scene_matrix(ac.read_session(mouse[0]))
+    matrix = scene_matrix(session)
+    np.testing.assert_array_equal(matrix.image, np.arange(1, 118))
+    assert matrix.images.shape[0] == matrix.responses.shape[0] == 117
+    np.testing.assert_array_equal(matrix.images, clean.images[1:])
+    same = matrix.n_presentations == clean.n_presentations[1:]  # the overwritten ones differ
+    assert same.sum() >= 117 - 59
+    np.testing.assert_allclose(matrix.responses[same], clean.responses[1:][same], rtol=1e-6)
 
 
 def test_nan_neurons_are_dropped_with_a_warning(session):

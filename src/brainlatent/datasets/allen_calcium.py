@@ -26,17 +26,20 @@ onset interval so that a gap before a grey screen is not counted.
 ``repeat`` numbers a frame's presentations in order; when every repeat is
 complete this equals the AllenSDK's position // 900.
 
-Also read, because other releases of the same data use them: the AllenSDK's
-NWB 2 convention (``intervals/natural_movie_one_presentations`` TimeIntervals
-with start_time, stop_time, frame; a ``running`` module), the NWB 1 pipeline
-module name ``brain_observatory_pipeline``, and the Zarr re-release, which
-stores the movie template as Images with ``order_of_images``.
+Also recognised inside an NWB 2 HDF5 file, because other releases of the same data
+use them: the AllenSDK's convention (``intervals/natural_movie_one_presentations``
+TimeIntervals with start_time, stop_time, frame; a ``running`` module), the NWB 1
+pipeline module name ``brain_observatory_pipeline``, and the movie template as Images
+with ``order_of_images`` (the Zarr re-release's). NWB 1 files and Zarr stores
+themselves are not opened (:func:`brainlatent.datasets.nwb.open_nwb` reads HDF5).
 
-Not established: natural-scene blank sweeps. The AllenSDK marks them frame -1;
-the conversion cast the IndexSeries to uint32 through h5py, which clips -1 to 0
-(checked with h5py 3.16), so in the HDF5 files blanks probably read as image 0.
-Frames at or above the number of scenes become -1 here, and an image 0 shown
-far more often than the others gets a warning.
+Natural-scene blank sweeps: the AllenSDK marks them frame -1, and the conversion
+behind DANDI 000728 cast the frames to uint32 through h5py, which clips -1 to 0
+(the converter's ``_natural_scenes_stimulus.py``; reproduced with h5py 3.11 and
+3.16), so there the ~50 grey screens read as image 0, beside image 0's own 50
+showings, and nothing tells them apart. An image 0 shown far more often than the
+others is therefore marked :data:`SCENE_ZERO_OR_BLANK` (with a warning) and left out
+of the scene responses; frames at or above the number of scenes become -1 (blank).
 """
 
 from __future__ import annotations
@@ -87,6 +90,9 @@ MOVIE_COLUMNS = {
     "repeat": "int64",
 }
 SCENE_COLUMNS = {"start_time": "float64", "stop_time": "float64", "frame": "int64"}
+#: Scene ``frame`` of a presentation that is image 0 or a blank sweep clipped to 0 (see the
+#: module docstring); -1 is a blank sweep.
+SCENE_ZERO_OR_BLANK = -2
 #: Session label of simulated files: StimB is the session type with both stimuli.
 SIMULATED_SESSION = "simulated-StimB"
 #: The three_session_A/B/C/C2 protocols, as the dandiset's file names spell them.
@@ -356,9 +362,11 @@ def _scene_table(nwbfile, path: Path, n_scenes: int) -> pd.DataFrame:
     if counts[0] > 1.5 * max(np.median(counts[1:]), 1) + 2:
         warnings.warn(
             f"{path}: natural scene 0 is shown {counts[0]} times, the others a median of "
-            f"{np.median(counts[1:]):g}; blank sweeps (-1) were probably stored as 0",
+            f"{np.median(counts[1:]):g}; blank sweeps (-1) were probably stored as 0, so "
+            "image 0 is left out of the scene responses",
             stacklevel=3,
         )
+        frame = np.where(frame == 0, SCENE_ZERO_OR_BLANK, frame)
     table = pd.DataFrame({"start_time": start, "stop_time": stop, "frame": frame})
     return table.astype(SCENE_COLUMNS)
 

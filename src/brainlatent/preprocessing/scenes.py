@@ -54,10 +54,12 @@ def scene_matrix(
 ) -> SceneMatrix:
     """Average each neuron's response over the presentations of each scene.
 
-    Rows are images 0..n-1 of the session's natural_scenes template. Raises
-    :class:`DataError` naming ``source_path`` (default: the session's file)
-    when the session has no scene presentations, no scene template, or an
-    image of the template is never shown (its mean would be undefined).
+    Rows are the images of the session's natural_scenes template (``image``: their
+    indices), all of them but image 0 when the reader marked it as mixed with blank
+    sweeps (:data:`~brainlatent.datasets.allen_calcium.SCENE_ZERO_OR_BLANK`, the real
+    DANDI 000728 files). Raises :class:`DataError` naming ``source_path`` (default: the
+    session's file) when the session has no scene presentations, no scene template, or
+    another image of the template is never shown (its mean would be undefined).
     """
     source = Path(source_path or session.path)
     if session.scenes.empty:
@@ -88,20 +90,23 @@ def scene_matrix(
             f"scene presentations index image {image.max()}, but the template has {n_images}",
         )
     counts = np.bincount(image[shown], minlength=n_images)
-    if (counts == 0).any():
-        missing = np.flatnonzero(counts == 0)
+    # image 0 mixed with blank sweeps (the reader's SCENE_ZERO_OR_BLANK) is left out
+    left_out = [0] if (image == ac.SCENE_ZERO_OR_BLANK).any() else []
+    missing = np.setdiff1d(np.flatnonzero(counts == 0), left_out)
+    if len(missing):
         raise DataError(
             source,
             f"{len(missing)} of {n_images} natural scenes are never shown "
             f"(images {missing[:10].tolist()}{' ...' if len(missing) > 10 else ''})",
         )
+    kept = np.flatnonzero(counts > 0)
     sums = np.zeros((n_images, responses.shape[1]))
     np.add.at(sums, image[shown], responses[shown].astype(np.float64))
     return SceneMatrix(
-        responses=(sums / counts[:, None]).astype(np.float32),
-        image=np.arange(n_images, dtype=np.int64),
-        images=(template / np.float32(255.0)).astype(np.float32),
-        n_presentations=counts.astype(np.int64),
+        responses=(sums[kept] / counts[kept, None]).astype(np.float32),
+        image=kept.astype(np.int64),
+        images=(template[kept] / np.float32(255.0)).astype(np.float32),
+        n_presentations=counts[kept].astype(np.int64),
         cell_ids=np.asarray(session.cell_ids, dtype=np.int64)[keep],
     )
 
