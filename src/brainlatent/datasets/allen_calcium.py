@@ -36,7 +36,7 @@ themselves are not opened (:func:`brainlatent.datasets.nwb.open_nwb` reads HDF5)
 Natural-scene blank sweeps: the AllenSDK marks them frame -1, and the conversion
 behind DANDI 000728 cast the frames to uint32 through h5py, which clips -1 to 0
 (the converter's ``_natural_scenes_stimulus.py``; reproduced with h5py 3.11 and
-3.16), so there the ~50 grey screens read as image 0, beside image 0's own 50
+3.16), so there the grey screens read as image 0, beside image 0's own 50
 showings, and nothing tells them apart. An image 0 shown far more often than the
 others is therefore marked :data:`SCENE_ZERO_OR_BLANK` (with a warning) and left out
 of the scene responses; frames at or above the number of scenes become -1 (blank).
