@@ -76,6 +76,14 @@ def test_file_has_the_dandi_000728_layout(mouse):
         assert movie.data.dtype == np.uint32
         scenes = nwb.stimulus["natural_scenes_stimulus"]
         assert scenes.indexed_images is nwb.stimulus_template["natural_scenes_template"]
+        # as the dandiset's converter writes them: plain Image objects, no order_of_images,
+        # so the reader orders them by the number in their names (10 after 9, not after 1)
+        template = nwb.stimulus_template["natural_scenes_template"]
+        assert type(template.images["NaturalScene0"]).__name__ == "Image"
+        assert template.order_of_images is None
+        read = ac.read_session(mouse[0]).scenes_template
+        for k in (0, 1, 9, 10, 100, 117):
+            np.testing.assert_array_equal(read[k], template.images[f"NaturalScene{k}"].data[:])
         behavior = nwb.processing["behavior"]["BehavioralTimeSeries"]
         assert behavior["running_speed"].unit == "cm/s"
         assert set(nwb.epochs.to_dataframe()["stimulus_type"]) == {

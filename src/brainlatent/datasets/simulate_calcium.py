@@ -557,18 +557,19 @@ def _write_nwb(
 
 def _add_scenes(nwbfile, scene_images: np.ndarray, plan: dict) -> None:
     """The scenes template (Images) and their presentations (IndexSeries), as in StimB files."""
-    from pynwb.base import ImageReferences
-    from pynwb.image import GrayscaleImage, Images, IndexSeries
+    from pynwb.base import Image, Images
+    from pynwb.image import IndexSeries
 
+    # As DANDI 000728's converter writes them: plain Image objects, no order_of_images (the
+    # reader orders them by the number in their names).
     images = [
-        GrayscaleImage(name=f"{ac.SCENE_IMAGE_PREFIX}{k}", data=image, description="scene")
+        Image(name=f"{ac.SCENE_IMAGE_PREFIX}{k}", data=image, description="scene")
         for k, image in enumerate(scene_images)
     ]
     scenes_template = Images(
         name=ac.SCENES_TEMPLATE,
         description="Procedural stand-ins for the 118 natural scenes.",
         images=images,
-        order_of_images=ImageReferences(name="order_of_images", data=images),
     )
     nwbfile.add_stimulus_template(scenes_template)
     shown = plan["scene_frames"] >= 0
