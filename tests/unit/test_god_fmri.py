@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -115,14 +116,48 @@ def test_preprocessing_gives_one_sample_per_image(dataset):
     assert list(trials.columns) == ["row", "split", "image", "stimulus_name", "n_blocks"]
     assert trials["split"].tolist() == ["training"] * 100 + ["test"] * 50
     assert trials["row"].tolist() == list(range(150))
-    test = trials[trials["split"] == "test"]
-    assert test["n_blocks"].min() >= 2  # each test image once per test run, plus one-back repeats
-    assert trials.loc[trials["split"] == "training", "n_blocks"].isin([1, 2]).all()
+    # one-back repeats left out: each training image one block, each test image one per run
+    test_runs = len(
+        list((dataset / "bids" / f"sub-{SUBJECT}").glob("ses-perceptionTest*/func/*events.tsv"))
+    )
+    assert test_runs >= 2
+    assert (trials.loc[trials["split"] == "training", "n_blocks"] == 1).all()
+    assert (trials.loc[trials["split"] == "test", "n_blocks"] == test_runs).all()
     assert list(voxels.columns[:4]) == ["voxel", "i", "j", "k"]
     assert set(god_fmri.ROIS) <= set(voxels.columns)
     assert voxels[list(god_fmri.ROIS)].any(axis=1).all()  # VC: every voxel in some ROI
     only_v1, *_ = preprocess_subject(dataset / "bids", dataset / "stimuli", SUBJECT, ["V1"])
     assert only_v1.shape[1] == voxels["V1"].sum()
+
+
+def test_one_back_repeats_are_not_samples():
+    """A real run's block 7 repeats block 6 (the button press): only the simulator keeps it."""
+    events = pd.DataFrame(
+        {
+            "onset": [0.0, 9.0, 18.0, 27.0, 36.0],
+            "duration": [9.0] * 5,
+            "event_type": ["rest", "stimulus", "stimulus", "stimulus", "stimulus"],
+            "stimulus_name": [None, "n1_1", "n2_2", "n2_2", "n1_1"],
+        }
+    )
+    kept = god_fmri.stimulus_blocks(events, "run.tsv", {"n1_1", "n2_2"})
+    assert kept["onset"].tolist() == [9.0, 18.0, 36.0]  # a later showing of n1_1 is no repeat
+    shown = god_fmri.stimulus_blocks(events, "run.tsv", {"n1_1", "n2_2"}, repeats=True)
+    assert shown["onset"].tolist() == [9.0, 18.0, 27.0, 36.0]
+
+
+def test_real_events_give_the_datasets_samples():
+    """On every real perception run of sub-01: 1,200 training images once, 50 test images × 35."""
+    root = Path(__file__).resolve().parents[2] / "resources" / "bids" / "god-fmri" / "sub-01"
+    counts = {"Training": {}, "Test": {}}
+    for path in sorted(root.glob("ses-perception*/func/*_events.tsv")):
+        events = god_fmri.read_events(path)
+        blocks = god_fmri.stimulus_blocks(events, path, set(events["stimulus_name"].dropna()))
+        split = counts["Test" if "perceptionTest" in path.name else "Training"]
+        for name in blocks["stimulus_name"]:
+            split[name] = split.get(name, 0) + 1
+    assert len(counts["Training"]) == 1200 and set(counts["Training"].values()) == {1}
+    assert len(counts["Test"]) == 50 and set(counts["Test"].values()) == {35}
 
 
 def test_block_samples_average_the_delayed_volumes():

@@ -163,9 +163,21 @@ def read_events(path: os.PathLike) -> pd.DataFrame:
     return events
 
 
-def stimulus_blocks(events: pd.DataFrame, path: os.PathLike, known: Iterable[str]) -> pd.DataFrame:
-    """The image blocks (``onset``, ``duration``, ``stimulus_name``), each naming a known image."""
+def stimulus_blocks(
+    events: pd.DataFrame, path: os.PathLike, known: Iterable[str], repeats: bool = False
+) -> pd.DataFrame:
+    """The image blocks (``onset``, ``duration``, ``stimulus_name``), each naming a known image.
+
+    Every perception run has 55 stimulus blocks: 50 images and 5 one-back repeats of the
+    block before (the participant's task: a button press, in ``response_time``). The
+    repeats are left out unless ``repeats`` (the simulator, which must drive the BOLD of
+    every block shown): as in the dataset's own samples, 1,200 training images shown once
+    and 50 test images 35 times each, with no motor response and no overlap with the
+    previous block's response in a sample.
+    """
     blocks = events.loc[events["event_type"] == "stimulus", ["onset", "duration", "stimulus_name"]]
+    if not repeats:
+        blocks = blocks[blocks["stimulus_name"].ne(blocks["stimulus_name"].shift())]
     known = set(known)
     unknown = sorted(set(blocks["stimulus_name"]) - known)
     if unknown:

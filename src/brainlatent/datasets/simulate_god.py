@@ -277,7 +277,7 @@ def simulate_subject(
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
         events = god_fmri.read_events(target)
-        blocks = god_fmri.stimulus_blocks(events, target, table.index)
+        blocks = god_fmri.stimulus_blocks(events, target, table.index, repeats=True)
         end = float((events["onset"] + events["duration"]).max())
         n_volumes = max(math.ceil(end / tr - 1e-9), god_fmri.volumes_needed(blocks, tr, tr))
         latents = table.loc[blocks["stimulus_name"], latent_columns].to_numpy()

@@ -4,7 +4,8 @@ As in Horikawa & Kamitani (2017), the analysis of which Ozcelik et al. (2022)
 reuse: each run's voxels are linearly detrended and z-scored (nilearn's
 ``signal.clean``), the volumes of each 9 s image block are averaged after shifting
 by the haemodynamic delay (3 s), and the samples of the same image are averaged
-(the test images' 35 presentations; the training runs' one-back repeats). The
+(the test images' 35 presentations). The one-back repeat blocks (the participant's
+button press) are left out (:func:`~brainlatent.datasets.god_fmri.stimulus_blocks`). The
 voxels are those of the chosen ROIs; a voxel table records which ROIs each one is in.
 """
 
