@@ -26,6 +26,11 @@ def main(argv=None):
     parser.add_argument("--epochs", type=Path, required=True)
     parser.add_argument("--trials", type=Path, required=True)
     parser.add_argument("--info", type=Path, required=True)
+    parser.add_argument(
+        "--zero-shot",
+        action="store_true",
+        help="leave the tested concepts' training images out (Benchetrit et al.)",
+    )
     args = parser.parse_args(argv)
     preprocess_subject(
         args.bids,
@@ -37,6 +42,7 @@ def main(argv=None):
         args.epochs,
         args.trials,
         args.info,
+        zero_shot=args.zero_shot,
     )
 
 

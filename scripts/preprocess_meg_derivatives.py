@@ -26,6 +26,11 @@ def main(argv=None):
     parser.add_argument("--epochs", type=Path, required=True)
     parser.add_argument("--trials", type=Path, required=True)
     parser.add_argument("--info", type=Path, required=True)
+    parser.add_argument(
+        "--zero-shot",
+        action="store_true",
+        help="leave the tested concepts' training images out (Benchetrit et al.)",
+    )
     args = parser.parse_args(argv)
     preprocess_derivative(
         args.derivative,
@@ -38,6 +43,7 @@ def main(argv=None):
         args.trials,
         args.info,
         chunk=args.chunk,
+        zero_shot=args.zero_shot,
     )
 
 

@@ -295,3 +295,26 @@ def test_ctf_reader_is_mne_to_the_bit(simulated):
         np.testing.assert_array_equal(data, raw.get_data(picks=recording.picks[rows]))
         n += len(rows)
     assert n == len(recording.picks) == 271
+
+
+def test_zero_shot_marks_the_split_before_the_trials_are_written(simulated, tmp_path, monkeypatch):
+    """--zero-shot reaches the trials table (the rule itself: test_things_meg's real events)."""
+    calls = []
+
+    def mark_all(trials):
+        calls.append(len(trials))
+        out = trials.copy()
+        out.loc[out["split"] == "train", "split"] = things_meg.EXCLUDED
+        return out
+
+    monkeypatch.setattr(things_meg, "exclude_test_concepts", mark_all)
+    out = tmp_path / "zero"
+    out.mkdir()
+    outputs = {n: out / n for n in ("epochs.npy", "trials.parquet", "epochs.json")}
+    preprocess_subject(
+        simulated / "bids", simulated / "stimuli", "BIGMEG1", RUNS, 240.0, Preprocessing(),
+        *outputs.values(), zero_shot=True,
+    )  # fmt: skip
+    trials = pd.read_parquet(outputs["trials.parquet"])
+    assert calls == [len(trials)] and set(trials["split"]) == {"excluded", "test"}
+    assert len(np.load(outputs["epochs.npy"], mmap_mode="r")) == len(trials)  # still epoched

@@ -110,3 +110,32 @@ def test_index_stimuli_says_what_is_missing_and_where_to_get_it(tmp_path):
     (tmp_path / "Metadata" / "Image-specific" / "image_paths.csv").unlink()
     with pytest.raises(DataError, match="image_paths.csv"):
         things_meg.index_stimuli(tmp_path, [1])
+
+
+def test_zero_shot_leaves_the_tested_concepts_out_of_training():
+    trials = pd.DataFrame(
+        {
+            "image": [1, 2, 13, 14, 25, 7],
+            "category": [1, 1, 2, 2, 3, 1],
+            "split": ["train", "train", "train", "test", "train", "test"],
+        }
+    )
+    out = things_meg.exclude_test_concepts(trials)
+    # concepts 1 and 2 are tested: their training images go; concept 3's stay
+    assert out["split"].tolist() == ["excluded", "excluded", "excluded", "test", "train", "test"]
+    assert trials["split"].tolist()[0] == "train"  # a copy: the input is left as it was
+
+
+def test_zero_shot_on_the_real_events_leaves_2400_training_trials_out():
+    """Every run of a real participant: the 200 test concepts' 12 exp images each, as the paper."""
+    root = Path(__file__).resolve().parents[2] / "resources" / "bids" / "things-meg"
+    tables = [
+        things_meg.image_trials(things_meg.read_events(path))
+        for path in sorted(root.glob("sub-BIGMEG1/ses-*/meg/*_events.tsv"))
+    ]
+    trials = things_meg.exclude_test_concepts(pd.concat(tables, ignore_index=True))
+    counts = trials["split"].value_counts().to_dict()
+    assert counts == {"train": 19848, "excluded": 2400, "test": 2400}
+    assert trials.loc[trials["split"] == "test", "image"].nunique() == 200
+    tested = set(trials.loc[trials["split"] == "test", "category"])
+    assert not tested & set(trials.loc[trials["split"] == "train", "category"])

@@ -119,10 +119,12 @@ if MEG["data"] == "derivatives":
             sessions=MEG["sessions"],
             runs=MEG["runs"],
             recipe=as_json(MEG["preprocess"]),
+            zero_shot="--zero-shot" if MEG["zero_shot"] else "",
         shell:
             "python {input.script} --derivative {params.derivative:q} --bids {input.bids:q}"
             " --stimuli {input.stimuli:q} --subject {wildcards.subject}"
             " --sessions {params.sessions} --runs {params.runs} --recipe {params.recipe:q}"
+            " {params.zero_shot}"
             " --epochs {output.epochs:q} --trials {output.trials:q} --info {output.info:q}"
             " > {log} 2>&1"
 
@@ -151,10 +153,11 @@ else:
             runs=MEG["runs"],
             sfreq=MEG["sfreq"],
             recipe=as_json(MEG["preprocess"]),
+            zero_shot="--zero-shot" if MEG["zero_shot"] else "",
         shell:
             "python {input.script} --bids {input.bids:q} --stimuli {input.stimuli:q}"
             " --subject {wildcards.subject} --sessions {params.sessions} --runs {params.runs}"
-            " --raw-sfreq {params.sfreq} --recipe {params.recipe:q}"
+            " --raw-sfreq {params.sfreq} --recipe {params.recipe:q} {params.zero_shot}"
             " --epochs {output.epochs:q} --trials {output.trials:q} --info {output.info:q}"
             " > {log} 2>&1"
 

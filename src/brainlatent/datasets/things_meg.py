@@ -103,6 +103,25 @@ def read_events(path: Path) -> pd.DataFrame:
     return events
 
 
+#: ``split`` of the training trials that :func:`exclude_test_concepts` leaves out.
+EXCLUDED = "excluded"
+
+
+def exclude_test_concepts(trials: pd.DataFrame) -> pd.DataFrame:
+    """The trials with every training image of a tested concept marked :data:`EXCLUDED`.
+
+    THINGS-MEG's 200 test images each belong to a concept whose 12 ``exp`` images are also
+    shown once. Benchetrit et al. (2023) leave those images out of training, so that test
+    images are of concepts the decoder has never seen (zero-shot); training on them instead
+    lets a decoder match a test image by its concept. The concepts are those of the test
+    trials in ``trials`` (one participant's configured runs).
+    """
+    tested = set(trials.loc[trials["split"] == "test", "category"])
+    out = trials.copy()
+    out.loc[(out["split"] == "train") & out["category"].isin(tested), "split"] = EXCLUDED
+    return out
+
+
 def image_trials(events: pd.DataFrame) -> pd.DataFrame:
     """The trials that show an image (exp and test), with the project's column names."""
     trials = events[events["trial_type"].isin(list(SPLITS))].copy()

@@ -459,8 +459,13 @@ def preprocess_subject(
     out_epochs: Path,
     out_trials: Path,
     out_info: Path,
+    zero_shot: bool = False,
 ) -> None:
     """Preprocess every run of a subject into ``epochs.npy``, ``trials.parquet`` and info.
+
+    ``zero_shot``: the training images of the tested concepts are marked ``excluded`` in
+    ``trials.parquet`` (:func:`~brainlatent.datasets.things_meg.exclude_test_concepts`);
+    their epochs are still written.
 
     All events are checked before any recording is read, so a bad events file
     fails in seconds; the outputs appear only when every run has succeeded.
@@ -468,6 +473,8 @@ def preprocess_subject(
     stimuli = stimulus_index(stimuli_dir)
     per_run = [run_trials(bids_root, subject, ses, run, stimuli) for ses, run in runs]
     trials = pd.concat(per_run, ignore_index=True)
+    if zero_shot:
+        trials = things_meg.exclude_test_concepts(trials)
     n_times = int(np.floor((params.tmax - params.tmin) * params.sfreq + 1e-9)) + 1
     with atomic_path(out_epochs) as tmp_epochs:
         start, names = 0, None

@@ -249,6 +249,7 @@ def preprocess_derivative(
     out_trials: Path,
     out_info: Path,
     chunk: int = 500,
+    zero_shot: bool = False,
 ) -> None:
     """Write ``epochs.npy``, ``trials.parquet`` and ``epochs.json`` from the authors' epochs.
 
@@ -270,6 +271,8 @@ def preprocess_derivative(
     check_alignment(epochs_path, epochs.events[:, 2], expected)
     per_run = [run_trials(bids_root, subject, ses, run, stimuli) for ses, run in sessions_runs]
     trials = pd.concat(per_run, ignore_index=True)
+    if zero_shot:  # as the raw mode: the tested concepts' training images are left out
+        trials = things_meg.exclude_test_concepts(trials)
     keep = epoch_index(expected, per_run)
     picks, names = meg_channels(epochs.info)
     sfreq_in = float(epochs.info["sfreq"])
