@@ -13,11 +13,12 @@ def main(argv=None):
     parser.add_argument("--images", type=Path, required=True, help="things_meg.stimuli_dir")
     parser.add_argument("--stimuli", type=Path, required=True, help="output folder")
     args = parser.parse_args(argv)
-    shown = []
+    shown, categories = [], []
     for path in sorted(args.bids.glob("sub-*/ses-*/meg/*_events.tsv")):
         trials = things_meg.image_trials(things_meg.read_events(path))
         shown += trials["image"].tolist()
-    index = things_meg.index_stimuli(args.images, shown)
+        categories += trials["category"].tolist()
+    index = things_meg.index_stimuli(args.images, shown, categories)
     print(f"{len(index)} THINGS images indexed from {args.images}")
     with atomic_path(args.stimuli) as out:
         out.mkdir(parents=True)

@@ -93,6 +93,18 @@ def test_index_stimuli_reads_the_things_release(tmp_path):
     assert all(Path(f).is_absolute() for f in index["file"])
 
 
+def test_index_stimuli_checks_the_numbering_against_the_events_concepts(tmp_path):
+    names = ["aardvark_01b.jpg", "aardvark_02s.jpg", "abacus_01b.jpg", "abacus_02s.jpg"]
+    _things_release(tmp_path, names)
+    index = things_meg.index_stimuli(tmp_path, [1, 2, 3, 4], categories=[1, 1, 2, 2])
+    assert index["file"].str.endswith(tuple(names)).all()
+    # numbers one off (image 2 is the first abacus): category 1 spans two folders
+    with pytest.raises(DataError, match=r"image_paths\.csv: .*category 1 spans folders"):
+        things_meg.index_stimuli(tmp_path, [2, 3], categories=[1, 1])
+    with pytest.raises(DataError, match="folder 'aardvark' holds categories"):
+        things_meg.index_stimuli(tmp_path, [1, 2], categories=[1, 2])
+
+
 def test_index_stimuli_reads_an_own_table(tmp_path):
     (tmp_path / "x.png").write_bytes(b"png")
     pd.DataFrame({"image": [7], "file": ["x.png"]}).to_csv(

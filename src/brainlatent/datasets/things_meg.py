@@ -189,12 +189,16 @@ THINGS_HELP = (
 )
 
 
-def index_stimuli(images_dir: Path, images) -> pd.DataFrame:
+def index_stimuli(images_dir: Path, images, categories=None) -> pd.DataFrame:
     """``stimuli.tsv`` rows (``image``, ``file``, absolute) for THINGS image numbers.
 
     ``images_dir`` holds either a ``stimuli.tsv`` (image, file) of its own, or the
     THINGS release: the images anywhere below it plus ``image_paths.csv`` (THINGS
     metadata: line *n* is the path of image number *n*), matched by file name.
+    ``categories`` (each image's ``things_category_nr``, as the events give it) checks
+    that numbering: the images of one category must sit in one concept folder, and
+    different categories in different folders; one line off would pair every trial
+    with its neighbour (the dataset documents ``value`` only as "THINGS image number").
     """
     images_dir = Path(images_dir)
     wanted = sorted({int(i) for i in images})
@@ -224,6 +228,8 @@ def index_stimuli(images_dir: Path, images) -> pd.DataFrame:
             for n, entry in enumerate(entries, start=1)
             if Path(entry).name in on_disk
         }
+        if categories is not None:
+            _check_concepts(listings[0], entries, images, categories)
     missing = [i for i in wanted if i not in path_of or not Path(path_of[i]).exists()]
     if missing:
         raise DataError(
@@ -232,6 +238,31 @@ def index_stimuli(images_dir: Path, images) -> pd.DataFrame:
             f"(image numbers {missing[:5]}). {THINGS_HELP}",
         )
     return pd.DataFrame({"image": wanted, "file": [str(path_of[i]) for i in wanted]})
+
+
+def _check_concepts(listing: Path, entries: list[str], images, categories) -> None:
+    """Each events category must be one concept folder of ``image_paths.csv``, and back."""
+    folders: dict[int, set[str]] = {}
+    for image, category in zip(images, categories, strict=True):
+        if 1 <= int(image) <= len(entries):
+            folders.setdefault(int(category), set()).add(Path(entries[int(image) - 1]).parent.name)
+    split = {c: sorted(f) for c, f in folders.items() if len(f) > 1}
+    owners: dict[str, set[int]] = {}
+    for category, names in folders.items():
+        for name in names:
+            owners.setdefault(name, set()).add(category)
+    shared = {name: sorted(c) for name, c in owners.items() if len(c) > 1}
+    if split or shared:
+        example = (
+            f"category {next(iter(split))} spans folders {next(iter(split.values()))}"
+            if split
+            else f"folder {next(iter(shared))!r} holds categories {next(iter(shared.values()))}"
+        )
+        raise DataError(
+            listing,
+            f"the events' image numbers do not follow this listing's lines ({example}): "
+            "line n must be THINGS image number n (the release's image_paths.csv, unsorted)",
+        )
 
 
 def derivative_patterns(subjects) -> list[str]:
