@@ -131,6 +131,15 @@ def test_a_channel_bad_in_one_run_only_is_named(editable, tmp_path):
     )
 
 
+def test_the_recordings_own_bad_channels_are_kept(editable, tmp_path):
+    """A CTF BadChannels file marks a sensor bad as channels.tsv would (every run here)."""
+    for run in ("01", "02"):
+        (recording(editable, run) / "BadChannels").write_text("MLC11\n")  # CTF's short names
+    out = run_preprocess(editable, tmp_path)
+    channels = json.loads(out["epochs.json"].read_text())["channels"]
+    assert len(channels) == 270 and "MLC11-1609" not in channels
+
+
 def test_every_sensor_bad(editable, tmp_path):
     tsv = recording(editable, "01").parent / "sub-BIGMEG1_ses-01_task-main_run-01_channels.tsv"
     channels = pd.read_csv(tsv, sep="\t")

@@ -255,7 +255,8 @@ def open_run(bids_root: Path, subject: str, session: str, run: str, sfreq: float
     MNE-BIDS finds the recording (CTF ``.ds`` or FIF); MNE opens it directly rather
     than through ``read_raw_bids``, because ds004212's ``channels.tsv`` types the
     gradiometers ``OTHER``, which MNE-BIDS turns into ``misc`` channels. Bad channels
-    are the sidecar's ``bad`` status plus the dataset's known broken sensor. The
+    are the sidecar's ``bad`` status, the recording's own list (a CTF ``BadChannels``
+    file, which MNE reads) and the dataset's known broken sensor. The
     data are read later, by :meth:`Recording.blocks`, which checks their values.
     """
     bids_path = things_meg.bids_path(bids_root, subject, session, run)
@@ -266,7 +267,7 @@ def open_run(bids_root: Path, subject: str, session: str, run: str, sfreq: float
     try:
         raw = mne.io.read_raw(fpath, verbose=False)
         bads = {*things_meg.bad_channels(bids_root, subject, session, run)}
-        bads |= set(things_meg.KNOWN_BAD_CHANNELS)
+        bads |= set(things_meg.KNOWN_BAD_CHANNELS) | set(raw.info["bads"])  # + the .ds's own
         raw.info["bads"] = sorted(bads & set(raw.ch_names))
         picks = mne.pick_types(raw.info, meg=True, ref_meg=False, exclude="bads")
     except Exception as error:  # MNE raises many types for a damaged file
