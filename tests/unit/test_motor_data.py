@@ -158,6 +158,10 @@ def test_groups_filter(tmp_path):
     (path,) = simulate_motor_sessions(
         tmp_path, **{**SMALL, "n_sessions": 1, "arrays": ("M1", "PMd"), "n_electrodes": 12}
     )
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(path), "r") as io:  # the real files' group names, read as the areas
+        assert set(io.read().electrode_groups) == {"electrode_group_M1", "electrode_group_PMd"}
     both = read_motor_session(path)
     m1 = read_motor_session(path, groups=["M1"])
     assert len(both.channels) == 24 and m1.channels == tuple(f"M1/{e}" for e in range(12))

@@ -9,7 +9,8 @@ monkey moves a cursor, recorded over months. The layout, which
   task (``CO`` center-out, ``RT`` random target) and date;
 - ``units``: ragged ``spike_times`` (s) and ``electrodes``, a region into the
   ``electrodes`` table (one electrode per unit; the first is used if a unit
-  lists several), whose ``group_name`` names the array;
+  lists several), whose ``group_name`` names the array (``electrode_group_M1``,
+  ``electrode_group_PMd`` in the real files: read as ``M1``, ``PMd``);
 - ``processing/behavior``: ``Position/cursor_pos`` (SpatialSeries, n × 2, cm),
   ``Velocity/cursor_vel`` (TimeSeries in a BehavioralTimeSeries, cm/s) and
   ``Acceleration/cursor_acc``, at 100 Hz with timestamps;
@@ -140,6 +141,11 @@ def read_motor_session(path: str | Path, groups: Sequence[str] | None = None) ->
     )
 
 
+#: The real files name their electrode groups ``electrode_group_M1`` and
+#: ``electrode_group_PMd``; the arrays are called by their area (``M1``, ``PMd``).
+GROUP_PREFIX = "electrode_group_"
+
+
 def _channels(path: Path, nwb) -> tuple[tuple[str, ...], np.ndarray]:
     table = nwb.electrodes
     if table is None or len(table) == 0:
@@ -150,6 +156,7 @@ def _channels(path: Path, nwb) -> tuple[tuple[str, ...], np.ndarray]:
         names = [g.name for g in table["group"][:]]
     else:
         raise DataError(path, "electrodes table has neither 'group_name' nor 'group'")
+    names = [name.removeprefix(GROUP_PREFIX) for name in names]
     ids = np.asarray(table.id.data[:])
     return tuple(f"{g}/{i}" for g, i in zip(names, ids, strict=True)), np.array(names)
 

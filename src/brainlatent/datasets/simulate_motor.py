@@ -607,8 +607,11 @@ def _write_nwb(
     )
     device = nwbfile.create_device("Utah array", description="96-channel Utah array (simulated)")
     for g, name in enumerate(arrays):
-        group = nwbfile.create_electrode_group(
-            name, description=f"Utah array in {name}", location=name, device=device
+        group = nwbfile.create_electrode_group(  # named as in the real files
+            f"electrode_group_{name}",
+            description=f"Utah array in {name}",
+            location=name,
+            device=device,
         )
         for e in range(n_electrodes):
             nwbfile.add_electrode(group=group, location=name, id=g * n_electrodes + e)

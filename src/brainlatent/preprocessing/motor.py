@@ -12,8 +12,11 @@ go cue, and lasts 0.5–6 s. Each is cut to a fixed window around **movement
 onset**, found from the cursor speed after the go cue: the speed peak between go
 cue and trial end, the first sample after the go cue above ``peak_fraction`` (0.5)
 of that peak, then walked back to the last sample below ``onset_fraction`` (0.15)
-of it. This is a threshold-then-walk-back rule in the spirit of the Miller-lab
-TrialData pipeline (Perich, Gallego), written from its description. A trial has
+of it. This is this project's own threshold-then-walk-back rule on the speed. The
+Miller-lab TrialData pipeline (``getMoveOnsetAndPeak``, Perich, Gallego) differs: it
+takes the first peak of the speed's derivative after the go cue above a minimum, the
+onset where the derivative falls below half of it, with a speed threshold as fallback,
+and drops no trial; brainsets computes no onset. A trial has
 no clean onset, and is dropped, when its peak speed is below ``min_peak_speed``
 (no reach) or the walk back reaches the go cue (the hand was already moving at
 the cue); trials whose window leaves the kinematics are dropped too, and so are trials
@@ -197,7 +200,11 @@ def _any_between(flags: np.ndarray, time: np.ndarray, start, stop) -> np.ndarray
 
 
 def valid_trials(trials: pd.DataFrame) -> np.ndarray:
-    """Boolean mask: rewarded centre-out trials with a target and go cue, 0.5–6 s long."""
+    """Boolean mask: rewarded centre-out trials with a target and go cue, 0.5–6 s long.
+
+    The bounds are brainsets'; it applies them from one trial's target onset to the next
+    trial's, here they apply to the trial's own start and stop.
+    """
     duration = trials["stop_time"].to_numpy(float) - trials["start_time"].to_numpy(float)
     result = trials["result"].astype(str).str.strip().to_numpy()
     return (
