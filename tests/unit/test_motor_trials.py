@@ -154,12 +154,14 @@ def test_cursor_artifacts_flag_knocks_and_excursions_only():
     position = np.full_like(session.position, 5.0)  # the centre hold need not be the origin
     position[100:110, 0] = 5.0 + 12.0  # 12 cm out: the hand off the handle
     bad = motor.cursor_artifacts(t, position, np.zeros_like(position))
-    assert np.flatnonzero(bad).tolist() == list(range(100, 110))
+    # padded as brainsets pads it: 1.5 s (150 samples) after it; before it the session's
+    # start (sample 0, 1 s earlier) cuts the dilation, which the erosion then shrinks by 0.5 s
+    assert np.flatnonzero(bad).tolist() == list(range(50, 260))
     assert not motor.cursor_artifacts(t, position, 0 * position, max_excursion=None).any()
     given = np.zeros_like(position)
     given[50] = [0.0, 2000.0]  # a file's own cursor_acc is used when there is one
     bad = motor.cursor_artifacts(t, np.zeros_like(position), np.zeros_like(position), given)
-    assert np.flatnonzero(bad).tolist() == [50]
+    assert np.flatnonzero(bad).tolist() == [49, 50]  # and the sample before, as brainsets
 
 
 def test_trials_with_a_knock_in_their_reach_or_window_are_dropped_and_counted():

@@ -62,6 +62,9 @@ MIN_TRIALS = 20
 ALIGN_EVENTS = ("movement_onset", "go_cue")
 #: Why trials are dropped, the keys of :attr:`TrialSet.dropped`.
 DROP_REASONS = ("invalid", "artifact", "no_onset", "outside_kinematics")
+#: An excursion's mask is dilated over the first, then eroded over the second (s):
+#: brainsets' 400 and 100 samples at 100 Hz (:func:`cursor_artifacts`).
+EXCURSION_PADDING_S = (4.0, 1.0)
 #: Cursor samples beyond these are artifacts (:func:`cursor_artifacts`).
 MAX_ACCELERATION = 1500.0  # cm/s²; a reach peaks near 300
 MAX_EXCURSION = 10.0  # cm from the centre hold; targets are 8 cm away
@@ -177,17 +180,28 @@ def cursor_artifacts(
     it, the gradient of the velocity over the timestamps. The excursion is measured per
     axis from the session's median position, the centre hold where the cursor spends
     most of a centre-out session, so a workspace not centred on the origin works too.
+    As brainsets pads them (at the files' 100 Hz: 2 samples; 400 then 100), a fast
+    sample also flags the one before it, and an excursion flags the 1.5 s around it and
+    the gaps of under 3 s between two (a handle let go of and taken back).
     """
+    from scipy.ndimage import binary_dilation, binary_erosion
+
     time = np.asarray(time, dtype=np.float64)
     bad = np.zeros(len(time), dtype=bool)
+    dt = float(np.median(np.diff(time))) if len(time) > 1 else 0.0
     if max_acceleration is not None and len(time) > 1:
         if acceleration is None:
             acceleration = np.gradient(np.asarray(velocity, dtype=np.float64), time, axis=0)
         acceleration = np.asarray(acceleration, dtype=np.float64)
-        bad |= np.hypot(acceleration[:, 0], acceleration[:, 1]) > max_acceleration
+        fast = np.hypot(acceleration[:, 0], acceleration[:, 1]) > max_acceleration
+        bad |= binary_dilation(fast, structure=np.ones(2, dtype=bool))
     if max_excursion is not None and len(time):
         position = np.asarray(position, dtype=np.float64)
-        bad |= (np.abs(position - np.median(position, axis=0)) > max_excursion).any(axis=1)
+        out = (np.abs(position - np.median(position, axis=0)) > max_excursion).any(axis=1)
+        if out.any() and dt > 0:
+            grow, shrink = (max(1, round(s / dt)) for s in EXCURSION_PADDING_S)
+            out = binary_erosion(binary_dilation(out, np.ones(grow, bool)), np.ones(shrink, bool))
+        bad |= out
     return bad
 
 
