@@ -316,3 +316,17 @@ def test_clip_loads_full_text_and_vision_checkpoint(tmp_path, mixed_images):
     with torch.no_grad():
         ref = full.visual_projection(full.vision_model(pixel_values=x).pooler_output)
     np.testing.assert_allclose(out, ref.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("width", [256, 257, 258, 259, 263])
+def test_vgg19_crop_sits_where_torchvision_puts_it(width):
+    """torchvision's center_crop offset is int(round(leftover / 2)), HF's leftover // 2."""
+    from brainlatent.features.pretrained import Preprocess
+
+    # a horizontal ramp: the crop's first column says where it starts
+    ramp = np.tile(np.arange(width, dtype=np.uint8)[None, :, None], (224, 1, 3))
+    vgg = Preprocess(224, 224, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), round_crop=True)
+    hf = Preprocess(224, 224, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    leftover = width - 224
+    assert round(float(vgg(ramp)[0, 0, 0]) * 255) == int(round(leftover / 2.0))
+    assert round(float(hf(ramp)[0, 0, 0]) * 255) == leftover // 2

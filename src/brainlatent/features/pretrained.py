@@ -114,6 +114,9 @@ class Preprocess:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     resample: Image.Resampling = Image.Resampling.BILINEAR
+    #: Where an odd leftover puts the crop: Hugging Face's processors floor it,
+    #: torchvision's ``center_crop`` rounds it (half to even), 1 px apart when 3 mod 4.
+    round_crop: bool = False
 
     def __call__(self, rgb: np.ndarray) -> torch.Tensor:
         image = Image.fromarray(rgb)
@@ -127,8 +130,8 @@ class Preprocess:
         )
         size = (new_short, new_long) if w <= h else (new_long, new_short)
         image = image.resize(size, self.resample)
-        left = (size[0] - self.crop) // 2
-        top = (size[1] - self.crop) // 2
+        offset = (lambda n: round(n / 2)) if self.round_crop else (lambda n: n // 2)
+        left, top = offset(size[0] - self.crop), offset(size[1] - self.crop)
         image = image.crop((left, top, left + self.crop, top + self.crop))
         x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1)
         mean = torch.tensor(self.mean, dtype=torch.float32)[:, None, None]
@@ -177,7 +180,9 @@ def load_vgg19(
     if layer not in model.layer_names():
         raise ValueError(f"vgg19: unknown layer {layer!r}; valid: {model.layer_names()}")
     size = image_size or 224
-    preprocess = Preprocess(round(size * 256 / 224), size, IMAGENET_MEAN, IMAGENET_STD)
+    preprocess = Preprocess(
+        round(size * 256 / 224), size, IMAGENET_MEAN, IMAGENET_STD, round_crop=True
+    )  # torchvision's preset
     return LoadedModel(preprocess, lambda x: model.embed(x, layer), dev)
 
 
