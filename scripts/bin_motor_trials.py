@@ -16,7 +16,7 @@ def main(argv=None):
         "--settings",
         type=json.loads,
         required=True,
-        help="JSON: bin_s, window_s, align, groups, artifacts",
+        help="JSON: bin_s, window_s, align, onset, groups, artifacts",
     )
     args = parser.parse_args(argv)
     settings = args.settings
@@ -26,6 +26,7 @@ def main(argv=None):
         bin_s=settings["bin_s"],
         window_s=tuple(settings["window_s"]),
         align=settings["align"],
+        onset=settings.get("onset", "speed"),
         **settings["artifacts"],
     )
     print(

@@ -357,3 +357,32 @@ def test_your_own_file_may_be_named_anything(tmp_path):
     assert session_name(own) == "monkey_q__day_5"
     assert session.subject == "Q" and session.task == "unknown"
     assert str(session.date) == "2024-01-13"
+
+
+def test_both_onset_rules_find_the_simulated_onsets(simulated):
+    """Ours and TrialData's, against the simulator's true onsets (its latent's start)."""
+    from brainlatent.preprocessing.motor import bin_trials, onset_from_speed, onset_trialdata
+
+    paths, truth = simulated
+    session = read_motor_session(paths[0])
+    true_onset = truth["movement_onset"][truth["trial_session"] == 0]
+    speed = np.hypot(session.velocity[:, 0], session.velocity[:, 1])
+    t = session.kinematics_time
+    rewarded = np.flatnonzero((session.trials["result"] == "R").to_numpy())
+    errors = {}
+    for name, rule in (("speed", onset_from_speed), ("trialdata", onset_trialdata)):
+        found = np.array(
+            [
+                rule(t, speed, session.trials["go_cue_time"][i], session.trials["stop_time"][i])
+                for i in rewarded
+            ]
+        )
+        errors[name] = np.abs(found - true_onset[rewarded])
+    # the speed rule walks back to 15 % of the peak (33 ms after the latent's start here),
+    # TrialData's to half the first acceleration peak (22 ms): a few samples late, both
+    assert np.nanmedian(errors["speed"]) < 0.05 and np.nanmedian(errors["trialdata"]) < 0.05
+    assert np.isfinite(errors["trialdata"]).all()  # TrialData's rule drops no reach
+    binned = bin_trials(session, min_trials=1, onset="trialdata")
+    assert binned.dropped["no_onset"] == 0 and binned.n_trials >= len(rewarded) - 2
+    with pytest.raises(ValueError, match="onset must be one of"):
+        bin_trials(session, min_trials=1, onset="threshold")

@@ -76,7 +76,9 @@ rule bin_motor_trials:
     resources:
         mem_mb=mem_from_inputs(3, 1000),
     params:
-        settings=motor_settings("bin_s", "window_s", "align", "groups", "artifacts"),
+        settings=motor_settings(
+            "bin_s", "window_s", "align", "onset", "groups", "artifacts"
+        ),
     shell:
         "python {input.script} --nwb {input.nwb:q} --trials {output.trials:q}"
         " --settings {params.settings:q} > {log} 2>&1"

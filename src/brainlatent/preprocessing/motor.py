@@ -60,6 +60,9 @@ TRIAL_DURATION = (0.5, 6.0)
 MIN_TRIALS = 20
 #: Events a trial's window can be placed on (:func:`bin_trials`).
 ALIGN_EVENTS = ("movement_onset", "go_cue")
+#: How movement onset is found: this project's speed rule (:func:`onset_from_speed`) or
+#: the Miller lab's TrialData rule (:func:`onset_trialdata`).
+ONSET_METHODS = ("speed", "trialdata")
 #: Why trials are dropped, the keys of :attr:`TrialSet.dropped`.
 DROP_REASONS = ("invalid", "artifact", "no_onset", "outside_kinematics")
 #: An excursion's mask is dilated over the first, then eroded over the second (s):
@@ -148,6 +151,43 @@ def onset_from_speed(
     if len(below) == 0:  # moving since the go cue: no clean onset
         return np.nan
     return float(time[inside[below[-1]]])
+
+
+def onset_trialdata(
+    time: np.ndarray,
+    speed: np.ndarray,
+    go_cue: float,
+    stop: float,
+    *,
+    min_acceleration: float = 190.0,
+    speed_threshold: float = 10.0,
+) -> float:
+    """Movement onset (s) by TrialData's ``getMoveOnsetAndPeak`` ('peak' method), or NaN.
+
+    After the go cue, the first local maximum of the speed's sample-to-sample change
+    above ``min_acceleration`` (cm/s²; TrialData's ``min_ds`` 1.9 cm/s per 10 ms bin);
+    onset is the last sample before it whose change is under half that maximum. Where
+    no such peak or sample exists, the first sample faster than ``speed_threshold``
+    (cm/s, its ``s_thresh``); NaN only when the speed never passes it.
+    """
+    inside = np.flatnonzero((time >= go_cue) & (time <= stop))
+    if len(inside) < 3:
+        return np.nan
+    change = np.diff(speed, prepend=speed[0])  # per sample, as TrialData's ds
+    curvature = np.diff(change, prepend=change[0])
+    step = float(np.median(np.diff(time)))
+    ds = change[inside]
+    rising = curvature[inside]
+    after = np.append(rising[1:], 0.0)
+    peaks = np.flatnonzero((rising > 0) & (after < 0) & (ds > min_acceleration * step))
+    peaks = peaks[peaks > 0]  # strictly after the go cue's sample
+    if len(peaks):
+        first = peaks[0]
+        below = np.flatnonzero(ds[:first] < ds[first] / 2)
+        if len(below):
+            return float(time[inside[below[-1]]])
+    fast = np.flatnonzero(speed[inside] > speed_threshold)
+    return float(time[inside[fast[0]]]) if len(fast) else np.nan
 
 
 def movement_onset(session, trial_row, **thresholds) -> float:
@@ -288,17 +328,22 @@ def bin_trials(
     max_acceleration: float | None = MAX_ACCELERATION,
     max_excursion: float | None = MAX_EXCURSION,
     align: str = "movement_onset",
+    onset: str = "speed",
     **thresholds,
 ) -> TrialSet:
     """A session's valid trials as counts per channel and velocity in bins around an event.
 
     ``session`` is a :class:`~brainlatent.datasets.motor_cortex.MotorSession`
     (any object with its fields); ``align`` the event each window is placed on
-    (:data:`ALIGN_EVENTS`); ``max_acceleration`` and ``max_excursion`` go to
-    :func:`cursor_artifacts`, ``thresholds`` to :func:`onset_from_speed`.
+    (:data:`ALIGN_EVENTS`), ``onset`` how movement onset is found (:data:`ONSET_METHODS`);
+    ``max_acceleration`` and ``max_excursion`` go to :func:`cursor_artifacts`,
+    ``thresholds`` to :func:`onset_from_speed` or :func:`onset_trialdata`.
     """
     if align not in ALIGN_EVENTS:
         raise ValueError(f"align must be one of {ALIGN_EVENTS}; got {align!r}")
+    if onset not in ONSET_METHODS:
+        raise ValueError(f"onset must be one of {ONSET_METHODS}; got {onset!r}")
+    find_onset = onset_trialdata if onset == "trialdata" else onset_from_speed
     window_s = (float(window_s[0]), float(window_s[1]))
     n_window_bins(bin_s, window_s)
     trials = session.trials.reset_index(drop=True)
@@ -321,7 +366,7 @@ def bin_trials(
     else:
         speed = np.hypot(session.velocity[:, 0], session.velocity[:, 1])
         for i in np.flatnonzero(clean):
-            event[i] = onset_from_speed(time, speed, go_cue[i], stop[i], **thresholds)
+            event[i] = find_onset(time, speed, go_cue[i], stop[i], **thresholds)
     placed = clean & np.isfinite(event)
     inside = (
         placed & (event + window_s[0] >= time[0]) & (event + window_s[1] <= time[-1])
