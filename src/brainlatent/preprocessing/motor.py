@@ -173,11 +173,14 @@ def onset_trialdata(
     inside = np.flatnonzero((time >= go_cue) & (time <= stop))
     if len(inside) < 3:
         return np.nan
-    change = np.diff(speed, prepend=speed[0])  # per sample, as TrialData's ds
+    # TrialData's ds (per sample) and its change, over the trial and the 2 samples before
+    lo = max(int(inside[0]) - 2, 0)
+    window = speed[lo : inside[-1] + 1]
+    change = np.diff(window, prepend=window[0])
     curvature = np.diff(change, prepend=change[0])
-    step = float(np.median(np.diff(time)))
-    ds = change[inside]
-    rising = curvature[inside]
+    step = float(np.median(np.diff(time[lo : inside[-1] + 1])))
+    ds = change[inside - lo]
+    rising = curvature[inside - lo]
     after = np.append(rising[1:], 0.0)
     peaks = np.flatnonzero((rising > 0) & (after < 0) & (ds > min_acceleration * step))
     peaks = peaks[peaks > 0]  # strictly after the go cue's sample
