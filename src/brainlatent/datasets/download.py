@@ -525,13 +525,17 @@ def verify_file(
     except OSError as err:
         raise DataError(path, f"cannot read: {err}") from err
     _check(path, size, hash_algorithm or "", hash or "", got_size, None)
+    if hash_algorithm:
+        _check(path, size, hash_algorithm, hash or "", got_size, file_digest(path, hash_algorithm))
+
+
+def file_digest(path: str | os.PathLike, hash_algorithm: str) -> str:
+    """The hex digest of a file's bytes, read in 1 MiB chunks (multi-GB files need no memory)."""
     hasher = _hasher(hash_algorithm)
-    if hasher is None:
-        return
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK_SIZE):
             hasher.update(chunk)
-    _check(path, size, hash_algorithm, hash or "", got_size, hasher.hexdigest())
+    return hasher.hexdigest()
 
 
 # --------------------------------------------------------------------------- download

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import os
 import sys
 from pathlib import Path, PurePosixPath
@@ -30,8 +29,8 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from brainlatent.datasets.download import (
-    CHUNK_SIZE,
     SUPPLEMENT_COLUMNS,
+    file_digest,
     read_manifest,
     read_supplement,
     supplement_path,
@@ -65,16 +64,8 @@ def build_supplement(manifest: str | os.PathLike, bids: str | os.PathLike) -> pd
         file = bids / PurePosixPath(path)
         verify_file(file, int(row["size"]), row["hash_algorithm"], row["hash"])  # names file
         if not row["hash_algorithm"]:
-            rows.append((path, int(row["size"]), ALGORITHM, _digest(file)))
+            rows.append((path, int(row["size"]), ALGORITHM, file_digest(file, ALGORITHM)))
     return pd.DataFrame(rows, columns=list(SUPPLEMENT_COLUMNS)).astype({"size": "int64"})
-
-
-def _digest(path: Path) -> str:
-    hasher = hashlib.new(ALGORITHM)
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK_SIZE):
-            hasher.update(chunk)
-    return hasher.hexdigest()
 
 
 def write_supplement(table: pd.DataFrame, path: str | os.PathLike) -> None:
