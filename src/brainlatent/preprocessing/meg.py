@@ -275,7 +275,9 @@ def open_run(bids_root: Path, subject: str, session: str, run: str, sfreq: float
             fpath, f"cannot read MEG recording ({type(error).__name__}: {error})"
         ) from error
     if len(picks) == 0:
-        raise DataError(fpath, "no MEG sensor left: every one is marked bad in channels.tsv")
+        raise DataError(
+            fpath, "no MEG sensor left: every one is marked bad (channels.tsv or BadChannels)"
+        )
     if not np.isclose(raw.info["sfreq"], sfreq):
         raise DataError(
             fpath,
