@@ -9,7 +9,7 @@ Every method predicts the evaluation trials' velocity and is scored the same
 way (:func:`score`: R² over all bins, x and y averaged). Methods:
 
 * ``within`` — a Wiener filter on 50 ms-smoothed counts fitted on the calibration
-  block *with* its velocity: the paper's ceiling (a sequential model reading whole
+  block *with* its velocity: the within-session ceiling (a sequential model reading whole
   trials, as SABLE does, can pass it).
 * ``fixed`` — the same filter fitted on the training sessions (channels matched
   by name, absent ones zero) and applied unchanged: the floor.
