@@ -35,9 +35,24 @@ def test_one_row_per_cohort_is_drawn(tmp_path):
     fig = plot_motor_cross_session([metrics(), metrics("P")], [trajectories(), trajectories()])
     assert len(fig.axes) == 8  # 2 cohorts × (R² panel + 3 trajectory panels)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert "SABLE (3 seeds)" in labels and "fixed decoder" in labels
+    assert "SABLE, 3 seeds" in labels and "fixed decoder" in labels
     save_figure(fig, tmp_path / "f.pdf", tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 10_000
+
+
+def test_each_trajectory_panel_fits_its_data_at_one_scale(tmp_path):
+    """After drawing, every trajectory panel's limits are square and hug its data (the test
+    session's own PCA at its own scale, here 3x the reference's); equal aspect with
+    adjustable="datalim" once doubled one panel's limits under constrained layout."""
+    traj = trajectories()
+    traj["test_before"] = 3 * traj["test_before"]
+    fig = plot_motor_cross_session([metrics()], [traj])
+    save_figure(fig, tmp_path / "f.pdf", tmp_path / "f.png")
+    for ax, paths in zip(fig.axes[1:], ("reference", "test_before", "test_after"), strict=True):
+        span = np.ptp(traj[paths][..., :2].reshape(-1, 2), axis=0).max()
+        (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+        assert x1 - x0 == pytest.approx(y1 - y0)
+        assert span < x1 - x0 < 1.2 * span, (paths, x1 - x0, span)
 
 
 def test_a_table_without_r2_is_named():

@@ -19,15 +19,17 @@ import pandas as pd
 
 from brainlatent.errors import DataError
 
-#: Methods in drawing order, with their labels and colours.
+#: Methods in drawing order: label, colour, line style and marker. Dashed: the
+#: recalibrated decoders and the floor; SABLE's three variants lie within ~0.01 of
+#: each other, so they differ in line style and marker as well as in colour.
 METHODS = {
-    "within": ("within-session Wiener filter", "#2ca02c"),
-    "sable_recalibrated": ("SABLE recalibrated (session's velocity)", "#17becf"),
-    "sable": ("SABLE", "#1f77b4"),
-    "sable_no_reverse": ("SABLE, no reverse step", "#9ecae1"),
-    "cebra": ("CEBRA multi-session", "#9467bd"),
-    "aligned": ("aligned PCA/CCA", "#ff7f0e"),
-    "fixed": ("fixed decoder", "#8c8c8c"),
+    "within": ("within-session Wiener filter", "#2ca02c", "--", "o"),
+    "sable_recalibrated": ("SABLE recalibrated on the session's velocity", "#17becf", "--", "s"),
+    "sable": ("SABLE", "#1f77b4", "-", "o"),
+    "sable_no_reverse": ("SABLE, no reverse step", "#08306b", ":", "^"),
+    "cebra": ("CEBRA multi-session", "#9467bd", "-", "o"),
+    "aligned": ("aligned PCA/CCA", "#ff7f0e", "-", "o"),
+    "fixed": ("fixed decoder", "#8c8c8c", "--", "o"),
 }
 #: Columns the metrics tables must have.
 COLUMNS = ("subject", "session", "days_apart", "method", "metric", "value")
@@ -44,19 +46,18 @@ def _check(metrics: pd.DataFrame, source) -> pd.DataFrame:
 
 
 def _r2_panel(ax, r2: pd.DataFrame, title: str) -> None:
-    for method, (label, color) in METHODS.items():
+    for method, (label, color, style, marker) in METHODS.items():
         rows = r2[r2["method"] == method]
         if rows.empty:
             continue
         per_day = rows.groupby("days_apart")["value"].mean().sort_index()
-        style = "--" if method in ("within", "fixed", "sable_recalibrated") else "-"
         seeds = rows["seed"].nunique() if "seed" in rows else 0
         if seeds > 1:  # the band: range over seeds (each seed's mean per day)
             by_seed = rows.groupby(["days_apart", "seed"])["value"].mean().unstack()
             low, high = by_seed.min(axis=1), by_seed.max(axis=1)
             ax.fill_between(by_seed.index, low, high, color=color, alpha=0.15)
-            label = f"{label} ({seeds} seeds)"
-        ax.plot(per_day.index, per_day.values, style, marker="o", ms=4, color=color, label=label)
+            label = f"{label}, {seeds} seeds"
+        ax.plot(per_day.index, per_day.values, style, marker=marker, ms=4, color=color, label=label)
     ax.axhline(0, color="black", lw=0.6)
     ax.set_xlabel("days since the last training session")
     ax.set_ylabel("hand velocity R² (held-out trials)")
@@ -65,7 +66,19 @@ def _r2_panel(ax, r2: pd.DataFrame, title: str) -> None:
     ax.set_title(title, fontsize=9)
 
 
-def _trajectory_panel(ax, trajectories: np.ndarray, title: str) -> None:
+def _square_limits(*paths: np.ndarray, margin: float = 0.08) -> tuple[tuple, tuple]:
+    """Equal x and y spans around the first two coordinates of every path.
+
+    Set as limits with a box aspect: ``adjustable="datalim"`` under constrained
+    layout widened one panel's limits to twice its data and drew it shrunken.
+    """
+    xy = np.concatenate([np.asarray(p)[..., :2].reshape(-1, 2) for p in paths])
+    low, high = np.nanmin(xy, axis=0), np.nanmax(xy, axis=0)
+    centre, half = (low + high) / 2, (1 + margin) * float(np.max(high - low)) / 2 or 1.0
+    return tuple(centre[0] + [-half, half]), tuple(centre[1] + [-half, half])
+
+
+def _trajectory_panel(ax, trajectories: np.ndarray, title: str, limits) -> None:
     """(targets, bins, ≥2) per-target mean trajectories, coloured by target direction."""
     colors = plt.get_cmap("hsv")(np.linspace(0, 1, len(trajectories), endpoint=False))
     for k, path in enumerate(trajectories):
@@ -73,7 +86,8 @@ def _trajectory_panel(ax, trajectories: np.ndarray, title: str) -> None:
         ax.plot(path[0, 0], path[0, 1], "o", color=colors[k], ms=2.5)
     ax.set_xticks([]), ax.set_yticks([])
     ax.set_title(title, fontsize=8)
-    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlim(limits[0]), ax.set_ylim(limits[1])
+    ax.set_aspect("equal", adjustable="box")
 
 
 def plot_motor_cross_session(
@@ -103,13 +117,20 @@ def plot_motor_cross_session(
             ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
         ref, test = str(traj["reference_session"]), str(traj["test_session"])
         days = int(traj["days_apart"])
+        # The reference and the mapped test share one space, so one scale; the test
+        # session's own PCA is another space, drawn at its own scale.
+        shared = _square_limits(traj["reference"], traj["test_after"])
         panels = (
-            (traj["reference"], f"reference {ref[-8:]}\n(its own PCA)"),
-            (traj["test_before"], f"test {test[-8:]}, {days} d later\nown PCA: before"),
-            (traj["test_after"], "test mapped by CCA\nonto the reference: after"),
+            (traj["reference"], f"reference {ref[-8:]}\n(its own PCA)", shared),
+            (
+                traj["test_before"],
+                f"test {test[-8:]}, {days} d later\nown PCA: before",
+                _square_limits(traj["test_before"]),
+            ),
+            (traj["test_after"], "test mapped by CCA\nonto the reference: after", shared),
         )
-        for col, (paths, title) in enumerate(panels, start=1):
-            _trajectory_panel(fig.add_subplot(grid[row, col]), np.asarray(paths), title)
+        for col, (paths, title, limits) in enumerate(panels, start=1):
+            _trajectory_panel(fig.add_subplot(grid[row, col]), np.asarray(paths), title, limits)
     fig.suptitle(
         "Hand velocity from motor cortex on sessions never trained on "
         "(Jude et al. 2022; latents: Gallego et al. 2020)",
