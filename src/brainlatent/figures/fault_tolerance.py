@@ -65,7 +65,7 @@ def plot_phase(metrics: pd.DataFrame, paper: dict[str, float | None], source="me
     ].mean()  # NaN for a table without the rate code with restoration
     depths = sorted(failure["depth"].unique())
     colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, len(depths)))
-    fig, grid = plt.subplots(2, 2, figsize=(11.5, 7.6), constrained_layout=True)
+    fig, grid = plt.subplots(2, 2, figsize=(11.5, 8.6), constrained_layout=True)
     axes = grid.ravel()
     titles = {"protected": "grid code + restoration", "unprotected": "no code (plain redundancy)"}
     for ax, network in zip(axes[:2], ("protected", "unprotected"), strict=True):
@@ -99,7 +99,10 @@ def plot_phase(metrics: pd.DataFrame, paper: dict[str, float | None], source="me
         letter = "ab"[network == "unprotected"]
         ax.set(xlabel="neuron noise σ", ylabel="failure probability", ylim=(-0.02, 0.6),
                title=f"{letter}. {titles[network]}, bundle {bundle:g}")  # fmt: skip
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, 0.925))  # under the bar
+        if network == "protected":  # nine entries: below the axes, off the transition
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+        else:
+            ax.legend(fontsize=7, loc="upper left")
     # (c) failure against depth, just below and just above the threshold
     ax = axes[2]
     sigmas = np.sort(failure["sigma"].unique())
