@@ -71,7 +71,8 @@ def plot_fmri_reconstruction(
     """Top: the first ``n_images`` test images and each subject's reconstructions.
 
     Bottom: identification accuracy (2-way and n-way, in the generator's latent space and in
-    pixels; dashed: chance) and PixCorr/SSIM; bars are means over subjects, dots subjects.
+    pixels; dashed: chance) and PixCorr/SSIM (dashed: each reconstruction against the other
+    test images); bars are means over subjects, dots subjects.
     """
     _require_columns(metrics, METRIC_COLUMNS, source)
     if not reconstructions:
@@ -143,10 +144,13 @@ def plot_fmri_reconstruction(
         rows = metrics[(metrics["space"] == space) & (metrics["metric"] == metric)]
         values = rows.groupby("subject", sort=False)["value"].mean().to_numpy(float)
         _bar_with_dots(similarity, i, values, SPACE_COLORS[space])
+        chance = float(rows["chance"].mean())  # NaN in tables written before it was kept
+        if np.isfinite(chance):
+            similarity.hlines(chance, i - 0.4, i + 0.4, colors="k", linestyles="--", lw=1)
     similarity.axhline(0, color="k", lw=0.6)
     similarity.set_xticks(np.arange(len(SIMILARITY)), list(SIMILARITY.values()), fontsize=7)
     similarity.set_ylabel("score vs. original", fontsize=7)
-    similarity.set_title("Image similarity", fontsize=8)
+    similarity.set_title("Image similarity\n(dashed: vs. other test images)", fontsize=8)
 
     n_subjects = metrics["subject"].nunique()
     if n_subjects > 1:
