@@ -392,6 +392,25 @@ def _describe_filter(wanted: Mapping) -> str:
     return ", ".join(one(c, v) for c, v in wanted.items()) or "every row"
 
 
+def _what_is_there(frame: pd.DataFrame, wanted: Mapping) -> str:
+    """For each condition that no row meets on its own, the values the table does hold:
+    a sweep that stops short of the paper's point reads as such, not as a chain not run."""
+    parts = []
+    for column, value in wanted.items():
+        alone = _select(frame, {column: value})
+        if isinstance(alone, str) or len(alone):
+            continue
+        present = pd.Series(frame[column].dropna().unique())
+        try:
+            present = present.sort_values()
+        except TypeError:  # mixed types: in the order met
+            pass
+        shown = ", ".join(map(str, present.head(8))) or "none"
+        more = f" and {len(present) - 8} more" if len(present) > 8 else ""
+        parts.append(f"{column} in this run: {shown}{more}")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def _describe_data(rows: pd.DataFrame) -> str:
     words = []
     for column, noun, nouns in _IDENTITY:
@@ -521,6 +540,8 @@ def build_scorecard(
             rows = "no column 'value'"
         if isinstance(rows, str) or loc.per is None:
             outcome = rows if isinstance(rows, str) else _reduce(rows, loc)
+            if isinstance(outcome, str) and not isinstance(rows, str) and rows.empty:
+                outcome += _what_is_there(frame, loc.filter)
             for per in v.values or [""]:
                 record(per, outcome, rows, v.values.get(per, v.value))
             continue

@@ -174,7 +174,15 @@ def test_data_labels_follow_the_sources_and_the_scale():
         ({"table": "results/things_meg/metrics/generation.parquet", "filter": {"metric": "ssim"}},
          "not run: results/things_meg/metrics/generation.parquet is not built by this config"),
         ({"table": "results/things_meg/metrics/retrieval.parquet", "filter": {"metric": "top10"}},
-         "not run: no rows where metric = top10"),
+         "not run: no rows where metric = top10 (metric in this run: top5)"),
+        # a sweep that stops short: only the condition no row meets is listed
+        ({"table": "results/things_meg/metrics/retrieval.parquet",
+          "filter": {"metric": "top5", "decoder": "ridge", "image_model": ["dinov2", "vgg19"]}},
+         "not run: no rows where decoder = ridge, image_model is dinov2 or vgg19, metric = top5 "
+         "(image_model in this run: clip, hog)"),
+        ({"table": "results/things_meg/metrics/retrieval.parquet",
+          "filter": {"window_start": {"min": 0.1}}},
+         "not run: no rows where window_start ≥ 0.1 (window_start in this run: none)"),
         ({"table": "results/things_meg/metrics/retrieval.parquet", "filter": {"split": "large"}},
          "not run: no column 'split'"),
         ({"table": "results/things_meg/metrics/retrieval.parquet", "filter": {"metric": "top5"},
