@@ -7,7 +7,11 @@ import numpy as np
 import pandas as pd
 
 from brainlatent.errors import DataError
-from brainlatent.figures.style import BASELINE_COLOR, MAIN_COLOR
+from brainlatent.figures.style import (
+    BASELINE_COLOR,
+    MAIN_COLOR,
+    shade_windows_spanning_onset,
+)
 
 DECODER_LABELS = {"ridge": "Ridge (linear)", "brain_module": "Brain module (CLIP + MSE)"}
 DECODER_COLORS = {"ridge": BASELINE_COLOR, "brain_module": MAIN_COLOR}
@@ -134,6 +138,7 @@ def plot_timecourse(metrics: pd.DataFrame, metric: str = "top5", source: str = "
     ax.axhline(chance, color="k", ls="--", lw=1, label=f"chance ({chance:.1%})")
     ax.axvline(0, color="k", lw=0.8)
     length = float((rows["window_stop"] - rows["window_start"]).median())
+    shade_windows_spanning_onset(ax, length, label="windows spanning onset")
     ax.set_xlabel(f"window start (s, {length * 1000:.0f} ms windows; 0 = image onset)")
     ax.set_ylabel(f"{metric.replace('top', 'top-')} retrieval accuracy")
     ax.set_title("THINGS-MEG: decoding over time (ridge)", fontsize=10)

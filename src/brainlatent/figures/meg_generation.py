@@ -17,7 +17,11 @@ from matplotlib.patches import Patch
 
 from brainlatent.decoding.meg_generation import CEILING
 from brainlatent.errors import DataError
-from brainlatent.figures.style import BASELINE_COLOR, MAIN_COLOR
+from brainlatent.figures.style import (
+    BASELINE_COLOR,
+    MAIN_COLOR,
+    shade_windows_spanning_onset,
+)
 
 __all__ = ["IMAGE_ARRAYS", "plot_meg_generation"]
 
@@ -113,6 +117,7 @@ def _bars(ax, metrics: pd.DataFrame, order: list[str], decoders: list[str]) -> N
 
 
 def _timecourse(axes, course: pd.DataFrame, order: list[str]) -> None:
+    length = float((course["window_stop"] - course["window_start"]).median())
     for ax, metric in zip(axes, order, strict=True):
         rows = course[course["metric"] == metric]
         by_window = rows.groupby("window_start")
@@ -122,13 +127,14 @@ def _timecourse(axes, course: pd.DataFrame, order: list[str]) -> None:
         ax.fill_between(value.index, value["min"], value["max"], color=BASELINE_COLOR, alpha=0.2)
         ax.plot(chance.index, chance, color="k", ls="--", lw=0.9)
         ax.axvline(0, color="k", lw=0.6)
+        shade_windows_spanning_onset(ax, length)
         ax.set_title(_metric_label(metric).replace("\n", " "), fontsize=7)
         ax.tick_params(labelsize=6)
         ax.spines[["top", "right"]].set_visible(False)
-    length = float((course["window_stop"] - course["window_start"]).median())
     axes[0].set_ylabel("similarity (ridge)", fontsize=7)
     axes[len(axes) // 2].set_xlabel(
-        f"window start (s, {length * 1000:.0f} ms windows; 0 = image onset; dashed: {SHUFFLED})",
+        f"window start (s, {length * 1000:.0f} ms windows; 0 = image onset; grey: windows "
+        f"spanning onset; dashed: {SHUFFLED})",
         fontsize=7,
     )
 

@@ -39,6 +39,12 @@ MAIN_COLOR = "#1f77b4"
 BASELINE_COLOR = "#8c8c8c"
 
 
+def shade_windows_spanning_onset(ax, length: float, **kwargs) -> None:
+    """Grey band over the window starts in (-length, 0): those windows reach past image
+    onset, so what they decode is not decoding before the image."""
+    ax.axvspan(-length, 0, color="0.9", lw=0, zorder=0, **kwargs)
+
+
 def save_figure(fig, pdf: str | Path, png: str | Path, dpi: int = 200) -> None:
     """Save a figure as PDF and PNG, each atomically, then close it."""
     for path, kwargs in ((pdf, {}), (png, {"dpi": dpi})):
