@@ -79,14 +79,21 @@ def plot_daenr(
     colors = plt.get_cmap("viridis")(np.linspace(0.15, 0.75, max(len(all_betas), 2)))
     for ax, (metric, title) in zip(panels, shown.items(), strict=True):
         sub = rows[rows["metric"] == metric]
-        chance = metrics.loc[metrics["metric"] == f"{metric}_shuffled", "value"]
-        if len(chance):
-            ax.axhline(chance.mean(), color="0.4", lw=0.8, ls="--")
+        shuffled = metrics[metrics["metric"] == f"{metric}_shuffled"]
         for i, beta in enumerate(all_betas):
             values = sub.loc[sub["beta"].astype(float) == beta, "value"].to_numpy(float)
             if len(values) == 0:
                 continue
             ax.bar(i, np.nanmean(values), 0.6, color=colors[i], alpha=0.45)
+            # Each β's own baseline, its range over seeds shaded: pooled into one line, the
+            # baselines' spread (as wide as the β effect on RSA) was hidden.
+            base = shuffled.loc[shuffled["beta"].astype(float) == beta, "value"].to_numpy(float)
+            if len(base):
+                span = (i - 0.36, i + 0.36)
+                ax.fill_between(
+                    span, np.nanmin(base), np.nanmax(base), color="0.5", alpha=0.3, lw=0, zorder=2
+                )
+                ax.hlines(np.nanmean(base), *span, color="0.3", lw=0.9, ls="--", zorder=2)
             jitter = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [0.0]
             ax.scatter(i + np.asarray(jitter), values, s=14, color="k", zorder=3)
         ax.axhline(0, color="k", lw=0.6)
@@ -97,7 +104,8 @@ def plot_daenr(
     panels[0].set_ylabel("held-out score (dots: seeds)", fontsize=7)
     if metrics["metric"].str.endswith("_shuffled").any():
         bottom.suptitle(
-            "Held-out scores per β (dashed: shuffled-pairing baseline, image i vs image j ≠ i)",
+            "Held-out scores per β (dashed, grey: each β's shuffled-pairing baseline, image i "
+            "vs image j ≠ i, mean and range over seeds)",
             fontsize=8,
         )
     return fig
