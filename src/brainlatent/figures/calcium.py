@@ -14,7 +14,7 @@ from brainlatent.figures.style import MAIN_COLOR, METHOD_LABELS
 def plot_frame_decoding(metrics: pd.DataFrame, source: str = "metrics", pseudo: str = "pseudo"):
     """Frame accuracy (within 1 s) on the held-out repeat vs number of neurons, per method.
 
-    Single mice share one panel (line: mean over mice and seeds, band: range); each
+    Single mice share one panel (line: mean over mice and seeds, band or bar: range); each
     pseudo-mouse (``pseudo``, or ``pseudo-<area>`` pooling one imaging area) gets its own,
     since pooling areas into one line would hide what the per-area comparison is for.
     """
@@ -40,6 +40,9 @@ def plot_frame_decoding(metrics: pd.DataFrame, source: str = "metrics", pseudo: 
     )
     for ax in axes.flat[len(panels) :]:
         ax.set_visible(False)
+    # One neuron axis for every panel, so a single mouse's few counts sit where the
+    # pseudo-mice's sweep puts them.
+    counts = np.sort(rows["n_neurons"].unique())
     for i, (title, panel) in enumerate(panels):
         ax = axes.flat[i]
         for method, sub in panel.groupby("method", sort=False):
@@ -51,6 +54,10 @@ def plot_frame_decoding(metrics: pd.DataFrame, source: str = "metrics", pseudo: 
                 ms=3,
                 label=METHOD_LABELS.get(method, method),
             )
+            if len(curve) == 1:  # a band needs two counts: the range as an error bar
+                low, high = curve["mean"] - curve["min"], curve["max"] - curve["mean"]
+                ax.errorbar(curve.index, 100 * curve["mean"], yerr=[100 * low, 100 * high],
+                            color=line.get_color(), capsize=3, lw=1)  # fmt: skip
             ax.fill_between(
                 curve.index,
                 100 * curve["min"],
@@ -60,7 +67,7 @@ def plot_frame_decoding(metrics: pd.DataFrame, source: str = "metrics", pseudo: 
             )
         ax.axhline(100 * panel["chance"].mean(), color="k", ls="--", lw=1, label="chance")
         ax.set_xscale("log")
-        counts = np.sort(panel["n_neurons"].unique())
+        ax.set_xlim(counts[0] / 1.3, counts[-1] * 1.3)
         ax.set_xticks(counts, [str(c) for c in counts])
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xlabel("number of neurons")
