@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from brainlatent.figures.calcium import plot_embedding
-from brainlatent.figures.style import save_figure
+from brainlatent.figures.style import add_output_arguments, save_figure
 
 
 def main(argv=None):
@@ -14,8 +14,7 @@ def main(argv=None):
     parser.add_argument("--embeddings", nargs="+", type=Path, required=True)
     parser.add_argument("--kinds", nargs="+", required=True)
     parser.add_argument("--mouse", required=True)
-    parser.add_argument("--pdf", type=Path, required=True)
-    parser.add_argument("--png", type=Path, required=True)
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
     if len(args.kinds) != len(args.embeddings):
         parser.error("give one --kinds entry per --embeddings file")
@@ -24,7 +23,7 @@ def main(argv=None):
         with np.load(path) as data:
             embeddings[kind] = (data["embedding"], data["frame"])
     figure = plot_embedding(embeddings, title=f"Allen natural movie one, mouse {args.mouse}")
-    save_figure(figure, args.pdf, args.png)
+    save_figure(figure, args.pdf, args.png, note=args.note)
 
 
 if __name__ == "__main__":

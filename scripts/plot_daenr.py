@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from brainlatent.figures.daenr import plot_daenr
-from brainlatent.figures.style import save_figure
+from brainlatent.figures.style import add_output_arguments, save_figure
 from brainlatent.io import read_table
 
 
@@ -14,13 +14,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--metrics", type=Path, required=True)
     parser.add_argument("--reconstructions", type=Path, required=True)
-    parser.add_argument("--pdf", type=Path, required=True)
-    parser.add_argument("--png", type=Path, required=True)
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
     with np.load(args.reconstructions, allow_pickle=False) as data:
         reconstructions = {name: data[name] for name in data.files}
     fig = plot_daenr(read_table(args.metrics), reconstructions, source=str(args.metrics))
-    save_figure(fig, args.pdf, args.png)
+    save_figure(fig, args.pdf, args.png, note=args.note)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import argparse
 from pathlib import Path
 
 from brainlatent.figures.fault_tolerance import plot_phase
-from brainlatent.figures.style import save_figure
+from brainlatent.figures.style import add_output_arguments, save_figure
 from brainlatent.io import read_table
 from brainlatent.scorecard import load_values
 
@@ -15,14 +15,16 @@ def main(argv=None):
     parser.add_argument(
         "--paper_values", type=Path, required=True, help="resources/paper_values.yaml"
     )
-    parser.add_argument("--pdf", type=Path, required=True)
-    parser.add_argument("--png", type=Path, required=True)
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
     paper = {
         v.id: v.value for v in load_values(args.paper_values) if v.figure == "fault_tolerance_phase"
     }
     save_figure(
-        plot_phase(read_table(args.metrics), paper, source=args.metrics), args.pdf, args.png
+        plot_phase(read_table(args.metrics), paper, source=args.metrics),
+        args.pdf,
+        args.png,
+        note=args.note,
     )
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 
 from brainlatent.errors import DataError
 from brainlatent.figures.fmri import RECONSTRUCTION_ARRAYS, plot_fmri_reconstruction
-from brainlatent.figures.style import save_figure
+from brainlatent.figures.style import add_output_arguments, save_figure
 from brainlatent.io import read_table
 
 
@@ -16,8 +16,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--metrics", type=Path, nargs="+", required=True)
     parser.add_argument("--reconstructions", type=Path, nargs="+", required=True)
-    parser.add_argument("--pdf", type=Path, required=True)
-    parser.add_argument("--png", type=Path, required=True)
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
     if len(args.metrics) != len(args.reconstructions):
         parser.error("--metrics and --reconstructions need one file per subject, in the same order")
@@ -40,7 +39,7 @@ def main(argv=None):
         reconstructions,
         source=" ".join(str(path) for path in args.metrics),
     )
-    save_figure(fig, args.pdf, args.png)
+    save_figure(fig, args.pdf, args.png, note=args.note)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import numpy as np
 
 from brainlatent.errors import DataError
 from brainlatent.figures.meg_generation import IMAGE_ARRAYS, plot_meg_generation
-from brainlatent.figures.style import save_figure
+from brainlatent.figures.style import add_output_arguments, save_figure
 from brainlatent.io import read_table
 
 
@@ -18,8 +18,7 @@ def main(argv=None):
     parser.add_argument("--timecourse", type=Path, required=True)
     parser.add_argument("--images", type=Path, nargs="+", required=True, help="per subject")
     parser.add_argument("--n-examples", type=int, default=6)
-    parser.add_argument("--pdf", type=Path, required=True)
-    parser.add_argument("--png", type=Path, required=True)
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
     images = {}
     for path in args.images:
@@ -38,7 +37,7 @@ def main(argv=None):
         n_examples=args.n_examples,
         source=f"{args.metrics} {args.timecourse}",
     )
-    save_figure(figure, args.pdf, args.png)
+    save_figure(figure, args.pdf, args.png, note=args.note)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import argparse
 from pathlib import Path
 
 from brainlatent.figures.meg import plot_timecourse
-from brainlatent.figures.style import save_figure
+from brainlatent.figures.style import add_output_arguments, save_figure
 from brainlatent.io import read_table
 
 
@@ -12,11 +12,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--metrics", type=Path, required=True)
     parser.add_argument("--metric", default="top5")
-    parser.add_argument("--pdf", type=Path, required=True)
-    parser.add_argument("--png", type=Path, required=True)
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
     figure = plot_timecourse(read_table(args.metrics), args.metric, source=args.metrics)
-    save_figure(figure, args.pdf, args.png)
+    save_figure(figure, args.pdf, args.png, note=args.note)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from brainlatent.figures.motor import plot_motor_cross_session
-from brainlatent.figures.style import save_figure
+from brainlatent.figures.style import add_output_arguments, save_figure
 from brainlatent.io import read_table
 
 
@@ -14,8 +14,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--metrics", type=Path, nargs="+", required=True, help="one per cohort")
     parser.add_argument("--trajectories", type=Path, nargs="+", required=True)
-    parser.add_argument("--pdf", type=Path, required=True)
-    parser.add_argument("--png", type=Path, required=True)
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
     if len(args.metrics) != len(args.trajectories):
         parser.error("give one --trajectories file per --metrics table")
@@ -26,7 +25,7 @@ def main(argv=None):
     figure = plot_motor_cross_session(
         [read_table(path) for path in args.metrics], trajectories, sources=args.metrics
     )
-    save_figure(figure, args.pdf, args.png)
+    save_figure(figure, args.pdf, args.png, note=args.note)
 
 
 if __name__ == "__main__":

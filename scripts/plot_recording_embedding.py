@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from brainlatent.figures.recording import plot_recording_embedding
-from brainlatent.figures.style import save_figure
+from brainlatent.figures.style import add_output_arguments, save_figure
 from brainlatent.io import read_table
 
 
@@ -14,15 +14,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--metrics", type=Path, required=True)
     parser.add_argument("--embeddings", type=Path, nargs="+", required=True)
-    parser.add_argument("--pdf", type=Path, required=True)
-    parser.add_argument("--png", type=Path, required=True)
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
     embeddings = {}
     for path in args.embeddings:
         with np.load(path, allow_pickle=False) as data:
             embeddings[str(data["method"])] = {key: data[key] for key in data.files}
     figure = plot_recording_embedding(read_table(args.metrics), embeddings, source=args.metrics)
-    save_figure(figure, args.pdf, args.png)
+    save_figure(figure, args.pdf, args.png, note=args.note)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import argparse
 from pathlib import Path
 
 from brainlatent.figures.calcium import plot_synthetic_latents
-from brainlatent.figures.style import save_figure
+from brainlatent.figures.style import add_output_arguments, save_figure
 from brainlatent.io import read_table
 from brainlatent.synthetic.benchmark import paper_medians
 
@@ -15,12 +15,11 @@ def main(argv=None):
     parser.add_argument(
         "--paper_values", type=Path, required=True, help="resources/paper_values.yaml"
     )
-    parser.add_argument("--pdf", type=Path, required=True)
-    parser.add_argument("--png", type=Path, required=True)
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
     medians = paper_medians(args.paper_values)
     figure = plot_synthetic_latents(read_table(args.metrics), medians, source=args.metrics)
-    save_figure(figure, args.pdf, args.png)
+    save_figure(figure, args.pdf, args.png, note=args.note)
 
 
 if __name__ == "__main__":

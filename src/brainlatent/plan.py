@@ -782,6 +782,14 @@ class Figure:
         return "".join(f" {shlex.quote(str(arg))}" for arg in self.args)
 
 
+def simulated_note(source: str, what: str) -> tuple[str, ...]:
+    """``--note`` for a figure of a chain whose data come from the embedded simulator
+    (printed under the figure, so a copy taken out of the report still says so)."""
+    if source != "simulate":
+        return ()
+    return ("--note", f"Simulated data: {what}, written by the embedded simulator")
+
+
 @dataclass(frozen=True)
 class Plan:
     """Everything a config builds. Build it with :meth:`from_config`."""
@@ -871,16 +879,24 @@ class Plan:
         kinds = calcium.embedding_kinds
         first = calcium.embedded_mice[0]
         fmri_subject = f"{fmri.root}/sub-{{subject}}"
+        meg_note = simulated_note(meg.source, "MEG in the layout of OpenNeuro ds004212")
+        calcium_note = simulated_note(
+            calcium.source, "calcium imaging in the layout of DANDI 000728"
+        )
+        fmri_note = simulated_note(fmri.source, "fMRI in the layout of OpenNeuro ds001246")
+        motor_note = simulated_note(self.motor.source, "spikes in the layout of DANDI 000688")
         return (
             Figure(
                 "meg_retrieval",
                 "THINGS-MEG",
                 {"metrics": (f"{meg.root}/metrics/retrieval.parquet",)},
+                meg_note,
             ),
             Figure(
                 "meg_timecourse",
                 "THINGS-MEG",
                 {"metrics": (f"{meg.root}/metrics/timecourse.parquet",)},
+                meg_note,
             ),
             Figure(
                 "meg_generation",
@@ -890,22 +906,25 @@ class Plan:
                     "timecourse": (f"{meg.root}/metrics/generation_timecourse.parquet",),
                     "images": tuple(meg.generation_images(s) for s in sorted(meg.subjects)),
                 },
+                meg_note,
             ),
             Figure(
                 "calcium_frame_decoding",
                 "Allen calcium (CEBRA)",
                 {"metrics": (f"{calcium.root}/metrics/frame_decoding.parquet",)},
+                calcium_note,
             ),
             Figure(
                 "calcium_embedding",
                 "Allen calcium (CEBRA)",
                 {"embeddings": tuple(embedding.format(mouse=first, kind=k) for k in kinds)},
-                ("--kinds", *kinds, "--mouse", first),
+                ("--kinds", *kinds, "--mouse", first, *calcium_note),
             ),
             Figure(
                 "calcium_consistency",
                 "Allen calcium (CEBRA)",
                 {"metrics": (f"{calcium.root}/metrics/consistency.parquet",)},
+                calcium_note,
             ),
             Figure(
                 "daenr",
@@ -914,6 +933,7 @@ class Plan:
                     "metrics": (f"{calcium.root}/daenr/metrics.parquet",),
                     "reconstructions": (f"{calcium.root}/daenr/reconstructions.npz",),
                 },
+                calcium_note,
             ),
             Figure(
                 "synthetic_latents",
@@ -944,6 +964,7 @@ class Plan:
                         for s in fmri.subjects
                     ),
                 },
+                fmri_note,
             ),
             Figure(
                 "fmri_roi_weights",
@@ -954,6 +975,7 @@ class Plan:
                         for s in fmri.subjects
                     )
                 },
+                fmri_note,
             ),
             Figure(
                 "motor_cross_session",
@@ -962,6 +984,7 @@ class Plan:
                     "metrics": tuple(c.metrics for c in self.motor.cohorts.values()),
                     "trajectories": tuple(c.trajectories for c in self.motor.cohorts.values()),
                 },
+                motor_note,
             ),
             *(
                 Figure(
@@ -977,6 +1000,7 @@ class Plan:
                     f"recording_embedding_{name}",
                     "Your recordings (CEBRA)",
                     {"metrics": (recording.metrics,), "embeddings": recording.figure_embeddings},
+                    simulated_note(recording.settings["source"], "place cells on a linear track"),
                     script="recording_embedding",
                 )
                 for name, recording in self.recordings.items()

@@ -58,3 +58,21 @@ def test_style_selects_agg_and_save_figure_closes_the_figure(tmp_path):
     fig = plot_retrieval(metrics(False))
     save_figure(fig, tmp_path / "f.pdf", tmp_path / "f.png")
     assert not plt.fignum_exists(fig.number)
+
+
+@pytest.mark.parametrize("with_title", [True, False])
+def test_a_note_goes_into_the_suptitle(tmp_path, with_title):
+    """The simulated-data note: a line under the figure's title, or the title itself."""
+    import matplotlib.pyplot as plt
+
+    note = "Simulated data: MEG in the layout of OpenNeuro ds004212"
+    if with_title:
+        fig = plot_retrieval(metrics(False))
+        title = fig.get_suptitle()
+        assert title
+    else:
+        fig, _ = plt.subplots()
+    shown = []
+    fig.canvas.mpl_connect("draw_event", lambda event: shown.append(fig.get_suptitle()))
+    save_figure(fig, tmp_path / "a.pdf", tmp_path / "a.png", note=note)
+    assert shown and shown[-1] == (f"{title}\n{note}" if with_title else note)

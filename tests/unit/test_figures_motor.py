@@ -34,7 +34,7 @@ def trajectories():
 def test_one_row_per_cohort_is_drawn(tmp_path):
     fig = plot_motor_cross_session([metrics(), metrics("P")], [trajectories(), trajectories()])
     assert len(fig.axes) == 8  # 2 cohorts × (R² panel + 3 trajectory panels)
-    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "SABLE, 3 seeds" in labels and "fixed decoder" in labels
     save_figure(fig, tmp_path / "f.pdf", tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 10_000

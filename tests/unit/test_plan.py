@@ -203,8 +203,23 @@ def test_pseudo_mice_per_area_and_the_embedding_figure():
     )
     figure = {f.name: f for f in p.figures}["calcium_embedding"]
     assert figure.inputs["embeddings"][0].startswith("results/allen_calcium/sub-pseudo-VISp/")
-    assert figure.shell_args == " --kinds behavior time --mouse pseudo-VISp"
+    assert figure.shell_args.startswith(" --kinds behavior time --mouse pseudo-VISp --note ")
     assert "calcium_consistency" in p.built_figures
+
+
+def test_figures_of_simulated_chains_carry_a_note_and_real_ones_none():
+    """Printed under the PNG/PDF: a figure copied out of the report still says it is simulated."""
+    notes = {
+        f.name: f.args[f.args.index("--note") + 1] for f in plan().figures if "--note" in f.args
+    }
+    for name in ("meg_retrieval", "meg_generation", "calcium_frame_decoding", "daenr",
+                 "fmri_reconstruction", "motor_cross_session"):  # fmt: skip
+        assert notes[name].startswith("Simulated data:"), name
+    assert "ds004212" in notes["meg_retrieval"] and "000688" in notes["motor_cross_session"]
+    # simulations by nature: their titles say what they are
+    assert not {"synthetic_latents", "fault_tolerance_phase"} & set(notes)
+    real = plan({"things_meg": {"source": "download", "stimuli_dir": "data/things_images"}})
+    assert not any("--note" in f.args for f in real.figures if f.name.startswith("meg_"))
 
 
 def test_download_mode_reads_the_manifest_and_names_recordings_after_files():

@@ -112,9 +112,10 @@ def plot_motor_cross_session(
         subject = str(r2["subject"].iloc[0])
         ax = fig.add_subplot(grid[row, 0])
         _r2_panel(ax, r2, f"monkey {subject}: decoding on unseen sessions")
-        if row == 0:
-            # Below the axes: the lines fill the panel from the ceiling to the floor.
-            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+        if row == 0:  # under every panel, where the layout makes room for it: the lines
+            # fill the R² panel from the ceiling to the floor
+            handles, labels = ax.get_legend_handles_labels()
+            fig.legend(handles, labels, fontsize=7, loc="outside lower center", ncol=4)
         ref, test = str(traj["reference_session"]), str(traj["test_session"])
         days = int(traj["days_apart"])
         # The reference and the mapped test share one space, so one scale; the test

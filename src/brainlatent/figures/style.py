@@ -45,8 +45,41 @@ def shade_windows_spanning_onset(ax, length: float, **kwargs) -> None:
     ax.axvspan(-length, 0, color="0.9", lw=0, zorder=0, **kwargs)
 
 
-def save_figure(fig, pdf: str | Path, png: str | Path, dpi: int = 200) -> None:
-    """Save a figure as PDF and PNG, each atomically, then close it."""
+def add_output_arguments(parser) -> None:
+    """The options every plot script takes: where to write, and a note for under the figure."""
+    parser.add_argument("--pdf", type=Path, required=True)
+    parser.add_argument("--png", type=Path, required=True)
+    parser.add_argument(
+        "--note",
+        help="a line printed under the figure (the workflow says so when the data are simulated)",
+    )
+
+
+def _add_note(fig, note: str) -> None:
+    """Put ``note`` in the figure's suptitle, a line under the title if it has one.
+
+    The suptitle is the one place every layout here keeps clear: constrained layout makes
+    room for it, where a legend placed under the axes ("outside lower center") sits on the
+    figure's bottom edge whatever the layout leaves free, and a tight crop moves every
+    artist placed relative to the figure.
+    """
+    title = getattr(fig, "_suptitle", None)
+    if title is None or not title.get_text():
+        fig.suptitle(note, fontsize=7, color="#b22222")
+    else:
+        fig.suptitle(f"{title.get_text()}\n{note}", fontsize=title.get_fontsize())
+
+
+def save_figure(
+    fig, pdf: str | Path, png: str | Path, dpi: int = 200, note: str | None = None
+) -> None:
+    """Save a figure as PDF and PNG, each atomically, then close it.
+
+    ``note`` is printed at the top, in the suptitle (a figure copied out of the report
+    keeps the note, where a caption is left behind).
+    """
+    if note:
+        _add_note(fig, note)
     for path, kwargs in ((pdf, {}), (png, {"dpi": dpi})):
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=Path(path).suffix[1:], **kwargs)
