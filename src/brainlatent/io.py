@@ -8,6 +8,7 @@ half-written file that a later step (or Snakemake) could mistake for a result.
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import io
 import os
@@ -41,6 +42,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         os.replace(tmp, path)
+    except OSError as error:
+        # A full disk or quota fails deep inside a writer (numpy, h5py, a raw write) with
+        # no file named; say which output it was.
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise OSError(error.errno, f"{error.strerror} while writing {path}") from error
+        raise
     finally:
         shutil.rmtree(tmp.parent, ignore_errors=True)
 

@@ -14,6 +14,21 @@ def test_atomic_path_leaves_nothing_on_error(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_full_disk_names_the_output_and_leaves_nothing(tmp_path):
+    import errno
+
+    target = tmp_path / "sub" / "run.ds"
+    with pytest.raises(OSError, match=r"No space left on device while writing .*sub/run\.ds"):
+        with atomic_path(target) as tmp:
+            tmp.mkdir()
+            (tmp / "run.meg4").write_bytes(b"half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert list((tmp_path / "sub").iterdir()) == []
+    # other OS errors (a missing input read inside the block) pass through as they are
+    with pytest.raises(FileNotFoundError, match="missing.txt"), atomic_path(target):
+        (tmp_path / "missing.txt").read_text()
+
+
 def test_atomic_path_replaces_directories(tmp_path):
     target = tmp_path / "folder"
     target.mkdir()
