@@ -784,7 +784,7 @@ class Figure:
 
 def simulated_note(source: str, what: str) -> tuple[str, ...]:
     """``--note`` for a figure of a chain whose data come from the embedded simulator
-    (printed under the figure, so a copy taken out of the report still says so)."""
+    (a line of its title, so a copy taken out of the report still says so)."""
     if source != "simulate":
         return ()
     return ("--note", f"Simulated data: {what}, written by the embedded simulator")

@@ -46,12 +46,12 @@ def shade_windows_spanning_onset(ax, length: float, **kwargs) -> None:
 
 
 def add_output_arguments(parser) -> None:
-    """The options every plot script takes: where to write, and a note for under the figure."""
+    """The options every plot script takes: where to write, and a note for the title."""
     parser.add_argument("--pdf", type=Path, required=True)
     parser.add_argument("--png", type=Path, required=True)
     parser.add_argument(
         "--note",
-        help="a line printed under the figure (the workflow says so when the data are simulated)",
+        help="a line added to the figure's title (the workflow's: the data are simulated)",
     )
 
 
