@@ -45,6 +45,7 @@ def main(argv=None):
         tests[-1],
         n_components=motor["aligned"]["n_components"],
         smoothing_s=motor["decoder"]["smoothing_s"],
+        sqrt=motor["aligned"]["sqrt"],
     )
     summary = cs.session_table(sessions, motor["n_train_sessions"], motor["calibration_fraction"])
     print(summary.drop(columns=["dataset", "subject"]).to_string(index=False))

@@ -126,15 +126,25 @@ def test_within_is_high_on_its_own_session():
     assert cs.score(evaluation.velocity, predicted) > 0.6
 
 
-def test_fixed_collapses_on_a_remapped_session_and_aligned_recovers(sessions):
+@pytest.mark.parametrize("sqrt", [True, False])
+def test_fixed_collapses_on_a_remapped_session_and_aligned_recovers(sessions, sqrt):
     train, (near, remapped) = sessions[:2], sessions[2:]
     truth = [cs.split_test(t)[1].velocity for t in (near, remapped)]
     fixed = [cs.score(v, p) for v, p in zip(truth, cs.fixed(train, [near, remapped]), strict=True)]
-    aligned = [
-        cs.score(v, p) for v, p in zip(truth, cs.aligned(train, [near, remapped]), strict=True)
-    ]
+    predicted = cs.aligned(train, [near, remapped], sqrt=sqrt)
+    aligned = [cs.score(v, p) for v, p in zip(truth, predicted, strict=True)]
     assert fixed[0] > 0.5 and fixed[1] < 0.1
     assert aligned[1] > fixed[1] + 0.4 and aligned[1] > 0.5
+
+
+def test_aligned_reads_square_rooted_counts_unless_told_not_to(sessions):
+    """Gallego et al.'s variance stabilisation: PCA sees sqrt(counts), smoothed."""
+    trials = sessions[0]
+    rooted = cs.latent_input(trials, 0.05)
+    np.testing.assert_allclose(rooted, cs.smooth(np.sqrt(trials.counts), trials.bin_s, 0.05))
+    plain = cs.latent_input(trials, 0.05, sqrt=False)
+    np.testing.assert_allclose(plain, cs.smooth(trials.counts, trials.bin_s, 0.05))
+    assert rooted.max() < plain.max()  # counts of 2 or more shrink
 
 
 def test_trajectories_before_after_for_the_figure(sessions):

@@ -87,8 +87,12 @@ def test_the_fixed_decoder_degrades_with_days(table):
     assert fixed[0] > 0.5 and fixed[-1] < 0.1 and fixed[-1] < fixed[0] - 0.5, fixed
 
 
-def test_within_session_beats_alignment_and_alignment_beats_the_fixed_decoder(far):
-    assert far["within"] > far["aligned"] + 0.02, far
+def test_alignment_reaches_the_within_session_filter_and_beats_the_fixed_decoder(far):
+    """Aligned PCA/CCA with the authors' square-rooted counts comes level with the filter
+    recalibrated on the session (0.833 vs 0.834), as Gallego et al. report aligned latents
+    decoding about as well as a within-day decoder; without the square root it trailed by
+    0.04."""
+    assert abs(far["within"] - far["aligned"]) < 0.03, far
     assert far["aligned"] > far["fixed"] + 0.4, far
 
 
@@ -145,7 +149,7 @@ def test_paper_within_session_is_the_ceiling_far_from_training(far):
 @pytest.mark.xfail(
     strict=True,
     reason="CEBRA multi-session trails aligned PCA/CCA on this simulation, however tuned "
-    "(README: 0.69 vs 0.79 far from training; 0.62-0.70 over labels, sizes and models); "
+    "(README: 0.69 vs 0.83 far from training; 0.62-0.70 over labels, sizes and models); "
     "no published comparison claims the opposite (SABLE predates CEBRA)",
 )
 def test_cebra_beats_aligned_pca_cca(far):

@@ -109,7 +109,7 @@ def test_each_method_gets_its_settings_from_the_motor_section():
     settings = method_settings(motor, seed=3)
     decoder = {"n_lags": 10, "smoothing_s": 0.05, "alphas": settings["within"]["alphas"]}
     assert settings["within"] == settings["fixed"] == decoder
-    assert settings["aligned"] == {**decoder, "n_components": 10}
+    assert settings["aligned"] == {**decoder, "n_components": 10, "sqrt": True}
     assert settings["cebra"]["labels"] == "velocity" and settings["cebra"]["random_state"] == 3
     assert settings["cebra"]["n_lags"] == 10  # the same decoder reads the embedding
     # null SABLE keys leave SABLE's defaults; seed and device always reach it
