@@ -25,6 +25,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import warnings
@@ -572,6 +573,54 @@ def test_damaged_nwb_is_a_data_error_not_a_crash(case, nwb_outcomes):
 def test_every_nwb_case_ran_in_a_child_that_exited_normally(nwb_outcomes):
     status, stderr, _, _ = nwb_outcomes
     assert status == 0, f"child exit status {status}:\n{stderr}"
+
+
+def zero_global_heap(path: Path) -> None:
+    """Zero the objects of the file's first HDF5 global heap collection (its variable-length
+    strings), keeping the collection's 16-byte header: HDF5 then spins forever reading one."""
+    data = bytearray(path.read_bytes())
+    start = data.index(b"GCOL")
+    size = int.from_bytes(data[start + 8 : start + 16], "little")
+    data[start + 16 : start + size] = bytes(size - 16)
+    path.write_bytes(data)
+
+
+@pytest.mark.parametrize(
+    "dataset, target, reader",
+    [
+        ("calcium_nwb", "M1.nwb", "calcium.preprocess_mouse"),
+        ("recording_nwb", "recording.nwb", "recording.read_recording"),
+    ],
+)
+def test_nwb_on_which_hdf5_hangs_ends_the_process_naming_it(
+    dataset, target, reader, pristine, tmp_path
+):
+    """No exception can come out of HDF5's loop, so the reader's watchdog ends the process
+    with the DataError's message, and nothing is written."""
+    root = copy_dataset(pristine(dataset), tmp_path / "data")
+    zero_global_heap(root / target)
+    child = (
+        "import sys, warnings; warnings.simplefilter('ignore');"
+        " import brainlatent.datasets.nwb as nwb; nwb.METADATA_TIMEOUT_S = 2;"
+        " from pathlib import Path; from tests.unit.test_fuzz_readers import READERS;"
+        f" READERS[{reader!r}](Path(sys.argv[1]), Path(sys.argv[2]))"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
+    done = subprocess.run(
+        [sys.executable, "-c", child, str(root / target), str(root)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == -signal.SIGTERM, (done.returncode, done.stderr[-2000:])
+    assert (
+        f"DataError: {root / target}: reading the NWB file's metadata did not finish in 2 s"
+        in done.stderr
+    ), done.stderr[-2000:]
+    out = root / OUT
+    assert not out.exists() or not list(out.iterdir()), sorted(p.name for p in out.iterdir())
 
 
 def test_infinite_dff_drops_the_neuron_with_a_warning(pristine, tmp_path):
