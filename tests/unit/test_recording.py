@@ -248,6 +248,67 @@ def test_behaviour_timestamps_in_milliseconds_are_an_error(tmp_path):
         read_recording(tmp_path / "ms2.nwb", neural="activity", behavior=["pos"])
 
 
+def test_units_table_is_binned_into_the_counts_it_holds(session, files):
+    """The simulator writes its counts twice: as a TimeSeries and as a units table of spike
+    times inside the bins; ``neural: units`` must bin the spike times back into those counts,
+    over the behaviour's span, with the behaviour at each bin's centre."""
+    counts = read_recording(files / "rec.nwb")
+    rec = read_recording(files / "rec.nwb", neural="units", bin_s=0.025, discrete=["direction"])
+    assert rec.neural.shape == (2399, 60) and rec.neural.dtype == np.float32
+    assert rec.rate == 40.0 and "resampled" in rec.resampling
+    np.testing.assert_array_equal(rec.neural, session.counts[:2399])
+    np.testing.assert_allclose(rec.timestamps[:2], [0.0125, 0.0375])
+    np.testing.assert_allclose(  # position halfway between the bin's two samples
+        rec.behavior[:, 0], (counts.behavior[:-1, 0] + counts.behavior[1:, 0]) / 2
+    )
+    # a code of one of the two samples (the nearest; at a centre, a tie that rounding breaks)
+    direction = rec.behavior[:, 1]
+    assert ((direction == session.direction[:-1]) | (direction == session.direction[1:])).all()
+    coarse = read_recording(files / "rec.nwb", neural="units", bin_s=0.1)
+    assert coarse.rate == pytest.approx(10.0) and coarse.neural.shape == (599, 60)
+    np.testing.assert_array_equal(coarse.neural, session.counts[:2396].reshape(599, 4, 60).sum(1))
+
+
+def _nwb_with_units(path, spike_times, behaviour_t):
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.behavior import Position, SpatialSeries
+
+    nwbfile = NWBFile("units", "id", datetime(2020, 1, 1, tzinfo=UTC))
+    for times in spike_times:
+        nwbfile.add_unit(spike_times=times)
+    module = nwbfile.create_processing_module("behavior", "behaviour")
+    module.add(
+        Position(
+            spatial_series=SpatialSeries(
+                name="pos", data=behaviour_t.copy(), reference_frame="0", timestamps=behaviour_t
+            )
+        )
+    )
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwbfile)
+
+
+def test_units_input_errors_name_the_file(tmp_path, files):
+    t = np.arange(0, 2, 0.01)
+    with pytest.raises(DataError, match=r"rec\.nwb: no behaviour series named 'speed'"):
+        read_recording(files / "rec.nwb", neural="units", behavior=["speed"])
+    _nwb_with_units(tmp_path / "nan.nwb", [np.array([0.1, np.nan])], t)
+    with pytest.raises(DataError, match=r"nan\.nwb: units \[0\] have NaN"):
+        read_recording(tmp_path / "nan.nwb", neural="units", behavior=["pos"])
+    _nwb_with_units(tmp_path / "silent.nwb", [np.array([], dtype=float)], t)
+    with pytest.raises(DataError, match=r"silent\.nwb: no unit of the units table has a spike"):
+        read_recording(tmp_path / "silent.nwb", neural="units", behavior=["pos"])
+    _nwb_with_units(tmp_path / "ms.nwb", [np.arange(0, 2000, 7.0)], t)  # spikes in ms
+    with pytest.raises(DataError, match=r"ms\.nwb: behaviour series 'pos' .*milliseconds"):
+        read_recording(tmp_path / "ms.nwb", neural="units", behavior=["pos"])
+    _nwb_with_units(tmp_path / "ok.nwb", [np.arange(0.005, 2, 0.05)], t)
+    with pytest.raises(DataError, match=r"ok\.nwb: the behaviour spans 0-1\.99 s: not one bin"):
+        read_recording(tmp_path / "ok.nwb", neural="units", behavior=["pos"], bin_s=5.0)
+    _nwb_with_clocks(tmp_path / "none.nwb", t, t, t)
+    with pytest.raises(DataError, match=r"none\.nwb: neural is 'units' but the file has no units"):
+        read_recording(tmp_path / "none.nwb", neural="units", behavior=["pos"])
+
+
 # --- decoding ------------------------------------------------------------------------------
 
 

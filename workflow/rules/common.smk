@@ -151,7 +151,7 @@ def recording_setting(key, to_json=False):
 
 def recording_reader(wildcards):
     settings = recording_of(wildcards).settings
-    keys = ("neural", "behavior", "behavior_names", "discrete", "rate")
+    keys = ("neural", "behavior", "behavior_names", "discrete", "rate", "bin_s")
     return as_json({key: settings[key] for key in keys})
 
 

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from brainlatent.datasets.nwb import open_nwb
+from brainlatent.datasets.nwb import open_nwb, ragged
 from brainlatent.errors import ConfigError, DataError
 
 #: ``sub-C/sub-C_ses-CO-20131003_behavior+ecephys.nwb`` (the directory is optional).
@@ -170,8 +170,8 @@ def _units(path: Path, nwb) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
             raise DataError(
                 path, f"units table has no {column!r} column; it has {list(units.colnames)}"
             )
-    times = _ragged(units["spike_times"])
-    electrodes = _ragged(units["electrodes"])
+    times = ragged(units["spike_times"])
+    electrodes = ragged(units["electrodes"])
     empty = [i for i, e in enumerate(electrodes) if len(e) == 0]
     if empty:
         raise DataError(path, f"unit(s) {empty[:5]} list no electrode")
@@ -180,15 +180,6 @@ def _units(path: Path, nwb) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     if bad:
         raise DataError(path, f"units {bad[:5]} have NaN or infinite spike times")
     return spike_times, np.array([int(e[0]) for e in electrodes], dtype=np.int64)
-
-
-def _ragged(column) -> list[np.ndarray]:
-    """A ragged DynamicTable column as one array per row, read in two whole reads."""
-    if hasattr(column, "target"):  # VectorIndex over VectorData
-        flat = np.asarray(column.target.data[:])
-        ends = np.asarray(column.data[:], dtype=np.int64)
-        return np.split(flat, ends[:-1]) if len(ends) else []
-    return [np.atleast_1d(v) for v in np.asarray(column.data[:])]
 
 
 def _series(module) -> dict[str, object]:

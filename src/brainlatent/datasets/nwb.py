@@ -9,6 +9,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 from brainlatent.errors import DataError
 
 #: Seconds the file's metadata (namespaces, attributes, small datasets: what ``io.read()``
@@ -85,3 +87,13 @@ def open_nwb(path: str | Path) -> Iterator:
             ) from error
     with io:
         yield nwbfile
+
+
+def ragged(column) -> list[np.ndarray]:
+    """A ragged DynamicTable column (e.g. a units table's ``spike_times``) as one array per
+    row, read in two whole reads (row by row, hdmf reads each row on its own)."""
+    if hasattr(column, "target"):  # VectorIndex over VectorData
+        flat = np.asarray(column.target.data[:])
+        ends = np.asarray(column.data[:], dtype=np.int64)
+        return np.split(flat, ends[:-1]) if len(ends) else []
+    return [np.atleast_1d(v) for v in np.asarray(column.data[:])]

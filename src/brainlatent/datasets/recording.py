@@ -4,7 +4,9 @@ The decoding chain below preprocessing is not dataset-specific; this reader is
 its entry point. Two formats:
 
 * **NWB** — the neural series (a TimeSeries, e.g. binned spike counts, or a
-  RoiResponseSeries inside Fluorescence/DfOverF) and one or more behaviour
+  RoiResponseSeries inside Fluorescence/DfOverF; or ``units``: the file's units
+  table, each unit's spike times counted in bins of ``bin_s`` over the span the
+  behaviour covers, as spike-sorted files hold them) and one or more behaviour
   TimeSeries (e.g. a SpatialSeries inside Position) are looked up by name
   anywhere in the file: acquisition, any processing module, any container.
   A name may also be a path tail (``behavior/Position/position``) when a bare
@@ -28,11 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
-from brainlatent.datasets.nwb import open_nwb
+from brainlatent.datasets.nwb import open_nwb, ragged
 from brainlatent.errors import DataError
 
 #: File suffixes the reader understands.
 FORMATS = (".nwb", ".npz")
+#: ``neural`` naming the NWB file's units table (spike times), binned by the reader.
+UNITS = "units"
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ def read_recording(
     behavior_names: Sequence[str] | None = None,
     discrete: Sequence[str] | None = None,
     rate: float | None = None,
+    bin_s: float = 0.025,
 ) -> Recording:
     """Read a recording from NWB (``neural``/``behavior`` are series names) or ``.npz``.
 
@@ -77,14 +82,15 @@ def read_recording(
     multi-column series). ``discrete`` lists discrete columns by name
     (default: the npz's ``discrete`` entry, else none). ``rate`` (Hz) is
     needed when the file does not state it (an npz without ``rate``); when
-    both do, they must agree.
+    both do, they must agree. ``bin_s`` (s) is the bin of the spike counts when
+    ``neural`` is :data:`UNITS`.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "recording file not found")
     suffix = path.suffix.lower()
     if suffix == ".nwb":
-        nwb = _read_nwb(path, neural, behavior)
+        nwb = _read_nwb(path, neural, behavior, bin_s)
         names, file_discrete, file_rate = nwb.names, (), nwb.rate
     elif suffix == ".npz":
         neural_data, behavior_data, names, file_discrete, file_rate = _read_npz(path)
@@ -323,27 +329,15 @@ class _NWBSeries:
     rate: float | None
 
 
-def _read_nwb(path: Path, neural_name: str, behavior_names: Sequence[str]) -> _NWBSeries:
+def _read_nwb(
+    path: Path, neural_name: str, behavior_names: Sequence[str], bin_s: float = 0.025
+) -> _NWBSeries:
     if isinstance(behavior_names, str):
         behavior_names = [behavior_names]
     if not behavior_names:
         raise DataError(path, "no behaviour series named: set recording.behavior")
     with open_nwb(path) as nwbfile:
         available = _all_series(nwbfile)
-        series = _find(path, available, neural_name, "neural")
-        neural = np.asarray(series.data[:], dtype=np.float32)
-        if neural.ndim == 1:
-            neural = neural[:, None]
-        if neural.ndim != 2:
-            raise DataError(
-                path,
-                f"neural series {neural_name!r} has shape {neural.shape}; expected (time, neurons)",
-            )
-        if neural.size == 0:
-            raise DataError(path, f"neural series {neural_name!r} is empty")
-        t_neural = _timestamps(path, series, len(neural))
-        rate = float(series.rate) if series.rate else _rate_from(t_neural)
-
         columns, names, clocks = [], [], []
         for name in behavior_names:
             b = _find(path, available, name, "behaviour")
@@ -363,8 +357,68 @@ def _read_nwb(path: Path, neural_name: str, behavior_names: Sequence[str]) -> _N
             columns.append(data)
             names += _columns(b, data)
             clocks.append(_timestamps(path, b, len(data)))
-            _check_same_unit(path, name, clocks[-1], t_neural)
+        if neural_name == UNITS:
+            times = _unit_spike_times(path, nwbfile)
+            spikes = np.concatenate(times)
+            for name, clock in zip(behavior_names, clocks, strict=True):
+                _check_same_unit(path, name, clock, np.array([spikes.min(), spikes.max()]))
+            start = max(float(c[0]) for c in clocks)
+            stop = min(float(c[-1]) for c in clocks)
+            neural, t_neural = _binned(path, times, bin_s, start, stop)
+            rate = 1.0 / bin_s
+        else:
+            series = _find(path, available, neural_name, "neural")
+            neural = np.asarray(series.data[:], dtype=np.float32)
+            if neural.ndim == 1:
+                neural = neural[:, None]
+            if neural.ndim != 2:
+                raise DataError(
+                    path,
+                    f"neural series {neural_name!r} has shape {neural.shape}; "
+                    "expected (time, neurons)",
+                )
+            if neural.size == 0:
+                raise DataError(path, f"neural series {neural_name!r} is empty")
+            t_neural = _timestamps(path, series, len(neural))
+            rate = float(series.rate) if series.rate else _rate_from(t_neural)
+            for name, clock in zip(behavior_names, clocks, strict=True):
+                _check_same_unit(path, name, clock, t_neural)
     return _NWBSeries(neural, t_neural, columns, clocks, tuple(names), rate)
+
+
+def _unit_spike_times(path: Path, nwbfile) -> list[np.ndarray]:
+    """Each unit's spike times (s) from the file's units table; at least one spike."""
+    units = nwbfile.units
+    if units is None:
+        raise DataError(path, "neural is 'units' but the file has no units table")
+    if "spike_times" not in units.colnames:
+        raise DataError(
+            path, f"units table has no 'spike_times' column; it has {list(units.colnames)}"
+        )
+    times = [np.asarray(t, dtype=np.float64) for t in ragged(units["spike_times"])]
+    if not times:
+        raise DataError(path, "the units table has no units")
+    bad = [i for i, t in enumerate(times) if not np.isfinite(t).all()]
+    if bad:
+        raise DataError(path, f"units {bad[:5]} have NaN or infinite spike times")
+    if not any(len(t) for t in times):
+        raise DataError(path, "no unit of the units table has a spike")
+    return times
+
+
+def _binned(path: Path, times, bin_s: float, start: float, stop: float):
+    """(counts, bin centres): every unit's spikes in bins of ``bin_s`` from ``start`` to
+    ``stop``, the span every behaviour series covers (outside it nothing can be decoded)."""
+    if not np.isfinite(bin_s) or bin_s <= 0:
+        raise DataError(path, f"the bin of the units' spike counts must be positive; got {bin_s}")
+    n_bins = int(np.floor((stop - start) / bin_s + 1e-9))
+    if n_bins < 1:
+        raise DataError(
+            path, f"the behaviour spans {start:g}-{stop:g} s: not one bin of {bin_s:g} s"
+        )
+    edges = start + bin_s * np.arange(n_bins + 1)
+    counts = np.stack([np.histogram(t, edges)[0] for t in times], axis=1).astype(np.float32)
+    return counts, edges[:-1] + bin_s / 2
 
 
 #: Spans this many times apart are taken for two clocks in different units (ms and s).

@@ -31,8 +31,9 @@ pass-to-pass variability, reward-zone pauses and immobility dropped by a speed
 threshold — where kNN on raw 25 ms counts is near the training-median floor.
 
 The NWB file follows common ecephys/behaviour conventions: the counts are a
-TimeSeries in ``processing/ecephys``, position a SpatialSeries inside
-``processing/behavior/Position`` and direction a TimeSeries inside
+TimeSeries in ``processing/ecephys`` (and the same spikes, at uniform times inside
+their bins, are the file's units table, as a spike-sorted file holds them), position
+a SpatialSeries inside ``processing/behavior/Position`` and direction a TimeSeries inside
 ``processing/behavior/BehavioralTimeSeries``, all on one 40 Hz clock. With a
 speed threshold that clock runs over the kept bins, concatenated (as a
 running-only recording is usually handed to a decoder); their true times are
@@ -495,6 +496,14 @@ def write_nwb(session: PlaceCellSession, path: str | Path) -> None:
             starting_time=0.0,
         )
     )
+    # The same spikes as a units table, as spike-sorted files hold them (``neural: units``):
+    # each count's spikes at uniform times inside its bin, from a stream of their own.
+    bin_s = 1.0 / params.rate_hz
+    draw = rng(params.seed, "place-cells", "spike-times")
+    for unit, counts in enumerate(session.counts.T.astype(np.int64)):
+        bins = np.repeat(np.arange(len(counts)), counts)
+        times = np.sort((bins + draw.uniform(0.01, 0.99, len(bins))) * bin_s)
+        nwbfile.add_unit(spike_times=times, id=unit)
     behavior = nwbfile.create_processing_module("behavior", "Position and running direction.")
     behavior.add(
         Position(
