@@ -343,17 +343,7 @@ def _read_nwb(
             b = _find(path, available, name, "behaviour")
             # In the series' declared unit: a position stored in cm with conversion 0.01 and
             # unit "meters" is read in metres, as the decoders' errors are reported.
-            data = np.asarray(b.get_data_in_units(), dtype=np.float64)
-            if data.ndim == 1:
-                data = data[:, None]
-            if data.ndim != 2:
-                raise DataError(
-                    path,
-                    f"behaviour series {name!r} has shape {data.shape}; "
-                    "expected (time,) or (time, d)",
-                )
-            if data.size == 0:
-                raise DataError(path, f"behaviour series {name!r} is empty")
+            data = _two_d(path, b.get_data_in_units(), np.float64, "behaviour", name, "d")
             columns.append(data)
             names += _columns(b, data)
             clocks.append(_timestamps(path, b, len(data)))
@@ -368,22 +358,26 @@ def _read_nwb(
             rate = 1.0 / bin_s
         else:
             series = _find(path, available, neural_name, "neural")
-            neural = np.asarray(series.data[:], dtype=np.float32)
-            if neural.ndim == 1:
-                neural = neural[:, None]
-            if neural.ndim != 2:
-                raise DataError(
-                    path,
-                    f"neural series {neural_name!r} has shape {neural.shape}; "
-                    "expected (time, neurons)",
-                )
-            if neural.size == 0:
-                raise DataError(path, f"neural series {neural_name!r} is empty")
+            neural = _two_d(path, series.data[:], np.float32, "neural", neural_name, "neurons")
             t_neural = _timestamps(path, series, len(neural))
             rate = float(series.rate) if series.rate else _rate_from(t_neural)
             for name, clock in zip(behavior_names, clocks, strict=True):
                 _check_same_unit(path, name, clock, t_neural)
     return _NWBSeries(neural, t_neural, columns, clocks, tuple(names), rate)
+
+
+def _two_d(path: Path, values, dtype, role: str, name: str, columns: str) -> np.ndarray:
+    """A series' data as (time, columns), a 1-D series as one column; not empty."""
+    data = np.asarray(values, dtype=dtype)
+    if data.ndim == 1:
+        data = data[:, None]
+    if data.ndim != 2:
+        raise DataError(
+            path, f"{role} series {name!r} has shape {data.shape}; expected (time, {columns})"
+        )
+    if data.size == 0:
+        raise DataError(path, f"{role} series {name!r} is empty")
+    return data
 
 
 def _unit_spike_times(path: Path, nwbfile) -> list[np.ndarray]:
