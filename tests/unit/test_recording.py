@@ -115,7 +115,7 @@ def test_a_path_tail_selects_a_series(files):
         ({"neural": np.full((10, 2), np.nan), "behavior": np.ones(10)}, "neural contains 20 NaN"),
         (
             {"neural": np.ones((10, 2)), "behavior": np.r_[np.ones(9), np.inf]},
-            "behaviour column 'behavior_0' contains 1 NaN or infinite",
+            "behaviour column 'behavior_0' contains 1 infinite",
         ),
         ({"neural": np.ones((10, 2)), "behavior": np.ones(9)}, "10 samples but behavior has 9"),
         ({"neural": np.ones((10, 2, 2)), "behavior": np.ones(10)}, r"neural must be 2D"),
@@ -307,6 +307,66 @@ def test_units_input_errors_name_the_file(tmp_path, files):
     _nwb_with_clocks(tmp_path / "none.nwb", t, t, t)
     with pytest.raises(DataError, match=r"none\.nwb: neural is 'units' but the file has no units"):
         read_recording(tmp_path / "none.nwb", neural="units", behavior=["pos"])
+
+
+def test_units_are_binned_only_where_spikes_and_behaviour_were_both_recorded(tmp_path):
+    """Spikes on another clock than the tracking (a session start subtracted from one) are an
+    error, never bins of zeros; a sorting that stops early (or starts late) trims the bins; a
+    short run inside a long recording (sleep, run, sleep) is read, not taken for ms."""
+    t = 1000 + np.arange(0, 100, 1 / 30)  # a camera at 30 Hz, from 1,000 s
+    spikes = [np.sort(np.random.default_rng(u).uniform(1000, 1100, 300)) for u in range(3)]
+    _nwb_with_units(tmp_path / "offset.nwb", [s - 1000 for s in spikes], t)
+    with pytest.raises(DataError, match=r"offset\.nwb: no spike .*\(0\.\d+-99\.\d+ s\).*one clock"):
+        read_recording(tmp_path / "offset.nwb", neural="units", behavior=["pos"])
+    _nwb_with_units(tmp_path / "half.nwb", [s[s < 1050] for s in spikes], t)
+    half = read_recording(tmp_path / "half.nwb", neural="units", behavior=["pos"], bin_s=0.1)
+    last = max(s[s < 1050].max() for s in spikes)
+    assert half.timestamps[-1] - 0.05 <= last < half.timestamps[-1] + 0.05
+    assert half.timestamps[0] == pytest.approx(1000.05) and len(half.neural) < 510
+    day = [np.r_[np.arange(0, 1000, 3.1), s, np.arange(1100, 14000, 2.9)] for s in spikes]
+    _nwb_with_units(tmp_path / "day.nwb", day, t)  # a 100 s run in 4 h: spans 140x apart
+    run = read_recording(tmp_path / "day.nwb", neural="units", behavior=["pos"], bin_s=0.1)
+    inside = sum(((s >= 1000) & (s < 1000 + 999 * 0.1)).sum() for s in spikes)
+    assert run.neural.shape == (999, 3) and run.neural.sum() == inside > 890
+
+
+def test_lost_tracking_drops_its_samples_with_a_warning(tmp_path):
+    """NaN positions (an LED or a body part lost by the tracker) are no sample to decode:
+    those bins go, with a warning and a note that say how many and where."""
+    from pynwb import NWBHDF5IO
+
+    t = np.arange(0, 2, 0.01)
+    _nwb_with_units(tmp_path / "lost.nwb", [np.arange(0.003, 2, 0.011)], t)
+    with NWBHDF5IO(str(tmp_path / "lost.nwb"), "a") as io:
+        nwbfile = io.read()
+        position = nwbfile.processing["behavior"]["Position"]["pos"].data
+        position[50:80] = np.nan  # 0.5-0.79 s lost
+    with pytest.warns(
+        UserWarning, match=r"lost\.nwb: 15 of 99 samples dropped.*1 gap\(s\): 0\.51-0\.79 s"
+    ):
+        rec = read_recording(tmp_path / "lost.nwb", neural="units", behavior=["pos"], bin_s=0.02)
+    assert rec.neural.shape == (84, 1) and "dropped" in rec.resampling
+    assert not ((rec.timestamps > 0.49) & (rec.timestamps < 0.8)).any()
+    assert np.isfinite(rec.behavior).all()
+
+
+def test_bad_timestamps_name_the_series_and_the_sample(tmp_path):
+    t = np.arange(0, 2, 0.1)
+    repeated = t.copy()
+    repeated[5] = repeated[4]  # a camera's repeated frame
+    _nwb_with_clocks(tmp_path / "dup.nwb", t, repeated, t)
+    with pytest.raises(DataError, match=r"dup\.nwb: series 'pos': .*sample 5 at 0\.4 s after 0\.4"):
+        read_recording(tmp_path / "dup.nwb", neural="activity", behavior=["pos"])
+    lost = t.copy()
+    lost[-1] = np.nan
+    _nwb_with_units(tmp_path / "nants.nwb", [t + 0.01], lost)
+    with pytest.raises(
+        DataError, match=r"nants\.nwb: series 'pos' has a NaN timestamp \(sample 19"
+    ):
+        read_recording(tmp_path / "nants.nwb", neural="units", behavior=["pos"])
+    _nwb_with_clocks(tmp_path / "ok.nwb", t, t, t)
+    with pytest.raises(DataError, match=r"no neural series named 'Units'.*'units': the units"):
+        read_recording(tmp_path / "ok.nwb", neural="Units", behavior=["pos"])
 
 
 # --- decoding ------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ that starts with the file's path.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,6 +122,10 @@ def read_recording(
         neural_data, behavior_data, timestamps, note = _align(path, nwb, is_discrete)
     else:
         timestamps = np.arange(len(neural_data), dtype=np.float64) / rate
+    neural_data, behavior_data, timestamps, dropped = _without_missing_behaviour(
+        path, neural_data, behavior_data, timestamps
+    )
+    note = "; ".join(filter(None, [note, dropped]))
     recording = Recording(
         neural=neural_data,
         behavior=behavior_data,
@@ -133,6 +138,33 @@ def read_recording(
     )
     _validate(recording)
     return recording
+
+
+def _without_missing_behaviour(path: Path, neural, behavior, timestamps):
+    """Drop the samples whose behaviour is NaN (tracking lost: there is nothing to decode
+    there), with a warning and a note saying how many and where; infinite values stay an
+    error (:func:`_validate`)."""
+    missing = np.isnan(behavior).any(axis=1) if behavior.ndim == 2 else np.isnan(behavior)
+    if not missing.any():
+        return neural, behavior, timestamps, ""
+    if missing.all() or len(missing) != len(neural):
+        if missing.all():
+            raise DataError(path, "the behaviour is NaN at every sample: nothing to decode")
+        return neural, behavior, timestamps, ""  # _validate names the length mismatch
+    edges = np.flatnonzero(np.diff(np.r_[0, missing.astype(np.int8), 0]))
+    gaps = [
+        (timestamps[a], timestamps[b - 1]) for a, b in zip(edges[::2], edges[1::2], strict=True)
+    ]
+    where = ", ".join(f"{a:.6g}-{b:.6g} s" for a, b in gaps[:3]) + (
+        ", ..." if len(gaps) > 3 else ""
+    )
+    note = (
+        f"{int(missing.sum())} of {len(missing)} samples dropped, their behaviour missing (NaN, "
+        f"e.g. tracking lost) in {len(gaps)} gap(s): {where}"
+    )
+    warnings.warn(f"{path}: {note}", stacklevel=3)
+    keep = ~missing
+    return neural[keep], behavior[keep], timestamps[keep], note
 
 
 def _rate(path: Path, file_rate: float | None, config_rate: float | None) -> float:
@@ -180,8 +212,8 @@ def _validate(rec: Recording) -> None:
         if bad:
             raise DataError(
                 path,
-                f"behaviour column {name!r} contains {bad} NaN or infinite values; "
-                "interpolate or drop those samples first",
+                f"behaviour column {name!r} contains {bad} infinite values; "
+                "drop those samples or make them NaN (samples with NaN behaviour are dropped)",
             )
     for name in rec.discrete:
         column = behavior[:, rec.behavior_names.index(name)]
@@ -286,7 +318,10 @@ def _find(path: Path, available: dict[str, object], name: str, role: str):
     matches = [p for p in available if p == name or p.endswith("/" + name)]
     if not matches:
         listing = ", ".join(available) or "none"
-        raise DataError(path, f"no {role} series named {name!r}; series in the file: {listing}")
+        hint = f" (or {UNITS!r}: the units table's spike times)" if role == "neural" else ""
+        raise DataError(
+            path, f"no {role} series named {name!r}; series in the file: {listing}{hint}"
+        )
     if len(matches) > 1:
         raise DataError(
             path,
@@ -301,6 +336,17 @@ def _timestamps(path: Path, series, n: int) -> np.ndarray:
         t = np.asarray(series.timestamps[:], dtype=np.float64)
         if len(t) != n:
             raise DataError(path, f"series {series.name!r} has {n} samples but {len(t)} timestamps")
+        if not np.isfinite(t).all():
+            first = int(np.flatnonzero(~np.isfinite(t))[0])
+            raise DataError(path, f"series {series.name!r} has a NaN timestamp (sample {first})")
+        if len(t) > 1 and not np.all(np.diff(t) > 0):
+            first = int(np.flatnonzero(np.diff(t) <= 0)[0])
+            raise DataError(
+                path,
+                f"series {series.name!r}: timestamps are not strictly increasing (sample "
+                f"{first + 1} at {t[first + 1]:.6g} s after {t[first]:.6g} s: a repeated or "
+                "reordered frame); NWB timestamps must increase",
+            )
         return t
     if series.rate is None or not np.isfinite(series.rate) or series.rate <= 0:
         raise DataError(path, f"series {series.name!r} has neither timestamps nor a rate")
@@ -350,11 +396,21 @@ def _read_nwb(
         if neural_name == UNITS:
             times = _unit_spike_times(path, nwbfile)
             spikes = np.concatenate(times)
+            first, last = float(spikes.min()), float(spikes.max())
             for name, clock in zip(behavior_names, clocks, strict=True):
-                _check_same_unit(path, name, clock, np.array([spikes.min(), spikes.max()]))
+                _check_same_unit(
+                    path, name, clock, np.array([first, last]), UNIT_MISMATCH_SPIKES, "spikes"
+                )
             start = max(float(c[0]) for c in clocks)
             stop = min(float(c[-1]) for c in clocks)
-            neural, t_neural = _binned(path, times, bin_s, start, stop)
+            if first > stop or last < start:
+                raise DataError(
+                    path,
+                    f"no spike of the units table ({first:g}-{last:g} s) falls in the span the "
+                    f"behaviour covers ({start:g}-{stop:g} s): are they on one clock (a session "
+                    "start subtracted from one of them)?",
+                )
+            neural, t_neural = _binned(path, times, bin_s, start, stop, (first, last))
             rate = 1.0 / bin_s
         else:
             series = _find(path, available, neural_name, "neural")
@@ -400,9 +456,11 @@ def _unit_spike_times(path: Path, nwbfile) -> list[np.ndarray]:
     return times
 
 
-def _binned(path: Path, times, bin_s: float, start: float, stop: float):
-    """(counts, bin centres): every unit's spikes in bins of ``bin_s`` from ``start`` to
-    ``stop``, the span every behaviour series covers (outside it nothing can be decoded)."""
+def _binned(path: Path, times, bin_s: float, start: float, stop: float, spikes=None):
+    """(counts, bin centres): every unit's spikes in bins of ``bin_s`` laid from ``start`` to
+    ``stop``, the span every behaviour series covers (outside it nothing can be decoded), less
+    the bins wholly before the first or after the last spike of ``spikes`` (first, last): the
+    units were not recorded there, and their counts would be zeros, not silence."""
     if not np.isfinite(bin_s) or bin_s <= 0:
         raise DataError(path, f"the bin of the units' spike counts must be positive; got {bin_s}")
     n_bins = int(np.floor((stop - start) / bin_s + 1e-9))
@@ -410,16 +468,30 @@ def _binned(path: Path, times, bin_s: float, start: float, stop: float):
         raise DataError(
             path, f"the behaviour spans {start:g}-{stop:g} s: not one bin of {bin_s:g} s"
         )
-    edges = start + bin_s * np.arange(n_bins + 1)
+    first, last = 0, n_bins
+    if spikes is not None:
+        first = max(first, int(np.floor((spikes[0] - start) / bin_s)))
+        last = min(last, int(np.floor((spikes[1] - start) / bin_s)) + 1)
+    edges = start + bin_s * np.arange(first, last + 1)
     counts = np.stack([np.histogram(t, edges)[0] for t in times], axis=1).astype(np.float32)
     return counts, edges[:-1] + bin_s / 2
 
 
 #: Spans this many times apart are taken for two clocks in different units (ms and s).
 UNIT_MISMATCH = 100.0
+#: The same for a units table's spikes, which may span a whole day around one session's
+#: tracking (a 100 s run in 4 h of sleep recording: 144); ms against s is 1,000.
+UNIT_MISMATCH_SPIKES = 300.0
 
 
-def _check_same_unit(path: Path, name: str, clock: np.ndarray, t_neural: np.ndarray) -> None:
+def _check_same_unit(
+    path: Path,
+    name: str,
+    clock: np.ndarray,
+    t_neural: np.ndarray,
+    limit: float = UNIT_MISMATCH,
+    neural: str = "the neural series",
+) -> None:
     """Stop when a behaviour clock and the neural one look like different time units.
 
     NWB timestamps are seconds, but files written by hand often carry a camera's or a
@@ -430,10 +502,10 @@ def _check_same_unit(path: Path, name: str, clock: np.ndarray, t_neural: np.ndar
     if len(spans) < 2 or min(spans) <= 0:
         return
     ratio = spans[0] / spans[1]
-    if ratio >= UNIT_MISMATCH or ratio <= 1 / UNIT_MISMATCH:
+    if ratio >= limit or ratio <= 1 / limit:
         raise DataError(
             path,
-            f"behaviour series {name!r} spans {spans[0]:g} and the neural series {spans[1]:g} "
+            f"behaviour series {name!r} spans {spans[0]:g} and {neural} {spans[1]:g} "
             f"in their timestamps ({ratio:.3g} times as long): one of the two clocks is in "
             "another unit (milliseconds?); NWB timestamps are seconds",
         )
@@ -465,12 +537,8 @@ def _align(path: Path, nwb: _NWBSeries, is_discrete: Sequence[bool]):
         if len(nwb.neural) != len(t):
             raise DataError(path, f"neural has {len(nwb.neural)} samples, {len(t)} timestamps")
         return nwb.neural, np.hstack(nwb.behavior), t, ""
-    if len(t) > 1 and not np.all(np.diff(t) > 0):
-        raise DataError(path, "neural timestamps are not strictly increasing")
     lo, hi = -np.inf, np.inf
     for clock in nwb.behavior_time:
-        if len(clock) > 1 and not np.all(np.diff(clock) > 0):
-            raise DataError(path, "behaviour timestamps are not strictly increasing")
         half = np.median(np.diff(clock)) / 2 if len(clock) > 1 else 0.0
         lo, hi = max(lo, clock[0] - half), min(hi, clock[-1] + half)
     keep = (t >= lo) & (t <= hi)
