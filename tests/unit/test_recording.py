@@ -548,3 +548,35 @@ def test_figure_is_written(tmp_path):
     assert (tmp_path / "f.png").stat().st_size > 1000
     with pytest.raises(DataError, match="median_abs_error"):
         plot_recording_embedding(metrics.assign(metric="accuracy"), {"pca": data})
+
+
+def test_error_panel_is_log_when_errors_span_a_decade_and_labels_the_width_per_label():
+    """Errors of a cm beside a chance of 0.7 m would all be flat at zero on a linear axis;
+    a decoder that chose another width for another label is labelled with this label's."""
+    from brainlatent.figures.recording import plot_recording_embedding
+
+    gen = np.random.default_rng(0)
+    data = {
+        "embedding": gen.normal(size=(50, 3)),
+        "behavior": np.column_stack([gen.uniform(0, 1.6, 50), gen.integers(0, 2, 50)]),
+        "behavior_names": np.array(["position", "direction"]),
+        "discrete": np.array(["direction"]),
+    }
+
+    def panel(values):
+        metrics = pd.DataFrame(
+            {
+                "method": ["chance", "cebra_behavior", "knn_smoothed", "knn_smoothed"],
+                "label": ["position", "position", "position", "direction"],
+                "metric": ["median_abs_error"] * 3 + ["accuracy"],
+                "value": [*values, 0.7],
+                "smoothing_s": [np.nan, 0.25, 0.5, 0.1],
+            }
+        )
+        figure = plot_recording_embedding(metrics, {"cebra_behavior": data})
+        return figure.axes[-1]
+
+    ax = panel([0.7, 0.01, 0.02])
+    assert ax.get_yscale() == "log" and "log scale" in ax.get_ylabel()
+    assert [t.get_text() for t in ax.get_xticklabels()][-1].endswith("(σ 0.5 s)")
+    assert panel([0.7, 0.3, 0.4]).get_yscale() == "linear"

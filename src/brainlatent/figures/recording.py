@@ -116,15 +116,28 @@ def plot_recording_embedding(
     if len(chance):
         ax.axhline(float(chance.mean()), color="k", ls="--", lw=1, label="chance (train median)")
         ax.legend(fontsize=6, frameon=False, loc="upper right")
-    ax.set_ylim(0, 1.3 * top)
+    positive = errors.loc[errors["value"] > 0, "value"]
+    # errors of a cm beside a chance of a track's half-length: on a linear axis every bar is
+    # flat at zero, so a log axis when they span more than a decade
+    log = len(positive) and top / float(positive.min()) > 10
+    if log:
+        ax.set_yscale("log")
+        ax.set_ylim(0.5 * float(positive.min()), 2.0 * top)
+    else:
+        ax.set_ylim(0, 1.3 * top)
     ax.set_xticks(
         range(len(methods)),
-        [LABELS.get(m, m) + _smoothing_note(metrics, m) for m in methods],
+        # the width chosen for this label (a decoder may choose another for each label)
+        [
+            LABELS.get(m, m) + _smoothing_note(metrics[metrics["label"] == label], m)
+            for m in methods
+        ],
         rotation=30,
         ha="right",
         fontsize=7,
     )
-    ax.set_ylabel(f"{label}: median abs. error (held-out block)", fontsize=8)
+    scale = ", log scale" if log else ""
+    ax.set_ylabel(f"{label}: median abs. error\n(held-out block{scale})", fontsize=8)
     ax.spines[["top", "right"]].set_visible(False)
     fig.suptitle(
         f"{_recording_name(metrics)}embeddings coloured by {label} (first seed, whole recording)",
