@@ -18,8 +18,9 @@ its entry point. Two formats:
   time), optional ``behavior_names``, ``discrete`` (names, or a boolean mask)
   and ``rate`` (Hz). Both arrays must already share one clock.
 
-Everything wrong with the input is a :class:`~brainlatent.errors.DataError`
-that starts with the file's path.
+Samples whose behaviour is NaN (tracking lost) are dropped, with a warning saying
+how many and where. Everything wrong with the input is a
+:class:`~brainlatent.errors.DataError` that starts with the file's path.
 """
 
 from __future__ import annotations
@@ -145,12 +146,10 @@ def _without_missing_behaviour(path: Path, neural, behavior, timestamps):
     there), with a warning and a note saying how many and where; infinite values stay an
     error (:func:`_validate`)."""
     missing = np.isnan(behavior).any(axis=1) if behavior.ndim == 2 else np.isnan(behavior)
-    if not missing.any():
+    if not missing.any() or len(missing) != len(neural):  # _validate names a length mismatch
         return neural, behavior, timestamps, ""
-    if missing.all() or len(missing) != len(neural):
-        if missing.all():
-            raise DataError(path, "the behaviour is NaN at every sample: nothing to decode")
-        return neural, behavior, timestamps, ""  # _validate names the length mismatch
+    if missing.all():
+        raise DataError(path, "the behaviour is NaN at every sample: nothing to decode")
     edges = np.flatnonzero(np.diff(np.r_[0, missing.astype(np.int8), 0]))
     gaps = [
         (timestamps[a], timestamps[b - 1]) for a, b in zip(edges[::2], edges[1::2], strict=True)
