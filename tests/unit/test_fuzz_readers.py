@@ -161,7 +161,6 @@ DAMAGE: dict[str, Callable[[Path], None]] = {
     "movie-times-nan": h5_nan(
         "stimulus/presentation/natural_movie_one_stimulus/timestamps", np.s_[5:8]
     ),
-    "position-nan": h5_nan("processing/behavior/Position/position/data", np.s_[10:20]),
 }
 BYTES = ["empty", "cut10", "cut50", "cut90", "magic", "random"]
 ROWS = ["empty", "cut10-in-row", "cut50-in-row", "cut90-in-row", "magic", "random", "header-only"]

@@ -145,7 +145,7 @@ def _without_missing_behaviour(path: Path, neural, behavior, timestamps):
     """Drop the samples whose behaviour is NaN (tracking lost: there is nothing to decode
     there), with a warning and a note saying how many and where; infinite values stay an
     error (:func:`_validate`)."""
-    missing = np.isnan(behavior).any(axis=1) if behavior.ndim == 2 else np.isnan(behavior)
+    missing = np.isnan(behavior).any(axis=1)  # both readers give (time, d)
     if not missing.any() or len(missing) != len(neural):  # _validate names a length mismatch
         return neural, behavior, timestamps, ""
     if missing.all():
@@ -455,10 +455,10 @@ def _unit_spike_times(path: Path, nwbfile) -> list[np.ndarray]:
     return times
 
 
-def _binned(path: Path, times, bin_s: float, start: float, stop: float, spikes=None):
+def _binned(path: Path, times, bin_s: float, start: float, stop: float, spikes):
     """(counts, bin centres): every unit's spikes in bins of ``bin_s`` laid from ``start`` to
     ``stop``, the span every behaviour series covers (outside it nothing can be decoded), less
-    the bins wholly before the first or after the last spike of ``spikes`` (first, last): the
+    the bins wholly before the first or after the last spike, ``spikes`` = (first, last): the
     units were not recorded there, and their counts would be zeros, not silence."""
     if not np.isfinite(bin_s) or bin_s <= 0:
         raise DataError(path, f"the bin of the units' spike counts must be positive; got {bin_s}")
@@ -467,10 +467,8 @@ def _binned(path: Path, times, bin_s: float, start: float, stop: float, spikes=N
         raise DataError(
             path, f"the behaviour spans {start:g}-{stop:g} s: not one bin of {bin_s:g} s"
         )
-    first, last = 0, n_bins
-    if spikes is not None:
-        first = max(first, int(np.floor((spikes[0] - start) / bin_s)))
-        last = min(last, int(np.floor((spikes[1] - start) / bin_s)) + 1)
+    first = max(0, int(np.floor((spikes[0] - start) / bin_s)))
+    last = min(n_bins, int(np.floor((spikes[1] - start) / bin_s)) + 1)
     edges = start + bin_s * np.arange(first, last + 1)
     counts = np.stack([np.histogram(t, edges)[0] for t in times], axis=1).astype(np.float32)
     return counts, edges[:-1] + bin_s / 2

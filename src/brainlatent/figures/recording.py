@@ -121,8 +121,9 @@ def plot_recording_embedding(
     # flat at zero, so a log axis when they span more than a decade
     log = len(positive) and top / float(positive.min()) > 10
     if log:
-        ax.set_yscale("log")
-        ax.set_ylim(0.5 * float(positive.min()), 2.0 * top)
+        ax.set_yscale("log")  # from the decade below the best, so it has a labelled tick
+        ax.set_ylim(10 ** np.floor(np.log10(float(positive.min()))), 2.0 * top)
+        ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda value, _: f"{value:g}"))
     else:
         ax.set_ylim(0, 1.3 * top)
     ax.set_xticks(
