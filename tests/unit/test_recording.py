@@ -269,18 +269,23 @@ def test_units_table_is_binned_into_the_counts_it_holds(session, files):
     np.testing.assert_array_equal(coarse.neural, session.counts[:2396].reshape(599, 4, 60).sum(1))
 
 
-def _nwb_with_units(path, spike_times, behaviour_t):
+def _nwb_with_units(path, spike_times, behaviour_t, position=None, **columns):
+    """Units (with ``columns``: name -> one value per unit) and a ``pos`` SpatialSeries
+    (``position``, else the timestamps themselves)."""
     from pynwb import NWBHDF5IO, NWBFile
     from pynwb.behavior import Position, SpatialSeries
 
     nwbfile = NWBFile("units", "id", datetime(2020, 1, 1, tzinfo=UTC))
-    for times in spike_times:
-        nwbfile.add_unit(spike_times=times)
+    for name in columns:
+        nwbfile.add_unit_column(name, f"the sorter's {name}")
+    for i, times in enumerate(spike_times):
+        nwbfile.add_unit(spike_times=times, **{k: v[i] for k, v in columns.items()})
     module = nwbfile.create_processing_module("behavior", "behaviour")
+    data = behaviour_t.copy() if position is None else position
     module.add(
         Position(
             spatial_series=SpatialSeries(
-                name="pos", data=behaviour_t.copy(), reference_frame="0", timestamps=behaviour_t
+                name="pos", data=data, reference_frame="0", timestamps=behaviour_t
             )
         )
     )
@@ -307,6 +312,59 @@ def test_units_input_errors_name_the_file(tmp_path, files):
     _nwb_with_clocks(tmp_path / "none.nwb", t, t, t)
     with pytest.raises(DataError, match=r"none\.nwb: neural is 'units' but the file has no units"):
         read_recording(tmp_path / "none.nwb", neural="units", behavior=["pos"])
+
+
+def test_units_query_keeps_the_units_a_sorters_curation_selects(tmp_path, files):
+    """Spike sorters label units good / mua / noise: ``units_query`` counts only those a pandas
+    query on the table's columns keeps, in the table's order, and says how many it kept."""
+    t = np.arange(0, 2, 0.01)
+    spikes = [np.arange(0.005, 2, step) for step in (0.05, 0.1, 0.02, 0.04)]
+    quality = ["good", "noise", "good", "mua"]
+    path = tmp_path / "curated.nwb"
+    _nwb_with_units(path, spikes, t, quality=quality, firing_rate=[20.0, 10.0, 50.0, 25.0])
+    every = read_recording(path, neural="units", behavior=["pos"], bin_s=0.1)
+    good = read_recording(
+        path, neural="units", behavior=["pos"], bin_s=0.1, units_query="quality == 'good'"
+    )
+    assert every.neural.shape[1] == 4 and good.neural.shape[1] == 2
+    np.testing.assert_array_equal(good.neural, every.neural[:, [0, 2]])
+    assert "units: 2 of 4 kept by \"quality == 'good'\"" in good.resampling
+    fast = read_recording(
+        path, neural="units", behavior=["pos"], units_query="firing_rate > 15 and id != 2"
+    )
+    assert fast.neural.shape[1] == 2 and fast.neural.sum() == len(spikes[0]) + len(spikes[3])
+    with pytest.raises(DataError, match=r"curated\.nwb: units_query 'snr > 3' failed .*"
+                       r"its columns: id, quality, firing_rate"):  # fmt: skip
+        read_recording(path, neural="units", behavior=["pos"], units_query="snr > 3")
+    with pytest.raises(
+        DataError, match=r"curated\.nwb: units_query .* keeps none of the 4 units; .*"
+        r"quality \['good', 'mua', 'noise'\]"
+    ):  # fmt: skip
+        read_recording(path, neural="units", behavior=["pos"], units_query="quality == 'Good'")
+    with pytest.raises(DataError, match=r"rec\.nwb: units_query .* neural is 'spike_counts'"):
+        read_recording(files / "rec.nwb", units_query="quality == 'good'")
+    with pytest.raises(DataError, match=r"rec\.npz: units_query .* npz has none"):
+        read_recording(files / "rec.npz", units_query="quality == 'good'")
+
+
+def test_one_column_of_a_multi_column_series_is_named_by_its_axis(tmp_path):
+    """A linear track tracked in 2-D: ``pos_x`` reads the x coordinate alone (``pos`` reads
+    both); an axis the series lacks is an error naming its columns."""
+    t = np.arange(0, 2, 0.01)
+    xy = np.column_stack([np.linspace(0, 1.6, len(t)), 0.02 * np.sin(t)])
+    path = tmp_path / "xy.nwb"
+    _nwb_with_units(path, [np.arange(0.005, 2, 0.05)], t, position=xy)
+    both = read_recording(path, neural="units", behavior=["pos"])
+    assert both.behavior_names == ("pos_x", "pos_y")
+    x = read_recording(path, neural="units", behavior=["pos_x"])
+    assert x.behavior_names == ("pos_x",)
+    np.testing.assert_array_equal(x.behavior[:, 0], both.behavior[:, 0])
+    y = read_recording(path, neural="units", behavior=["Position/pos_1"])  # a path tail too
+    np.testing.assert_array_equal(y.behavior[:, 0], both.behavior[:, 1])
+    with pytest.raises(DataError, match=r"xy\.nwb: behaviour 'pos_z': series 'pos' has 2 columns"):
+        read_recording(path, neural="units", behavior=["pos_z"])
+    with pytest.raises(DataError, match=r"xy\.nwb: no behaviour series named 'speed_x'"):
+        read_recording(path, neural="units", behavior=["speed_x"])
 
 
 def test_units_are_binned_only_where_spikes_and_behaviour_were_both_recorded(tmp_path):

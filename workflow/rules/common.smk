@@ -151,7 +151,15 @@ def recording_setting(key, to_json=False):
 
 def recording_reader(wildcards):
     settings = recording_of(wildcards).settings
-    keys = ("neural", "behavior", "behavior_names", "discrete", "rate", "bin_s")
+    keys = (
+        "neural",
+        "behavior",
+        "behavior_names",
+        "discrete",
+        "rate",
+        "bin_s",
+        "units_query",
+    )
     return as_json({key: settings[key] for key in keys})
 
 

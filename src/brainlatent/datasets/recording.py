@@ -6,14 +6,18 @@ its entry point. Two formats:
 * **NWB** — the neural series (a TimeSeries, e.g. binned spike counts, or a
   RoiResponseSeries inside Fluorescence/DfOverF; or ``units``: the file's units
   table, each unit's spike times counted in bins of ``bin_s`` over the span the
-  behaviour covers, as spike-sorted files hold them) and one or more behaviour
-  TimeSeries (e.g. a SpatialSeries inside Position) are looked up by name
-  anywhere in the file: acquisition, any processing module, any container.
-  A name may also be a path tail (``behavior/Position/position``) when a bare
-  name is ambiguous. When the behaviour is on another clock than the neural
-  series, it is resampled to the neural timestamps: **linear** interpolation
-  for continuous columns, **nearest** sample for discrete ones (so class codes
-  stay codes); neural samples outside the behaviour's time span are dropped.
+  behaviour covers, as spike-sorted files hold them; ``units_query`` keeps the
+  units a pandas query on the table's columns selects, e.g. ``quality == 'good'``)
+  and one or more behaviour TimeSeries (e.g. a SpatialSeries inside Position)
+  are looked up by name anywhere in the file: acquisition, any processing
+  module, any container. A name may also be a path tail
+  (``behavior/Position/position``) when a bare name is ambiguous, or one column
+  of a multi-column series (``position_x`` of a 2-D ``position``: the x
+  coordinate of a linear track tracked by a camera). When the behaviour is on
+  another clock than the neural series, it is resampled to the neural
+  timestamps: **linear** interpolation for continuous columns, **nearest**
+  sample for discrete ones (so class codes stay codes); neural samples outside
+  the behaviour's time span are dropped.
 * **npz** — arrays ``neural`` (time × neurons) and ``behavior`` (time × d, or
   time), optional ``behavior_names``, ``discrete`` (names, or a boolean mask)
   and ``rate`` (Hz). Both arrays must already share one clock.
@@ -25,6 +29,7 @@ how many and where. Everything wrong with the input is a
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -76,6 +81,7 @@ def read_recording(
     discrete: Sequence[str] | None = None,
     rate: float | None = None,
     bin_s: float = 0.025,
+    units_query: str | None = None,
 ) -> Recording:
     """Read a recording from NWB (``neural``/``behavior`` are series names) or ``.npz``.
 
@@ -85,16 +91,19 @@ def read_recording(
     (default: the npz's ``discrete`` entry, else none). ``rate`` (Hz) is
     needed when the file does not state it (an npz without ``rate``); when
     both do, they must agree. ``bin_s`` (s) is the bin of the spike counts when
-    ``neural`` is :data:`UNITS`.
+    ``neural`` is :data:`UNITS`, and ``units_query`` (a :meth:`pandas.DataFrame.query`
+    on the units table's one-value-per-unit columns) which units count.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "recording file not found")
     suffix = path.suffix.lower()
     if suffix == ".nwb":
-        nwb = _read_nwb(path, neural, behavior, bin_s)
+        nwb = _read_nwb(path, neural, behavior, bin_s, units_query)
         names, file_discrete, file_rate = nwb.names, (), nwb.rate
     elif suffix == ".npz":
+        if units_query is not None:
+            raise DataError(path, "units_query selects units of an NWB units table; npz has none")
         neural_data, behavior_data, names, file_discrete, file_rate = _read_npz(path)
     else:
         raise DataError(path, f"unknown recording format {suffix!r}; expected one of {FORMATS}")
@@ -121,6 +130,7 @@ def read_recording(
     if suffix == ".nwb":
         is_discrete = [n in discrete for n in names]
         neural_data, behavior_data, timestamps, note = _align(path, nwb, is_discrete)
+        note = "; ".join(filter(None, [nwb.units_note, note]))
     else:
         timestamps = np.arange(len(neural_data), dtype=np.float64) / rate
     neural_data, behavior_data, timestamps, dropped = _without_missing_behaviour(
@@ -314,20 +324,52 @@ def _all_series(nwbfile) -> dict[str, object]:
 
 
 def _find(path: Path, available: dict[str, object], name: str, role: str):
-    matches = [p for p in available if p == name or p.endswith("/" + name)]
+    matches = _matching(path, available, name)
     if not matches:
         listing = ", ".join(available) or "none"
         hint = f" (or {UNITS!r}: the units table's spike times)" if role == "neural" else ""
         raise DataError(
             path, f"no {role} series named {name!r}; series in the file: {listing}{hint}"
         )
+    return available[matches[0]]
+
+
+def _matching(path: Path, available: dict[str, object], name: str) -> list[str]:
+    """The series ``name`` names (a name or a path tail); an error if it names several."""
+    matches = [p for p in available if p == name or p.endswith("/" + name)]
     if len(matches) > 1:
         raise DataError(
             path,
-            f"{role} series name {name!r} is ambiguous ({', '.join(matches)}); "
+            f"series name {name!r} is ambiguous ({', '.join(matches)}); "
             "give a longer path, e.g. the container too",
         )
-    return available[matches[0]]
+    return matches
+
+
+#: ``<series>_<column>``: one column of a multi-column behaviour series.
+_COLUMN = re.compile(r"(?P<series>.+)_(?P<column>[xyz]|\d+)")
+
+
+def _behaviour(path: Path, available: dict[str, object], name: str):
+    """(series, column index or None): the behaviour series ``name`` names, or the one column
+    of a multi-column series that ``<series>_x``/``_y``/``_z`` or ``<series>_<i>`` names."""
+    if _matching(path, available, name):
+        return _find(path, available, name, "behaviour"), None
+    column = _COLUMN.fullmatch(name)
+    if column is None or not _matching(path, available, column["series"]):
+        return _find(path, available, name, "behaviour"), None  # the error naming every series
+    series = _find(path, available, column["series"], "behaviour")
+    axis = column["column"]
+    index = "xyz".index(axis) if axis in "xyz" else int(axis)
+    shape = series.data.shape
+    width = shape[1] if len(shape) == 2 else 1
+    if width < 2 or index >= width:
+        raise DataError(
+            path,
+            f"behaviour {name!r}: series {column['series']!r} has {width} column"
+            f"{'s' if width != 1 else ''}, so it has no column {axis!r}; name the series itself",
+        )
+    return series, index
 
 
 def _timestamps(path: Path, series, n: int) -> np.ndarray:
@@ -372,10 +414,15 @@ class _NWBSeries:
     behavior_time: list[np.ndarray]
     names: tuple[str, ...]
     rate: float | None
+    units_note: str = ""  # which units a units_query kept
 
 
 def _read_nwb(
-    path: Path, neural_name: str, behavior_names: Sequence[str], bin_s: float = 0.025
+    path: Path,
+    neural_name: str,
+    behavior_names: Sequence[str],
+    bin_s: float = 0.025,
+    units_query: str | None = None,
 ) -> _NWBSeries:
     if isinstance(behavior_names, str):
         behavior_names = [behavior_names]
@@ -385,15 +432,24 @@ def _read_nwb(
         available = _all_series(nwbfile)
         columns, names, clocks = [], [], []
         for name in behavior_names:
-            b = _find(path, available, name, "behaviour")
+            b, column = _behaviour(path, available, name)
             # In the series' declared unit: a position stored in cm with conversion 0.01 and
             # unit "meters" is read in metres, as the decoders' errors are reported.
             data = _two_d(path, b.get_data_in_units(), np.float64, "behaviour", name, "d")
+            if column is not None:
+                data = data[:, [column]]
             columns.append(data)
-            names += _columns(b, data)
+            names += [name] if column is not None else _columns(b, data)
             clocks.append(_timestamps(path, b, len(data)))
+        units_note = ""
+        if units_query is not None and neural_name != UNITS:
+            raise DataError(
+                path,
+                f"units_query selects units of the units table, but neural is {neural_name!r}; "
+                f"set neural: {UNITS} to bin the units' spike times",
+            )
         if neural_name == UNITS:
-            times = _unit_spike_times(path, nwbfile)
+            times, units_note = _unit_spike_times(path, nwbfile, units_query)
             spikes = np.concatenate(times)
             first, last = float(spikes.min()), float(spikes.max())
             for name, clock in zip(behavior_names, clocks, strict=True):
@@ -418,7 +474,7 @@ def _read_nwb(
             rate = float(series.rate) if series.rate else _rate_from(t_neural)
             for name, clock in zip(behavior_names, clocks, strict=True):
                 _check_same_unit(path, name, clock, t_neural)
-    return _NWBSeries(neural, t_neural, columns, clocks, tuple(names), rate)
+    return _NWBSeries(neural, t_neural, columns, clocks, tuple(names), rate, units_note)
 
 
 def _two_d(path: Path, values, dtype, role: str, name: str, columns: str) -> np.ndarray:
@@ -435,8 +491,11 @@ def _two_d(path: Path, values, dtype, role: str, name: str, columns: str) -> np.
     return data
 
 
-def _unit_spike_times(path: Path, nwbfile) -> list[np.ndarray]:
-    """Each unit's spike times (s) from the file's units table; at least one spike."""
+def _unit_spike_times(
+    path: Path, nwbfile, query: str | None = None
+) -> tuple[list[np.ndarray], str]:
+    """(each kept unit's spike times (s), a note saying which were kept): the units of the
+    file's units table that ``query`` selects (all when None), at least one spike among them."""
     units = nwbfile.units
     if units is None:
         raise DataError(path, "neural is 'units' but the file has no units table")
@@ -447,12 +506,54 @@ def _unit_spike_times(path: Path, nwbfile) -> list[np.ndarray]:
     times = [np.asarray(t, dtype=np.float64) for t in ragged(units["spike_times"])]
     if not times:
         raise DataError(path, "the units table has no units")
+    note = ""
+    if query is not None:
+        kept = _units_selected(path, units, query, len(times))
+        note = f"units: {len(kept)} of {len(times)} kept by {query!r}"
+        times = [times[i] for i in kept]
     bad = [i for i, t in enumerate(times) if not np.isfinite(t).all()]
     if bad:
         raise DataError(path, f"units {bad[:5]} have NaN or infinite spike times")
     if not any(len(t) for t in times):
         raise DataError(path, "no unit of the units table has a spike")
-    return times
+    return times, note
+
+
+def _units_selected(path: Path, units, query: str, n: int) -> np.ndarray:
+    """Rows of the units table that the pandas ``query`` keeps, from its one-value-per-unit
+    columns (``quality``, ``firing_rate``, ``id``...; ragged ones such as spike times are left
+    out: a query cannot compare them)."""
+    import pandas as pd
+
+    table = {"id": np.asarray(units.id.data[:])}
+    for name in units.colnames:
+        column = units[name]
+        if hasattr(column, "target"):  # a VectorIndex: one list per unit
+            continue
+        values = np.asarray(column.data[:])
+        if values.ndim == 1 and len(values) == n:
+            table[name] = [v.decode() if isinstance(v, bytes) else v for v in values]
+    frame = pd.DataFrame(table)
+    try:
+        kept = frame.query(query)
+    except Exception as error:  # pandas raises whatever its parser or evaluator meets
+        raise DataError(
+            path,
+            f"units_query {query!r} failed on the units table ({type(error).__name__}: "
+            f"{error}); its columns: {', '.join(frame.columns)}",
+        ) from None
+    if not isinstance(kept, pd.DataFrame) or len(kept) == 0:
+        summary = ", ".join(
+            f"{c} {sorted(map(str, frame[c].unique()))[:6]}"
+            for c in frame.columns
+            if not pd.api.types.is_numeric_dtype(frame[c])
+        )
+        raise DataError(
+            path,
+            f"units_query {query!r} keeps none of the {n} units"
+            + (f"; the table's text columns hold {summary}" if summary else ""),
+        )
+    return frame.index.get_indexer(kept.index)
 
 
 def _binned(path: Path, times, bin_s: float, start: float, stop: float, spikes):
