@@ -367,6 +367,29 @@ def test_one_column_of_a_multi_column_series_is_named_by_its_axis(tmp_path):
         read_recording(path, neural="units", behavior=["speed_x"])
 
 
+def test_direction_derived_from_the_position_is_a_discrete_column(session, files):
+    """A file without a direction: ``direction_from`` adds one from the position, discrete
+    whatever ``discrete`` says, the last run's direction as the simulator labels it."""
+    rec = read_recording(
+        files / "rec.nwb", behavior=["position"], direction_from="position", discrete=[]
+    )
+    assert rec.behavior_names == ("position", "direction") and rec.discrete == ("direction",)
+    assert rec.is_discrete.tolist() == [False, True]
+    assert (rec.behavior[:, 1] == session.direction).mean() >= 0.97
+    with pytest.raises(DataError, match=r"rec\.nwb: direction_from 'speed' is not a behaviour"):
+        read_recording(files / "rec.nwb", behavior=["position"], direction_from="speed")
+    with pytest.raises(DataError, match=r"rec\.nwb: the behaviour already has a 'direction'"):
+        read_recording(files / "rec.nwb", direction_from="position")
+    with pytest.raises(DataError, match=r"rec\.npz: direction_from 'dir' is a discrete"):
+        read_recording(files / "rec.npz", behavior_names=["position", "dir"],
+                       discrete=["dir"], direction_from="dir")  # fmt: skip
+    with pytest.raises(DataError, match=r"rec\.nwb: direction from 'position': .*never moves"):
+        read_recording(
+            files / "rec.nwb", behavior=["position"], direction_from="position",
+            direction_min_speed=100.0,
+        )  # fmt: skip
+
+
 def test_units_are_binned_only_where_spikes_and_behaviour_were_both_recorded(tmp_path):
     """Spikes on another clock than the tracking (a session start subtracted from one) are an
     error, never bins of zeros; a sorting that stops early (or starts late) trims the bins; a

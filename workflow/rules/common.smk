@@ -159,6 +159,8 @@ def recording_reader(wildcards):
         "rate",
         "bin_s",
         "units_query",
+        "direction_from",
+        "direction_min_speed",
     )
     return as_json({key: settings[key] for key in keys})
 

@@ -23,7 +23,8 @@ its entry point. Two formats:
   and ``rate`` (Hz). Both arrays must already share one clock.
 
 Samples whose behaviour is NaN (tracking lost) are dropped, with a warning saying
-how many and where. Everything wrong with the input is a
+how many and where. A running direction can be derived from a position column
+(``direction_from``), since few files store one. Everything wrong with the input is a
 :class:`~brainlatent.errors.DataError` that starts with the file's path.
 """
 
@@ -44,6 +45,8 @@ from brainlatent.errors import DataError
 FORMATS = (".nwb", ".npz")
 #: ``neural`` naming the NWB file's units table (spike times), binned by the reader.
 UNITS = "units"
+#: The column ``direction_from`` adds: 0 position increasing, 1 decreasing.
+DIRECTION = "direction"
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,8 @@ def read_recording(
     rate: float | None = None,
     bin_s: float = 0.025,
     units_query: str | None = None,
+    direction_from: str | None = None,
+    direction_min_speed: float | None = None,
 ) -> Recording:
     """Read a recording from NWB (``neural``/``behavior`` are series names) or ``.npz``.
 
@@ -93,6 +98,10 @@ def read_recording(
     both do, they must agree. ``bin_s`` (s) is the bin of the spike counts when
     ``neural`` is :data:`UNITS`, and ``units_query`` (a :meth:`pandas.DataFrame.query`
     on the units table's one-value-per-unit columns) which units count.
+    ``direction_from`` names a continuous column (a linear track's position) from which
+    a discrete :data:`DIRECTION` column is derived, each sample the direction of the
+    last run (:func:`~brainlatent.preprocessing.running.running_direction`, with
+    ``direction_min_speed`` in the column's unit per second).
     """
     path = Path(path)
     if not path.is_file():
@@ -120,8 +129,12 @@ def read_recording(
         names = behavior_names
     if len(set(names)) != len(names):
         raise DataError(path, f"behaviour column names are not unique: {list(names)}")
+    if direction_from is not None:
+        _check_direction_source(path, direction_from, names, discrete)
+    derived = (DIRECTION,) if direction_from is not None else ()
     discrete = tuple(str(d) for d in (file_discrete if discrete is None else discrete))
-    unknown = [d for d in discrete if d not in names]
+    discrete += tuple(d for d in derived if d not in discrete)
+    unknown = [d for d in discrete if d not in (*names, *derived)]
     if unknown:
         raise DataError(
             path, f"discrete columns {unknown} are not behaviour columns; columns: {list(names)}"
@@ -137,6 +150,15 @@ def read_recording(
         path, neural_data, behavior_data, timestamps
     )
     note = "; ".join(filter(None, [note, dropped]))
+    if direction_from is not None:
+        behavior_data = np.column_stack(
+            [
+                behavior_data,
+                _direction(path, behavior_data, names, direction_from, timestamps,
+                           direction_min_speed),
+            ]
+        )  # fmt: skip
+        names = (*names, DIRECTION)
     recording = Recording(
         neural=neural_data,
         behavior=behavior_data,
@@ -149,6 +171,34 @@ def read_recording(
     )
     _validate(recording)
     return recording
+
+
+def _check_direction_source(path: Path, column: str, names, discrete) -> None:
+    """``direction_from`` must name a continuous column, and no column may be called
+    :data:`DIRECTION` already."""
+    if column not in names:
+        raise DataError(
+            path, f"direction_from {column!r} is not a behaviour column; columns: {list(names)}"
+        )
+    if discrete is not None and column in discrete:
+        raise DataError(path, f"direction_from {column!r} is a discrete column, not a position")
+    if DIRECTION in names:
+        raise DataError(
+            path,
+            f"the behaviour already has a {DIRECTION!r} column; leave it out of "
+            "recording.behavior to derive it from the position, or set direction_from: null",
+        )
+
+
+def _direction(path: Path, behavior, names, column: str, timestamps, min_speed) -> np.ndarray:
+    from brainlatent.preprocessing.running import running_direction
+
+    try:
+        return running_direction(
+            behavior[:, list(names).index(column)], timestamps, min_speed=min_speed
+        )
+    except ValueError as error:
+        raise DataError(path, f"direction from {column!r}: {error}") from None
 
 
 def _without_missing_behaviour(path: Path, neural, behavior, timestamps):

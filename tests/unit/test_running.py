@@ -1,0 +1,49 @@
+"""Running direction from a linear track's position, held through pauses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from brainlatent.datasets import simulate_place_cells as sim
+from brainlatent.preprocessing.running import running_direction
+
+
+@pytest.fixture(scope="module")
+def dense():
+    return sim.simulate_session(sim.simulation_from_config({"preset": "dense"}))
+
+
+def test_direction_holds_through_pauses_where_the_velocity_sign_flickers(dense):
+    """The dense rat pauses at each end a third of the time; with 3 mm of tracking jitter a
+    velocity sign is right in ~84 % of samples, the held direction in ≥ 97 %."""
+    noisy = dense.position + np.random.default_rng(0).normal(0, 0.003, len(dense.position))
+    derived = running_direction(noisy, dense.time)
+    velocity_sign = (np.gradient(noisy) < 0).astype(int)
+    assert derived.dtype == np.int64 and set(np.unique(derived)) == {0, 1}
+    assert (derived == dense.direction).mean() >= 0.97
+    assert (velocity_sign == dense.direction).mean() <= 0.87
+    paused = dense.speed < 0.05
+    assert (derived[paused] == dense.direction[paused]).mean() >= 0.97
+
+
+def test_direction_needs_no_unit_and_respects_gaps():
+    """cm or m give the same codes (the default threshold is relative); pauses cut out of the
+    clock are gaps, smoothed across by nothing."""
+    session = sim.simulate_session(sim.simulation_from_config({"preset": "sparse"}))
+    metres = running_direction(session.position, session.time)
+    np.testing.assert_array_equal(running_direction(100 * session.position, session.time), metres)
+    assert (metres == session.direction).mean() >= 0.975
+    assert np.diff(session.time).max() > 1.0  # the sparse preset drops its pauses
+
+
+def test_direction_of_a_bad_position_is_a_clear_error():
+    t = np.arange(100) / 40
+    with pytest.raises(ValueError, match="the position never changes"):
+        running_direction(np.ones(100), t)
+    with pytest.raises(ValueError, match="never moves faster than 5"):
+        running_direction(np.linspace(0, 1, 100), t, min_speed=5)
+    with pytest.raises(ValueError, match="1-D with one timestamp per sample"):
+        running_direction(np.ones((100, 2)), t)
+    with pytest.raises(ValueError, match="at least 3 samples"):
+        running_direction([0.0, 1.0], [0.0, 0.1])
