@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from datetime import UTC, datetime
 
 import numpy as np
@@ -276,7 +277,7 @@ def _nwb_with_units(path, spike_times, behaviour_t, position=None, **columns):
     from pynwb.behavior import Position, SpatialSeries
 
     nwbfile = NWBFile("units", "id", datetime(2020, 1, 1, tzinfo=UTC))
-    for name in columns:
+    for name in columns.keys() - {"obs_intervals"}:  # a column NWB defines
         nwbfile.add_unit_column(name, f"the sorter's {name}")
     for i, times in enumerate(spike_times):
         nwbfile.add_unit(spike_times=times, **{k: v[i] for k, v in columns.items()})
@@ -345,6 +346,26 @@ def test_units_query_keeps_the_units_a_sorters_curation_selects(tmp_path, files)
         read_recording(files / "rec.nwb", units_query="quality == 'good'")
     with pytest.raises(DataError, match=r"rec\.npz: units_query .* npz has none"):
         read_recording(files / "rec.npz", units_query="quality == 'good'")
+
+
+def test_units_observed_over_part_of_the_span_are_named(tmp_path):
+    """A unit lost half-way (its obs_intervals end early) counts zeros after it: a warning and
+    a note name it and how much of the span it covers; units_query can leave it out."""
+    t = np.arange(0, 2, 0.01)
+    spikes = [np.arange(0.005, 2, 0.05), np.arange(0.005, 1, 0.05), np.arange(0.005, 2, 0.1)]
+    observed = [[[0.0, 2.0]], [[0.0, 1.0]], [[0.0, 0.5], [1.0, 2.0]]]
+    path = tmp_path / "lost.nwb"
+    _nwb_with_units(path, spikes, t, obs_intervals=observed)
+    with pytest.warns(UserWarning, match=r"lost\.nwb: 2 of 3 units were observed over only"):
+        rec = read_recording(path, neural="units", behavior=["pos"], bin_s=0.1)
+    assert "ids 1, 2: 53%-74% of it" in rec.resampling  # of 1.9 s of bins
+    assert "'id not in [1, 2]'" in rec.resampling
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kept = read_recording(
+            path, neural="units", behavior=["pos"], bin_s=0.1, units_query="id not in [1, 2]"
+        )
+    assert kept.neural.shape[1] == 1
 
 
 def test_one_column_of_a_multi_column_series_is_named_by_its_axis(tmp_path):

@@ -464,7 +464,7 @@ class _NWBSeries:
     behavior_time: list[np.ndarray]
     names: tuple[str, ...]
     rate: float | None
-    units_note: str = ""  # which units a units_query kept
+    units_note: str = ""  # which units a units_query kept, which were observed in part
 
 
 def _read_nwb(
@@ -499,7 +499,8 @@ def _read_nwb(
                 f"set neural: {UNITS} to bin the units' spike times",
             )
         if neural_name == UNITS:
-            times, units_note = _unit_spike_times(path, nwbfile, units_query)
+            units = _unit_spike_times(path, nwbfile, units_query)
+            times = units.times
             spikes = np.concatenate(times)
             first, last = float(spikes.min()), float(spikes.max())
             for name, clock in zip(behavior_names, clocks, strict=True):
@@ -516,6 +517,8 @@ def _read_nwb(
                     "start subtracted from one of them)?",
                 )
             neural, t_neural = _binned(path, times, bin_s, start, stop, (first, last))
+            partial = _partly_observed(path, units, t_neural, bin_s)
+            units_note = "; ".join(filter(None, [units.note, partial]))
             rate = 1.0 / bin_s
         else:
             series = _find(path, available, neural_name, "neural")
@@ -541,11 +544,20 @@ def _two_d(path: Path, values, dtype, role: str, name: str, columns: str) -> np.
     return data
 
 
-def _unit_spike_times(
-    path: Path, nwbfile, query: str | None = None
-) -> tuple[list[np.ndarray], str]:
-    """(each kept unit's spike times (s), a note saying which were kept): the units of the
-    file's units table that ``query`` selects (all when None), at least one spike among them."""
+@dataclass(frozen=True)
+class _Units:
+    """The units a query kept: spike times (s), ids, observation intervals (None: the table
+    has none) and a note saying which were kept."""
+
+    times: list[np.ndarray]
+    ids: np.ndarray
+    observed: list[np.ndarray] | None
+    note: str
+
+
+def _unit_spike_times(path: Path, nwbfile, query: str | None = None) -> _Units:
+    """The units of the file's units table that ``query`` selects (all when None), at least
+    one spike among them."""
     units = nwbfile.units
     if units is None:
         raise DataError(path, "neural is 'units' but the file has no units table")
@@ -556,7 +568,7 @@ def _unit_spike_times(
     times = [np.asarray(t, dtype=np.float64) for t in ragged(units["spike_times"])]
     if not times:
         raise DataError(path, "the units table has no units")
-    note = ""
+    note, kept = "", np.arange(len(times))
     if query is not None:
         kept = _units_selected(path, units, query, len(times))
         note = f"units: {len(kept)} of {len(times)} kept by {query!r}"
@@ -566,7 +578,42 @@ def _unit_spike_times(
         raise DataError(path, f"units {bad[:5]} have NaN or infinite spike times")
     if not any(len(t) for t in times):
         raise DataError(path, "no unit of the units table has a spike")
-    return times, note
+    observed = None
+    if "obs_intervals" in units.colnames:
+        every = ragged(units["obs_intervals"])
+        observed = [np.asarray(every[i], dtype=np.float64).reshape(-1, 2) for i in kept]
+    return _Units(times, np.asarray(units.id.data[:])[kept], observed, note)
+
+
+#: A unit observed over less than this share of the binned span is reported.
+OBSERVED_SHARE = 0.99
+
+
+def _partly_observed(path: Path, units: _Units, t_neural: np.ndarray, bin_s: float) -> str:
+    """A warning and a note naming the units whose ``obs_intervals`` miss part of the bins
+    (a unit lost to drift half-way): their counts there are zeros, not silence."""
+    if units.observed is None:
+        return ""
+    a, b = t_neural[0] - bin_s / 2, t_neural[-1] + bin_s / 2
+    share = np.array(
+        [
+            np.clip(np.minimum(iv[:, 1], b) - np.maximum(iv[:, 0], a), 0, None).sum() / (b - a)
+            for iv in units.observed
+        ]
+    )
+    partial = np.flatnonzero(share < OBSERVED_SHARE)
+    if not len(partial):
+        return ""
+    ids = [int(i) for i in units.ids[partial]]
+    shown = ", ".join(map(str, ids[:8])) + (", ..." if len(ids) > 8 else "")
+    note = (
+        f"{len(partial)} of {len(share)} units were observed over only part of the binned span "
+        f"(obs_intervals; ids {shown}: {share[partial].min():.0%}-{share[partial].max():.0%} of "
+        "it): their counts outside are zeros, not silence; units_query can leave them out "
+        f"(e.g. 'id not in {ids[:8]}')"
+    )
+    warnings.warn(f"{path}: {note}", stacklevel=4)
+    return note
 
 
 def _units_selected(path: Path, units, query: str, n: int) -> np.ndarray:
