@@ -404,6 +404,8 @@ def test_direction_derived_from_the_position_is_a_discrete_column(session, files
     with pytest.raises(DataError, match=r"rec\.npz: direction_from 'dir' is a discrete"):
         read_recording(files / "rec.npz", behavior_names=["position", "dir"],
                        discrete=["dir"], direction_from="dir")  # fmt: skip
+    with pytest.raises(DataError, match=r"rec\.npz: direction_from 'direction' is a discrete"):
+        read_recording(files / "rec.npz", direction_from="direction")  # the npz's own discrete
     with pytest.raises(DataError, match=r"rec\.nwb: direction from 'position': .*never moves"):
         read_recording(
             files / "rec.nwb", behavior=["position"], direction_from="position",

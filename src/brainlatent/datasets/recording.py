@@ -129,11 +129,11 @@ def read_recording(
         names = behavior_names
     if len(set(names)) != len(names):
         raise DataError(path, f"behaviour column names are not unique: {list(names)}")
+    discrete = tuple(str(d) for d in (file_discrete if discrete is None else discrete))
+    derived = (DIRECTION,) if direction_from is not None else ()
     if direction_from is not None:
         _check_direction_source(path, direction_from, names, discrete)
-    derived = (DIRECTION,) if direction_from is not None else ()
-    discrete = tuple(str(d) for d in (file_discrete if discrete is None else discrete))
-    discrete += tuple(d for d in derived if d not in discrete)
+        discrete += tuple(d for d in derived if d not in discrete)
     unknown = [d for d in discrete if d not in (*names, *derived)]
     if unknown:
         raise DataError(
@@ -180,7 +180,7 @@ def _check_direction_source(path: Path, column: str, names, discrete) -> None:
         raise DataError(
             path, f"direction_from {column!r} is not a behaviour column; columns: {list(names)}"
         )
-    if discrete is not None and column in discrete:
+    if column in discrete:
         raise DataError(path, f"direction_from {column!r} is a discrete column, not a position")
     if DIRECTION in names:
         raise DataError(
