@@ -277,7 +277,7 @@ def _nwb_with_units(path, spike_times, behaviour_t, position=None, **columns):
     from pynwb.behavior import Position, SpatialSeries
 
     nwbfile = NWBFile("units", "id", datetime(2020, 1, 1, tzinfo=UTC))
-    for name in columns.keys() - {"obs_intervals"}:  # a column NWB defines
+    for name in [c for c in columns if c != "obs_intervals"]:  # NWB defines obs_intervals
         nwbfile.add_unit_column(name, f"the sorter's {name}")
     for i, times in enumerate(spike_times):
         nwbfile.add_unit(spike_times=times, **{k: v[i] for k, v in columns.items()})
@@ -377,8 +377,9 @@ def test_one_column_of_a_multi_column_series_is_named_by_its_axis(tmp_path):
     _nwb_with_units(path, [np.arange(0.005, 2, 0.05)], t, position=xy)
     both = read_recording(path, neural="units", behavior=["pos"])
     assert both.behavior_names == ("pos_x", "pos_y")
+    assert both.position_groups == [[0, 1]]  # one series: the Bayesian decoder's x × y grid
     x = read_recording(path, neural="units", behavior=["pos_x"])
-    assert x.behavior_names == ("pos_x",)
+    assert x.behavior_names == ("pos_x",) and x.position_groups == [[0]]
     np.testing.assert_array_equal(x.behavior[:, 0], both.behavior[:, 0])
     y = read_recording(path, neural="units", behavior=["Position/pos_1"])  # a path tail too
     np.testing.assert_array_equal(y.behavior[:, 0], both.behavior[:, 1])
@@ -395,7 +396,7 @@ def test_direction_derived_from_the_position_is_a_discrete_column(session, files
         files / "rec.nwb", behavior=["position"], direction_from="position", discrete=[]
     )
     assert rec.behavior_names == ("position", "direction") and rec.discrete == ("direction",)
-    assert rec.is_discrete.tolist() == [False, True]
+    assert rec.is_discrete.tolist() == [False, True] and rec.position_groups == [[0]]
     assert (rec.behavior[:, 1] == session.direction).mean() >= 0.97
     with pytest.raises(DataError, match=r"rec\.nwb: direction_from 'speed' is not a behaviour"):
         read_recording(files / "rec.nwb", behavior=["position"], direction_from="speed")

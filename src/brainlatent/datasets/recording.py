@@ -57,7 +57,7 @@ class Recording:
     with column names ``behavior_names``; ``discrete`` names the columns that
     are class codes (integer-valued). ``timestamps`` (s) are the neural
     clock; ``resampling`` says how behaviour was brought onto it ("" when it
-    already was).
+    already was); ``series`` the NWB series each column came from.
     """
 
     neural: np.ndarray
@@ -68,11 +68,23 @@ class Recording:
     timestamps: np.ndarray
     path: Path
     resampling: str = ""
+    series: tuple[str, ...] = ()  # the NWB series of each column (empty: each its own)
 
     @property
     def is_discrete(self) -> np.ndarray:
         """Boolean mask over behaviour columns: True for discrete ones."""
         return np.array([name in self.discrete for name in self.behavior_names], dtype=bool)
+
+    @property
+    def position_groups(self) -> list[list[int]]:
+        """The continuous columns by the series they came from (a 2-D position's x and y
+        together), which the Bayesian decoder decodes jointly; in column order."""
+        series = self.series or self.behavior_names
+        groups: dict[str, list[int]] = {}
+        for j, (name, discrete) in enumerate(zip(series, self.is_discrete, strict=True)):
+            if not discrete:
+                groups.setdefault(name, []).append(j)
+        return list(groups.values())
 
 
 def read_recording(
@@ -109,11 +121,12 @@ def read_recording(
     suffix = path.suffix.lower()
     if suffix == ".nwb":
         nwb = _read_nwb(path, neural, behavior, bin_s, units_query)
-        names, file_discrete, file_rate = nwb.names, (), nwb.rate
+        names, file_discrete, file_rate, series = nwb.names, (), nwb.rate, nwb.series
     elif suffix == ".npz":
         if units_query is not None:
             raise DataError(path, "units_query selects units of an NWB units table; npz has none")
         neural_data, behavior_data, names, file_discrete, file_rate = _read_npz(path)
+        series = ()
     else:
         raise DataError(path, f"unknown recording format {suffix!r}; expected one of {FORMATS}")
 
@@ -159,6 +172,7 @@ def read_recording(
             ]
         )  # fmt: skip
         names = (*names, DIRECTION)
+        series = (*series, DIRECTION) if series else ()
     recording = Recording(
         neural=neural_data,
         behavior=behavior_data,
@@ -168,6 +182,7 @@ def read_recording(
         timestamps=timestamps,
         path=path,
         resampling=note,
+        series=tuple(series),
     )
     _validate(recording)
     return recording
@@ -465,6 +480,7 @@ class _NWBSeries:
     names: tuple[str, ...]
     rate: float | None
     units_note: str = ""  # which units a units_query kept, which were observed in part
+    series: tuple[str, ...] = ()  # the series of each behaviour column
 
 
 def _read_nwb(
@@ -480,7 +496,7 @@ def _read_nwb(
         raise DataError(path, "no behaviour series named: set recording.behavior")
     with open_nwb(path) as nwbfile:
         available = _all_series(nwbfile)
-        columns, names, clocks = [], [], []
+        columns, names, clocks, origins = [], [], [], []
         for name in behavior_names:
             b, column = _behaviour(path, available, name)
             # In the series' declared unit: a position stored in cm with conversion 0.01 and
@@ -490,6 +506,7 @@ def _read_nwb(
                 data = data[:, [column]]
             columns.append(data)
             names += [name] if column is not None else _columns(b, data)
+            origins += [_series_path(b)] * data.shape[1]
             clocks.append(_timestamps(path, b, len(data)))
         units_note = ""
         if units_query is not None and neural_name != UNITS:
@@ -527,7 +544,9 @@ def _read_nwb(
             rate = float(series.rate) if series.rate else _rate_from(t_neural)
             for name, clock in zip(behavior_names, clocks, strict=True):
                 _check_same_unit(path, name, clock, t_neural)
-    return _NWBSeries(neural, t_neural, columns, clocks, tuple(names), rate, units_note)
+    return _NWBSeries(
+        neural, t_neural, columns, clocks, tuple(names), rate, units_note, tuple(origins)
+    )
 
 
 def _two_d(path: Path, values, dtype, role: str, name: str, columns: str) -> np.ndarray:

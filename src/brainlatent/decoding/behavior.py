@@ -567,6 +567,7 @@ def decode_behavior(
                 methods=standard,
                 neighbors=n_neighbors,
                 metric=metric,
+                position_groups=recording.position_groups,
                 log=log,
                 **(standard_params or {}),
             )

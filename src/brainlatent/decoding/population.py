@@ -122,10 +122,12 @@ def smooth_blocks(counts, rate_hz: float, sigma_s: float, split) -> tuple[np.nda
 
 
 class BayesianPositionDecoder(RegressorMixin, BaseEstimator):
-    """Memoryless Bayesian population decoder of a 1-D variable (Zhang et al. 1998).
+    """Memoryless Bayesian population decoder of a position (Zhang et al. 1998).
 
     ``fit(counts, position)`` bins the training position range into ``n_bins``
-    equal bins and estimates, per cell, the rate map ``f_i(x)`` (spikes/s):
+    equal bins (per axis: a (time, 2) position of an open field gets an
+    ``n_bins × n_bins`` grid, and the rate maps, smoothing and posterior are over
+    that grid) and estimates, per cell, the rate map ``f_i(x)`` (spikes/s):
     spikes fired in each bin over the time spent there, both smoothed over
     position with a Gaussian of ``tuning_sigma_bins`` bins before dividing (a
     kernel-weighted rate; bins beyond the track ends count as empty). The map is
@@ -153,8 +155,11 @@ class BayesianPositionDecoder(RegressorMixin, BaseEstimator):
     Fitted attributes: ``bin_edges_`` (n_bins + 1), ``bin_centers_`` (n_bins),
     ``occupancy_`` (seconds per bin), ``rate_maps_`` (neurons × bins, spikes/s,
     before the floor), ``log_prior_`` (bins; ``-inf`` where never visited),
-    ``classes_`` (None without labels) and ``n_features_in_``. With labels,
-    ``occupancy_``, ``log_prior_`` and ``rate_maps_`` gain a leading label axis.
+    ``classes_`` (None without labels), ``n_dims_`` and ``n_features_in_``. With
+    labels, ``occupancy_``, ``log_prior_`` and ``rate_maps_`` gain a leading label
+    axis. For a d-column position the bins are the grid's ``n_bins ** d`` cells in
+    C order: ``bin_edges_`` is a tuple of d edge arrays, ``bin_centers_``
+    (cells × d), and :meth:`predict` returns (time × d).
     """
 
     def __init__(
@@ -187,15 +192,21 @@ class BayesianPositionDecoder(RegressorMixin, BaseEstimator):
     # ----------------------------------------------------------------- fitting
 
     def fit(self, counts, position, labels=None):
-        """Estimate occupancy and rate maps from counts (time, neurons) and position (time,)."""
+        """Estimate occupancy and rate maps from counts (time, neurons) and position (time,)
+        or (time, d)."""
         self._check_params()
         counts = self._check_counts(counts, reset=True)
-        position = _vector(position, "position", len(counts))
-        if not np.ptp(position) > 0:
+        position = _positions(position, len(counts))
+        if not (np.ptp(position, axis=0) > 0).all():
             raise ValueError("position is constant: there is nothing to decode")
-        n_bins = int(self.n_bins)
-        edges = np.linspace(position.min(), position.max(), n_bins + 1)
-        pos_bin = np.clip(np.searchsorted(edges, position, side="right") - 1, 0, n_bins - 1)
+        n_axis, n_dims = int(self.n_bins), position.shape[1]
+        edges = [np.linspace(x.min(), x.max(), n_axis + 1) for x in position.T]
+        cell = [
+            np.clip(np.searchsorted(e, x, side="right") - 1, 0, n_axis - 1)
+            for e, x in zip(edges, position.T, strict=True)
+        ]
+        pos_bin = np.ravel_multi_index(cell, (n_axis,) * n_dims)
+        n_bins = n_axis**n_dims
         if labels is None:
             classes, code = None, np.zeros(len(position), dtype=np.int64)
         else:
@@ -220,9 +231,9 @@ class BayesianPositionDecoder(RegressorMixin, BaseEstimator):
         occupancy = occupancy * float(self.bin_s)
         occ_s, spikes_s = occupancy, spikes
         if self.tuning_sigma_bins > 0:
-            kw = dict(sigma=float(self.tuning_sigma_bins), axis=-1, mode="constant", cval=0.0)
-            occ_s = gaussian_filter1d(occupancy, **kw)
-            spikes_s = gaussian_filter1d(spikes, **kw)
+            grid = (n_axis,) * n_dims
+            occ_s = _smooth_grid(occupancy, grid, float(self.tuning_sigma_bins))
+            spikes_s = _smooth_grid(spikes, grid, float(self.tuning_sigma_bins))
         with np.errstate(invalid="ignore", divide="ignore"):
             rate_maps = np.where(occ_s[:, None, :] > 0, spikes_s / occ_s[:, None, :], 0.0)
         visited = occupancy > 0
@@ -234,8 +245,14 @@ class BayesianPositionDecoder(RegressorMixin, BaseEstimator):
             log_prior = np.log(weights / weights.sum())
 
         squeeze = (lambda a: a[0]) if classes is None else (lambda a: a)
-        self.bin_edges_ = edges
-        self.bin_centers_ = (edges[:-1] + edges[1:]) / 2
+        centers = [(e[:-1] + e[1:]) / 2 for e in edges]
+        self.n_dims_ = n_dims
+        self.bin_edges_ = edges[0] if n_dims == 1 else tuple(edges)
+        self.bin_centers_ = (
+            centers[0]
+            if n_dims == 1
+            else np.stack([g.ravel() for g in np.meshgrid(*centers, indexing="ij")], axis=1)
+        )
         self.classes_ = classes
         self.occupancy_ = squeeze(occupancy)
         self.rate_maps_ = squeeze(rate_maps)
@@ -254,16 +271,17 @@ class BayesianPositionDecoder(RegressorMixin, BaseEstimator):
         """Posterior over position bins (time, n_bins), marginalised over labels; rows sum to 1."""
         check_is_fitted(self, "rate_maps_")
         counts = self._check_counts(counts)
-        out = np.empty((len(counts), int(self.n_bins)))
+        out = np.empty((len(counts), len(self.bin_centers_)))
         for rows, log_post in self._log_posterior_chunks(counts):
             out[rows] = np.exp(log_post).sum(axis=1)
         return out
 
     def predict(self, counts) -> np.ndarray:
-        """Decoded position per time bin: posterior MAP (a bin centre) or mean."""
+        """Decoded position per time bin: posterior MAP (a bin centre) or mean; (time,) or,
+        for a position fitted with d columns, (time, d)."""
         check_is_fitted(self, "rate_maps_")
         counts = self._check_counts(counts)
-        out = np.empty(len(counts))
+        out = np.empty((len(counts), *self.bin_centers_.shape[1:]))
         for rows, log_post in self._log_posterior_chunks(counts):
             p = np.exp(log_post).sum(axis=1)
             if self.estimate == "map":
@@ -295,7 +313,9 @@ class BayesianPositionDecoder(RegressorMixin, BaseEstimator):
         n, w = len(counts), int(self.window)
         cumulative = np.zeros((n + 1, n_neurons))
         np.cumsum(counts, axis=0, out=cumulative[1:])
-        step = max(1, int(self.chunk_rows))
+        # Rows at a time: chunk_rows, fewer when the states are many (a 2-D grid) so that a
+        # chunk's posterior stays within MAX_CHUNK_VALUES.
+        step = max(1, min(int(self.chunk_rows), MAX_CHUNK_VALUES // (n_labels * n_bins)))
         for start in range(0, n, step):
             t = np.arange(start, min(n, start + step))
             lo = t - (w - 1 if self.causal else w // 2)
@@ -344,6 +364,33 @@ def _positive(value, name: str) -> float:
     return value
 
 
+#: The most posterior values (rows × states) one chunk of the Bayesian decoder holds: 64 MB.
+MAX_CHUNK_VALUES = 2**23
+
+
+def _smooth_grid(values: np.ndarray, grid: tuple[int, ...], sigma: float) -> np.ndarray:
+    """A Gaussian of ``sigma`` bins along each axis of the position grid that ``values``'
+    last axis flattens (C order); beyond the grid's edges is empty (zeros)."""
+    shaped = values.reshape(*values.shape[:-1], *grid)
+    for axis in range(values.ndim - 1, shaped.ndim):
+        shaped = gaussian_filter1d(shaped, sigma=sigma, axis=axis, mode="constant", cval=0.0)
+    return shaped.reshape(values.shape)
+
+
+def _positions(values, n: int) -> np.ndarray:
+    """A position as (n, d): a 1-D one as one column; finite."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 1:
+        values = values[:, None]
+    if values.ndim != 2 or len(values) != n or values.shape[1] == 0:
+        raise ValueError(
+            f"position must be ({n},) or ({n}, d) like the counts; got shape {values.shape}"
+        )
+    if not np.isfinite(values).all():
+        raise ValueError("position contains NaN or infinite values")
+    return values
+
+
 def _vector(values, name: str, n: int) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     if values.ndim == 2 and values.shape[1] == 1:
@@ -376,7 +423,10 @@ def _validation_scores(
         if discrete:
             scores.append(1.0 - _accuracy(predicted, true))
         else:
-            scores.append(float(np.median(np.abs(np.asarray(predicted) - true))))
+            error = np.asarray(predicted) - true
+            if error.ndim == 2:  # a position of d columns: the distance
+                error = np.linalg.norm(error, axis=1)
+            scores.append(float(np.median(np.abs(error))))
     best = candidates[int(np.argmin(scores))]
     table = pd.DataFrame({"candidate": list(candidates), "metric": metric, "value": scores})
     return best, table
@@ -435,7 +485,8 @@ def choose_window(
     and the table (``window, metric, value``).
     """
     counts = np.asarray(counts)
-    position = _vector(position, "position", len(counts))
+    position = _positions(position, len(counts))
+    position = position[:, 0] if position.shape[1] == 1 else position
 
     def fit_predict(window, cut):
         decoder = BayesianPositionDecoder(window=int(window), **decoder_params)
@@ -449,6 +500,20 @@ def choose_window(
 
 
 # --------------------------------------------------------------------------- the standard set
+
+
+def _position_groups(groups, is_discrete: np.ndarray) -> list[list[int]]:
+    """The continuous columns as the Bayesian decoder takes them: ``groups`` (each a list of
+    continuous column indices), or each column alone; every continuous column once."""
+    continuous = [int(j) for j in np.flatnonzero(~is_discrete)]
+    if groups is None:
+        return [[j] for j in continuous]
+    groups = [[int(j) for j in g] for g in groups]
+    if sorted(j for g in groups for j in g) != continuous or not all(groups):
+        raise ValueError(
+            f"position_groups {groups} must hold each continuous column ({continuous}) once"
+        )
+    return groups
 
 
 def decode_standard(
@@ -468,6 +533,7 @@ def decode_standard(
     validation_fraction: float = 0.2,
     joint: bool = True,
     bayesian_params: dict | None = None,
+    position_groups: Sequence[Sequence[int]] | None = None,
     log=None,
 ) -> list[dict]:
     """The field's standard decoders of each behaviour column, fitted on the training block.
@@ -483,7 +549,10 @@ def decode_standard(
       With ``joint`` and discrete columns, position is decoded jointly with
       their combined code (as :func:`brainlatent.decoding.behavior.cebra_labels`
       combines them), and the discrete columns' accuracy is reported from the
-      joint decode of the *first* continuous column.
+      joint decode of the *first* continuous column. ``position_groups`` (lists of
+      continuous column indices; None: each column alone) are decoded together,
+      one decoder over their grid: a 2-D position's x and y (its window chosen by
+      the median distance), each column scored from the joint estimate.
     * ``knn_smoothed`` — kNN (``neighbors``, ``metric``, as ``knn_decode``) on
       Gaussian-smoothed rates, every column.
     * ``ridge_smoothed`` — ridge regression (continuous) or logistic regression
@@ -524,19 +593,25 @@ def decode_standard(
                 train_behavior[:, is_discrete], axis=0, return_inverse=True
             )
             labels_train = labels_train.reshape(-1)
+        groups = _position_groups(position_groups, is_discrete)
         first = True
-        for j in np.flatnonzero(~is_discrete):
+        for group in groups:
             window, _ = choose_window(
                 train_counts,
-                train_behavior[:, j],
+                train_behavior[:, group],
                 windows,
                 validation_fraction,
                 labels=labels_train,
                 **params,
             )
             decoder = BayesianPositionDecoder(window=window, **params)
-            decoder.fit(train_counts, train_behavior[:, j], labels_train)
-            decoded = _continuous_rows(names[j], decoder.predict(test_counts), test_behavior[:, j])
+            decoder.fit(train_counts, train_behavior[:, group], labels_train)
+            predicted = decoder.predict(test_counts).reshape(len(test_counts), len(group))
+            decoded = [
+                row
+                for c, j in enumerate(group)
+                for row in _continuous_rows(names[j], predicted[:, c], test_behavior[:, j])
+            ]
             if first and combos is not None:
                 predicted = combos[decoder.predict_label(test_counts)]
                 for c, d in enumerate(np.flatnonzero(is_discrete)):
