@@ -270,10 +270,10 @@ def test_units_table_is_binned_into_the_counts_it_holds(session, files):
     np.testing.assert_array_equal(coarse.neural, session.counts[:2396].reshape(599, 4, 60).sum(1))
 
 
-def _nwb_with_units(path, spike_times, behaviour_t, position=None, **columns):
-    """Units (with ``columns``: name -> one value per unit) and a ``pos`` SpatialSeries
-    (``position``, else the timestamps themselves)."""
-    from pynwb import NWBHDF5IO, NWBFile
+def _nwb_with_units(path, spike_times, behaviour_t, position=None, extra=None, **columns):
+    """Units (with ``columns``: name -> one value per unit), a ``pos`` SpatialSeries
+    (``position``, else the timestamps themselves) and ``extra`` acquisition series."""
+    from pynwb import NWBHDF5IO, NWBFile, TimeSeries
     from pynwb.behavior import Position, SpatialSeries
 
     nwbfile = NWBFile("units", "id", datetime(2020, 1, 1, tzinfo=UTC))
@@ -283,6 +283,10 @@ def _nwb_with_units(path, spike_times, behaviour_t, position=None, **columns):
         nwbfile.add_unit(spike_times=times, **{k: v[i] for k, v in columns.items()})
     module = nwbfile.create_processing_module("behavior", "behaviour")
     data = behaviour_t.copy() if position is None else position
+    for name, values in (extra or {}).items():
+        nwbfile.add_acquisition(
+            TimeSeries(name=name, data=values, unit="a.u.", timestamps=behaviour_t)
+        )
     module.add(
         Position(
             spatial_series=SpatialSeries(
@@ -342,6 +346,10 @@ def test_units_query_keeps_the_units_a_sorters_curation_selects(tmp_path, files)
         r"quality \['good', 'mua', 'noise'\]"
     ):  # fmt: skip
         read_recording(path, neural="units", behavior=["pos"], units_query="quality == 'Good'")
+    _nwb_with_units(path, [spikes[0], np.array([])], t, quality=["good", "mua"])
+    with pytest.raises(DataError, match=r"no unit of the units table has a spike among the 1 "
+                       r"units_query \"quality == 'mua'\" keeps"):  # fmt: skip
+        read_recording(path, neural="units", behavior=["pos"], units_query="quality == 'mua'")
     with pytest.raises(DataError, match=r"rec\.nwb: units_query .* neural is 'spike_counts'"):
         read_recording(files / "rec.nwb", units_query="quality == 'good'")
     with pytest.raises(DataError, match=r"rec\.npz: units_query .* npz has none"):
@@ -366,6 +374,9 @@ def test_units_observed_over_part_of_the_span_are_named(tmp_path):
             path, neural="units", behavior=["pos"], bin_s=0.1, units_query="id not in [1, 2]"
         )
     assert kept.neural.shape[1] == 1
+    _nwb_with_units(path, spikes[:2], t, obs_intervals=[[[0.0, 1.0], [0.0, 1.0]], [[0.0, 2.0]]])
+    with pytest.warns(UserWarning, match=r"1 of 2 units .* ids 0: 53%-53%"):  # overlaps once
+        read_recording(path, neural="units", behavior=["pos"], bin_s=0.1)
 
 
 def test_one_column_of_a_multi_column_series_is_named_by_its_axis(tmp_path):
@@ -387,6 +398,19 @@ def test_one_column_of_a_multi_column_series_is_named_by_its_axis(tmp_path):
         read_recording(path, neural="units", behavior=["pos_z"])
     with pytest.raises(DataError, match=r"xy\.nwb: no behaviour series named 'speed_x'"):
         read_recording(path, neural="units", behavior=["speed_x"])
+    tail = read_recording(path, neural="units", behavior=["Position/pos_x"])
+    assert tail.behavior_names == ("pos_x",)  # named as asked, less the path
+    _nwb_with_units(tmp_path / "both.nwb", [np.arange(0.005, 2, 0.05)], t, position=xy,
+                    extra={"pos_x": np.arange(len(t)) * 100.0})  # fmt: skip
+    with pytest.raises(DataError, match=r"both\.nwb: behaviour 'pos_x' names both the series "
+                       r"acquisition/pos_x and a column of the series behavior/Position/pos"):  # fmt: skip
+        read_recording(tmp_path / "both.nwb", neural="units", behavior=["pos_x"])
+    series = read_recording(tmp_path / "both.nwb", neural="units", behavior=["acquisition/pos_x"])
+    assert series.behavior[-1, 0] > 100  # the series, not pos's x column
+    _nwb_with_units(tmp_path / "img.nwb", [np.arange(0.005, 2, 0.05)], t, position=xy,
+                    extra={"img": np.ones((len(t), 2, 2))})  # fmt: skip
+    with pytest.raises(DataError, match=r"img\.nwb: behaviour 'img_0': series .*img has shape"):
+        read_recording(tmp_path / "img.nwb", neural="units", behavior=["img_0"])
 
 
 def test_direction_derived_from_the_position_is_a_discrete_column(session, files):

@@ -47,3 +47,14 @@ def test_direction_of_a_bad_position_is_a_clear_error():
         running_direction(np.ones((100, 2)), t)
     with pytest.raises(ValueError, match="at least 3 samples"):
         running_direction([0.0, 1.0], [0.0, 0.1])
+    with pytest.raises(ValueError, match="the position has 1 NaN or infinite"):
+        running_direction(np.r_[np.linspace(0, 1, 99), np.inf], t)
+
+
+def test_a_looped_track_or_a_glitch_is_refused():
+    """A circular track's wrap (1.6 m back to 0 in one frame) would read as a fast run the
+    wrong way, its label held through the next pause: an error naming where."""
+    t = np.arange(400) / 40
+    lap = np.r_[np.linspace(0, 1.6, 200), np.linspace(0, 1.6, 200)]
+    with pytest.raises(ValueError, match=r"jumps by 1\.6 \(100% of its range\) between 4\.975"):
+        running_direction(lap, t)

@@ -368,12 +368,18 @@ def _read_npz(path: Path):
 
 
 def _series_path(series) -> str:
-    """``module/container/name``: the series' place in the file, for messages and matching."""
+    """``module/container/name`` (``acquisition/name``, ``stimulus/name`` at the file's top):
+    the series' place in the file, for messages and matching."""
     parts = [series.name]
     parent = series.parent
     while parent is not None and parent.parent is not None:  # stop below the NWBFile root
         parts.append(parent.name)
         parent = parent.parent
+    if len(parts) == 1 and parent is not None:  # directly in the file: say which group
+        for group in ("acquisition", "stimulus", "stimulus_template"):
+            if series.name in getattr(parent, group, {}):
+                parts.append(group)
+                break
     return "/".join(reversed(parts))
 
 
@@ -418,15 +424,37 @@ _COLUMN = re.compile(r"(?P<series>.+)_(?P<column>[xyz]|\d+)")
 def _behaviour(path: Path, available: dict[str, object], name: str):
     """(series, column index or None): the behaviour series ``name`` names, or the one column
     of a multi-column series that ``<series>_x``/``_y``/``_z`` or ``<series>_<i>`` names."""
-    if _matching(path, available, name):
-        return _find(path, available, name, "behaviour"), None
     column = _COLUMN.fullmatch(name)
-    if column is None or not _matching(path, available, column["series"]):
+    whole = _matching(path, available, name)
+    if column is None:
+        return _find(path, available, name, "behaviour"), None
+    parents = [p for p in available if p == column["series"] or p.endswith("/" + column["series"])]
+    wide = [
+        p for p in parents if len(available[p].data.shape) > 1 and available[p].data.shape[1] > 1
+    ]
+    if whole and wide:
+        raise DataError(
+            path,
+            f"behaviour {name!r} names both the series {whole[0]} and a column of the series "
+            f"{wide[0]}; give a longer path, e.g. {whole[0]} or {wide[0]}_{column['column']}",
+        )
+    if whole or not parents:
         return _find(path, available, name, "behaviour"), None  # the error naming every series
-    series = _find(path, available, column["series"], "behaviour")
+    if len(parents) > 1:
+        raise DataError(
+            path,
+            f"behaviour {name!r} is ambiguous "
+            f"({', '.join(p + '_' + column['column'] for p in parents)}); give a longer path, "
+            f"e.g. {parents[0]}_{column['column']}",
+        )
+    series = available[parents[0]]
     axis = column["column"]
     index = "xyz".index(axis) if axis in "xyz" else int(axis)
     shape = series.data.shape
+    if len(shape) > 2:
+        raise DataError(
+            path, f"behaviour {name!r}: series {parents[0]} has shape {shape}, not (time, columns)"
+        )
     width = shape[1] if len(shape) == 2 else 1
     if width < 2 or index >= width:
         raise DataError(
@@ -505,7 +533,8 @@ def _read_nwb(
             if column is not None:
                 data = data[:, [column]]
             columns.append(data)
-            names += [name] if column is not None else _columns(b, data)
+            # a column is named as asked, less any path: Position/position_x -> position_x
+            names += [name.rsplit("/", 1)[-1]] if column is not None else _columns(b, data)
             origins += [_series_path(b)] * data.shape[1]
             clocks.append(_timestamps(path, b, len(data)))
         units_note = ""
@@ -596,7 +625,8 @@ def _unit_spike_times(path: Path, nwbfile, query: str | None = None) -> _Units:
     if bad:
         raise DataError(path, f"units {bad[:5]} have NaN or infinite spike times")
     if not any(len(t) for t in times):
-        raise DataError(path, "no unit of the units table has a spike")
+        among = f" among the {len(times)} units_query {query!r} keeps" if query else ""
+        raise DataError(path, f"no unit of the units table has a spike{among}")
     observed = None
     if "obs_intervals" in units.colnames:
         every = ragged(units["obs_intervals"])
@@ -614,25 +644,36 @@ def _partly_observed(path: Path, units: _Units, t_neural: np.ndarray, bin_s: flo
     if units.observed is None:
         return ""
     a, b = t_neural[0] - bin_s / 2, t_neural[-1] + bin_s / 2
-    share = np.array(
-        [
-            np.clip(np.minimum(iv[:, 1], b) - np.maximum(iv[:, 0], a), 0, None).sum() / (b - a)
-            for iv in units.observed
-        ]
-    )
+    share = np.array([_covered(iv, a, b) / (b - a) for iv in units.observed])
     partial = np.flatnonzero(share < OBSERVED_SHARE)
     if not len(partial):
         return ""
     ids = [int(i) for i in units.ids[partial]]
     shown = ", ".join(map(str, ids[:8])) + (", ..." if len(ids) > 8 else "")
+    advice = (
+        f"units_query can leave them out ('id not in {ids}')"
+        if len(partial) < len(share)
+        else "no unit covers it all: shorten the behaviour to where they were recorded"
+    )
     note = (
         f"{len(partial)} of {len(share)} units were observed over only part of the binned span "
         f"(obs_intervals; ids {shown}: {share[partial].min():.0%}-{share[partial].max():.0%} of "
-        "it): their counts outside are zeros, not silence; units_query can leave them out "
-        f"(e.g. 'id not in {ids[:8]}')"
+        f"it): their counts outside are zeros, not silence; {advice}"
     )
     warnings.warn(f"{path}: {note}", stacklevel=4)
     return note
+
+
+def _covered(intervals: np.ndarray, a: float, b: float) -> float:
+    """Seconds of [a, b] inside the union of ``intervals`` (rows start, stop; may overlap)."""
+    intervals = intervals[np.argsort(intervals[:, 0])] if len(intervals) else intervals
+    total, reach = 0.0, a
+    for start, stop in intervals:
+        start, stop = max(start, reach), min(stop, b)
+        if stop > start:
+            total += stop - start
+            reach = stop
+    return total
 
 
 def _units_selected(path: Path, units, query: str, n: int) -> np.ndarray:
