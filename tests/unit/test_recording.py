@@ -402,8 +402,8 @@ def test_one_column_of_a_multi_column_series_is_named_by_its_axis(tmp_path):
     assert tail.behavior_names == ("pos_x",)  # named as asked, less the path
     _nwb_with_units(tmp_path / "both.nwb", [np.arange(0.005, 2, 0.05)], t, position=xy,
                     extra={"pos_x": np.arange(len(t)) * 100.0})  # fmt: skip
-    with pytest.raises(DataError, match=r"both\.nwb: behaviour 'pos_x' names both the series "
-                       r"acquisition/pos_x and a column of the series behavior/Position/pos"):  # fmt: skip
+    both = r"both\.nwb: behaviour 'pos_x' names both the series acquisition/pos_x and a column"
+    with pytest.raises(DataError, match=both + " of the series behavior/Position/pos"):
         read_recording(tmp_path / "both.nwb", neural="units", behavior=["pos_x"])
     series = read_recording(tmp_path / "both.nwb", neural="units", behavior=["acquisition/pos_x"])
     assert series.behavior[-1, 0] > 100  # the series, not pos's x column
