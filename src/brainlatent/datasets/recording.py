@@ -429,9 +429,7 @@ def _behaviour(path: Path, available: dict[str, object], name: str):
     if column is None:
         return _find(path, available, name, "behaviour"), None
     parents = [p for p in available if p == column["series"] or p.endswith("/" + column["series"])]
-    wide = [
-        p for p in parents if len(available[p].data.shape) > 1 and available[p].data.shape[1] > 1
-    ]
+    wide = [p for p in parents if _width(available[p]) > 1]
     if whole and wide:
         raise DataError(
             path,
@@ -455,7 +453,7 @@ def _behaviour(path: Path, available: dict[str, object], name: str):
         raise DataError(
             path, f"behaviour {name!r}: series {parents[0]} has shape {shape}, not (time, columns)"
         )
-    width = shape[1] if len(shape) == 2 else 1
+    width = _width(series)
     if width < 2 or index >= width:
         raise DataError(
             path,
@@ -463,6 +461,12 @@ def _behaviour(path: Path, available: dict[str, object], name: str):
             f"{'s' if width != 1 else ''}, so it has no column {axis!r}; name the series itself",
         )
     return series, index
+
+
+def _width(series) -> int:
+    """Columns of a series' data: 1 for a 1-D series."""
+    shape = series.data.shape
+    return int(shape[1]) if len(shape) > 1 else 1
 
 
 def _timestamps(path: Path, series, n: int) -> np.ndarray:
