@@ -189,6 +189,16 @@ def test_moving_to_another_device_reruns_nothing(project):
     assert "Nothing to be done" in result.stdout + result.stderr, result.stdout
 
 
+def test_a_moved_project_reruns_nothing(project, tmp_path):
+    """A finished project copied elsewhere (or its folder renamed, or synced to a cluster's
+    scratch) is up to date there: the rules name the checkout's files by relative paths, and
+    Snakemake compares the set of input paths it recorded for each job."""
+    moved = tmp_path / "moved"
+    shutil.copytree(project, moved, symlinks=True)  # copy2: modification times kept
+    result = snakemake(moved, "--dry-run")
+    assert "Nothing to be done" in result.stdout + result.stderr, result.stdout
+
+
 def test_reordering_subjects_reruns_nothing(project):
     """The brain module's checkpoint names its subject layers and evaluation looks subjects
     up by name, so the config's order of subjects is not part of any result."""
@@ -215,11 +225,25 @@ def test_report_is_built(project):
 
 def test_a_run_killed_during_training_resumes_to_the_same_results(project, tmp_path):
     """SIGKILL while the brain module trains, unlock, rerun: no partial file is left and the
-    metrics equal the uninterrupted run's bit for bit (so the same config twice gives the
-    same tables)."""
-    copy = copy_project(tmp_path)
+    metrics equal the uninterrupted run's bit for bit.
+
+    The copy keeps the finished run's upstream files and Snakemake's records of them, and
+    loses the brain modules, their logs and the tables after them: the run starts at the
+    training (simulating and preprocessing again would test nothing more here; a run from
+    scratch is compared bit for bit with this one in test_slurm_profile.py).
+    """
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy, symlinks=True)  # copy2: modification times kept
+    if (project.parent / "shared").exists():
+        (tmp_path / "shared").symlink_to((project.parent / "shared").resolve())
     # the tables compared below (their chain has the brain module), not the generation chain
     tables = [f"results/things_meg/metrics/{name}.parquet" for name in ("retrieval", "timecourse")]
+    for stale in ("results/things_meg/brain_module", "logs/fit_brain_module"):
+        shutil.rmtree(copy / stale)
+    for path in [*tables, *copy.glob("results/things_meg/sub-*/evaluate/retrieval.parquet")]:
+        (copy / path).unlink()
+    planned = planned_rules(snakemake(copy, "--dry-run", *tables))
+    assert "fit_brain_module" in planned and "preprocess_meg" not in planned, planned
     run = subprocess.Popen(
         [str(BIN / "snakemake"), "--configfile", CONFIG, "--cores", "2", *tables],
         cwd=copy,

@@ -10,13 +10,18 @@ from pathlib import Path
 from brainlatent.config import check_keys, load_schema, validate_config
 from brainlatent.plan import MOTOR_ROOT, RECORDING_ROOT, Plan
 
-BASE = Path(workflow.basedir)
+# The checkout relative to the working directory (`.` when Snakemake runs in it): the scripts
+# and vendored files the rules read are then named by the same paths wherever the project is
+# moved or copied, and Snakemake, which records each job's set of input paths, reruns nothing
+# after a move (with absolute paths a moved project reran every job).
+BASE = Path(os.path.relpath(workflow.basedir))
 SCHEMA = BASE / "workflow" / "schemas" / "config.schema.yaml"
 SCRIPTS = BASE / "scripts"
 
 # Jobs import the package from this checkout, whatever environment (venv, conda) runs them.
 shell.prefix(
-    f"set -euo pipefail; export PYTHONPATH={BASE / 'src'}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+    f"set -euo pipefail; export PYTHONPATH={Path(workflow.basedir).resolve() / 'src'}"
+    "${{PYTHONPATH:+:$PYTHONPATH}}; "  # braces doubled: Snakemake formats the prefix
 )
 
 SCHEMA_DICT = load_schema(SCHEMA)  # read once: check_keys and the plan share it
