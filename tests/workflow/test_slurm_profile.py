@@ -52,8 +52,9 @@ LOCAL = ("collect_metrics", "plot_meg_retrieval", "plot_meg_timecourse")
 def test_tiny_config_through_the_slurm_profile_matches_a_local_run(tmp_path, tiny_project):
     local = tiny_project  # `snakemake --cores 2` on the same config, shared with test_workflow
     project = copy_project(tmp_path / "cluster")
-    # fit_ridge asks for 8 threads (the profile): the node offers 8 CPUs on 2 real cores.
-    with slurm_cluster(tmp_path / "slurm", cpus=8, memory_mb=20_000, gpus=1) as cluster:
+    # fit_ridge asks for 8 threads (the profile): the node offers 16 CPUs and 4 GPUs on 2 real
+    # cores, so jobs run side by side (8 and 1: the ridge fits and GPU jobs ran one at a time).
+    with slurm_cluster(tmp_path / "slurm", cpus=16, memory_mb=20_000, gpus=4) as cluster:
         env = cluster.env(
             {
                 **os.environ,
