@@ -6,7 +6,7 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+configfile: f"{workflow.basedir}/config/config.yaml"  # the checkout's, also with --directory
 
 
 report: "workflow/report/workflow.rst"

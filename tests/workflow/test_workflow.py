@@ -282,6 +282,23 @@ def test_one_figure_builds_only_its_chain(tmp_path):
     assert planned_rules(result) == FIGURE_CHAIN, result.stdout
 
 
+def test_another_working_directory_plans_the_whole_workflow(tmp_path):
+    """``snakemake --directory /scratch/run``: the default config and the checkout's scripts
+    are found beside the Snakefile, results are planned in the working directory."""
+    project = copy_project(tmp_path)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    result = subprocess.run(
+        [str(BIN / "snakemake"), "--snakefile", str(project / "Snakefile"), "--directory",
+         str(scratch), "--configfile", str(project / CONFIG), "--dry-run"],
+        cwd=tmp_path, capture_output=True, text=True,
+        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "simulate_things_meg" in planned_rules(result) and not (project / "results").exists()
+    assert "../project/scripts/simulate_things_meg.py" in result.stdout
+
+
 def test_lint_is_clean(tmp_path):
     project = copy_project(tmp_path)
     result = snakemake(project, "--lint", check=False)
