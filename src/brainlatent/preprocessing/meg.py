@@ -18,7 +18,6 @@ channels at a time.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -162,20 +161,6 @@ class Recording:
             raise DataError(
                 self.path, f"cannot read MEG recording ({type(error).__name__}: {error})"
             ) from error
-
-    def prefetch(self) -> None:
-        """Ask the kernel to start reading the recording's files into the page cache
-        (``posix_fadvise(WILLNEED)``, where the OS has it), so that the disk works while
-        the blocks before them are computed. Only a hint: nothing is read here."""
-        if not hasattr(os, "posix_fadvise"):
-            return
-        for name in self.raw.filenames:
-            if name is not None and Path(name).is_file():
-                fd = os.open(name, os.O_RDONLY)
-                try:
-                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
-                finally:
-                    os.close(fd)
 
     def blocks(self):
         """(rows, float64 data) for each of :meth:`block_rows`."""
@@ -481,16 +466,9 @@ def preprocess_subject(
     n_times = int(np.floor((params.tmax - params.tmin) * params.sfreq + 1e-9)) + 1
     with atomic_path(out_epochs) as tmp_epochs:
         start, names = 0, None
-        # Each run is opened, and its files' reading started, while the one before it is
-        # computed: the disk and the cores work at the same time.
-        following = open_run(bids_root, subject, *runs[0], raw_sfreq)
-        following.prefetch()
-        todo = list(enumerate(zip(runs, per_run, strict=True)))
-        for i, ((session, run), run_table) in tqdm(todo, desc=f"preprocess sub-{subject}"):
-            recording = following
-            if i + 1 < len(runs):
-                following = open_run(bids_root, subject, *runs[i + 1], raw_sfreq)
-                following.prefetch()
+        todo = list(zip(runs, per_run, strict=True))
+        for (session, run), run_table in tqdm(todo, desc=f"preprocess sub-{subject}"):
+            recording = open_run(bids_root, subject, session, run, raw_sfreq)
             source = things_meg.events_path(bids_root, subject, session, run)
             data = epoch_recording(recording, run_table["onset"].to_numpy(), params, source)
             if names is None:
