@@ -10,9 +10,24 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: env run real-laptop report test lint bench lock clean
 
+# requirements.lock is resolved on Python 3.11: an older one fails here, by name, rather than
+# deep in pip's resolver; a newer one is tried, with a warning.
+define CHECK_PYTHON
+import sys
+version = '.'.join(map(str, sys.version_info[:3]))
+if sys.version_info < (3, 11):
+    sys.exit(f'$(PYTHON) is Python {version}; brainlatent needs 3.11 (requirements.lock '
+             'is pinned for it): make $(or $(MAKECMDGOALS),env) PYTHON=python3.11')
+if sys.version_info[:2] != (3, 11):
+    print(f'warning: $(PYTHON) is Python {version}; requirements.lock was resolved and '
+          'tested on 3.11 (PYTHON=python3.11 picks another interpreter)', file=sys.stderr)
+endef
+export CHECK_PYTHON
+
 env: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -c "$$CHECK_PYTHON"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock

@@ -3,6 +3,7 @@
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,27 @@ def test_make_clean_keeps_the_benchmark_results(tmp_path):
     subprocess.run(["make", "-s", "clean"], cwd=tmp_path, check=True)
     assert kept.exists()
     assert not any((tmp_path / name).exists() for name in ("results", "logs", ".snakemake"))
+
+
+@pytest.mark.parametrize(
+    ("version", "refused", "says"),
+    [((3, 10, 12), True, "needs 3.11"), ((3, 12, 3), False, "resolved and tested on 3.11")],
+)
+def test_make_env_checks_the_python_version_first(tmp_path, version, refused, says):
+    """The lock is resolved on 3.11: an older Python stops before the venv with the fix
+    named (pip's own error is a resolver failure on some pin); a newer one is warned."""
+    for name in ("Makefile", "requirements.lock", "pyproject.toml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    fake = tmp_path / "fakepython"  # reports another version, then stops any venv attempt
+    fake.write_text(
+        f"#!{sys.executable}\nimport sys\nsys.version_info = {version}\n"
+        "if sys.argv[1] == '-c': exec(sys.argv[2])\nelse: sys.exit('no venv in this test')\n"
+    )
+    fake.chmod(0o755)
+    done = subprocess.run(
+        ["make", "env", f"PYTHON={fake}"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode != 0
+    assert says in done.stderr
+    assert ("no venv in this test" in done.stderr) is not refused
+    assert not (tmp_path / ".venv").exists()
