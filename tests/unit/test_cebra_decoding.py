@@ -359,3 +359,48 @@ def test_movie_frame_table_records_the_device(movie):
     assert mv.method_device("cebra_time", {"device": "cpu"}) == "cpu"
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert mv.method_device("cebra_behavior", {}) == expected  # auto, resolved
+
+
+def test_median_abs_error_is_a_median():
+    """Errors of 0, 10 and 100 frames: median 10 (the mean would be 36.7)."""
+    frames = np.arange(frames_module.N_FRAMES)
+    angle = np.pi * frames / frames_module.N_FRAMES
+    code = np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    result = knn_frame_decoding(
+        code, frames, code[[0, 0, 0]], np.array([0, 10, 100]), n_neighbors=1
+    )
+    assert result["median_abs_error_frames"] == 10.0
+    assert result["accuracy"] == pytest.approx(2 / 3)
+
+
+def test_consistency_is_from_row_to_column():
+    """Row a, column b: how much of b a explains. b's second dimension is uncorrelated with
+    a (R² 0, first 1: mean 0.5), while b explains all of a."""
+    a = np.array([[0.0], [1.0], [2.0], [3.0]])
+    b = np.array([[0.0, 1.0], [1.0, -1.0], [2.0, -1.0], [3.0, 1.0]])
+    frames = np.arange(4)
+    matrix = consistency_matrix({"a": a, "b": b}, {"a": frames, "b": frames})
+    assert matrix.loc["a", "b"] == pytest.approx(0.5)
+    assert matrix.loc["b", "a"] == pytest.approx(1.0)
+
+
+def test_consistency_aligns_the_frames_both_mice_saw():
+    """Two mice with overlapping frame sets are compared on the shared frames, matched."""
+    fa, fb = np.arange(0, 12), np.arange(6, 18)
+
+    def latent(f):
+        return np.stack([np.cos(f), np.sin(0.7 * f)], axis=1)
+
+    matrix = consistency_matrix({"a": latent(fa), "b": latent(fb)[:, ::-1] * 3}, {"a": fa, "b": fb})
+    assert matrix.loc["a", "b"] == pytest.approx(1.0)
+    assert matrix.loc["b", "a"] == pytest.approx(1.0)
+
+
+def test_consistency_averages_the_repeats_of_each_frame():
+    """Frames repeated 1-4 times: per-frame means match the other mouse exactly, sums do not."""
+    fa = np.array([0, 1, 1, 2, 2, 2, 3, 3, 3, 3])
+    fb = np.array([0, 1, 2, 3])
+    latent = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, -1.0], [-1.0, 0.5]])
+    matrix = consistency_matrix({"a": latent[fa], "b": latent[fb]}, {"a": fa, "b": fb})
+    assert matrix.loc["a", "b"] == pytest.approx(1.0)
+    assert matrix.loc["b", "a"] == pytest.approx(1.0)

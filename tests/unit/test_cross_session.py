@@ -225,3 +225,11 @@ def test_target_template_is_the_per_target_mean_of_the_training_sessions(session
     np.testing.assert_allclose(
         cs.target_template(train, unseen)[0], pooled.mean(0, dtype=np.float64)
     )
+
+
+def test_velocity_r2_averages_x_and_y():
+    """R² per velocity component, then their mean: x 1, y 1 - 200/500 = 0.6, so 0.8
+    (variance-weighted would give 0.604, pooled over x and y 0.770)."""
+    velocity = np.stack([[0.0, 1, 2, 3], [0.0, 10, 20, 30]], axis=-1)[None]  # trial, bin, xy
+    predicted = np.stack([[0.0, 1, 2, 3], [10.0, 10, 20, 20]], axis=-1)[None]
+    assert cs.score(velocity, predicted) == pytest.approx(0.8)

@@ -310,3 +310,12 @@ def test_bad_pretraining_inputs(problem):
         DAENREstimator(max_epochs=1, readout_layer=0, progress=False).fit(train_x, train_y)
     with pytest.raises(TypeError, match="augment must be True or False"):
         DAENREstimator(max_epochs=1, augment="yes", progress=False).fit(train_x, train_y)
+
+
+def test_pixcorr_is_nan_when_one_image_is_constant():
+    """A flat reconstruction has no correlation: NaN, not dropped from the mean."""
+    ramp = (np.arange(16, dtype=np.float32) / 15).reshape(1, 4, 4)
+    truth = np.concatenate([ramp, ramp])
+    recon = np.concatenate([ramp, np.full((1, 4, 4), 0.5, np.float32)])
+    assert np.isnan(pixcorr(recon, truth))
+    assert pixcorr(truth, truth) == pytest.approx(1.0)

@@ -234,3 +234,42 @@ def test_extra_candidates_follow_their_image_numbers_not_row_order():
     index = pd.DataFrame({"image": [30, 10, 20], "row": [0, 1, 2]})
     matrix = evaluation.extra_candidates(features, index, seen=[1, 2])
     assert matrix.tolist() == [[0.0, 1.0], [2.0, 2.0], [1.0, 0.0]]  # images 10, 20, 30
+
+
+def test_average_repeats_is_the_mean_of_three_repeats():
+    """Three repeats tell the mean (4) from the median (2); two do not."""
+    images, means = evaluation.average_repeats(np.array([[1.0], [2.0], [9.0]]), [7, 7, 7])
+    assert images.tolist() == [7]
+    assert means.ravel().tolist() == [4.0]
+
+
+class _Shifted:
+    """A decoder whose targets space is the embeddings minus 10 (as the ridge standardises)."""
+
+    def __init__(self, predictions):
+        self.predictions = predictions
+
+    def predict(self, X):
+        return self.predictions[np.asarray(X, dtype=int).ravel()]
+
+    def transform_targets(self, Y):
+        return np.asarray(Y, dtype=np.float64) - 10.0
+
+
+def test_large_set_ranks_test_images_first_and_transforms_the_extras():
+    """The never-seen images go through the decoder's target transform, as the test images
+    do, and come after them: with the transform they point away from the predictions'
+    shared bias (cosine -0.92), untransformed along it (+0.92, every true image third)."""
+    test = 10.0 + np.eye(4)  # transformed: the unit vectors
+    predictions = np.eye(4) + 0.8  # each unit vector plus a bias along (1, 1, 1, 1)
+    extra = 10.0 - np.array([[1.0] * 4, [2.0] * 4])  # transformed: -1 and -2 times (1, 1, 1, 1)
+    index = pd.DataFrame({"image": np.arange(4), "row": np.arange(4)})
+    extra_index = pd.DataFrame({"image": [100, 101], "row": [0, 1]})
+    rows = evaluation.retrieval_rows(
+        _Shifted(predictions), np.arange(4), np.arange(4), test, index, (1, 5),
+        extra=(extra, extra_index),
+    )  # fmt: skip
+    value = {(r["candidates"], r["metric"]): r["value"] for r in rows}
+    assert value[("small", "top1")] == 1.0
+    assert value[("large", "top1")] == 1.0
+    assert value[("large", "relative_median_rank")] == pytest.approx(1 / 6)

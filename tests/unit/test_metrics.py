@@ -46,3 +46,10 @@ def test_bad_input_is_rejected():
         metrics.retrieval_ranks(np.full((3, 4), np.nan), np.ones((3, 4)))
     with pytest.raises(ValueError, match="2D"):
         metrics.retrieval_ranks(np.zeros(3), np.zeros((3, 1)))
+
+
+def test_ranks_follow_explicit_targets():
+    """``targets`` names each prediction's true candidate (row of the candidates)."""
+    predictions = np.eye(2)
+    candidates = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    assert metrics.retrieval_ranks(predictions, candidates, targets=[1, 0]).tolist() == [2, 3]

@@ -327,3 +327,12 @@ def test_zero_shot_marks_the_split_before_the_trials_are_written(simulated, tmp_
     trials = pd.read_parquet(outputs["trials.parquet"])
     assert calls == [len(trials)] and set(trials["split"]) == {"excluded", "test"}
     assert len(np.load(outputs["epochs.npy"], mmap_mode="r")) == len(trials)  # still epoched
+
+
+def test_robust_scale_leaves_a_flat_channel_at_zero():
+    """A dead sensor (interquartile range 0) scales to zeros, not NaN that clipping keeps."""
+    data = np.random.default_rng(0).normal(size=(4, 2, 5))
+    data[:, 1] = 5.0
+    scaled = robust_scale(data, clip=20.0)
+    assert np.isfinite(scaled).all()
+    np.testing.assert_array_equal(scaled[:, 1], 0.0)

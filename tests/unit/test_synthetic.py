@@ -276,3 +276,11 @@ def test_cebra_embedding_is_reproducible():
     np.testing.assert_array_equal(run(0), first)
     assert not np.array_equal(run(1), first)
     assert torch.get_num_threads() == threads
+
+
+def test_latent_r2_is_from_embedding_to_latents_averaged_uniformly():
+    """The embedding predicts each latent: z's first dimension fully (R² 1), its second not
+    at all (0): 0.5 (the other direction gives 1.0, variance-weighting 0.556)."""
+    embedding = np.array([[0.0], [1.0], [2.0], [3.0]])
+    z = np.array([[0.0, 1.0], [1.0, -1.0], [2.0, -1.0], [3.0, 1.0]])
+    assert latent_r2(embedding, z) == pytest.approx(0.5)
