@@ -27,6 +27,9 @@ def main(argv=None):
     parser.add_argument("--fitted", type=Path, nargs="*", default=[], help="embedding .npz files")
     parser.add_argument("--neighbors", type=int, default=36)
     parser.add_argument("--knn-metric", default="cosine")
+    parser.add_argument(
+        "--bayesian", type=json.loads, default={}, help="JSON: the Bayesian decoder's settings"
+    )
     parser.add_argument("--metrics", type=Path, required=True)
     parser.add_argument("--consistency", type=Path, required=True)
     parser.add_argument("--selection", type=Path, required=True, help="curves, choice marked")
@@ -62,6 +65,7 @@ def main(argv=None):
         pca_dim=args.pca_dim,
         n_neighbors=args.neighbors,
         metric=args.knn_metric,
+        standard_params={"bayesian_params": args.bayesian},
         dataset=args.name,
     )
     print(result.metrics.to_string())

@@ -148,6 +148,8 @@ BAD_VALUES = [
     ("recording.cebra.learning_rate", 0),
     ("recording.cebra.batch_size", -512),
     ("recording.path", ""),
+    ("recording.bayesian.n_bins", 1),
+    ("recording.bayesian.tuning_sigma_bins", -1.0),
     ("synthetic.seeds", [0, 0]),
     ("motor.artifacts.max_acceleration", 0),
     ("motor.artifacts.max_excursion", "10 cm"),

@@ -17,8 +17,15 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.neighbors import KNeighborsRegressor
 
+from brainlatent.datasets.recording import read_recording
 from brainlatent.datasets.simulate_place_cells import PlaceCellSimulation, simulate_session
-from brainlatent.decoding.behavior import chance_rows, knn_decode, split_index
+from brainlatent.decoding.behavior import (
+    chance_rows,
+    decode_behavior,
+    knn_decode,
+    split_index,
+    validation_curve_of,
+)
 from brainlatent.decoding.population import (
     DEFAULT_SIGMAS,
     DEFAULT_WINDOWS_S,
@@ -482,3 +489,106 @@ def test_a_2d_position_is_decoded_on_its_grid_better_than_axis_by_axis():
             counts[:cut], position[:cut], counts[cut:], position[cut:], ["x", "y"],
             [False, False], RATE, methods=["bayesian"], position_groups=[[0]],
         )  # fmt: skip
+
+
+def test_an_open_field_is_also_scored_by_its_distance_by_every_method(tmp_path):
+    """An npz's ``position_x``/``position_y`` are one position: every method and chance get a
+    ``median_distance_error`` row, the distance of the same predictions the per-axis errors
+    score, and the input width is chosen on it."""
+    counts, position = _open_field(n=8000)
+    path = tmp_path / "open_field.npz"
+    names = np.array(["position_x", "position_y"])
+    np.savez(path, neural=counts, behavior=position, behavior_names=names, rate=RATE)
+    recording = read_recording(path)
+    assert recording.series == ("npz/position", "npz/position")
+    assert recording.position_groups == [[0, 1]] and recording.distance_groups == {
+        "position": [0, 1]
+    }
+    methods = ["pca", "raw", "bayesian", "knn_smoothed", "ridge_smoothed"]
+    bayesian = {"n_bins": 25}
+    result = decode_behavior(
+        recording, methods, input_smoothing_s=0.25, log=lambda message: None,
+        standard_params={"windows_s": [0.1, 0.2], "bayesian_params": bayesian},
+    )  # fmt: skip
+    table = result.metrics
+    distance = table[table["metric"] == "median_distance_error"].set_index("method")
+    assert sorted(distance.index) == sorted(["chance", *methods])
+    assert (distance["label"] == "position").all()
+    axes = table[table["metric"] == "median_abs_error"].groupby("method")["value"].max()
+    # a point's distance is at least its error on either axis, so the medians are ordered
+    assert (distance["value"] >= axes[distance.index].to_numpy() - 1e-12).all()
+    cut = result.split
+    chance = np.median(np.linalg.norm(position[cut:] - np.median(position[:cut], axis=0), axis=1))
+    assert distance.loc["chance", "value"] == pytest.approx(chance, rel=1e-12)
+    decoders = distance.drop(index="chance")["value"]
+    assert (decoders < 0.5 * chance).all(), decoders  # 0.06-0.10 m against 0.32 m
+    # the Bayesian row is the distance of the joint x × y decode, with the chosen window
+    window = int(round(distance.loc["bayesian", "smoothing_s"] * RATE))
+    joint = BayesianPositionDecoder(window=window, bin_s=1 / RATE, **bayesian)
+    decoded = joint.fit(counts[:cut], position[:cut]).predict(counts[cut:])
+    expected = np.median(np.linalg.norm(decoded - position[cut:], axis=1))
+    assert distance.loc["bayesian", "value"] == pytest.approx(expected, rel=1e-12)
+    # kNN on the raw counts: the multi-output regressor's distance (the same neighbours)
+    knn = KNeighborsRegressor(n_neighbors=36, metric="cosine")
+    rows = knn_decode(
+        counts[:cut].astype(float), position[:cut], counts[cut:].astype(float), position[cut:],
+        ["position_x", "position_y"], [False, False], groups={"position": [0, 1]},
+    )  # fmt: skip
+    joint_knn = knn.fit(counts[:cut], position[:cut]).predict(counts[cut:])
+    assert rows[-1] == {
+        "label": "position",
+        "metric": "median_distance_error",
+        "value": pytest.approx(np.median(np.linalg.norm(joint_knn - position[cut:], axis=1))),
+    }
+    # the width chosen for the embeddings' input is chosen on the distance
+    curve = validation_curve_of(recording, "raw", 0.1, split=cut)
+    criterion = curve[curve["criterion"]]
+    assert list(criterion["metric"]) == ["median_distance_error"]
+    assert list(criterion["label"]) == ["position"]
+
+
+def test_distance_groups_must_name_continuous_columns():
+    counts, position = _open_field(n=2000)
+    behavior = np.column_stack([position, position[:, 0] > 0.5])
+    names, discrete = ["x", "y", "east"], [False, False, True]
+    for groups in ({"xy": [0]}, {"xe": [0, 2]}, {"xz": [0, 5]}):
+        with pytest.raises(ValueError, match="must name two or more continuous columns"):
+            decode_standard(
+                counts, behavior, counts, behavior, names, discrete, RATE,
+                methods=["ridge_smoothed"], distance_groups=groups,
+            )  # fmt: skip
+
+
+def test_decode_recording_passes_the_bayesian_grid_to_the_decoder(tmp_path):
+    """``recording.bayesian`` reaches the decoder: the script's Bayesian distance is that of a
+    decoder on a 3 × 3 grid with the window it chose."""
+    import importlib.util
+    from pathlib import Path
+
+    import pandas as pd
+
+    script = Path(__file__).parents[2] / "scripts" / "decode_recording.py"
+    spec = importlib.util.spec_from_file_location("decode_recording", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    counts, position = _open_field(n=4000)
+    path = tmp_path / "arena.npz"
+    names = np.array(["position_x", "position_y"])
+    np.savez(path, neural=counts, behavior=position, behavior_names=names, rate=RATE)
+    out = {k: tmp_path / f"{k}.parquet" for k in ("metrics", "consistency", "selection")}
+    module.main(
+        ["--recording", str(path), "--name", "arena", "--methods", "bayesian", "--seeds", "0",
+         "--bayesian", '{"n_bins": 3, "tuning_sigma_bins": 0.5}',
+         *(f"--{k}={v}" for k, v in out.items())]
+    )  # fmt: skip
+    table = pd.read_parquet(out["metrics"])
+    row = table[(table["method"] == "bayesian") & (table["metric"] == "median_distance_error")]
+    cut = split_index(len(counts), 0.2)
+    decoder = BayesianPositionDecoder(
+        n_bins=3, tuning_sigma_bins=0.5, bin_s=1 / RATE,
+        window=int(round(row["smoothing_s"].item() * RATE)),
+    ).fit(counts[:cut], position[:cut])  # fmt: skip
+    decoded = decoder.predict(counts[cut:])
+    assert len(np.unique(decoded[:, 0])) <= 3  # bin centres of the 3 × 3 grid
+    expected = np.median(np.linalg.norm(decoded - position[cut:], axis=1))
+    assert row["value"].item() == pytest.approx(expected, rel=1e-12)

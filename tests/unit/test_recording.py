@@ -389,8 +389,12 @@ def test_one_column_of_a_multi_column_series_is_named_by_its_axis(tmp_path):
     both = read_recording(path, neural="units", behavior=["pos"])
     assert both.behavior_names == ("pos_x", "pos_y")
     assert both.position_groups == [[0, 1]]  # one series: the Bayesian decoder's x × y grid
+    assert both.distance_groups == {"pos": [0, 1]}  # and one distance error
     x = read_recording(path, neural="units", behavior=["pos_x"])
     assert x.behavior_names == ("pos_x",) and x.position_groups == [[0]]
+    assert x.distance_groups == {}
+    renamed = read_recording(path, neural="units", behavior=["pos"], behavior_names=["a", "b"])
+    assert renamed.distance_groups == {"pos": [0, 1]}  # grouped by the file's series
     np.testing.assert_array_equal(x.behavior[:, 0], both.behavior[:, 0])
     y = read_recording(path, neural="units", behavior=["Position/pos_1"])  # a path tail too
     np.testing.assert_array_equal(y.behavior[:, 0], both.behavior[:, 1])
@@ -411,6 +415,33 @@ def test_one_column_of_a_multi_column_series_is_named_by_its_axis(tmp_path):
                     extra={"img": np.ones((len(t), 2, 2))})  # fmt: skip
     with pytest.raises(DataError, match=r"img\.nwb: behaviour 'img_0': series .*img has shape"):
         read_recording(tmp_path / "img.nwb", neural="units", behavior=["img_0"])
+
+
+@pytest.mark.parametrize(
+    ("names", "groups"),
+    [
+        (["position_x", "position_y", "speed"], {"position": [0, 1]}),
+        (["head_x", "head_y", "body_x", "body_y"], {"head": [0, 1], "body": [2, 3]}),
+        (["x", "y"], {}),  # no shared stem: each column alone
+        (["position_x", "speed_y"], {}),
+        (["position", "position_x", "position_y"], {"position_x+position_y": [1, 2]}),
+    ],
+)
+def test_npz_axes_of_one_stem_are_one_position(tmp_path, names, groups):
+    """npz columns named as the NWB reader names a SpatialSeries' (``<stem>_x``, ``_y``) are
+    one position: one Bayesian grid and one distance error, labelled by the stem."""
+    gen = np.random.default_rng(0)
+    path = _npz(
+        tmp_path / "r.npz",
+        neural=gen.poisson(1.0, (300, 4)),
+        behavior=gen.normal(size=(300, len(names))),
+        behavior_names=np.array(names),
+        rate=np.float64(40.0),
+    )
+    recording = read_recording(path)
+    assert recording.distance_groups == groups
+    joint = [g for g in recording.position_groups if len(g) > 1]
+    assert joint == list(groups.values())
 
 
 def test_direction_derived_from_the_position_is_a_discrete_column(session, files):
@@ -709,3 +740,30 @@ def test_error_panel_is_log_when_errors_span_a_decade_and_labels_the_width_per_l
     assert ax.get_yscale() == "log" and "log scale" in ax.get_ylabel()
     assert [t.get_text() for t in ax.get_xticklabels()][-1].endswith("(σ 0.5 s)")
     assert panel([0.7, 0.3, 0.4]).get_yscale() == "linear"
+
+
+def test_an_open_field_panel_shows_the_distance_and_the_colour_says_its_column():
+    """With x and y decoded, the bars are the median distance (not the x error alone), and
+    the title names the column the points are coloured by, not the distance's label."""
+    from brainlatent.figures.recording import plot_recording_embedding
+
+    gen = np.random.default_rng(0)
+    data = {
+        "embedding": gen.normal(size=(50, 3)),
+        "behavior": gen.uniform(0, 1, (50, 2)),
+        "behavior_names": np.array(["position_x", "position_y"]),
+        "discrete": np.array([], dtype=str),
+    }
+    metrics = pd.DataFrame(
+        {
+            "method": ["chance", "chance", "pca", "pca", "chance", "pca"],
+            "label": ["position_x", "position_y"] * 2 + ["position"] * 2,
+            "metric": ["median_abs_error"] * 4 + ["median_distance_error"] * 2,
+            "value": [0.25, 0.24, 0.05, 0.06, 0.36, 0.09],
+        }
+    )
+    figure = plot_recording_embedding(metrics, {"pca": data})
+    ax = figure.axes[-1]
+    assert ax.get_ylabel().startswith("position: median distance")
+    assert [round(p.get_height(), 3) for p in ax.patches] == [0.09]
+    assert "coloured by position_x" in figure._suptitle.get_text()

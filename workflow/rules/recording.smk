@@ -133,6 +133,7 @@ rule decode_recording:
         pca_dim=recording_setting("pca_dim"),
         neighbors=lambda w: recording_of(w).settings["knn"]["neighbors"],
         knn_metric=lambda w: recording_of(w).settings["knn"]["metric"],
+        bayesian=recording_setting("bayesian", to_json=True),
     shell:
         "python {input.script} --recording {input.recording:q} --reader {params.reader:q}"
         " --name {wildcards.recording} --methods {params.methods} --seeds {params.seeds}"
@@ -140,5 +141,5 @@ rule decode_recording:
         " --curves {input.curves:q} --selection-settings {params.selection:q}"
         " --pca-dim {params.pca_dim} --fitted {input.fitted:q}"
         " --neighbors {params.neighbors} --knn-metric {params.knn_metric}"
-        " --metrics {output.metrics:q} --consistency {output.consistency:q}"
+        " --bayesian {params.bayesian:q} --metrics {output.metrics:q} --consistency {output.consistency:q}"
         " --selection {output.selection:q} > {log} 2>&1"

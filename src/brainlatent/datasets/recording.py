@@ -20,7 +20,9 @@ its entry point. Two formats:
   the behaviour's time span are dropped.
 * **npz** — arrays ``neural`` (time × neurons) and ``behavior`` (time × d, or
   time), optional ``behavior_names``, ``discrete`` (names, or a boolean mask)
-  and ``rate`` (Hz). Both arrays must already share one clock.
+  and ``rate`` (Hz). Both arrays must already share one clock. Columns named
+  ``<stem>_x``, ``<stem>_y`` (``_z``) are one position, as an NWB SpatialSeries'
+  columns are.
 
 Samples whose behaviour is NaN (tracking lost) are dropped, with a warning saying
 how many and where. A running direction can be derived from a position column
@@ -57,7 +59,8 @@ class Recording:
     with column names ``behavior_names``; ``discrete`` names the columns that
     are class codes (integer-valued). ``timestamps`` (s) are the neural
     clock; ``resampling`` says how behaviour was brought onto it ("" when it
-    already was); ``series`` the NWB series each column came from.
+    already was); ``series`` the series each column came from (an NWB series' path;
+    ``npz/<stem>`` for an npz's ``<stem>_x``/``_y`` columns).
     """
 
     neural: np.ndarray
@@ -68,7 +71,7 @@ class Recording:
     timestamps: np.ndarray
     path: Path
     resampling: str = ""
-    series: tuple[str, ...] = ()  # the NWB series of each column (empty: each its own)
+    series: tuple[str, ...] = ()  # the series of each column (empty: each its own)
 
     @property
     def is_discrete(self) -> np.ndarray:
@@ -85,6 +88,22 @@ class Recording:
             if not discrete:
                 groups.setdefault(name, []).append(j)
         return list(groups.values())
+
+    @property
+    def distance_groups(self) -> dict[str, list[int]]:
+        """The multi-column positions (an open field's x and y), label → columns: each is
+        also scored as one Euclidean error. The label is the series' name (``position``),
+        or the columns' names joined by ``+`` where that is already a column's name."""
+        series = self.series or self.behavior_names
+        groups: dict[str, list[int]] = {}
+        for group in self.position_groups:
+            if len(group) < 2:
+                continue
+            label = series[group[0]].rsplit("/", 1)[-1]
+            if label in self.behavior_names or label in groups:
+                label = "+".join(self.behavior_names[j] for j in group)
+            groups[label] = group
+        return groups
 
 
 def read_recording(
@@ -126,7 +145,7 @@ def read_recording(
         if units_query is not None:
             raise DataError(path, "units_query selects units of an NWB units table; npz has none")
         neural_data, behavior_data, names, file_discrete, file_rate = _read_npz(path)
-        series = ()
+        series = _npz_series(names)
     else:
         raise DataError(path, f"unknown recording format {suffix!r}; expected one of {FORMATS}")
 
@@ -364,6 +383,18 @@ def _read_npz(path: Path):
     return neural, behavior, names, discrete, rate
 
 
+def _npz_series(names: Sequence[str]) -> tuple[str, ...]:
+    """The series of each npz column, as the NWB reader names a SpatialSeries' columns:
+    ``<stem>_x``, ``<stem>_y`` (``_z``) of one stem are one position (series ``npz/<stem>``,
+    a path as the NWB reader's are); any other column is its own. Empty when no stem has
+    two such columns (each column its own series)."""
+    stems = [m["series"] if (m := _AXIS.fullmatch(n)) else None for n in names]
+    shared = {s for s in stems if s is not None and stems.count(s) > 1}
+    if not shared:
+        return ()
+    return tuple(f"npz/{s}" if s in shared else n for s, n in zip(stems, names, strict=True))
+
+
 # --- NWB -----------------------------------------------------------------------------------
 
 
@@ -419,6 +450,8 @@ def _matching(path: Path, available: dict[str, object], name: str) -> list[str]:
 
 #: ``<series>_<column>``: one column of a multi-column behaviour series.
 _COLUMN = re.compile(r"(?P<series>.+)_(?P<column>[xyz]|\d+)")
+#: ``<series>_x``/``_y``/``_z``: an axis of a position (how npz columns are grouped).
+_AXIS = re.compile(r"(?P<series>.+)_(?P<column>[xyz])")
 
 
 def _behaviour(path: Path, available: dict[str, object], name: str):

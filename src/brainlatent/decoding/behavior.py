@@ -8,8 +8,11 @@ training into testing — every embedding is fitted on the training block only,
 and a k-nearest-neighbour decoder (36 neighbours, cosine distance, as in the
 demo) fitted on the training embedding predicts the test block's behaviour:
 median absolute error and R² for continuous columns, accuracy for discrete
-ones. A ``chance`` row predicts the training median (continuous) or majority
-class (discrete), the floor every embedding must beat.
+ones, and for a multi-column position (an open field's x and y,
+:attr:`~brainlatent.datasets.recording.Recording.distance_groups`) the median
+distance between decoded and true position. A ``chance`` row predicts the
+training median (continuous) or majority class (discrete), the floor every
+embedding must beat.
 
 Embeddings: ``cebra_time`` (self-supervised), ``cebra_behavior`` (continuous
 columns as CEBRA's continuous labels, discrete columns — combined into one
@@ -75,6 +78,8 @@ CONSISTENCY_COLUMNS = [
 ]
 #: The CEBRA hippocampus demo's kNN decoder.
 DEFAULT_NEIGHBORS = 36
+#: The metric of a multi-column position (an open field's x and y as one error).
+DISTANCE_METRIC = "median_distance_error"
 
 
 def method_device(method: str, cebra_params: Mapping | None = None) -> str:
@@ -215,14 +220,18 @@ def knn_decode(
     *,
     n_neighbors: int = DEFAULT_NEIGHBORS,
     metric: str = "cosine",
+    groups: Mapping[str, Sequence[int]] | None = None,
 ) -> list[dict]:
     """kNN decoding of each behaviour column: ``{label, metric, value}`` rows.
 
     Continuous columns: median absolute error (the column's unit) and R²;
-    discrete columns: accuracy. ``k`` is capped at the number of training rows.
+    discrete columns: accuracy; each multi-column position in ``groups``
+    (:func:`distance_rows`): the median distance. ``k`` is capped at the number of
+    training rows.
     """
     k = max(1, min(int(n_neighbors), len(train_embedding)))
     rows = []
+    predictions = np.full(np.shape(test_behavior), np.nan)
     for j, (name, discrete) in enumerate(zip(names, is_discrete, strict=True)):
         y_train, y_test = train_behavior[:, j], test_behavior[:, j]
         if discrete:
@@ -234,13 +243,16 @@ def knn_decode(
         else:
             knn = KNeighborsRegressor(n_neighbors=k, metric=metric)
             predicted = knn.fit(train_embedding, y_train).predict(test_embedding)
+            predictions[:, j] = predicted
             rows += _continuous_rows(name, predicted, y_test)
-    return rows
+    return rows + distance_rows(groups, predictions, test_behavior)
 
 
-def chance_rows(train_behavior, test_behavior, names, is_discrete) -> list[dict]:
-    """The floor: the training median (continuous) or majority class (discrete) for every sample."""
+def chance_rows(train_behavior, test_behavior, names, is_discrete, groups=None) -> list[dict]:
+    """The floor: the training median (continuous) or majority class (discrete) for every
+    sample; a multi-column position in ``groups``: the point of the columns' medians."""
     rows = []
+    predictions = np.full(np.shape(test_behavior), np.nan)
     for j, (name, discrete) in enumerate(zip(names, is_discrete, strict=True)):
         y_train, y_test = train_behavior[:, j], test_behavior[:, j]
         if discrete:
@@ -248,7 +260,25 @@ def chance_rows(train_behavior, test_behavior, names, is_discrete) -> list[dict]
             guess = np.full(len(y_test), values[np.argmax(counts)])
             rows.append({"label": name, "metric": "accuracy", "value": _accuracy(guess, y_test)})
         else:
-            rows += _continuous_rows(name, np.full(len(y_test), np.median(y_train)), y_test)
+            predictions[:, j] = np.median(y_train)
+            rows += _continuous_rows(name, predictions[:, j], y_test)
+    return rows + distance_rows(groups, predictions, test_behavior)
+
+
+def distance_rows(groups: Mapping[str, Sequence[int]] | None, predicted, true) -> list[dict]:
+    """One row per multi-column position (``groups``: label → its columns of ``predicted``
+    and ``true``, samples × columns): the median Euclidean distance between the decoded
+    and the true position, in the position's unit. An open field's decoding is reported
+    this way; its x and y errors alone each miss the other axis."""
+    rows = []
+    for label, columns in (groups or {}).items():
+        columns = list(columns)
+        error = np.linalg.norm(
+            np.asarray(predicted)[:, columns] - np.asarray(true)[:, columns], axis=1
+        )
+        if np.isnan(error).any():
+            raise ValueError(f"position {label!r}: columns {columns} were not all decoded")
+        rows.append({"label": label, "metric": DISTANCE_METRIC, "value": float(np.median(error))})
     return rows
 
 
@@ -363,6 +393,7 @@ def validation_curve_of(recording: Recording, method: str, smoothing_s: float, *
         recording.rate,
         method=method,
         smoothing_s=smoothing_s,
+        groups=recording.distance_groups,
         **kw,
     )
 
@@ -509,7 +540,7 @@ def decode_behavior(
 
     rows = [
         {"method": "chance", "seed": None, **row, "device": "cpu"}
-        for row in chance_rows(y_train, y_test, names, is_discrete)
+        for row in chance_rows(y_train, y_test, names, is_discrete, recording.distance_groups)
     ]
     for method in (m for m in methods if m in EMBEDDINGS):
         for seed in seeds if method in SEEDED else [None]:
@@ -531,6 +562,7 @@ def decode_behavior(
                 is_discrete,
                 n_neighbors=n_neighbors,
                 metric=metric,
+                groups=recording.distance_groups,
             )
             rows += [
                 {
@@ -568,6 +600,7 @@ def decode_behavior(
                 neighbors=n_neighbors,
                 metric=metric,
                 position_groups=recording.position_groups,
+                distance_groups=recording.distance_groups,
                 log=log,
                 **(standard_params or {}),
             )

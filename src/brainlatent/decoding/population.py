@@ -35,7 +35,7 @@ edges the filter mirrors the block's own samples.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -53,6 +53,7 @@ from brainlatent.decoding.behavior import (
     DEFAULT_NEIGHBORS,
     _accuracy,
     _continuous_rows,
+    distance_rows,
     split_index,
 )
 
@@ -516,6 +517,21 @@ def _position_groups(groups, is_discrete: np.ndarray) -> list[list[int]]:
     return groups
 
 
+def _distance_groups(groups, is_discrete: np.ndarray) -> dict[str, list[int]]:
+    """``groups`` (label → columns) checked: two or more continuous columns each."""
+    groups = {str(label): [int(j) for j in columns] for label, columns in (groups or {}).items()}
+    for label, columns in groups.items():
+        if (
+            len(columns) < 2
+            or not all(0 <= j < len(is_discrete) for j in columns)
+            or any(is_discrete[columns])
+        ):
+            raise ValueError(
+                f"distance group {label!r} {columns} must name two or more continuous columns"
+            )
+    return groups
+
+
 def decode_standard(
     train_counts,
     train_behavior,
@@ -534,6 +550,7 @@ def decode_standard(
     joint: bool = True,
     bayesian_params: dict | None = None,
     position_groups: Sequence[Sequence[int]] | None = None,
+    distance_groups: Mapping[str, Sequence[int]] | None = None,
     log=None,
 ) -> list[dict]:
     """The field's standard decoders of each behaviour column, fitted on the training block.
@@ -553,6 +570,10 @@ def decode_standard(
       continuous column indices; None: each column alone) are decoded together,
       one decoder over their grid: a 2-D position's x and y (its window chosen by
       the median distance), each column scored from the joint estimate.
+      ``distance_groups`` (label → continuous columns) are also scored as one
+      position, by the median distance (:func:`~brainlatent.decoding.behavior.distance_rows`),
+      for every method; a group's ``smoothing_s`` is its columns' when they share one
+      (else missing).
     * ``knn_smoothed`` — kNN (``neighbors``, ``metric``, as ``knn_decode``) on
       Gaussian-smoothed rates, every column.
     * ``ridge_smoothed`` — ridge regression (continuous) or logistic regression
@@ -571,10 +592,17 @@ def decode_standard(
     train_behavior = np.asarray(train_behavior, np.float64).reshape(len(train_counts), -1)
     test_behavior = np.asarray(test_behavior, np.float64).reshape(len(test_counts), -1)
     is_discrete = np.asarray(is_discrete, dtype=bool)
+    distance_groups = _distance_groups(distance_groups, is_discrete)
     log = log or (lambda message: None)
     # k can be at most the fit part of the validation split; the final fit uses the same k.
     k = max(1, min(int(neighbors), split_index(len(train_counts), validation_fraction)))
     rows: list[dict] = []
+
+    def add_distances(method, predictions, widths):
+        for label, columns in distance_groups.items():
+            width = np.unique(widths[columns])
+            decoded = distance_rows({label: columns}, predictions, test_behavior)
+            add(method, decoded, float(width[0]) if len(width) == 1 else float("nan"))
 
     def add(method, decoded, smoothing_s):
         rows.extend({"method": method, **row, "smoothing_s": smoothing_s} for row in decoded)
@@ -595,6 +623,7 @@ def decode_standard(
             labels_train = labels_train.reshape(-1)
         groups = _position_groups(position_groups, is_discrete)
         first = True
+        predictions, widths = np.full(test_behavior.shape, np.nan), np.full(len(names), np.nan)
         for group in groups:
             window, _ = choose_window(
                 train_counts,
@@ -607,6 +636,7 @@ def decode_standard(
             decoder = BayesianPositionDecoder(window=window, **params)
             decoder.fit(train_counts, train_behavior[:, group], labels_train)
             predicted = decoder.predict(test_counts).reshape(len(test_counts), len(group))
+            predictions[:, group], widths[group] = predicted, window / rate_hz
             decoded = [
                 row
                 for c, j in enumerate(group)
@@ -619,6 +649,7 @@ def decode_standard(
                     decoded.append({"label": names[d], "metric": "accuracy", "value": accuracy})
             first = False
             add("bayesian", decoded, window / rate_hz)
+        add_distances("bayesian", predictions, widths)
 
     factories = {
         "knn_smoothed": lambda discrete: (
@@ -632,6 +663,7 @@ def decode_standard(
         ),
     }
     for method in (m for m in STANDARD_METHODS if m in methods and m in factories):
+        predictions, widths = np.full(test_behavior.shape, np.nan), np.full(len(names), np.nan)
         for j, (name, discrete) in enumerate(zip(names, is_discrete, strict=True)):
             make = functools.partial(factories[method], bool(discrete))
             sigma, _ = choose_sigma(
@@ -653,8 +685,8 @@ def decode_standard(
                     {"label": name, "metric": "accuracy", "value": _accuracy(predicted, y_test)}
                 ]
             else:
-                decoded = _continuous_rows(
-                    name, make().fit(X_train, y_train).predict(X_test), y_test
-                )
+                predictions[:, j], widths[j] = make().fit(X_train, y_train).predict(X_test), sigma
+                decoded = _continuous_rows(name, predictions[:, j], y_test)
             add(method, decoded, sigma)
+        add_distances(method, predictions, widths)
     return rows

@@ -14,11 +14,12 @@ with the lowest criterion wins; the final models are then fitted on the whole
 training block with them.
 
 The criterion is the median absolute error of the first continuous behaviour
-column (position), or the error rate of the first discrete one when there is
-none. Each embedding chooses for itself: ``cebra_behavior`` and ``cebra_time``
-(one CEBRA fit per width; on the dense preset CEBRA-Time wants less smoothing than
-CEBRA-Behavior), ``pca`` and ``raw`` (kNN on the smoothed input itself); the last
-two have no iterations and cost a kNN fit per width.
+column (position), the median distance of the first multi-column position (an
+open field's x and y) when there is one, or the error rate of the first discrete
+column when nothing is continuous. Each embedding chooses for itself:
+``cebra_behavior`` and ``cebra_time`` (one CEBRA fit per width; on the dense preset
+CEBRA-Time wants less smoothing than CEBRA-Behavior), ``pca`` and ``raw`` (kNN on the
+smoothed input itself); the last two have no iterations and cost a kNN fit per width.
 """
 
 from __future__ import annotations
@@ -66,9 +67,14 @@ def input_blocks(neural, rate_hz: float, sigma_s: float, bounds) -> tuple[np.nda
     )
 
 
-def criterion_label(names: Sequence[str], is_discrete) -> tuple[str, str]:
-    """(column, metric) a choice is made on: the first continuous column's median absolute
-    error, else the first discrete column's accuracy."""
+def criterion_label(names: Sequence[str], is_discrete, groups=None) -> tuple[str, str]:
+    """(column, metric) a choice is made on: the first multi-column position's median
+    distance (``groups``: label → columns), else the first continuous column's median
+    absolute error, else the first discrete column's accuracy."""
+    from brainlatent.decoding.behavior import DISTANCE_METRIC
+
+    if groups:
+        return next(iter(groups)), DISTANCE_METRIC
     is_discrete = list(is_discrete)
     for name, discrete in zip(names, is_discrete, strict=True):
         if not discrete:
@@ -76,8 +82,13 @@ def criterion_label(names: Sequence[str], is_discrete) -> tuple[str, str]:
     return names[0], "accuracy"
 
 
-def _scores(fit_embedding, fit_behavior, val_embedding, val_behavior, names, is_discrete, knn):
+def _scores(
+    fit_embedding, fit_behavior, val_embedding, val_behavior, names, is_discrete, knn, groups
+):
+    from brainlatent.decoding.behavior import distance_rows
+
     rows = []
+    predictions = np.full(val_behavior.shape, np.nan)
     for j, (name, discrete) in enumerate(zip(names, is_discrete, strict=True)):
         if discrete:
             model = KNeighborsClassifier(**knn).fit(fit_embedding, fit_behavior[:, j].astype(int))
@@ -85,9 +96,10 @@ def _scores(fit_embedding, fit_behavior, val_embedding, val_behavior, names, is_
             rows.append({"label": name, "metric": "accuracy", "value": float(accuracy)})
         else:
             model = KNeighborsRegressor(**knn).fit(fit_embedding, fit_behavior[:, j])
-            error = np.median(np.abs(model.predict(val_embedding) - val_behavior[:, j]))
+            predictions[:, j] = model.predict(val_embedding)
+            error = np.median(np.abs(predictions[:, j] - val_behavior[:, j]))
             rows.append({"label": name, "metric": "median_abs_error", "value": float(error)})
-    return rows
+    return rows + distance_rows(groups, predictions, val_behavior)
 
 
 def validation_curve(
@@ -109,6 +121,7 @@ def validation_curve(
     threads: int | None = 1,
     dataset: str = "recording",
     progress: bool = False,
+    groups: Mapping[str, Sequence[int]] | None = None,
 ) -> pd.DataFrame:
     """Validation scores of one input width over a fit's iterations (:data:`SELECTION_COLUMNS`).
 
@@ -132,11 +145,14 @@ def validation_curve(
     fit_part, val_part = input_blocks(neural, rate_hz, smoothing_s, cut)
     fit_y, val_y = behavior[:cut], behavior[cut:]
     knn = {"n_neighbors": max(1, min(int(n_neighbors), cut)), "metric": metric}
-    label, criterion_metric = criterion_label(names, is_discrete)
+    label, criterion_metric = criterion_label(names, is_discrete, groups)
     curve: list[dict] = []
 
     def record(iterations, fit_embedding, val_embedding):
-        for row in _scores(fit_embedding, fit_y, val_embedding, val_y, names, is_discrete, knn):
+        scores = _scores(
+            fit_embedding, fit_y, val_embedding, val_y, names, is_discrete, knn, groups
+        )
+        for row in scores:
             curve.append({"iterations": iterations, **row})
 
     device = "cpu"

@@ -4,7 +4,8 @@ Drawn like the CEBRA paper's hippocampus figure (Schneider, Lee & Mathis 2023,
 Fig. 2): each 3-D embedding is a scatter coloured by position, with one
 colour map per running direction when there is a discrete label, so the two
 directions show up as separate arms; a bar panel gives the held-out position
-error of every method against the chance-level error.
+error of every method against the chance-level error (for a 2-D position, e.g. an
+open field, the distance between decoded and true position).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from brainlatent.decoding.behavior import DISTANCE_METRIC
 from brainlatent.errors import DataError
 from brainlatent.figures.style import MAIN_COLOR, METHOD_LABELS
 
@@ -59,12 +61,14 @@ def plot_recording_embedding(
 
     Each embedding dict holds ``embedding`` (samples × dims), ``behavior``,
     ``behavior_names`` and ``discrete`` as written by the decoding step; the
-    colour is the first continuous behaviour column. The error panel shows
-    the median absolute error of that column per method (dots: seeds).
+    colour is the first continuous behaviour column. The error panel shows per
+    method (dots: seeds) the median distance of the first multi-column position
+    when there is one, else the median absolute error of that column.
     """
     if not embeddings:
         raise DataError(source, "no embeddings to plot")
-    errors = metrics[metrics["metric"] == "median_abs_error"]
+    distance = (metrics["metric"] == DISTANCE_METRIC).any()
+    errors = metrics[metrics["metric"] == (DISTANCE_METRIC if distance else "median_abs_error")]
     if errors.empty:
         raise DataError(source, "no rows with metric 'median_abs_error' (no continuous label)")
     label = errors["label"].iloc[0]
@@ -138,10 +142,12 @@ def plot_recording_embedding(
         fontsize=7,
     )
     scale = ", log scale" if log else ""
-    ax.set_ylabel(f"{label}: median abs. error\n(held-out block{scale})", fontsize=8)
+    kind = "distance" if distance else "abs. error"
+    ax.set_ylabel(f"{label}: median {kind}\n(held-out block{scale})", fontsize=8)
     ax.spines[["top", "right"]].set_visible(False)
     fig.suptitle(
-        f"{_recording_name(metrics)}embeddings coloured by {label} (first seed, whole recording)",
+        f"{_recording_name(metrics)}embeddings coloured by {names[colour_column]}"
+        " (first seed, whole recording)",
         fontsize=9,
     )
     return fig
