@@ -742,14 +742,14 @@ def test_error_panel_is_log_when_errors_span_a_decade_and_labels_the_width_per_l
     assert panel([0.7, 0.3, 0.4]).get_yscale() == "linear"
 
 
-def test_an_open_field_panel_shows_the_distance_and_the_colour_says_its_column():
+def test_an_open_field_panel_shows_the_distance_and_the_points_are_coloured_by_place():
     """With x and y decoded, the bars are the median distance (not the x error alone), and
-    the title names the column the points are coloured by, not the distance's label."""
-    from brainlatent.figures.recording import plot_recording_embedding
+    the points are coloured by their 2-D place, with a map of the colours beside them."""
+    from brainlatent.figures.recording import plot_recording_embedding, position_colours
 
     gen = np.random.default_rng(0)
     data = {
-        "embedding": gen.normal(size=(50, 3)),
+        "embedding": gen.normal(size=(50, 2)),  # a 2-D scatter keeps the points' order
         "behavior": gen.uniform(0, 1, (50, 2)),
         "behavior_names": np.array(["position_x", "position_y"]),
         "discrete": np.array([], dtype=str),
@@ -766,4 +766,33 @@ def test_an_open_field_panel_shows_the_distance_and_the_colour_says_its_column()
     ax = figure.axes[-1]
     assert ax.get_ylabel().startswith("position: median distance")
     assert [round(p.get_height(), 3) for p in ax.patches] == [0.09]
-    assert "coloured by position_x" in figure._suptitle.get_text()
+    assert "coloured by position (" in figure._suptitle.get_text()
+    scatter = figure.axes[0].collections[0]
+    np.testing.assert_allclose(
+        scatter.get_facecolors()[:, :3], position_colours(data["behavior"]), atol=1e-6
+    )
+    (key,) = figure.axes[0].child_axes
+    assert (key.get_xlabel(), key.get_ylabel()) == ("position_x", "position_y")
+    with_classes = {**data, "behavior": np.column_stack([data["behavior"], np.ones(50)])}
+    with_classes.update(behavior_names=np.array(["position_x", "position_y", "direction"]))
+    with_classes.update(discrete=np.array(["direction"]))
+    figure = plot_recording_embedding(metrics, {"pca": with_classes})
+    assert "coloured by position_x" in figure._suptitle.get_text()  # one colour map per class
+
+
+def test_position_colours_keep_neighbours_alike_in_both_axes():
+    """Hue is the angle about the centre, saturation the distance from it: the centre is grey,
+    opposite walls opposite hues, and a small step in x or y a small change of colour."""
+    from matplotlib.colors import rgb_to_hsv
+
+    from brainlatent.figures.recording import position_colours
+
+    corners = np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0], [0.5, 0.5]])
+    hsv = rgb_to_hsv(position_colours(corners))
+    assert hsv[4, 1] == pytest.approx(0.0) and (hsv[:4, 1] == pytest.approx(1.0))
+    assert abs(hsv[0, 0] - hsv[1, 0]) == pytest.approx(0.5)  # opposite corners
+    assert abs(hsv[2, 0] - hsv[3, 0]) == pytest.approx(0.5)
+    grid = np.random.default_rng(0).uniform(0, 1, (500, 2))
+    step = position_colours(grid + [0.01, 0.0]) - position_colours(grid)
+    far = position_colours(grid[::-1]) - position_colours(grid)
+    assert np.median(np.abs(step)) < 0.1 * np.median(np.abs(far))

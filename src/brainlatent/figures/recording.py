@@ -27,23 +27,63 @@ CLASS_CMAPS = ("cool", "viridis", "autumn", "winter")
 MAX_POINTS = 4000
 
 
+def position_colours(xy: np.ndarray) -> np.ndarray:
+    """RGB (samples × 3) of 2-D positions: the hue is the angle about the centre of their
+    range and the saturation the distance from it (white at the centre, full at the walls),
+    so that places near in x *and* y get near colours (an open field coloured by x alone
+    puts its two ends of a wall in one colour)."""
+    from matplotlib.colors import hsv_to_rgb
+
+    xy = np.asarray(xy, dtype=np.float64)
+    low, high = xy.min(axis=0), xy.max(axis=0)
+    u = (xy - (low + high) / 2) / np.maximum((high - low) / 2, np.finfo(float).tiny)
+    hue = (np.arctan2(u[:, 1], u[:, 0]) / (2 * np.pi)) % 1.0
+    saturation = np.clip(np.hypot(u[:, 0], u[:, 1]), 0.0, 1.0)
+    return hsv_to_rgb(np.column_stack([hue, saturation, np.full(len(xy), 0.9)]))
+
+
+def _position_key(ax, xy: np.ndarray, names: list[str]) -> None:
+    """A small map of the 2-D colours over the positions' range, beside ``ax``."""
+    low, high = xy.min(axis=0), xy.max(axis=0)
+    gx, gy = np.meshgrid(np.linspace(low[0], high[0], 64), np.linspace(low[1], high[1], 64))
+    image = position_colours(np.column_stack([gx.ravel(), gy.ravel()])).reshape(64, 64, 3)
+    key = ax.inset_axes([1.02, 0.02, 0.3, 0.3])
+    key.imshow(image, origin="lower", extent=(low[0], high[0], low[1], high[1]), aspect="auto")
+    for axis in (key.xaxis, key.yaxis):
+        axis.set_major_locator(plt.MaxNLocator(2))
+    key.set_xlabel(names[0], fontsize=6, labelpad=1)
+    key.set_ylabel(names[1], fontsize=6, labelpad=1)
+    key.tick_params(labelsize=5, length=2, pad=1)
+
+
+def _position_columns(label: str, names: list[str], discrete: set) -> list[int] | None:
+    """The two columns of the 2-D position ``label`` names (``<label>_x``/``_y``, or the
+    ``a+b`` of :attr:`~brainlatent.datasets.recording.Recording.distance_groups`), when the
+    recording has no discrete column to colour by class; else None."""
+    if discrete & set(names):
+        return None
+    wanted = label.split("+") if "+" in label else [f"{label}_x", f"{label}_y"]
+    return [names.index(w) for w in wanted] if all(w in names for w in wanted) else None
+
+
 def _scatter(ax, embedding, color, classes):
     values = np.unique(classes)  # before thinning, so colour maps match the colour bars
     step = max(1, len(embedding) // MAX_POINTS)
     e, c, k = embedding[::step], color[::step], classes[::step]
     three_d = e.shape[1] >= 3
+    rgb = color.ndim == 2  # colours given (a 2-D position), no colour map
     for i, value in enumerate(values):
         mask = k == value
         coords = (e[mask, 0], e[mask, 1], e[mask, 2]) if three_d else (e[mask, 0], e[mask, 1])
+        scale = {} if rgb else {"vmin": np.min(color), "vmax": np.max(color)}
         ax.scatter(
             *coords,
             c=c[mask],
-            cmap=CLASS_CMAPS[i % len(CLASS_CMAPS)],
+            cmap=None if rgb else CLASS_CMAPS[i % len(CLASS_CMAPS)],
             s=1.5,
             alpha=0.8,
             linewidths=0,
-            vmin=np.min(color),
-            vmax=np.max(color),
+            **scale,
         )
     if three_d:
         ax.set_xticks([]), ax.set_yticks([]), ax.set_zticks([])
@@ -61,7 +101,9 @@ def plot_recording_embedding(
 
     Each embedding dict holds ``embedding`` (samples × dims), ``behavior``,
     ``behavior_names`` and ``discrete`` as written by the decoding step; the
-    colour is the first continuous behaviour column. The error panel shows per
+    colour is the first continuous behaviour column, or a 2-D position
+    (:func:`position_colours`, with a map of the colours) when its distance is scored
+    and there is no discrete column. The error panel shows per
     method (dots: seeds) the median distance of the first multi-column position
     when there is one, else the median absolute error of that column.
     """
@@ -86,6 +128,9 @@ def plot_recording_embedding(
         continuous = [j for j, name in enumerate(names) if name not in discrete]
         colour_column = names.index(label) if label in names else (continuous or [0])[0]
         colour = behavior[:, colour_column]
+        plane = _position_columns(label, names, discrete) if distance else None
+        if plane is not None:
+            colour = position_colours(behavior[:, plane])
         discrete_columns = [j for j, name in enumerate(names) if name in discrete]
         classes = (
             behavior[:, discrete_columns[0]].astype(int)
@@ -96,7 +141,9 @@ def plot_recording_embedding(
         ax = fig.add_subplot(grid[0, i], projection=projection)
         _scatter(ax, embedding, colour, classes)
         ax.set_title(LABELS.get(method, method) + _fit_note(metrics, method), fontsize=9)
-        if i == n - 1:  # one colour bar per class, beside the last embedding
+        if i == n - 1 and plane is not None:  # a map of the colours, beside the last embedding
+            _position_key(ax, behavior[:, plane], [names[j] for j in plane])
+        elif i == n - 1:  # one colour bar per class, beside the last embedding
             pairs = list(zip(np.unique(classes), CLASS_CMAPS * 8, strict=False))
             for value, cmap in reversed(pairs):  # the last bar drawn sits nearest the axes
                 mappable = plt.cm.ScalarMappable(
@@ -145,8 +192,9 @@ def plot_recording_embedding(
     kind = "distance" if distance else "abs. error"
     ax.set_ylabel(f"{label}: median {kind}\n(held-out block{scale})", fontsize=8)
     ax.spines[["top", "right"]].set_visible(False)
+    coloured = label if plane is not None else names[colour_column]
     fig.suptitle(
-        f"{_recording_name(metrics)}embeddings coloured by {names[colour_column]}"
+        f"{_recording_name(metrics)}embeddings coloured by {coloured}"
         " (first seed, whole recording)",
         fontsize=9,
     )
