@@ -598,12 +598,6 @@ def decode_standard(
     k = max(1, min(int(neighbors), split_index(len(train_counts), validation_fraction)))
     rows: list[dict] = []
 
-    def add_distances(method, predictions, widths):
-        for label, columns in distance_groups.items():
-            width = np.unique(widths[columns])
-            decoded = distance_rows({label: columns}, predictions, test_behavior)
-            add(method, decoded, float(width[0]) if len(width) == 1 else float("nan"))
-
     def add(method, decoded, smoothing_s):
         rows.extend({"method": method, **row, "smoothing_s": smoothing_s} for row in decoded)
         log(
@@ -611,6 +605,13 @@ def decode_standard(
             + ", ".join(f"{r['label']} {r['metric']}={r['value']:.3f}" for r in decoded)
             + f" (smoothing {smoothing_s:g} s)"
         )
+
+    def add_distances(method, predictions, widths):
+        """Each distance group's row, from the method's predictions of every column."""
+        for label, columns in distance_groups.items():
+            width = np.unique(widths[columns])
+            decoded = distance_rows({label: columns}, predictions, test_behavior)
+            add(method, decoded, float(width[0]) if len(width) == 1 else float("nan"))
 
     if "bayesian" in methods:
         params = {"bin_s": 1.0 / rate_hz, **(bayesian_params or {})}

@@ -129,7 +129,8 @@ def validation_curve(
     ``validation_fraction`` is the validation tail. For CEBRA, the model is scored
     every ``eval_every`` iterations and after the last (``iterations`` 0 is the
     untrained network); for ``pca`` (``pca_dim`` components fitted on the fit part) and
-    ``raw`` there is one score (``iterations`` missing).
+    ``raw`` there is one score (``iterations`` missing). ``groups`` (label → columns: a
+    multi-column position) adds each position's median distance, the criterion then.
     ``chosen`` is left False: :func:`choose` sets it over all widths' curves.
     """
     from brainlatent.decoding.behavior import cebra_labels, split_index
