@@ -150,6 +150,7 @@ BAD_VALUES = [
     ("recording.path", ""),
     ("recording.bayesian.n_bins", 1),
     ("recording.bayesian.tuning_sigma_bins", -1.0),
+    ("recording.bayesian.prior", "flat"),
     ("synthetic.seeds", [0, 0]),
     ("motor.artifacts.max_acceleration", 0),
     ("motor.artifacts.max_excursion", "10 cm"),

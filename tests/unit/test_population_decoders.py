@@ -561,7 +561,7 @@ def test_distance_groups_must_name_continuous_columns():
 
 def test_decode_recording_passes_the_bayesian_grid_to_the_decoder(tmp_path):
     """``recording.bayesian`` reaches the decoder: the script's Bayesian distance is that of a
-    decoder on a 3 × 3 grid with the window it chose."""
+    decoder on a 3 × 3 grid, with its smoothing and prior, and the window it chose."""
     import importlib.util
     from pathlib import Path
 
@@ -578,14 +578,14 @@ def test_decode_recording_passes_the_bayesian_grid_to_the_decoder(tmp_path):
     out = {k: tmp_path / f"{k}.parquet" for k in ("metrics", "consistency", "selection")}
     module.main(
         ["--recording", str(path), "--name", "arena", "--methods", "bayesian", "--seeds", "0",
-         "--bayesian", '{"n_bins": 3, "tuning_sigma_bins": 0.5}',
+         "--bayesian", '{"n_bins": 3, "tuning_sigma_bins": 0.5, "prior": "occupancy"}',
          *(f"--{k}={v}" for k, v in out.items())]
     )  # fmt: skip
     table = pd.read_parquet(out["metrics"])
     row = table[(table["method"] == "bayesian") & (table["metric"] == "median_distance_error")]
     cut = split_index(len(counts), 0.2)
     decoder = BayesianPositionDecoder(
-        n_bins=3, tuning_sigma_bins=0.5, bin_s=1 / RATE,
+        n_bins=3, tuning_sigma_bins=0.5, prior="occupancy", bin_s=1 / RATE,
         window=int(round(row["smoothing_s"].item() * RATE)),
     ).fit(counts[:cut], position[:cut])  # fmt: skip
     decoded = decoder.predict(counts[cut:])
