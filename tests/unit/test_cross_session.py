@@ -7,6 +7,10 @@ import datetime
 
 import numpy as np
 import pytest
+from sklearn.decomposition import PCA
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import KFold
+from sklearn.preprocessing import StandardScaler
 
 from brainlatent.decoding import cross_session as cs
 from brainlatent.preprocessing.motor import TrialSet
@@ -233,3 +237,135 @@ def test_velocity_r2_averages_x_and_y():
     velocity = np.stack([[0.0, 1, 2, 3], [0.0, 10, 20, 30]], axis=-1)[None]  # trial, bin, xy
     predicted = np.stack([[0.0, 1, 2, 3], [10.0, 10, 20, 20]], axis=-1)[None]
     assert cs.score(velocity, predicted) == pytest.approx(0.8)
+
+
+def test_wiener_filter_is_ridge_on_standardised_lags_chosen_by_trial_folds():
+    """The filter against sklearn: Ridge on z-scored lagged features, its penalty the one with
+    the least squared error over 5 contiguous folds of whole trials, fitted without the held-out
+    fold. Features of very different scales, a velocity offset and enough noise that a middle
+    penalty wins, so standardisation, the intercept and the cross-validation all show."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(30, 12, 4)) * [1, 10, 100, 0.1] + [0, 5, -50, 1]
+    lags = cs.lagged(x, 3).reshape(-1, 12)
+    z = StandardScaler().fit_transform(lags)
+    y = z @ rng.normal(size=(12, 2)) + [3.0, -2.0] + 4 * rng.normal(size=(360, 2))
+    alphas = np.logspace(-1, 4, 11)
+    model = cs.WienerFilter(n_lags=3, alphas=alphas).fit(x, y.reshape(30, 12, 2))
+    folds = KFold(5).split(z)  # 72 rows = 6 whole trials each, in order
+    error = np.zeros(len(alphas))
+    for fit, held in folds:
+        for i, a in enumerate(alphas):
+            error[i] += ((Ridge(alpha=a).fit(z[fit], y[fit]).predict(z[held]) - y[held]) ** 2).sum()
+    assert 0 < np.argmin(error) < len(alphas) - 1  # a middle penalty: the choice is tested
+    assert model.alpha_ == pytest.approx(alphas[np.argmin(error)])
+    expected = Ridge(alpha=model.alpha_).fit(z, y).predict(z)
+    np.testing.assert_allclose(model.predict(x).reshape(-1, 2), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_match_channels_by_name():
+    """Channels are matched by name, not position: a session whose array map lists them in
+    another order, or lacks some, still feeds each decoder column the same electrode."""
+    counts = np.arange(2 * 3 * 3, dtype=np.float32).reshape(2, 3, 3)
+    (trials,) = synthetic_sessions(n_sessions=1, n_trials=2, n_channels=3, n_bins=3)
+    trials = dataclasses.replace(trials, counts=counts, channels=("a", "b", "c"))
+    matched = cs.match_channels(trials, ("c", "x", "a"))
+    np.testing.assert_array_equal(matched[..., 0], counts[..., 2])
+    np.testing.assert_array_equal(matched[..., 1], 0)
+    np.testing.assert_array_equal(matched[..., 2], counts[..., 0])
+
+
+def test_fit_pca_is_centred_pca():
+    """The components of a session's activity are sklearn's PCA (centred): an uncentred SVD
+    would spend a component on the mean firing rate."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(20, 10, 6)) * [5, 3, 2, 1, 1, 1] + 10.0
+    mean, components = cs.fit_pca(x, 3)
+    reference = PCA(3).fit(x.reshape(-1, 6))
+    np.testing.assert_allclose(mean, reference.mean_)
+    np.testing.assert_allclose(np.abs(components.T @ reference.components_.T), np.eye(3), atol=1e-8)
+
+
+@pytest.mark.parametrize("method", ["within", "fixed", "aligned"])
+def test_an_evaluation_trial_informs_no_other_prediction(sessions, method):
+    """Only the training sessions and the calibration block may shape a decoder: changing one
+    evaluation trial's spikes and every evaluation velocity changes that trial's prediction
+    and no other (no PCA, filter or smoothing reads the evaluation block as a whole)."""
+    train, test = sessions[:2], sessions[2]
+    evaluation = np.flatnonzero(test.trial_id >= np.sort(test.trial_id)[40])
+    counts, velocity = test.counts.copy(), test.velocity.copy()
+    counts[evaluation[-1]] = counts[evaluation[-1]][::-1] * 3
+    velocity[evaluation] = 0
+    changed = dataclasses.replace(test, counts=counts, velocity=velocity)
+    before = getattr(cs, method)(train, test)
+    after = getattr(cs, method)(train, changed)
+    np.testing.assert_allclose(after[:-1], before[:-1], rtol=1e-5, atol=1e-5)
+    assert np.abs(after[-1] - before[-1]).max() > 1.0
+
+
+def test_aligned_decodes_through_the_last_training_session_only(sessions):
+    """Gallego et al.'s reference is the last training session by date: an earlier one, passed
+    in any order and however wrong its velocity, changes nothing, and the table counts only
+    the reference's trials as training trials."""
+    reference, test = sessions[1], sessions[2]
+    earlier = dataclasses.replace(sessions[0], velocity=-sessions[0].velocity)
+    alone = cs.aligned([reference], test)
+    np.testing.assert_allclose(cs.aligned([reference, earlier], test), alone, rtol=1e-6)
+    small = reference.subset(np.arange(30))
+    calibration = cs.split_test(test)[0]
+    assert cs.n_train_trials("aligned", [small, sessions[0]], calibration) == 30
+
+
+def test_split_test_rounds_to_the_nearest_trial(sessions):
+    """The calibration block is the nearest whole number of trials to the fraction asked."""
+    test = sessions[2].subset(np.arange(9))
+    assert cs.split_test(test, 0.3)[0].n_trials == 3  # 2.7 trials
+    assert cs.split_test(test, 0.2)[0].n_trials == 2  # 1.8 trials
+
+
+def test_cebra_target_classes_pair_target_and_time_from_onset():
+    """A class is target × 1000 + the 60 ms group of the bin (3 bins of 20 ms), trial by trial."""
+    (trials,) = synthetic_sessions(n_sessions=1, n_trials=2, n_channels=2, n_bins=7)
+    trials = dataclasses.replace(trials, target=np.array([5, 2]))
+    classes = cs.target_classes(trials, 0.06)
+    assert classes.tolist() == [5000, 5000, 5000, 5001, 5001, 5001, 5002,
+                                2000, 2000, 2000, 2001, 2001, 2001, 2002]  # fmt: skip
+
+
+def test_cebra_velocity_classes_are_direction_sectors_times_speed_bands():
+    """Still below the first edge (class 0); above it 8 sectors centred on 0°, 45°, … per band:
+    east 1, north 3, west 5, south-east 8 in the first band, north-east 10 in the second."""
+    velocity = np.array([[1.0, 0.0], [0.0, 3.0], [-2.0, 0.1], [1.0, -1.0], [4.0, 4.0], [0.1, 0]])
+    classes = cs.velocity_classes(velocity, np.array([0.5, 5.0]))
+    assert classes.tolist() == [1, 3, 5, 8, 10, 0]
+
+
+def test_cebra_speed_edges_from_the_moving_bins_of_the_training_sessions(sessions):
+    """Still: below 10 % of the 95th percentile of speed; the moving bins (at or above it) are
+    cut into equal thirds."""
+    speed = np.concatenate([np.hypot(*s.velocity.reshape(-1, 2).T) for s in sessions[:2]])
+    still = 0.1 * np.percentile(speed, 95)
+    moving = np.sort(speed[speed >= still])
+    edges = cs.speed_edges(sessions[:2], 3)
+    assert edges[0] == pytest.approx(still)
+    assert np.mean(moving < edges[1]) == pytest.approx(1 / 3, abs=0.01)
+    assert np.mean(moving < edges[2]) == pytest.approx(2 / 3, abs=0.01)
+
+
+def test_the_table_says_what_each_method_reads_of_a_test_session(sessions):
+    """``test_labels`` and the trial counts at a calibration fraction other than one half,
+    where the calibration and evaluation blocks differ in size."""
+    labels = {m: cs.test_labels(m) for m in cs.METHODS}
+    assert labels == {
+        "within": "velocity", "fixed": "none", "aligned": "target", "cebra": "velocity",
+        "sable": "none", "sable_no_reverse": "none", "sable_recalibrated": "velocity",
+    }  # fmt: skip
+    assert cs.test_labels("cebra", {"labels": "target"}) == "target"
+    table = cs.evaluate(
+        sessions, n_train_sessions=2, methods=("within", "fixed"), calibration_fraction=0.25
+    )
+    assert table["n_eval_trials"].tolist() == [60] * 4
+    assert table["n_train_trials"].tolist() == [20, 20, 160, 160]
+    assert table["test_labels"].tolist() == ["velocity"] * 2 + ["none"] * 2
+    calibration = cs.split_test(sessions[2], 0.25)[0]
+    assert cs.n_train_trials("cebra", sessions[:2], calibration) == 180
+    assert cs.n_train_trials("cebra", sessions[:2], calibration, {"labels": "target"}) == 160

@@ -211,3 +211,62 @@ def test_load_rejects_other_files(tmp_path):
     path.write_bytes(b"not a zip")
     with pytest.raises(DataError, match="not a trials file"):
         motor.load_trials(path)
+
+
+def test_onset_walks_back_from_the_first_half_peak_crossing():
+    """A reach with a pause (a corrective sub-movement): the walk back starts at the first
+    sample at half the peak (60, sample 4), not at the peak (sample 8), and stops at the last
+    sample under 15 % of the peak before it (10, sample 2), not the first above it."""
+    t = np.arange(11) * 0.01
+    speed = np.array([0.0, 2, 10, 40, 60, 40, 5, 50, 100, 50, 0])
+    assert motor.onset_from_speed(t, speed, 0.0, 0.1) == pytest.approx(0.02)
+
+
+def test_trialdata_onset_falls_back_to_the_first_fast_sample():
+    """A slow ramp (0.5 cm/s per sample, under TrialData's 1.9) has no acceleration peak: the
+    onset is the first sample faster than 10 cm/s (10.5 cm/s at 0.21 s)."""
+    t = np.arange(100) * 0.01
+    assert motor.onset_trialdata(t, 0.5 * np.arange(100), 0.0, 0.99) == pytest.approx(0.21)
+
+
+def test_excursions_are_measured_from_the_median_position():
+    """The centre hold is the median position: 30 % of the session held 9 cm out does not move
+    it, so a sample 8 cm the other way is inside the 10 cm bound (from the mean, 2.7 cm out,
+    it would be 10.7 cm away and flagged)."""
+    t = np.arange(1000) * 0.01
+    position = np.zeros((1000, 2))
+    position[:300, 0] = 9.0
+    position[700, 0] = -8.0
+    bad = motor.cursor_artifacts(t, position, np.zeros_like(position), max_acceleration=None)
+    assert not bad.any()
+
+
+def test_a_cursor_artifact_after_the_window_but_before_the_trial_ends_drops_the_trial():
+    """Implausible anywhere from the go cue to the trial's end drops the trial, even outside
+    its window: trial 0's cursor jumps 1.3 s after its go cue, 0.5 s after its window ends."""
+    session = hand_made_session()
+    session.acceleration = np.zeros_like(session.velocity)
+    session.acceleration[330] = [0.0, 2000.0]  # t = 3.3 s; go cue 2.0 s, stop 3.5 s
+    trials = motor.bin_trials(session, 0.02, (-0.3, 0.5), min_trials=1)
+    assert trials.trial_id.tolist() == [1, 2, 3]
+    assert trials.dropped == {"invalid": 0, "artifact": 1, "no_onset": 0, "outside_kinematics": 0}
+
+
+def test_trials_without_a_go_cue_or_longer_than_6_s_are_invalid():
+    """Both are not valid centre-out trials (counted as invalid, not as lacking an onset)."""
+    session = hand_made_session(n_trials=5)
+    session.trials.loc[0, "go_cue_time"] = np.nan
+    session.trials.loc[1, "stop_time"] = session.trials.loc[1, "start_time"] + 6.5
+    trials = motor.bin_trials(session, min_trials=1)
+    assert trials.trial_id.tolist() == [2, 3, 4]
+    assert trials.dropped == {"invalid": 2, "artifact": 0, "no_onset": 0, "outside_kinematics": 0}
+
+
+def test_a_spike_on_a_bin_edge_counts_in_the_bin_it_starts():
+    """Bins are [start, stop): a spike exactly at the edge between bins 17 and 18 is in 18."""
+    session = hand_made_session()
+    onset = motor.movement_onset(session, session.trials.iloc[1])
+    edge = (onset + -0.26) + 0.02 * 18  # computed as the binning computes its edges
+    session = hand_made_session(spikes=([edge], [], []))
+    trials = motor.bin_trials(session, 0.02, (-0.26, 0.5), min_trials=1)
+    assert trials.counts[1, 18, 0] == 1 and trials.counts.sum() == 1

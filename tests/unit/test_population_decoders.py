@@ -15,7 +15,11 @@ import pytest
 from scipy.stats import poisson
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import RidgeCV
+from sklearn.metrics import r2_score
 from sklearn.neighbors import KNeighborsRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from brainlatent.datasets.recording import read_recording
 from brainlatent.datasets.simulate_place_cells import PlaceCellSimulation, simulate_session
@@ -592,3 +596,82 @@ def test_decode_recording_passes_the_bayesian_grid_to_the_decoder(tmp_path):
     assert len(np.unique(decoded[:, 0])) <= 3  # bin centres of the 3 × 3 grid
     expected = np.median(np.linalg.norm(decoded - position[cut:], axis=1))
     assert row["value"].item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_predict_with_labels_reads_the_position_posterior_summed_over_labels(dense):
+    """Decoded jointly with the running direction, the position estimate (mean or mode) is that
+    of the posterior marginalised over directions, not of each position's likelier direction."""
+    direction = dense.session.direction[: dense.split]
+    test = dense.X_test[:400]
+    decoder = BayesianPositionDecoder(window=2, estimate="mean")
+    decoder.fit(dense.X_train, dense.pos_train, direction)
+    marginal = decoder.predict_joint_proba(test).sum(axis=1)
+    np.testing.assert_allclose(decoder.predict(test), marginal @ decoder.bin_centers_)
+    decoder.set_params(estimate="map")
+    np.testing.assert_array_equal(
+        decoder.predict(test), decoder.bin_centers_[np.argmax(marginal, axis=1)]
+    )
+
+
+def test_rate_maps_count_nothing_beyond_the_track_ends():
+    """Spikes and time are smoothed over the position bins with nothing beyond the track's
+    ends (no time was spent there), then divided: against an explicit Gaussian kernel sum."""
+    occupancy, spikes = np.array([4, 1, 2, 1, 3]), np.array([8, 0, 1, 0, 6])
+    position = np.repeat((np.arange(5) + 0.5) / 5, occupancy)  # bin centres of [0.1, 0.9]
+    counts = np.zeros((len(position), 1))
+    counts[np.cumsum(occupancy) - occupancy, 0] = spikes  # a bin's spikes on its first sample
+    decoder = BayesianPositionDecoder(n_bins=5, tuning_sigma_bins=1.0, bin_s=0.1)
+    decoder.fit(counts, position)
+    kernel = np.exp(-0.5 * np.subtract.outer(np.arange(5), np.arange(5)) ** 2)  # within 4 s.d.
+    expected = (kernel @ spikes) / (kernel @ (occupancy * 0.1))
+    np.testing.assert_allclose(decoder.rate_maps_[0], expected, rtol=1e-6)
+
+
+def test_choose_window_scores_the_median_distance_of_a_decoder_fitted_on_the_fit_part():
+    """Each window is scored by a decoder fitted on the training block's first 80 % only, by the
+    median Euclidean error of a 2-D position on the last 20 %: recomputed here."""
+    counts, position = _open_field(n=4000)
+    windows = (1, 4, 8)
+    best, table = choose_window(counts, position, windows, n_bins=10, bin_s=1 / RATE)
+    cut = split_index(len(counts), 0.2)
+    expected = []
+    for window in windows:
+        decoder = BayesianPositionDecoder(n_bins=10, bin_s=1 / RATE, window=window)
+        decoded = decoder.fit(counts[:cut], position[:cut]).predict(counts[cut:])
+        expected.append(np.median(np.linalg.norm(decoded - position[cut:], axis=1)))
+    np.testing.assert_allclose(table["value"], expected)
+    assert best == windows[int(np.argmin(expected))]
+
+
+def test_ridge_smoothed_is_ridge_on_standardised_rates_smoothed_block_by_block(dense):
+    """``ridge_smoothed`` against sklearn: RidgeCV on z-scored rates, the training and the
+    held-out block each smoothed alone (σ 0.25 s, the only one offered)."""
+    train, test = dense.X_train[:2000], dense.X_test[:600]
+    y_train, y_test = dense.pos_train[:2000], dense.pos_test[:600]
+    rows = decode_standard(
+        train, y_train, test, y_test, ["position"], [False], RATE,
+        methods=("ridge_smoothed",), sigmas=(0.25,),
+    )  # fmt: skip
+    model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 5, 15)))
+    model.fit(smooth_rates(train, RATE, 0.25), y_train)
+    predicted = model.predict(smooth_rates(test, RATE, 0.25))
+    assert _value(rows, "ridge_smoothed") == pytest.approx(np.median(np.abs(predicted - y_test)))
+    assert _value(rows, "ridge_smoothed", metric="r2") == pytest.approx(r2_score(y_test, predicted))
+
+
+def test_joint_label_accuracy_comes_once_from_the_first_position_group():
+    """With two position groups and a discrete column, the discrete column's accuracy is one
+    row, from the joint decode of the first group (x), as documented."""
+    counts, position = _open_field(n=4000)
+    side = (position[:, 0] > 0.5).astype(float)
+    behavior = np.column_stack([position, side])
+    cut = split_index(len(counts), 0.2)
+    rows = decode_standard(
+        counts[:cut], behavior[:cut], counts[cut:], behavior[cut:], ["x", "y", "side"],
+        [False, False, True], RATE, methods=("bayesian",), windows_s=(0.2,),
+        position_groups=[[0], [1]], bayesian_params={"n_bins": 10},
+    )  # fmt: skip
+    (accuracy,) = [r["value"] for r in rows if r["label"] == "side"]
+    decoder = BayesianPositionDecoder(n_bins=10, bin_s=1 / RATE, window=8)
+    decoder.fit(counts[:cut], position[:cut, 0], side[:cut].astype(np.int64))
+    assert accuracy == pytest.approx(np.mean(decoder.predict_label(counts[cut:]) == side[cut:]))
