@@ -526,6 +526,15 @@ def test_an_open_field_is_also_scored_by_its_distance_by_every_method(tmp_path):
     assert distance.loc["chance", "value"] == pytest.approx(chance, rel=1e-12)
     decoders = distance.drop(index="chance")["value"]
     assert (decoders < 0.5 * chance).all(), decoders  # 0.06-0.10 m against 0.32 m
+    # a distance row states its columns' width when they share one, else none
+    widths = table[table["metric"] == "median_abs_error"].groupby("method")["smoothing_s"]
+    for method, axis_widths in widths:
+        if method == "chance":
+            continue
+        shared = axis_widths.nunique() == 1
+        stated = distance.loc[method, "smoothing_s"]
+        assert stated == axis_widths.iloc[0] if shared else np.isnan(stated), method
+    assert widths.get_group("ridge_smoothed").nunique() == 2  # x 0.5 s, y 0.25 s: none stated
     # the Bayesian row is the distance of the joint x × y decode, with the chosen window
     window = int(round(distance.loc["bayesian", "smoothing_s"] * RATE))
     joint = BayesianPositionDecoder(window=window, bin_s=1 / RATE, **bayesian)
