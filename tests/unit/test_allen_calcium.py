@@ -21,6 +21,7 @@ from brainlatent.datasets.simulate_calcium import (
 from brainlatent.errors import ConfigError, DataError
 from brainlatent.preprocessing.calcium import (
     LABEL_COLUMNS,
+    interval_means,
     movie_matrix,
     movie_responses,
     preprocess_mouse,
@@ -297,6 +298,42 @@ def test_pseudo_mouse_aligns_rows_by_repeat_and_frame(session):
     np.testing.assert_array_equal(sampled.origin, again.origin)
     with pytest.raises(ValueError, match="n_neurons = 100"):
         pseudo_mouse([neural, other], [frame, frame[order]], [repeat, repeat[order]], 100, 0)
+
+
+def test_interval_means_by_hand():
+    """Each presented frame's value, worked out by hand: the mean of the 2P samples with
+    start <= t < stop (a sample at a frame's stop belongs to the next frame), or, when the
+    interval holds none, the sample nearest its centre (the earlier one on a tie)."""
+    timestamps = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+    dff = np.array([[0.0, 1.0], [2.0, 4.0], [3.0, 9.0], [5.0, 16.0], [7.0, 25.0], [11.0, 36.0]])
+    start = np.array([0.0, 1.0, 2.5, 3.2, 3.9, 4.6, 2.25])
+    stop = np.array([1.0, 2.5, 2.9, 3.6, 4.1, 4.8, 2.75])
+    expected = np.array(
+        [
+            dff[0],  # [0, 1): sample 0 only, not the one at 1 s
+            (dff[1] + dff[2]) / 2,  # [1, 2.5): the samples at 1 and 2 s
+            dff[3],  # [2.5, 2.9): empty, centre 2.7 s is nearest 3 s
+            dff[3],  # [3.2, 3.6): empty, centre 3.4 s
+            dff[4],  # [3.9, 4.1): the sample at 4 s
+            dff[5],  # [4.6, 4.8): empty, centre 4.7 s is nearest 5 s
+            dff[2],  # [2.25, 2.75): empty, centre 2.5 s ties 2 and 3 s: the earlier
+        ]
+    )
+    np.testing.assert_array_equal(interval_means(dff, timestamps, start, stop), expected)
+
+
+def test_pseudo_mouse_draws_neurons_uniformly_from_all_mice():
+    """``n_neurons`` columns are a uniform draw without replacement from every mouse's
+    neurons: over many seeds each neuron is drawn with probability n / total, not the
+    first mouse's neurons first."""
+    frame, repeat = np.arange(3), np.zeros(3, int)
+    mice = [np.zeros((3, 10), np.float32), np.ones((3, 10), np.float32)]
+    drawn = np.zeros(20)
+    for seed in range(200):
+        pooled = pseudo_mouse(mice, [frame] * 2, [repeat] * 2, 5, seed)
+        drawn[pooled.origin[:, 0] * 10 + pooled.origin[:, 1]] += 1
+    # 200 draws of 5 of 20: each neuron about 50 times (binomial SD 6.1)
+    assert drawn.sum() == 1000 and drawn.min() > 25 and drawn.max() < 75
 
 
 def test_preprocess_mouse_writes_three_files(mouse, tmp_path):

@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from brainlatent.decoding.fmri import (
+    decode_subject,
     fit_latent_ridge,
     identification,
     identification_table,
@@ -159,6 +160,41 @@ def test_predict_latents_checks_the_latent_dims():
         fit_latent_ridge(X_train[..., None], y_train)
 
 
+def test_decode_subject_rescales_to_the_training_latents_only():
+    """The decoded latents take the *training* latents' per-dimension mean and SD: the test
+    images' latents are what the decoding is scored against, so their statistics must not
+    reach the prediction. Rows are found by image, whatever the order of the samples and
+    of the generator's latents."""
+    X_train, y_train, X_test, y_test = latent_problem()
+    X_test, y_test = X_test[:20], y_test[:20] + 50.0  # far from the training latents
+    samples = np.vstack([X_test, X_train])  # the trials table, not the order, says the split
+    images = 1000 + np.arange(len(samples))
+    trials = pd.DataFrame(
+        {
+            "row": np.arange(len(samples)),
+            "split": ["test"] * 20 + ["training"] * N_TRAIN,
+            "image": images,
+            "stimulus_name": [f"n{i}" for i in images],
+        }
+    )
+    gen = np.random.default_rng(9)
+    latents = {  # the generator's file lists its images in another order
+        "image": images[::-1],
+        "latent": np.vstack([y_test, y_train])[::-1],
+        "pixels": gen.integers(0, 256, (len(samples), 8, 8, 3), dtype=np.uint8),
+    }
+    table, arrays = decode_subject(
+        "01", samples, trials, latents, lambda z: gen.uniform(size=(len(z), 8, 8, 3)), device="cpu"
+    )
+    predicted = arrays["predicted"].astype(np.float64)
+    np.testing.assert_allclose(predicted.mean(axis=0), y_train.mean(axis=0), atol=1e-4)
+    np.testing.assert_allclose(predicted.std(axis=0), y_train.std(axis=0), rtol=1e-4)
+    np.testing.assert_array_equal(arrays["image"], images[:20])
+    np.testing.assert_array_equal(arrays["truth"], latents["pixels"][::-1][:20])
+    latent = table.set_index(["space", "metric"]).value
+    assert latent[("latent", "two_way")] >= 0.9  # the decoded rows meet their own latents
+
+
 # --- identification table --------------------------------------------------------------------
 
 
@@ -242,6 +278,30 @@ def test_roi_contrast_separates_low_and_high_level_regions():
     assert c["V1"] > 0.3 and c["LOC"] < -0.3 and c["LOC"] < c["V2"] < c["V1"]
     # importances are normalised to mean 1 over all voxels (equal-sized ROIs here)
     assert table.low.mean() == pytest.approx(1.0) and table.high.mean() == pytest.approx(1.0)
+
+
+def test_roi_importance_is_the_mean_squared_ridge_weight():
+    """A voxel's importance, recomputed with scikit-learn: RidgeCV (one leave-one-out
+    penalty per target) on the standardised non-constant targets, the mean of the squared
+    weights over targets, normalised to mean 1 over voxels, then averaged within each ROI."""
+    from sklearn.linear_model import RidgeCV
+
+    X, low, high, masks = roi_problem(n=120, per_roi=8)
+    table = roi_weight_contrast(X, low, high, masks).set_index("roi")
+
+    def importance(Y):
+        Y = Y[:, np.ptp(Y, axis=0) > 0]
+        Y = (Y - Y.mean(axis=0)) / Y.std(axis=0)
+        ridge = RidgeCV(alphas=np.logspace(-1, 7, 17), alpha_per_target=True).fit(X, Y)
+        weight = (ridge.coef_**2).mean(axis=0)
+        return weight / weight.mean()
+
+    low_by_hand, high_by_hand = importance(low), importance(high)
+    for roi, mask in masks.items():
+        lo, hi = low_by_hand[mask].mean(), high_by_hand[mask].mean()
+        assert table.loc[roi, "low"] == pytest.approx(lo, rel=1e-3)
+        assert table.loc[roi, "high"] == pytest.approx(hi, rel=1e-3)
+        assert table.loc[roi, "contrast"] == pytest.approx((lo - hi) / (lo + hi), abs=1e-3)
 
 
 def test_roi_mask_errors_name_the_roi():

@@ -10,6 +10,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.signal
 
 from brainlatent.datasets import god_fmri
 from brainlatent.datasets.simulate_god import (
@@ -128,6 +129,33 @@ def test_preprocessing_gives_one_sample_per_image(dataset):
     assert voxels[list(god_fmri.ROIS)].any(axis=1).all()  # VC: every voxel in some ROI
     only_v1, *_ = preprocess_subject(dataset / "bids", dataset / "stimuli", SUBJECT, ["V1"])
     assert only_v1.shape[1] == voxels["V1"].sum()
+
+
+def test_samples_are_delayed_block_means_of_detrended_zscored_runs(dataset):
+    """Every sample recomputed by hand with scipy: each run's voxels (those the voxel table
+    lists, the union of the chosen ROIs) linearly detrended and z-scored (sample SD, as
+    nilearn's ``zscore_sample``), the three 3 s volumes from 3 s after a 9 s block's onset
+    averaged, and a test image's blocks averaged over its runs."""
+    bids = dataset / "bids"
+    samples, trials, voxels = preprocess_subject(bids, dataset / "stimuli", SUBJECT, ["V1", "LOC"])
+    assert len(voxels) == voxels["V1"].sum() + voxels["LOC"].sum()  # the union, disjoint ROIs
+    ijk = tuple(voxels[["i", "j", "k"]].to_numpy().T)
+    blocks_of = {}
+    for run in god_fmri.perception_runs(bids, SUBJECT).itertuples():
+        bold = np.asarray(nib.load(god_fmri.bold_path(bids, SUBJECT, run.session, run.run)).dataobj)
+        clean = scipy.signal.detrend(bold[ijk].T.astype(np.float64), axis=0)
+        clean /= clean.std(axis=0, ddof=1)
+        path = god_fmri.events_path(bids, SUBJECT, run.session, run.run)
+        events = god_fmri.read_events(path)
+        blocks = god_fmri.stimulus_blocks(events, path, events["stimulus_name"].dropna())
+        for block in blocks.itertuples():
+            assert block.duration == 9.0 and block.onset % 3.0 == 0
+            first = int(block.onset // 3.0) + 1  # the volume acquired 3 s after onset
+            sample = clean[first : first + 3].mean(axis=0)
+            blocks_of.setdefault(block.stimulus_name, []).append(sample)
+    expected = np.stack([np.mean(blocks_of[name], axis=0) for name in trials["stimulus_name"]])
+    assert trials["n_blocks"].tolist() == [len(blocks_of[n]) for n in trials["stimulus_name"]]
+    np.testing.assert_allclose(samples[trials["row"]], expected, rtol=1e-4, atol=1e-4)
 
 
 def test_one_back_repeats_are_not_samples():

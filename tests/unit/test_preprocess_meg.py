@@ -272,6 +272,50 @@ def test_without_a_chain_the_reference_runs(tmp_path):
     np.testing.assert_array_equal(fast, epoch_run(raw.copy().load_data(), onsets, params, tmp_path))
 
 
+def test_fast_epochs_clip_an_artefact_as_the_reference_does(tmp_path):
+    """The workflow's path (epoch_recording) clips to ``clip`` after robust scaling, as
+    epoch_run does: a sensor jump (a SQUID reset) in one epoch ends at exactly +-clip,
+    not at hundreds of IQRs that would dominate the decoder's loss."""
+    raw, onsets = simulated_raw(240.0, seconds=40.0, n_channels=3)
+    data = raw.get_data()
+    s = int((onsets[5] + 0.2) * 240.0)
+    data[1, s : s + 24] += 1e3 * data[1].std()  # 100 ms, a thousand times the channel's SD
+    raw = mne.io.RawArray(data, raw.info, verbose=False)
+    params = Preprocessing()
+    recording = Recording(raw, np.arange(3), tmp_path / "run.fif")
+    fast = epoch_recording(recording, onsets, params, tmp_path)
+    reference = epoch_run(raw.copy(), onsets, params, tmp_path)
+    assert np.abs(reference).max() == params.clip  # the artefact is clipped in the reference
+    assert np.abs(fast).max() == params.clip
+    assert np.abs(fast[5, 1]).max() == params.clip  # in the epoch with the jump
+
+
+def test_reference_epochs_count_onsets_from_the_first_sample(tmp_path):
+    """Events' onsets are seconds from the start of the recording; a FIF whose first
+    sample is not 0 (Neuromag files start mid-acquisition) gives the same epochs."""
+    raw, onsets = simulated_raw(1000.0, seconds=40.0, n_channels=2)
+    shifted = mne.io.RawArray(raw.get_data(), raw.info, first_samp=54321, verbose=False)
+    params = Preprocessing()
+    np.testing.assert_array_equal(
+        epoch_run(shifted, onsets, params, tmp_path), epoch_run(raw, onsets, params, tmp_path)
+    )
+
+
+def test_fast_epochs_keep_mnes_samples_when_tmin_is_off_the_grid(tmp_path):
+    """mne.Epochs(decim=...) keeps the samples a whole number of decimation steps from
+    onset (time 0 is kept); with tmin = -51 / 240 s, not on that grid, the fast path
+    must keep the same samples, -50 / 240 s first, not start at tmin."""
+    raw, onsets = simulated_raw(240.0, seconds=40.0, n_channels=2)
+    params = Preprocessing(tmin=-51 / 240, baseline=None)
+    offsets = meg.epoch_offsets(240.0, params)
+    assert offsets[0] == -50 and (offsets % 2 == 0).all() and 0 in offsets
+    recording = Recording(raw, np.arange(2), tmp_path / "run.fif")
+    fast = epoch_recording(recording, onsets, params, tmp_path).astype(float)
+    reference = epoch_run(raw.copy(), onsets, params, tmp_path).astype(float)
+    assert fast.shape == reference.shape == (len(onsets), 2, len(offsets))
+    assert (np.abs(fast - reference) <= TOLERANCE * (1 + np.abs(reference))).all()
+
+
 def test_decimate_and_sample_are_the_convolutions(tmp_path):
     rng = np.random.default_rng(1)
     x = rng.normal(size=(3, 1000)).astype(np.float32)
