@@ -316,6 +316,27 @@ def test_fast_epochs_keep_mnes_samples_when_tmin_is_off_the_grid(tmp_path):
     assert (np.abs(fast - reference) <= TOLERANCE * (1 + np.abs(reference))).all()
 
 
+def test_epochs_json_states_the_times_of_the_samples_kept(simulated, tmp_path):
+    """With tmin off the decimation grid the first kept sample is one raw sample later than
+    tmin (MNE keeps time 0); epochs.json says so, as mne.Epochs' own times do, and its
+    length is the epochs'. On the grid (the default) the times are tmin + k / sfreq."""
+    params = Preprocessing(tmin=-51 / 240, tmax=0.5, baseline=None)
+    out = run_preprocess(simulated, tmp_path, params=params)
+    info = json.loads(out["epochs.json"].read_text())
+    raw = mne.io.read_raw_ctf(recording(simulated), verbose=False)
+    events = np.array([[raw.first_samp + 1000, 0, 1]])
+    reference = mne.Epochs(
+        raw, events, tmin=params.tmin, tmax=params.tmax, baseline=None, decim=2, verbose=False
+    ).times
+    np.testing.assert_allclose(info["times"], reference, atol=1e-6)
+    assert info["times"][0] == pytest.approx(-50 / 240, abs=1e-6) == info["tmin"]
+    assert np.load(out["epochs.npy"], mmap_mode="r").shape[2] == len(info["times"])
+    on_grid = meg.epoch_times(240.0, Preprocessing())
+    np.testing.assert_allclose(on_grid, -0.5 + np.arange(181) / 120, atol=1e-12)
+    resampled = meg.epoch_times(250.0, Preprocessing())  # not a whole factor: resampled
+    np.testing.assert_allclose(resampled, -0.5 + np.arange(181) / 120, atol=1e-12)
+
+
 def test_decimate_and_sample_are_the_convolutions(tmp_path):
     rng = np.random.default_rng(1)
     x = rng.normal(size=(3, 1000)).astype(np.float32)

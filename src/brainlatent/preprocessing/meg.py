@@ -354,6 +354,20 @@ def epoch_offsets(sfreq: float, params: Preprocessing) -> np.ndarray:
     return offsets[offsets % factor == 0]
 
 
+def epoch_times(sfreq: float, params: Preprocessing) -> np.ndarray:
+    """Times (s from onset) of the epochs' samples from a recording at ``sfreq`` Hz.
+
+    Decimation by a whole factor keeps the raw samples :func:`epoch_offsets` names (a
+    ``tmin`` off that grid starts one kept sample later than ``tmin``); another ratio is
+    resampled onto ``tmin + k / params.sfreq``.
+    """
+    ratio = sfreq / params.sfreq
+    if np.isclose(ratio, round(ratio)):
+        return epoch_offsets(sfreq, params) / sfreq
+    n_times = int(np.floor((params.tmax - params.tmin) * params.sfreq + 1e-9)) + 1
+    return params.tmin + np.arange(n_times) / params.sfreq
+
+
 def epoch_recording(
     recording: Recording, onsets: np.ndarray, params: Preprocessing, source: Path
 ) -> np.ndarray:
@@ -463,7 +477,8 @@ def preprocess_subject(
     trials = pd.concat(per_run, ignore_index=True)
     if zero_shot:
         trials = things_meg.exclude_test_concepts(trials)
-    n_times = int(np.floor((params.tmax - params.tmin) * params.sfreq + 1e-9)) + 1
+    times = epoch_times(raw_sfreq, params).round(6)
+    n_times = len(times)
     with atomic_path(out_epochs) as tmp_epochs:
         start, names = 0, None
         todo = list(zip(runs, per_run, strict=True))
@@ -493,7 +508,6 @@ def preprocess_subject(
             start += len(data)
             del recording, data, epochs
         write_table(out_trials, trials)
-        times = (params.tmin + np.arange(n_times) / params.sfreq).round(6)
         info = epochs_info(subject, names, times, params)
         with atomic_path(out_info) as tmp_info:
             tmp_info.write_text(json.dumps(info, indent=1))
