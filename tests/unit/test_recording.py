@@ -753,6 +753,7 @@ def test_an_open_field_panel_shows_the_distance_and_the_points_are_coloured_by_p
         "behavior": gen.uniform(0, 1, (50, 2)),
         "behavior_names": np.array(["position_x", "position_y"]),
         "discrete": np.array([], dtype=str),
+        "series": np.array(["behavior/Position/position"] * 2),  # one series: one position
     }
     metrics = pd.DataFrame(
         {
@@ -775,6 +776,7 @@ def test_an_open_field_panel_shows_the_distance_and_the_points_are_coloured_by_p
     assert (key.get_xlabel(), key.get_ylabel()) == ("position_x", "position_y")
     with_classes = {**data, "behavior": np.column_stack([data["behavior"], np.ones(50)])}
     with_classes.update(behavior_names=np.array(["position_x", "position_y", "direction"]))
+    with_classes.update(series=np.array([*data["series"], "direction"]))
     with_classes.update(discrete=np.array(["direction"]))
     figure = plot_recording_embedding(metrics, {"pca": with_classes})
     assert "coloured by position_x" in figure._suptitle.get_text()  # one colour map per class

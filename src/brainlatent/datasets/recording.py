@@ -82,28 +82,43 @@ class Recording:
     def position_groups(self) -> list[list[int]]:
         """The continuous columns by the series they came from (a 2-D position's x and y
         together), which the Bayesian decoder decodes jointly; in column order."""
-        series = self.series or self.behavior_names
-        groups: dict[str, list[int]] = {}
-        for j, (name, discrete) in enumerate(zip(series, self.is_discrete, strict=True)):
-            if not discrete:
-                groups.setdefault(name, []).append(j)
-        return list(groups.values())
+        return position_groups(self.behavior_names, self.discrete, self.series)
 
     @property
     def distance_groups(self) -> dict[str, list[int]]:
-        """The multi-column positions (an open field's x and y), label → columns: each is
-        also scored as one Euclidean error. The label is the series' name (``position``),
-        or the columns' names joined by ``+`` where that is already a column's name."""
-        series = self.series or self.behavior_names
-        groups: dict[str, list[int]] = {}
-        for group in self.position_groups:
-            if len(group) < 2:
-                continue
-            label = series[group[0]].rsplit("/", 1)[-1]
-            if label in self.behavior_names or label in groups:
-                label = "+".join(self.behavior_names[j] for j in group)
-            groups[label] = group
-        return groups
+        """The multi-column positions (an open field's x and y), label → columns
+        (:func:`distance_groups`)."""
+        return distance_groups(self.behavior_names, self.discrete, self.series)
+
+
+def position_groups(
+    names: Sequence[str], discrete: Sequence[str], series: Sequence[str] = ()
+) -> list[list[int]]:
+    """The continuous columns grouped by ``series`` (each column's series; empty: each
+    column its own), in column order."""
+    groups: dict[str, list[int]] = {}
+    for j, (name, of) in enumerate(zip(names, series or names, strict=True)):
+        if name not in discrete:
+            groups.setdefault(of, []).append(j)
+    return list(groups.values())
+
+
+def distance_groups(
+    names: Sequence[str], discrete: Sequence[str], series: Sequence[str] = ()
+) -> dict[str, list[int]]:
+    """The :func:`position_groups` of two or more columns, label → columns: each is also
+    scored as one Euclidean error. The label is the series' name (``position``), or the
+    columns' names joined by ``+`` where that is already a column's name."""
+    series = series or names
+    groups: dict[str, list[int]] = {}
+    for group in position_groups(names, discrete, series):
+        if len(group) < 2:
+            continue
+        label = series[group[0]].rsplit("/", 1)[-1]
+        if label in names or label in groups:
+            label = "+".join(names[j] for j in group)
+        groups[label] = group
+    return groups
 
 
 def read_recording(
@@ -388,7 +403,8 @@ def _npz_series(names: Sequence[str]) -> tuple[str, ...]:
     ``<stem>_x``, ``<stem>_y`` (``_z``) of one stem are one position (series ``npz/<stem>``,
     a path as the NWB reader's are); any other column is its own. Empty when no stem has
     two such columns (each column its own series)."""
-    stems = [m["series"] if (m := _AXIS.fullmatch(n)) else None for n in names]
+    axes = [_COLUMN.fullmatch(n) for n in names]
+    stems = [m["series"] if m and m["column"] in "xyz" else None for m in axes]
     shared = {s for s in stems if s is not None and stems.count(s) > 1}
     if not shared:
         return ()
@@ -450,8 +466,6 @@ def _matching(path: Path, available: dict[str, object], name: str) -> list[str]:
 
 #: ``<series>_<column>``: one column of a multi-column behaviour series.
 _COLUMN = re.compile(r"(?P<series>.+)_(?P<column>[xyz]|\d+)")
-#: ``<series>_x``/``_y``/``_z``: an axis of a position (how npz columns are grouped).
-_AXIS = re.compile(r"(?P<series>.+)_(?P<column>[xyz])")
 
 
 def _behaviour(path: Path, available: dict[str, object], name: str):

@@ -705,7 +705,8 @@ def save_embedding(
     """One embedding of the whole recording (train block, then held-out block) as ``.npz``.
 
     Stores what the figure and the decoding step need beside it: the behaviour, its
-    column names, the discrete columns, the split index, and what it was fitted with.
+    column names, the discrete columns, each column's series (which columns are one
+    position), the split index, and what it was fitted with.
     """
     from brainlatent.io import atomic_path
 
@@ -717,6 +718,7 @@ def save_embedding(
             behavior=recording.behavior,
             behavior_names=np.array(recording.behavior_names),
             discrete=np.array(recording.discrete, dtype=str),
+            series=np.array(recording.series or recording.behavior_names, dtype=str),
             method=np.array(method),
             seed=np.int64(-1 if seed is None else seed),
             smoothing_s=np.float64(embedding.smoothing_s),

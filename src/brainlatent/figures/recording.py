@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from brainlatent.datasets.recording import distance_groups
 from brainlatent.decoding.behavior import DISTANCE_METRIC
 from brainlatent.errors import DataError
 from brainlatent.figures.style import MAIN_COLOR, METHOD_LABELS
@@ -56,14 +57,15 @@ def _position_key(ax, xy: np.ndarray, names: list[str]) -> None:
     key.tick_params(labelsize=5, length=2, pad=1)
 
 
-def _position_columns(label: str, names: list[str], discrete: set) -> list[int] | None:
-    """The two columns of the 2-D position ``label`` names (``<label>_x``/``_y``, or the
-    ``a+b`` of :attr:`~brainlatent.datasets.recording.Recording.distance_groups`), when the
-    recording has no discrete column to colour by class; else None."""
-    if discrete & set(names):
+def _position_columns(label: str, data: dict, discrete: set) -> list[int] | None:
+    """The first two columns of the position ``label`` (a distance group of the recording,
+    from the columns' series the embedding file stores), when the recording has no
+    discrete column to colour by class; else None."""
+    names = [str(x) for x in data["behavior_names"]]
+    if discrete & set(names) or "series" not in data:  # files from before series were kept
         return None
-    wanted = label.split("+") if "+" in label else [f"{label}_x", f"{label}_y"]
-    return [names.index(w) for w in wanted] if all(w in names for w in wanted) else None
+    groups = distance_groups(names, tuple(discrete), tuple(str(x) for x in data["series"]))
+    return groups[label][:2] if label in groups else None
 
 
 def _scatter(ax, embedding, color, classes):
@@ -128,7 +130,7 @@ def plot_recording_embedding(
         continuous = [j for j, name in enumerate(names) if name not in discrete]
         colour_column = names.index(label) if label in names else (continuous or [0])[0]
         colour = behavior[:, colour_column]
-        plane = _position_columns(label, names, discrete) if distance else None
+        plane = _position_columns(label, data, discrete) if distance else None
         if plane is not None:
             colour = position_colours(behavior[:, plane])
         discrete_columns = [j for j, name in enumerate(names) if name in discrete]
