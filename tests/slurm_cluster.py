@@ -107,6 +107,7 @@ class Job:
     exit_code: str = ""  # "0:0" = exit status 0, no signal
     comment: str = ""  # the Snakemake executor puts the rule (and wildcards) here
     nodes: str = ""
+    array: tuple[int, int] | None = None  # (array job id, task id) of an array's task
     sources: set[str] = dataclasses.field(default_factory=set)  # log, jobcomp, scontrol
 
     @property
@@ -260,6 +261,9 @@ def _merge_record(jobs: dict[int, Job], record: dict[str, str], source: str) -> 
         job.comment = record["Comment"]
     if record.get("NodeList") and record["NodeList"] != "(null)":
         job.nodes = record["NodeList"]
+    array, task = record.get("ArrayJobId", ""), record.get("ArrayTaskId", "")
+    if array.isdigit() and task.isdigit():  # a pending array's record says "ArrayTaskId=1-4"
+        job.array = (int(array), int(task))
 
 
 _LOG_EVENTS = (

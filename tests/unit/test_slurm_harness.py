@@ -67,6 +67,20 @@ def test_scontrol_and_jobcomp_records_override_the_log():
     assert jobs[1].sources == {"log", "scontrol"}
     assert (jobs[8].name, jobs[8].state, jobs[8].exit_code) == ("x", "OUT_OF_MEMORY", "0:125")
     assert jobs[8].finished and not jobs[5].finished
+    assert jobs[1].array is None
+
+
+def test_array_tasks_know_their_array():
+    """jobcomp's and scontrol's records of an array task (``sbatch --array=1-4``: the array's
+    id is also its last task's); a pending array's range is no task."""
+    jobs: dict[int, harness.Job] = {}
+    for line in (
+        "JobId=3 Name=x JobState=COMPLETED ArrayJobId=2 ArrayTaskId=1 ExitCode=0:0",
+        "JobId=2 Name=x JobState=COMPLETED ArrayJobId=2 ArrayTaskId=4 ExitCode=0:0",
+        "JobId=9 JobName=y JobState=PENDING ArrayJobId=9 ArrayTaskId=1-4 Comment=rule_b",
+    ):
+        harness._merge_record(jobs, harness._parse_keyvalues(line), "jobcomp")
+    assert (jobs[3].array, jobs[2].array, jobs[9].array) == ((2, 1), (2, 4), None)
 
 
 @pytest.mark.parametrize(("spec", "job_id"), [("5", 5), ("7_1(8)", 8), ("7_[1-3]", 7)])
