@@ -223,6 +223,7 @@ class CalciumPlan:
     mice: tuple[str, ...]
     mice_pattern: str
     sessions: Mapping[str, str]  # download: recording key -> manifest path
+    session_mb: Mapping[str, float]  # download: recording key -> its file's MiB (manifest)
     areas: Mapping[str, str]  # simulate: mouse -> imaging area
     scene_mice: tuple[str, ...]
     pseudo_mice: tuple[str, ...]
@@ -255,12 +256,17 @@ class CalciumPlan:
         """The imaging area a pseudo-mouse pools, or None for all sessions."""
         return None if pseudo == PSEUDO else pseudo.removeprefix(f"{PSEUDO}-")
 
+    def largest_mb(self, names) -> float:
+        """The largest of these recordings' session files (MiB), as the manifest gives them;
+        0 when none is known before the run (simulated mice)."""
+        return max((self.session_mb.get(name, 0.0) for name in names), default=0.0)
+
     @classmethod
     def from_config(cls, calcium: dict, resolve) -> CalciumPlan:
         from brainlatent.datasets import allen_calcium as allen
 
         decoding, embedding = calcium["decoding"], calcium["embedding"]
-        sessions, areas = {}, {}
+        sessions, session_mb, areas = {}, {}, {}
         if calcium["source"] == "download":
             # One recording per session file, named after it; the area is read from the file.
             if not calcium["sessions"]:
@@ -271,11 +277,11 @@ class CalciumPlan:
                 )
             from brainlatent.datasets.download import read_manifest
 
+            manifest = read_manifest(resolve(calcium["manifest"]))
             sessions = allen.select_sessions(
-                read_manifest(resolve(calcium["manifest"]))["path"],
-                calcium["sessions"],
-                calcium["manifest"],
+                manifest["path"], calcium["sessions"], calcium["manifest"]
             )
+            session_mb = _sizes_mb(manifest, sessions)
             mice = tuple(sessions)
             pattern = allen.SESSION_KEY_PATTERN
             # Natural scenes (DAE-NR) are only in StimB sessions.
@@ -347,6 +353,7 @@ class CalciumPlan:
             mice=mice,
             mice_pattern=pattern,
             sessions=_frozen(sessions),
+            session_mb=_frozen(session_mb),
             areas=_frozen(areas),
             scene_mice=scene_mice,
             pseudo_mice=pseudo_mice,
@@ -519,6 +526,9 @@ class MotorCohort:
     simulated: bool
     settings: Mapping  # the `motor` section
     figure: str
+    # The largest session file (MiB) known when planning: the manifest's sizes, or your own
+    # files' on disk; 0 for simulated sessions (written by the run).
+    largest_mb: float = 0.0
 
     @property
     def root(self) -> str:
@@ -615,10 +625,12 @@ class MotorPlan:
             for subject_dir, subject_paths in by_subject.items():
                 names = [Path(p).name.split("_behavior")[0] for p in subject_paths]
                 cohort = _cohort(subject_dir, names, motor, simulated=False)
+                downloads = dict(zip(names, subject_paths, strict=True))
                 cohorts[subject_dir] = MotorCohort(
                     **{
                         **cohort.__dict__,
-                        "downloads": _frozen(dict(zip(names, subject_paths, strict=True))),
+                        "downloads": _frozen(downloads),
+                        "largest_mb": max(_sizes_mb(manifest, downloads).values()),
                     }
                 )
         return cls(source=source, cohorts=_frozen(cohorts))
@@ -641,6 +653,12 @@ def _cohort(name: str, sessions: list[str], motor: Mapping, simulated: bool) -> 
         settings=MappingProxyType(dict(motor)),
         figure="motor_cross_session",
     )
+
+
+def _sizes_mb(manifest, selected: Mapping[str, str]) -> dict[str, float]:
+    """Each selected file's size in MiB, from the manifest (name -> manifest path)."""
+    size = dict(zip(manifest["path"], manifest["size"], strict=True))
+    return {name: int(size[path]) / 2**20 for name, path in selected.items()}
 
 
 def _check_motor_settings(motor: Mapping, where: str) -> None:
@@ -681,6 +699,11 @@ def motor_recording_cohort(name: str, recording: Mapping, motor: Mapping, resolv
             **cohort.__dict__,
             "sessions": _frozen(dict(zip(stems, files, strict=True))),
             "figure": f"motor_cross_session_{name}",
+            # a missing file is named by the job that reads it
+            "largest_mb": max(
+                (Path(f).stat().st_size / 2**20 for f in files if Path(f).is_file()),
+                default=0.0,
+            ),
         }
     )
 

@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import jsonschema
+import pandas as pd
 import pytest
 import yaml
 
@@ -230,6 +231,21 @@ def test_download_mode_reads_the_manifest_and_names_recordings_after_files():
     assert p.calcium.recordings_pattern([key, "pseudo-VISp"]).startswith(p.calcium.mice_pattern)
     assert set(p.weights) == {"vgg19", "clip", "dinov2"}
     assert all(Path(path).is_absolute() for path in p.weights.values())
+
+
+def test_session_sizes_come_from_the_manifest_for_the_slurm_arrays():
+    """The per-session rules go to SLURM as arrays whose tasks all get one memory request
+    (common.smk, mem_from_largest_input): the plan knows each selected file's size."""
+    p = plan(base=shipped("real.yaml"))
+    manifest = pd.read_csv(REPO / "workflow/manifests/allen-calcium.tsv.gz", sep="\t")
+    size = dict(zip(manifest["path"], manifest["size"] / 2**20, strict=True))
+    expected = {key: size[path] for key, path in p.calcium.sessions.items()}
+    assert dict(p.calcium.session_mb) == pytest.approx(expected)
+    assert p.calcium.largest_mb(p.calcium.mice) == pytest.approx(max(expected.values()))
+    scenes = max(expected[key] for key in p.calcium.scene_mice)
+    assert p.calcium.largest_mb(p.calcium.scene_mice) == pytest.approx(scenes)
+    assert scenes < p.calcium.largest_mb(p.calcium.mice)  # the StimB files are not the largest
+    assert plan().calcium.largest_mb(plan().calcium.mice) == 0  # simulated: known at run time
 
 
 # Every cross-key config error: the overlay on config/config.yaml (or a shipped config),

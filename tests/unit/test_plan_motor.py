@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from brainlatent import ConfigError
 
+from ..conftest import REPO
 from .test_plan import plan
 
 
@@ -42,6 +44,14 @@ def test_download_selects_center_out_sessions_per_monkey():
     assert len(c.sessions) == 53 and len(m.sessions) == 22
     first = next(iter(c.downloads.items()))
     assert first == ("sub-C_ses-CO-20131003", "sub-C/sub-C_ses-CO-20131003_behavior+ecephys.nwb")
+    # each cohort's largest file, for its sessions' SLURM array (one memory for every task)
+    manifest = pd.read_csv(REPO / "workflow/manifests/motor-cortex.tsv.gz", sep="\t")
+    size = dict(zip(manifest["path"], manifest["size"] / 2**20, strict=True))
+    for cohort in (c, m):
+        expected = max(size[path] for path in cohort.downloads.values())
+        assert cohort.largest_mb == pytest.approx(expected)
+    assert c.largest_mb != m.largest_mb
+    assert plan().motor.cohorts["sub-S"].largest_mb == 0  # simulated: written by the run
 
 
 def test_download_by_manifest_paths_and_unknown_paths():
@@ -87,6 +97,17 @@ def test_your_chronic_sessions_become_a_cohort_with_its_own_figure():
     assert cohort.figure == "motor_cross_session_monkey_p"
     assert p.built_figures == ("motor_cross_session_monkey_p",)
     assert set(p.motor_cohorts) == {"sub-S", "monkey_p"}
+    assert cohort.largest_mb == 0  # none of these files exists: their jobs will say so
+
+
+def test_your_sessions_sizes_are_read_for_the_slurm_array(tmp_path):
+    sessions = []
+    for day, size in (("day01", 3_000), ("day08", 5_000), ("day30", 4_000), ("day60", 1_000)):
+        path = tmp_path / f"{day}.nwb"
+        path.write_bytes(bytes(size))
+        sessions.append(str(path))
+    p = plan({"recordings": {"monkey_p": {"source": "file", "sessions": sessions}}})
+    assert p.recording_cohorts["monkey_p"].largest_mb == pytest.approx(5_000 / 2**20)
 
 
 def test_chronic_sessions_need_file_source_and_distinct_names():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 import pytest
 
 from .test_workflow import copy_project, snakemake
@@ -44,6 +45,30 @@ def test_real_config_plans_every_download_with_no_data(tmp_path):
     assert "simulate_things_meg" not in counts and "simulate_god_fmri" not in counts
     assert "simulate_motor_sessions" not in counts
     assert not (project / "results").exists() and not (project / "data").exists()
+    # The profile's array rules (slurm-array-jobs): SLURM gives every task of an array the
+    # first job's request, so each job of a rule (of a monkey) asks for its largest session's.
+    memory: dict[str, set[int]] = {}
+    for block in re.split(r"^(?=rule \w+:$)", result.stdout, flags=re.MULTILINE):
+        rule = re.match(r"rule (\w+):", block)
+        if rule and rule[1] in ("preprocess_calcium", "preprocess_scenes", "bin_motor_trials"):
+            cohort = re.search(r"^    wildcards: cohort=([^,\n]+)", block, re.MULTILINE)
+            mem = re.search(r"^    resources: .*?mem_mb=(\d+)", block, re.MULTILINE)
+            assert mem, f"no memory request known before the run:\n{block[:1500]}"
+            key = f"{rule[1]}/{cohort[1]}" if cohort else rule[1]
+            memory.setdefault(key, set()).add(int(mem[1]))
+    allen = pd.read_csv(project / "workflow/manifests/allen-calcium.tsv.gz", sep="\t")
+    motor = pd.read_csv(project / "workflow/manifests/motor-cortex.tsv.gz", sep="\t")
+    motor = motor[motor["path"].str.contains("_ses-CO-")]
+
+    def request(rows):  # common.smk: 1,000 MB + 3 x the file (MiB), first attempt
+        return {int(1000 + 3 * rows["size"].max() / 2**20)}
+
+    assert memory == {
+        "preprocess_calcium": request(allen),
+        "preprocess_scenes": request(allen[allen["path"].str.contains("-StimB_")]),
+        "bin_motor_trials/sub-C": request(motor[motor["path"].str.startswith("sub-C/")]),
+        "bin_motor_trials/sub-M": request(motor[motor["path"].str.startswith("sub-M/")]),
+    }
 
 
 def test_real_laptop_config_plans_its_subset_with_no_data(tmp_path):

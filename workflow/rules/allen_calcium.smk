@@ -55,7 +55,9 @@ rule preprocess_calcium:
     conda:
         "../../envs/calcium.yaml"
     resources:
-        mem_mb=mem_from_inputs(3, 1000),  # dF/F, templates
+        mem_mb=mem_from_largest_input(  # dF/F, templates
+            3, 1000, PLAN.calcium.largest_mb(PLAN.calcium.mice)
+        ),
     shell:
         "python {input.script} --nwb {input.nwb:q} --neural {output.neural:q}"
         " --labels {output.labels:q} --info {output.info:q} > {log} 2>&1"
@@ -288,7 +290,9 @@ rule preprocess_scenes:
     conda:
         "../../envs/calcium.yaml"
     resources:
-        mem_mb=mem_from_inputs(3, 1000),
+        mem_mb=mem_from_largest_input(
+            3, 1000, PLAN.calcium.largest_mb(PLAN.calcium.scene_mice)
+        ),
     params:
         size=lambda wildcards: (
             f"--image-size {CALCIUM['daenr']['image_size']}"

@@ -121,6 +121,22 @@ def mem_from_inputs(factor, base_mb):
     return mem_mb
 
 
+def mem_from_largest_input(factor, base_mb, largest_mb):
+    """``mem_from_inputs`` for the rules the SLURM profile sends as job arrays
+    (`slurm-array-jobs`): the plugin gives every task of an array the resources of the
+    first job in it, so each job asks for what the rule's largest input needs.
+    ``largest_mb`` (MiB, or a function of the wildcards giving it): that input's size as the
+    plan knows it before the run (the manifest, your own files); where it knows none
+    (simulated data, of one size), the job's own input."""
+
+    def mem_mb(wildcards, input, attempt):
+        largest = largest_mb(wildcards) if callable(largest_mb) else largest_mb
+        size = largest if largest > 0 else input_size_mb(input)
+        return on_retry(base_mb + factor * size, attempt)
+
+    return mem_mb
+
+
 # Pretrained image models hold their weights and a batch of images (MB).
 IMAGE_MODEL_MEM_MB = {"vgg19": 4000, "clip": 8000, "dinov2": 16000}
 
