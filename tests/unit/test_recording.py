@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 import warnings
 from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace as Stub
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.decomposition import PCA
+from sklearn.metrics import r2_score
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
 from brainlatent.datasets import simulate_place_cells as sim
-from brainlatent.datasets.recording import read_recording
+from brainlatent.datasets.recording import (
+    Recording,
+    distance_groups,
+    position_groups,
+    read_recording,
+)
 from brainlatent.decoding import behavior as bd
 from brainlatent.errors import DataError
 
@@ -676,6 +687,178 @@ def test_cebra_behavior_decodes_position_better_than_pca(files):
     assert error["cebra_behavior"] < 0.25 * error["chance"], error
     assert accuracy["cebra_behavior"] > accuracy["chance"] + 0.2, accuracy
     assert table.loc[table["method"] == "pca", "seed"].isna().all()
+
+
+# --- decoding pinned against independent computations -------------------------------------
+
+
+def _skewed_blocks():
+    """Training and held-out behaviour whose median, mean and majority all differ between the
+    blocks: an exponential x and y (mean far from median), a class code with a clear training
+    majority that is the held-out block's minority."""
+    gen = np.random.default_rng(7)
+    train = np.column_stack(
+        [gen.exponential(1.0, 120), gen.exponential(2.0, 120), np.r_[[1] * 70, [0] * 30, [2] * 20]]
+    )
+    test = np.column_stack(
+        [gen.exponential(1.0, 40) + 1, gen.exponential(2.0, 40), np.r_[[1] * 8, [0] * 20, [2] * 12]]
+    )
+    return train, test
+
+
+def test_chance_rows_are_the_training_median_and_majority_by_hand():
+    """The chance floor is computed from the training block alone: its median (not mean), its
+    majority class, and the point of the medians for an x-y position."""
+    train, test = _skewed_blocks()
+    rows = bd.chance_rows(train, test, ["x", "y", "c"], [False, False, True], {"xy": [0, 1]})
+    value = {(r["label"], r["metric"]): r["value"] for r in rows}
+    guess = np.median(train[:, :2], axis=0)
+    assert value[("x", "median_abs_error")] == pytest.approx(
+        np.median(np.abs(test[:, 0] - guess[0]))
+    )
+    assert value[("y", "r2")] == pytest.approx(r2_score(test[:, 1], np.full(40, guess[1])))
+    assert value[("c", "accuracy")] == pytest.approx(8 / 40)  # the training majority, class 1
+    distance = np.median(np.linalg.norm(test[:, :2] - guess, axis=1))
+    assert value[("xy", "median_distance_error")] == pytest.approx(distance)
+
+
+def test_knn_decode_is_sklearns_cosine_knn_scored_by_hand():
+    """Each column's rows are those of sklearn's cosine kNN fitted on the training embedding:
+    median absolute error, R² of the truth against the prediction, accuracy."""
+    train, test = _skewed_blocks()
+    gen = np.random.default_rng(8)
+    E_train, E_test = (
+        gen.normal(size=(120, 4)) + train[:, :1],
+        gen.normal(size=(40, 4)) + test[:, :1],
+    )
+    names, discrete = ["x", "y", "c"], [False, False, True]
+    rows = bd.knn_decode(E_train, train, E_test, test, names, discrete, n_neighbors=5)
+    value = {(r["label"], r["metric"]): r["value"] for r in rows}
+    for j, name in enumerate(names[:2]):
+        knn = KNeighborsRegressor(n_neighbors=5, metric="cosine").fit(E_train, train[:, j])
+        predicted = knn.predict(E_test)
+        assert value[(name, "median_abs_error")] == pytest.approx(
+            np.median(np.abs(predicted - test[:, j]))
+        )
+        assert value[(name, "r2")] == pytest.approx(r2_score(test[:, j], predicted))
+        assert r2_score(predicted, test[:, j]) != pytest.approx(
+            value[(name, "r2")]
+        )  # not symmetric
+    knn = KNeighborsClassifier(n_neighbors=5, metric="cosine").fit(E_train, train[:, 2].astype(int))
+    assert value[("c", "accuracy")] == pytest.approx(np.mean(knn.predict(E_test) == test[:, 2]))
+
+
+def test_distance_rows_are_the_median_euclidean_distance_and_need_every_column():
+    """Distances 5, 1, 10 and 0 (3-4-5 and 6-8-10 triangles): median 3, not the mean 4 or the
+    median of the summed axis errors 4; a group with an undecoded (discrete) column is refused."""
+    true = np.zeros((4, 3))
+    predicted = np.array([[3.0, 4, 0], [0, 1, 0], [6, 8, 0], [0, 0, 0]])
+    assert bd.distance_rows({"p": [0, 1]}, predicted, true) == [
+        {"label": "p", "metric": "median_distance_error", "value": 3.0}
+    ]
+    predicted[:, 2] = np.nan  # knn_decode leaves discrete columns undecoded
+    with pytest.raises(ValueError, match=r"position 'q': columns \[0, 2\] were not all decoded"):
+        bd.distance_rows({"q": [0, 2]}, predicted, true)
+
+
+def test_pca_projects_the_held_out_block_with_the_training_blocks_components():
+    """The held-out block is transformed by the PCA fitted on the training block, never by one
+    fitted on itself."""
+    gen = np.random.default_rng(3)
+    train, test = gen.normal(size=(200, 6)), gen.normal(size=(50, 6)) * np.arange(1, 7)
+    E_train, E_test = bd.embed("pca", train, test, np.zeros((200, 1)), [False], pca_dim=2)
+    pca = PCA(n_components=2, svd_solver="full").fit(train)
+    np.testing.assert_allclose(E_train, pca.transform(train), atol=1e-5)
+    np.testing.assert_allclose(E_test, pca.transform(test), atol=1e-5)
+
+
+def test_cebra_is_fitted_on_the_training_blocks_own_behaviour(monkeypatch):
+    """CEBRA-Behavior's labels are the training block's behaviour, sample for sample with its
+    input (a shift by one bin would pair each bin with its neighbour's position)."""
+    gen = np.random.default_rng(4)
+    behavior = np.column_stack([np.cumsum(gen.normal(size=300)), gen.integers(0, 2, 300)])
+    rec = _recording(
+        gen.poisson(1.0, (300, 5)), behavior, ("position", "direction"), ("direction",)
+    )
+    seen = {}
+
+    class Model:
+        def transform(self, x):
+            return np.asarray(x)[:, :2]
+
+    def fit_cebra(kind, neural, continuous, discrete, **kw):
+        seen.update(kind=kind, neural=neural, continuous=continuous, discrete=discrete)
+        return Model()
+
+    monkeypatch.setattr(bd, "fit_cebra", fit_cebra)
+    monkeypatch.setattr(bd, "method_device", lambda *_: "cpu")  # neither imports torch
+    monkeypatch.setitem(sys.modules, "brainlatent.models.cebra_models", Stub(MAX_ITERATIONS=9))
+    fitted = bd.fit_recording_embedding(rec, "cebra_behavior", 0)
+    split = bd.split_index(300)
+    assert seen["kind"] == "behavior" and len(fitted.train) == split and fitted.iterations == 9
+    np.testing.assert_array_equal(seen["neural"], rec.neural[:split])
+    np.testing.assert_array_equal(seen["continuous"][:, 0], behavior[:split, 0].astype(np.float32))
+    np.testing.assert_array_equal(seen["discrete"], behavior[:split, 1])
+
+
+def test_the_standard_decoders_get_the_whole_training_block(monkeypatch):
+    """decode_standard is handed the recording split at the same sample as the embeddings."""
+    from brainlatent.decoding import population
+
+    gen = np.random.default_rng(5)
+    rec = _recording(gen.poisson(1.0, (250, 3)), np.cumsum(gen.normal(size=(250, 1)), 0))
+    seen = {}
+
+    def decode_standard(X_train, y_train, X_test, y_test, *args, **kw):
+        seen.update(X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test)
+        return []
+
+    monkeypatch.setattr(population, "decode_standard", decode_standard)
+    result = bd.decode_behavior(rec, ["bayesian"], log=lambda _: None)
+    split = result.split
+    assert split == 200
+    for name, part in (("X", rec.neural), ("y", rec.behavior)):
+        np.testing.assert_array_equal(seen[f"{name}_train"], part[:split])
+        np.testing.assert_array_equal(seen[f"{name}_test"], part[split:])
+
+
+def test_one_negative_sample_keeps_the_bayesian_decoder_out():
+    """Counts are never negative: a single negative value is not spike counts."""
+    gen = np.random.default_rng(6)
+    neural = gen.poisson(1.0, (250, 3)).astype(np.float32)
+    neural[10, 1] = -1.0
+    rec = _recording(neural, np.cumsum(gen.normal(size=(250, 1)), 0))
+    with pytest.raises(DataError, match=r"negative values.*leave 'bayesian' out"):
+        bd.decode_behavior(rec, ["bayesian"], log=lambda _: None)
+
+
+def test_two_series_of_one_name_stay_two_positions():
+    """A head's and a body's ``pos`` (x, y each) are two distance groups: the second is named
+    by its columns, never written over the first."""
+    names = ("a_x", "a_y", "b_x", "b_y", "dir")
+    series = ("head/pos", "head/pos", "body/pos", "body/pos", "dir")
+    assert distance_groups(names, ("dir",), series) == {"pos": [0, 1], "b_x+b_y": [2, 3]}
+    assert position_groups(names, ("dir",), series) == [[0, 1], [2, 3]]
+
+
+def test_a_sample_with_any_column_lost_is_dropped(tmp_path):
+    """Tracking lost in one column (y) makes the sample undecodable as a position: it goes."""
+    gen = np.random.default_rng(9)
+    behavior = gen.normal(size=(300, 2))
+    behavior[100:110, 1] = np.nan
+    path = _npz(tmp_path / "y.npz", neural=gen.poisson(1.0, (300, 2)), behavior=behavior, rate=10.0)
+    with pytest.warns(UserWarning, match=r"10 of 300 samples dropped"):
+        rec = read_recording(path)
+    assert len(rec.neural) == 290
+    np.testing.assert_array_equal(rec.behavior, np.delete(behavior, np.s_[100:110], axis=0))
+
+
+def _recording(neural, behavior, names=("position",), discrete=()):
+    return Recording(
+        neural=np.asarray(neural, np.float32), behavior=np.asarray(behavior, np.float64),
+        behavior_names=tuple(names), discrete=tuple(discrete), rate=40.0,
+        timestamps=np.arange(len(neural)) / 40.0, path=Path("synthetic.npz"),
+    )  # fmt: skip
 
 
 # --- figure --------------------------------------------------------------------------------

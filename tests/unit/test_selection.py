@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
 from brainlatent.datasets import simulate_place_cells as sim
 from brainlatent.datasets.recording import read_recording
@@ -265,3 +266,54 @@ def test_the_callback_leaves_the_fit_bit_identical(recording, capsys):
     assert "fit demo" in err and "60/60" in err
     with pytest.raises(ValueError, match="callback_every must be a positive"):
         embed(callback=lambda *_: None)
+
+
+# --- curves pinned against independent computations -----------------------------------------
+
+
+def test_a_raw_curve_is_sklearns_knn_fitted_on_the_fit_part_scoring_the_tail():
+    """Each row of a raw curve by hand: kNN fitted on the training block's first 75 %, scoring
+    its last 25 % (median absolute error, accuracy); the criterion is the first continuous
+    column alone, never the second (another unit)."""
+    gen = np.random.default_rng(0)
+    position = np.cumsum(gen.normal(size=400))
+    speed = np.abs(gen.normal(size=400)) * 100  # cm/s: errors far above the position's
+    code = (position > np.median(position)).astype(float)
+    neural = gen.poisson(2.0, size=(400, 6)) + position[:, None] * np.arange(6) / 5
+    behavior = np.column_stack([code, position, speed])
+    table = sel.validation_curve(
+        neural, behavior, ["side", "position", "speed"], [True, False, False], 40.0,
+        method="raw", validation_fraction=0.25, n_neighbors=7,
+    )  # fmt: skip
+    value = table.set_index("label")["value"]
+    fit, tail = neural[:300].astype(np.float32), neural[300:].astype(np.float32)
+    for j, name in ((1, "position"), (2, "speed")):
+        knn = KNeighborsRegressor(n_neighbors=7, metric="cosine").fit(fit, behavior[:300, j])
+        error = np.median(np.abs(knn.predict(tail) - behavior[300:, j]))
+        assert value[name] == pytest.approx(error)
+    knn = KNeighborsClassifier(n_neighbors=7, metric="cosine").fit(fit, code[:300].astype(int))
+    assert value["side"] == pytest.approx(np.mean(knn.predict(tail) == code[300:]))
+    assert table.loc[table["criterion"], "label"].tolist() == ["position"]
+
+
+def test_choose_breaks_a_tie_on_the_width_before_the_iterations():
+    """Less smoothing wins a tie even when it took more iterations."""
+    choice, _ = sel.choose(curve([(0.5, 250, 0.1), (0.1, 500, 0.1)]))
+    assert (choice.smoothing_s, choice.iterations) == (0.1, 500)
+
+
+def test_input_blocks_refuse_a_width_that_is_not_a_number():
+    counts = np.ones((50, 2), dtype=np.float32)
+    for width in (np.nan, np.inf):
+        with pytest.raises(ValueError, match="input smoothing must be finite and >= 0"):
+            sel.input_blocks(counts, 40.0, width, 25)
+
+
+def test_auto_fits_with_the_chosen_iteration_count():
+    """The iteration count chosen on the validation tail replaces the configured one."""
+    curves = curve([(0.0, 100, 0.3), (0.1, 200, 0.1), (0.1, 400, 0.2)])
+    sigma, params, table = bd.resolve_input(
+        "auto", {"max_iterations": 400, "batch_size": 64}, curves, log=lambda _: None
+    )
+    assert (sigma, params) == (0.1, {"max_iterations": 200, "batch_size": 64})
+    assert table["chosen"].tolist() == [False, True, False]
