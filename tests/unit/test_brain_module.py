@@ -461,6 +461,118 @@ def test_clone_and_get_params_round_trip():
     assert not hasattr(cloned, "model_")
 
 
+def test_clip_loss_matches_a_hand_written_info_nce():
+    """Against numpy: logits = (1/τ) cos(z_i, y_j); each row's soft target spreads evenly over
+    the rows of its image; the loss is the mean of the brain→image (rows) and image→brain
+    (columns) cross-entropies. Scales above 100 are clamped, as in CLIP."""
+    gen = np.random.default_rng(0)
+    z, y = gen.standard_normal((7, 5)), gen.standard_normal((7, 5))
+    groups = np.array([0, 1, 2, 0, 3, 1, 4])
+    y[3], y[5] = y[0], y[1]  # repeats of an image share its embedding
+
+    def info_nce(scale):
+        zn = z / np.linalg.norm(z, axis=1, keepdims=True)
+        yn = y / np.linalg.norm(y, axis=1, keepdims=True)
+        logits = min(scale, 100.0) * zn @ yn.T
+        same = (groups[:, None] == groups[None]).astype(float)
+        target = same / same.sum(axis=1, keepdims=True)
+
+        def cross_entropy(a):
+            log_p = a - a.max(axis=1, keepdims=True)
+            log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
+            return -(target * log_p).sum(axis=1).mean()
+
+        return 0.5 * (cross_entropy(logits) + cross_entropy(logits.T))
+
+    for scale in (10.0, 250.0):
+        got = clip_loss(
+            torch.from_numpy(z), torch.from_numpy(y), torch.from_numpy(groups),
+            torch.tensor(np.log(scale), dtype=torch.float64),
+        )  # fmt: skip
+        np.testing.assert_allclose(float(got), info_nce(scale), rtol=1e-10)
+
+
+def test_logged_losses_are_the_clip_weighted_sum(fitted):
+    """loss = clip_weight · CLIP + (1 - clip_weight) · MSE, for training and validation."""
+    h, w = fitted.history_, fitted.clip_weight
+    for part in ("train", "val"):
+        expected = w * h[f"{part}_clip"] + (1 - w) * h[f"{part}_mse"]
+        np.testing.assert_allclose(h[f"{part}_loss"], expected, rtol=1e-5)
+
+
+TINY_PROBLEM = dict(
+    n_spatial=4, hidden=4, n_blocks=1, n_freqs=2, batch_size=8, max_epochs=1, patience=5,
+    val_fraction=0.3, num_threads=1, random_state=0, progress=False,
+)  # fmt: skip
+
+
+def _tiny_problem(seed=0):
+    """24 images seen by 2 subjects each (48 trials), 6 sensors, 10 samples."""
+    rng = np.random.default_rng(seed)
+    Y = rng.standard_normal((24, 3)).astype(np.float32)
+    X = rng.standard_normal((48, 6, 10)).astype(np.float32)
+    X[:, :3] += 2 * np.tile(Y, (2, 1))[:, :, None]
+    return X, np.tile(Y, (2, 1)), np.repeat([0, 1], 24), rng.uniform(0, 1, (6, 2))
+
+
+def test_fit_does_not_depend_on_the_units_of_the_targets():
+    """Targets are standardised before training: 10 · Y + 3 trains the same network (to
+    rounding, which Adam's first steps amplify to ~0.02 here; a wrong standardisation
+    moves outputs by ~1), ``predict`` is unchanged and ``predict_mse`` is in the new units."""
+    X, Y, subjects, positions = _tiny_problem()
+    params = {**TINY_PROBLEM, "lr": 1e-2}
+    one = BrainModuleDecoder(**params).fit(X, Y, subjects, positions)
+    other = BrainModuleDecoder(**params).fit(X, 10 * Y + 3, subjects, positions)
+    np.testing.assert_allclose(other.predict(X, subjects), one.predict(X, subjects), atol=0.05)
+    np.testing.assert_allclose(
+        other.predict_mse(X, subjects), 10 * one.predict_mse(X, subjects) + 3, atol=0.5
+    )
+
+
+def test_validation_images_are_never_trained_on():
+    """Changing the trials of one image changes the training loss when the image is in the
+    training split; when it is in the validation split (all its trials, every subject's),
+    it changes neither the training loss nor the fitted weights (no leak through the
+    split, nor through batch-norm statistics gathered while validating)."""
+    X, Y, subjects, positions = _tiny_problem()
+    base = BrainModuleDecoder(**TINY_PROBLEM).fit(X, Y, subjects, positions)
+    validation = 0
+    for image in range(8):
+        changed = X.copy()
+        changed[[image, image + 24]] += 3.0
+        est = BrainModuleDecoder(**TINY_PROBLEM).fit(changed, Y, subjects, positions)
+        if est.history_["train_loss"][0] == base.history_["train_loss"][0]:
+            validation += 1
+            assert est.history_["val_loss"][0] != base.history_["val_loss"][0]
+            np.testing.assert_array_equal(est.predict(X, subjects), base.predict(X, subjects))
+    assert 0 < validation < 8  # both splits were probed
+
+
+def test_fourier_features_match_their_formula():
+    """cos and sin of 2π(k x + l y) / 1.4 for k, l < n_freqs: both coordinates count."""
+    from brainlatent.models.brain_module import fourier_features
+
+    positions = torch.tensor([[0.1, 0.7], [0.9, 0.2], [0.4, 0.4]], dtype=torch.float64)
+    got = fourier_features(positions, 3).numpy()
+    kx, ky = np.meshgrid(np.arange(3), np.arange(3), indexing="ij")
+    p = positions.numpy()
+    phase = 2 * np.pi * (kx.ravel() * p[:, :1] + ky.ravel() * p[:, 1:]) / 1.4
+    np.testing.assert_allclose(got, np.concatenate([np.cos(phase), np.sin(phase)], axis=1))
+
+
+def test_random_state_alone_sets_the_fit():
+    """The fit draws from torch's RNG seeded by random_state, not from whatever state the
+    caller's global RNG is in (which a fit leaves alone)."""
+    X, Y, subjects, positions = _tiny_problem()
+    predictions = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        est = BrainModuleDecoder(**TINY_PROBLEM).fit(X, Y, subjects, positions)
+        predictions.append(est.predict(X, subjects))
+        assert torch.initial_seed() == global_seed
+    np.testing.assert_array_equal(predictions[0], predictions[1])
+
+
 # sklearn.utils.estimator_checks is not run: those checks feed 2-D (n_samples,
 # n_features) arrays and 1-D targets, whereas this estimator requires 3-D
 # epochs (n, channels, times) and 2-D embedding targets with distinct images.

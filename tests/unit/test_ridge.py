@@ -117,3 +117,10 @@ def test_smallest_penalty_is_chosen_for_noiseless_targets():
     Y = X[:, :3] @ gen.standard_normal((3, 2))
     decoder = RidgeDecoder(alphas=np.logspace(-1, 7, 17)).fit(X, Y)
     np.testing.assert_allclose(decoder.alpha_, [0.1, 0.1])
+
+
+def test_default_penalties_are_two_per_decade_from_0_1_to_1e7():
+    """The documented default grid: a coarser one changes every default penalty choice."""
+    from brainlatent.models.ridge import DEFAULT_ALPHAS
+
+    np.testing.assert_allclose(DEFAULT_ALPHAS, 10 ** np.arange(-1, 7.25, 0.5), rtol=1e-12)

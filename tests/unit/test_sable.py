@@ -369,3 +369,129 @@ def test_variants_adapted_together_equal_each_adapted_alone(fitted, data):
         quick.adapt_together(x, [])
     with pytest.raises(ValueError, match="unknown adapt"):
         quick.adapt_together(x, [{"revers": False}])
+
+
+def test_loss_terms_match_their_formulas(fitted, data):
+    """_joint_terms against a hand computation from the same noise draw: g0 = mean + noise ·
+    s.d. (not variance), KL(q(g0) || N(0, I)) per trial spread over its bins, the Poisson NLL
+    summed over channels, and the behaviour MSE read ``behavior_lag`` bins back."""
+    counts, velocity = data
+    model, n, lag = fitted.model_, 8, fitted.behavior_lag
+    x = torch.from_numpy(counts[0][:n])
+    y = torch.from_numpy((velocity[0][:n] - fitted.velocity_mean_) / fitted.velocity_scale_)
+    noise = torch.randn(n, fitted.g0_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        batch = _Batch(model.read_in[0], model.read_out[0], x, y, noise)
+        ((nll, kl, beh, factors, _),) = _joint_terms(model, [batch])
+        mean, logvar = model.encode(x, 0)
+        expected = model.generate(mean + noise * torch.exp(0.5 * logvar), x.shape[1])
+        log_rates = model.read_out[0](expected).double().numpy()
+    torch.testing.assert_close(factors, expected)
+    mean, logvar = mean.double().numpy(), logvar.double().numpy()
+    kl_trial = 0.5 * (mean**2 + np.exp(logvar) - 1 - logvar).sum(axis=1)
+    np.testing.assert_allclose(float(kl), kl_trial.mean() / x.shape[1], rtol=1e-5)
+    poisson = np.exp(log_rates) - counts[0][:n] * log_rates
+    np.testing.assert_allclose(float(nll), poisson.sum(-1).mean(), rtol=1e-5)
+    f = expected.double().numpy()
+    lagged = f[:, np.maximum(np.arange(f.shape[1]) - lag, 0)]  # bin t reads bin t - lag
+    w, b = (p.detach().double().numpy() for p in (model.behavior.weight, model.behavior.bias))
+    mse = np.mean((lagged @ w.T + b - y.double().numpy()) ** 2)
+    np.testing.assert_allclose(float(beh), mse, rtol=1e-5)
+
+
+def test_the_posterior_reads_both_directions_of_the_encoder(fitted, data):
+    """q(g0) comes from the forward GRU's last state and the backward GRU's state at the
+    first bin (its last), i.e. from the whole trial read both ways."""
+    counts, _ = data
+    model = fitted.model_
+    x = torch.from_numpy(counts[1][:6])
+    with torch.no_grad():
+        inputs = model.read_in[1](model.encoder_input(x))
+        outputs, _ = model.encoder(inputs)
+        h = fitted.hidden
+        ends = torch.cat([outputs[:, -1, :h], outputs[:, 0, h:]], dim=1)
+        mean, logvar = model.posterior(ends).chunk(2, dim=1)
+        got_mean, got_logvar = model.encode(x, 1)
+    torch.testing.assert_close(got_mean, mean)
+    torch.testing.assert_close(got_logvar, logvar.clamp(-10, 5))
+
+
+def test_predictions_follow_the_units_of_the_velocity(data):
+    """Velocity is standardised inside: fitting on 3 · v + 5 instead of v trains the same
+    network (to rounding) and predicts 3 · prediction + 5."""
+    counts, velocity = data
+    quick = {**TINY, "max_epochs": 2}
+    x = [c[:40] for c in counts[:2]]
+    one = SABLE(**quick).fit(x, [v[:40] for v in velocity[:2]])
+    other = SABLE(**quick).fit(x, [3 * v[:40] + 5 for v in velocity[:2]])
+    held_out = counts[0][N_TRAIN:]
+    expected = 3 * one.predict(held_out, session=0) + 5
+    np.testing.assert_allclose(other.predict(held_out, session=0), expected, rtol=1e-3, atol=1e-3)
+
+
+def test_the_new_read_out_starts_at_the_new_sessions_mean_rates(fitted, data):
+    """Before any adaptation step, the new read-out's offsets are shifted so that each
+    channel's mean inferred rate is the new session's mean count."""
+    counts, _ = data
+    x = counts[-1][:N_TRAIN]
+    start = copy.deepcopy(fitted).set_params(adapt_epochs=0).adapt(x)
+    assert start.adapt_history_.empty
+    observed = np.maximum(x.mean(axis=(0, 1)), 1e-3)
+    np.testing.assert_allclose(start.rates(x).mean(axis=(0, 1)), observed, rtol=1e-4)
+
+
+def test_the_posterior_bank_reads_each_session_through_its_own_read_in(fitted, data):
+    """The reverse step samples g0 from the training trials' posteriors: each session's
+    trials encoded through that session's read-in, in session order."""
+    counts, _ = data
+    for s in range(fitted.n_train_sessions_):
+        with torch.no_grad():
+            mean, logvar = fitted.model_.encode(torch.from_numpy(counts[s][:N_TRAIN]), s)
+        rows = slice(s * N_TRAIN, (s + 1) * N_TRAIN)
+        np.testing.assert_allclose(fitted.g0_mean_[rows], mean.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(fitted.g0_logvar_[rows], logvar.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_behaviour_mmd_matches_a_hand_computation():
+    """MMD² = mean k(a, a) - 2 mean k(a, r) + mean k(r, r), k a sum of Gaussians
+    exp(-d² / (2 w²)); zero for the reference against itself."""
+    from brainlatent.models.sable import _kernel, _mmd_to
+
+    gen = np.random.default_rng(0)
+    a, ref = gen.standard_normal((12, 6)), gen.standard_normal((20, 6)) + 0.5
+    widths = np.array([0.5, 2.0])
+
+    def k(u, v):
+        d2 = ((u[:, None] - v[None]) ** 2).sum(-1)[..., None]
+        return np.exp(-d2 / (2 * widths**2)).sum(-1).mean()
+
+    a_t, ref_t, w_t = (torch.from_numpy(v) for v in (a, ref, widths))
+    bank = (ref_t, w_t, _kernel(ref_t, ref_t, w_t))
+    idx = np.arange(len(ref))
+    expected = k(a, a) - 2 * k(a, ref) + k(ref, ref)
+    np.testing.assert_allclose(float(_mmd_to(a_t, bank, idx)), expected, rtol=1e-6)
+    assert abs(float(_mmd_to(ref_t, bank, idx))) < 1e-9
+
+
+def test_the_adaptations_random_draws_follow_random_state(fitted, data):
+    """Each random_state gives the adaptation its own torch draws (g0's noise, the reverse
+    step's samples), the same one the same draws."""
+    x = data[0][-1][:20]
+    draws = []
+    for seed in (0, 0, 1):
+        run = copy.deepcopy(fitted).set_params(random_state=seed)._adaptation(x)
+        draws.append(torch.randn(4, generator=run.generator))
+    assert torch.equal(draws[0], draws[1]) and not torch.equal(draws[0], draws[2])
+
+
+def test_the_reverse_step_samples_counts_through_the_new_read_out(fitted, data):
+    """The reverse (sleep) step's counts are Poisson draws from the new session's rates (its
+    own read-out on the sampled trajectories), not from a training session's read-out."""
+    x = data[0][-1][:N_TRAIN]
+    run = fitted._adaptation(x)
+    trajectories, sampled = run._reverse_draw(1000, x.shape[1])
+    with torch.no_grad():
+        rates = torch.exp(run.new.model_.read_out[run.new.adapted_session_](trajectories))
+    np.testing.assert_allclose(
+        sampled.mean(dim=(0, 1)), rates.mean(dim=(0, 1)), rtol=0.05, atol=5e-3
+    )
