@@ -124,3 +124,28 @@ def test_default_penalties_are_two_per_decade_from_0_1_to_1e7():
     from brainlatent.models.ridge import DEFAULT_ALPHAS
 
     np.testing.assert_allclose(DEFAULT_ALPHAS, 10 ** np.arange(-1, 7.25, 0.5), rtol=1e-12)
+
+
+@pytest.mark.parametrize("design", ["repeated trials", "low rank"])
+def test_leave_one_out_matches_scikit_learn_on_rank_deficient_data(design):
+    """Fewer trials than features and centred data of rank < n - 1 (each trial twice, or
+    5 latent dimensions): the Gram matrix's null space then holds more than the constant
+    vector, which must still be the one dropped for the intercept (it was not: penalties
+    off by up to 4 decades)."""
+    from sklearn.linear_model import RidgeCV
+
+    alphas = np.logspace(-1, 7, 17)
+    for seed in range(8):
+        gen = np.random.default_rng(seed)
+        if design == "repeated trials":
+            X = np.tile(gen.standard_normal((15, 60)), (2, 1)).astype(np.float32)
+        else:
+            X = (gen.standard_normal((30, 5)) @ gen.standard_normal((5, 60))).astype(np.float32)
+        Y = (X @ gen.standard_normal((60, 4)) / 10 + gen.standard_normal((30, 4))).astype(
+            np.float32
+        )
+        reference = RidgeCV(alphas=alphas, alpha_per_target=True).fit(X, Y)
+        decoder = RidgeDecoder(alphas=alphas).fit(X, Y)
+        np.testing.assert_allclose(decoder.alpha_, reference.alpha_, err_msg=f"seed {seed}")
+        expected = (reference.predict(X[:5]) - decoder.y_mean_) / decoder.y_scale_
+        np.testing.assert_allclose(decoder.predict(X[:5]), expected, atol=1e-4)

@@ -145,10 +145,16 @@ def loo_ridge(
     Yc = np.asarray(Y - y_mean, dtype=np.float32)
     dual = n <= p
     if dual:  # the Gram matrix; U is a full basis of R^n
-        s, U = _eigh(blas.ssyrk(1.0, X))
-        # The constant vector spans the Gram matrix's null space (centred data) and is the
+        gram = blas.ssyrk(1.0, X)
+        # The constant vector is in the centred Gram matrix's null space and is the
         # intercept's: drop it, so the residual and 1 - leverage are sums of positive
-        # terms (no float32 cancellation at small penalties).
+        # terms (no float32 cancellation at small penalties). Where the data have rank
+        # < n - 1 the null space has more dimensions and eigh returns some mixture of them
+        # in its place, so its eigenvalue is first moved out, to -(largest diagonal entry).
+        largest = float(np.max(np.diagonal(gram)))
+        shift = (largest if largest > 0 else 1.0) / n
+        gram = blas.ssyr(-shift, np.ones(n, np.float32), a=gram, overwrite_a=True)
+        s, U = _eigh(gram)
         keep = np.arange(n) != np.argmax(np.abs(U.sum(axis=0)))
         s, U = s[keep], U[:, keep]
     else:  # the covariance, then U = X V / sqrt(s)
