@@ -281,9 +281,12 @@ def test_units_table_is_binned_into_the_counts_it_holds(session, files):
     np.testing.assert_array_equal(coarse.neural, session.counts[:2396].reshape(599, 4, 60).sum(1))
 
 
-def _nwb_with_units(path, spike_times, behaviour_t, position=None, extra=None, **columns):
+def _nwb_with_units(
+    path, spike_times, behaviour_t, position=None, extra=None, extra_t=None, **columns
+):
     """Units (with ``columns``: name -> one value per unit), a ``pos`` SpatialSeries
-    (``position``, else the timestamps themselves) and ``extra`` acquisition series."""
+    (``position``, else the timestamps themselves) and ``extra`` acquisition series (on
+    ``extra_t``, else on the position's clock)."""
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
     from pynwb.behavior import Position, SpatialSeries
 
@@ -296,7 +299,12 @@ def _nwb_with_units(path, spike_times, behaviour_t, position=None, extra=None, *
     data = behaviour_t.copy() if position is None else position
     for name, values in (extra or {}).items():
         nwbfile.add_acquisition(
-            TimeSeries(name=name, data=values, unit="a.u.", timestamps=behaviour_t)
+            TimeSeries(
+                name=name,
+                data=values,
+                unit="a.u.",
+                timestamps=behaviour_t if extra_t is None else extra_t,
+            )
         )
     module.add(
         Position(
@@ -499,6 +507,27 @@ def test_units_are_binned_only_where_spikes_and_behaviour_were_both_recorded(tmp
     run = read_recording(tmp_path / "day.nwb", neural="units", behavior=["pos"], bin_s=0.1)
     inside = sum(((s >= 1000) & (s < 1000 + 999 * 0.1)).sum() for s in spikes)
     assert run.neural.shape == (999, 3) and run.neural.sum() == inside > 890
+
+
+def test_units_are_binned_over_the_span_every_behaviour_series_covers(tmp_path):
+    """Position tracked over 0-10 s, a state logged once a second over 2-8 s: the bins are
+    laid from 2 to 8 s (the span both cover), not over the union of the two clocks."""
+    pos_t = np.arange(301) / 30  # 0-10 s at 30 Hz
+    state_t = np.arange(2.0, 9.0)  # 2-8 s at 1 Hz
+    spikes = [np.arange(0.003, 10, 0.037), np.arange(0.011, 10, 0.053)]
+    _nwb_with_units(
+        tmp_path / "two.nwb", spikes, pos_t, extra={"state": np.arange(7) % 2}, extra_t=state_t
+    )
+    rec = read_recording(
+        tmp_path / "two.nwb", neural="units", behavior=["pos", "state"], discrete=["state"],
+        bin_s=0.1,
+    )  # fmt: skip
+    edges = np.linspace(2.0, 8.0, 61)
+    np.testing.assert_allclose(rec.timestamps, edges[:-1] + 0.05)
+    expected = np.stack([np.histogram(s, edges)[0] for s in spikes], axis=1)
+    np.testing.assert_array_equal(rec.neural, expected)
+    np.testing.assert_allclose(rec.behavior[:, 0], rec.timestamps)  # pos = t
+    np.testing.assert_array_equal(rec.behavior[:, 1], np.round(rec.timestamps - 2) % 2)
 
 
 def test_lost_tracking_drops_its_samples_with_a_warning(tmp_path):
