@@ -145,17 +145,23 @@ def loo_ridge(
     Yc = np.asarray(Y - y_mean, dtype=np.float32)
     dual = n <= p
     if dual:  # the Gram matrix; U is a full basis of R^n
-        gram = blas.ssyrk(1.0, X)
         # The constant vector is in the centred Gram matrix's null space and is the
         # intercept's: drop it, so the residual and 1 - leverage are sums of positive
-        # terms (no float32 cancellation at small penalties). Where the data have rank
-        # < n - 1 the null space has more dimensions and eigh returns some mixture of them
-        # in its place, so its eigenvalue is first moved out, to -(largest diagonal entry).
-        largest = float(np.max(np.diagonal(gram)))
-        shift = (largest if largest > 0 else 1.0) / n
-        gram = blas.ssyr(-shift, np.ones(n, np.float32), a=gram, overwrite_a=True)
-        s, U = _eigh(gram)
-        keep = np.arange(n) != np.argmax(np.abs(U.sum(axis=0)))
+        # terms (no float32 cancellation at small penalties).
+        s, U = _eigh(blas.ssyrk(1.0, X))
+        drop = np.argmax(np.abs(U.sum(axis=0)))
+        if abs(U[:, drop].sum()) < 0.999 * np.sqrt(n):
+            # Rank < n - 1 (a trial repeated, trials in a subspace): the null space has
+            # more dimensions and eigh returned a mixture of them in the constant's place.
+            # Move the constant's eigenvalue out of it, to -(largest diagonal entry), and
+            # decompose again (full-rank data keep the first, bit for bit).
+            gram = blas.ssyrk(1.0, X)
+            largest = float(np.max(np.diagonal(gram)))
+            shift = (largest if largest > 0 else 1.0) / n
+            gram = blas.ssyr(-shift, np.ones(n, np.float32), a=gram, overwrite_a=True)
+            s, U = _eigh(gram)
+            drop = np.argmax(np.abs(U.sum(axis=0)))
+        keep = np.arange(n) != drop
         s, U = s[keep], U[:, keep]
     else:  # the covariance, then U = X V / sqrt(s)
         s, V = _eigh(blas.ssyrk(1.0, X, trans=1))
