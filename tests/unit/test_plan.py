@@ -245,7 +245,8 @@ def test_session_sizes_come_from_the_manifest_for_the_slurm_arrays():
     scenes = max(expected[key] for key in p.calcium.scene_mice)
     assert p.calcium.largest_mb(p.calcium.scene_mice) == pytest.approx(scenes)
     assert scenes < p.calcium.largest_mb(p.calcium.mice)  # the StimB files are not the largest
-    assert plan().calcium.largest_mb(plan().calcium.mice) == 0  # simulated: known at run time
+    simulated = plan().calcium
+    assert simulated.largest_mb(simulated.mice) == 0  # known only at run time
 
 
 # Every cross-key config error: the overlay on config/config.yaml (or a shipped config),
