@@ -235,7 +235,7 @@ def test_download_mode_reads_the_manifest_and_names_recordings_after_files():
 
 def test_session_sizes_come_from_the_manifest_for_the_slurm_arrays():
     """The per-session rules go to SLURM as arrays whose tasks all get one memory request
-    (common.smk, mem_from_largest_input): the plan knows each selected file's size."""
+    (common.smk, mem_from_inputs with largest_mb): the plan knows each selected file's size."""
     p = plan(base=shipped("real.yaml"))
     manifest = pd.read_csv(REPO / "workflow/manifests/allen-calcium.tsv.gz", sep="\t")
     size = dict(zip(manifest["path"], manifest["size"] / 2**20, strict=True))

@@ -55,7 +55,7 @@ rule preprocess_calcium:
     conda:
         "../../envs/calcium.yaml"
     resources:
-        mem_mb=mem_from_largest_input(  # dF/F, templates
+        mem_mb=mem_from_inputs(  # dF/F, templates
             3, 1000, PLAN.calcium.largest_mb(PLAN.calcium.mice)
         ),
     shell:
@@ -290,7 +290,7 @@ rule preprocess_scenes:
     conda:
         "../../envs/calcium.yaml"
     resources:
-        mem_mb=mem_from_largest_input(
+        mem_mb=mem_from_inputs(
             3, 1000, PLAN.calcium.largest_mb(PLAN.calcium.scene_mice)
         ),
     params:

@@ -111,23 +111,15 @@ def input_size_mb(input):
     return sum(os.path.getsize(f) / 1024 / 1024 for f in input)
 
 
-def mem_from_inputs(factor, base_mb):
+def mem_from_inputs(factor, base_mb, largest_mb=0):
     """``base_mb + factor × (size of the job's input files)`` MB: for jobs that load their
-    inputs whole (epochs for ridge and the brain module, NWB sessions)."""
+    inputs whole (epochs for ridge and the brain module, NWB sessions).
 
-    def mem_mb(wildcards, input, attempt):
-        return on_retry(base_mb + factor * input_size_mb(input), attempt)
-
-    return mem_mb
-
-
-def mem_from_largest_input(factor, base_mb, largest_mb):
-    """``mem_from_inputs`` for the rules the SLURM profile sends as job arrays
-    (`slurm-array-jobs`): the plugin gives every task of an array the resources of the
-    first job in it, so each job asks for what the rule's largest input needs.
-    ``largest_mb`` (MiB, or a function of the wildcards giving it): that input's size as the
-    plan knows it before the run (the manifest, your own files); where it knows none
-    (simulated data, of one size), the job's own input."""
+    ``largest_mb`` (MiB, or a function of the wildcards giving it), for the rules the SLURM
+    profile sends as job arrays (`slurm-array-jobs`): the plugin gives every task of an array
+    the first job's resources, so each job asks for what the rule's largest input needs, as
+    the plan knows it before the run (the manifest, your own files). Where it knows none
+    (0: simulated data, of one size), the job's own input."""
 
     def mem_mb(wildcards, input, attempt):
         largest = largest_mb(wildcards) if callable(largest_mb) else largest_mb

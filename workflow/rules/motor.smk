@@ -74,7 +74,7 @@ rule bin_motor_trials:
     conda:
         "../../envs/calcium.yaml"
     resources:
-        mem_mb=mem_from_largest_input(3, 1000, lambda w: motor_cohort(w).largest_mb),
+        mem_mb=mem_from_inputs(3, 1000, lambda w: motor_cohort(w).largest_mb),
     params:
         settings=motor_settings(
             "bin_s", "window_s", "align", "onset", "groups", "artifacts"
