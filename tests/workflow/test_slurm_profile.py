@@ -1,5 +1,5 @@
 """`snakemake --profile profiles/slurm` on a real one-node SLURM cluster: the tiny config's
-retrieval chain, and the tiny motor config's per-session jobs as a SLURM array.
+retrieval chain for one image model, and the tiny motor config's per-session jobs as a SLURM array.
 
 The cluster comes from :mod:`tests.slurm_cluster` (it installs Debian's SLURM where it is
 missing; the test is skipped, with the reason, where it cannot). The profile is the one users
@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
+from ..conftest import merged
 from ..slurm_cluster import slurm_cluster
 from .test_workflow import BIN, CONFIG, copy_project
 
@@ -40,20 +42,24 @@ TEST_OPTIONS = (
 #: idle back-off (10 s more before every status check that finds no job finished), which made
 #: this test wait 49 s longer for jobs of a few seconds.
 STEADY_STATUS_PATH = str(Path(__file__).resolve().parents[2])
-#: The tiny config's jobs that must run under SLURM (the rest are localrules).
+#: The image model the cluster decodes: the tiny config's other one (``color_histogram``) makes
+#: the same kinds of jobs again (5 more SLURM jobs, ~60 s on this cluster); every model's jobs
+#: are independent of the others', so this one's rows equal the local run's bit for bit.
+MODEL = "hog"
+#: The jobs that must run under SLURM (the rest are localrules).
 REMOTE = {
     "simulate_things_meg": 1,
     "preprocess_meg": 2,
-    "embed_images": 2,
-    "fit_ridge": 4,
-    "fit_brain_module": 2,
+    "embed_images": 1,
+    "fit_ridge": 2,
+    "fit_brain_module": 1,
     "evaluate_retrieval": 2,
     "evaluate_timecourse": 2,
 }
 LOCAL = ("collect_metrics", "plot_meg_retrieval", "plot_meg_timecourse")
-#: What the cluster builds: the retrieval chain's 22 jobs (GPU trainings, BLAS-threaded ridge
-#: fits, per-subject and per-model jobs, localrules). The tiny config's generation chain (12
-#: more jobs of the same kinds, ~100 s more on this cluster) is left to tiny_project's run.
+#: What the cluster builds: the retrieval chain of one image model, 17 jobs (a GPU training,
+#: BLAS-threaded ridge fits, per-subject and per-model jobs, localrules). The tiny config's
+#: generation chain (12 more jobs of the same kinds) is left to tiny_project's run.
 FIGURES = ("meg_retrieval", "meg_timecourse")
 
 
@@ -83,14 +89,20 @@ def run_profile(cluster, project: Path, config: str, *targets: str) -> subproces
 
 
 def test_tiny_config_through_the_slurm_profile_matches_a_local_run(tmp_path, tiny_project):
-    local = tiny_project  # `snakemake --cores 2` on the same config, shared with test_workflow
+    local = tiny_project  # `snakemake --cores 2` on the tiny config, shared with test_workflow
     project = copy_project(tmp_path / "cluster")
+    tiny = yaml.safe_load((project / CONFIG).read_text())
+    one_model = merged({"things_meg": {"image_models": [MODEL]}}, tiny)
+    (project / "config/tests/tiny_one_model.yaml").write_text(yaml.safe_dump(one_model))
     # fit_ridge asks for 8 threads (the profile): the node offers 16 CPUs and 4 GPUs on 2 real
     # cores, so jobs run side by side (8 and 1: the ridge fits and GPU jobs ran one at a time).
     with slurm_cluster(tmp_path / "slurm", cpus=16, memory_mb=20_000, gpus=4) as cluster:
         began = time.monotonic()
         result = run_profile(
-            cluster, project, CONFIG, *(f"results/figures/{figure}.pdf" for figure in FIGURES)
+            cluster,
+            project,
+            "config/tests/tiny_one_model.yaml",
+            *(f"results/figures/{figure}.pdf" for figure in FIGURES),
         )
         took = time.monotonic() - began
         cluster.wait_until_drained(timeout=60)
@@ -111,8 +123,13 @@ def test_tiny_config_through_the_slurm_profile_matches_a_local_run(tmp_path, tin
 
     for table in ("retrieval", "timecourse"):
         path = f"results/things_meg/metrics/{table}.parquet"
+        cluster_rows = pd.read_parquet(project / path)
+        local_rows = pd.read_parquet(local / path)
+        assert set(cluster_rows["image_model"]) == {MODEL}
         pd.testing.assert_frame_equal(
-            pd.read_parquet(project / path), pd.read_parquet(local / path), check_exact=True
+            cluster_rows,
+            local_rows[local_rows["image_model"] == MODEL].reset_index(drop=True),
+            check_exact=True,
         )
     for figure in FIGURES:
         assert (project / "results" / "figures" / f"{figure}.pdf").stat().st_size > 5_000
