@@ -3,8 +3,8 @@
 import argparse
 from pathlib import Path
 
+from brainlatent.datasets.things_meg import stimulus_index
 from brainlatent.features import write_features
-from brainlatent.preprocessing.meg import stimulus_index
 
 
 def main(argv=None):

@@ -7,6 +7,7 @@ import joblib
 import numpy as np
 import torch
 
+from brainlatent.datasets.things_meg import stimulus_index
 from brainlatent.decoding.meg_generation import (
     evaluate_generation,
     high_level_features,
@@ -16,7 +17,6 @@ from brainlatent.io import atomic_path, load_npy, read_table, write_table
 from brainlatent.models.brain_module import BrainModuleDecoder
 from brainlatent.models.daenr import DAENREstimator
 from brainlatent.models.generator import load_images
-from brainlatent.preprocessing.meg import stimulus_index
 
 
 def load_decoder(name: str, path: Path, subject: str):

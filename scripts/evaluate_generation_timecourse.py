@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from brainlatent.datasets.things_meg import stimulus_index
 from brainlatent.decoding.meg_generation import generation_timecourse, high_level_features
 from brainlatent.io import load_npy, read_table, write_table
 from brainlatent.models.daenr import DAENREstimator
 from brainlatent.models.generator import load_images
-from brainlatent.preprocessing.meg import stimulus_index
 
 
 def main(argv=None):

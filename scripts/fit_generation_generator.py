@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from brainlatent.datasets.things_meg import stimulus_index
 from brainlatent.decoding.meg_generation import check_generator, generation_images
 from brainlatent.device import add_device_argument, refuse_device_key
 from brainlatent.features.image_models import INDEX_COLUMNS
 from brainlatent.io import read_table, save_npy, write_table
 from brainlatent.models.generator import fit_autoencoder, load_images
-from brainlatent.preprocessing.meg import stimulus_index
 
 
 def main(argv=None):

@@ -346,7 +346,7 @@ READERS: dict[str, Callable[[Path, Path], object]] = {
     "scenes.read_scenes": lambda path, root: scenes.read_scenes(path),
     "download.read_manifest": lambda path, root: read_manifest(path),
     "things_meg.read_events": lambda path, root: things_meg.read_events(path),
-    "meg.stimulus_index": lambda path, root: meg.stimulus_index(path.parent),
+    "things_meg.stimulus_index": lambda path, root: things_meg.stimulus_index(path.parent),
     "meg.read_run": lambda path, root: meg.read_run(root / "bids", "BIGMEG1", "01", "01", 240.0),
     "meg.preprocess_subject": _meg_preprocess,
     "meg_derivatives.read_derivative": _read_derivative,
@@ -414,7 +414,10 @@ CASES = [
         Case("meg_events", MEG_EVENTS, d, "things_meg.read_events", label="events")
         for d in [*ROWS, "onset-n/a", "onset-inf", "onset-text", "value-inf"]
     ],
-    *[Case("meg_stimuli", "stimuli.tsv", d, "meg.stimulus_index") for d in [*ROWS, "image-nan"]],
+    *[
+        Case("meg_stimuli", "stimuli.tsv", d, "things_meg.stimulus_index")
+        for d in [*ROWS, "image-nan"]
+    ],
     *[Case("ctf", _meg_file("01", "res4"), d, "meg.read_run", "res4", DS) for d in BYTES],
     *[Case("ctf", _meg_file("01", "meg4"), d, "meg.read_run", "meg4", DS) for d in BYTES],
     *[Case("fif", "sub-01-epo.fif", d, "meg_derivatives.read_derivative") for d in BYTES],

@@ -240,6 +240,24 @@ def index_stimuli(images_dir: Path, images, categories=None) -> pd.DataFrame:
     return pd.DataFrame({"image": wanted, "file": [str(path_of[i]) for i in wanted]})
 
 
+def stimulus_index(stimuli_dir: Path) -> dict[int, Path]:
+    """Image number → stimulus file, from ``stimuli.tsv`` in the stimuli folder."""
+    table_path = Path(stimuli_dir) / "stimuli.tsv"
+    if not table_path.exists():
+        raise DataError(table_path, "stimulus index not found")
+    table = read_tsv(table_path)
+    if not {"image", "file"} <= set(table.columns):
+        raise DataError(table_path, "needs columns 'image' and 'file'")
+    if table.empty:
+        raise DataError(table_path, "stimulus index lists no images")
+    image = pd.to_numeric(table["image"], errors="coerce")
+    if table["file"].isna().any() or not (np.isfinite(image) & (image == image.round())).all():
+        raise DataError(table_path, "every row needs an integer 'image' and a 'file'")
+    return {
+        int(i): Path(stimuli_dir) / f for i, f in zip(table["image"], table["file"], strict=True)
+    }
+
+
 def _check_concepts(listing: Path, entries: list[str], images, categories) -> None:
     """Each events category must be one concept folder of ``image_paths.csv``, and back."""
     folders: dict[int, set[str]] = {}

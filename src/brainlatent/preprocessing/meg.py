@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from brainlatent.datasets import things_meg
 from brainlatent.errors import DataError
-from brainlatent.io import atomic_path, read_tsv, write_table
+from brainlatent.io import atomic_path, write_table
 from brainlatent.preprocessing.multirate import (
     Padded,
     Sampler,
@@ -40,24 +40,6 @@ from brainlatent.preprocessing.multirate import (
     filter_chain,
 )
 from brainlatent.preprocessing.recipe import Preprocessing
-
-
-def stimulus_index(stimuli_dir: Path) -> dict[int, Path]:
-    """Image number → stimulus file, from ``stimuli.tsv`` in the stimuli folder."""
-    table_path = Path(stimuli_dir) / "stimuli.tsv"
-    if not table_path.exists():
-        raise DataError(table_path, "stimulus index not found")
-    table = read_tsv(table_path)
-    if not {"image", "file"} <= set(table.columns):
-        raise DataError(table_path, "needs columns 'image' and 'file'")
-    if table.empty:
-        raise DataError(table_path, "stimulus index lists no images")
-    image = pd.to_numeric(table["image"], errors="coerce")
-    if table["file"].isna().any() or not (np.isfinite(image) & (image == image.round())).all():
-        raise DataError(table_path, "every row needs an integer 'image' and a 'file'")
-    return {
-        int(i): Path(stimuli_dir) / f for i, f in zip(table["image"], table["file"], strict=True)
-    }
 
 
 def run_trials(
@@ -472,7 +454,7 @@ def preprocess_subject(
     All events are checked before any recording is read, so a bad events file
     fails in seconds; the outputs appear only when every run has succeeded.
     """
-    stimuli = stimulus_index(stimuli_dir)
+    stimuli = things_meg.stimulus_index(stimuli_dir)
     per_run = [run_trials(bids_root, subject, ses, run, stimuli) for ses, run in runs]
     trials = pd.concat(per_run, ignore_index=True)
     if zero_shot:

@@ -32,7 +32,7 @@ from scipy.signal import resample_poly
 from brainlatent.datasets import things_meg
 from brainlatent.errors import ConfigError, DataError
 from brainlatent.io import atomic_path, write_table
-from brainlatent.preprocessing.meg import epochs_info, run_trials, stimulus_index
+from brainlatent.preprocessing.meg import epochs_info, run_trials
 from brainlatent.preprocessing.recipe import Preprocessing
 
 #: ``events[:, 2]`` of a catch trial (events.tsv ``value`` n/a) in the derivative.
@@ -265,7 +265,7 @@ def preprocess_derivative(
     """
     if chunk < 1:
         raise ConfigError(f"chunk must be positive, got {chunk}")
-    stimuli = stimulus_index(stimuli_dir)
+    stimuli = things_meg.stimulus_index(stimuli_dir)
     epochs = read_derivative(epochs_path)
     expected = run_events(bids_root, subject, sessions_runs)
     check_alignment(epochs_path, epochs.events[:, 2], expected)
