@@ -7,7 +7,7 @@ import joblib
 import numpy as np
 import torch
 
-from brainlatent.datasets.things_meg import stimulus_index
+from brainlatent.datasets.things_meg import stimulus_files
 from brainlatent.decoding.meg_generation import (
     evaluate_generation,
     high_level_features,
@@ -53,8 +53,7 @@ def main(argv=None):
     generator = DAENREstimator.load(args.generator)  # on the CPU, whatever it was trained on
     trials = read_table(args.trials)
     tested = np.unique(trials.loc[trials["split"] == "test", "image"].to_numpy(np.int64))
-    stimuli = stimulus_index(args.stimuli)
-    seen = load_images([stimuli[int(i)] for i in tested], generator.image_shape_[1])
+    seen = load_images(stimulus_files(args.stimuli, tested), generator.image_shape_[1])
     table, arrays = evaluate_generation(
         load_npy(args.epochs),
         trials,

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from brainlatent.datasets.things_meg import stimulus_index
+from brainlatent.datasets.things_meg import stimulus_files
 from brainlatent.decoding.meg_generation import generation_timecourse, high_level_features
 from brainlatent.io import load_npy, read_table, write_table
 from brainlatent.models.daenr import DAENREstimator
@@ -39,8 +39,7 @@ def main(argv=None):
     generator = DAENREstimator.load(args.generator)
     trials = read_table(args.trials)
     tested = np.unique(trials.loc[trials["split"] == "test", "image"].to_numpy(np.int64))
-    stimuli = stimulus_index(args.stimuli)
-    seen = load_images([stimuli[int(i)] for i in tested], generator.image_shape_[1])
+    seen = load_images(stimulus_files(args.stimuli, tested), generator.image_shape_[1])
     metrics = generation_timecourse(
         load_npy(args.epochs),
         trials,

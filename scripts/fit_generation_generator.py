@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from brainlatent.datasets.things_meg import stimulus_index
+from brainlatent.datasets.things_meg import stimulus_files
 from brainlatent.decoding.meg_generation import check_generator, generation_images
 from brainlatent.device import add_device_argument, refuse_device_key
 from brainlatent.features.image_models import INDEX_COLUMNS
@@ -34,8 +34,7 @@ def main(argv=None):
     refuse_device_key(parser, settings, "--generator")
     check_generator(settings)
     images = generation_images([read_table(p) for p in args.trials], args.trials)
-    stimuli = stimulus_index(args.stimuli)
-    files = [stimuli[int(i)] for i in images["image"]]
+    files = stimulus_files(args.stimuli, images["image"])
     pixels = load_images(files, settings["image_size"])
     training = (images["split"] == "train").to_numpy()
     model = fit_autoencoder(pixels[training], settings, args.seed, device=args.device)

@@ -312,6 +312,15 @@ def test_a_test_image_seen_in_training_by_another_subject_is_refused():
         generation_images([a, b], ["a.parquet", "b.parquet"])
 
 
+def test_the_refused_image_is_one_of_the_named_tables():
+    # a tests 50 (b trains on it); b tests 7 (c trains on it): the message names a, so image 50
+    a = pd.DataFrame({"image": [1, 50], "split": ["train", "test"]})
+    b = pd.DataFrame({"image": [50, 7], "split": ["train", "test"]})
+    c = pd.DataFrame({"image": [7, 9], "split": ["train", "test"]})
+    with pytest.raises(DataError, match=r"a.parquet: 2 test image.*\(first: image 50\)"):
+        generation_images([a, b, c], ["a.parquet", "b.parquet", "c.parquet"])
+
+
 # --- configuration --------------------------------------------------------------------------
 
 

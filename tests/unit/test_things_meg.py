@@ -124,6 +124,19 @@ def test_index_stimuli_says_what_is_missing_and_where_to_get_it(tmp_path):
         things_meg.index_stimuli(tmp_path, [1])
 
 
+def test_stimulus_files_in_trial_order_and_names_the_unlisted(tmp_path):
+    pd.DataFrame({"image": [7, 3], "file": ["a.png", "b.png"]}).to_csv(
+        tmp_path / "stimuli.tsv", sep="\t", index=False
+    )
+    assert things_meg.stimulus_files(tmp_path, [3, 7, 3]) == [
+        tmp_path / "b.png",
+        tmp_path / "a.png",
+        tmp_path / "b.png",
+    ]
+    with pytest.raises(DataError, match=r"stimuli.tsv: 2 image\(s\).*\[4, 9\]"):
+        things_meg.stimulus_files(tmp_path, [3, 9, 4])
+
+
 def test_zero_shot_leaves_the_tested_concepts_out_of_training():
     trials = pd.DataFrame(
         {

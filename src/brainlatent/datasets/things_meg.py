@@ -258,6 +258,18 @@ def stimulus_index(stimuli_dir: Path) -> dict[int, Path]:
     }
 
 
+def stimulus_files(stimuli_dir: Path, images) -> list[Path]:
+    """The stimulus file of each image number, in order, from ``stimuli.tsv``."""
+    stimuli = stimulus_index(stimuli_dir)
+    missing = sorted({int(i) for i in images} - set(stimuli))
+    if missing:
+        raise DataError(
+            Path(stimuli_dir) / "stimuli.tsv",
+            f"{len(missing)} image(s) of the trials are not listed (image numbers {missing[:5]})",
+        )
+    return [stimuli[int(i)] for i in images]
+
+
 def _check_concepts(listing: Path, entries: list[str], images, categories) -> None:
     """Each events category must be one concept folder of ``image_paths.csv``, and back."""
     folders: dict[int, set[str]] = {}

@@ -126,7 +126,8 @@ def generation_images(trials: Sequence[pd.DataFrame], sources: Sequence) -> pd.D
         raise DataError(
             first["source"],
             f"{len(both)} test image(s) are training images of another table (first: image "
-            f"{int(both[0])}): the generator, trained on the training images, would see them",
+            f"{int(first['image'])}): the generator, trained on the training images, would "
+            "see them",
         )
     images = shown.drop_duplicates("image")[["image", "split"]]
     return images.sort_values(["split", "image"], ignore_index=True)
