@@ -27,7 +27,15 @@ from brainlatent.fault_tolerance.circuits import (
 from brainlatent.fault_tolerance.code import GridCode
 from brainlatent.fault_tolerance.experiment import COLUMNS, phase_transition
 from brainlatent.fault_tolerance.scaling import fit_exponent, neurons_needed, predicted_neurons
-from brainlatent.fault_tolerance.threshold import crossing, unprotected_failure
+from brainlatent.fault_tolerance.threshold import (
+    coin_flip_slope,
+    crossing,
+    fixed_point,
+    gate_errors,
+    predicted_threshold,
+    restoration_map,
+    unprotected_failure,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
@@ -67,6 +75,19 @@ def test_unprotected_failure_grows_with_depth_at_every_sigma():
     np.testing.assert_allclose(simulated["failure"], predicted, atol=0.12)
 
 
+def test_unprotected_failure_is_exact_for_copies_that_share_their_inputs():
+    """The copies see the same true and fresh bits, so their errors are correlated: the
+    formula must match a large simulation within its binomial error, where independent
+    copies (a binomial of per-copy failures) are off by 5x at one layer."""
+    sigmas, depths, trials = [0.6, 1.0], [1, 4, 32], 20000
+    result = xor_chain(CODE, sigmas, depths, 21, trials, np.random.default_rng(5), False)
+    exact = unprotected_failure(12, np.array(sigmas)[:, None], np.array(depths), 21)
+    simulated = result["failure"]
+    error = np.sqrt(np.maximum(exact * (1 - exact), 1e-4) / trials)
+    assert np.all(np.abs(simulated - exact) < 4 * error), (simulated, exact)
+    assert exact[1, 0] == pytest.approx(0.0198, abs=0.002)  # sigma 1, one layer
+
+
 def test_protected_failure_is_bounded_below_threshold_and_fails_above():
     result = xor_chain(CODE, [0.35, 0.8], [2, 24], 21, 150, np.random.default_rng(2))
     below, above = result["failure"]
@@ -76,6 +97,21 @@ def test_protected_failure_is_bounded_below_threshold_and_fails_above():
     plain = xor_chain(CODE, [0.5], [2, 24], 21, 150, np.random.default_rng(3), False)
     ours = xor_chain(CODE, [0.5], [2, 24], 21, 150, np.random.default_rng(3))
     assert plain["failure"][0, 1] > ours["failure"][0, 1] + 0.05
+
+
+def test_predicted_threshold_is_where_the_small_fixed_point_meets_the_coin_flip():
+    """The restoration map is symmetric about 1/2: its small fixed point rises with the noise
+    and merges with the coin flip where the map's slope there falls to 1 (a pitchfork)."""
+    sigma_star = predicted_threshold(CODE, high=2.0, tol=2e-3, n_samples=20000)
+    assert 0.58 < sigma_star < 0.61  # 0.597 with these gates (the old "< 1/4" read 0.575)
+    for sigma in (0.3, sigma_star - 0.02, sigma_star + 0.02):
+        errors = [gate_errors(name, CODE, sigma, 20000) for name in ("xor", "maj")]
+        step, h = restoration_map(*errors), 1e-6
+        slope = (step(0.5 + h) - step(0.5 - h)) / (2 * h)
+        assert coin_flip_slope(*errors) == pytest.approx(slope, abs=1e-6)
+    below = fixed_point(CODE, sigma_star - 0.02, 20000, iterations=20000)
+    above = fixed_point(CODE, sigma_star + 0.02, 20000, iterations=20000)
+    assert 0.25 < below < 0.45 and above == pytest.approx(0.5, abs=1e-3)
 
 
 @pytest.fixture(scope="module")

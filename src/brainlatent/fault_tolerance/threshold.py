@@ -10,8 +10,12 @@ probability. :func:`restoration_map` is von Neumann's multiplexing recursion for
 protected XOR chain (a bundle of infinitely many wires, each wrong with probability ``e``):
 one XOR layer and one majority-of-three restoring layer. Iterated from ``e = 0`` it settles
 on a small fixed point while the gates are good enough, and on ``e = 1/2`` (the output is a
-coin flip) once they are not; :func:`predicted_threshold` finds the noise where the small
-fixed point disappears (a saddle-node bifurcation): the phase transition.
+coin flip) once they are not. The map is symmetric about 1/2, so the small fixed point rises
+continuously with the noise and merges with the coin flip (a pitchfork bifurcation) where
+the coin flip stops repelling: :func:`predicted_threshold` finds the noise at which the map's
+slope at 1/2 falls to 1 (:func:`coin_flip_slope`), the phase transition. (Reading it off the
+fixed point instead, e.g. where it passes 1/4, lands short of the transition: it rises
+steeply only near the end.)
 
 **Measurement.** :func:`crossing` reads, from simulated failure probabilities on a grid of
 noise levels, the noise at which the deepest circuit's failure reaches 1/4, halfway between
@@ -25,7 +29,7 @@ from collections.abc import Sequence
 from math import comb
 
 import numpy as np
-from scipy.stats import norm
+from scipy.stats import binom, norm
 
 from brainlatent.fault_tolerance.circuits import GATES, grid_gate
 from brainlatent.fault_tolerance.code import GridCode
@@ -66,10 +70,23 @@ def restoration_map(xor_errors: np.ndarray, maj_errors: np.ndarray):
     return step
 
 
+def coin_flip_slope(xor_errors: np.ndarray, maj_errors: np.ndarray) -> float:
+    """The slope of :func:`restoration_map` at ``e = 1/2``: above 1 the coin flip repels
+    and the restored bundle keeps a small error fraction; below 1 it attracts every start.
+
+    The XOR layer contributes ``1 - 2p``; the majority layer, whose per-sum flip rates are
+    symmetric (``flip[k] == flip[3 - k]``), ``3/2 (1 - flip[0] - flip[1])``."""
+    p = 0.25 * xor_errors[0] + 0.5 * xor_errors[1] + 0.25 * xor_errors[2]
+    flip0 = 0.5 * (maj_errors[0] + maj_errors[3])
+    flip1 = 0.5 * (maj_errors[1] + maj_errors[2])
+    return float((1 - 2 * p) * 1.5 * (1 - flip0 - flip1))
+
+
 def fixed_point(
     code: GridCode, sigma: float, n_samples: int = 100_000, iterations: int = 4000
 ) -> float:
-    """The wrong-wire fraction the restored bundle settles on, starting error-free."""
+    """The wrong-wire fraction the restored bundle settles on, starting error-free (slow to
+    converge near the threshold, where the map's slope approaches 1)."""
     step = restoration_map(
         gate_errors("xor", code, sigma, n_samples), gate_errors("maj", code, sigma, n_samples)
     )
@@ -82,14 +99,20 @@ def fixed_point(
 def predicted_threshold(
     code: GridCode, high: float = 5.0, tol: float = 1e-3, n_samples: int = 100_000
 ) -> float:
-    """σ*: the smallest noise at which the restored bundle no longer keeps a small error
-    fraction (bisection on ``fixed_point < 1/4``)."""
+    """σ*: the noise at which the coin flip ``e = 1/2`` stops repelling the restored bundle
+    (bisection on :func:`coin_flip_slope` ``> 1``); below it a small error fraction is
+    stable, so an infinite bundle's majority is always right."""
+
+    def repels(sigma: float) -> bool:
+        errors = [gate_errors(name, code, sigma, n_samples) for name in ("xor", "maj")]
+        return coin_flip_slope(*errors) > 1
+
     low = 0.0
-    if fixed_point(code, high, n_samples) < 0.25:
+    if repels(high):
         raise ValueError(f"no threshold below sigma = {high} for {code}")
     while high - low > tol:
         mid = 0.5 * (low + high)
-        low, high = (mid, high) if fixed_point(code, mid, n_samples) < 0.25 else (low, mid)
+        low, high = (mid, high) if repels(mid) else (low, mid)
     return 0.5 * (low + high)
 
 
@@ -110,15 +133,40 @@ def crossing(sigmas: Sequence[float], failure: Sequence[float], level: float = 0
 
 
 def unprotected_failure(neurons: int, sigma, depth, bundle: int) -> np.ndarray:
-    """Exact failure of the unprotected XOR chain: ``bundle`` independent copies, each bit
-    a population of ``neurons`` rate neurons, read by a final majority vote."""
-    sigma = np.asarray(sigma, dtype=float)
-    sd = np.sqrt(3.0 / neurons) * sigma  # two input populations and the summed one
-    with np.errstate(divide="ignore"):
-        tail = norm.sf(0.5 / sd)
-    gate = 0.25 * tail + 0.5 * 2 * tail + 0.25 * tail  # sum 1 errs both ways
-    copy = 0.5 * (1 - (1 - 2 * gate) ** np.asarray(depth, dtype=float))
-    return sum(
-        comb(bundle, k) * copy**k * (1 - copy) ** (bundle - k)
-        for k in range(bundle // 2 + 1, bundle + 1)
-    )
+    """Exact failure of the unprotected XOR chain: ``bundle`` copies, each bit a population
+    of ``neurons`` rate neurons, read by a final majority vote; broadcast over ``sigma``
+    and ``depth``.
+
+    The copies share their inputs (the true bits and each layer's fresh bit) and only their
+    noise is their own, so their errors are not independent: a gate errs at rate ``t`` on
+    input sums 0 and 2 and ``2t`` on sum 1, and a wrong copy sees the other kind of sum than
+    the right ones. The number of wrong copies is a Markov chain whose step mixes the two
+    cases with probability 1/2 each (the fresh bit is uniform and independent)."""
+    sigma, depth = np.broadcast_arrays(np.asarray(sigma, float), np.asarray(depth, int))
+    out = np.empty(sigma.shape)
+    wrong = np.arange(bundle + 1)
+    for s in np.unique(sigma):
+        with np.errstate(divide="ignore"):
+            # two input populations and the summed one
+            tail = float(norm.sf(0.5 / (np.sqrt(3.0 / neurons) * s))) if s > 0 else 0.0
+        step = 0.5 * _copies_step(bundle, tail, 2 * tail) + 0.5 * _copies_step(
+            bundle, 2 * tail, tail
+        )
+        for d in np.unique(depth[sigma == s]):
+            start = np.zeros(bundle + 1)
+            start[0] = 1.0
+            state = start @ np.linalg.matrix_power(step, int(d))
+            out[(sigma == s) & (depth == d)] = state[wrong > bundle // 2].sum()
+    return out[()] if out.ndim == 0 else out
+
+
+def _copies_step(bundle: int, right_errs: float, wrong_errs: float) -> np.ndarray:
+    """Transition matrix of the number of wrong copies when each right copy errs with
+    probability ``right_errs`` and each wrong copy (erring back) with ``wrong_errs``."""
+    step = np.zeros((bundle + 1, bundle + 1))
+    for j in range(bundle + 1):
+        new = binom.pmf(np.arange(bundle - j + 1), bundle - j, right_errs)  # right -> wrong
+        back = binom.pmf(np.arange(j + 1), j, wrong_errs)  # wrong -> right
+        for v, pv in enumerate(back):
+            step[j, j - v : j - v + len(new)] += pv * new
+    return step
