@@ -69,7 +69,9 @@ def embed(
     """A ``dim``-D embedding (n, dim) of ``spikes``; ``params`` override the method's defaults.
 
     ``u`` is used by CEBRA only. Every random draw (CEBRA's weights and batch samplers,
-    UMAP, t-SNE) comes from ``seed``: the same seed gives the same embedding.
+    UMAP) comes from ``seed``: the same seed gives the same embedding. t-SNE from its PCA
+    initialisation (scikit-learn's default) draws nothing, so the seed does not change it:
+    its seeds differ only by the samples drawn for it (``tsne_max_samples``).
     """
     spikes = np.asarray(spikes, dtype=np.float32)
     if method == "pca":
