@@ -20,7 +20,7 @@ def main(argv=None):
     parser.add_argument("--n-examples", type=int, default=6)
     add_output_arguments(parser)
     args = parser.parse_args(argv)
-    images = {}
+    images, sources = {}, {}
     for path in args.images:
         with np.load(path, allow_pickle=False) as data:
             missing = [name for name in ("subject", *IMAGE_ARRAYS) if name not in data.files]
@@ -30,12 +30,14 @@ def main(argv=None):
             if subject in images:
                 raise DataError(path, f"subject {subject!r} is given twice")
             images[subject] = {name: data[name] for name in data.files}
+            sources[subject] = str(path)
     figure = plot_meg_generation(
         read_table(args.metrics),
         read_table(args.timecourse),
         images,
         n_examples=args.n_examples,
         source=f"{args.metrics} {args.timecourse}",
+        image_sources=sources,
     )
     save_figure(figure, args.pdf, args.png, note=args.note)
 

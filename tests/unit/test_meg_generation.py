@@ -399,3 +399,18 @@ def test_figure_names_missing_arrays():
     course = table.assign(window_start=0.0, window_stop=0.1)
     with pytest.raises(DataError, match="sub-S1 lack arrays \\['generated_ridge'\\]"):
         plot_meg_generation(table, course, {"S1": arrays}, source="m.parquet")
+    with pytest.raises(DataError, match="S1.npz: images of sub-S1 lack arrays"):
+        plot_meg_generation(
+            table, course, {"S1": arrays}, source="m.parquet", image_sources={"S1": "S1.npz"}
+        )
+
+
+def test_figure_keeps_a_negative_score_in_view():
+    from brainlatent.figures.meg_generation import plot_meg_generation
+
+    table, arrays = run()
+    table.loc[table.index[0], "chance"] = -0.14  # natural images: a shuffled PixCorr below 0
+    course = table.assign(window_start=0.0, window_stop=0.1)
+    figure = plot_meg_generation(table, course, {"S1": arrays}, source="m.parquet")
+    bars = [ax for ax in figure.axes if ax.get_ylabel() == "similarity to the seen image"]
+    assert bars and bars[0].get_ylim()[0] <= -0.14

@@ -108,7 +108,8 @@ def _bars(ax, metrics: pd.DataFrame, order: list[str], decoders: list[str]) -> N
     ax.set_xticks(np.arange(len(order)), [_metric_label(m) for m in order], fontsize=7)
     ax.set_ylabel("similarity to the seen image", fontsize=7)
     ax.tick_params(axis="y", labelsize=7)
-    ax.set_ylim(0, 1)
+    lowest = float(np.nanmin(metrics[["value", "chance"]].to_numpy()))
+    ax.set_ylim(0 if lowest >= 0 else lowest - 0.05, 1)  # a score below 0 stays in view
     ax.spines[["top", "right"]].set_visible(False)
     handles = [Patch(color=DECODER_COLORS[d], label=DECODER_LABELS[d]) for d in decoders]
     handles.append(Line2D([], [], color="k", ls="--", label=SHUFFLED))
@@ -145,6 +146,7 @@ def plot_meg_generation(
     images: Mapping[str, Mapping[str, np.ndarray]],
     n_examples: int = 6,
     source: str = "metrics",
+    image_sources: Mapping[str, str] | None = None,
 ):
     """Top: each subject's first ``n_examples`` test images and their generations.
 
@@ -152,7 +154,8 @@ def plot_meg_generation(
     the seen images (bars: mean over subjects, dots: subjects; dashed: the shuffled-pairing
     baseline), beside the generator's own ceiling. Bottom: the same scores from a ridge
     fitted on each sliding window, against the window's start (line: mean over subjects,
-    band: range; dashed: shuffled pairing).
+    band: range; dashed: shuffled pairing). ``source`` names the tables and
+    ``image_sources`` each subject's image file in errors.
     """
     metrics = _check(metrics, source)
     timecourse = _check(timecourse, source)
@@ -169,7 +172,8 @@ def plot_meg_generation(
         needed = [*IMAGE_ARRAYS, *(f"generated_{d}" for d in decoders)]
         missing = [name for name in needed if name not in arrays]
         if missing:
-            raise DataError(source, f"images of {_subject_label(subject)} lack arrays {missing}")
+            where = (image_sources or {}).get(subject, source)
+            raise DataError(where, f"images of {_subject_label(subject)} lack arrays {missing}")
     order = _metrics_order(whole["metric"])
     course = timecourse.dropna(subset=["window_start"])
     if course.empty:
