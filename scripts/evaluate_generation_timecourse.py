@@ -1,7 +1,6 @@
 """Generation quality of one subject's test images from a ridge fitted on each sliding window."""
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +8,7 @@ import torch
 
 from brainlatent.datasets.things_meg import stimulus_files
 from brainlatent.decoding.meg_generation import generation_timecourse, high_level_features
-from brainlatent.io import load_npy, read_table, write_table
+from brainlatent.io import load_npy, read_json, read_table, write_table
 from brainlatent.models.daenr import DAENREstimator
 from brainlatent.models.generator import load_images
 
@@ -43,7 +42,7 @@ def main(argv=None):
     metrics = generation_timecourse(
         load_npy(args.epochs),
         trials,
-        np.asarray(json.loads(args.info.read_text())["times"]),
+        np.asarray(read_json(args.info, ["times"])["times"]),
         load_npy(args.latents),
         read_table(args.index),
         generator.decode,

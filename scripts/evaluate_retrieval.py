@@ -87,6 +87,7 @@ def main(argv=None):
         extras,
         strict=True,
     ):
+        source = features
         features, index = load_npy(features), read_table(index)
         extra = extra_files and (load_npy(extra_files[0]), read_table(extra_files[1]))
         module = BrainModuleDecoder.load(brain)
@@ -108,6 +109,7 @@ def main(argv=None):
                 extra=extra,
                 seen=shown,
                 extra_source=extra_files[1] if extra_files else None,
+                source=source,
             )
             tables.append(
                 tidy(

@@ -1,13 +1,12 @@
 """Ridge retrieval of one subject's test images in sliding windows over the epoch."""
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
 from brainlatent.evaluation import timecourse_rows
-from brainlatent.io import load_npy, read_table, write_table
+from brainlatent.io import load_npy, read_json, read_table, write_table
 
 
 def main(argv=None):
@@ -30,7 +29,7 @@ def main(argv=None):
 
     trials = read_table(args.trials)
     epochs = load_npy(args.epochs)
-    times = np.asarray(json.loads(args.info.read_text())["times"])
+    times = np.asarray(read_json(args.info, ["times"])["times"])
     models = {
         model: (load_npy(features), read_table(index))
         for model, features, index in zip(args.image_models, args.features, args.index, strict=True)
@@ -44,6 +43,8 @@ def main(argv=None):
         length=args.window_length,
         step=args.window_step,
         top_k=args.top_k,
+        trials_source=args.trials,
+        feature_sources=dict(zip(args.image_models, args.features, strict=True)),
         dataset="things_meg",
         subject=args.subject,
     )

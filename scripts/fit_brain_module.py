@@ -39,7 +39,12 @@ def main(argv=None):
     refuse_device_key(parser, args.hyperparameters, "--hyperparameters")
 
     X, Y, subjects, positions = training_set(
-        args.epochs, args.trials, args.info, load_npy(args.features), read_table(args.index)
+        args.epochs,
+        args.trials,
+        args.info,
+        load_npy(args.features),
+        read_table(args.index),
+        source=args.features,
     )
     decoder = BrainModuleDecoder(
         **args.hyperparameters, device=args.device, random_state=args.seed, num_threads=args.threads

@@ -11,15 +11,13 @@ subjects into Parquet tables.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from brainlatent.errors import DataError
-from brainlatent.io import load_npy, read_table
+from brainlatent.io import load_npy, read_json, read_table
 from brainlatent.metrics import retrieval_metrics
 
 #: Columns of every metrics table, in order. ``device`` is where the decoder was trained
@@ -48,13 +46,21 @@ CANDIDATE_SETS = ("small", "large")
 def feature_lookup(
     features: np.ndarray, index: pd.DataFrame, images, source="features"
 ) -> np.ndarray:
-    """Rows of ``features`` for the given image numbers, via the index table."""
+    """Rows of ``features`` for the given image numbers, via the index table; an image
+    without an embedding, or with one that is not finite, is an error naming ``source``."""
     row_of = pd.Series(index["row"].to_numpy(), index=index["image"].to_numpy())
     images = np.asarray(images)
     missing = np.setdiff1d(images, row_of.index)
     if len(missing):
         raise DataError(source, f"no embedding for images {missing[:10].tolist()}")
-    return np.asarray(features)[row_of.loc[images].to_numpy()]
+    rows = np.asarray(features)[row_of.loc[images].to_numpy()]
+    bad = ~np.isfinite(rows).all(axis=tuple(range(1, rows.ndim)))
+    if bad.any():
+        bad_images = np.unique(images[bad])[:10].tolist()
+        raise DataError(
+            source, f"embeddings of images {bad_images} are not finite (NaN or infinite)"
+        )
+    return rows
 
 
 def average_repeats(predictions: np.ndarray, images) -> tuple[np.ndarray, np.ndarray]:
@@ -113,6 +119,7 @@ def retrieval_rows(
     extra=None,
     seen=(),
     extra_source="extra candidates",
+    source="features",
 ) -> list[dict]:
     """Retrieval metrics of a fitted decoder (``predict`` + ``transform_targets``).
 
@@ -120,10 +127,11 @@ def retrieval_rows(
     ``(features, index)`` of images the participant never saw (checked by
     :func:`extra_candidates` against the test images and ``seen``), the same metrics
     follow for the ``large`` set: the test images plus the extra ones. Chance and
-    ``n_candidates`` are those of each set; errors name ``extra_source``.
+    ``n_candidates`` are those of each set; errors name ``source`` (the test images'
+    embeddings) or ``extra_source``.
     """
     images, predictions = average_repeats(decoder.predict(X_test), test_images)
-    small = decoder.transform_targets(feature_lookup(features, index, images))
+    small = decoder.transform_targets(feature_lookup(features, index, images, source))
     rows = [
         {**row, "candidates": "small"}
         for row in retrieval_metrics(predictions, small, tuple(top_k))
@@ -184,7 +192,7 @@ def split_trials(trials: pd.DataFrame, source="trials") -> tuple[np.ndarray, np.
     return train, test
 
 
-def training_set(epochs_paths, trials_paths, info_paths, features, index):
+def training_set(epochs_paths, trials_paths, info_paths, features, index, source="features"):
     """Every subject's training trials stacked for one multi-subject decoder.
 
     Returns X (trials, channels, times), Y (trials, dims), the subject index of
@@ -197,13 +205,13 @@ def training_set(epochs_paths, trials_paths, info_paths, features, index):
     ):
         trials = read_table(trials_path)
         train, _ = split_trials(trials, trials_path)
-        info = json.loads(Path(info_path).read_text())
+        info = read_json(info_path, ["channels", "positions"])
         if channels is None:
             channels, positions = info["channels"], np.asarray(info["positions"], np.float32)
         elif info["channels"] != channels:
             raise DataError(info_path, "channels differ from the first subject's")
         X.append(load_npy(epochs)[train])
-        Y.append(feature_lookup(features, index, trials["image"][train], "features"))
+        Y.append(feature_lookup(features, index, trials["image"][train], source))
         subjects.append(np.full(int(train.sum()), number))
     return np.concatenate(X), np.concatenate(Y), np.concatenate(subjects), positions
 
@@ -239,6 +247,8 @@ def timecourse_rows(
     length: float,
     step: float,
     top_k=(1, 5),
+    trials_source="trials",
+    feature_sources: Mapping[str, object] | None = None,
     **columns,
 ) -> pd.DataFrame:
     """Fit and evaluate a ridge decoder in each sliding window (training trials only).
@@ -249,19 +259,22 @@ def timecourse_rows(
     model, for the price of one decomposition of the window's data.
     Windows ending at or before image onset carry no information about the
     image, so they must decode at chance: a check against leakage. Ridge fits on
-    the CPU, so every row's ``device`` is ``"cpu"``.
+    the CPU, so every row's ``device`` is ``"cpu"``. Errors name ``trials_source`` and
+    each model's entry of ``feature_sources``.
     """
     from brainlatent.models.ridge import RidgeDecoder
 
-    train, test = split_trials(trials)
+    train, test = split_trials(trials, trials_source)
+    test_images = trials["image"][test].to_numpy()
+    sources = {name: (feature_sources or {}).get(name, "features") for name in models}
     targets, slices, offset = [], {}, 0
     for name, (features, index) in models.items():
-        y = feature_lookup(features, index, trials["image"][train])
+        y = feature_lookup(features, index, trials["image"][train], sources[name])
+        feature_lookup(features, index, test_images, sources[name])  # before any window's fit
         targets.append(y)
         slices[name] = slice(offset, offset + y.shape[1])
         offset += y.shape[1]
     y_train = np.concatenate(targets, axis=1)
-    test_images = trials["image"][test].to_numpy()
     x_train, x_test = np.asarray(epochs[train]), np.asarray(epochs[test])
     tables = []
     for start, stop, window in sliding_windows(times, length, step):
@@ -274,6 +287,7 @@ def timecourse_rows(
                 features,
                 index,
                 top_k,
+                source=sources[name],
             )
             tables.append(
                 tidy(

@@ -11,6 +11,7 @@ import contextlib
 import errno
 import glob
 import io
+import json
 import os
 import re
 import shutil
@@ -95,6 +96,22 @@ def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> pd.
             raise DataError(path, f"missing columns {missing}; found {list(table.columns)}")
         table = table[columns]
     return table
+
+
+def read_json(path: str | os.PathLike, keys=()) -> dict:
+    """Read a JSON object that must hold ``keys``; a bad or incomplete file is a DataError."""
+    from brainlatent.errors import DataError
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(path, f"cannot read JSON ({type(error).__name__}: {error})") from error
+    if not isinstance(data, dict):
+        raise DataError(path, f"expected a JSON object, found {type(data).__name__}")
+    missing = [key for key in keys if key not in data]
+    if missing:
+        raise DataError(path, f"lacks keys {missing}")
+    return data
 
 
 def read_tsv(path: str | os.PathLike, **kwargs) -> pd.DataFrame:

@@ -34,6 +34,28 @@ def test_average_repeats_and_feature_lookup():
     assert evaluation.feature_lookup(features, index, [7, 2, 7]).ravel().tolist() == [70, 20, 70]
     with pytest.raises(DataError, match=r"no embedding for images \[9\]"):
         evaluation.feature_lookup(features, index, [9], source="hog.parquet")
+    features[0] = np.nan  # image 2's row
+    with pytest.raises(DataError, match=r"hog.npy: embeddings of images \[2\] are not finite"):
+        evaluation.feature_lookup(features, index, [7, 2], source="hog.npy")
+
+
+def test_timecourse_errors_name_the_trials_and_the_embeddings():
+    times = np.arange(40) / 40
+    trials = pd.DataFrame({"image": [1, 2, 1, 2], "split": ["train"] * 4})
+    index = pd.DataFrame({"image": [1, 2], "row": [0, 1]})
+    X = np.zeros((4, 3, 40))
+    kwargs = dict(alphas=[1.0], length=0.25, step=0.25)
+    with pytest.raises(DataError, match="trials.parquet: need train and test"):
+        evaluation.timecourse_rows(
+            X, trials, times, {"m": (np.ones((2, 2)), index)}, trials_source="trials.parquet",
+            **kwargs,
+        )  # fmt: skip
+    trials["split"] = ["train", "train", "test", "test"]
+    nan_test = np.array([[1.0, 1.0], [np.nan, 1.0]])  # image 2: a test image
+    with pytest.raises(DataError, match=r"m.npy: embeddings of images \[2\]"):
+        evaluation.timecourse_rows(
+            X, trials, times, {"m": (nan_test, index)}, feature_sources={"m": "m.npy"}, **kwargs
+        )
 
 
 def test_timecourse_decodes_only_after_onset():

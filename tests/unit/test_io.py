@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from brainlatent.errors import DataError
-from brainlatent.io import atomic_path, load_npy, read_table, save_npy, write_table
+from brainlatent.io import atomic_path, load_npy, read_json, read_table, save_npy, write_table
 
 
 def test_atomic_path_leaves_nothing_on_error(tmp_path):
@@ -59,3 +59,20 @@ def test_atomic_path_clears_what_a_killed_writer_left(tmp_path):
     with atomic_path(target) as tmp:
         tmp.write_bytes(b"whole")
     assert sorted(p.name for p in tmp_path.iterdir()) == [".model.pt.notes", "model.pt"]
+
+
+def test_read_json_names_a_broken_or_incomplete_file(tmp_path):
+    path = tmp_path / "epochs.json"
+    path.write_text('{"times": [0.0, 0.1], "chan')  # truncated
+    with pytest.raises(DataError, match="epochs.json: cannot read JSON"):
+        read_json(path, ["times"])
+    path.write_text('{"channels": []}')
+    with pytest.raises(DataError, match=r"epochs.json: lacks keys \['times'\]"):
+        read_json(path, ["times"])
+    path.write_text("[1, 2]")
+    with pytest.raises(DataError, match="expected a JSON object"):
+        read_json(path)
+    path.write_text('{"times": [0.0]}')
+    assert read_json(path, ["times"]) == {"times": [0.0]}
+    with pytest.raises(DataError, match="nowhere.json: cannot read JSON"):
+        read_json(tmp_path / "nowhere.json")
