@@ -36,6 +36,8 @@ def main(argv=None):
         generator.decode,
         args.alphas,
         device=generator.fit_device_,
+        trials_source=args.trials,
+        latents_source=args.latents,
     )
     print(table.to_string(index=False))
     with atomic_path(args.reconstructions) as tmp, open(tmp, "wb") as f:

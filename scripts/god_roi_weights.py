@@ -45,6 +45,8 @@ def main(argv=None):
         ROIS,
         ROI_LEVELS,
         args.alphas,
+        trials_source=args.trials,
+        voxels_source=args.voxels,
     )
     print(table.to_string(index=False))
     write_table(args.table, table)

@@ -11,6 +11,7 @@ from brainlatent.decoding.fmri import (
     rescale_to_training,
     roi_weight_contrast,
 )
+from brainlatent.errors import DataError
 from brainlatent.metrics_images import pixcorr, ssim
 
 N_TRAIN, N_TEST, DIMS, VOXELS = 300, 50, 8, 400
@@ -193,6 +194,25 @@ def test_decode_subject_rescales_to_the_training_latents_only():
     np.testing.assert_array_equal(arrays["truth"], latents["pixels"][::-1][:20])
     latent = table.set_index(["space", "metric"]).value
     assert latent[("latent", "two_way")] >= 0.9  # the decoded rows meet their own latents
+
+
+def test_decode_errors_name_the_trials_and_latents_files():
+    X_train, y_train, _, _ = latent_problem()
+    samples = X_train[:30]
+    trials = pd.DataFrame(
+        {"row": np.arange(30), "split": ["test"] * 5 + ["training"] * 25, "image": np.arange(30)}
+    )
+    latents = {"image": np.arange(30), "latent": y_train[:30], "pixels": np.zeros((30, 4, 4, 3))}
+    files = dict(trials_source="t.parquet", latents_source="l.npz", device="cpu")
+    with pytest.raises(DataError, match="t.parquet: 29 rows but 30 samples"):
+        decode_subject("01", samples, trials[:29], latents, None, **files)
+    with pytest.raises(DataError, match=r"l.npz: lacks arrays \['pixels'\]"):
+        decode_subject(
+            "01", samples, trials, {k: latents[k] for k in ("image", "latent")}, None, **files
+        )
+    short = {key: value[1:] for key, value in latents.items()}
+    with pytest.raises(DataError, match=r"l.npz: 1 images have no latent \(first: 0\)"):
+        decode_subject("01", samples, trials, short, None, **files)
 
 
 # --- identification table --------------------------------------------------------------------

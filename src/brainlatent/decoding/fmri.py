@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from brainlatent.errors import DataError
 from brainlatent.metrics import retrieval_ranks
 from brainlatent.metrics_images import as_unit_images, pixcorr, ssim
 from brainlatent.models.ridge import DEFAULT_ALPHAS, RidgeDecoder
@@ -197,7 +198,9 @@ def roi_weight_contrast(
 ) -> pd.DataFrame:
     """Per ROI: how much more its voxels weigh in decoding low- than high-level features.
 
-    One ridge per feature set from z-scored voxels (samples, voxels). A voxel's
+    One ridge per feature set from the voxels (samples, voxels; the workflow's are block
+    means of BOLD z-scored per run, not re-standardised: the sizes, not the signs, depend
+    on that scale, README). A voxel's
     importance is its mean squared weight over target dims, normalised by the
     mean over all voxels so the two fits are on one scale whatever their
     penalties. ``contrast`` = (low − high) / (low + high): +1 purely low-level,
@@ -231,14 +234,17 @@ def roi_weight_contrast(
     )
 
 
-def split_samples(samples: np.ndarray, trials: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The training and test rows of a subject's trials table, checked against ``samples``."""
+def split_samples(
+    samples: np.ndarray, trials: pd.DataFrame, source="trials"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The training and test rows of a subject's trials table (errors name ``source``),
+    checked against ``samples``."""
     if len(trials) != len(samples):
-        raise ValueError(f"{len(samples)} samples but {len(trials)} rows in the trials table")
+        raise DataError(source, f"{len(trials)} rows but {len(samples)} samples beside it")
     train, test = trials[trials["split"] == "training"], trials[trials["split"] == "test"]
     if len(train) < 3 or len(test) < 2:
-        raise ValueError(
-            f"need >= 3 training and >= 2 test images; got {len(train)} and {len(test)}"
+        raise DataError(
+            source, f"need >= 3 training and >= 2 test images; got {len(train)} and {len(test)}"
         )
     return train, test
 
@@ -252,19 +258,26 @@ def decode_subject(
     alphas=DEFAULT_ALPHAS,
     *,
     device: str,
+    trials_source="trials",
+    latents_source="latents",
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Ridge to the generator's latents, decode and generate the test images, score them.
 
     ``latents`` holds ``image``, ``latent`` and ``pixels`` (uint8) per image (the
     generator's file); ``generate`` maps latents (n, d) to images in [0, 1]; ``device`` is
     where the generator was trained. Returns :func:`identification_table` and the arrays
-    of ``reconstructions.npz``.
+    of ``reconstructions.npz``; errors name ``trials_source`` and ``latents_source``.
     """
-    train, test = split_samples(samples, trials)
+    train, test = split_samples(samples, trials, trials_source)
+    absent = [key for key in ("image", "latent", "pixels") if key not in latents]
+    if absent:
+        raise DataError(latents_source, f"lacks arrays {absent}")
     row = {int(image): k for k, image in enumerate(latents["image"])}
     missing = [i for i in trials["image"] if int(i) not in row]
     if missing:
-        raise ValueError(f"{len(missing)} images have no generator latent (first: {missing[0]})")
+        raise DataError(
+            latents_source, f"{len(missing)} images have no latent (first: {missing[0]})"
+        )
     train_rows = [row[int(i)] for i in train["image"]]
     test_rows = [row[int(i)] for i in test["image"]]
     z_train = np.asarray(latents["latent"])[train_rows]
@@ -296,13 +309,17 @@ def roi_weights_subject(
     rois,
     levels: Mapping[str, str],
     alphas=DEFAULT_ALPHAS,
+    trials_source="trials",
+    voxels_source="voxels",
 ) -> pd.DataFrame:
     """:func:`roi_weight_contrast` on a subject's training images, with ``subject`` and ``level``.
 
     ``low`` and ``high`` are feature matrices with one row per row of ``trials``.
     ROIs without voxels among the decoded ones are left out.
     """
-    train, _ = split_samples(samples, trials)
+    train, _ = split_samples(samples, trials, trials_source)
+    if len(voxels) != samples.shape[1]:
+        raise DataError(voxels_source, f"{len(voxels)} voxels but samples have {samples.shape[1]}")
     rows = train["row"].to_numpy()
     masks = {r: voxels[r].to_numpy(bool) for r in rois if voxels[r].any()}
     table = roi_weight_contrast(samples[rows], low[rows], high[rows], masks, alphas)
