@@ -146,9 +146,8 @@ def unprotected_failure(neurons: int, sigma, depth, bundle: int) -> np.ndarray:
     out = np.empty(sigma.shape)
     wrong = np.arange(bundle + 1)
     for s in np.unique(sigma):
-        with np.errstate(divide="ignore"):
-            # two input populations and the summed one
-            tail = float(norm.sf(0.5 / (np.sqrt(3.0 / neurons) * s))) if s > 0 else 0.0
+        # a gate's noise: two input populations and the summed one
+        tail = float(norm.sf(0.5 / (np.sqrt(3.0 / neurons) * s))) if s > 0 else 0.0
         step = 0.5 * _copies_step(bundle, tail, 2 * tail) + 0.5 * _copies_step(
             bundle, 2 * tail, tail
         )
