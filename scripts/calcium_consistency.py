@@ -7,16 +7,15 @@ source's and the target's differ).
 import argparse
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from brainlatent.decoding.frames import consistency_matrix
 from brainlatent.errors import DataError
-from brainlatent.io import write_table
+from brainlatent.io import load_npz, write_table
 
 
 def _device(data, path) -> str:
-    if "device" not in data.files:
+    if "device" not in data:
         raise DataError(path, "no 'device' in the embedding: rerun embed_calcium to refit it")
     return str(data["device"])
 
@@ -38,7 +37,10 @@ def main(argv=None):
     for kind, *paths in args.kind:
         if len(paths) != len(args.mice):
             parser.error(f"--kind {kind}: {len(paths)} embeddings for {len(args.mice)} mice")
-        loaded = {mouse: np.load(path) for mouse, path in zip(args.mice, paths, strict=True)}
+        loaded = {
+            mouse: load_npz(path, ["embedding", "frame"])
+            for mouse, path in zip(args.mice, paths, strict=True)
+        }
         devices = {
             mouse: _device(loaded[mouse], path)
             for mouse, path in zip(args.mice, paths, strict=True)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from brainlatent.decoding.fmri import decode_subject
-from brainlatent.io import atomic_path, load_npy, read_table, write_table
+from brainlatent.io import atomic_path, load_npy, load_npz, read_table, write_table
 from brainlatent.models.daenr import DAENREstimator
 
 
@@ -26,8 +26,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     generator = DAENREstimator.load(args.generator)  # on the CPU, whatever it was trained on
-    with np.load(args.latents, allow_pickle=False) as data:
-        latents = {name: data[name] for name in data.files}
+    latents = load_npz(args.latents, ["image", "latent", "pixels"])
     table, arrays = decode_subject(
         args.subject,
         load_npy(args.samples, mmap=False),

@@ -3,10 +3,9 @@
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from brainlatent.figures.calcium import plot_embedding
 from brainlatent.figures.style import add_output_arguments, save_figure
+from brainlatent.io import load_npz
 
 
 def main(argv=None):
@@ -20,8 +19,8 @@ def main(argv=None):
         parser.error("give one --kinds entry per --embeddings file")
     embeddings = {}
     for kind, path in zip(args.kinds, args.embeddings, strict=True):
-        with np.load(path) as data:
-            embeddings[kind] = (data["embedding"], data["frame"])
+        data = load_npz(path, ["embedding", "frame"])
+        embeddings[kind] = (data["embedding"], data["frame"])
     figure = plot_embedding(embeddings, title=f"Allen natural movie one, mouse {args.mouse}")
     save_figure(figure, args.pdf, args.png, note=args.note)
 

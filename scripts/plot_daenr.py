@@ -3,11 +3,9 @@
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from brainlatent.figures.daenr import plot_daenr
 from brainlatent.figures.style import add_output_arguments, save_figure
-from brainlatent.io import read_table
+from brainlatent.io import load_npz, read_table
 
 
 def main(argv=None):
@@ -16,8 +14,7 @@ def main(argv=None):
     parser.add_argument("--reconstructions", type=Path, required=True)
     add_output_arguments(parser)
     args = parser.parse_args(argv)
-    with np.load(args.reconstructions, allow_pickle=False) as data:
-        reconstructions = {name: data[name] for name in data.files}
+    reconstructions = load_npz(args.reconstructions)
     fig = plot_daenr(read_table(args.metrics), reconstructions, source=str(args.metrics))
     save_figure(fig, args.pdf, args.png, note=args.note)
 

@@ -3,13 +3,12 @@
 import argparse
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from brainlatent.errors import DataError
 from brainlatent.figures.fmri import RECONSTRUCTION_ARRAYS, plot_fmri_reconstruction
 from brainlatent.figures.style import add_output_arguments, save_figure
-from brainlatent.io import read_table
+from brainlatent.io import load_npz, read_table
 
 
 def main(argv=None):
@@ -28,11 +27,7 @@ def main(argv=None):
         subject = str(table["subject"].iloc[0])
         if subject in reconstructions:
             raise DataError(metrics_path, f"subject {subject!r} is given twice")
-        with np.load(npz_path, allow_pickle=False) as data:
-            missing = [name for name in RECONSTRUCTION_ARRAYS if name not in data.files]
-            if missing:
-                raise DataError(npz_path, f"lacks arrays {missing}")
-            reconstructions[subject] = {name: data[name] for name in data.files}
+        reconstructions[subject] = load_npz(npz_path, RECONSTRUCTION_ARRAYS)
         tables.append(table)
     fig = plot_fmri_reconstruction(
         pd.concat(tables, ignore_index=True),

@@ -4,12 +4,10 @@ the shuffled-pairing baseline, and the scores over sliding windows."""
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from brainlatent.errors import DataError
 from brainlatent.figures.meg_generation import IMAGE_ARRAYS, plot_meg_generation
 from brainlatent.figures.style import add_output_arguments, save_figure
-from brainlatent.io import read_table
+from brainlatent.io import load_npz, read_table
 
 
 def main(argv=None):
@@ -22,15 +20,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     images, sources = {}, {}
     for path in args.images:
-        with np.load(path, allow_pickle=False) as data:
-            missing = [name for name in ("subject", *IMAGE_ARRAYS) if name not in data.files]
-            if missing:
-                raise DataError(path, f"lacks arrays {missing}")
-            subject = str(data["subject"])
-            if subject in images:
-                raise DataError(path, f"subject {subject!r} is given twice")
-            images[subject] = {name: data[name] for name in data.files}
-            sources[subject] = str(path)
+        data = load_npz(path, ["subject", *IMAGE_ARRAYS])
+        subject = str(data["subject"])
+        if subject in images:
+            raise DataError(path, f"subject {subject!r} is given twice")
+        images[subject], sources[subject] = data, str(path)
     figure = plot_meg_generation(
         read_table(args.metrics),
         read_table(args.timecourse),

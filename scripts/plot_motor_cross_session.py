@@ -3,11 +3,9 @@
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from brainlatent.figures.motor import plot_motor_cross_session
 from brainlatent.figures.style import add_output_arguments, save_figure
-from brainlatent.io import read_table
+from brainlatent.io import load_npz, read_table
 
 
 def main(argv=None):
@@ -18,10 +16,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if len(args.metrics) != len(args.trajectories):
         parser.error("give one --trajectories file per --metrics table")
-    trajectories = []
-    for path in args.trajectories:
-        with np.load(path, allow_pickle=False) as data:
-            trajectories.append({key: data[key] for key in data.files})
+    keys = ["reference_session", "test_session", "days_apart", "reference", "test_before"]
+    trajectories = [load_npz(path, [*keys, "test_after"]) for path in args.trajectories]
     figure = plot_motor_cross_session(
         [read_table(path) for path in args.metrics], trajectories, sources=args.metrics
     )

@@ -3,11 +3,9 @@
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from brainlatent.figures.recording import plot_recording_embedding
 from brainlatent.figures.style import add_output_arguments, save_figure
-from brainlatent.io import read_table
+from brainlatent.io import load_npz, read_table
 
 
 def main(argv=None):
@@ -18,8 +16,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     embeddings = {}
     for path in args.embeddings:
-        with np.load(path, allow_pickle=False) as data:
-            embeddings[str(data["method"])] = {key: data[key] for key in data.files}
+        data = load_npz(path, ["method"])
+        embeddings[str(data["method"])] = data
     figure = plot_recording_embedding(read_table(args.metrics), embeddings, source=args.metrics)
     save_figure(figure, args.pdf, args.png, note=args.note)
 

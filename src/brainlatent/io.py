@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,6 +97,22 @@ def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> pd.
             raise DataError(path, f"missing columns {missing}; found {list(table.columns)}")
         table = table[columns]
     return table
+
+
+def load_npz(path: str | os.PathLike, keys=()) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` (no pickles), which must hold ``keys``; an unreadable or
+    incomplete file is a DataError."""
+    from brainlatent.errors import DataError
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise DataError(path, f"cannot read .npz ({type(error).__name__}: {error})") from error
+    missing = [key for key in keys if key not in arrays]
+    if missing:
+        raise DataError(path, f"lacks arrays {missing}")
+    return arrays
 
 
 def read_json(path: str | os.PathLike, keys=()) -> dict:

@@ -3,7 +3,15 @@ import pandas as pd
 import pytest
 
 from brainlatent.errors import DataError
-from brainlatent.io import atomic_path, load_npy, read_json, read_table, save_npy, write_table
+from brainlatent.io import (
+    atomic_path,
+    load_npy,
+    load_npz,
+    read_json,
+    read_table,
+    save_npy,
+    write_table,
+)
 
 
 def test_atomic_path_leaves_nothing_on_error(tmp_path):
@@ -76,3 +84,18 @@ def test_read_json_names_a_broken_or_incomplete_file(tmp_path):
     assert read_json(path, ["times"]) == {"times": [0.0]}
     with pytest.raises(DataError, match="nowhere.json: cannot read JSON"):
         read_json(tmp_path / "nowhere.json")
+
+
+def test_load_npz_names_an_unreadable_or_incomplete_file(tmp_path):
+    path = tmp_path / "trajectories.npz"
+    np.savez(path, reference=np.zeros(3), days_apart=np.array(4))
+    arrays = load_npz(path, ["reference"])
+    assert sorted(arrays) == ["days_apart", "reference"] and int(arrays["days_apart"]) == 4
+    with pytest.raises(DataError, match=r"trajectories.npz: lacks arrays \['test_after'\]"):
+        load_npz(path, ["reference", "test_after"])
+    path.write_bytes(path.read_bytes()[:40])  # truncated
+    with pytest.raises(DataError, match="trajectories.npz: cannot read .npz"):
+        load_npz(path)
+    np.savez(path, names=np.array([{"a": 1}], dtype=object))  # a pickle: refused
+    with pytest.raises(DataError, match="trajectories.npz: cannot read .npz"):
+        load_npz(path)
