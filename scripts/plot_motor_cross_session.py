@@ -7,6 +7,11 @@ from brainlatent.figures.motor import plot_motor_cross_session
 from brainlatent.figures.style import add_output_arguments, save_figure
 from brainlatent.io import load_npz, read_table
 
+#: What the figure reads from each cohort's trajectories file.
+TRAJECTORY_ARRAYS = (
+    "reference_session", "test_session", "days_apart", "reference", "test_before", "test_after"
+)  # fmt: skip
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
@@ -16,8 +21,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if len(args.metrics) != len(args.trajectories):
         parser.error("give one --trajectories file per --metrics table")
-    keys = ["reference_session", "test_session", "days_apart", "reference", "test_before"]
-    trajectories = [load_npz(path, [*keys, "test_after"]) for path in args.trajectories]
+    trajectories = [load_npz(path, TRAJECTORY_ARRAYS) for path in args.trajectories]
     figure = plot_motor_cross_session(
         [read_table(path) for path in args.metrics], trajectories, sources=args.metrics
     )
