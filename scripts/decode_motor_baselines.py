@@ -11,7 +11,7 @@ import numpy as np
 from brainlatent.decoding import cross_session as cs
 from brainlatent.decoding.motor_settings import method_settings
 from brainlatent.io import atomic_path, write_table
-from brainlatent.preprocessing.motor import load_trials
+from brainlatent.preprocessing.motor import load_cohort
 
 BASELINES = ("within", "fixed", "aligned")
 
@@ -25,7 +25,7 @@ def main(argv=None):
     parser.add_argument("--sessions", type=Path, required=True)
     args = parser.parse_args(argv)
     motor = args.settings
-    sessions = cs.sort_sessions([load_trials(path) for path in args.trials])
+    sessions = cs.sort_sessions(load_cohort(args.trials))
     methods = [m for m in BASELINES if m in motor["methods"]]
     timings = {}
     table = cs.evaluate(

@@ -8,7 +8,7 @@ from pathlib import Path
 from brainlatent.decoding import cross_session as cs
 from brainlatent.decoding.motor_settings import method_settings
 from brainlatent.io import write_table
-from brainlatent.preprocessing.motor import load_trials
+from brainlatent.preprocessing.motor import load_cohort
 
 
 def main(argv=None):
@@ -20,7 +20,7 @@ def main(argv=None):
     parser.add_argument("--metrics", type=Path, required=True)
     args = parser.parse_args(argv)
     motor = args.settings
-    sessions = [load_trials(path) for path in args.trials]
+    sessions = load_cohort(args.trials)
     settings = method_settings(motor, args.seed)
     settings["cebra"]["device"] = args.device
     timings = {}

@@ -9,7 +9,7 @@ from pathlib import Path
 from brainlatent.decoding import cross_session as cs
 from brainlatent.io import write_table
 from brainlatent.models.sable import SABLE
-from brainlatent.preprocessing.motor import load_trials
+from brainlatent.preprocessing.motor import load_cohort
 
 
 def main(argv=None):
@@ -22,7 +22,7 @@ def main(argv=None):
     parser.add_argument("--metrics", type=Path, required=True)
     args = parser.parse_args(argv)
     motor = args.settings
-    sessions = [load_trials(path) for path in args.trials]
+    sessions = load_cohort(args.trials)
     model = SABLE.load(args.model).to_device(args.device)
     methods = [m for m in cs.SABLE_METHODS if m in motor["methods"]]
     timings = {}

@@ -7,7 +7,7 @@ from pathlib import Path
 from brainlatent.decoding import cross_session as cs
 from brainlatent.decoding.motor_settings import sable_params
 from brainlatent.io import write_table
-from brainlatent.preprocessing.motor import load_trials
+from brainlatent.preprocessing.motor import load_cohort
 
 
 def main(argv=None):
@@ -20,7 +20,7 @@ def main(argv=None):
     parser.add_argument("--history", type=Path, required=True)
     args = parser.parse_args(argv)
     motor = args.settings
-    sessions = [load_trials(path) for path in args.trials]
+    sessions = load_cohort(args.trials)
     train, _ = cs.split_sessions(sessions, motor["n_train_sessions"])
     print("training sessions:", ", ".join(t.session for t in train))
     model = cs.fit_sable(train, **sable_params(motor, args.seed, args.device))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -270,3 +271,19 @@ def test_a_spike_on_a_bin_edge_counts_in_the_bin_it_starts():
     session = hand_made_session(spikes=([edge], [], []))
     trials = motor.bin_trials(session, 0.02, (-0.26, 0.5), min_trials=1)
     assert trials.counts[1, 18, 0] == 1 and trials.counts.sum() == 1
+
+
+def test_a_cohort_binned_two_ways_or_twice_names_the_file(tmp_path):
+    session = hand_made_session(spikes=([2.4], [], []))
+    paths = []
+    for name, bin_s in (("a", 0.02), ("b", 0.02), ("c", 0.04)):
+        trials = motor.bin_trials(session, bin_s, (-0.2, 0.2), min_trials=1)
+        paths.append(tmp_path / f"{name}.npz")
+        motor.save_trials(paths[-1], replace(trials, session=name))
+    loaded = motor.load_cohort(paths[:2])
+    assert [t.session for t in loaded] == ["a", "b"]
+    with pytest.raises(DataError, match=r"c\.npz: bin_s 0\.04 differs from 0\.02 in .*a\.npz"):
+        motor.load_cohort(paths)
+    motor.save_trials(paths[1], replace(loaded[1], session="a"))
+    with pytest.raises(DataError, match=r"b\.npz: session 'a' is also .*a\.npz"):
+        motor.load_cohort(paths[:2])

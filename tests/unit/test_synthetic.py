@@ -169,6 +169,38 @@ def test_tsne_on_a_subset_and_timings():
     assert 0.5 < r2 <= 1.0
 
 
+def test_tsne_from_pca_is_fitted_once_for_every_seed_of_the_same_samples(data, monkeypatch):
+    """Its seed reaches nothing but the PCA initialisation, which ends the same: one fit."""
+    import brainlatent.synthetic.benchmark as benchmark
+
+    spikes, u = data.spikes[:400], data.u[:400]
+    kwargs = {"max_iter": 250, "perplexity": 20}
+    first = embed("tsne", spikes, u, seed=0, **kwargs)
+    np.testing.assert_array_equal(first, embed("tsne", spikes, u, seed=7, **kwargs))
+    assert not np.array_equal(
+        embed("tsne", spikes, u, seed=0, init="random", **kwargs),
+        embed("tsne", spikes, u, seed=7, init="random", **kwargs),
+    )
+
+    calls = []
+    monkeypatch.setattr(
+        benchmark, "embed", lambda method, s, u, seed, **p: calls.append(seed) or s[:, :2]
+    )
+
+    def run(**kwargs):
+        calls.clear()
+        table = benchmark.run_benchmark(
+            ["tsne"], seeds=[0, 1, 2], n_samples=300, n_neurons=10, timings=True, **kwargs
+        )
+        assert len(table) == 6  # an r2 and a seconds row per seed, reused or not
+        return list(calls)
+
+    assert run() == [0]
+    assert run(method_params={"tsne": {"init": "random"}}) == [0, 1, 2]
+    assert run(max_samples={"tsne": 200}) == [0, 1, 2]  # each seed draws its own samples
+    assert run(data_seed=None) == [0, 1, 2]  # each seed simulates its own data
+
+
 def test_exact_neighbors_match_brute_force_with_self_first(data):
     spikes = data.spikes[:400]
     indices, distances = exact_neighbors(spikes, 15)

@@ -46,6 +46,9 @@ def _check(metrics: pd.DataFrame, source) -> pd.DataFrame:
 
 
 def _r2_panel(ax, r2: pd.DataFrame, title: str) -> None:
+    # R² has no lower bound (a drifted fixed decoder can fall far below zero): the axis
+    # stops at -1, and a mean below it is drawn on that edge as a down triangle with its value.
+    floor = max(min(-0.1, float(np.nanmin(r2["value"])) - 0.05), -1.0)
     for method, (label, color, style, marker) in METHODS.items():
         rows = r2[r2["method"] == method]
         if rows.empty:
@@ -55,14 +58,27 @@ def _r2_panel(ax, r2: pd.DataFrame, title: str) -> None:
         if seeds > 1:  # the band: range over seeds (each seed's mean per day)
             by_seed = rows.groupby(["days_apart", "seed"])["value"].mean().unstack()
             low, high = by_seed.min(axis=1), by_seed.max(axis=1)
+            low, high = low.clip(lower=floor), high.clip(lower=floor)
             ax.fill_between(by_seed.index, low, high, color=color, alpha=0.15)
             label = f"{label}, {seeds} seeds"
-        ax.plot(per_day.index, per_day.values, style, marker=marker, ms=4, color=color, label=label)
+        shown = per_day.clip(lower=floor)
+        ax.plot(shown.index, shown.values, style, marker=marker, ms=4, color=color, label=label)
+        for day, value in per_day[per_day < floor].items():
+            ax.plot(day, floor, "v", ms=7, color=color, clip_on=False)
+            ax.annotate(
+                f"{value:.2f}",
+                (day, floor),
+                xytext=(-7, 6),
+                textcoords="offset points",
+                ha="right",
+                va="bottom",
+                fontsize=7,
+                color=color,
+            )
     ax.axhline(0, color="black", lw=0.6)
     ax.set_xlabel("days since the last training session")
     ax.set_ylabel("hand velocity R² (held-out trials)")
-    low = min(-0.1, float(np.nanmin(r2["value"])) - 0.05)
-    ax.set_ylim(max(low, -1.0), 1.0)
+    ax.set_ylim(floor, 1.0)
     ax.set_title(title, fontsize=9)
 
 

@@ -480,3 +480,32 @@ def load_trials(path) -> TrialSet:
             f"{len(trials.channels)} channel names",
         )
     return trials
+
+
+def load_cohort(paths) -> list[TrialSet]:
+    """Every session of one cross-session comparison, read by :func:`load_trials`.
+
+    They must be cut alike (bin width, window, alignment) and be distinct sessions: a
+    decoder fitted on one session's bins is applied to another's, and a file written by
+    hand or under another configuration would otherwise mix two cuttings without an error.
+    The first file that differs from the first one is named. (The subject is the
+    config's cohort, not checked here: a user's files may spell it differently.)
+    """
+    paths = list(paths)
+    sessions = [load_trials(path) for path in paths]
+    if not sessions:
+        raise ValueError("no trials files given")
+    first, first_path = sessions[0], paths[0]
+    seen = {}
+    for path, trials in zip(paths, sessions, strict=True):
+        for name in ("bin_s", "window_s", "align"):
+            if getattr(trials, name) != getattr(first, name):
+                raise DataError(
+                    path,
+                    f"{name} {getattr(trials, name)!r} differs from {getattr(first, name)!r} "
+                    f"in {first_path}: every session of a cohort must be binned alike",
+                )
+        if trials.session in seen:
+            raise DataError(path, f"session {trials.session!r} is also {seen[trials.session]}")
+        seen[trials.session] = path
+    return sessions
