@@ -55,9 +55,10 @@ __all__ = [
 #:   ``paper_low``, ``paper_high``: the paper's number and reported spread (NaN: not
 #:   available here); ``spread_kind``: what the spread is; ``verified``: where the number was
 #:   checked; ``note``: the values file's note;
-#: - ``run_value``: this run's comparable number (NaN when not run); ``n_rows``: how many
-#:   metrics rows it reduces; ``data``: "simulated", "real" or "real, subset", then which
-#:   subjects, mice, sessions or seeds; ``locator``: table, filter and aggregation in words;
+#: - ``run_value``: this run's comparable number (NaN when not run, or undefined: a ratio
+#:   over 0); ``n_rows``: how many metrics rows it reduces; ``data``: "simulated", "real" or
+#:   "real, subset", then which subjects, mice, sessions, seeds or image models (but the
+#:   ``per`` column's); ``locator``: table, filter and aggregation in words;
 #: - ``status``: "ok" or "not run: <why>"; ``within_spread``: "yes", "no" or "n/a: <why>".
 COLUMNS = [
     "id",
@@ -84,11 +85,15 @@ DATASETS = ("things_meg", "allen_calcium", "synthetic", "god_fmri", "motor", "fa
 AGGREGATES = {"mean": np.mean, "median": np.median, "max": np.max, "min": np.min}
 CONTRASTS = ("ratio", "difference")
 RANGE_KEYS = ("min", "max", "above", "below")
+#: A filter condition ``{prefer: [values]}``: the rows with those values where the run has
+#: any, else every row (the paper's image models when the config computes them).
+PREFER = "prefer"
 #: Columns that say which data a number comes from, and how they are named in ``data``.
 _IDENTITY = (
     ("subject", "subject", "subjects"),
     ("source", "mouse", "mice"),
     ("session", "session", "sessions"),
+    ("image_model", "image model", "image models"),
 )
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -167,7 +172,13 @@ def _check_filter(raw, path, key) -> dict:
     if not isinstance(raw, Mapping):
         raise ValuesError(path, key, f"expected a mapping of column: value, got {raw!r}")
     for column, wanted in raw.items():
-        if isinstance(wanted, Mapping):
+        if isinstance(wanted, Mapping) and PREFER in wanted:
+            preferred = wanted[PREFER]
+            if len(wanted) > 1 or not isinstance(preferred, list) or not preferred:
+                raise ValuesError(
+                    path, f"{key}.{column}", f"expected {{prefer: [values]}}, got {dict(wanted)}"
+                )
+        elif isinstance(wanted, Mapping):
             unknown = set(wanted) - set(RANGE_KEYS)
             if not wanted or unknown:
                 raise ValuesError(
@@ -291,6 +302,14 @@ def load_values(path: str | Path) -> list[PaperValue]:
                 )
         if (spread is not None) and not has_value:
             raise ValuesError(path, f"{where}.spread", "a spread needs the paper's value")
+        if spread is not None and per_values:
+            # one range would judge every per value, however far from it the paper's value is
+            raise ValuesError(
+                path,
+                f"{where}.spread",
+                "one spread cannot hold for every value of `values`; "
+                "give each its own result with `value` and `spread`",
+            )
         figure = entry.get("figure")
         if figure is not None and not isinstance(figure, str):
             raise ValuesError(path, f"{where}.figure", f"expected a figure name, got {figure!r}")
@@ -349,9 +368,15 @@ def match_tables(table: str, paths: Sequence[str | Path]) -> list[str]:
 
 
 def _select(rows: pd.DataFrame, wanted: Mapping) -> pd.DataFrame | str:
-    """Rows matching every condition, or why none can: a missing column."""
+    """Rows matching every condition, or why none can: a missing column. A ``prefer``
+    condition is applied last, to the rows meeting the others, so that it falls back to
+    every row only when none of those has a preferred value."""
     mask = pd.Series(True, index=rows.index)
+    preferred = {}
     for column, value in wanted.items():
+        if isinstance(value, Mapping) and PREFER in value:
+            preferred[column] = value[PREFER]
+            continue
         if column not in rows.columns:
             # a column that does not exist is missing everywhere: null (alone or in a list)
             if value is None or (isinstance(value, list) and None in value):
@@ -374,6 +399,10 @@ def _select(rows: pd.DataFrame, wanted: Mapping) -> pd.DataFrame | str:
             mask &= (present | series.isna()) if None in value else present
         else:
             mask &= (series == value).fillna(False)
+    for column, values in preferred.items():
+        if column in rows.columns:  # a table without it has nothing to prefer
+            hit = mask & rows[column].astype(object).isin(values)
+            mask = hit if hit.any() else mask
     return rows[mask]
 
 
@@ -381,6 +410,9 @@ def _describe_filter(wanted: Mapping) -> str:
     def one(column, value):
         if value is None:
             return f"{column} is missing"
+        if isinstance(value, Mapping) and PREFER in value:
+            names = " or ".join(map(str, value[PREFER]))
+            return f"{column} is {names} if the run has any, else any {column}"
         if isinstance(value, Mapping):
             signs = {"min": "≥", "max": "≤", "above": ">", "below": "<"}
             return " and ".join(f"{column} {signs[k]} {v}" for k, v in value.items())
@@ -411,10 +443,11 @@ def _what_is_there(frame: pd.DataFrame, wanted: Mapping) -> str:
     return f" ({'; '.join(parts)})" if parts else ""
 
 
-def _describe_data(rows: pd.DataFrame) -> str:
+def _describe_data(rows: pd.DataFrame, per: str | None = None) -> str:
+    """Which data the number reduces; ``per`` is left out: the row's ``per`` says it."""
     words = []
     for column, noun, nouns in _IDENTITY:
-        if column in rows.columns:
+        if column in rows.columns and column != per:
             names = sorted(map(str, rows[column].dropna().unique()))
             if column == "source" and "target" in rows.columns:
                 names = sorted({*names, *map(str, rows["target"].dropna().unique())})
@@ -464,15 +497,20 @@ def _reduce(rows: pd.DataFrame, locator: Locator) -> tuple[float, int] | str:
         parts.append((float(aggregate(values.to_numpy())), len(values)))
     (a, n_a), (b, n_b) = parts
     if locator.contrast["op"] == "ratio":
-        return (a / b if b != 0 else float("nan")), n_a + n_b
+        return (a / b if b != 0 else float("nan")), n_a + n_b  # undefined: n/a in _within
     return a - b, n_a + n_b
 
 
-def _within(label: str, status: str, value, low, high, run_value) -> str:
+def _within(label: str, status: str, value, low, high, run_value, locator: Locator) -> str:
     if status != "ok":
         return "n/a: not run"
     if label == "simulated":
         return "n/a: simulated data"
+    if math.isnan(run_value):  # in no range, but "no" would judge a number the run lacks
+        if locator.contrast and locator.contrast["op"] == "ratio":
+            b = _describe_filter(locator.contrast["b"])
+            return f"n/a: undefined, a ratio over 0 (the {locator.aggregate} where {b})"
+        return "n/a: this run's number is undefined"
     if value is None:
         return "n/a: paper value not available here"
     if low is None or high is None:
@@ -518,13 +556,13 @@ def build_scorecard(
             else:
                 row["run_value"], row["n_rows"] = outcome
                 row["status"] = "ok"
-                detail = _describe_data(rows)
+                detail = _describe_data(rows, v.locator.per)
                 row["data"] = f"{label}: {detail}" if detail else label
                 left_out = len(rows) - row["n_rows"] if v.locator.contrast is None else 0
                 if left_out:  # e.g. a seed whose threshold was never crossed
                     row["data"] += f"; {left_out} of {len(rows)} rows have no value, left out"
             row["within_spread"] = _within(
-                label, row["status"], paper_value, v.low, v.high, row["run_value"]
+                label, row["status"], paper_value, v.low, v.high, row["run_value"], v.locator
             )
             records.append(row)
 
@@ -600,7 +638,7 @@ def render_html(table: pd.DataFrame, values_file: str = "resources/paper_values.
         if not math.isnan(row.paper_low):
             paper += f"<br><small>{_fmt(row.paper_low)}–{_fmt(row.paper_high)}"
             paper += f" ({html.escape(row.spread_kind)})</small>"
-        run = _fmt(row.run_value) if row.status == "ok" else "<b>not run</b>"
+        run = (_fmt(row.run_value) or "undefined") if row.status == "ok" else "<b>not run</b>"
         result = html.escape(row.result) + (f" [{html.escape(row.per)}]" if row.per else "")
         notes = [html.escape(row.note)] if row.note else []
         if row.status != "ok":

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from brainlatent.plan import PAPER_VALUES
+from brainlatent.plan import PAPER_VALUES, PRETRAINED
 from brainlatent.scorecard import (
     COLUMNS,
     ValuesError,
@@ -30,9 +30,6 @@ SIMULATED = dict.fromkeys(
     ("things_meg", "allen_calcium", "synthetic", "god_fmri", "motor"), "simulated"
 )
 REAL = {**SIMULATED, **dict.fromkeys(SIMULATED, "real")}
-#: Tables named in the values file that other work is adding (their rows say "not run" until a
-#: run writes them).
-PENDING = {"results/things_meg/metrics/generation.parquet"}
 
 
 def retrieval(**extra) -> pd.DataFrame:
@@ -83,7 +80,7 @@ def test_the_values_file_loads_and_every_locator_names_a_table_of_the_workflow()
     assert len({v.id for v in values}) == len(values) >= 20
     built = plan().scorecard_tables
     for v in values:
-        assert match_tables(v.locator.table, built) or v.locator.table in PENDING, v.id
+        assert match_tables(v.locator.table, built), v.id
         assert v.value is not None or v.note, v.id  # an empty value says why
 
 
@@ -125,7 +122,7 @@ def test_simulated_data_never_pass_as_within_the_spread(tmp_path):
     values = load_values(one_value(tmp_path))  # brain module top-5: 0.4, spread 0.2-0.45
     real = build_scorecard(values, TABLES, REAL).iloc[0]
     assert real["run_value"] == pytest.approx(0.4) and real["within_spread"] == "yes"
-    assert real["data"] == "real: subjects BIGMEG1, BIGMEG2"
+    assert real["data"] == "real: subjects BIGMEG1, BIGMEG2; image models clip, hog"
     simulated = build_scorecard(values, TABLES, SIMULATED).iloc[0]
     assert simulated["within_spread"] == "n/a: simulated data"
     assert simulated["data"].startswith("simulated")
@@ -152,6 +149,22 @@ def test_rows_without_a_value_are_counted_in_the_data_column(tmp_path):
 def test_outside_the_spread_is_no(tmp_path):
     values = load_values(one_value(tmp_path, spread={"low": 0.5, "high": 0.7, "kind": "sd"}))
     assert build_scorecard(values, TABLES, REAL).iloc[0]["within_spread"] == "no"
+
+
+def test_a_ratio_over_zero_is_undefined_not_outside_the_spread(tmp_path):
+    ratio = {
+        "table": "results/things_meg/metrics/retrieval.parquet",
+        "filter": {"metric": "top5"},
+        "contrast": {"op": "ratio", "a": {"decoder": "brain_module"}, "b": {"decoder": "ridge"}},
+    }
+    values = load_values(one_value(tmp_path, value=7, spread=None, locator=ratio))
+    zero = retrieval()
+    zero.loc[zero["decoder"] == "ridge", "value"] = 0.0
+    card = build_scorecard(values, {"results/things_meg/metrics/retrieval.parquet": zero}, REAL)
+    row = card.iloc[0]
+    assert row["status"] == "ok" and math.isnan(row["run_value"])
+    assert row["within_spread"] == "n/a: undefined, a ratio over 0 (the mean where decoder = ridge)"
+    assert "undefined" in render_html(card)
 
 
 def test_data_labels_follow_the_sources_and_the_scale():
@@ -256,6 +269,39 @@ def test_contrasts_ranges_lists_and_per_subject_tables(tmp_path):
     assert card["data"].iloc[0] == "real: subjects 01, 02"
 
 
+def test_prefer_takes_the_preferred_values_when_the_run_has_any(tmp_path):
+    """The ratio over the paper's networks when the run computes them, else over what it has."""
+    ratio = {
+        "table": "results/things_meg/metrics/retrieval.parquet",
+        "filter": {"metric": "top5", "image_model": {"prefer": ["vgg19", "clip", "dinov2"]}},
+        "contrast": {"op": "ratio", "a": {"decoder": "brain_module"}, "b": {"decoder": "ridge"}},
+    }
+    values = load_values(one_value(tmp_path, spread=None, locator=ratio))
+    table = retrieval()
+    # hog's brain module is no better than its ridge: mixing it in would halve the ratio
+    table.loc[(table["image_model"] == "hog") & (table["decoder"] == "brain_module"), "value"] = 0.1
+    path = "results/things_meg/metrics/retrieval.parquet"
+    row = build_scorecard(values, {path: table}, REAL).iloc[0]
+    assert row["run_value"] == pytest.approx(4.0) and row["n_rows"] == 4
+    assert row["data"] == "real: subjects BIGMEG1, BIGMEG2; image model clip"
+    assert "image_model is vgg19 or clip or dinov2 if the run has any" in row["locator"]
+    hand_made = table[table["image_model"] == "hog"]  # the default config: no network
+    row = build_scorecard(values, {path: hand_made}, REAL).iloc[0]
+    assert row["run_value"] == pytest.approx(1.0) and row["n_rows"] == 4
+    assert row["data"] == "real: subjects BIGMEG1, BIGMEG2; image model hog"
+    # preferred among the rows meeting the other conditions: clip's top-1 only is no reason
+    # to drop hog's top-5
+    clip_top1 = table[table["image_model"] == "clip"].assign(metric="top1")
+    row = build_scorecard(values, {path: pd.concat([hand_made, clip_top1])}, REAL).iloc[0]
+    assert row["run_value"] == pytest.approx(1.0)
+
+
+def test_the_gain_over_linear_is_over_the_papers_networks_the_workflow_computes():
+    (gain,) = [v for v in load_values(VALUES) if v.id == "meg_retrieval_gain_over_linear"]
+    assert gain.locator.filter["image_model"] == {"prefer": list(PRETRAINED)}
+    assert "image models" in gain.note
+
+
 def test_match_tables_matches_one_component_per_wildcard():
     paths = ["results/motor/sub-S/metrics/cross_session.parquet",
              "/abs/results/motor/sub-T/metrics/cross_session.parquet",
@@ -305,6 +351,12 @@ def test_figure_values_give_the_synthetic_medians_per_method():
         ({"locator": {"table": "t", "aggregate": "sum"}}, r"results\[0\] \(top5\)\.locator\.aggr"),
         ({"locator": {"table": "t", "filter": {"b": {"over": 0}}}}, r"results.*filter\.b: a range"),
         ({"id": "Top 5"}, r"results\[0\]\.id: expected a snake_case name"),
+        ({"locator": {"table": "t", "filter": {"m": {"prefer": "clip"}}}}, r"results.*filter\.m: "),
+        ({"locator": {"table": "t", "filter": {"m": {"prefer": [1], "max": 0}}}}, r".*filter\.m: "),
+        # one spread beside per-model values would judge every model by the same range
+        ({"value": None, "values": {"clip": 0.7, "vgg19": 0.2},
+          "locator": {"table": "t", "per": "image_model"}},
+         r"results\[0\] \(top5\)\.spread: one spread cannot hold for every value of `values`"),
     ],
 )  # fmt: skip
 def test_a_malformed_values_file_names_the_file_and_the_key(tmp_path, change, key):
