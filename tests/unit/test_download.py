@@ -55,6 +55,7 @@ class _Server:
         self.no_length: set[str] = set()  # paths sent without Content-Length
         self.no_range: set[str] = set()  # paths whose Range header is ignored (200, whole file)
         self.cut_once: dict[str, int] = {}  # path -> close after this many body bytes, once
+        self.cut_every: dict[str, int] = {}  # path -> close after this many body bytes, always
         self.page_for_range: dict[str, str] = {}  # path -> type of a 200 page answering Range
         self.html_no_length: set[str] = set()  # paths answered by a 200 page without a length
         server = self
@@ -114,7 +115,7 @@ class _Server:
                     self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                cut = server.cut_once.pop(path, None)
+                cut = server.cut_once.pop(path, server.cut_every.get(path))
                 self.wfile.write(body if cut is None else body[:cut])
                 self.close_connection = cut is not None  # the client sees a short body
 
@@ -205,8 +206,9 @@ def test_present_bad_file_raises_and_is_kept(server, tmp_path):
     dest = tmp_path / "local"
     dest.mkdir()
     (dest / "x.bin").write_bytes(b"the REAL content")  # same size, other bytes
-    with pytest.raises(DataError, match=r"x\.bin: sha256 mismatch"):
+    with pytest.raises(DataError, match=r"x\.bin: sha256 mismatch") as info:
         download_files(pd.DataFrame([row]), dest, **_quiet())
+    assert f"delete it to download it again from {row['url']}" in str(info.value)
     assert (dest / "x.bin").read_bytes() == b"the REAL content"
     assert server.requests == []
 
@@ -265,6 +267,7 @@ def test_hash_mismatch_leaves_nothing(server, tmp_path):
     message = str(info.value)
     assert message.startswith(str(dest / "f.nii.gz"))
     assert row["hash"] in message and hashlib.md5(data[::-1]).hexdigest() in message
+    assert message.endswith(f"(downloaded from {url})")  # upstream changed, or a broken mirror
     assert _files_under(dest) == []
 
 
@@ -425,6 +428,43 @@ def test_server_without_range_support_restarts_from_zero(server, tmp_path):
     assert (dest / "r.bin").read_bytes() == data
 
 
+def test_connection_dropping_often_still_completes(server, tmp_path, monkeypatch):
+    """A transfer that breaks every 60 kB but resumes each time: each attempt that brought
+    bytes restarts the retry count and the backoff, so ``retries=1`` does not end it."""
+    data = os.urandom(600_000)
+    row = _row("sub-01/big.meg4", data, server.put("sub-01/big.meg4", data))
+    server.cut_every["sub-01/big.meg4"] = 60_000
+    real_wait, waits = threading.Event.wait, []
+
+    def wait(self, timeout=None):
+        if timeout is not None:  # the backoff (other waits here have none)
+            waits.append(timeout)
+        return real_wait(self, timeout)
+
+    monkeypatch.setattr(threading.Event, "wait", wait)
+    dest = tmp_path / "local"
+    download_files(pd.DataFrame([row]), dest, **_quiet(retries=1, backoff=0.01))
+    assert server.ranges == [None] + [f"bytes={n}-" for n in range(60_000, 600_000, 60_000)]
+    assert waits == [0.01] * 9  # not doubling
+    assert (dest / "sub-01/big.meg4").read_bytes() == data
+
+
+def test_trickling_server_is_given_up_on_at_the_attempt_limit(server, tmp_path, monkeypatch):
+    """Every attempt brings a few bytes, so the retries never run out: the overall limit per
+    file ends the run, naming it, with the bytes kept to resume."""
+    monkeypatch.setattr(download, "_MAX_ATTEMPTS", 5)
+    data = os.urandom(1_000)
+    url = server.put("t.bin", data)
+    server.cut_every["t.bin"] = 10
+    dest = tmp_path / "local"
+    with pytest.raises(DownloadError, match=r"t\.bin: download failed after 5 attempts") as info:
+        download_files(pd.DataFrame([_row("t.bin", data, url)]), dest, **_quiet(retries=2))
+    assert "kept breaking off, and 5 is the most a run tries a file" in str(info.value)
+    assert url in str(info.value)
+    assert len(server.requests) == 5
+    assert (dest / ".partial/t.bin.part").read_bytes() == data[:50]
+
+
 @pytest.mark.parametrize("bad", ["../evil.txt", "/etc/passwd", "a/../../evil.txt", "a\\b.txt"])
 def test_path_traversal_is_refused_before_any_download(server, tmp_path, bad):
     good = _row("ok.txt", b"ok", server.put("ok.txt", b"ok"))
@@ -504,6 +544,99 @@ def test_partial_file_locked_by_another_process_is_refused(server, tmp_path):
     assert server.requests == []
     download_files(pd.DataFrame([row]), tmp_path, **_quiet())
     assert (tmp_path / "s.bin").read_bytes() == data
+
+
+@pytest.mark.parametrize("code", [errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP])
+def test_filesystem_without_locks_downloads_unlocked_with_one_warning(
+    server, tmp_path, monkeypatch, code
+):
+    """Lustre mounted without flock (ENOSYS), NFS without lockd (ENOLCK): flock fails for
+    every file there, which must not fail every download; one warning names the folder."""
+    fcntl = pytest.importorskip("fcntl")
+
+    def flock(fd, operation):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    blobs = {"a.bin": os.urandom(3_000), "sub/b.bin": os.urandom(2_000)}
+    rows = [_row(name, data, server.put(name, data)) for name, data in blobs.items()]
+    dest = tmp_path / "local"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        download_files(pd.DataFrame(rows), dest, **_quiet(workers=1))
+        download_files(pd.DataFrame(rows[:1]), dest / "again", **_quiet())
+    assert [str(w.message).split(":")[0] for w in caught] == [str(dest), str(dest / "again")]
+    assert os.strerror(code) in str(caught[0].message)
+    assert _files_under(dest) == sorted(["again/a.bin", *blobs])
+
+
+def test_other_lock_error_is_a_download_error_naming_the_file(server, tmp_path, monkeypatch):
+    fcntl = pytest.importorskip("fcntl")
+
+    def flock(fd, operation):
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    row = _row("sub/x.bin", b"x", server.put("sub/x.bin", b"x"))
+    dest = tmp_path / "local"
+    with pytest.raises(DownloadError, match=r"sub/x\.bin: cannot lock .*x\.bin\.part") as info:
+        download_files(pd.DataFrame([row]), dest, **_quiet())
+    assert os.strerror(errno.EIO) in str(info.value)
+    assert server.requests == []
+
+
+def _race(monkeypatch, step: str, other_runs, dest: Path, data: bytes) -> None:
+    """Leave ``data`` in ``dest``'s partial file ``r.bin.part``, as another run that verified it
+    and is about to move it into place; call ``other_runs(partial, target)`` once, just before
+    this run's ``step`` (``"_open_partial"`` or ``"_lock"``)."""
+    partial, target = dest / ".partial/r.bin.part", dest / "r.bin"
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(data)
+    real, done = getattr(download, step), []
+
+    def racing(*args):
+        if not done:
+            done.append(other_runs(partial, target))
+        return real(*args)
+
+    monkeypatch.setattr(download, step, racing)
+
+
+@pytest.mark.parametrize("third_run", [False, True])
+def test_partial_file_finished_by_another_run_before_the_lock(
+    server, tmp_path, monkeypatch, third_run
+):
+    """This run opened the other's partial file, which that run then moved into place: once
+    locked, the file open is the final file, and whatever is at the .part path now (nothing,
+    or a third run's fresh partial) must not be moved onto it. The final file is verified."""
+    data = os.urandom(100_000)
+    row = _row("r.bin", data, server.put("r.bin", data))
+    cache = tmp_path / "cache"
+
+    def other_runs(partial, target):
+        os.replace(partial, target)  # the other run finishes
+        if third_run:
+            partial.write_bytes(data[:123])  # and a third starts afresh
+
+    _race(monkeypatch, "_lock", other_runs, cache, data)
+    assert download_files(pd.DataFrame([row]), cache, **_quiet()) == [cache / "r.bin"]
+    assert (cache / "r.bin").read_bytes() == data
+    assert server.requests == []
+    partials = [".partial/r.bin.part"] if third_run else []
+    assert _files_under(cache) == [*partials, "r.bin"]
+
+
+def test_file_finished_by_another_run_before_the_partial_is_opened(server, tmp_path, monkeypatch):
+    """The other run moved its file into place after this one found none, before this one
+    made its (empty) partial file: nothing is fetched again, and no empty partial is left."""
+    data = os.urandom(100_000)
+    row = _row("r.bin", data, server.put("r.bin", data))
+    cache = tmp_path / "cache"
+    _race(monkeypatch, "_open_partial", lambda p, t: os.replace(p, t), cache, data)
+    download_files(pd.DataFrame([row]), cache, **_quiet())
+    assert (cache / "r.bin").read_bytes() == data
+    assert server.requests == []
+    assert _files_under(cache) == ["r.bin"]
 
 
 def test_pruning_by_another_run_does_not_break_a_starting_download(server, tmp_path, monkeypatch):
@@ -619,6 +752,11 @@ def test_read_manifest_small(tmp_path):
             "line 2 .*size must be a non-negative integer, got '1.5'",
         ),
         (HEADER + GOOD + "b\t\t\t\thttps://h/b\n", "line 3 .*non-negative integer"),
+        (HEADER + GOOD + "b\t\u0661\u0662\t\t\thttps://h/b\n", "line 3 .*non-negative integer"),
+        (
+            HEADER + "a\t99999999999999999999\t\t\thttps://h/a\n",
+            "line 2 .*at most 9223372036854775807",
+        ),
         (HEADER + "a\t1\tcrc32\tabcd\thttps://h/a\n", "unknown hash algorithm.*got 'crc32'"),
         (HEADER + "a\t1\tmd5\tabc\thttps://h/a\n", "not a hex digest"),
         (HEADER + "a\t1\tmd5\t\thttps://h/a\n", "both given or both empty"),
@@ -740,6 +878,10 @@ def test_supplement_hash_rejects_same_size_change(server, tmp_path):
         ),
         (["a.tsv\t3\tsha256\tabc"], "not a lowercase hex digest"),
         (["a.tsv\t3\t\t"], "hash missing"),
+        (
+            ["a.tsv\t\u0663\tsha256\t" + "a" * 64],
+            "size must be a non-negative integer, got '\u0663'",
+        ),
         (["a.tsv\t3\tsha256\t" + "a" * 64] * 2, "line 3 .*listed twice"),
     ],
 )

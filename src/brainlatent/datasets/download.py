@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import errno
 import gzip
 import hashlib
 import os
@@ -136,8 +137,15 @@ def read_manifest(path: str | os.PathLike, supplement: bool = True) -> pd.DataFr
                 f"({int(mask.sum())} row(s) affected)",
             )
 
-    fail(~table["size"].str.fullmatch(r"\d+"), "size must be a non-negative integer", "size")
-    table["size"] = table["size"].astype("int64")
+    size = table["size"]
+    # [0-9], not \d, which also takes other scripts' digits (then read as numbers)
+    fail(~size.str.fullmatch("[0-9]+"), "size must be a non-negative integer", "size")
+    digits = size.str.lstrip("0")  # too big for int64: a line number here, not an OverflowError
+    too_big = (digits.str.len() > len(_INT64_MAX)) | (
+        (digits.str.len() == len(_INT64_MAX)) & (digits > _INT64_MAX)
+    )
+    fail(too_big, f"size must be at most {_INT64_MAX} (int64)", "size")
+    table["size"] = size.astype("int64")
 
     paths = table["path"]
     problems = paths.map(_path_problem)
@@ -157,6 +165,15 @@ def read_manifest(path: str | os.PathLike, supplement: bool = True) -> pd.DataFr
     )
     fail(~table["url"].str.match(r"https?://[^/\s]+"), "url must be an http(s) URL")
     return table
+
+
+_INT64_MAX = str(2**63 - 1)
+
+
+def _is_size(text: str) -> bool:
+    """Whether ``text`` is ASCII digits only (``str.isdigit`` also takes superscripts, which
+    ``int`` refuses, and other scripts' digits)."""
+    return text.isascii() and text.isdigit()
 
 
 def supplement_path(manifest: str | os.PathLike) -> Path:
@@ -193,7 +210,7 @@ def read_supplement(path: str | os.PathLike) -> pd.DataFrame:
     )
 
 
-_SUPPLEMENT_ROW = re.compile(r"([^\t]+)\t(\d+)\t(md5|sha1|sha256|sha512)\t([0-9a-f]+)")
+_SUPPLEMENT_ROW = re.compile(r"([^\t]+)\t([0-9]+)\t(md5|sha1|sha256|sha512)\t([0-9a-f]+)")
 
 
 def _parse_supplement(path) -> dict[str, tuple[int, int, str, str]]:
@@ -229,7 +246,7 @@ def _supplement_problem(line: str) -> str:
     path, size, algo, digest = fields
     if not path:
         return "empty path"
-    if not size.isdigit():
+    if not _is_size(size):
         return f"({path!r}) size must be a non-negative integer, got {size!r}"
     if not algo or not digest:
         return f"({path!r}) hash missing"
@@ -264,7 +281,7 @@ def _fill_hashes(rows: list[list[str]], header: list[str], supplement: Path) -> 
             continue
         del pending[path]
         _, size, algo, digest = entries[path]
-        if row[si].isdigit() and int(row[si]) != size:  # else the manifest's checks tell
+        if _is_size(row[si]) and int(row[si]) != size:  # else the manifest's checks tell
             raise stale(path, f"size {size} differs from the manifest's {row[si]}")
         if (row[ai] or row[hi]) and (row[ai].lower(), row[hi].lower()) != (algo, digest):
             raise stale(path, f"{algo} {digest} differs from the manifest's {row[ai]} {row[hi]}")
@@ -487,14 +504,17 @@ def things_meg_patterns(
 # --------------------------------------------------------------------------- verification
 
 
-def _check(path, size: int, hash_algorithm: str, expected: str, got_size: int, got_hash):
+def _check(path, size: int, hash_algorithm: str, expected: str, got_size: int, got_hash, url=""):
+    """Raise :class:`DataError` unless size and hash match; ``url``, where the bytes came from,
+    is named so the user can tell a changed upstream file from a broken transfer."""
+    source = f" (downloaded from {url})" if url else ""
     if got_size < size:
-        raise DataError(path, f"truncated: {got_size} of {size} bytes")
+        raise DataError(path, f"truncated: {got_size} of {size} bytes{source}")
     if got_size != size:
-        raise DataError(path, f"wrong size: {got_size} bytes, expected {size}")
+        raise DataError(path, f"wrong size: {got_size} bytes, expected {size}{source}")
     if hash_algorithm and got_hash is not None and got_hash != expected.lower():
         raise DataError(
-            path, f"{hash_algorithm} mismatch: expected {expected.lower()}, got {got_hash}"
+            path, f"{hash_algorithm} mismatch: expected {expected.lower()}, got {got_hash}{source}"
         )
 
 
@@ -633,7 +653,8 @@ def download_files(
     errors (a body without Content-Length that ends short counts as one), an HTML
     page or a wrong length answering a resume, and busy-server statuses (5xx, 408,
     429) are retried ``retries`` times with exponential backoff (``backoff`` s,
-    doubling), keeping the partial bytes; other HTTP errors fail at once. A failed
+    doubling), keeping the partial bytes; an attempt that brought bytes restarts
+    that count, up to 100 attempts a file. Other HTTP errors fail at once. A failed
     write (disk full, file too large) raises :class:`DownloadError` naming the
     partial file and ``dest``, keeping what was written. ``workers`` files are
     fetched at a time (one HTTP session each); on the first error the others stop
@@ -726,8 +747,21 @@ def _prune_empty(folder: Path) -> None:
             os.rmdir(root)
 
 
-def _lock(f, target: Path) -> None:
-    """Refuse to write a partial file another process is writing (two runs sharing a cache)."""
+#: flock errors meaning the filesystem has no locks, not that the file is locked: Lustre
+#: mounted without ``flock`` (ENOSYS), NFS without lockd (ENOLCK), some FUSE mounts (EOPNOTSUPP).
+_NO_LOCKS = frozenset({errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP})
+_warned_unlocked: set[Path] = set()  # download folders already warned about
+_warned_guard = threading.Lock()
+
+
+def _lock(f, target: Path, dest: Path) -> None:
+    """Refuse to write a partial file another process is writing (two runs sharing a cache).
+
+    Where the filesystem has no locks the download goes on unlocked, with one
+    warning per folder: failing every download there would be worse than the
+    rare clash of two runs fetching the same file at once (which the size and
+    hash checks then catch).
+    """
     try:
         import fcntl
     except ImportError:  # not POSIX: no lock
@@ -738,9 +772,43 @@ def _lock(f, target: Path) -> None:
         raise DownloadError(
             target, f"another process is downloading this file into {f.name}; rerun once it ends"
         ) from err
+    except OSError as err:
+        if err.errno not in _NO_LOCKS:
+            raise DownloadError(
+                target, f"cannot lock {f.name} (download folder {dest}): {err.strerror or err}"
+            ) from err
+        with _warned_guard:
+            if dest in _warned_unlocked:
+                return
+            _warned_unlocked.add(dest)
+        warnings.warn(
+            f"{dest}: the filesystem refuses file locks ({err.strerror or err}), so downloads "
+            "there are not locked: runs sharing this folder must not fetch the same files at "
+            "the same time",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
 
-def _gave_up(attempts: int, err: Exception, url: str) -> str:
+def _is_at(f, path: Path) -> bool:
+    """Whether the open file ``f`` is still the file at ``path`` (not moved away or replaced)."""
+    try:
+        there = os.stat(path)
+    except FileNotFoundError:
+        return False
+    here = os.fstat(f.fileno())
+    return (here.st_ino, here.st_dev) == (there.st_ino, there.st_dev)
+
+
+#: Most requests for one file in one run, even if each brought bytes (see `_Downloader._attempts`).
+_MAX_ATTEMPTS = 100
+
+
+def _gave_up(attempts: int, err: Exception | str, url: str, capped: bool = False) -> str:
+    if capped:  # attempts kept bringing bytes, so the retries never ran out, but the limit did
+        err = (
+            f"{err}; the transfer kept breaking off, and {attempts} is the most a run tries a file"
+        )
     return (
         f"download failed after {attempts} attempt{'s' if attempts > 1 else ''}: {err} for {url}. "
         "Check the connection (or proxy) and rerun the same command: finished files are kept "
@@ -812,7 +880,7 @@ def _check_response(
             target, f"download failed: HTTP {response.status_code} {response.reason} for {url}"
         )
     announced = response.headers.get("Content-Length")
-    length = int(announced) if announced and announced.isdigit() else None
+    length = int(announced) if announced and _is_size(announced) else None
     kind = response.headers.get("Content-Type") or "no Content-Type"
     if kind.split(";")[0].strip().lower() == "text/html" and not _is_html(target.name):
         sent = f"{length} bytes" if length is not None else "no Content-Length"
@@ -903,25 +971,55 @@ class _Downloader:
             session.close()
 
     def obtain(self, row: dict) -> None:
-        """Verify ``row``'s file if present (no request), else download it."""
-        if self.stop.is_set():
-            raise _Cancelled
-        target = self.dest / PurePosixPath(row["path"])
-        if target.exists():
-            algo = row["hash_algorithm"] if self.rehash_existing else ""
-            verify_file(target, int(row["size"]), algo, row["hash"])
-        else:
-            self._download(row, target, _partial_path(self.dest, row["path"]))
+        """Verify ``row``'s file if present (no request), else download it.
 
-    def _download(self, row: dict, target: Path, partial: Path) -> None:
-        """Fill ``partial`` (kept across attempts and runs), verify it, move it to ``target``."""
+        Looked at again whenever another run sharing the cache finished the file
+        while this one was opening its partial file (:meth:`_download`).
+        """
+        target = self.dest / PurePosixPath(row["path"])
+        partial = _partial_path(self.dest, row["path"])
+        for _ in range(_OPEN_ATTEMPTS):
+            if self.stop.is_set():
+                raise _Cancelled
+            if target.exists():
+                self._verify_present(row, target)
+                return
+            if self._download(row, target, partial):
+                return
+        raise DownloadError(target, f"other runs kept replacing {partial}; rerun once they end")
+
+    def _verify_present(self, row: dict, target: Path) -> None:
+        algo = row["hash_algorithm"] if self.rehash_existing else ""
+        try:
+            verify_file(target, int(row["size"]), algo, row["hash"])
+        except DataError as err:  # not overwritten: someone may rely on it
+            raise DataError(
+                target,
+                f"{err.problem}; it was already in place, so it is kept: delete it to download "
+                f"it again from {row['url']}",
+            ) from err
+
+    def _download(self, row: dict, target: Path, partial: Path) -> bool:
+        """Fill ``partial`` (kept across attempts and runs), verify it, move it to ``target``.
+
+        Returns False, having fetched nothing, when another run finished the file
+        first: the file opened is no longer the one at ``partial`` once locked (that
+        run moved it to ``target``; writing it, or moving what is now at ``partial``,
+        would spoil ``target``), or ``target`` appeared meanwhile.
+        """
         with _open_partial(partial, target, self.dest) as f:
-            _lock(f, target)
+            _lock(f, target, self.dest)
+            if not _is_at(f, partial):
+                return False
+            if target.exists():  # moved into place before this partial file was made
+                if _size(f) == 0:
+                    partial.unlink(missing_ok=True)
+                return False
             try:
                 hasher = self._attempts(row, f, target)
                 digest = None if hasher is None else hasher.hexdigest()
                 algo, expected = row["hash_algorithm"] or "", row["hash"] or ""
-                _check(target, int(row["size"]), algo, expected, _size(f), digest)
+                _check(target, int(row["size"]), algo, expected, _size(f), digest, row["url"])
             except BaseException as err:
                 wrong = isinstance(err, DataError) and not isinstance(err, DownloadError)
                 if wrong or _size(f) == 0:  # wrong bytes, or none: nothing worth resuming
@@ -932,17 +1030,32 @@ class _Downloader:
                 os.replace(partial, target)
             except OSError as err:  # the verified partial stays; the next run only renames it
                 raise DownloadError(target, _cannot_write(err, target, self.dest, 0)) from err
+        return True
 
     def _attempts(self, row: dict, f, target: Path):
-        """:meth:`_fetch` until it succeeds, backing off after transient failures."""
-        for attempt in range(self.retries + 1):
+        """:meth:`_fetch` until it succeeds, backing off after transient failures.
+
+        ``retries`` counts failures in a row that added no bytes: one that got
+        further than the last restarts the count and the backoff, so a connection
+        dropping every few MB still completes a multi-GB file. :data:`_MAX_ATTEMPTS`
+        caps the whole, or a server trickling a byte per request would never let
+        the run end; the partial file resumes in the next run.
+        """
+        limit = max(_MAX_ATTEMPTS, self.retries + 1)
+        failures = 0  # in a row, the first of them possibly with progress
+        for attempt in range(1, limit + 1):
+            before = _size(f)
             try:
                 return self._fetch(row, f, target)
             except _Transient as err:
-                if attempt == self.retries:
-                    raise DownloadError(target, _gave_up(attempt + 1, err, row["url"])) from err
-            if self.stop.wait(self.backoff * 2**attempt):
+                failures = 1 if _size(f) > before else failures + 1
+                if failures > self.retries or attempt == limit:
+                    capped = failures <= self.retries
+                    message = _gave_up(attempt, err, row["url"], capped)
+                    raise DownloadError(target, message) from err
+            if self.stop.wait(self.backoff * 2 ** (failures - 1)):
                 raise _Cancelled
+        raise AssertionError("unreachable")
 
     def _fetch(self, row: dict, f, target: Path):
         """Make one request that completes the partial file ``f``, resuming from its bytes.
