@@ -183,6 +183,11 @@ def sliding_windows(
     return windows
 
 
+#: ``split`` of the training trials left out for a zero-shot test
+#: (:func:`brainlatent.datasets.things_meg.exclude_test_concepts`).
+EXCLUDED = "excluded"
+
+
 def split_trials(trials: pd.DataFrame, source="trials") -> tuple[np.ndarray, np.ndarray]:
     """Boolean masks of training and test trials; both must be non-empty."""
     train = (trials["split"] == "train").to_numpy()
@@ -198,12 +203,29 @@ def training_set(epochs_paths, trials_paths, info_paths, features, index, source
     Returns X (trials, channels, times), Y (trials, dims), the subject index of
     each trial (position in the given lists) and the sensors' 2D positions,
     which must be the same for every subject.
+
+    Zero-shot (trials marked ``excluded`` in any subject's table): each subject's
+    table leaves out the concepts of its own test images only, but one decoder
+    trained on every subject is tested on all of them, so a training image of a
+    concept tested on any subject is left out here too: when the configured runs give
+    the subjects different test images, one's training trials would otherwise show
+    concepts another is tested on.
     """
+    tables = [read_table(path) for path in trials_paths]
+    if any((trials["split"] == EXCLUDED).any() for trials in tables):
+        tested = set().union(*(t.loc[t["split"] == "test", "category"] for t in tables))
+        tables = [
+            t.assign(
+                split=t["split"].mask(
+                    (t["split"] == "train") & t["category"].isin(tested), EXCLUDED
+                )
+            )
+            for t in tables
+        ]
     X, Y, subjects, channels, positions = [], [], [], None, None
-    for number, (epochs, trials_path, info_path) in enumerate(
-        zip(epochs_paths, trials_paths, info_paths, strict=True)
+    for number, (epochs, trials, trials_path, info_path) in enumerate(
+        zip(epochs_paths, tables, trials_paths, info_paths, strict=True)
     ):
-        trials = read_table(trials_path)
         train, _ = split_trials(trials, trials_path)
         info = read_json(info_path, ["channels", "positions"])
         if channels is None:

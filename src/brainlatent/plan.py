@@ -175,9 +175,11 @@ class MegPlan:
                 "images need the THINGS licence; download them and point the key at the folder."
             )
         try:  # tmin < tmax, l_freq < h_freq, ... before any job runs
-            Preprocessing.from_config(meg["preprocess"])
+            recipe = Preprocessing.from_config(meg["preprocess"])
         except ConfigError as error:
             raise ConfigError(f"things_meg.{error}") from None
+        if meg["data"] != "derivatives":  # the derivatives are filtered already
+            recipe.check_rate(meg["sfreq"], f"things_meg.sfreq {meg['sfreq']}")
         from brainlatent.datasets.stimuli import THINGS_UNSEEN
 
         extra = int(meg.get("evaluate", {}).get("extra_candidates", 0))

@@ -289,3 +289,52 @@ def test_large_set_ranks_test_images_first_and_transforms_the_extras():
     assert value[("small", "top1")] == 1.0
     assert value[("large", "top1")] == 1.0
     assert value[("large", "relative_median_rank")] == pytest.approx(1 / 6)
+
+
+def test_zero_shot_leaves_out_every_subjects_tested_concepts_from_the_joint_training_set(
+    tmp_path,
+):
+    """Subject 0 is tested on concept 7 and subject 1 on concept 8; each table leaves out only
+    its own. The joint decoder is tested on both, so neither trains on 7 or 8; without
+    zero-shot (no ``excluded`` trial) every training trial stays."""
+    import json
+
+    from brainlatent.datasets.things_meg import exclude_test_concepts
+    from brainlatent.io import save_npy, write_table
+
+    categories = ([7, 8, 9, 7], [8, 7, 9, 8])  # test trial last
+    index = pd.DataFrame({"image": np.arange(8), "row": np.arange(8)})
+    paths = {"epochs": [], "trials": [], "info": []}
+
+    def write(zero_shot):
+        for key in paths:
+            paths[key].clear()
+        for s, category in enumerate(categories):
+            trials = pd.DataFrame(
+                {
+                    "image": np.arange(4) + 4 * s,
+                    "category": category,
+                    "split": ["train"] * 3 + ["test"],
+                }
+            )
+            if zero_shot:
+                trials = exclude_test_concepts(trials)
+            save_npy(tmp_path / f"e{s}.npy", np.arange(4, dtype=np.float32)[:, None, None] + 4 * s)
+            write_table(tmp_path / f"t{s}.parquet", trials)
+            (tmp_path / f"i{s}.json").write_text(
+                json.dumps({"channels": ["A"], "positions": [[0, 0]]})
+            )
+            for key, name in (
+                ("epochs", "e{}.npy"),
+                ("trials", "t{}.parquet"),
+                ("info", "i{}.json"),
+            ):
+                paths[key].append(tmp_path / name.format(s))
+        X, _, subjects, _ = evaluation.training_set(
+            paths["epochs"], paths["trials"], paths["info"], np.eye(8), index
+        )
+        return X[:, 0, 0].tolist(), subjects.tolist()
+
+    # own concepts only would keep image 1 (concept 8) for subject 0 and 5 (7) for subject 1
+    assert write(zero_shot=True) == ([2.0, 6.0], [0, 1])  # concept 9 alone trains
+    assert write(zero_shot=False) == ([0.0, 1.0, 2.0, 4.0, 5.0, 6.0], [0, 0, 0, 1, 1, 1])

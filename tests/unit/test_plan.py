@@ -277,6 +277,18 @@ CONFIG_ERRORS = [
         "things_meg.preprocess.l_freq (50.0 Hz) must be below h_freq",
     ),
     (
+        "no low-pass before downsampling",
+        {"things_meg": {"preprocess": {"h_freq": None}}},
+        None,
+        "things_meg.sfreq 240: preprocess.h_freq is null",
+    ),
+    (
+        "a low-pass that stops above the new Nyquist",
+        {"things_meg": {"preprocess": {"h_freq": 55.0}}},
+        None,
+        "things_meg.preprocess.h_freq (55.0 Hz): MNE's low-pass only stops at 68.75 Hz",
+    ),
+    (
         "tmax before tmin",
         {"things_meg": {"preprocess": {"tmin": 0.5, "tmax": 0.2}}},
         None,

@@ -182,7 +182,8 @@ def test_sampling_rate_differs_from_config(simulated, tmp_path):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"h_freq": 70.0}, "must be below half"),
+        ({"h_freq": 70.0}, "only stops at 87.5 Hz"),
+        ({"h_freq": 55.0}, r"stops at 68.75 Hz .* take h_freq <= 48 Hz"),
         ({"tmin": 1.0, "tmax": 0.5}, "must exceed tmin"),
         ({"baseline": (-1.0, 0.0)}, "within tmin..tmax"),
         ({"l_freq": 40.0, "h_freq": 30.0}, r"l_freq \(40.0 Hz\) must be below h_freq"),
@@ -191,6 +192,24 @@ def test_sampling_rate_differs_from_config(simulated, tmp_path):
 def test_inconsistent_recipe(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         Preprocessing(**kwargs)
+
+
+def test_the_low_pass_stops_below_the_new_nyquist_and_is_required_to_downsample():
+    """MNE's 40 Hz low-pass stops at 50 Hz, under 120 Hz's Nyquist; 48 Hz just fits (60).
+    Without a low-pass a 110 Hz line in 1,200 Hz data would come out at 10 Hz."""
+    assert Preprocessing().low_pass_stop() == 50.0
+    assert Preprocessing(h_freq=48.0).low_pass_stop() == 60.0
+    assert Preprocessing(h_freq=4.0, l_freq=None).low_pass_stop() == 6.0  # the 2 Hz floor
+    unfiltered = Preprocessing(h_freq=None)
+    unfiltered.check_rate(120.0, "run.ds")  # nothing to downsample: nothing aliases
+    with pytest.raises(ConfigError, match=r"run\.ds: preprocess\.h_freq is null.*1200 Hz"):
+        unfiltered.check_rate(1200.0, "run.ds")
+
+
+def test_no_low_pass_stops_the_preprocessing_with_the_recording_named(simulated, tmp_path):
+    with pytest.raises(ConfigError, match=r"run-01_meg\.ds: preprocess\.h_freq is null"):
+        run_preprocess(simulated, tmp_path, params=Preprocessing(h_freq=None))
+    assert not list(tmp_path.iterdir())
 
 
 def _first_image(root):

@@ -15,6 +15,7 @@ import pandas as pd
 from mne_bids import BIDSPath
 
 from brainlatent.errors import DataError
+from brainlatent.evaluation import EXCLUDED
 from brainlatent.io import read_tsv
 
 TASK = "main"
@@ -101,10 +102,6 @@ def read_events(path: Path) -> pd.DataFrame:
     if not np.isfinite(events["onset"]).all():
         raise DataError(path, "an event has no onset")
     return events
-
-
-#: ``split`` of the training trials that :func:`exclude_test_concepts` leaves out.
-EXCLUDED = "excluded"
 
 
 def exclude_test_concepts(trials: pd.DataFrame) -> pd.DataFrame:

@@ -359,6 +359,7 @@ def epoch_recording(
     samples only; without a chain (no band-pass, or a non-integer rate ratio) the run
     is loaded whole and goes through :func:`epoch_run`.
     """
+    params.check_rate(recording.sfreq, recording.path)
     chain = filter_chain(recording.sfreq, params)
     if chain is None:
         return epoch_run(_load(recording), onsets, params, source)

@@ -39,12 +39,32 @@ class Preprocessing:
                 f"preprocess.l_freq ({self.l_freq} Hz) must be below h_freq ({self.h_freq} Hz); "
                 "MNE would silently make it a band-stop filter"
             )
-        if self.h_freq is not None and self.h_freq >= self.sfreq / 2:
+        if self.h_freq is not None and self.low_pass_stop() > self.sfreq / 2:
             raise ConfigError(
-                f"preprocess.h_freq ({self.h_freq} Hz) must be below half of preprocess.sfreq "
-                f"({self.sfreq} Hz), or the downsampled epochs alias"
+                f"preprocess.h_freq ({self.h_freq} Hz): MNE's low-pass only stops at "
+                f"{self.low_pass_stop():g} Hz (its transition band, max(h_freq / 4, 2 Hz)), "
+                f"above half of preprocess.sfreq ({self.sfreq} Hz): what lies between "
+                f"folds into the downsampled epochs; take h_freq <= {0.4 * self.sfreq:g} Hz"
             )
         if self.baseline is not None and not (
             self.tmin <= self.baseline[0] < self.baseline[1] <= self.tmax
         ):
             raise ConfigError(f"preprocess.baseline {self.baseline} must lie within tmin..tmax")
+
+    def low_pass_stop(self) -> float:
+        """Where MNE's low-pass (``h_trans_bandwidth="auto"``) reaches its stop band, in Hz.
+
+        Its transition band is max(h_freq / 4, 2 Hz) wide above ``h_freq`` (less only near
+        the raw Nyquist, which 1,200 Hz recordings are far from); frequencies below this
+        edge pass partly, so this edge, not ``h_freq``, must stay under the new Nyquist.
+        """
+        return self.h_freq + max(0.25 * self.h_freq, 2.0)
+
+    def check_rate(self, raw_sfreq: float, source) -> None:
+        """Refuse to downsample ``raw_sfreq`` Hz data with no low-pass: it would alias."""
+        if self.h_freq is None and raw_sfreq > self.sfreq:
+            raise ConfigError(
+                f"{source}: preprocess.h_freq is null, so nothing stops what lies above "
+                f"{self.sfreq / 2:g} Hz in these {raw_sfreq:g} Hz data from folding into the "
+                f"epochs downsampled to {self.sfreq:g} Hz; give a low-pass (e.g. 40)"
+            )
