@@ -15,7 +15,7 @@ import pytest
 from scipy.stats import poisson
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
-from sklearn.linear_model import RidgeCV
+from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.metrics import r2_score
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
@@ -35,6 +35,7 @@ from brainlatent.decoding.population import (
     DEFAULT_WINDOWS_S,
     STANDARD_COLUMNS,
     BayesianPositionDecoder,
+    LogisticOrOnlyClass,
     choose_sigma,
     choose_window,
     decode_standard,
@@ -684,3 +685,39 @@ def test_joint_label_accuracy_comes_once_from_the_first_position_group():
     decoder = BayesianPositionDecoder(n_bins=10, bin_s=1 / RATE, window=8)
     decoder.fit(counts[:cut], position[:cut, 0], side[:cut].astype(np.int64))
     assert accuracy == pytest.approx(np.mean(decoder.predict_label(counts[cut:]) == side[cut:]))
+
+
+def test_a_discrete_column_of_one_class_in_the_fit_part_is_decoded(dense):
+    """A task phase set late (its last 30 %): the fit part of the training block's validation
+    split holds one class, the training block two. The logistic decoder predicts the one class
+    it saw there (every width ties: the first is taken, and the log says so) and is fitted on
+    both classes at the end; the other decoders of the column are untouched by it."""
+    X, position = dense.session.counts, dense.session.position
+    phase = (np.arange(len(X)) >= 0.7 * len(X)).astype(float)
+    behavior = np.column_stack([position, phase])
+    i, names, sigmas = dense.split, ["position", "phase"], (0.1, 0.25)
+    args = (X[:i], behavior[:i], X[i:], behavior[i:], names, [False, True], RATE)
+    messages = []
+    rows = decode_standard(*args, sigmas=sigmas, windows_s=(0.2,), log=messages.append)
+    assert _smoothing(rows)[("ridge_smoothed", "phase")] == 0.1
+    assert any(m.startswith("phase: one class in the fit part") for m in messages), messages
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    model.fit(smooth_rates(X[:i], RATE, 0.1), phase[:i].astype(np.int64))
+    expected = np.mean(model.predict(smooth_rates(X[i:], RATE, 0.1)) == phase[i:])
+    assert _value(rows, "ridge_smoothed", "phase", "accuracy") == pytest.approx(expected)
+    for method in ("bayesian", "knn_smoothed"):
+        alone = decode_standard(*args, methods=(method,), sigmas=sigmas, windows_s=(0.2,))
+        assert [r for r in rows if r["method"] == method] == alone
+
+
+def test_the_logistic_decoder_of_one_class_predicts_it():
+    """Fitted on one class it predicts that class; on two it is sklearn's logistic regression."""
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    model = LogisticOrOnlyClass().fit(X, np.full(60, 2))
+    np.testing.assert_array_equal(model.predict(X[:5]), np.full(5, 2))
+    assert model.classes_.tolist() == [2]
+    y = (X[:, 0] > 0).astype(int)
+    expected = LogisticRegression(max_iter=1000).fit(X, y).predict(X)
+    np.testing.assert_array_equal(LogisticOrOnlyClass().fit(X, y).predict(X), expected)
+    with pytest.raises(NotFittedError):
+        LogisticOrOnlyClass().predict(X)

@@ -151,6 +151,56 @@ def test_unknown_discrete_column_lists_the_columns(files):
         read_recording(files / "rec.npz", discrete=["dir"])
 
 
+@pytest.mark.parametrize(
+    ("stored", "names", "renamed", "discrete"),
+    [
+        ({}, None, ["pos", "dir"], ("dir",)),  # a mask of unnamed columns
+        ({"behavior_names": np.array(["x", "d"])}, None, ["pos", "dir"], ("dir",)),
+        ({"behavior_names": np.array(["x", "d"])}, np.array(["d"]), ["pos", "dir"], ("dir",)),
+        # names swapped: the file's discrete "d" (its first column) is now called "x"
+        ({"behavior_names": np.array(["d", "x"])}, np.array(["d"]), ["x", "d"], ("x",)),
+    ],
+)
+def test_the_files_discrete_columns_follow_the_renaming(tmp_path, stored, names, renamed, discrete):
+    """``behavior_names`` renames the columns; the npz's ``discrete`` (a mask: by position, or
+    the file's own names) marks the same columns under their new names."""
+    gen = np.random.default_rng(0)
+    codes = gen.integers(0, 2, 200).astype(float)
+    behavior = np.column_stack([gen.uniform(0, 1, 200), codes])
+    if discrete[0] == renamed[0]:  # the file's first column is its discrete one
+        behavior = behavior[:, ::-1]
+    flags = np.array([c == discrete[0] for c in renamed]) if names is None else names
+    path = _npz(
+        tmp_path / "r.npz", neural=gen.poisson(1.0, (200, 3)), behavior=behavior,
+        discrete=flags, rate=np.float64(40.0), **stored,
+    )  # fmt: skip
+    recording = read_recording(path, behavior_names=renamed)
+    assert recording.behavior_names == tuple(renamed) and recording.discrete == discrete
+    np.testing.assert_array_equal(recording.behavior[:, recording.is_discrete][:, 0], codes)
+
+
+def test_direction_from_a_position_across_a_tracking_gap(tmp_path):
+    """Tracking lost for 1 s (NaN) while the rat runs 31 % of the track: the samples are
+    dropped, and the runs on either side of the gap give the direction; no glitch is claimed."""
+    rate = 40.0
+    t = np.arange(0, 60, 1 / rate)
+    position = 0.8 + 0.8 * np.sin(2 * np.pi * t / 10)
+    lost = (t >= 4.5) & (t < 5.5)
+    assert abs(position[~lost][180] - position[~lost][179]) / 1.6 > 0.3
+    gen = np.random.default_rng(0)
+    path = _npz(
+        tmp_path / "gap.npz", neural=gen.poisson(0.5, (len(t), 4)),
+        behavior=np.where(lost, np.nan, position), behavior_names=np.array(["position"]),
+        rate=np.float64(rate),
+    )  # fmt: skip
+    with pytest.warns(UserWarning, match="40 of 2400 samples dropped"):
+        recording = read_recording(path, direction_from="position")
+    truth = (np.gradient(position, t) < 0)[~lost]
+    moving = np.abs(np.gradient(position, t))[~lost] > 0.1
+    assert recording.behavior_names == ("position", "direction")
+    np.testing.assert_array_equal(recording.behavior[moving, 1], truth[moving])
+
+
 def test_unknown_format(tmp_path):
     (tmp_path / "r.mat").write_bytes(b"")
     with pytest.raises(DataError, match=r"r\.mat: unknown recording format"):

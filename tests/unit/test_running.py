@@ -58,3 +58,24 @@ def test_a_looped_track_or_a_glitch_is_refused():
     lap = np.r_[np.linspace(0, 1.6, 200), np.linspace(0, 1.6, 200)]
     with pytest.raises(ValueError, match=r"jumps by 1\.6 \(100% of its range\) between 4\.975"):
         running_direction(lap, t)
+
+
+def test_a_run_across_a_tracking_gap_is_no_glitch():
+    """Tracking lost for 1 s while the rat runs 31 % of the track: the samples dropped leave a
+    gap in the clock, and the stretches on either side are each a clean run, so the step across
+    the gap is no jump; the same step between two adjacent samples still is."""
+    rate = 40.0
+    t = np.arange(0, 20, 1 / rate)
+    position = 0.8 + 0.8 * np.sin(2 * np.pi * t / 10)  # up to 0.5 m/s on a 1.6 m track
+    i = int(4.5 * rate)
+    kept = np.r_[0:i, i + int(rate) : len(t)]  # the second after 4.5 s dropped, mid-run
+    step = abs(position[i + int(rate)] - position[i - 1])
+    assert step / np.ptp(position) > 0.3
+    derived = running_direction(position[kept], t[kept])
+    truth = (np.gradient(position, t) < 0).astype(int)[kept]
+    moving = np.abs(np.gradient(position, t))[kept] > 0.1
+    assert (derived[moving] == truth[moving]).all()
+    with pytest.raises(
+        ValueError, match=r"jumps by 0\.506 \(32% of its range\) between 4\.475 and 4\.5 s"
+    ):
+        running_direction(position[kept], np.arange(len(kept)) / rate)  # no gap in the clock

@@ -97,11 +97,6 @@ def test_choose_breaks_ties_towards_less_smoothing_and_fewer_iterations():
     assert (choice.smoothing_s, choice.iterations) == (0.1, 250)
 
 
-def test_the_untrained_network_is_never_chosen():
-    choice, _ = sel.choose(curve([(0.0, 0, 0.01), (0.0, 100, 0.3)]))
-    assert choice.iterations == 100
-
-
 def test_accuracy_is_maximised():
     choice, _ = sel.choose(curve([(0.0, 100, 0.6), (0.1, 100, 0.8)], metric="accuracy"))
     assert choice.smoothing_s == 0.1
@@ -133,9 +128,41 @@ def test_cebra_curve_scores_every_eval_step_and_learns(recording):
         recording, "cebra_behavior", 0.25, split=split, eval_every=20, cebra_params=CEBRA
     )
     position = table[table["criterion"]].set_index("iterations")["value"]
-    assert list(position.index) == [0, 20, 40, 60]  # cebra's hook at 0, 20, 40; then the end
-    assert position[60] < 0.5 * position[0], position
+    assert list(position.index) == [20, 40, 60]  # after every 20 steps; 60 is also the end
+    assert position[60] < 0.7 * position[20], position
     assert (table["seed"] == 0).all() and set(table["device"]) == {"cpu"}
+
+
+def test_a_curves_iteration_count_is_the_steps_a_fit_of_that_many_iterations_takes(recording):
+    """The row labelled k iterations scores the model a fit of ``max_iterations`` k ends with,
+    the count :func:`choose` passes to the final fit (cebra's own hook runs after 1, f + 1,
+    2f + 1, ... steps: a row of 0 once scored a network trained one step)."""
+    split = bd.split_index(len(recording.neural), 0.2)
+    params = {**CEBRA, "max_iterations": 5}
+    table = bd.validation_curve_of(
+        recording, "cebra_behavior", 0.0, split=split, eval_every=2, cebra_params=params
+    )
+    assert list(table.loc[table["criterion"], "iterations"]) == [2, 4, 5]
+    neural, behavior = recording.neural[:split], recording.behavior[:split]
+    cut = bd.split_index(split, 0.2)
+    continuous, discrete = bd.cebra_labels(behavior[:cut], recording.is_discrete)
+    knn = {"n_neighbors": 36, "metric": "cosine"}
+    for k in (2, 4):
+        model = bd.fit_cebra(
+            "behavior",
+            neural[:cut],
+            continuous,
+            discrete,
+            seed=0,
+            **{**params, "max_iterations": k},
+        )
+        scores = sel._scores(
+            model.transform(neural[:cut]), behavior[:cut], model.transform(neural[cut:]),
+            behavior[cut:], recording.behavior_names, recording.is_discrete, knn, None,
+        )  # fmt: skip
+        rows = table[table["iterations"] == k].set_index(["label", "metric"])["value"]
+        for row in scores:
+            assert rows[(row["label"], row["metric"])] == pytest.approx(row["value"]), (k, row)
 
 
 def test_the_held_out_block_never_touches_the_choice(recording):
@@ -167,7 +194,7 @@ def test_auto_input_smoothing_is_chosen_and_written_to_the_metrics(recording):
     sigma, iterations = chosen.loc["cebra_behavior", ["smoothing_s", "iterations"]]
     assert sigma == 0.25  # sparse counts in 25 ms bins: smoothing wins
     assert iterations in (30, 60)
-    assert set(table.loc[table["method"] == "cebra_behavior", "iterations"]) == {0, 30, 60}
+    assert set(table.loc[table["method"] == "cebra_behavior", "iterations"]) == {30, 60}
     rows = result.metrics.set_index("method")
     assert (rows.loc["cebra_behavior", "smoothing_s"] == sigma).all()
     assert (rows.loc["cebra_behavior", "iterations"] == iterations).all()
@@ -259,7 +286,7 @@ def test_the_callback_leaves_the_fit_bit_identical(recording, capsys):
 
     plain = embed()
     hooked = embed(callback=lambda step, solver: steps.append(step), callback_every=25)
-    assert steps == [0, 25, 50]
+    assert steps == [25, 50]  # steps taken (cebra's own hook: after 1, 26, 51)
     assert np.array_equal(plain, hooked)
     embed(progress="fit demo")
     err = capsys.readouterr().err

@@ -139,7 +139,8 @@ def read_recording(
     ``behavior_names`` renames the behaviour columns (default: the file's
     names — series names for NWB, with ``_x``/``_y``/``_z`` or ``_<i>`` for
     multi-column series). ``discrete`` lists discrete columns by name
-    (default: the npz's ``discrete`` entry, else none). ``rate`` (Hz) is
+    (default: the npz's ``discrete`` entry, else none; its names, or its mask's positions,
+    follow the renaming). ``rate`` (Hz) is
     needed when the file does not state it (an npz without ``rate``); when
     both do, they must agree. ``bin_s`` (s) is the bin of the spike counts when
     ``neural`` is :data:`UNITS`, and ``units_query`` (a :meth:`pandas.DataFrame.query`
@@ -173,7 +174,12 @@ def read_recording(
                 f"behavior_names has {len(behavior_names)} names but the behaviour has "
                 f"{len(names)} columns ({', '.join(names)})",
             )
+        if not isinstance(file_discrete, np.ndarray):  # names as the file names its columns
+            renamed = dict(zip(names, behavior_names, strict=True))
+            file_discrete = tuple(renamed.get(d, d) for d in file_discrete)
         names = behavior_names
+    if isinstance(file_discrete, np.ndarray):  # an npz's mask: by position, after any renaming
+        file_discrete = tuple(n for n, f in zip(names, file_discrete, strict=True) if f)
     if len(set(names)) != len(names):
         raise DataError(path, f"behaviour column names are not unique: {list(names)}")
     discrete = tuple(str(d) for d in (file_discrete if discrete is None else discrete))
@@ -376,7 +382,7 @@ def _read_npz(path: Path):
                 )
         else:
             names = tuple(f"behavior_{j}" for j in range(n_columns))
-        discrete: tuple[str, ...] = ()
+        discrete: tuple[str, ...] | np.ndarray = ()
         if "discrete" in keys:
             flags = np.atleast_1d(_member(archive, path, "discrete"))
             if flags.dtype == bool:
@@ -384,7 +390,7 @@ def _read_npz(path: Path):
                     raise DataError(
                         path, f"discrete mask has {len(flags)} entries for {n_columns} columns"
                     )
-                discrete = tuple(n for n, f in zip(names, flags, strict=True) if f)
+                discrete = flags  # by position: read_recording names them after behavior_names
             else:
                 discrete = tuple(str(d) for d in flags)
         rate = None

@@ -42,7 +42,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.ndimage import gaussian_filter1d
 from scipy.special import logsumexp
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
@@ -403,6 +403,40 @@ def _vector(values, name: str, n: int) -> np.ndarray:
     return values
 
 
+# ------------------------------------------------------------------ logistic decoder
+
+
+class LogisticOrOnlyClass(ClassifierMixin, BaseEstimator):
+    """Logistic regression (``max_iter``) of a discrete column, or its only class.
+
+    A fit on one class predicts that class instead of sklearn's error: a column set late
+    in the session (a task phase) can hold one class in the fit part of the validation
+    split while the training block holds both, and the error would end every decoder of
+    the recording; the kNN and Bayesian decoders of the column (and the majority-class
+    baseline) predict the only class they saw, so the rows stay comparable.
+    """
+
+    def __init__(self, max_iter: int = 1000):
+        self.max_iter = max_iter
+
+    def fit(self, X, y):
+        X = check_array(X)
+        y = np.asarray(y).reshape(-1)
+        self.classes_ = np.unique(y)
+        self.n_features_in_ = X.shape[1]
+        self.logistic_ = (
+            LogisticRegression(max_iter=self.max_iter).fit(X, y) if len(self.classes_) > 1 else None
+        )
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        check_is_fitted(self, "classes_")
+        X = check_array(X)
+        if self.logistic_ is None:
+            return np.full(len(X), self.classes_[0])
+        return self.logistic_.predict(X)
+
+
 # ------------------------------------------------------------------ choices on training data
 
 
@@ -577,7 +611,7 @@ def decode_standard(
     * ``knn_smoothed`` — kNN (``neighbors``, ``metric``, as ``knn_decode``) on
       Gaussian-smoothed rates, every column.
     * ``ridge_smoothed`` — ridge regression (continuous) or logistic regression
-      (discrete) on standardised smoothed rates, every column.
+      (discrete; :class:`LogisticOrOnlyClass`) on standardised smoothed rates, every column.
 
     For the smoothed methods ``smoothing_s`` is the Gaussian's s.d., chosen per
     column by :func:`choose_sigma` on the training block; the training and the
@@ -660,10 +694,19 @@ def decode_standard(
         ),
         "ridge_smoothed": lambda discrete: make_pipeline(
             StandardScaler(),
-            LogisticRegression(max_iter=1000) if discrete else RidgeCV(alphas=RIDGE_ALPHAS),
+            LogisticOrOnlyClass(max_iter=1000) if discrete else RidgeCV(alphas=RIDGE_ALPHAS),
         ),
     }
-    for method in (m for m in STANDARD_METHODS if m in methods and m in factories):
+    smoothed = [m for m in STANDARD_METHODS if m in methods and m in factories]
+    cut = split_index(len(train_counts), validation_fraction)
+    for j in np.flatnonzero(is_discrete) if smoothed else ():
+        if len(np.unique(train_behavior[:cut, j])) == 1:  # every width predicts that class
+            log(
+                f"{names[j]}: one class in the fit part of the training block, predicted "
+                f"there at every smoothing: {' and '.join(smoothed)} take the first, "
+                f"{float(sigmas[0]):g} s"
+            )
+    for method in smoothed:
         predictions, widths = np.full(test_behavior.shape, np.nan), np.full(len(names), np.nan)
         for j, (name, discrete) in enumerate(zip(names, is_discrete, strict=True)):
             make = functools.partial(factories[method], bool(discrete))

@@ -127,9 +127,10 @@ def validation_curve(
 
     ``neural`` and ``behavior`` are the **training block** only; its last
     ``validation_fraction`` is the validation tail. For CEBRA, the model is scored
-    every ``eval_every`` iterations and after the last (``iterations`` 0 is the
-    untrained network); for ``pca`` (``pca_dim`` components fitted on the fit part) and
-    ``raw`` there is one score (``iterations`` missing). ``groups`` (label → columns: a
+    every ``eval_every`` iterations and after the last (``iterations``: the gradient steps
+    taken, so a final fit of that many iterations is the model scored); for ``pca``
+    (``pca_dim`` components fitted on the fit part) and ``raw`` there is one score
+    (``iterations`` missing). ``groups`` (label → columns: a
     multi-column position) adds each position's median distance, the criterion then.
     ``chosen`` is left False: :func:`choose` sets it over all widths' curves.
     """
@@ -179,8 +180,8 @@ def validation_curve(
             inputs = torch.from_numpy(np.ascontiguousarray(block)).to(solver.device)
             return solver.transform(inputs).detach().cpu().numpy()
 
-        def on_step(step, solver):
-            record(step, embed(solver, fit_part), embed(solver, val_part))
+        def on_step(steps, solver):
+            record(steps, embed(solver, fit_part), embed(solver, val_part))
             solver.model.train()  # transform() left it in eval mode
 
         continuous, discrete = cebra_labels(fit_y, is_discrete)
@@ -196,7 +197,7 @@ def validation_curve(
             progress=f"{dataset} {method} σ={smoothing_s:g} s (validation)" if progress else None,
             **params,
         )
-        total = int(model.max_iterations)  # cebra's hook runs at 0, eval_every, ... < total
+        total = int(model.max_iterations)  # the hook records eval_every, 2 eval_every, ...
         if not curve or curve[-1]["iterations"] != total:
             record(total, model.transform(fit_part), model.transform(val_part))
     table = pd.DataFrame(curve)
@@ -228,7 +229,8 @@ def choose(curves: pd.DataFrame | Sequence[pd.DataFrame]) -> tuple[Choice, pd.Da
     ``chosen`` set.
 
     Lowest criterion error (highest accuracy); ties go to the smaller width, then to
-    fewer iterations. Iteration 0 (the untrained network) is never chosen.
+    fewer iterations. The chosen count is what the final fit trains: the curve counts
+    the steps its scored models took.
     """
     table = curves if isinstance(curves, pd.DataFrame) else pd.concat(list(curves))
     table = table.reset_index(drop=True)
@@ -239,9 +241,9 @@ def choose(curves: pd.DataFrame | Sequence[pd.DataFrame]) -> tuple[Choice, pd.Da
         raise ValueError(f"validation curves lack the columns {missing}")
     if table["method"].nunique() > 1:
         raise ValueError(f"curves of several methods {sorted(set(table['method']))}: choose each")
-    candidates = table[table["criterion"] & ~(table["iterations"].fillna(1) == 0)]
+    candidates = table[table["criterion"]]
     if candidates.empty:
-        raise ValueError("the validation curves have no criterion rows after iteration 0")
+        raise ValueError("the validation curves have no criterion rows")
     metric = candidates["metric"].iloc[0]
     score = -candidates["value"] if metric == "accuracy" else candidates["value"]
     order = pd.DataFrame(

@@ -242,8 +242,10 @@ def fit_model(
     beside or instead of continuous labels. ``threads`` sets torch's
     intra-op threads for the fit only. CEBRA's layers are small, so OpenMP
     synchronisation dominates on a busy CPU: on a shared 2-core machine one
-    thread fitted 7× faster than two. ``callback(step, solver)`` runs every
-    ``callback_every`` steps (cebra's hook; e.g. a validation score of the model so far).
+    thread fitted 7× faster than two. ``callback(steps, solver)`` runs after every
+    ``callback_every`` gradient steps, with the steps taken (``callback_every``,
+    2 × ``callback_every``, ...): the model it sees is the one a fit of ``steps``
+    iterations ends with (e.g. a validation score of the model so far).
     ``progress`` (a description) prints a tqdm bar of the iterations to stderr, at most
     every 10 s, so that a log shows how far a long fit is. ``fast_search`` replaces cebra's
     brute-force nearest-label search by an exact windowed one when the label is one
@@ -284,9 +286,11 @@ def _progress_hook(total: int, desc: str | None, callback, every: int | None):
         raise ValueError(f"callback_every must be a positive number of steps; got {every}")
     if desc is None and callback is None:
         return contextlib.nullcontext(None), None
-    # cebra calls the hook when step % frequency == 0 (step 0 included): a bar-only hook
-    # every 10 steps costs nothing; with a callback, the bar moves at its pace.
-    frequency = every if callback is not None else 10
+    # cebra calls the hook after the update of each step whose 0-based index is a multiple
+    # of its frequency: after 1, f + 1, 2f + 1, ... steps. A callback is promised whole
+    # multiples of ``every``, so cebra calls on every step and this hook picks them (a
+    # call costs ~1 µs); a bar-only hook every 10 steps.
+    frequency = 1 if callback is not None else 10
 
     @contextlib.contextmanager
     def hook():
@@ -294,11 +298,12 @@ def _progress_hook(total: int, desc: str | None, callback, every: int | None):
             done = [0]
 
             def on_step(step, solver):
-                if bar is not None and step > done[0]:
-                    bar.update(step - done[0])
-                    done[0] = step
-                if callback is not None:
-                    callback(step, solver)
+                steps = step + 1  # taken, this one's update included
+                if bar is not None and steps > done[0]:
+                    bar.update(steps - done[0])
+                    done[0] = steps
+                if callback is not None and steps % every == 0:
+                    callback(steps, solver)
 
             yield on_step
             if bar is not None and total > done[0]:

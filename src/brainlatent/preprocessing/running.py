@@ -8,7 +8,8 @@ and cost it direction accuracy in proportion to their share (README, "Your own
 recordings"). This labels each sample with the direction of the last run: the velocity's sign
 where the smoothed speed is above ``min_speed``, carried forward through slower
 samples (and back to the start, before the first run). It is for a linear track on
-which the animal runs: a looped track's wrap (or a tracking glitch) is refused, and
+which the animal runs: a looped track's wrap (or a tracking glitch) between two
+samples of a stretch is refused (across a gap the animal may have run anywhere), and
 a recording of pauses alone has no runs to take a direction from (its jitter would
 pass the relative threshold).
 """
@@ -103,11 +104,18 @@ MAX_JUMP = 0.25
 
 def _check_no_jump(position: np.ndarray, t: np.ndarray) -> None:
     """A ValueError at the first step longer than :data:`MAX_JUMP` of the range: the
-    smoothing would turn it into a fast run the wrong way, held through the next pause."""
+    smoothing would turn it into a fast run the wrong way, held through the next pause.
+
+    Only steps inside a piece (:func:`_pieces`) count: across a gap (samples dropped
+    where the tracking was lost) the animal may have run anywhere, and no smoothing spans it.
+    """
     steps = np.abs(np.diff(position))
+    inside = np.ones(len(steps), dtype=bool)
+    inside[[s.start - 1 for s in _pieces(t)[1:]]] = False  # the step into each later piece
     limit = MAX_JUMP * np.ptp(position)
-    if (steps > limit).any():
-        i = int(np.argmax(steps > limit))
+    jumps = inside & (steps > limit)
+    if jumps.any():
+        i = int(np.argmax(jumps))
         raise ValueError(
             f"the position jumps by {steps[i]:.3g} ({steps[i] / np.ptp(position):.0%} of its "
             f"range) between {t[i]:.6g} and {t[i + 1]:.6g} s: a looped track's wrap or a "
