@@ -3,8 +3,10 @@
 Each source is the one the loaders in :mod:`brainlatent.features.pretrained`
 expect: torchvision's VGG-19 file (checked against the sha256 prefix in its
 name by ``torch.hub``) and Hugging Face ``save_pretrained`` folders for CLIP
-and DINOv2 (``huggingface_hub.snapshot_download``: resumable, retried). The
-weights then stay on disk and every later run is offline.
+and DINOv2 (``huggingface_hub.snapshot_download``). Neither resumes an interrupted
+file in a later run (torch.hub and huggingface_hub 2.x each write to a temporary of
+their own process): a download cut off starts over, 0.5 GB for VGG-19, 4.5 GB for
+DINOv2-giant. The weights then stay on disk and every later run is offline.
 """
 
 from __future__ import annotations
