@@ -322,6 +322,41 @@ def test_interval_means_by_hand():
     np.testing.assert_array_equal(interval_means(dff, timestamps, start, stop), expected)
 
 
+def test_an_interval_far_from_every_sample_is_an_error_naming_the_file():
+    """Presentations at 500 and 600 s against imaging that ends at 5 s: another clock, or
+    imaging cut short; the nearest sample (the last) would stand in for both silently."""
+    timestamps = np.arange(6.0)
+    dff = np.ones((6, 2))
+    start, stop = np.array([0.0, 500.0, 600.0]), np.array([1.0, 500.5, 600.5])
+    with pytest.raises(DataError, match=r"m\.nwb: 2 of 3 stimulus intervals .* 500\.000"):
+        interval_means(dff, timestamps, start, stop, "m.nwb")
+    # within 1.5 sampling periods of the last sample: still that sample
+    np.testing.assert_array_equal(
+        interval_means(dff, timestamps, start[:1] + 6, stop[:1] + 5.5), dff[:1]
+    )
+
+
+def test_presentations_that_stop_before_they_start_name_the_file(mouse, tmp_path):
+    from pynwb import NWBHDF5IO
+    from pynwb.epoch import TimeIntervals
+
+    path = tmp_path / "backwards.nwb"
+    shutil.copy(mouse[0], path)
+    with h5py.File(path, "a") as f:
+        del f["stimulus/presentation/natural_movie_one_stimulus"]
+    with NWBHDF5IO(str(path), "a") as io:
+        nwb = io.read()
+        table = TimeIntervals(name="natural_movie_one_presentations", description="movie")
+        table.add_column(name="frame", description="movie frame")
+        for k in range(30):
+            start = 10 + k / 30
+            table.add_interval(start_time=start, stop_time=start - (k == 7), frame=k)
+        nwb.add_time_intervals(table)
+        io.write(nwb)
+    with pytest.raises(DataError, match=r"backwards\.nwb: .*1 presentations stop before.*row 7"):
+        ac.read_session(path, templates=False)
+
+
 def test_pseudo_mouse_draws_neurons_uniformly_from_all_mice():
     """``n_neurons`` columns are a uniform draw without replacement from every mouse's
     neurons: over many seeds each neuron is drawn with probability n / total, not the

@@ -238,6 +238,29 @@ def test_missing_mask_is_named(broken):
     assert str(mask) in str(error.value)
 
 
+def test_an_empty_roi_names_the_mask_files_it_read(broken):
+    """V1 is V1d and V1v in each hemisphere: the error names those four files (there is no
+    sub-01_mask_LH_V1 file to name)."""
+    for hemisphere in ("LH", "RH"):
+        for part in ("V1d", "V1v"):
+            mask = god_fmri.mask_path(broken / "bids", SUBJECT, hemisphere, part)
+            _rewrite(mask, data=np.zeros(nib.load(mask).shape, np.uint8))
+    with pytest.raises(DataError, match="ROI V1 has no voxels in its masks .*LH_V1d.*RH_V1v"):
+        preprocess_subject(broken / "bids", broken / "stimuli", SUBJECT, ["V1"])
+
+
+def test_a_run_label_that_is_no_number_is_named(broken):
+    run = first_run(broken, "test")
+    events = god_fmri.events_path(broken / "bids", SUBJECT, run.session, run.run)
+    renamed = events.with_name(
+        events.name.replace(f"_run-{events.name.split('_run-')[1].split('_')[0]}", "_run-1a")
+    )
+    events.rename(renamed)
+    with pytest.raises(DataError, match="run label '1a' is not a number") as error:
+        god_fmri.perception_runs(broken / "bids", SUBJECT)
+    assert str(error.value).startswith(str(renamed))
+
+
 def test_events_naming_a_missing_image_are_named(broken):
     run = first_run(broken, "test")
     events = god_fmri.events_path(broken / "bids", SUBJECT, run.session, run.run)

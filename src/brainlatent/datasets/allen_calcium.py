@@ -335,6 +335,14 @@ def _presentations(nwbfile, path: Path, index_name: str, intervals_name: str):
         stop = start + np.minimum(np.append(gaps, typical), typical)
     if not (np.isfinite(start).all() and np.isfinite(stop).all()):
         raise DataError(path, f"{index_name} presentation times are NaN or infinite")
+    backwards = stop < start
+    if backwards.any():
+        i = int(np.argmax(backwards))
+        raise DataError(
+            path,
+            f"{index_name}: {int(backwards.sum())} presentations stop before they start "
+            f"(first: row {i}, {start[i]:.3f} to {stop[i]:.3f} s)",
+        )
     return start, stop, frame
 
 

@@ -132,7 +132,10 @@ def perception_runs(root: os.PathLike, subject: str) -> pd.DataFrame:
     rows = []
     for path in sorted(Path(root).glob(f"sub-{sub}/ses-perception*/func/*_events.tsv")):
         session = path.parent.parent.name.removeprefix("ses-")
-        run = int(path.name.split("_run-")[1].split("_")[0])
+        label = path.name.split("_run-")[1].split("_")[0] if "_run-" in path.name else ""
+        if not label.isascii() or not label.isdigit():
+            raise DataError(path, f"the file name's run label {label!r} is not a number")
+        run = int(label)
         split = "training" if session.startswith("perceptionTraining") else "test"
         rows.append({"session": session, "run": run, "split": split})
     return pd.DataFrame(rows, columns=["session", "run", "split"])
@@ -321,7 +324,17 @@ def load_roi_masks(
     for roi in rois:
         masks[roi] = roi_mask(roi)
         if not masks[roi].any():
-            raise DataError(mask_path(root, subject, "LH", roi), f"ROI {roi} has no voxels")
+            read = ROIS if roi == VISUAL_CORTEX else (roi,)
+            files = [
+                mask_path(root, subject, h, p).name
+                for r in read
+                for h in HEMISPHERES
+                for p in ROI_PARTS.get(r, (r,))
+            ]
+            raise DataError(
+                mask_path(root, subject, "LH", ROI_PARTS.get(read[0], read)[0]).parent,
+                f"ROI {roi} has no voxels in its masks {', '.join(files)}",
+            )
     return masks
 
 

@@ -69,11 +69,18 @@ def check_movie(
 
 
 def interval_means(
-    dff: np.ndarray, timestamps: np.ndarray, start: np.ndarray, stop: np.ndarray
+    dff: np.ndarray,
+    timestamps: np.ndarray,
+    start: np.ndarray,
+    stop: np.ndarray,
+    source: Path | str = "dF/F",
 ) -> np.ndarray:
     """Mean dF/F over samples in [start, stop) per interval; the nearest sample if none.
 
-    A NaN sample makes only the intervals that contain it NaN.
+    A NaN sample makes only the intervals that contain it NaN. The nearest sample must lie
+    within 1.5 sampling periods of the interval's centre, or it is another moment: a
+    stimulus table on another clock than the imaging, or imaging that stopped early, is a
+    DataError naming ``source`` instead of every late presentation taking the last frame.
     """
     first = np.searchsorted(timestamps, start, side="left")
     last = np.searchsorted(timestamps, stop, side="left")
@@ -85,6 +92,17 @@ def interval_means(
     nearest = np.where(
         centre - timestamps[right - 1] <= timestamps[right] - centre, right - 1, right
     )
+    period = float(np.median(np.diff(timestamps))) if len(timestamps) > 1 else np.inf
+    far = np.abs(timestamps[nearest] - centre) > 1.5 * period
+    if far.any():
+        i = int(np.flatnonzero(empty)[np.argmax(far)])
+        raise DataError(
+            source,
+            f"{int(far.sum())} of {len(start)} stimulus intervals hold no imaging sample and "
+            f"none within {1.5 * period:.3g} s (first: {start[i]:.3f}–{stop[i]:.3f} s; imaging "
+            f"{timestamps[0]:.3f}–{timestamps[-1]:.3f} s): the stimulus table and the dF/F "
+            "timestamps are on different clocks, or the imaging stopped early",
+        )
     means = np.empty((len(start), dff.shape[1]), dtype=np.float32)
     for c0 in range(0, dff.shape[1], 64):  # column blocks bound the cumulative sums' memory
         block = slice(c0, c0 + 64)
@@ -145,6 +163,7 @@ def movie_responses(
         session.timestamps,
         movie["start_time"].to_numpy(),
         movie["stop_time"].to_numpy(),
+        source,
     )
     neural, keep = drop_nan_neurons(neural, source, "natural_movie_one")
     return MovieMatrix(

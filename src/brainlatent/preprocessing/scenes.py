@@ -79,7 +79,7 @@ def scene_matrix(
     onset = session.scenes["start_time"].to_numpy()
     image = session.scenes["frame"].to_numpy(np.int64)
     responses = interval_means(
-        session.dff, session.timestamps, onset + window[0], onset + window[1]
+        session.dff, session.timestamps, onset + window[0], onset + window[1], source
     )
     responses, keep = drop_nan_neurons(responses, source, "natural_scenes")
     n_images = len(template)
