@@ -6,7 +6,7 @@ a grid of 3 mm voxels with the dataset's ROI masks, where V1-V3 voxels respond t
 the low-level properties of each procedural image (hue, orientation, spatial
 frequency), LOC/FFA/PPA/HVC voxels to its high-level ones (shape, size) and hV4
 voxels to hue and shape. Responses are convolved with SPM's canonical HRF
-(nilearn), scaled to a few percent of a voxel baseline, with scanner drift and
+(nilearn), scaled to about 1 % of a voxel baseline, with scanner drift and
 AR(1) noise, and written as the SPM-preprocessed NIfTI runs of
 ``derivatives/preproc-spm``. So decoding has a known ceiling, and the per-ROI weight
 analysis a known answer.

@@ -7,8 +7,12 @@ dimension. A component has a temporal kernel peaking 100–300 ms after onset
 spatially smooth sensor pattern. A stimulus-independent evoked response, a 1/f
 background from mixed sources, line noise and white sensor noise complete the
 recording. ``snr`` is the RMS of the image-specific signal in the 0–500 ms after
-onset over the RMS of the background. Forward model and latents are saved as
-ground truth, so decoders have a known ceiling and chance level.
+onset over the RMS of the background, broadband: in the 0.1–40 Hz band the
+decoders see it is about 1.5× higher (0.9 at the default 0.6; an audit,
+2026-12-05), since the band-pass removes most of the white sensor noise and none
+of the signal. The stimulus-independent evoked response is scaled with it.
+Forward model and latents are saved as ground truth, so decoders have a known
+ceiling and chance level.
 
 Runs are written as ds004212 distributes them: a CTF ``.ds`` folder per run with
 the real system's 272 gradiometers, reference and misc channels (the names and
