@@ -222,8 +222,8 @@ def training_set(epochs_paths, trials_paths, info_paths, features, index, source
             )
             for t in tables
         ]
-    X, Y, subjects, channels, positions = [], [], [], None, None
-    for number, (epochs, trials, trials_path, info_path) in enumerate(
+    trains, epochs, Y, subjects, channels, positions = [], [], [], [], None, None
+    for number, (epochs_path, trials, trials_path, info_path) in enumerate(
         zip(epochs_paths, tables, trials_paths, info_paths, strict=True)
     ):
         train, _ = split_trials(trials, trials_path)
@@ -232,10 +232,22 @@ def training_set(epochs_paths, trials_paths, info_paths, features, index, source
             channels, positions = info["channels"], np.asarray(info["positions"], np.float32)
         elif info["channels"] != channels:
             raise DataError(info_path, "channels differ from the first subject's")
-        X.append(load_npy(epochs)[train])
+        epochs.append(load_npy(epochs_path))
+        if epochs[-1].shape[1:] != epochs[0].shape[1:]:
+            raise DataError(
+                epochs_path, f"epochs {epochs[-1].shape[1:]} differ from {epochs[0].shape[1:]}"
+            )
+        trains.append(np.flatnonzero(train))
         Y.append(feature_lookup(features, index, trials["image"][train], source))
-        subjects.append(np.full(int(train.sum()), number))
-    return np.concatenate(X), np.concatenate(Y), np.concatenate(subjects), positions
+        subjects.append(np.full(len(trains[-1]), number))
+    # One array, filled from each memory-mapped file: stacking per-subject copies held the
+    # training epochs twice at once (31 GB at the real config's four participants).
+    X = np.empty((sum(map(len, trains)), *epochs[0].shape[1:]), dtype=epochs[0].dtype)
+    start = 0
+    for mapped, rows in zip(epochs, trains, strict=True):
+        np.take(mapped, rows, axis=0, out=X[start : start + len(rows)], mode="clip")
+        start += len(rows)
+    return X, np.concatenate(Y), np.concatenate(subjects), positions
 
 
 def tidy(rows: list[dict], **columns) -> pd.DataFrame:

@@ -114,6 +114,11 @@ def test_training_set_stacks_subjects_and_checks_channels(tmp_path):
     assert subjects.tolist() == [0, 0, 1, 1] and X[2, 0, 0] == 1
     with pytest.raises(DataError, match=r"i2\.json: channels differ"):
         evaluation.training_set(paths["epochs"], paths["trials"], paths["info"], features, index)
+    save_npy(paths["epochs"][1], np.zeros((3, 2, 5), np.float32))  # another epoch length
+    with pytest.raises(DataError, match=r"e1\.npy: epochs \(2, 5\) differ from \(2, 4\)"):
+        evaluation.training_set(
+            paths["epochs"][:2], paths["trials"][:2], paths["info"][:2], features, index
+        )
 
 
 class _Identity:
