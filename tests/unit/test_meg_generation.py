@@ -414,3 +414,13 @@ def test_figure_keeps_a_negative_score_in_view():
     figure = plot_meg_generation(table, course, {"S1": arrays}, source="m.parquet")
     bars = [ax for ax in figure.axes if ax.get_ylabel() == "similarity to the seen image"]
     assert bars and bars[0].get_ylim()[0] <= -0.14
+
+
+def test_only_a_deep_networks_correlation_is_called_high_level():
+    """The paper's high-level similarity is CLIP's; the default config's HOG is a hand-made,
+    low-level feature, and the figure must not call it high-level."""
+    from brainlatent.figures.meg_generation import _metric_label
+
+    assert _metric_label("clip_corr") == "clip corr.\n(high-level)"
+    assert _metric_label("hog_corr") == "hog corr."
+    assert _metric_label("pixcorr") == "PixCorr"

@@ -122,7 +122,9 @@ def plot_consistency(metrics: pd.DataFrame, source: str = "metrics"):
             .pivot(index="source", columns="target", values="value")
             .reindex(index=mice, columns=mice)
         )
-        image = ax.imshow(matrix.to_numpy(), vmin=0, vmax=1, cmap="magma")
+        cmap = plt.get_cmap("magma").copy()
+        cmap.set_bad("0.8")  # the diagonal (no pair): grey, not magma's near-white top
+        image = ax.imshow(np.ma.masked_invalid(matrix.to_numpy()), vmin=0, vmax=1, cmap=cmap)
         for (i, j), value in np.ndenumerate(matrix.to_numpy()):
             if np.isfinite(value):
                 ax.text(

@@ -26,7 +26,7 @@ def _rows(metrics: pd.DataFrame, source, **wanted) -> pd.DataFrame:
 NETWORK_LABELS = {
     "protected": "grid code + restoration",
     "restored_rate": "rate code + restoration",
-    "unprotected": "rate code, copies",
+    "unprotected": "plain copies, no code",
 }
 
 
@@ -67,7 +67,6 @@ def plot_phase(metrics: pd.DataFrame, paper: dict[str, float | None], source="me
     colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, len(depths)))
     fig, grid = plt.subplots(2, 2, figsize=(11.5, 8.6), constrained_layout=True)
     axes = grid.ravel()
-    titles = {"protected": "grid code + restoration", "unprotected": "no code (plain redundancy)"}
     for ax, network in zip(axes[:2], ("protected", "unprotected"), strict=True):
         rows = failure[failure["network"] == network]
         for depth, colour in zip(depths, colours, strict=True):
@@ -98,7 +97,7 @@ def plot_phase(metrics: pd.DataFrame, paper: dict[str, float | None], source="me
         ax.axhline(0.5, color=BASELINE_COLOR, lw=0.8)
         letter = "ab"[network == "unprotected"]
         ax.set(xlabel="neuron noise σ", ylabel="failure probability", ylim=(-0.02, 0.6),
-               title=f"{letter}. {titles[network]}, bundle {bundle:g}")  # fmt: skip
+               title=f"{letter}. {NETWORK_LABELS[network]}, bundle {bundle:g}")  # fmt: skip
         if network == "protected":  # nine entries: below the axes, off the transition
             ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
         else:
@@ -122,12 +121,14 @@ def plot_phase(metrics: pd.DataFrame, paper: dict[str, float | None], source="me
             stats = rows.groupby("depth")["value"].mean()
             colour = MAIN_COLOR if side == "below" else "#d62728"
             ax.plot(stats.index, stats.values, style, marker="o", ms=3.5, color=colour,
-                    label=f"σ = {sigma:g} ({side} σ*), {NETWORK_LABELS[network]}")  # fmt: skip
+                    label=f"σ = {sigma:g}, {NETWORK_LABELS[network]}")  # fmt: skip
     ax.set_xscale("log", base=2)
     ax.axhline(0.5, color=BASELINE_COLOR, lw=0.8)
     ax.set(xlabel="depth (XOR gates)", ylabel="failure probability", ylim=(-0.02, 0.6),
-           title=f"c. failure against depth, bundle {bundle:g}")  # fmt: skip
-    ax.legend(fontsize=7, loc="upper left")
+           title=f"c. failure against depth, bundle {bundle:g}\nσ below (blue) and above (red) "
+                 f"the grid code's σ* {star:.3f}")  # fmt: skip
+    # long handles: a short one shows the dashes of "--" beside its markers as a solid line
+    ax.legend(fontsize=7, loc="upper left", handlelength=4)
     _finite_size(axes[3], sizes, thresholds, predicted, depth=depths[-1])
     note = "; ".join(
         [

@@ -22,6 +22,7 @@ from brainlatent.figures.style import (
     MAIN_COLOR,
     shade_windows_spanning_onset,
 )
+from brainlatent.plan import PRETRAINED as DEEP_MODELS
 
 __all__ = ["IMAGE_ARRAYS", "plot_meg_generation"]
 
@@ -45,7 +46,11 @@ def _metric_label(metric: str) -> str:
         return "PixCorr"
     if metric == "ssim":
         return "SSIM"
-    return f"{metric.removesuffix('_corr').replace('_', ' ')} corr.\n(high-level)"
+    model = metric.removesuffix("_corr")
+    # the paper's high-level similarity is a deep network's (CLIP); a hand-made feature
+    # (the default config's HOG) is as low-level as the pixels, so it is not called high-level
+    level = "\n(high-level)" if model in DEEP_MODELS else ""
+    return f"{model.replace('_', ' ')} corr.{level}"
 
 
 def _subject_label(subject: str) -> str:

@@ -12,6 +12,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+# TrueType (42) fonts in PDFs: Type 3 fonts, matplotlib's default, are refused by some
+# journals' submission systems and are not editable in Illustrator.
+matplotlib.rcParams["pdf.fonttype"] = 42
 import matplotlib.pyplot as plt  # noqa: E402
 
 from brainlatent.io import atomic_path  # noqa: E402
