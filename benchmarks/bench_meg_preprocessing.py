@@ -22,7 +22,7 @@ The time to read the raw ``.meg4`` bytes once (16 MiB chunks) is measured cold
 warm; each preprocessing also starts with the files evicted.
 
     python benchmarks/bench_meg_preprocessing.py                     # 10 runs × ~6 min (~5 GB)
-    python benchmarks/bench_meg_preprocessing.py --runs 2 --minutes 3  # what `make bench` runs
+    python benchmarks/bench_meg_preprocessing.py --runs 2               # what `make bench` runs
 
 The full size writes ~0.5 GB per run and the simulator holds ~5 GB while it
 writes a run; ``--workdir`` puts the data elsewhere than a temporary folder.
@@ -186,6 +186,7 @@ def stage_breakdown(bids: Path, sfreq: float, config: Path) -> dict:
 
     import numpy as np
 
+    from brainlatent.datasets.things_meg import stimulus_index
     from brainlatent.preprocessing import meg
 
     params = meg.Preprocessing.from_config(
@@ -200,7 +201,7 @@ def stage_breakdown(bids: Path, sfreq: float, config: Path) -> dict:
         out[stage] = {"seconds": seconds, "peak_rss_mb": peak}
 
     mark("after imports (brainlatent, MNE)", None)
-    stimuli = meg.stimulus_index(bids.parent / "stimuli")
+    stimuli = stimulus_index(bids.parent / "stimuli")
     onsets = meg.run_trials(bids, SUBJECT, session, "01", stimuli)["onset"].to_numpy()
     evict(first_run)
     start = time.perf_counter()

@@ -17,7 +17,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-RESULTS = HERE / "results"
+#: Where results go; ``BRAINLATENT_BENCH_RESULTS`` moves them (the smoke tests write to a
+#: temporary folder, not over ``make bench``'s).
+RESULTS = Path(os.environ.get("BRAINLATENT_BENCH_RESULTS", HERE / "results"))
 LOAD_NOTE = (
     "the machine may have been loaded by other processes (shared cores): absolute times are "
     "upper bounds; ratios are measured back to back in one process on the same data"
@@ -128,7 +130,7 @@ def report(name: str, title: str, params: dict, tables: list[tuple[str, str]], r
         "notes": notes,
     }
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    print(f"\nwritten: {path.relative_to(REPO)}")
+    print(f"\nwritten: {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
     return path
 
 
