@@ -46,7 +46,7 @@ def check_keys(config: dict, schema: dict, prefix: str = "") -> None:
         if key not in properties:
             if schema.get("additionalProperties", True) is False:
                 close = difflib.get_close_matches(str(key), list(properties), n=1)
-                hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
+                hint = f"; did you mean '{prefix}{close[0]}'?" if close else "."
                 raise ConfigError(
                     f"unknown config key '{name}'{hint} Valid keys here: {sorted(properties)}"
                 )
@@ -85,7 +85,24 @@ def validate_config(
         checker(schema).validate(config)
     except ValidationError as error:
         key = ".".join(str(part) for part in error.absolute_path)
+        message = _plain(error)
         if where is None:
-            raise ConfigError(f"config{' ' + key if key else ''}: {error.message}") from None
-        raise ConfigError(f"{where}{'.' + key if key else ''}: {error.message}") from None
+            raise ConfigError(f"config{' ' + key if key else ''}: {message}") from None
+        raise ConfigError(f"{where}{'.' + key if key else ''}: {message}") from None
     return config
+
+
+def _plain(error) -> str:
+    """jsonschema's message in the words of the YAML the user wrote, where it has its own.
+
+    "21 should not be valid under {'multipleOf': 2}" reads as "must be odd", a too-short
+    list says how many items it needs, and Python's None is YAML's null.
+    """
+    value = "null" if error.instance is None else repr(error.instance)
+    if error.validator == "not" and error.validator_value == {"multipleOf": 2}:
+        return f"{value} must be odd"
+    if error.validator == "minItems":
+        return f"{value} has {len(error.instance)} item(s); at least {error.validator_value} needed"
+    if error.validator == "type" and error.instance is None:
+        return f"null (an empty value) is not of type {error.validator_value!r}"
+    return error.message

@@ -665,6 +665,12 @@ def _sizes_mb(manifest, selected: Mapping[str, str]) -> dict[str, float]:
 
 def _check_motor_settings(motor: Mapping, where: str) -> None:
     start, stop = motor["window_s"]
+    bins = (stop - start) / motor["bin_s"]
+    if abs(bins - round(bins)) > 1e-6:  # bin_trials' own rule, checked before any job runs
+        raise ConfigError(
+            f"{where}.window_s: [{start}, {stop}] is not a whole number of {where}.bin_s "
+            f"({motor['bin_s']} s) bins: {bins:.3g}"
+        )
     if motor.get("align", "movement_onset") == "go_cue":
         if not start < stop or stop <= 0:
             raise ConfigError(
@@ -861,6 +867,12 @@ class Plan:
             for name, settings in recordings.items()
             if settings.get("sessions")
         }
+        if config.get("recordings") and "recording" not in config["datasets"]:
+            # after the recordings' own checks, whose errors are exact
+            raise ConfigError(
+                f"recordings: {sorted(config['recordings'])} would not run: `recording` is not "
+                "in datasets (add it: datasets: [..., recording])"
+            )
         return cls(
             base=base,
             datasets=tuple(config["datasets"]),

@@ -190,6 +190,22 @@ def test_workflow_validation_names_the_key(key, value):
         validate_config(with_value(key, value), SCHEMA)
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("fault_tolerance.bundle", 20, "config fault_tolerance.bundle: 20 must be odd"),
+        ("allen_calcium.mice", [], "allen_calcium.mice: [] has 0 item(s); at least 1 needed"),
+        ("motor.sable", None, "config motor.sable: null (an empty value) is not of type"),
+    ],
+)
+def test_validation_speaks_yaml(key, value, message):
+    """jsonschema's "should not be valid under {'multipleOf': 2}" and Python's None, in the
+    words of the YAML the user wrote."""
+    with pytest.raises(ConfigError) as error:
+        validate_config(with_value(key, value), SCHEMA)
+    assert message in str(error.value)
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_validation_fills_defaults_as_snakemake_does(path):
     """validate_config replaces snakemake.utils.validate (which re-parses the schema at every

@@ -385,8 +385,20 @@ CONFIG_ERRORS = [
         "recordings.recording: source is 'file' but path is null",
     ),
     (
+        "recordings set, but not run",
+        {"recordings": {"a": {}, "b": {}}},
+        None,
+        "recordings: ['a', 'b'] would not run: `recording` is not in datasets",
+    ),
+    (
+        "a motor window of a fractional number of bins",
+        {"motor": {"window_s": [-0.31, 0.5]}},
+        None,
+        "motor.window_s: [-0.31, 0.5] is not a whole number of motor.bin_s (0.02 s) bins",
+    ),
+    (
         "one of several recordings with no file",
-        {"recordings": {"a": {}, "b": {"source": "file"}}},
+        {"datasets": ["recording"], "recordings": {"a": {}, "b": {"source": "file"}}},
         None,
         "recordings.b: source is 'file' but path is null",
     ),

@@ -106,7 +106,12 @@ def test_your_sessions_sizes_are_read_for_the_slurm_array(tmp_path):
         path = tmp_path / f"{day}.nwb"
         path.write_bytes(bytes(size))
         sessions.append(str(path))
-    p = plan({"recordings": {"monkey_p": {"source": "file", "sessions": sessions}}})
+    p = plan(
+        {
+            "datasets": ["recording"],
+            "recordings": {"monkey_p": {"source": "file", "sessions": sessions}},
+        }
+    )
     assert p.recording_cohorts["monkey_p"].largest_mb == pytest.approx(5_000 / 2**20)
 
 
