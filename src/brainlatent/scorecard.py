@@ -85,6 +85,7 @@ DATASETS = ("things_meg", "allen_calcium", "synthetic", "god_fmri", "motor", "fa
 AGGREGATES = {"mean": np.mean, "median": np.median, "max": np.max, "min": np.min}
 CONTRASTS = ("ratio", "difference")
 RANGE_KEYS = ("min", "max", "above", "below")
+MINUS = "−"  # U+2212: a difference in the locator's words, and a negative number on the page
 #: A filter condition ``{prefer: [values]}``: the rows with those values where the run has
 #: any, else every row (the paper's image models when the config computes them).
 PREFER = "prefer"
@@ -118,7 +119,7 @@ class Locator:
     def describe(self) -> str:
         words = f"{self.aggregate} of {self.table} where {_describe_filter(self.filter)}"
         if self.contrast:
-            op = "/" if self.contrast["op"] == "ratio" else "−"
+            op = "/" if self.contrast["op"] == "ratio" else MINUS
             a, b = (_describe_filter(self.contrast[k]) for k in ("a", "b"))
             words += f", ({a}) {op} ({b})"
         if self.per:
@@ -610,12 +611,19 @@ def build_scorecard(
 # -- the report page -----------------------------------------------------------------------
 
 
-def _fmt(value) -> str:
+def _fmt(value, signed: bool = False) -> str:
+    """A number for the page: three decimals (two significant digits under 0.01, so a gain of
+    0.0004 is not "0.000"), a true minus sign, and ``signed``: a + on a positive difference."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if float(value).is_integer():
-        return f"{value:,.0f}"
-    return f"{value:.3f}" if abs(value) < 10 else f"{value:.3g}"
+        text = f"{value:,.0f}"
+    elif abs(value) < 0.01:
+        text = f"{value:.2g}"
+    else:
+        text = f"{value:.3f}" if abs(value) < 10 else f"{value:.3g}"
+    text = text.replace("-", MINUS)
+    return f"+{text}" if signed and value > 0 else text
 
 
 def _short(citation: str) -> str:
@@ -638,7 +646,9 @@ def render_html(table: pd.DataFrame, values_file: str = "resources/paper_values.
         if not math.isnan(row.paper_low):
             paper += f"<br><small>{_fmt(row.paper_low)}–{_fmt(row.paper_high)}"
             paper += f" ({html.escape(row.spread_kind)})</small>"
-        run = (_fmt(row.run_value) or "undefined") if row.status == "ok" else "<b>not run</b>"
+        difference = f") {MINUS} (" in row.locator  # a gain: its sign is the result
+        run = _fmt(row.run_value, signed=difference) or "undefined"
+        run = run if row.status == "ok" else "<b>not run</b>"
         result = html.escape(row.result) + (f" [{html.escape(row.per)}]" if row.per else "")
         notes = [html.escape(row.note)] if row.note else []
         if row.status != "ok":
@@ -660,8 +670,8 @@ def render_html(table: pd.DataFrame, values_file: str = "resources/paper_values.
     return (
         "<html><head><meta charset='utf-8'><title>Reproduction scorecard</title><style>"
         "body{font-family:sans-serif;font-size:13px;margin:1em}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 6px;"
-        "vertical-align:top;text-align:left}td.num{text-align:right;white-space:nowrap}"
+        "table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:3px 6px;"
+        "vertical-align:top;text-align:left;overflow-wrap:anywhere}td.num{text-align:right;white-space:nowrap}"
         "th{background:#eee}</style></head><body>"
         "<h1>Reproduction scorecard</h1>"
         "<p>Each paper's headline result beside this run's number. Paper values, their sources "

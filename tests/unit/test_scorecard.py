@@ -436,3 +436,12 @@ def test_real_laptop_rows_say_real_subset():
     for dataset in ("things_meg", "allen_calcium", "god_fmri", "motor"):
         assert labels[dataset] == "real, subset", dataset
     assert data_labels(merged_config(REPO / "config" / "real.yaml"))["motor"] == "real"
+
+
+def test_the_page_gives_small_gains_their_digits_and_sign():
+    """A DAE-NR gain of 0.0004 read "0.000" and one of -0.012 "-0.012" with a hyphen."""
+    from brainlatent.scorecard import _fmt
+
+    assert _fmt(0.0004, signed=True) == "+0.0004"
+    assert _fmt(-0.0123, signed=True) == "−0.012"
+    assert _fmt(0.906) == "0.906" and _fmt(3854.0) == "3,854" and _fmt(float("nan")) == ""
