@@ -18,6 +18,7 @@ for figure in PLAN.figures:
                 figure.outputs[1],
                 caption=f"../report/{figure.kind}.rst",
                 category=figure.category,
+                labels={"figure": figure.name},
             ),
         log:
             f"logs/plot_{figure.name}/{figure.name}.log",
