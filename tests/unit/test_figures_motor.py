@@ -71,7 +71,7 @@ def test_an_r2_below_the_axis_is_drawn_on_its_edge_with_its_value(tmp_path):
     fig = plot_motor_cross_session([table], [trajectories()])
     ax = fig.axes[0]
     assert ax.get_ylim() == (-1.0, 1.0)
-    assert [t.get_text() for t in ax.texts] == ["-2.50"]
+    assert [t.get_text() for t in ax.texts] == ["−2.50"]
     fixed = next(line for line in ax.lines if line.get_label() == "fixed decoder")
     assert fixed.get_ydata()[-1] == -1.0  # the line ends on the edge, not off the axis
     save_figure(fig, tmp_path / "f.pdf", tmp_path / "f.png")

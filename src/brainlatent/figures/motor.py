@@ -66,7 +66,7 @@ def _r2_panel(ax, r2: pd.DataFrame, title: str) -> None:
         for day, value in per_day[per_day < floor].items():
             ax.plot(day, floor, "v", ms=7, color=color, clip_on=False)
             ax.annotate(
-                f"{value:.2f}",
+                f"{value:.2f}".replace("-", "−"),
                 (day, floor),
                 xytext=(-7, 6),
                 textcoords="offset points",
@@ -94,9 +94,15 @@ def _square_limits(*paths: np.ndarray, margin: float = 0.08) -> tuple[tuple, tup
     return tuple(centre[0] + [-half, half]), tuple(centre[1] + [-half, half])
 
 
-def _trajectory_panel(ax, trajectories: np.ndarray, title: str, limits) -> None:
-    """(targets, bins, ≥2) per-target mean trajectories, coloured by target direction."""
-    colors = plt.get_cmap("hsv")(np.linspace(0, 1, len(trajectories), endpoint=False))
+def _target_colors(n: int) -> np.ndarray:
+    """Target k's colour: the hue of its direction, k / n of a turn."""
+    return plt.get_cmap("hsv")(np.linspace(0, 1, n, endpoint=False))
+
+
+def _trajectory_panel(ax, trajectories: np.ndarray, title: str, limits, key: bool = False) -> None:
+    """(targets, bins, ≥2) per-target mean trajectories, coloured by target direction;
+    ``key``: a compass of the targets' colours in the corner."""
+    colors = _target_colors(len(trajectories))
     for k, path in enumerate(trajectories):
         ax.plot(path[:, 0], path[:, 1], color=colors[k], lw=1.2)
         ax.plot(path[0, 0], path[0, 1], "o", color=colors[k], ms=2.5)
@@ -104,6 +110,23 @@ def _trajectory_panel(ax, trajectories: np.ndarray, title: str, limits) -> None:
     ax.set_title(title, fontsize=8)
     ax.set_xlim(limits[0]), ax.set_ylim(limits[1])
     ax.set_aspect("equal", adjustable="box")
+    if key:
+        compass = ax.inset_axes([0.76, 0.76, 0.22, 0.22])
+        for k, colour in enumerate(colors):
+            angle = 2 * np.pi * k / len(colors)
+            compass.annotate(
+                "", (np.cos(angle), np.sin(angle)), (0, 0),
+                arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 1.2},
+            )  # fmt: skip
+        compass.set(xlim=(-1.3, 1.3), ylim=(-1.3, 1.3), xticks=[], yticks=[], aspect="equal")
+        compass.set_title("target", fontsize=6, pad=1)
+        compass.patch.set_alpha(0.8)
+
+
+def _date(session: str) -> str:
+    """``sub-S_ses-CO-20240111`` → ``2024-01-11`` (a name without a date as it is)."""
+    stamp = session[-8:]
+    return f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:]}" if stamp.isdigit() else session
 
 
 def plot_motor_cross_session(
@@ -138,16 +161,17 @@ def plot_motor_cross_session(
         # session's own PCA is another space, drawn at its own scale.
         shared = _square_limits(traj["reference"], traj["test_after"])
         panels = (
-            (traj["reference"], f"reference {ref[-8:]}\n(its own PCA)", shared),
+            (traj["reference"], f"reference {_date(ref)}\n(its own PCA)", shared),
             (
                 traj["test_before"],
-                f"test {test[-8:]}, {days} d later\nown PCA: before",
+                f"test {_date(test)}, {days} d later\nown PCA: before",
                 _square_limits(traj["test_before"]),
             ),
             (traj["test_after"], "test mapped by CCA\nonto the reference: after", shared),
         )
         for col, (paths, title, limits) in enumerate(panels, start=1):
-            _trajectory_panel(fig.add_subplot(grid[row, col]), np.asarray(paths), title, limits)
+            ax = fig.add_subplot(grid[row, col])
+            _trajectory_panel(ax, np.asarray(paths), title, limits, key=col == 1)
     fig.suptitle(
         "Hand velocity from motor cortex on sessions never trained on "
         "(Jude et al. 2022; latents: Gallego et al. 2020)",
