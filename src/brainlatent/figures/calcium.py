@@ -65,7 +65,8 @@ def plot_frame_decoding(metrics: pd.DataFrame, source: str = "metrics", pseudo: 
                 color=line.get_color(),
                 alpha=0.15,
             )
-        ax.axhline(100 * panel["chance"].mean(), color="k", ls="--", lw=1, label="chance")
+        chance = 100 * panel["chance"].mean()
+        ax.axhline(chance, color="k", ls="--", lw=1, label=f"chance ({chance:.1f} %)")
         ax.set_xscale("log")
         ax.set_xlim(counts[0] / 1.3, counts[-1] * 1.3)
         ax.set_xticks(counts, [str(c) for c in counts])
