@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import resource
 import subprocess
@@ -29,9 +28,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from benchinfo import RESULTS
 
 LIBRARIES = ("brainlatent", "sklearn", "himalaya")
-RESULTS = Path(os.environ.get("BRAINLATENT_BENCH_RESULTS", Path(__file__).parent / "results"))
 #: Largest difference from scikit-learn's held-out predictions the benchmark accepts (float32
 #: against its float64 solve; 3e-5 measured at the laptop shape).
 AGREEMENT = 1e-4

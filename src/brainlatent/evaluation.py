@@ -188,6 +188,13 @@ def sliding_windows(
 EXCLUDED = "excluded"
 
 
+def exclude_concepts(trials: pd.DataFrame, concepts) -> pd.DataFrame:
+    """A copy of ``trials`` with the training trials of ``concepts`` marked :data:`EXCLUDED`."""
+    out = trials.copy()
+    out.loc[(out["split"] == "train") & out["category"].isin(set(concepts)), "split"] = EXCLUDED
+    return out
+
+
 def split_trials(trials: pd.DataFrame, source="trials") -> tuple[np.ndarray, np.ndarray]:
     """Boolean masks of training and test trials; both must be non-empty."""
     train = (trials["split"] == "train").to_numpy()
@@ -214,14 +221,7 @@ def training_set(epochs_paths, trials_paths, info_paths, features, index, source
     tables = [read_table(path) for path in trials_paths]
     if any((trials["split"] == EXCLUDED).any() for trials in tables):
         tested = set().union(*(t.loc[t["split"] == "test", "category"] for t in tables))
-        tables = [
-            t.assign(
-                split=t["split"].mask(
-                    (t["split"] == "train") & t["category"].isin(tested), EXCLUDED
-                )
-            )
-            for t in tables
-        ]
+        tables = [exclude_concepts(t, tested) for t in tables]
     trains, epochs, Y, subjects, channels, positions = [], [], [], [], None, None
     for number, (epochs_path, trials, trials_path, info_path) in enumerate(
         zip(epochs_paths, tables, trials_paths, info_paths, strict=True)

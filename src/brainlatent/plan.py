@@ -19,6 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from brainlatent.config import check_keys, load_schema, validate_config
+from brainlatent.decoding.motor_settings import n_window_bins
 from brainlatent.errors import ConfigError
 
 __all__ = [
@@ -665,12 +666,10 @@ def _sizes_mb(manifest, selected: Mapping[str, str]) -> dict[str, float]:
 
 def _check_motor_settings(motor: Mapping, where: str) -> None:
     start, stop = motor["window_s"]
-    bins = (stop - start) / motor["bin_s"]
-    if abs(bins - round(bins)) > 1e-6:  # bin_trials' own rule, checked before any job runs
-        raise ConfigError(
-            f"{where}.window_s: [{start}, {stop}] is not a whole number of {where}.bin_s "
-            f"({motor['bin_s']} s) bins: {bins:.3g}"
-        )
+    try:  # bin_trials' own rule, before any job runs
+        n_window_bins(motor["bin_s"], (start, stop))
+    except ValueError as error:
+        raise ConfigError(f"{where}.window_s, {where}.bin_s: {error}") from None
     if motor.get("align", "movement_onset") == "go_cue":
         if not start < stop or stop <= 0:
             raise ConfigError(

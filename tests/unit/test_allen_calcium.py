@@ -195,23 +195,30 @@ def test_missing_movie_or_dff_is_a_data_error(mouse, tmp_path, group, message):
     assert error.value.path == str(path)
 
 
-def test_allensdk_presentation_table_is_read(mouse, tmp_path):
-    """The AllenSDK NWB 2 convention: a TimeIntervals table instead of an IndexSeries."""
+def with_presentation_table(source, path, intervals):
+    """A copy of ``source`` whose movie presentations are an AllenSDK-style TimeIntervals
+    table of ``intervals`` (start, stop, frame) instead of the IndexSeries."""
     from pynwb import NWBHDF5IO
     from pynwb.epoch import TimeIntervals
 
-    path = tmp_path / "intervals.nwb"
-    shutil.copy(mouse[0], path)
+    shutil.copy(source, path)
     with h5py.File(path, "a") as f:
         del f["stimulus/presentation/natural_movie_one_stimulus"]
     with NWBHDF5IO(str(path), "a") as io:
         nwb = io.read()
         table = TimeIntervals(name="natural_movie_one_presentations", description="movie")
         table.add_column(name="frame", description="movie frame")
-        for k in range(60):
-            table.add_interval(start_time=10 + k / 30, stop_time=10 + (k + 1) / 30, frame=k % 30)
+        for start, stop, frame in intervals:
+            table.add_interval(start_time=start, stop_time=stop, frame=frame)
         nwb.add_time_intervals(table)
         io.write(nwb)
+    return path
+
+
+def test_allensdk_presentation_table_is_read(mouse, tmp_path):
+    """The AllenSDK NWB 2 convention: a TimeIntervals table instead of an IndexSeries."""
+    intervals = [(10 + k / 30, 10 + (k + 1) / 30, k % 30) for k in range(60)]
+    path = with_presentation_table(mouse[0], tmp_path / "intervals.nwb", intervals)
     movie = ac.read_session(path, templates=False).movie
     assert len(movie) == 60 and movie.dtypes.astype(str).to_dict() == ac.MOVIE_COLUMNS
     np.testing.assert_array_equal(movie["frame"], np.tile(np.arange(30), 2))
@@ -337,22 +344,8 @@ def test_an_interval_far_from_every_sample_is_an_error_naming_the_file():
 
 
 def test_presentations_that_stop_before_they_start_name_the_file(mouse, tmp_path):
-    from pynwb import NWBHDF5IO
-    from pynwb.epoch import TimeIntervals
-
-    path = tmp_path / "backwards.nwb"
-    shutil.copy(mouse[0], path)
-    with h5py.File(path, "a") as f:
-        del f["stimulus/presentation/natural_movie_one_stimulus"]
-    with NWBHDF5IO(str(path), "a") as io:
-        nwb = io.read()
-        table = TimeIntervals(name="natural_movie_one_presentations", description="movie")
-        table.add_column(name="frame", description="movie frame")
-        for k in range(30):
-            start = 10 + k / 30
-            table.add_interval(start_time=start, stop_time=start - (k == 7), frame=k)
-        nwb.add_time_intervals(table)
-        io.write(nwb)
+    intervals = [(10 + k / 30, 10 + k / 30 - (k == 7), k) for k in range(30)]
+    path = with_presentation_table(mouse[0], tmp_path / "backwards.nwb", intervals)
     with pytest.raises(DataError, match=r"backwards\.nwb: .*1 presentations stop before.*row 7"):
         ac.read_session(path, templates=False)
 

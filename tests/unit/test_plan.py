@@ -394,7 +394,7 @@ CONFIG_ERRORS = [
         "a motor window of a fractional number of bins",
         {"motor": {"window_s": [-0.31, 0.5]}},
         None,
-        "motor.window_s: [-0.31, 0.5] is not a whole number of motor.bin_s (0.02 s) bins",
+        "motor.window_s, motor.bin_s: window_s (-0.31, 0.5) is not a whole number of 0.02 s bins",
     ),
     (
         "one of several recordings with no file",

@@ -9,6 +9,7 @@ from mne_bids import BIDSPath
 
 from brainlatent.datasets import things_meg
 from brainlatent.errors import ConfigError, DataError
+from brainlatent.evaluation import EXCLUDED
 from brainlatent.preprocessing import meg, multirate
 from brainlatent.preprocessing.meg import (
     Preprocessing,
@@ -397,7 +398,7 @@ def test_zero_shot_marks_the_split_before_the_trials_are_written(simulated, tmp_
     def mark_all(trials):
         calls.append(len(trials))
         out = trials.copy()
-        out.loc[out["split"] == "train", "split"] = things_meg.EXCLUDED
+        out.loc[out["split"] == "train", "split"] = EXCLUDED
         return out
 
     monkeypatch.setattr(things_meg, "exclude_test_concepts", mark_all)

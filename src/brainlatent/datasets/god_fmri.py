@@ -324,16 +324,15 @@ def load_roi_masks(
     for roi in rois:
         masks[roi] = roi_mask(roi)
         if not masks[roi].any():
-            read = ROIS if roi == VISUAL_CORTEX else (roi,)
-            files = [
-                mask_path(root, subject, h, p).name
-                for r in read
+            paths = [
+                mask_path(root, subject, h, p)
+                for r in (ROIS if roi == VISUAL_CORTEX else (roi,))
                 for h in HEMISPHERES
                 for p in ROI_PARTS.get(r, (r,))
             ]
             raise DataError(
-                mask_path(root, subject, "LH", ROI_PARTS.get(read[0], read)[0]).parent,
-                f"ROI {roi} has no voxels in its masks {', '.join(files)}",
+                paths[0].parent,
+                f"ROI {roi} has no voxels in its masks {', '.join(p.name for p in paths)}",
             )
     return masks
 

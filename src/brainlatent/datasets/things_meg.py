@@ -15,7 +15,7 @@ import pandas as pd
 from mne_bids import BIDSPath
 
 from brainlatent.errors import DataError
-from brainlatent.evaluation import EXCLUDED
+from brainlatent.evaluation import exclude_concepts
 from brainlatent.io import read_tsv
 
 TASK = "main"
@@ -105,7 +105,7 @@ def read_events(path: Path) -> pd.DataFrame:
 
 
 def exclude_test_concepts(trials: pd.DataFrame) -> pd.DataFrame:
-    """The trials with every training image of a tested concept marked :data:`EXCLUDED`.
+    """The trials with every training image of a tested concept marked ``excluded``.
 
     THINGS-MEG's 200 test images each belong to a concept whose 12 ``exp`` images are also
     shown once. Benchetrit et al. (2023) leave those images out of training, so that test
@@ -113,10 +113,7 @@ def exclude_test_concepts(trials: pd.DataFrame) -> pd.DataFrame:
     lets a decoder match a test image by its concept. The concepts are those of the test
     trials in ``trials`` (one participant's configured runs).
     """
-    tested = set(trials.loc[trials["split"] == "test", "category"])
-    out = trials.copy()
-    out.loc[(out["split"] == "train") & out["category"].isin(tested), "split"] = EXCLUDED
-    return out
+    return exclude_concepts(trials, trials.loc[trials["split"] == "test", "category"])
 
 
 def image_trials(events: pd.DataFrame) -> pd.DataFrame:

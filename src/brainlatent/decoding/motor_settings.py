@@ -9,6 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+
+def n_window_bins(bin_s: float, window_s: tuple[float, float]) -> int:
+    """Bins of ``bin_s`` in ``window_s``: a whole number, or a ValueError (here, free of the
+    binning's imports, so that the plan checks the config by the same rule)."""
+    if bin_s <= 0:
+        raise ValueError(f"bin_s must be positive; got {bin_s}")
+    if not window_s[0] < window_s[1]:
+        raise ValueError(f"window_s must be (start, stop) with start < stop; got {window_s}")
+    n = (window_s[1] - window_s[0]) / bin_s
+    if abs(n - round(n)) > 1e-6:
+        raise ValueError(f"window_s {window_s} is not a whole number of {bin_s} s bins")
+    return int(round(n))
+
+
 #: Keys of `motor.decoder` every Wiener filter reads.
 DECODER_KEYS = ("n_lags", "alphas", "smoothing_s")
 

@@ -94,15 +94,11 @@ def _square_limits(*paths: np.ndarray, margin: float = 0.08) -> tuple[tuple, tup
     return tuple(centre[0] + [-half, half]), tuple(centre[1] + [-half, half])
 
 
-def _target_colors(n: int) -> np.ndarray:
-    """Target k's colour: the hue of its direction, k / n of a turn."""
-    return plt.get_cmap("hsv")(np.linspace(0, 1, n, endpoint=False))
-
-
 def _trajectory_panel(ax, trajectories: np.ndarray, title: str, limits, key: bool = False) -> None:
     """(targets, bins, ≥2) per-target mean trajectories, coloured by target direction;
     ``key``: a compass of the targets' colours in the corner."""
-    colors = _target_colors(len(trajectories))
+    # target k's colour: the hue of its direction, k / n of a turn
+    colors = plt.get_cmap("hsv")(np.linspace(0, 1, len(trajectories), endpoint=False))
     for k, path in enumerate(trajectories):
         ax.plot(path[:, 0], path[:, 1], color=colors[k], lw=1.2)
         ax.plot(path[0, 0], path[0, 1], "o", color=colors[k], ms=2.5)

@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from brainlatent.datasets.motor_cortex import session_name
+from brainlatent.decoding.motor_settings import n_window_bins
 from brainlatent.errors import DataError
 from brainlatent.io import atomic_path
 
@@ -277,17 +278,6 @@ def bin_edges(event: np.ndarray, bin_s: float, window_s: tuple[float, float]) ->
     """(trials, bins + 1) bin edges (s) of each trial's window around its event time."""
     n_bins = n_window_bins(bin_s, window_s)
     return event[:, None] + window_s[0] + bin_s * np.arange(n_bins + 1)[None, :]
-
-
-def n_window_bins(bin_s: float, window_s: tuple[float, float]) -> int:
-    if bin_s <= 0:
-        raise ValueError(f"bin_s must be positive; got {bin_s}")
-    if not window_s[0] < window_s[1]:
-        raise ValueError(f"window_s must be (start, stop) with start < stop; got {window_s}")
-    n = (window_s[1] - window_s[0]) / bin_s
-    if abs(n - round(n)) > 1e-6:
-        raise ValueError(f"window_s {window_s} is not a whole number of {bin_s} s bins")
-    return int(round(n))
 
 
 def channel_counts(

@@ -236,12 +236,13 @@ def run_benchmark(
                     k = extra.get("n_neighbors", UMAP_NEIGHBORS)
                     umap_graph = exact_neighbors(data.spikes, k)
                 extra["precomputed_knn"] = umap_graph  # else embed computes this seed's own
-            if seedless and ignores_seed(method, extra) and method in seed_free:
+            once = seedless and ignores_seed(method, extra)
+            if once and method in seed_free:
                 embedding, seconds = seed_free[method]
             else:
                 embedding = embed(method, data.spikes[index], data.u[index], seed, **extra)
                 seconds = time.perf_counter() - start
-                if seedless and ignores_seed(method, extra):
+                if once:
                     seed_free[method] = embedding, seconds
             row = {"dataset": dataset, "method": method, "seed": int(seed)}
             device = {"device": devices[method]}
