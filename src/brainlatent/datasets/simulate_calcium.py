@@ -19,12 +19,22 @@ Gabor filters at its preferred position, orientation and spatial frequency
 (:func:`image_drive`), saturating, times ``flash_gain`` (its 250 ms are mostly
 onset transient), so single scene presentations evoke measurable calcium events
 and the scene responses are a known function of the pixels. Poisson spikes at
-the imaging rate, convolved with a GCaMP6 kernel (instant rise, exponential
-decay τ), plus Gaussian noise, give dF/F. The defaults are a clean case (an audit,
-2026-12-05): τ 0.7 s is nearer GCaMP6s than the GCaMP6f the files name, a spike's
-0.25 dF/F is twice the noise SD, and 3 cells in 4 respond reliably to the movie
-(de Vries et al. 2020 find most cells reliable to no stimulus), so frame decoding
-saturates near 1 from 300 cells.
+the imaging rate, convolved with a GCaMP6f kernel (instant rise, exponential decay
+τ), plus Gaussian noise, give dF/F. The defaults follow the Allen data where a
+published number exists (:mod:`brainlatent.preprocessing.calcium_statistics`
+measures each on any session, real or simulated): τ 0.45 s, the Allen's own
+half-decay of Emx1;Ai93 GCaMP6f, 315 ms (``l0_analysis.py`` of
+``visual_coding_2p_analysis``); noise SD 0.057, CASCADE's standardised noise level
+of 1 %·s^-1/2 that the Allen traces sit around (Rupprecht et al. 2021); one spike
+0.04 dF/F, 0.7 noise SD, so that even an ideal detector knowing the spike times
+finds a third of single spikes at 1 % false positives (Huang et al. 2021 find
+16-21 % with a real detector in Ai93 GCaMP6f mice); half the cells tuned to
+nothing shown (de Vries et al. 2020: the largest class responds reliably to no
+stimulus), 30 % responsive to the movie by the Allen's criterion; mean rate
+0.7 Hz. Not calibrated, for want of a published value here: the tuned cells'
+peak rate and the fraction responsive per area. Before 2026-12-05 the defaults
+were a clean case (τ 0.7 s, a spike 2 noise SDs, 3 cells in 4 movie-tuned:
+frame decoding saturated near 1 from 300 cells).
 
 Session. Grey screen, the movie repeated back to back, grey, the scenes in
 random order with blank sweeps (grey) mixed in, grey; listed in ``epochs``. The
@@ -71,17 +81,24 @@ class CalciumSimulation:
     """Parameters of the forward model; rates in Hz, dF/F in ΔF/F units."""
 
     imaging_rate: float = ac.IMAGING_RATE
-    tau: float = 0.7
-    spike_dff: float = 0.25
-    noise_sd: float = 0.12
+    tau: float = 0.45
+    spike_dff: float = 0.04
+    noise_sd: float = 0.057
     base_rate: tuple[float, float] = (0.1, 0.5)
-    peak_rate: float = 4.0
-    flash_gain: float = 3.0
-    frac_movie: float = 0.6
-    frac_scene: float = 0.3
+    peak_rate: float = 8.0
+    flash_gain: float = 1.5
+    frac_movie: float = 0.3
+    frac_scene: float = 0.2
     running_gain_sd: float = 0.2
     scene_duration: float = 0.25
     grey: float = 5.0
+
+    def __post_init__(self):
+        if self.frac_movie + self.frac_scene > 1:
+            raise ValueError(
+                f"frac_movie + frac_scene must be at most 1 (the rest is untuned); got "
+                f"{self.frac_movie} + {self.frac_scene}"
+            )
 
 
 def movie_latents(seed: int, n_frames: int = ac.N_MOVIE_FRAMES) -> np.ndarray:

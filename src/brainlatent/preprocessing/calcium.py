@@ -30,6 +30,7 @@ import pandas as pd
 from brainlatent.datasets import allen_calcium as ac
 from brainlatent.errors import DataError
 from brainlatent.io import atomic_path, load_npy, read_table, write_table
+from brainlatent.preprocessing.calcium_statistics import session_statistics
 from brainlatent.seeding import rng
 
 #: Schema of ``labels.parquet``: one row per presented movie frame.
@@ -416,9 +417,19 @@ def _read_info(path: Path) -> dict:
 def preprocess_mouse(
     nwb_path: Path, out_neural: Path, out_labels: Path, out_info: Path
 ) -> MovieMatrix:
-    """Read one session, align dF/F to natural movie one, and write the three outputs."""
+    """Read one session, align dF/F to natural movie one, and write the three outputs.
+
+    ``info.json`` also holds the session's ``statistics``
+    (:func:`~brainlatent.preprocessing.calcium_statistics.session_statistics`: noise level,
+    reliability, fraction responsive), to set simulated sessions beside real ones.
+    """
     session = ac.read_session(nwb_path, templates=True)
     result = movie_responses(session, Path(nwb_path))
+    kept = np.isin(np.asarray(session.cell_ids), result.cell_ids)
+    rate = 1 / float(np.median(np.diff(session.timestamps)))
+    statistics = session_statistics(
+        session.dff[:, kept], rate, result.neural, result.frame, result.repeat
+    )
     write_preprocessed(
         out_neural,
         out_labels,
@@ -431,5 +442,6 @@ def preprocess_mouse(
         subject=session.subject,
         cell_ids=result.cell_ids,
         source=str(nwb_path),
+        statistics=statistics,
     )
     return result
