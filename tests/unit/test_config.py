@@ -143,6 +143,8 @@ BAD_VALUES = [
     ("allen_calcium.daenr.batch_size", 0),
     ("allen_calcium.decoding.neuron_counts", [10, 10]),
     ("allen_calcium.decoding.seeds", []),
+    ("god_fmri.simulate.noise_global", 1.0),
+    ("god_fmri.simulate.signal_spread", -0.5),
     ("god_fmri.generator.lr", -0.003),
     ("god_fmri.generator.batch_size", 0),
     ("recording.cebra.learning_rate", 0),

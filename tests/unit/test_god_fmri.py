@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import shutil
 from pathlib import Path
@@ -17,6 +18,7 @@ from brainlatent.datasets.simulate_god import (
     HIGH_LEVEL,
     LOW_LEVEL,
     GODSimulation,
+    _spatial_smoother,
     ground_truth_features,
     roi_layout,
     simulate_dataset,
@@ -97,6 +99,60 @@ def test_ground_truth_tunes_early_areas_to_low_and_ventral_areas_to_high_level(d
     images = pd.read_parquet(dataset / "truth" / "images.parquet")
     ids, low_features = ground_truth_features(images, "low")
     assert low_features.shape == (150, len(LOW_LEVEL)) and (ids == images["image"]).all()
+
+
+def test_voxels_differ_in_image_specific_amplitude(dataset):
+    """Not the clean case: each voxel's image-specific amplitude is log-normal over voxels
+    (``signal_spread`` the SD of its log), so a tail of voxels carries much of the signal
+    and many carry little."""
+    gain = np.load(dataset / "truth" / f"sub-{SUBJECT}_voxels.npz")["gain"]
+    assert len(gain) > 200 and (gain > 0).all()
+    assert np.log(gain).std() == pytest.approx(SIM.signal_spread, rel=0.15)
+    assert np.percentile(gain, 90) / np.percentile(gain, 10) > 4  # exp(2 × 1.28 × 0.7) = 6
+
+
+def test_without_spread_and_correlated_noise_the_former_simulation_comes_back(
+    dataset, reference, tmp_path
+):
+    """signal_spread = noise_fwhm = noise_global = 0 is the former simulator: every voxel's
+    image-specific response of the same SD; the default is the same tuning times the gains."""
+    clean = dataclasses.replace(SIM, signal_spread=0.0, noise_fwhm=0.0, noise_global=0.0)
+    simulate_dataset(
+        reference, tmp_path / "bids", tmp_path / "stimuli", tmp_path / "truth", [SUBJECT], clean, 0
+    )
+    calibrated = np.load(dataset / "truth" / f"sub-{SUBJECT}_voxels.npz")
+    former = np.load(tmp_path / "truth" / f"sub-{SUBJECT}_voxels.npz")
+    assert (former["gain"] == 1).all()
+    np.testing.assert_allclose(
+        calibrated["weights"], former["weights"] * calibrated["gain"][:, None], rtol=1e-5
+    )
+
+
+def test_spatial_noise_keeps_each_voxels_sd_and_correlates_neighbours():
+    """Smoothed noise (noise_fwhm 4 mm at 3 mm voxels) keeps unit SD in every brain voxel,
+    edges included, correlates face neighbours (~0.45 for a continuous Gaussian) and not
+    voxels 4 apart."""
+    brain = np.zeros((12, 12, 10), bool)
+    brain[1:11, 1:11, 1:9] = True
+    smooth = _spatial_smoother(brain, 4.0)
+    noise = smooth(np.random.default_rng(0).normal(size=(4000, brain.sum())))
+    np.testing.assert_allclose(noise.std(axis=0), 1.0, atol=0.06)
+    index = {tuple(v): n for n, v in enumerate(np.argwhere(brain))}
+
+    def r(a, b):
+        return np.corrcoef(noise[:, index[a]], noise[:, index[b]])[0, 1]
+
+    assert 0.3 < r((5, 5, 5), (6, 5, 5)) < 0.6
+    assert abs(r((5, 5, 5), (9, 5, 5))) < 0.06
+
+
+def test_simulation_settings_out_of_range_are_config_errors():
+    with pytest.raises(ConfigError, match="noise_global must be in"):
+        GODSimulation(noise_global=1.0)
+    with pytest.raises(ConfigError, match="signal_unexplained must be in"):
+        GODSimulation(signal_unexplained=1.5)
+    with pytest.raises(ConfigError, match="signal_spread and noise_fwhm must be"):
+        GODSimulation(noise_fwhm=-1.0)
 
 
 def test_roi_layout_keeps_areas_apart_and_hvc_over_loc():
