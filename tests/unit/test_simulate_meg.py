@@ -9,8 +9,12 @@ from mne_bids import BIDSPath, read_raw_bids
 from brainlatent.datasets import stimuli, things_meg
 from brainlatent.datasets.simulate_meg import (
     MEGSimulation,
+    background_mixing,
+    background_patterns,
+    pink_components,
     pink_noise,
     simulate_run,
+    spatial_patterns,
     temporal_kernels,
 )
 
@@ -88,6 +92,53 @@ def test_pink_noise_has_a_one_over_f_spectrum():
     keep = (freqs > 0.01) & (freqs < 0.4)
     slope = np.polyfit(np.log(freqs[keep]), np.log(power[:, keep].mean(axis=0)), 1)[0]
     assert -1.3 < slope < -0.7
+
+
+def test_pink_components_have_unit_variance_and_a_one_over_f_spectrum():
+    noise = pink_components(64, 2**14, np.random.default_rng(0))
+    assert noise.dtype == np.float32
+    assert np.mean(noise.astype(float) ** 2) == pytest.approx(1.0, abs=0.03)
+    power, freqs = mne.time_frequency.psd_array_welch(
+        noise.astype(float), 1.0, n_fft=1024, verbose=False
+    )
+    keep = (freqs > 0.01) & (freqs < 0.4)
+    slope = np.polyfit(np.log(freqs[keep]), np.log(power[:, keep].mean(axis=0)), 1)[0]
+    assert -1.3 < slope < -0.7
+
+
+def sensor_layout(reference):
+    return things_meg.sensor_positions(things_meg.sensor_names(reference))
+
+
+def spatial_rank(patterns: np.ndarray, share: float = 0.99) -> int:
+    """Components of the patterns' sensor covariance holding ``share`` of its variance."""
+    variances = np.linalg.eigvalsh(patterns.T @ patterns)[::-1]
+    return int(np.searchsorted(np.cumsum(variances) / variances.sum(), share)) + 1
+
+
+def test_background_spans_the_helmet_not_a_few_dimensions(reference_bids):
+    """Brain noise comes from the whole cortex: the default background is of high spatial
+    rank, where the former one (20 posterior sources, broad fields) spanned ~17 dimensions,
+    which a decoder projects out and real MEG does not allow (Hebart et al. 2023)."""
+    positions = sensor_layout(reference_bids)
+    default = MEGSimulation()
+    patterns = background_patterns(
+        positions, default.n_noise_sources, default.noise_width, default.seed, "BIGMEG1"
+    )
+    former = spatial_patterns(positions, 20, 0, "noise-BIGMEG1")
+    assert spatial_rank(patterns) > 90
+    assert spatial_rank(former) < 20
+
+
+def test_background_mixing_is_the_sources_covariance_with_fewer_draws(reference_bids):
+    positions = sensor_layout(reference_bids)
+    patterns = background_patterns(positions, 500, 0.06, 0, "S")
+    mixing = background_mixing(positions, 500, 0.06, 0, "S")
+    assert mixing.shape == (len(positions), len(positions))  # 500 sources, 272 draws
+    covariance = patterns.T @ patterns
+    assert np.allclose(mixing @ mixing.T, covariance, atol=1e-10 * np.abs(covariance).max())
+    few = background_mixing(positions, 30, 0.06, 0, "S")
+    assert few.shape == (len(positions), 30)  # never more draws than sources
 
 
 def test_snr_scales_the_image_specific_signal():

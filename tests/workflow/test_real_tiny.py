@@ -81,7 +81,12 @@ def served(tmp_path_factory):
     simulate_meg(
         RESOURCES / "things-meg", real / "things-meg",
         real / "things-images", real / "meg-truth", meg["subjects"], meg["sessions"],
-        meg["runs"], 120, MEGSimulation(sfreq=meg["sfreq"], snr=0.8, seed=0), image_size=32,
+        meg["runs"], 120,
+        MEGSimulation(  # the former background (as config/tests/tiny.yaml): tables unchanged
+            sfreq=meg["sfreq"], snr=0.8, n_noise_sources=20, noise_width=None, sensor_noise=0.3,
+            seed=0,
+        ),
+        image_size=32,
     )  # fmt: skip
     sim = GODSimulation(volume_shape=(16, 16, 12), training_runs=2, test_runs=2, image_size=16)
     reference = RESOURCES / "god-fmri"

@@ -324,7 +324,7 @@ def test_misspelt_config_key_is_named(tmp_path):
 
 @pytest.mark.slow
 def test_default_config_meets_the_paper_level_claims(tmp_path):
-    """The README's numbers: ~9.5 minutes on 2 cores, so off by default (pytest -m slow)."""
+    """The README's numbers: ~10.5 minutes on 2 cores, so off by default (pytest -m slow)."""
     project = copy_project(tmp_path)
     snakemake(project, "--cores", "all", "--configfile", "config/config.yaml")
     frames = pd.read_parquet(project / "results/allen_calcium/metrics/frame_decoding.parquet")
@@ -346,7 +346,11 @@ def test_default_config_meets_the_paper_level_claims(tmp_path):
     retrieval = pd.read_parquet(project / "results/things_meg/metrics/retrieval.parquet")
     top5 = retrieval[retrieval["metric"] == "top5"]
     ratio = top5.groupby(["decoder", "image_model"])[["value", "chance"]].mean()
-    assert (ratio["value"] >= 5 * ratio["chance"]).all(), ratio
+    ratio = ratio["value"] / ratio["chance"]
+    # at THINGS-MEG's noise level (2026-12-05: ridge 3.1-3.6x, brain module 5.0-6.5x chance,
+    # mean over both sets and participants; the clean simulator of before gave >= 7.8x)
+    assert (ratio >= 2).all() and (ratio["brain_module"] >= 3.5).all(), ratio
+    assert (ratio["brain_module"] > ratio["ridge"]).all(), ratio
     course = pd.read_parquet(project / "results/things_meg/metrics/timecourse.parquet")
     course = course[course["metric"] == "top5"]
     before = course[course["window_stop"] <= 0]
