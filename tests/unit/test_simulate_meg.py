@@ -78,12 +78,13 @@ def test_ground_truth_is_saved(simulated):
     assert json.loads((truth / "simulation.json").read_text())["snr"] == 0.5
 
 
-def test_image_responses_peak_between_100_and_300_ms():
+def test_image_responses_start_at_50_ms_and_peak_between_100_and_250_ms():
     columns = ["z_hue_0", "z_orientation_sin", "z_spatial_frequency", "z_shape_0", "z_size"]
     kernels = temporal_kernels(1000.0, columns)
     peaks = kernels[1:].argmax(axis=1) / 1000.0
-    assert ((peaks >= 0.1) & (peaks <= 0.3)).all()
+    assert ((peaks >= 0.1) & (peaks <= 0.25)).all()
     assert peaks[0] < peaks[-1]  # low-level features before shape and size
+    assert not kernels[:, :50].any() and (kernels[:, 51] != 0).all()  # the visual latency
 
 
 def test_pink_noise_has_a_one_over_f_spectrum():
