@@ -17,6 +17,7 @@ from brainlatent.datasets.simulate_meg import (
     spatial_patterns,
     temporal_kernels,
 )
+from brainlatent.errors import ConfigError
 
 
 def test_bids_layout_matches_things_meg(simulated, reference_bids):
@@ -157,3 +158,14 @@ def test_snr_scales_the_image_specific_signal():
         return (means - means.mean(0)).std()
 
     assert specific_power(2.0) > 3 * specific_power(0.2)
+
+
+@pytest.mark.parametrize(
+    "bad", [{"snr": 0.0}, {"n_noise_sources": 0}, {"noise_width": 0.0}, {"sensor_noise": -1.0}]
+)
+def test_out_of_range_parameters_are_refused_by_name(bad):
+    """The schema refuses them in a config; the benchmark CLI and the API reach the class."""
+    name = next(iter(bad))
+    with pytest.raises(ConfigError, match=rf"things_meg.simulate: {name}="):
+        MEGSimulation(**bad)
+    MEGSimulation(noise_width=None)  # the former background stays allowed

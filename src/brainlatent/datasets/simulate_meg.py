@@ -49,6 +49,7 @@ from tqdm import tqdm
 
 from brainlatent.datasets import stimuli, things_meg
 from brainlatent.datasets.ctf import write_ctf_ds
+from brainlatent.errors import ConfigError
 from brainlatent.io import atomic_path
 from brainlatent.seeding import rng
 
@@ -82,6 +83,23 @@ class MEGSimulation:
     trial_gain_sd: float = 0.2
     amplitude: float = 1e-13
     seed: int = 0
+
+    def __post_init__(self):
+        checks = {
+            "snr": self.snr > 0,
+            "n_noise_sources": self.n_noise_sources >= 1,
+            "noise_width": self.noise_width is None or self.noise_width > 0,
+            "sensor_noise": self.sensor_noise >= 0,
+            "line_noise": self.line_noise >= 0,
+            "trial_gain_sd": self.trial_gain_sd >= 0,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            values = ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
+            raise ConfigError(
+                f"things_meg.simulate: {values} out of range (snr > 0, n_noise_sources >= 1, "
+                "noise_width > 0 or null, the noise SDs >= 0)"
+            )
 
 
 def _peak(name: str) -> float:
