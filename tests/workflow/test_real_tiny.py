@@ -82,7 +82,7 @@ def served(tmp_path_factory):
         RESOURCES / "things-meg", real / "things-meg",
         real / "things-images", real / "meg-truth", meg["subjects"], meg["sessions"],
         meg["runs"], 120,
-        MEGSimulation(  # the former background (as config/tests/tiny.yaml): tables unchanged
+        MEGSimulation(  # the former, cleaner background, as config/tests/tiny.yaml
             sfreq=meg["sfreq"], snr=0.8, n_noise_sources=20, noise_width=None, sensor_noise=0.3,
             seed=0,
         ),

@@ -123,44 +123,49 @@ def temporal_kernels(sfreq: float, latent_columns: list[str]) -> np.ndarray:
     return np.array(kernels)
 
 
-def spatial_patterns(
-    positions: np.ndarray, n_components: int, seed: int, subject: str
+def _dipole_patterns(
+    positions: np.ndarray,
+    n_patterns: int,
+    gen: np.random.Generator,
+    centres: tuple[list[float], list[float]],
+    width: float,
 ) -> np.ndarray:
-    """Smooth unit-norm sensor patterns, one per component, specific to a subject.
+    """Unit-norm sensor patterns of two Gaussian lobes of opposite sign and SD ``width``.
 
-    Each pattern is two Gaussian blobs of opposite sign (a dipole seen by axial
-    gradiometers), centred over posterior sensors where visual responses are.
+    A dipole as axial gradiometers see it: one lobe centred uniformly in the box
+    ``centres`` (low and high corners, layout units), the other a ``width``-sized step away.
     """
-    gen = rng(seed, "patterns", subject)
-    patterns = np.zeros((n_components, len(positions)))
-    for k in range(n_components):
-        centre = gen.uniform([0.15, 0.0], [0.85, 0.55])
-        offset = gen.normal(0, 0.12, size=2)
-        for sign, c in ((1.0, centre), (-1.0, centre + offset)):
-            d2 = ((positions - c) ** 2).sum(axis=1)
-            patterns[k] += sign * np.exp(-d2 / (2 * 0.12**2))
-    return patterns / np.linalg.norm(patterns, axis=1, keepdims=True)
-
-
-def background_patterns(
-    positions: np.ndarray, n_sources: int, width: float, seed: int, subject: str
-) -> np.ndarray:
-    """Unit-norm sensor patterns of background sources anywhere under the helmet.
-
-    Two Gaussian lobes of opposite sign, as :func:`spatial_patterns`, but centred
-    anywhere over the sensor array (brain noise comes from the whole cortex) and of SD
-    ``width`` in layout units (0.06: about 1.3 sensor spacings, ~2.5 cm, a source in
-    superficial cortex), so that many sources span many spatial dimensions.
-    """
-    gen = rng(seed, "background", subject)
-    patterns = np.zeros((n_sources, len(positions)))
-    for k in range(n_sources):
-        centre = gen.uniform(0.0, 1.0, size=2)
+    patterns = np.zeros((n_patterns, len(positions)))
+    for k in range(n_patterns):
+        centre = gen.uniform(*centres)
         offset = gen.normal(0, width, size=2)
         for sign, c in ((1.0, centre), (-1.0, centre + offset)):
             d2 = ((positions - c) ** 2).sum(axis=1)
             patterns[k] += sign * np.exp(-d2 / (2 * width**2))
     return patterns / np.linalg.norm(patterns, axis=1, keepdims=True)
+
+
+def spatial_patterns(
+    positions: np.ndarray, n_components: int, seed: int, subject: str
+) -> np.ndarray:
+    """Smooth sensor patterns, one per component, specific to a subject: dipoles over the
+    posterior sensors, where visual responses are."""
+    gen = rng(seed, "patterns", subject)
+    return _dipole_patterns(positions, n_components, gen, ([0.15, 0.0], [0.85, 0.55]), 0.12)
+
+
+def background_patterns(
+    positions: np.ndarray, n_sources: int, width: float, seed: int, subject: str
+) -> np.ndarray:
+    """Sensor patterns of background sources anywhere under the helmet.
+
+    Dipoles as :func:`spatial_patterns`, but centred anywhere over the sensor array (brain
+    noise comes from the whole cortex) and of SD ``width`` in layout units (0.06: about
+    1.3 sensor spacings, ~2.5 cm, a source in superficial cortex), so that many sources
+    span many spatial dimensions.
+    """
+    gen = rng(seed, "background", subject)
+    return _dipole_patterns(positions, n_sources, gen, ([0.0, 0.0], [1.0, 1.0]), width)
 
 
 def background_mixing(
@@ -244,9 +249,9 @@ def simulate_run(
             trains[1:, onset] += gain * z.loc[int(image)].to_numpy()
     components = fftconvolve(trains, kernels, axes=1)[:, :n_times]
 
-    # Channels × samples arrays are 0.3 GB each at the default size: at most two at a time,
-    # every step in place, in the order (and so with the rounding) of the expression it
-    # stands for.
+    # Channels × samples arrays are 0.3 GB each at the default size: at most two at a time
+    # (and a float32 half while the background is mixed), every step in place, in the order
+    # (and so with the rounding) of the expression it stands for.
     if params.noise_width is None:  # the former background, draw for draw: posterior sources
         sources = pink_noise(params.n_noise_sources, n_times, gen)
         mixing = spatial_patterns(

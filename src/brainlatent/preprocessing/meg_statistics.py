@@ -193,10 +193,11 @@ def pairwise_decoding(
     accuracy = np.zeros((len(indices), len(pairs)))
     for row, t in enumerate(indices):
         x = epochs[:, :, :, t].astype(np.float64)
+        xa, xb = x[a], x[b]  # pairs × sessions × sensors
         for session in range(n_sessions):
             train = np.delete(np.arange(n_sessions), session)
-            test = np.stack([x[a, session], x[b, session]], axis=1)
-            decision = lda_decision(x[a][:, train], x[b][:, train], test)
+            test = np.stack([xa[:, session], xb[:, session]], axis=1)
+            decision = lda_decision(xa[:, train], xb[:, train], test)
             accuracy[row] += ((decision[:, 0] < 0).astype(float) + (decision[:, 1] > 0)) / 2
         accuracy[row] /= n_sessions
     return indices, accuracy
