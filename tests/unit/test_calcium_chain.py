@@ -246,3 +246,21 @@ def test_frame_decoding_gives_each_area_pseudo_mouse_its_own_panel():
     assert titles == ["pseudo-mouse (pooled)", "pseudo-mouse, VISl", "pseudo-mouse, VISp"]
     visl = visible[1].get_lines()[0].get_ydata()
     np.testing.assert_allclose(visl, [30.0, 30.0])  # its own values, not averaged with VISp
+
+
+def test_frame_decoding_draws_unswept_single_mice_on_the_pooled_panel():
+    """sweep_mice: false decodes each mouse at all its neurons only: no panel of one column."""
+    table = _frame_table()
+    single = table["subject"] != "pseudo"
+    table = table[~single | (table["n_neurons"] == 100)].copy()
+    table.loc[table["subject"] == "M1", "value"] = 0.5
+    table.loc[table["subject"] == "M2", "value"] = 0.7
+    fig = plot_frame_decoding(table)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == ["pseudo-mouse (pooled) and single mice"]
+    markers = [line for line in visible[0].get_lines() if line.get_marker() == "D"]
+    # one marker per method at the mean of the two mice, and the legend's key
+    assert [tuple(m.get_ydata()) for m in markers if len(m.get_ydata())] == [(60.0,), (60.0,)]
+    assert any("single mice (2)" in t.get_text() for t in visible[0].get_legend().get_texts())
+    # swept single mice keep their own panel
+    assert len([ax for ax in plot_frame_decoding(_frame_table()).axes if ax.get_visible()]) == 2

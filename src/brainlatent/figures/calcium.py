@@ -16,17 +16,28 @@ def plot_frame_decoding(metrics: pd.DataFrame, source: str = "metrics", pseudo: 
 
     Single mice share one panel (line: mean over mice and seeds, band or bar: range); each
     pseudo-mouse (``pseudo``, or ``pseudo-<area>`` pooling one imaging area) gets its own,
-    since pooling areas into one line would hide what the per-area comparison is for.
+    since pooling areas into one line would hide what the per-area comparison is for. Single
+    mice decoded at all their neurons only (``sweep_mice: false``, the default config) would
+    leave their panel one column of points on a 10-600 axis: they are drawn as open markers
+    on the pooled pseudo-mouse's panel instead, beside the pooled value at the same count.
     """
     rows = metrics[metrics["metric"] == "accuracy"]
     if rows.empty:
         raise DataError(source, "no rows with metric 'accuracy'")
     subject = rows["subject"].astype(str)
     is_pseudo = (subject == pseudo) | subject.str.startswith(f"{pseudo}-")
-    panels = [("single mice", rows[~is_pseudo])] if (~is_pseudo).any() else []
+    single = rows[~is_pseudo]
+    overlay = (
+        (subject == pseudo).any()
+        and not single.empty
+        and (single.groupby(["subject", "method"])["n_neurons"].nunique() == 1).all()
+    )
+    panels = [("single mice", single)] if not single.empty and not overlay else []
     for name in sorted(subject[is_pseudo].unique(), key=lambda n: (n != pseudo, n)):
         area = name.removeprefix(pseudo).removeprefix("-")
         title = f"pseudo-mouse, {area}" if area else "pseudo-mouse (pooled)"
+        if overlay and not area:
+            title += " and single mice"
         panels.append((title, rows[subject == name]))
     n_cols = min(3, len(panels))
     n_rows = -(-len(panels) // n_cols)
@@ -43,6 +54,7 @@ def plot_frame_decoding(metrics: pd.DataFrame, source: str = "metrics", pseudo: 
     # One neuron axis for every panel, so a single mouse's few counts sit where the
     # pseudo-mice's sweep puts them.
     counts = np.sort(rows["n_neurons"].unique())
+    colors = {}
     for i, (title, panel) in enumerate(panels):
         ax = axes.flat[i]
         for method, sub in panel.groupby("method", sort=False):
@@ -54,6 +66,7 @@ def plot_frame_decoding(metrics: pd.DataFrame, source: str = "metrics", pseudo: 
                 ms=3,
                 label=METHOD_LABELS.get(method, method),
             )
+            colors[method] = line.get_color()
             if len(curve) == 1:  # a band needs two counts: the range as an error bar
                 low, high = curve["mean"] - curve["min"], curve["max"] - curve["mean"]
                 ax.errorbar(curve.index, 100 * curve["mean"], yerr=[100 * low, 100 * high],
@@ -65,6 +78,8 @@ def plot_frame_decoding(metrics: pd.DataFrame, source: str = "metrics", pseudo: 
                 color=line.get_color(),
                 alpha=0.15,
             )
+        if overlay and title.endswith("and single mice"):
+            _single_mice_markers(ax, single, colors)
         chance = 100 * panel["chance"].mean()
         ax.axhline(chance, color="k", ls="--", lw=1, label=f"chance ({chance:.1f} %)")
         ax.set_xscale("log")
@@ -76,9 +91,30 @@ def plot_frame_decoding(metrics: pd.DataFrame, source: str = "metrics", pseudo: 
         if i % n_cols == 0:
             ax.set_ylabel("frame accuracy within 1 s (%)")
         ax.spines[["top", "right"]].set_visible(False)
-    axes[0, 0].legend(fontsize=7, frameon=False)
+    # the pooled sweep rises left to right: its upper left is free of points
+    axes[0, 0].legend(fontsize=7, frameon=False, loc="upper left" if overlay else "best")
     fig.suptitle("Allen natural movie one: decoding the held-out repeat", fontsize=9)
     return fig
+
+
+def _single_mice_markers(ax, single: pd.DataFrame, colors: dict) -> None:
+    """Each method's single mice as one open marker: mean over mice and seeds, bar: range."""
+    n_mice = single["subject"].nunique()
+    for method, sub in single.groupby("method", sort=False):
+        point = sub.groupby("n_neurons")["value"].agg(["mean", "min", "max"])
+        ax.errorbar(
+            point.index,
+            100 * point["mean"],
+            yerr=[100 * (point["mean"] - point["min"]), 100 * (point["max"] - point["mean"])],
+            fmt="D",
+            ms=5,
+            mfc="white",
+            color=colors.get(method, MAIN_COLOR),
+            capsize=3,
+            lw=1,
+        )
+    ax.plot([], [], "D", ms=5, mfc="white", color="0.4",
+            label=f"single mice ({n_mice}), all their neurons")  # fmt: skip
 
 
 def plot_synthetic_latents(metrics: pd.DataFrame, paper: dict, source: str = "metrics"):
@@ -123,8 +159,8 @@ def plot_consistency(metrics: pd.DataFrame, source: str = "metrics"):
             .pivot(index="source", columns="target", values="value")
             .reindex(index=mice, columns=mice)
         )
-        cmap = plt.get_cmap("magma").copy()
-        cmap.set_bad("0.8")  # the diagonal (no pair): grey, not magma's near-white top
+        # the diagonal (no pair): grey, not magma's near-white top
+        cmap = plt.get_cmap("magma").with_extremes(bad="0.8")
         image = ax.imshow(np.ma.masked_invalid(matrix.to_numpy()), vmin=0, vmax=1, cmap=cmap)
         for (i, j), value in np.ndenumerate(matrix.to_numpy()):
             if np.isfinite(value):
