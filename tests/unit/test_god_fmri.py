@@ -353,9 +353,27 @@ def test_truncated_bold_download_is_named(broken):
     bold = god_fmri.bold_path(broken / "bids", SUBJECT, run.session, run.run)
     raw = gzip.decompress(bold.read_bytes())
     bold.write_bytes(gzip.compress(raw[: len(raw) // 2]))
-    with pytest.raises(DataError, match="cannot read BOLD data|volumes") as error:
+    with pytest.raises(DataError, match="cannot read NIfTI data|volumes") as error:
         preprocess_subject(broken / "bids", broken / "stimuli", SUBJECT, ["VC"])
     assert str(error.value).startswith(str(bold))
+
+
+@pytest.mark.parametrize("kind", ["bold", "mask"])
+def test_a_flipped_byte_in_a_gzipped_nifti_is_named_not_read(broken, kind):
+    """A complete .nii.gz whose deflate stream still decodes: only gzip's CRC tells."""
+    run = first_run(broken, "test")
+    if kind == "bold":
+        path = god_fmri.bold_path(broken / "bids", SUBJECT, run.session, run.run)
+    else:
+        path = god_fmri.mask_path(broken / "bids", SUBJECT, "LH", "V1d")
+    raw = gzip.decompress(path.read_bytes())
+    stored = bytearray(gzip.compress(raw, compresslevel=0))  # stored blocks: bytes as they are
+    stored[len(stored) // 2] ^= 0x10  # a voxel's byte, as disk or transfer rot would flip it
+    path.write_bytes(bytes(stored))
+    nib.load(path).get_fdata()  # what nibabel alone does: reads it, one voxel wrong
+    with pytest.raises(DataError, match="cannot read NIfTI data.*CRC") as error:
+        preprocess_subject(broken / "bids", broken / "stimuli", SUBJECT, ["VC"])
+    assert str(error.value).startswith(str(path))
 
 
 def test_unknown_generator_needs_are_config_errors():

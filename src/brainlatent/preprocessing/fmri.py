@@ -62,10 +62,7 @@ def _run_voxels(path: Path, selection: np.ndarray, n_volumes: int, grid) -> np.n
     """(volumes × selected voxels) of one run, float32, checked for grid and finiteness."""
     image = god_fmri.load_bold(path, n_volumes)
     god_fmri.check_same_grid(image, path, *grid)
-    try:
-        data = np.asarray(image.dataobj, dtype=np.float32)[selection].T
-    except (OSError, EOFError, ValueError) as exc:  # truncated gzip, short data block
-        raise DataError(path, f"cannot read BOLD data ({exc})") from exc
+    data = god_fmri.read_voxels(path, np.float32)[selection].T
     if not np.isfinite(data).all():
         raise DataError(path, "BOLD contains NaN or infinite values in the selected voxels")
     return data
