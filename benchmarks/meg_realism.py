@@ -58,11 +58,13 @@ def _parse_value(text):
     return text
 
 
-def measure(params, n_images, n_sessions, n_pairs, step, subject):
+def measure(params, n_images, n_sessions, n_pairs, step, subject, tmax=1.3):
     """Both statistics of one participant's simulated test set, as a JSON-ready dict."""
     started = time.time()
     images = stats.tested_images(REFERENCE, subject).iloc[:n_images]
-    epochs, times = stats.simulated_test_epochs(params, images, n_sessions, subject, REFERENCE)
+    epochs, times = stats.simulated_test_epochs(
+        params, images, n_sessions, subject, REFERENCE, span=(stats.KEEP[0], tmax)
+    )
     simulated = time.time() - started
     nc = stats.noise_ceiling(epochs)
     post = times >= 0
@@ -73,6 +75,10 @@ def measure(params, n_images, n_sessions, n_pairs, step, subject):
     tstat = (curve - 0.5) / (accuracy.std(axis=1, ddof=1) / np.sqrt(accuracy.shape[1]))
     after = np.flatnonzero((decoded >= 0) & (tstat > 5))
     peak = int(np.argmax(curve))
+    # the image goes off at 0.5 s: the OFF response's peak, and the trough before it
+    late = np.flatnonzero(decoded >= 0.5)
+    between = np.flatnonzero((decoded >= 0.3) & (decoded <= 0.55))
+    off = late[np.argmax(curve[late])] if len(late) else None
     return {
         "params": asdict(params),
         "subject": subject,
@@ -89,6 +95,9 @@ def measure(params, n_images, n_sessions, n_pairs, step, subject):
             None,
         ),
         "T1_prestim_mean": round(float(curve[decoded < 0].mean()), 4),
+        "T1_offset_peak_accuracy": None if off is None else round(float(curve[off]), 4),
+        "T1_offset_peak_time_ms": None if off is None else round(1000 * float(decoded[off])),
+        "T1_trough_300_550": round(float(curve[between].min()), 4) if len(between) else None,
         "T1_curve": {
             str(round(1000 * float(t))): round(float(v), 4)
             for t, v in zip(decoded, curve, strict=True)
@@ -115,6 +124,9 @@ def main() -> None:
         "--step", type=int, default=4, help="samples (200 Hz) between decoded times"
     )
     parser.add_argument("--subject", default="BIGMEG1")
+    parser.add_argument(
+        "--tmax", type=float, default=1.3, help="end of the analysed epoch (s; THINGS-data: 1.3)"
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     known = {f.name for f in fields(simulate_meg.MEGSimulation)}
@@ -125,7 +137,9 @@ def main() -> None:
             raise SystemExit(f"unknown MEGSimulation field {key!r}: {sorted(known)}")
         values[key] = _parse_value(value)
     params = simulate_meg.MEGSimulation(**values)
-    result = measure(params, args.images, args.sessions, args.pairs, args.step, args.subject)
+    result = measure(
+        params, args.images, args.sessions, args.pairs, args.step, args.subject, args.tmax
+    )
     text = json.dumps(result, indent=1)
     print(text)
     if args.out:

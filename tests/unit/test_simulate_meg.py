@@ -145,7 +145,12 @@ def test_background_mixing_is_the_sources_covariance_with_fewer_draws(reference_
 
 def test_snr_scales_the_image_specific_signal():
     events = pd.DataFrame(
-        {"onset": np.arange(1, 21) * 1.5, "trial_type": "exp", "value": np.arange(20) % 4}
+        {
+            "onset": np.arange(1, 21) * 1.5,
+            "duration": 0.5,
+            "trial_type": "exp",
+            "value": np.arange(20) % 4,
+        }
     )
     latents = pd.DataFrame({"image": range(4), "z_hue_cos": [1.0, -1.0, 0.5, -0.5]})
     positions = np.random.default_rng(0).uniform(size=(30, 2))
@@ -160,8 +165,50 @@ def test_snr_scales_the_image_specific_signal():
     assert specific_power(2.0) > 3 * specific_power(0.2)
 
 
+def test_the_image_is_decodable_again_after_it_goes_off():
+    """OFF response: the onset's image-specific response again after offset, scaled."""
+    events = pd.DataFrame(
+        {
+            "onset": np.arange(1, 41) * 1.5,
+            "duration": 0.5,
+            "trial_type": "exp",
+            "value": np.arange(40) % 4,
+        }
+    )
+    latents = pd.DataFrame({"image": range(4), "z_hue_cos": [1.0, -1.0, 0.5, -0.5]})
+    positions = np.random.default_rng(0).uniform(size=(30, 2))
+
+    def specific(offset_response, start, stop):
+        params = MEGSimulation(
+            sfreq=100.0, snr=5.0, amplitude=1.0, trial_gain_sd=0.0, sensor_noise=0.0,
+            offset_response=offset_response,
+        )  # fmt: skip
+        data = simulate_run(events, latents, positions, 63.0, params, "S", "r")
+        epochs = np.stack([data[:, int(o * 100) + start : int(o * 100) + stop]
+                           for o in events["onset"]])  # fmt: skip
+        means = np.stack([epochs[events["value"] == v].mean(0) for v in range(4)])
+        return (means - means.mean(0)).std()
+
+    onset = specific(0.5, 5, 35)  # 50-350 ms after onset
+    assert specific(0.5, 55, 85) == pytest.approx(0.5 * onset, rel=0.15)  # 50-350 ms after off
+    assert specific(0.0, 55, 85) < 0.1 * onset  # without it, nothing but the onset's tail
+    assert specific(0.0, 5, 35) == pytest.approx(onset, rel=0.1)  # snr: the onset response
+    with pytest.raises(ValueError, match="duration"):
+        simulate_run(events.drop(columns="duration"), latents, positions, 63.0,
+                     MEGSimulation(sfreq=100.0), "S", "r")  # fmt: skip
+    simulate_run(events.drop(columns="duration"), latents, positions, 63.0,
+                 MEGSimulation(sfreq=100.0, offset_response=0.0), "S", "r")  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    "bad", [{"snr": 0.0}, {"n_noise_sources": 0}, {"noise_width": 0.0}, {"sensor_noise": -1.0}]
+    "bad",
+    [
+        {"snr": 0.0},
+        {"n_noise_sources": 0},
+        {"noise_width": 0.0},
+        {"sensor_noise": -1.0},
+        {"offset_response": -0.5},
+    ],
 )
 def test_out_of_range_parameters_are_refused_by_name(bad):
     """The schema refuses them in a config; the benchmark CLI and the API reach the class."""

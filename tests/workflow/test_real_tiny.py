@@ -84,7 +84,7 @@ def served(tmp_path_factory):
         meg["runs"], 120,
         MEGSimulation(  # the former, cleaner background, as config/tests/tiny.yaml
             sfreq=meg["sfreq"], snr=0.8, n_noise_sources=20, noise_width=None, sensor_noise=0.3,
-            seed=0,
+            offset_response=0.0, seed=0,
         ),
         image_size=32,
     )  # fmt: skip

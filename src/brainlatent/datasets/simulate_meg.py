@@ -81,6 +81,7 @@ class MEGSimulation:
     line_noise: float = 0.05
     sensor_noise: float = 1.5
     trial_gain_sd: float = 0.2
+    offset_response: float = 0.5
     amplitude: float = 1e-13
     seed: int = 0
 
@@ -92,13 +93,14 @@ class MEGSimulation:
             "sensor_noise": self.sensor_noise >= 0,
             "line_noise": self.line_noise >= 0,
             "trial_gain_sd": self.trial_gain_sd >= 0,
+            "offset_response": self.offset_response >= 0,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             values = ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
             raise ConfigError(
                 f"things_meg.simulate: {values} out of range (snr > 0, n_noise_sources >= 1, "
-                "noise_width > 0 or null, the noise SDs >= 0)"
+                "noise_width > 0 or null, the noise SDs and offset_response >= 0)"
             )
 
 
@@ -236,17 +238,30 @@ def simulate_run(
     kernels = temporal_kernels(sfreq, latent_columns)
     patterns = spatial_patterns(positions, len(kernels), params.seed, subject)
 
-    # Impulse trains: the evoked component for every trial, the latents for image trials.
+    # Impulse trains: the evoked component for every trial, the latents for image trials;
+    # the same again, ``offset_response`` times, when the image goes off (its OFF response).
     trains = np.zeros((len(kernels), n_times))
     onsets = np.round(events["onset"].to_numpy() * sfreq).astype(int)
+    shown = events["duration"].to_numpy(float) if "duration" in events else np.array([np.nan])
+    if params.offset_response and not np.isfinite(shown).all():
+        raise ValueError(
+            "the offset response needs every event's duration (ds004212's events.tsv: 0.5 s); "
+            "offset_response: 0 simulates without it"
+        )
+    offsets = onsets + np.round(np.nan_to_num(shown) * sfreq).astype(int)
     gains = 1 + params.trial_gain_sd * gen.standard_normal(len(events))
     z = latents.set_index("image")[latent_columns]
-    for onset, gain, kind, image in zip(
-        onsets, gains, events["trial_type"], events["value"], strict=True
+    for onset, offset, gain, kind, image in zip(
+        onsets, offsets, gains, events["trial_type"], events["value"], strict=True
     ):
-        trains[0, onset] += gain
+        response = np.ones(len(kernels))
         if kind in things_meg.SPLITS:
-            trains[1:, onset] += gain * z.loc[int(image)].to_numpy()
+            response[1:] = z.loc[int(image)].to_numpy()
+        else:
+            response[1:] = 0.0
+        trains[:, onset] += gain * response
+        if params.offset_response and offset < n_times:
+            trains[:, offset] += params.offset_response * gain * response
     components = fftconvolve(trains, kernels, axes=1)[:, :n_times]
 
     # Channels × samples arrays are 0.3 GB each at the default size: at most two at a time

@@ -71,8 +71,12 @@ def simulated_test_epochs(
     n_sessions: int,
     subject: str,
     reference: Path,
+    span: tuple[float, float] = KEEP,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Epochs (images × sessions × sensors × times, float32) of simulated test sessions.
+
+    ``span`` is the analysed part of the epoch (s): THINGS-data's runs to 1.3 s, past the
+    image's offset at 0.5 s; the default stops at 0.6 s (the onset response, at less cost).
 
     One run a session, simulated with :func:`simulate_meg.simulate_run` and the image
     latents :func:`simulate_meg.simulate_dataset` would give; then THINGS-data's steps:
@@ -89,9 +93,10 @@ def simulated_test_epochs(
     row = {int(image): k for k, image in enumerate(images["image"])}
     sfreq = params.sfreq
     ratio = Fraction(OUT_SFREQ / sfreq).limit_denominator(100)
-    offsets = np.arange(int(round(EPOCH[0] * sfreq)), int(round(EPOCH[1] * sfreq)) + 1)
-    times = EPOCH[0] + np.arange(int(np.ceil(len(offsets) * ratio))) / OUT_SFREQ
-    crop = (times >= KEEP[0] - 1e-9) & (times <= KEEP[1] + 1e-9)
+    cut = (EPOCH[0], max(EPOCH[1], span[1] + 0.2))  # resample_poly's edges are cut away
+    offsets = np.arange(int(round(cut[0] * sfreq)), int(round(cut[1] * sfreq)) + 1)
+    times = cut[0] + np.arange(int(np.ceil(len(offsets) * ratio))) / OUT_SFREQ
+    crop = (times >= span[0] - 1e-9) & (times <= span[1] + 1e-9)
     times = times[crop]
     out = np.empty((len(images), n_sessions, len(keep), len(times)), np.float32)
     for session in range(n_sessions):
