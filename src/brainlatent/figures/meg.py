@@ -10,6 +10,7 @@ from brainlatent.errors import DataError
 from brainlatent.figures.style import (
     BASELINE_COLOR,
     MAIN_COLOR,
+    mark_image_offset,
     shade_windows_spanning_onset,
 )
 
@@ -139,6 +140,7 @@ def plot_timecourse(metrics: pd.DataFrame, metric: str = "top5", source: str = "
     ax.axvline(0, color="k", lw=0.8)
     length = float((rows["window_stop"] - rows["window_start"]).median())
     shade_windows_spanning_onset(ax, length, label="windows spanning onset")
+    mark_image_offset(ax, label="image offset (later windows: after it)")
     ax.set_xlabel(f"window start (s, {length * 1000:.0f} ms windows; 0 = image onset)")
     ax.set_ylabel(f"{metric.replace('top', 'top-')} retrieval accuracy")
     ax.set_title("THINGS-MEG: decoding over time (ridge)", fontsize=10)

@@ -20,6 +20,7 @@ from brainlatent.errors import DataError
 from brainlatent.figures.style import (
     BASELINE_COLOR,
     MAIN_COLOR,
+    mark_image_offset,
     shade_windows_spanning_onset,
 )
 from brainlatent.plan import PRETRAINED as DEEP_MODELS
@@ -134,13 +135,14 @@ def _timecourse(axes, course: pd.DataFrame, order: list[str]) -> None:
         ax.plot(chance.index, chance, color="k", ls="--", lw=0.9)
         ax.axvline(0, color="k", lw=0.6)
         shade_windows_spanning_onset(ax, length)
+        mark_image_offset(ax)
         ax.set_title(_metric_label(metric).replace("\n", " "), fontsize=7)
         ax.tick_params(labelsize=6)
         ax.spines[["top", "right"]].set_visible(False)
     axes[0].set_ylabel("similarity (ridge)", fontsize=7)
     axes[len(axes) // 2].set_xlabel(
         f"window start (s, {length * 1000:.0f} ms windows; 0 = image onset; grey: windows "
-        f"spanning onset; dashed: {SHUFFLED})",
+        f"spanning onset; dotted: image offset; dashed: {SHUFFLED})",
         fontsize=7,
     )
 

@@ -18,6 +18,7 @@ matplotlib.rcParams["pdf.fonttype"] = 42
 import matplotlib.pyplot as plt  # noqa: E402
 
 from brainlatent.io import atomic_path  # noqa: E402
+from brainlatent.preprocessing.recipe import IMAGE_DURATION  # noqa: E402
 
 #: Display names of the embedding and decoding methods (keys as in the metrics tables).
 METHOD_LABELS = {
@@ -46,6 +47,11 @@ def shade_windows_spanning_onset(ax, length: float, **kwargs) -> None:
     """Grey band over the window starts in (-length, 0): those windows reach past image
     onset, so what they decode is not decoding before the image."""
     ax.axvspan(-length, 0, color="0.9", lw=0, zorder=0, **kwargs)
+
+
+def mark_image_offset(ax, **kwargs) -> None:
+    """Dotted line at the window start where windows begin after the image went off."""
+    ax.axvline(IMAGE_DURATION, color="k", lw=0.8, ls=":", **kwargs)
 
 
 def add_output_arguments(parser) -> None:

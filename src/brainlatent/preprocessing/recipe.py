@@ -10,6 +10,10 @@ from dataclasses import dataclass
 
 from brainlatent.errors import ConfigError
 
+#: Seconds each image stays on screen: every event of ds004212's events.tsv lasts 0.5 s, so
+#: the default epoch (to 1.0 s) holds the response to the image going off too.
+IMAGE_DURATION = 0.5
+
 
 @dataclass(frozen=True)
 class Preprocessing:
