@@ -52,6 +52,7 @@ class _Server:
         self.requests: list[str] = []
         self.ranges: list[str | None] = []  # each request's Range header
         self.fail_first: dict[str, int] = {}  # path -> number of 503s before serving
+        self.retry_after: dict[str, str] = {}  # path -> Retry-After of those 503s
         self.no_length: set[str] = set()  # paths sent without Content-Length
         self.no_range: set[str] = set()  # paths whose Range header is ignored (200, whole file)
         self.cut_once: dict[str, int] = {}  # path -> close after this many body bytes, once
@@ -73,7 +74,11 @@ class _Server:
                 file = server.root / path
                 if server.fail_first.get(path, 0) > 0:
                     server.fail_first[path] -= 1
-                    self.send_error(503, "busy")
+                    self.send_response(503, "busy")
+                    if path in server.retry_after:
+                        self.send_header("Retry-After", server.retry_after[path])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
                     return
                 if not file.is_file():
                     self.send_error(404, "not found")
@@ -447,6 +452,42 @@ def test_connection_dropping_often_still_completes(server, tmp_path, monkeypatch
     assert server.ranges == [None] + [f"bytes={n}-" for n in range(60_000, 600_000, 60_000)]
     assert waits == [0.01] * 9  # not doubling
     assert (dest / "sub-01/big.meg4").read_bytes() == data
+
+
+def test_a_busy_servers_retry_after_is_waited_for(server, tmp_path, monkeypatch):
+    """503 with Retry-After: the wait is the server's, not the (shorter) backoff."""
+    data = os.urandom(1_000)
+    row = _row("busy.bin", data, server.put("busy.bin", data))
+    server.fail_first["busy.bin"] = 2
+    server.retry_after["busy.bin"] = "1"
+    real_wait, waits = threading.Event.wait, []
+
+    def wait(self, timeout=None):
+        if timeout is not None:
+            waits.append(timeout)
+        return real_wait(self, 0 if timeout is not None else timeout)  # no need to sleep
+
+    monkeypatch.setattr(threading.Event, "wait", wait)
+    dest = tmp_path / "local"
+    download_files(pd.DataFrame([row]), dest, **_quiet(retries=3, backoff=0.01))
+    assert waits == [1.0, 1.0]  # backoff 0.01 then 0.02, each raised to the server's 1 s
+    assert (dest / "busy.bin").read_bytes() == data
+    server.fail_first["never.bin"] = 10
+    server.retry_after["never.bin"] = "86400"  # come back tomorrow: capped, and named
+    row = _row("never.bin", data, server.put("never.bin", data))
+    waits.clear()
+    with pytest.raises(DownloadError, match=r"HTTP 503 busy \(Retry-After: 86400 s\)"):
+        download_files(pd.DataFrame([row]), dest, **_quiet(retries=2, backoff=0.01))
+    assert waits == [download.RETRY_AFTER_MAX] * 2
+
+
+def test_retry_after_reads_seconds_and_http_dates():
+    now = 1_700_000_000.0  # 2023-11-14 22:13:20 GMT
+    assert download.retry_after_seconds("120", now) == 120.0
+    assert download.retry_after_seconds("Tue, 14 Nov 2023 22:15:20 GMT", now) == 120.0
+    assert download.retry_after_seconds("Tue, 14 Nov 2023 22:00:00 GMT", now) == 0.0  # past
+    for junk in (None, "", "soon", "-5", "1.5"):
+        assert download.retry_after_seconds(junk, now) is None
 
 
 def test_trickling_server_is_given_up_on_at_the_attempt_limit(server, tmp_path, monkeypatch):

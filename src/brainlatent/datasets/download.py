@@ -27,11 +27,14 @@ import os
 import re
 import sys
 import threading
+import time
 import warnings
 import zlib
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from pathlib import Path, PurePosixPath
 
 import pandas as pd
@@ -562,7 +565,38 @@ def file_digest(path: str | os.PathLike, hash_algorithm: str) -> str:
 
 
 class _Transient(Exception):
-    """A failure that may go away if retried (network error, busy server)."""
+    """A failure that may go away if retried (network error, busy server).
+
+    ``retry_after``: the seconds a busy server asked for (its ``Retry-After``), if any.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+#: The longest wait a server's ``Retry-After`` gets (s): rate limits ask for seconds to
+#: minutes; an hour's wait is better spent failing with the file named, resumable later.
+RETRY_AFTER_MAX = 300.0
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Seconds a ``Retry-After`` header asks to wait (delta-seconds or an HTTP date), or None.
+
+    Unparsable values are ignored (None); a date in the past is 0.
+    """
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # HTTP dates are GMT
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 class _Cancelled(Exception):
@@ -653,7 +687,8 @@ def download_files(
     errors (a body without Content-Length that ends short counts as one), an HTML
     page or a wrong length answering a resume, and busy-server statuses (5xx, 408,
     429) are retried ``retries`` times with exponential backoff (``backoff`` s,
-    doubling), keeping the partial bytes; an attempt that brought bytes restarts
+    doubling, or longer when a busy server's ``Retry-After`` asks, up to
+    :data:`RETRY_AFTER_MAX`), keeping the partial bytes; an attempt that brought bytes restarts
     that count, up to 100 attempts a file. Other HTTP errors fail at once. A failed
     write (disk full, file too large) raises :class:`DownloadError` naming the
     partial file and ``dest``, keeping what was written. ``workers`` files are
@@ -874,7 +909,9 @@ def _check_response(
     does not match the manifest: a :class:`DataError`.
     """
     if response.status_code in RETRY_STATUSES:
-        raise _Transient(f"HTTP {response.status_code} {response.reason}")
+        wait = retry_after_seconds(response.headers.get("Retry-After"))
+        asked = f" (Retry-After: {wait:.0f} s)" if wait is not None else ""
+        raise _Transient(f"HTTP {response.status_code} {response.reason}{asked}", wait)
     if response.status_code >= 400:
         raise DownloadError(
             target, f"download failed: HTTP {response.status_code} {response.reason} for {url}"
@@ -1053,7 +1090,10 @@ class _Downloader:
                     capped = failures <= self.retries
                     message = _gave_up(attempt, err, row["url"], capped)
                     raise DownloadError(target, message) from err
-            if self.stop.wait(self.backoff * 2 ** (failures - 1)):
+                wait = self.backoff * 2 ** (failures - 1)
+                if err.retry_after is not None:  # the server knows when it will be free
+                    wait = max(wait, min(err.retry_after, RETRY_AFTER_MAX))
+            if self.stop.wait(wait):
                 raise _Cancelled
         raise AssertionError("unreachable")
 
