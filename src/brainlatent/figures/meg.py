@@ -128,7 +128,7 @@ def plot_timecourse(metrics: pd.DataFrame, metric: str = "top5", source: str = "
     Among the test images (the ``small`` candidate set), as the paper's time course."""
     rows = _select(metrics, metric, source).dropna(subset=["window_start"])
     rows = rows[_candidate_sets(rows) == "small"]
-    fig, ax = plt.subplots(figsize=(5, 3.4), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(6.6, 3.4), constrained_layout=True)
     for model, sub in rows.groupby("image_model", sort=False):
         curve = sub.groupby("window_start")["value"].agg(["mean", "min", "max"])
         (line,) = ax.plot(
@@ -144,6 +144,7 @@ def plot_timecourse(metrics: pd.DataFrame, metric: str = "top5", source: str = "
     ax.set_xlabel(f"window start (s, {length * 1000:.0f} ms windows; 0 = image onset)")
     ax.set_ylabel(f"{metric.replace('top', 'top-')} retrieval accuracy")
     ax.set_title("THINGS-MEG: decoding over time (ridge)", fontsize=10)
-    ax.legend(fontsize=7, frameon=False)
+    # beside the axes: the curves rise after onset and again after the image's offset
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.spines[["top", "right"]].set_visible(False)
     return fig
