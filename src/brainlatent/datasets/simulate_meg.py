@@ -14,7 +14,11 @@ noise complete the recording. ``snr`` is the RMS of the image-specific signal in
 the 0–500 ms after onset over the RMS of the background, broadband: in the
 0.1–40 Hz band the decoders see it is about 1.5× higher, since the band-pass
 removes most of the white sensor noise and none of the signal. The
-stimulus-independent evoked response is scaled with it.
+stimulus-independent evoked response is scaled with it. When the image goes off (each
+event's ``duration`` after onset: 0.5 s in ds004212) the same responses come again,
+``offset_response`` times as large (default 0.5; Benchetrit et al. 2023 find retrieval
+peaking after image onset and again after offset): single trials are decodable again
+at 0.57 at 600 ms.
 
 The defaults are set to THINGS-MEG's published statistics (Hebart et al. 2023,
 eLife 82580), measured on the simulator's output as the paper measures the real
