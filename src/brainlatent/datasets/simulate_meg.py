@@ -246,26 +246,27 @@ def simulate_run(
     # the same again, ``offset_response`` times, when the image goes off (its OFF response).
     trains = np.zeros((len(kernels), n_times))
     onsets = np.round(events["onset"].to_numpy() * sfreq).astype(int)
-    shown = events["duration"].to_numpy(float) if "duration" in events else np.array([np.nan])
-    if params.offset_response and not np.isfinite(shown).all():
-        raise ValueError(
-            "the offset response needs every event's duration (ds004212's events.tsv: 0.5 s); "
-            "offset_response: 0 simulates without it"
-        )
-    offsets = onsets + np.round(np.nan_to_num(shown) * sfreq).astype(int)
+    offsets = None
+    if params.offset_response:
+        shown = events["duration"].to_numpy(float) if "duration" in events else None
+        if shown is None or not np.isfinite(shown).all():
+            raise ValueError(
+                "the offset response needs every event's duration (ds004212's events.tsv: "
+                "0.5 s); offset_response: 0 simulates without it"
+            )
+        offsets = onsets + np.round(shown * sfreq).astype(int)
     gains = 1 + params.trial_gain_sd * gen.standard_normal(len(events))
     z = latents.set_index("image")[latent_columns]
-    for onset, offset, gain, kind, image in zip(
-        onsets, offsets, gains, events["trial_type"], events["value"], strict=True
+    for k, (onset, gain, kind, image) in enumerate(
+        zip(onsets, gains, events["trial_type"], events["value"], strict=True)
     ):
-        response = np.ones(len(kernels))
+        response = np.zeros(len(kernels))
+        response[0] = 1.0  # the evoked component, for every trial
         if kind in things_meg.SPLITS:
             response[1:] = z.loc[int(image)].to_numpy()
-        else:
-            response[1:] = 0.0
         trains[:, onset] += gain * response
-        if params.offset_response and offset < n_times:
-            trains[:, offset] += params.offset_response * gain * response
+        if offsets is not None and offsets[k] < n_times:
+            trains[:, offsets[k]] += params.offset_response * gain * response
     components = fftconvolve(trains, kernels, axes=1)[:, :n_times]
 
     # Channels × samples arrays are 0.3 GB each at the default size: at most two at a time
