@@ -545,17 +545,39 @@ def test_parallel_download_with_three_workers(server, tmp_path):
     assert sorted(server.requests) == sorted([*blobs, "sub-02/x.bin", "sub-04/x.bin"])
 
 
-def test_parallel_error_names_its_file_and_places_nothing_half_written(server, tmp_path):
-    blobs = {f"{i}.bin": os.urandom(10_000) for i in range(5)}
+def test_files_refused_or_wrong_do_not_stop_the_others(server, tmp_path):
+    """A stale URL's 404 or a wrong hash is that file's problem: every other file is
+    fetched, and one error names each that failed; nothing half-written is placed."""
+    blobs = {f"{i}.bin": os.urandom(10_000) for i in range(8)}
     rows = [_row(name, data, server.put(name, data)) for name, data in blobs.items()]
     rows[2]["url"] = f"{server.url}/gone.bin"
+    rows[5]["hash"] = "0" * 32
+    rows[6]["url"] = f"{server.url}/also-gone.bin"
     dest = tmp_path / "local"
-    with pytest.raises(DownloadError, match="404") as info:
+    with pytest.raises(DataError) as info:
         download_files(pd.DataFrame(rows), dest, **_quiet(workers=3))
-    assert info.value.path == str(dest / "2.bin")
-    for name in _files_under(dest):  # finished before the error, or not at all
-        assert name.endswith(".part") or (dest / name).read_bytes() == blobs[name]
-    assert not (dest / "2.bin").exists()
+    message, failed = str(info.value), {"2.bin", "5.bin", "6.bin"}
+    first = Path(info.value.path).name  # whichever failed first, by its full path
+    assert first in failed and "2 other file(s) failed on their own too" in message
+    for name in failed - {first}:
+        assert f"; {name}: " in message or f": {name}: " in message
+    assert message.count("HTTP 404") == 2 and "5.bin: sha256 mismatch" in message
+    assert _files_under(dest) == sorted(set(blobs) - {"2.bin", "5.bin", "6.bin"})
+    for name in _files_under(dest):
+        assert (dest / name).read_bytes() == blobs[name]
+
+
+def test_a_network_failing_after_the_retries_stops_the_others(server, tmp_path):
+    """Busy past the retries says nothing about one file: the files after it are not asked."""
+    blobs = {f"{i}.bin": os.urandom(1_000) for i in range(6)}
+    rows = [_row(name, data, server.put(name, data)) for name, data in blobs.items()]
+    server.fail_first["0.bin"] = 10
+    dest = tmp_path / "local"
+    with pytest.raises(DownloadError, match=r"0\.bin: download failed after 2 attempts"):
+        download_files(pd.DataFrame(rows), dest, **_quiet(workers=1, retries=1))
+    # the one worker may take the next file before the failure is seen, never the rest
+    assert server.requests[:2] == ["0.bin", "0.bin"] and set(server.requests) <= {"0.bin", "1.bin"}
+    assert set(_files_under(dest)) <= {"1.bin"}
 
 
 def test_offline_message_names_url_and_says_rerun(tmp_path):

@@ -82,6 +82,27 @@ class DownloadError(DataError):
     """
 
 
+class _Refused(DownloadError):
+    """The server refused this one file (an HTTP 4xx other than a busy status)."""
+
+
+#: How many of the files that failed on their own a batch's error lists by name.
+LISTED_FAILURES = 10
+
+
+def _stops_the_batch(exc: BaseException) -> bool:
+    """Whether a failure says the other files will fail too.
+
+    A file the server refuses (a stale URL's 404) or whose bytes do not match the manifest
+    (a :class:`DataError` that is no :class:`DownloadError`) is that file's problem: the
+    others are still fetched. A network that keeps failing after the retries, or a disk
+    that refuses writes, would fail every file in turn: the batch stops at once.
+    """
+    if isinstance(exc, _Refused):
+        return False
+    return not isinstance(exc, DataError) or isinstance(exc, DownloadError)
+
+
 # --------------------------------------------------------------------------- manifest
 
 
@@ -692,8 +713,11 @@ def download_files(
     that count, up to 100 attempts a file. Other HTTP errors fail at once. A failed
     write (disk full, file too large) raises :class:`DownloadError` naming the
     partial file and ``dest``, keeping what was written. ``workers`` files are
-    fetched at a time (one HTTP session each); on the first error the others stop
-    and that error is raised. Progress (files and bytes) goes to stderr.
+    fetched at a time (one HTTP session each). A file the server refuses (HTTP 4xx) or
+    whose bytes do not match the manifest does not stop the others: they are fetched, and
+    then one error names every such file. Any other error (the network still failing after
+    the retries, a failed write) stops the others at once and is raised. Progress (files
+    and bytes) goes to stderr.
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
@@ -744,15 +768,16 @@ def _targets(files: pd.DataFrame, dest: Path) -> list[Path]:
 
 
 def _run_all(task, rows: list[dict], workers: int, files_bar, stop: threading.Event) -> None:
-    """Run ``task`` on every row, ``workers`` at a time; raise the first error once all stopped.
+    """Run ``task`` on every row, ``workers`` at a time; raise once all ended or stopped.
 
-    After a failure ``stop`` is set: files not started yet are skipped and
-    running transfers stop at their next chunk (keeping their partial bytes), so
-    a doomed run ends quickly and reports the error that caused it. (The pool's
-    own ``cancel_futures`` is not used: its cancelled futures never reach
+    A failure that is the file's own (:func:`_stops_the_batch`) lets the others go on, and
+    the error raised at the end names every such file. Any other sets ``stop``: files not
+    started yet are skipped and running transfers stop at their next chunk (keeping their
+    partial bytes), so a doomed run ends quickly and reports the error that caused it. (The
+    pool's own ``cancel_futures`` is not used: its cancelled futures never reach
     ``as_completed``, which then waits forever.)
     """
-    error = None
+    fatal, failed = None, []
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="download") as pool:
         futures = {pool.submit(task, row): row["path"] for row in rows}
         try:
@@ -761,14 +786,31 @@ def _run_all(task, rows: list[dict], workers: int, files_bar, stop: threading.Ev
                 if exc is None:
                     files_bar.set_postfix_str(futures[future][-60:])
                     files_bar.update(1)
-                elif error is None and not isinstance(exc, _Cancelled):
-                    error = exc
-                    stop.set()
+                elif isinstance(exc, _Cancelled):
+                    continue
+                elif _stops_the_batch(exc):
+                    if fatal is None:
+                        fatal = exc
+                        stop.set()
+                else:
+                    failed.append(exc)
         except BaseException:  # e.g. Ctrl-C: make the workers stop rather than wait for them
             stop.set()
             raise
-    if error is not None:
-        raise error
+    if fatal is not None:
+        raise fatal
+    if failed:
+        first = failed[0]
+        if len(failed) == 1:
+            raise first
+        others = [f"{Path(e.path).name}: {e.problem}" for e in failed[1:LISTED_FAILURES]]
+        more = len(failed) - LISTED_FAILURES
+        listed = "; ".join(others) + (f"; and {more} more" if more > 0 else "")
+        raise type(first)(
+            first.path,
+            f"{first.problem}. {len(failed) - 1} other file(s) failed on their own too, the rest "
+            f"downloaded: {listed}",
+        ) from first
 
 
 def _prune_empty(folder: Path) -> None:
@@ -913,7 +955,7 @@ def _check_response(
         asked = f" (Retry-After: {wait:.0f} s)" if wait is not None else ""
         raise _Transient(f"HTTP {response.status_code} {response.reason}{asked}", wait)
     if response.status_code >= 400:
-        raise DownloadError(
+        raise _Refused(
             target, f"download failed: HTTP {response.status_code} {response.reason} for {url}"
         )
     announced = response.headers.get("Content-Length")
