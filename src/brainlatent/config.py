@@ -105,4 +105,9 @@ def _plain(error) -> str:
         return f"{value} has {len(error.instance)} item(s); at least {error.validator_value} needed"
     if error.validator == "type" and error.instance is None:
         return f"null (an empty value) is not of type {error.validator_value!r}"
+    if error.validator == "pattern" and list(error.path)[-1:] == ["model_architecture"]:
+        return (
+            f"{value} is not a cebra model name (offset<N>-model..., resample-model, "
+            "supervised<N>-model: cebra.models.get_options() lists them)"
+        )
     return error.message

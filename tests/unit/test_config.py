@@ -198,6 +198,11 @@ def test_workflow_validation_names_the_key(key, value):
         ("fault_tolerance.bundle", 20, "config fault_tolerance.bundle: 20 must be odd"),
         ("allen_calcium.mice", [], "allen_calcium.mice: [] has 0 item(s); at least 1 needed"),
         ("motor.sable", None, "config motor.sable: null (an empty value) is not of type"),
+        (
+            "allen_calcium.cebra.model_architecture",
+            "offset10-modle",
+            "'offset10-modle' is not a cebra model name",
+        ),
     ],
 )
 def test_validation_speaks_yaml(key, value, message):
@@ -237,3 +242,22 @@ def test_device_is_not_a_model_setting(section):
     node["device"] = "cpu"
     with pytest.raises(ConfigError, match=f"unknown config key '{section}.device'"):
         check_keys(config, SCHEMA)
+
+
+def test_cebra_model_names_are_checked_at_plan_time_as_cebra_knows_them():
+    """The schema's pattern (a plan that stops in 2 s, not in the first CEBRA job after the
+    simulation) takes every model cebra registers and refuses the misspellings."""
+    import cebra.models
+
+    paths = [
+        ("allen_calcium", "cebra"),
+        ("synthetic", "cebra"),
+        ("recording", "cebra"),
+    ]
+    for section, sub in paths:
+        node = SCHEMA["properties"][section]["properties"][sub]["properties"]
+        pattern = re.compile(node["model_architecture"]["pattern"])
+        for name in cebra.models.get_options():
+            assert pattern.fullmatch(name), (section, name)
+        for typo in ("offset10-modle", "offset10model", "ofset10-model", "offset-model", ""):
+            assert not pattern.fullmatch(typo), (section, typo)
