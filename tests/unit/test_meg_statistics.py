@@ -88,3 +88,19 @@ def test_config_yaml_and_the_simulator_agree_on_the_defaults():
     shared = set(simulate) & set(defaults)
     assert shared >= {"snr", "n_noise_sources", "noise_width", "sensor_noise", "line_noise"}
     assert {k: simulate[k] for k in shared} == {k: defaults[k] for k in shared}
+
+
+def test_the_epoch_reaches_past_the_images_offset_when_asked(reference_bids):
+    """THINGS-data's epochs run to 1.3 s; a longer span keeps the baseline and the times
+    (a span named like the channel list once gave all-NaN epochs at 0-1 s)."""
+    images = stats.tested_images(reference_bids, "BIGMEG1").iloc[:24]  # runs of ~38 s: the
+    params = MEGSimulation(n_noise_sources=20)  # 0.1 Hz high-pass needs 33 s
+    short, short_times = stats.simulated_test_epochs(params, images, 2, "BIGMEG1", reference_bids)
+    long, times = stats.simulated_test_epochs(
+        params, images, 2, "BIGMEG1", reference_bids, span=(-0.1, 1.3)
+    )
+    assert times[0] == pytest.approx(-0.1) and times[-1] == pytest.approx(1.3)
+    assert short_times[-1] == pytest.approx(0.6) and np.isfinite(long).all()
+    assert long.shape[:3] == short.shape[:3] == (24, 2, 271) and len(times) == 281
+    # the same runs, cut longer before resampling: the shorter span's samples do not move
+    np.testing.assert_array_equal(long[..., : len(short_times)], short)
