@@ -45,3 +45,23 @@ def test_a_benchmark_runs_at_a_toy_size(script, tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads((tmp_path / f"{result}.json").read_text())
+
+
+def test_meg_realism_reports_both_statistics_and_the_offset_at_a_toy_size(tmp_path):
+    """benchmarks/meg_realism.py (the simulator's calibration against THINGS-MEG) on 24
+    images in 3 sessions: every statistic it reports is there, finite where it must be."""
+    out = tmp_path / "realism.json"
+    args = ["--images", "24", "--sessions", "3", "--pairs", "20", "--step", "20"]
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "meg_realism.py"), *args,
+         "--set", "n_noise_sources=20", "--out", str(out)],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["params"]["n_noise_sources"] == 20 and result["n_images"] == 24
+    assert max(int(t) for t in result["T1_curve"]) == 1300  # THINGS-data's epoch, to 1.3 s
+    for key in ("T1_peak_accuracy", "T1_offset_peak_accuracy", "T2_max_nc"):
+        assert 0 <= result[key] <= 100, key
+    assert result["T1_offset_peak_time_ms"] >= 500
