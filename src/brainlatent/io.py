@@ -73,6 +73,59 @@ def load_npy(path: str | os.PathLike, mmap: bool = True) -> np.ndarray:
         ) from error
 
 
+class RowStack:
+    """Chosen rows of several arrays (memory-mapped epochs) read as one array, never copied whole.
+
+    ``RowStack(arrays, rows)`` behaves, for reading, like
+    ``np.concatenate([a[r] for a, r in zip(arrays, rows)])``: ``shape``, ``dtype``, ``len``,
+    and indexing of the first axis by an integer, a slice, an index array or a mask (further
+    axes by integers and slices), each returning a new ndarray of just the rows asked for;
+    ``np.asarray`` reads them all. A joint decoder trained on every participant's epochs then
+    holds one batch at a time, not every training trial (~16 GB at THINGS-MEG's full scale):
+    the files' pages stay in the page cache, which the kernel can reclaim.
+    """
+
+    def __init__(self, arrays, rows):
+        if len(arrays) != len(rows) or not arrays:
+            raise ValueError("RowStack needs one row index per array, and at least one array")
+        trailing = {tuple(a.shape[1:]) for a in arrays}
+        if len(trailing) != 1 or len({a.dtype for a in arrays}) != 1:
+            raise ValueError(f"arrays differ beyond the first axis or in dtype: {trailing}")
+        self._arrays = list(arrays)
+        self._row = np.concatenate([np.asarray(r, dtype=np.intp).reshape(-1) for r in rows])
+        self._source = np.concatenate(
+            [np.full(len(r), k, dtype=np.intp) for k, r in enumerate(rows)]
+        )
+        self.shape = (len(self._row), *trailing.pop())
+        self.dtype = self._arrays[0].dtype
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __array__(self, dtype=None, copy=None):
+        rows = self[:]
+        return rows if dtype is None else rows.astype(dtype, copy=False)
+
+    def __getitem__(self, key):
+        rest = ()
+        if isinstance(key, tuple):
+            key, rest = key[0], key[1:]
+            if any(not isinstance(k, int | np.integer | slice) for k in rest):
+                raise TypeError("RowStack indexes axes after the first by integers and slices")
+        positions = np.arange(len(self))[key]
+        out = np.empty((np.size(positions), *self.shape[1:]), self.dtype)
+        flat = np.atleast_1d(positions)
+        sources, rows = self._source[flat], self._row[flat]
+        for k, array in enumerate(self._arrays):
+            take = np.flatnonzero(sources == k)
+            if len(take):
+                out[take] = array[rows[take]]
+        if np.ndim(positions) == 0:
+            return out[0][rest]
+        return out[(slice(None), *rest)]
+
+
 def write_table(path: str | os.PathLike, table: pd.DataFrame) -> None:
     """Write a table as Parquet (pyarrow), atomically, without the index."""
     with atomic_path(path) as tmp:

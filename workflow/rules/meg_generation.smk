@@ -104,7 +104,7 @@ rule fit_generation_brain_module:
         "../../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=mem_from_inputs(1.5, 3000),  # every subject's epochs
+        mem_mb=mem_from_inputs(1.5, 3000),  # every subject's epochs, cached (read a batch at a time)
         device=DEVICE,
     params:
         subjects=SUBJECTS,  # in the order of the epochs

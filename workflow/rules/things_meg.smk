@@ -315,7 +315,7 @@ rule fit_brain_module:
         "../../envs/torch.yaml"
     threads: 1  # 2 threads reach only 1.3×: one each, run beside the other jobs
     resources:
-        mem_mb=mem_from_inputs(1.5, 3000),  # every subject's epochs
+        mem_mb=mem_from_inputs(1.5, 3000),  # every subject's epochs, cached (read a batch at a time)
         device=DEVICE,
     params:
         subjects=SUBJECTS,  # in the order of the epochs
