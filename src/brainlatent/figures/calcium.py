@@ -36,9 +36,9 @@ def plot_frame_decoding(metrics: pd.DataFrame, source: str = "metrics", pseudo: 
     for name in sorted(subject[is_pseudo].unique(), key=lambda n: (n != pseudo, n)):
         area = name.removeprefix(pseudo).removeprefix("-")
         title = f"pseudo-mouse, {area}" if area else "pseudo-mouse (pooled)"
-        if overlay and not area:
-            title += " and single mice"
+        title += " and single mice" if overlay and not area else ""
         panels.append((title, rows[subject == name]))
+    with_single = "pseudo-mouse (pooled) and single mice"
     n_cols = min(3, len(panels))
     n_rows = -(-len(panels) // n_cols)
     fig, axes = plt.subplots(
@@ -78,7 +78,7 @@ def plot_frame_decoding(metrics: pd.DataFrame, source: str = "metrics", pseudo: 
                 color=line.get_color(),
                 alpha=0.15,
             )
-        if overlay and title.endswith("and single mice"):
+        if title == with_single:
             _single_mice_markers(ax, single, colors)
         chance = 100 * panel["chance"].mean()
         ax.axhline(chance, color="k", ls="--", lw=1, label=f"chance ({chance:.1f} %)")
