@@ -143,40 +143,43 @@ def test_background_mixing_is_the_sources_covariance_with_fewer_draws(reference_
     assert few.shape == (len(positions), 30)  # never more draws than sources
 
 
-def test_snr_scales_the_image_specific_signal():
+def _four_images(n_trials: int):
+    """Events of four images in turn every 1.5 s (0.5 s on screen), their latents, sensors."""
     events = pd.DataFrame(
         {
-            "onset": np.arange(1, 21) * 1.5,
+            "onset": np.arange(1, n_trials + 1) * 1.5,
             "duration": 0.5,
             "trial_type": "exp",
-            "value": np.arange(20) % 4,
+            "value": np.arange(n_trials) % 4,
         }
     )
     latents = pd.DataFrame({"image": range(4), "z_hue_cos": [1.0, -1.0, 0.5, -0.5]})
-    positions = np.random.default_rng(0).uniform(size=(30, 2))
+    return events, latents, np.random.default_rng(0).uniform(size=(30, 2))
+
+
+def _image_specific_sd(data, events, start: int, stop: int) -> float:
+    """SD over images of the mean response, samples ``start:stop`` after each onset (100 Hz)."""
+    epochs = np.stack(
+        [data[:, int(o * 100) + start : int(o * 100) + stop] for o in events["onset"]]
+    )
+    means = np.stack([epochs[events["value"] == v].mean(0) for v in range(4)])
+    return (means - means.mean(0)).std()
+
+
+def test_snr_scales_the_image_specific_signal():
+    events, latents, positions = _four_images(20)
 
     def specific_power(snr):
         params = MEGSimulation(sfreq=100.0, snr=snr, amplitude=1.0, trial_gain_sd=0.0)
         data = simulate_run(events, latents, positions, 33.0, params, "S", "r")
-        epochs = np.stack([data[:, int(o * 100) : int(o * 100) + 50] for o in events["onset"]])
-        means = np.stack([epochs[events["value"] == v].mean(0) for v in range(4)])
-        return (means - means.mean(0)).std()
+        return _image_specific_sd(data, events, 0, 50)
 
     assert specific_power(2.0) > 3 * specific_power(0.2)
 
 
 def test_the_image_is_decodable_again_after_it_goes_off():
     """OFF response: the onset's image-specific response again after offset, scaled."""
-    events = pd.DataFrame(
-        {
-            "onset": np.arange(1, 41) * 1.5,
-            "duration": 0.5,
-            "trial_type": "exp",
-            "value": np.arange(40) % 4,
-        }
-    )
-    latents = pd.DataFrame({"image": range(4), "z_hue_cos": [1.0, -1.0, 0.5, -0.5]})
-    positions = np.random.default_rng(0).uniform(size=(30, 2))
+    events, latents, positions = _four_images(40)
 
     def specific(offset_response, start, stop):
         params = MEGSimulation(
@@ -184,10 +187,7 @@ def test_the_image_is_decodable_again_after_it_goes_off():
             offset_response=offset_response,
         )  # fmt: skip
         data = simulate_run(events, latents, positions, 63.0, params, "S", "r")
-        epochs = np.stack([data[:, int(o * 100) + start : int(o * 100) + stop]
-                           for o in events["onset"]])  # fmt: skip
-        means = np.stack([epochs[events["value"] == v].mean(0) for v in range(4)])
-        return (means - means.mean(0)).std()
+        return _image_specific_sd(data, events, start, stop)
 
     onset = specific(0.5, 5, 35)  # 50-350 ms after onset
     assert specific(0.5, 55, 85) == pytest.approx(0.5 * onset, rel=0.15)  # 50-350 ms after off
