@@ -67,6 +67,29 @@ def test_every_key_is_documented():
     assert list(undocumented(SCHEMA)) == []
 
 
+def test_schema_uses_only_json_schema_keywords():
+    """A comma in an unquoted flow-mapping description splits it: the rest becomes a key that
+    JSON Schema ignores, and the description is cut short without any error."""
+    known = set(jsonschema.Draft202012Validator.VALIDATORS) | {"$schema", "description", "default"}
+    values = {"default", "enum", "const"}  # their values are data, not schemas
+
+    def unknown(node, where):
+        for key, sub in node.items():
+            if key not in known:
+                yield f"{where}: {key!r}"
+            elif key == "properties":
+                for name, child in sub.items():
+                    yield from unknown(child, f"{where}.{name}")
+            elif key not in values and isinstance(sub, dict):
+                yield from unknown(sub, f"{where}/{key}")
+            elif key not in values and isinstance(sub, list):
+                for i, child in enumerate(sub):
+                    if isinstance(child, dict):
+                        yield from unknown(child, f"{where}/{key}[{i}]")
+
+    assert list(unknown(SCHEMA, "config")) == []
+
+
 def test_misspelt_key_is_named_with_a_hint():
     config = copy.deepcopy(load(REPO / "config" / "config.yaml"))
     config["things_meg"]["simulate"]["snrr"] = config["things_meg"]["simulate"].pop("snr")
