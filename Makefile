@@ -8,7 +8,7 @@ CONFIG ?= config/config.yaml
 TEST_WORKERS ?= 2
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: env run real-laptop report test lint bench lock clean
+.PHONY: env run real-laptop report test lint bench docs lock clean
 
 # requirements.lock is resolved on Python 3.11: an older one fails here, by name, rather than
 # deep in pip's resolver; a newer one is tried, with a warning.
@@ -66,6 +66,9 @@ bench: env  ## speed and memory against the reference libraries
 bench-full: env  ## the long ones: the default config end to end, a full 10-run MEG session
 	$(BIN)/python benchmarks/bench_default_run.py --run
 	$(BIN)/python benchmarks/bench_meg_preprocessing.py
+
+docs: env  ## rewrite docs/configuration.md from the config schema (a test fails when it is stale)
+	$(BIN)/python -m brainlatent.config_reference
 
 lock:  ## re-pin requirements.lock from requirements.in
 	rm -rf /tmp/brainlatent-lock && $(PYTHON) -m venv /tmp/brainlatent-lock
