@@ -26,6 +26,8 @@ _HEADER = """\
 <!-- Generated from workflow/schemas/config.schema.yaml by `make docs`; do not edit. -->
 # Configuration reference
 
+*brainlatent documentation: [README](../README.md)*
+
 Every key the workflow reads, from `workflow/schemas/config.schema.yaml`: its type, its
 default (the value in `config/config.yaml`), the values allowed, and what it does. A config
 file names only the keys it changes (`snakemake --configfile config/tests/tiny.yaml` merges

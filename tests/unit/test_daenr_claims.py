@@ -16,7 +16,7 @@ settings (pretraining on 3,000 dead-leaves images, β in {0, 0.1, 1, 10}, 3 seed
 What does not: (i). Reconstruction at the best β > 0 is not above β = 0 (PixCorr and
 SSIM fall, or stay within the seed spread, as the weight of the neural term grows). The
 test asserts that too, so a change that makes (i) hold fails here and must update the
-README's DAE-NR numbers.
+DAE-NR numbers of docs/allen_calcium.md.
 
 Without pretraining (the autoencoder learns from the ~100 training scenes alone, 100
 epochs, as in the paper) the picture turns over: (i) holds, PixCorr and SSIM rise with

@@ -1,4 +1,4 @@
-"""What a config downloads, summed from the manifests, and the README's sizes."""
+"""What a config downloads, summed from the manifests, and the sizes the docs quote."""
 
 from __future__ import annotations
 
@@ -22,15 +22,23 @@ def test_real_laptop_downloads_its_subset():
     assert 8e9 < table["bytes"].sum() < 12e9  # "about 10 GB" in the config's header
 
 
-def test_readme_quotes_the_real_configs_sizes():
+def test_docs_quote_the_real_configs_sizes():
+    """docs/data.md's tables end in a total line per real config; the README names the sizes."""
+    data = (REPO / "docs" / "data.md").read_text()
     readme = (REPO / "README.md").read_text()
     for name in ("real-laptop.yaml", "real.yaml"):
         table = download_plan(merged_config(REPO / "config" / name))
         total = f"{table['bytes'].sum() / 1e9:.1f} GB"
         line = next(
-            (ln for ln in readme.splitlines() if f"`config/{name}`" in ln and "total" in ln), ""
+            (ln for ln in data.splitlines() if f"`config/{name}`" in ln and "total" in ln), ""
         )
-        assert total in line, f"README's total line for config/{name} should say {total}: {line!r}"
+        assert total in line, (
+            f"docs/data.md's total line for config/{name} should say {total}: {line!r}"
+        )
+        quoted = re.findall(rf"`config/{re.escape(name)}` \([^)]*?([0-9.,]+ GB)\)", readme)
+        assert quoted and set(quoted) == {total}, (
+            f"README quotes config/{name} as {quoted}, not {total}"
+        )
 
 
 def test_simulated_config_downloads_nothing(capsys):

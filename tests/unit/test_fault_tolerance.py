@@ -137,9 +137,10 @@ def test_measured_threshold_matches_the_predicted_one_on_the_tiny_config(tiny_ph
 
 
 def test_the_restoration_alone_gives_a_rate_code_a_higher_threshold(tiny_phase):
-    """The fair control (README): the rate code with the protected chain's restoring layers,
-    on fewer neurons, has a threshold too, and a higher one than the grid code's here: in this
-    reconstruction the threshold comes from von Neumann's restoration, not from the code."""
+    """The fair control (docs/fault_tolerance.md): the rate code with the protected chain's
+    restoring layers, on fewer neurons, has a threshold too, and a higher one than the grid
+    code's here: in this reconstruction the threshold comes from von Neumann's restoration, not
+    from the code."""
     simulated = tiny_phase[tiny_phase["estimate"] == "simulated"]
     threshold = simulated[simulated["metric"] == "threshold"].set_index("network")["value"]
     assert set(threshold.index) == {"protected", "restored_rate"}

@@ -63,7 +63,7 @@ def test_simulated_single_trials_decode_as_things_megs(simulated_statistics):
     """Hebart et al. 2023: pairwise decoding from ~75-90 ms, peak ~100 ms at ~0.70-0.80.
 
     The former defaults (a low-rank background, no response latency) peaked at 0.996 at
-    140 ms and rose from 40 ms (benchmarks/meg_realism.py; README)."""
+    140 ms and rose from 40 ms (benchmarks/meg_realism.py; docs/things_meg.md)."""
     _, decoded, curve, _ = simulated_statistics
     peak = int(np.argmax(curve))
     assert 0.62 <= curve[peak] <= 0.85, curve

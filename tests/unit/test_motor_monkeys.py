@@ -5,7 +5,7 @@ the Wiener filter's history) was chosen on the default monkey (``seed: 0``), who
 ``test_motor_ordering.py`` asserts. Monkeys 1-5 (``seed: 1`` ... ``5``: other latent
 dynamics, tuning, units and drift, the same settings) say which of those claims carry over:
 each claim here holds on every monkey, or on their mean, by the margin written beside it
-(README, "Across simulated monkeys"), with the windows on movement onset (the default) and on
+(docs/motor.md, "Across simulated monkeys"), with the windows on movement onset (the default) and on
 the go cue (``config/motor-go-cue.yaml``: no behaviour of a test session places its windows).
 ``pytest -m slow``; about 20 minutes on 2 cores.
 """

@@ -6,7 +6,7 @@ with CEBRA beside SABLE): within-session ≥ SABLE and CEBRA multi-session > ali
 every method at the default config's settings (SABLE: its three seeds, averaged) on the
 default simulated sessions (8 sessions over 60 days, 3 training) and asserts what holds here,
 by a margin; the claims that do not hold on this simulation are strict xfails carrying the
-numbers (README, "Motor cortex across sessions"). About 3 minutes on 2 cores. Every setting
+numbers (docs/motor.md). About 3 minutes on 2 cores. Every setting
 was tuned on this monkey; test_motor_monkeys.py (slow) checks five others.
 """
 
@@ -154,9 +154,9 @@ def test_the_reverse_step_does_not_hurt(table):
 @pytest.mark.xfail(
     strict=True,
     reason="the within-session Wiener filter (~70 calibration trials) is below SABLE on this "
-    "monkey, far from training too (README: 0.83 vs 0.90 over days 22-57; 0.85 fitted on ~126 "
-    "trials); on five untuned monkeys the two tie, and with go-cue windows within leads on "
-    "each (test_motor_monkeys.py)",
+    "monkey, far from training too (docs/motor.md: 0.83 vs 0.90 over days 22-57; 0.85 fitted "
+    "on ~126 trials); on five untuned monkeys the two tie, and with go-cue windows within leads "
+    "on each (test_motor_monkeys.py)",
 )
 def test_paper_within_session_is_the_ceiling_far_from_training(far):
     assert far["within"] >= far["sable"], far
@@ -165,7 +165,7 @@ def test_paper_within_session_is_the_ceiling_far_from_training(far):
 @pytest.mark.xfail(
     strict=True,
     reason="CEBRA multi-session trails aligned PCA/CCA on this simulation, however tuned "
-    "(README: 0.69 vs 0.83 far from training; 0.62-0.70 over labels, sizes and models); "
+    "(docs/motor.md: 0.69 vs 0.83 far from training; 0.62-0.70 over labels, sizes and models); "
     "no published comparison claims the opposite (SABLE predates CEBRA)",
 )
 def test_cebra_beats_aligned_pca_cca(far):

@@ -3,7 +3,7 @@
 31 units at about 0.5 Hz, 427 s of running in 25 ms bins: the held-out last 20 % is decoded
 by CEBRA-Behavior, PCA and kNN on the same input, and the field's standard decoders.
 CEBRA-Behavior must beat PCA and kNN on its input, and come within ``FACTOR`` of the best
-standard decoder (on this preset it is ahead of them: README, "Your own recordings").
+standard decoder (on this preset it is ahead of them: docs/recording.md).
 
 The default suite fits CEBRA once, 500 iterations on input smoothed by 0.25 s (what the
 validation choice picks on this preset; about 20 s); ``-m slow`` runs the workflow's default

@@ -324,7 +324,8 @@ def test_misspelt_config_key_is_named(tmp_path):
 
 @pytest.mark.slow
 def test_default_config_meets_the_paper_level_claims(tmp_path):
-    """The README's numbers: ~10.5 minutes on 2 cores, so off by default (pytest -m slow)."""
+    """The numbers of the chains' pages (docs/): ~10.5 minutes on 2 cores, so off by default
+    (pytest -m slow)."""
     project = copy_project(tmp_path)
     snakemake(project, "--cores", "all", "--configfile", "config/config.yaml")
     frames = pd.read_parquet(project / "results/allen_calcium/metrics/frame_decoding.parquet")

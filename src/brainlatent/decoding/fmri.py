@@ -200,7 +200,7 @@ def roi_weight_contrast(
 
     One ridge per feature set from the voxels (samples, voxels; the workflow's are block
     means of BOLD z-scored per run, not re-standardised: the sizes, not the signs, depend
-    on that scale, README). A voxel's
+    on that scale, docs/god_fmri.md). A voxel's
     importance is its mean squared weight over target dims, normalised by the
     mean over all voxels so the two fits are on one scale whatever their
     penalties. ``contrast`` = (low − high) / (low + high): +1 purely low-level,

@@ -4,7 +4,7 @@ Files rarely store a direction; the obvious derivation, the sign of the velocity
 is wrong wherever the animal pauses (the tracking's jitter flips it from frame to
 frame). CEBRA-Behavior's mixed sampler pairs a sample only with samples of its own
 class, so those flipped labels tie the pause's activity to runs in both directions
-and cost it direction accuracy in proportion to their share (README, "Your own
+and cost it direction accuracy in proportion to their share (docs/recording.md, "Your own
 recordings"). This labels each sample with the direction of the last run: the velocity's sign
 where the smoothed speed is above ``min_speed``, carried forward through slower
 samples (and back to the start, before the first run). It is for a linear track on
