@@ -14,6 +14,7 @@ import os
 import re
 import socket
 import threading
+import traceback
 import warnings
 from pathlib import Path
 from unittest import mock
@@ -578,6 +579,20 @@ def test_a_network_failing_after_the_retries_stops_the_others(server, tmp_path):
     # the one worker may take the next file before the failure is seen, never the rest
     assert server.requests[:2] == ["0.bin", "0.bin"] and set(server.requests) <= {"0.bin", "1.bin"}
     assert set(_files_under(dest)) <= {"1.bin"}
+
+
+def test_a_batch_stopped_by_the_network_still_names_the_files_that_failed_before(server, tmp_path):
+    """A rerun meets the refused file again: the error that stopped the batch says so."""
+    blobs = {f"{i}.bin": os.urandom(1_000) for i in range(4)}
+    rows = [_row(name, data, server.put(name, data)) for name, data in blobs.items()]
+    rows[0]["url"] = f"{server.url}/gone.bin"
+    server.fail_first["1.bin"] = 10
+    with pytest.raises(DownloadError, match=r"1\.bin: download failed after 2 attempts") as info:
+        download_files(pd.DataFrame(rows), tmp_path / "local", **_quiet(workers=1, retries=1))
+    (note,) = info.value.__notes__
+    assert note.startswith("Before the batch stopped, 1 file(s) had failed on their own: 0.bin: ")
+    assert "HTTP 404" in note
+    assert "0.bin: " in "".join(traceback.format_exception(info.value))
 
 
 def test_offline_message_names_url_and_says_rerun(tmp_path):

@@ -798,19 +798,28 @@ def _run_all(task, rows: list[dict], workers: int, files_bar, stop: threading.Ev
             stop.set()
             raise
     if fatal is not None:
+        if failed:  # the rerun meets them again: say so now
+            fatal.add_note(
+                f"Before the batch stopped, {len(failed)} file(s) had failed on their own: "
+                + _listed(failed, LISTED_FAILURES)
+            )
         raise fatal
     if failed:
         first = failed[0]
         if len(failed) == 1:
             raise first
-        others = [f"{Path(e.path).name}: {e.problem}" for e in failed[1:LISTED_FAILURES]]
-        more = len(failed) - LISTED_FAILURES
-        listed = "; ".join(others) + (f"; and {more} more" if more > 0 else "")
         raise type(first)(
             first.path,
             f"{first.problem}. {len(failed) - 1} other file(s) failed on their own too, the rest "
-            f"downloaded: {listed}",
+            f"downloaded: {_listed(failed[1:], LISTED_FAILURES - 1)}",
         ) from first
+
+
+def _listed(failed: list[DataError], limit: int) -> str:
+    """'name: problem' of the first ``limit`` files, and how many more."""
+    named = [f"{Path(e.path).name}: {e.problem}" for e in failed[:limit]]
+    more = len(failed) - limit
+    return "; ".join(named) + (f"; and {more} more" if more > 0 else "")
 
 
 def _prune_empty(folder: Path) -> None:
