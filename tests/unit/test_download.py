@@ -9,7 +9,6 @@ from __future__ import annotations
 import errno
 import gzip
 import hashlib
-import http.server
 import os
 import re
 import socket
@@ -35,122 +34,12 @@ from brainlatent.datasets.download import (
 from brainlatent.errors import DataError
 
 from ..conftest import REPO, RESOURCES, shared_root
+from .http_server import quiet
 
 DATASETS = shared_root() / "datasets" if shared_root() is not None else None
 needs_shared = pytest.mark.skipif(DATASETS is None, reason="shared/datasets not found")
 
 # --------------------------------------------------------------------------- local server
-
-
-class _Server:
-    """A threaded HTTP server over a folder, recording requests, with failure knobs.
-
-    Honours ``Range: bytes=<n>-`` (206, or 416 past the end) unless told not to.
-    """
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.requests: list[str] = []
-        self.ranges: list[str | None] = []  # each request's Range header
-        self.fail_first: dict[str, int] = {}  # path -> number of 503s before serving
-        self.retry_after: dict[str, str] = {}  # path -> Retry-After of those 503s
-        self.no_length: set[str] = set()  # paths sent without Content-Length
-        self.no_range: set[str] = set()  # paths whose Range header is ignored (200, whole file)
-        self.cut_once: dict[str, int] = {}  # path -> close after this many body bytes, once
-        self.cut_every: dict[str, int] = {}  # path -> close after this many body bytes, always
-        self.page_for_range: dict[str, str] = {}  # path -> type of a 200 page answering Range
-        self.html_no_length: set[str] = set()  # paths answered by a 200 page without a length
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep pytest output clean
-                pass
-
-            def do_GET(self):  # noqa: N802 - http.server's naming
-                from urllib.parse import unquote
-
-                path = unquote(self.path.split("?", 1)[0]).lstrip("/")
-                server.requests.append(path)
-                server.ranges.append(self.headers.get("Range"))
-                file = server.root / path
-                if server.fail_first.get(path, 0) > 0:
-                    server.fail_first[path] -= 1
-                    self.send_response(503, "busy")
-                    if path in server.retry_after:
-                        self.send_header("Retry-After", server.retry_after[path])
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                if not file.is_file():
-                    self.send_error(404, "not found")
-                    return
-                data = file.read_bytes()
-                if path in server.html_no_length or (
-                    path in server.page_for_range and self.headers.get("Range")
-                ):
-                    page = b"<html><body>Service temporarily unavailable</body></html>"
-                    self.send_response(200)  # as some proxies and gateways do
-                    kind = server.page_for_range.get(path, "text/html; charset=utf-8")
-                    self.send_header("Content-Type", kind)
-                    if path in server.html_no_length:
-                        self.send_header("Connection", "close")
-                        self.close_connection = True
-                    else:
-                        self.send_header("Content-Length", str(len(page)))
-                    self.end_headers()
-                    self.wfile.write(page)
-                    return
-                if path in server.no_length:
-                    cut = server.cut_once.pop(path, None)
-                    self.send_response(200)
-                    self.send_header("Connection", "close")
-                    self.end_headers()
-                    self.wfile.write(data if cut is None else data[:cut])
-                    self.close_connection = True
-                    return
-                start = self._range_start(path)
-                if start is not None and start >= len(data):
-                    self.send_response(416)
-                    self.send_header("Content-Range", f"bytes */{len(data)}")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                body = data[start or 0 :]
-                self.send_response(200 if start is None else 206)
-                if start is not None:
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                cut = server.cut_once.pop(path, server.cut_every.get(path))
-                self.wfile.write(body if cut is None else body[:cut])
-                self.close_connection = cut is not None  # the client sees a short body
-
-            def _range_start(self, path: str) -> int | None:
-                match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
-                return None if match is None or path in server.no_range else int(match[1])
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    def put(self, name: str, data: bytes) -> str:
-        target = self.root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        return f"{self.url}/{name}?versionId=test"
-
-
-@pytest.fixture
-def server(tmp_path):
-    srv = _Server(tmp_path / "remote")
-    srv.root.mkdir()
-    srv.thread.start()
-    yield srv
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
 
 
 def _row(path: str, data: bytes, url: str, algo: str | None = "sha256", **over) -> dict:
@@ -169,10 +58,6 @@ def _files_under(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
 
 
-def _quiet(**kwargs):
-    return {"progress": False, "backoff": 0.01, "timeout": 5, **kwargs}
-
-
 # --------------------------------------------------------------------------- download
 
 
@@ -188,7 +73,7 @@ def test_download_verifies_and_places_files(server, tmp_path):
         for (name, data), algo in zip(blobs.items(), algos, strict=True)
     ]
     dest = tmp_path / "local"
-    paths = download_files(pd.DataFrame(rows), dest, **_quiet())
+    paths = download_files(pd.DataFrame(rows), dest, **quiet())
     assert paths == [dest / name for name in blobs]
     for name, data in blobs.items():
         assert (dest / name).read_bytes() == data
@@ -202,7 +87,7 @@ def test_present_good_file_is_skipped_without_request(server, tmp_path):
     dest = tmp_path / "local"
     (dest / "a").mkdir(parents=True)
     (dest / "a/b.tsv").write_bytes(data)
-    assert download_files(pd.DataFrame([row]), dest, **_quiet()) == [dest / "a/b.tsv"]
+    assert download_files(pd.DataFrame([row]), dest, **quiet()) == [dest / "a/b.tsv"]
     assert server.requests == []
 
 
@@ -213,7 +98,7 @@ def test_present_bad_file_raises_and_is_kept(server, tmp_path):
     dest.mkdir()
     (dest / "x.bin").write_bytes(b"the REAL content")  # same size, other bytes
     with pytest.raises(DataError, match=r"x\.bin: sha256 mismatch") as info:
-        download_files(pd.DataFrame([row]), dest, **_quiet())
+        download_files(pd.DataFrame([row]), dest, **quiet())
     assert f"delete it to download it again from {row['url']}" in str(info.value)
     assert (dest / "x.bin").read_bytes() == b"the REAL content"
     assert server.requests == []
@@ -225,7 +110,7 @@ def test_truncated_download_leaves_nothing(server, tmp_path):
     row = _row("sub-01/big.meg4", data, url)
     dest = tmp_path / "local"
     with pytest.raises(DataError, match=r"big\.meg4: truncated: .*4000.*10000") as info:
-        download_files(pd.DataFrame([row]), dest, **_quiet())
+        download_files(pd.DataFrame([row]), dest, **quiet())
     assert not isinstance(info.value, DownloadError)
     assert info.value.path == str(dest / "sub-01/big.meg4")
     assert _files_under(dest) == []
@@ -240,7 +125,7 @@ def test_short_stream_without_length_is_retried_and_kept(server, tmp_path):
     server.no_length.add("raw.bin")
     dest = tmp_path / "local"
     with pytest.raises(DownloadError, match=r"raw\.bin: download failed after 2 attempts") as info:
-        download_files(pd.DataFrame([_row("raw.bin", data, url, None)]), dest, **_quiet(retries=1))
+        download_files(pd.DataFrame([_row("raw.bin", data, url, None)]), dest, **quiet(retries=1))
     assert "connection closed after 1234 of 5000 bytes" in str(info.value)
     assert url in str(info.value)
     assert server.ranges == [None, "bytes=1234-"]  # Range ignored: the retry started over
@@ -254,10 +139,10 @@ def test_broken_transfer_without_length_resumes_next_run(server, tmp_path):
     server.cut_once["sub-01/events.tsv"] = 20_000
     dest = tmp_path / "local"
     with pytest.raises(DownloadError, match="connection closed after 20000 of 50000 bytes"):
-        download_files(pd.DataFrame([row]), dest, **_quiet(retries=0))
+        download_files(pd.DataFrame([row]), dest, **quiet(retries=0))
     assert (dest / ".partial/sub-01/events.tsv.part").read_bytes() == data[:20_000]
     server.no_length.clear()  # the next run meets a server that honours Range
-    download_files(pd.DataFrame([row]), dest, **_quiet(retries=0))
+    download_files(pd.DataFrame([row]), dest, **quiet(retries=0))
     assert server.ranges == [None, "bytes=20000-"]
     assert (dest / "sub-01/events.tsv").read_bytes() == data
     assert _files_under(dest) == ["sub-01/events.tsv"]
@@ -269,7 +154,7 @@ def test_hash_mismatch_leaves_nothing(server, tmp_path):
     row = _row("f.nii.gz", data, url, "md5")
     dest = tmp_path / "local"
     with pytest.raises(DataError, match="md5 mismatch") as info:
-        download_files(pd.DataFrame([row]), dest, **_quiet())
+        download_files(pd.DataFrame([row]), dest, **quiet())
     message = str(info.value)
     assert message.startswith(str(dest / "f.nii.gz"))
     assert row["hash"] in message and hashlib.md5(data[::-1]).hexdigest() in message
@@ -281,7 +166,7 @@ def test_404_names_url_and_is_not_retried(server, tmp_path):
     url = f"{server.url}/missing/file.tsv?versionId=abc"
     row = _row("missing/file.tsv", b"x", url, None)
     with pytest.raises(DownloadError, match="404") as info:
-        download_files(pd.DataFrame([row]), tmp_path / "local", **_quiet(retries=3))
+        download_files(pd.DataFrame([row]), tmp_path / "local", **quiet(retries=3))
     assert url in str(info.value)
     assert "missing/file.tsv" in info.value.path
     assert server.requests == ["missing/file.tsv"]
@@ -293,7 +178,7 @@ def test_busy_server_is_retried(server, tmp_path):
     row = _row("e.tsv", data, server.put("e.tsv", data))
     server.fail_first["e.tsv"] = 2
     dest = tmp_path / "local"
-    download_files(pd.DataFrame([row]), dest, **_quiet(retries=2))
+    download_files(pd.DataFrame([row]), dest, **quiet(retries=2))
     assert (dest / "e.tsv").read_bytes() == data
     assert server.requests == ["e.tsv"] * 3
 
@@ -303,9 +188,7 @@ def test_gives_up_after_retries_naming_url_and_file(server, tmp_path):
     url = server.put("n.tsv", data)
     server.fail_first["n.tsv"] = 10
     with pytest.raises(DownloadError, match=r"n\.tsv: download failed after 2 attempts") as info:
-        download_files(
-            pd.DataFrame([_row("n.tsv", data, url)]), tmp_path / "l", **_quiet(retries=1)
-        )
+        download_files(pd.DataFrame([_row("n.tsv", data, url)]), tmp_path / "l", **quiet(retries=1))
     assert "503" in str(info.value) and url in str(info.value)
 
 
@@ -315,7 +198,7 @@ def test_connection_refused_is_a_download_error(tmp_path):
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/x.bin"
     with pytest.raises(DownloadError, match="after 2 attempts") as info:
-        download_files(pd.DataFrame([_row("x.bin", b"x", url)]), tmp_path, **_quiet(retries=1))
+        download_files(pd.DataFrame([_row("x.bin", b"x", url)]), tmp_path, **quiet(retries=1))
     assert url in str(info.value)
 
 
@@ -336,7 +219,7 @@ def test_interrupted_transfer_resumes_with_range(server, tmp_path):
     row = _row("sub-01/big.meg4", data, server.put("sub-01/big.meg4", data))
     server.cut_once["sub-01/big.meg4"] = 70_000
     dest = tmp_path / "local"
-    download_files(pd.DataFrame([row]), dest, **_quiet(retries=1))
+    download_files(pd.DataFrame([row]), dest, **quiet(retries=1))
     assert server.ranges == [None, "bytes=70000-"]
     assert (dest / "sub-01/big.meg4").read_bytes() == data
     assert _files_under(dest) == ["sub-01/big.meg4"]  # the partial file is gone
@@ -348,10 +231,10 @@ def test_partial_file_survives_a_failed_run_and_resumes(server, tmp_path):
     server.cut_once["a/b.bin"] = 30_000
     dest = tmp_path / "local"
     with pytest.raises(DownloadError, match="after 1 attempt:"):
-        download_files(pd.DataFrame([row]), dest, **_quiet(retries=0))
+        download_files(pd.DataFrame([row]), dest, **quiet(retries=0))
     assert (dest / ".partial/a/b.bin.part").read_bytes() == data[:30_000]
     assert not (dest / "a/b.bin").exists()
-    download_files(pd.DataFrame([row]), dest, **_quiet(retries=0))
+    download_files(pd.DataFrame([row]), dest, **quiet(retries=0))
     assert server.ranges == [None, "bytes=30000-"]
     assert (dest / "a/b.bin").read_bytes() == data
     assert not (dest / ".partial").exists()
@@ -364,7 +247,7 @@ def test_wrong_hash_after_resume_keeps_nothing(server, tmp_path):
     server.cut_once["w.bin"] = 20_000
     dest = tmp_path / "local"
     with pytest.raises(DataError, match="sha256 mismatch") as info:
-        download_files(pd.DataFrame([row]), dest, **_quiet(retries=1))
+        download_files(pd.DataFrame([row]), dest, **quiet(retries=1))
     assert not isinstance(info.value, DownloadError)
     assert info.value.path == str(dest / "w.bin")
     assert row["hash"] in str(info.value) and hashlib.sha256(wrong).hexdigest() in str(info.value)
@@ -383,14 +266,14 @@ def test_page_answering_a_resume_keeps_the_partial(server, tmp_path, kind):
     server.page_for_range["sub-01/big.meg4"] = kind
     dest = tmp_path / "local"
     with pytest.raises(DownloadError, match=r"big\.meg4: download failed after 3 attempts") as info:
-        download_files(pd.DataFrame([row]), dest, **_quiet(retries=2))
+        download_files(pd.DataFrame([row]), dest, **quiet(retries=2))
     message = str(info.value)
     assert f"Content-Type: {kind}" in message and url in message
     assert "truncated" not in message
     assert server.ranges == [None, "bytes=40000-", "bytes=40000-"]
     assert (dest / ".partial/sub-01/big.meg4.part").read_bytes() == data[:40_000]
     server.page_for_range.clear()
-    download_files(pd.DataFrame([row]), dest, **_quiet())
+    download_files(pd.DataFrame([row]), dest, **quiet())
     assert server.ranges[-1] == "bytes=40000-"
     assert (dest / "sub-01/big.meg4").read_bytes() == data
 
@@ -409,17 +292,17 @@ def test_html_page_without_length_is_not_kept_as_the_file(server, tmp_path):
     with pytest.raises(
         DownloadError, match="after 2 attempts: HTTP 200 answered with a page"
     ) as info:
-        download_files(pd.DataFrame([row]), dest, **_quiet(retries=1))
+        download_files(pd.DataFrame([row]), dest, **quiet(retries=1))
     assert "(Content-Type: text/html; charset=utf-8, no Content-Length)" in str(info.value)
     assert url in str(info.value)
     assert server.ranges == ["bytes=5000-"] * 2
     assert partial.read_bytes() == data[:5_000]
     partial.unlink()  # a fresh download: nothing kept at all
     with pytest.raises(DownloadError, match="answered with a page"):
-        download_files(pd.DataFrame([row]), dest, **_quiet(retries=0))
+        download_files(pd.DataFrame([row]), dest, **quiet(retries=0))
     assert _files_under(dest) == []
     server.html_no_length.clear()
-    download_files(pd.DataFrame([row]), dest, **_quiet())
+    download_files(pd.DataFrame([row]), dest, **quiet())
     assert (dest / "sub-01/channels.tsv").read_bytes() == data
 
 
@@ -429,7 +312,7 @@ def test_server_without_range_support_restarts_from_zero(server, tmp_path):
     server.cut_once["r.bin"] = 50_000
     server.no_range.add("r.bin")
     dest = tmp_path / "local"
-    download_files(pd.DataFrame([row]), dest, **_quiet(retries=1))
+    download_files(pd.DataFrame([row]), dest, **quiet(retries=1))
     assert server.ranges == [None, "bytes=50000-"]  # asked to resume, got the whole file: 200
     assert (dest / "r.bin").read_bytes() == data
 
@@ -449,7 +332,7 @@ def test_connection_dropping_often_still_completes(server, tmp_path, monkeypatch
 
     monkeypatch.setattr(threading.Event, "wait", wait)
     dest = tmp_path / "local"
-    download_files(pd.DataFrame([row]), dest, **_quiet(retries=1, backoff=0.01))
+    download_files(pd.DataFrame([row]), dest, **quiet(retries=1, backoff=0.01))
     assert server.ranges == [None] + [f"bytes={n}-" for n in range(60_000, 600_000, 60_000)]
     assert waits == [0.01] * 9  # not doubling
     assert (dest / "sub-01/big.meg4").read_bytes() == data
@@ -470,7 +353,7 @@ def test_a_busy_servers_retry_after_is_waited_for(server, tmp_path, monkeypatch)
 
     monkeypatch.setattr(threading.Event, "wait", wait)
     dest = tmp_path / "local"
-    download_files(pd.DataFrame([row]), dest, **_quiet(retries=3, backoff=0.01))
+    download_files(pd.DataFrame([row]), dest, **quiet(retries=3, backoff=0.01))
     assert waits == [1.0, 1.0]  # backoff 0.01 then 0.02, each raised to the server's 1 s
     assert (dest / "busy.bin").read_bytes() == data
     server.fail_first["never.bin"] = 10
@@ -478,7 +361,7 @@ def test_a_busy_servers_retry_after_is_waited_for(server, tmp_path, monkeypatch)
     row = _row("never.bin", data, server.put("never.bin", data))
     waits.clear()
     with pytest.raises(DownloadError, match=r"HTTP 503 busy \(Retry-After: 86400 s\)"):
-        download_files(pd.DataFrame([row]), dest, **_quiet(retries=2, backoff=0.01))
+        download_files(pd.DataFrame([row]), dest, **quiet(retries=2, backoff=0.01))
     assert waits == [download.RETRY_AFTER_MAX] * 2
 
 
@@ -500,7 +383,7 @@ def test_trickling_server_is_given_up_on_at_the_attempt_limit(server, tmp_path, 
     server.cut_every["t.bin"] = 10
     dest = tmp_path / "local"
     with pytest.raises(DownloadError, match=r"t\.bin: download failed after 5 attempts") as info:
-        download_files(pd.DataFrame([_row("t.bin", data, url)]), dest, **_quiet(retries=2))
+        download_files(pd.DataFrame([_row("t.bin", data, url)]), dest, **quiet(retries=2))
     assert "kept breaking off, and 5 is the most a run tries a file" in str(info.value)
     assert url in str(info.value)
     assert len(server.requests) == 5
@@ -513,7 +396,7 @@ def test_path_traversal_is_refused_before_any_download(server, tmp_path, bad):
     rows = pd.DataFrame([good, _row(bad, b"evil", server.put("evil.txt", b"evil"))])
     dest = tmp_path / "box" / "local"
     with pytest.raises(DataError, match=r"manifest row 1 .*must be relative") as info:
-        download_files(rows, dest, **_quiet())
+        download_files(rows, dest, **quiet())
     assert repr(bad) in str(info.value)
     assert server.requests == []
     assert not (tmp_path / "box").exists()
@@ -527,9 +410,9 @@ def test_second_run_downloads_nothing(server, tmp_path):
     blobs = {f"d/{i}.bin": os.urandom(1_000 + i) for i in range(3)}
     rows = pd.DataFrame([_row(name, data, server.put(name, data)) for name, data in blobs.items()])
     dest = tmp_path / "local"
-    download_files(rows, dest, **_quiet())
+    download_files(rows, dest, **quiet())
     server.requests.clear()
-    assert download_files(rows, dest, **_quiet()) == [dest / name for name in blobs]
+    assert download_files(rows, dest, **quiet()) == [dest / name for name in blobs]
     assert server.requests == []
 
 
@@ -539,7 +422,7 @@ def test_parallel_download_with_three_workers(server, tmp_path):
     server.cut_once["sub-02/x.bin"] = 5_000
     server.fail_first["sub-04/x.bin"] = 1
     dest = tmp_path / "local"
-    assert download_files(rows, dest, **_quiet(workers=3)) == [dest / name for name in blobs]
+    assert download_files(rows, dest, **quiet(workers=3)) == [dest / name for name in blobs]
     for name, data in blobs.items():
         assert (dest / name).read_bytes() == data
     assert _files_under(dest) == sorted(blobs)
@@ -556,7 +439,7 @@ def test_files_refused_or_wrong_do_not_stop_the_others(server, tmp_path):
     rows[6]["url"] = f"{server.url}/also-gone.bin"
     dest = tmp_path / "local"
     with pytest.raises(DataError) as info:
-        download_files(pd.DataFrame(rows), dest, **_quiet(workers=3))
+        download_files(pd.DataFrame(rows), dest, **quiet(workers=3))
     message, failed = str(info.value), {"2.bin", "5.bin", "6.bin"}
     first = Path(info.value.path).name  # whichever failed first, by its full path
     assert first in failed and "2 other file(s) failed on their own too" in message
@@ -575,7 +458,7 @@ def test_a_network_failing_after_the_retries_stops_the_others(server, tmp_path):
     server.fail_first["0.bin"] = 10
     dest = tmp_path / "local"
     with pytest.raises(DownloadError, match=r"0\.bin: download failed after 2 attempts"):
-        download_files(pd.DataFrame(rows), dest, **_quiet(workers=1, retries=1))
+        download_files(pd.DataFrame(rows), dest, **quiet(workers=1, retries=1))
     # the one worker may take the next file before the failure is seen, never the rest
     assert server.requests[:2] == ["0.bin", "0.bin"] and set(server.requests) <= {"0.bin", "1.bin"}
     assert set(_files_under(dest)) <= {"1.bin"}
@@ -588,7 +471,7 @@ def test_a_batch_stopped_by_the_network_still_names_the_files_that_failed_before
     rows[0]["url"] = f"{server.url}/gone.bin"
     server.fail_first["1.bin"] = 10
     with pytest.raises(DownloadError, match=r"1\.bin: download failed after 2 attempts") as info:
-        download_files(pd.DataFrame(rows), tmp_path / "local", **_quiet(workers=1, retries=1))
+        download_files(pd.DataFrame(rows), tmp_path / "local", **quiet(workers=1, retries=1))
     (note,) = info.value.__notes__
     assert note.startswith("Before the batch stopped, 1 file(s) had failed on their own: 0.bin: ")
     assert "HTTP 404" in note
@@ -602,7 +485,7 @@ def test_offline_message_names_url_and_says_rerun(tmp_path):
     url = f"http://127.0.0.1:{port}/sub-01/x.bin"
     row = _row("sub-01/x.bin", b"x", url)
     with pytest.raises(DownloadError, match="failed after 3 attempts: ConnectionError") as info:
-        download_files(pd.DataFrame([row]), tmp_path, **_quiet(retries=2))
+        download_files(pd.DataFrame([row]), tmp_path, **quiet(retries=2))
     message = str(info.value)
     assert message.startswith(str(tmp_path / "sub-01/x.bin"))
     assert url in message and "rerun" in message
@@ -618,9 +501,9 @@ def test_partial_file_locked_by_another_process_is_refused(server, tmp_path):
     with open(partial, "a+b") as other:
         fcntl.flock(other.fileno(), fcntl.LOCK_EX)
         with pytest.raises(DownloadError, match="another process is downloading"):
-            download_files(pd.DataFrame([row]), tmp_path, **_quiet())
+            download_files(pd.DataFrame([row]), tmp_path, **quiet())
     assert server.requests == []
-    download_files(pd.DataFrame([row]), tmp_path, **_quiet())
+    download_files(pd.DataFrame([row]), tmp_path, **quiet())
     assert (tmp_path / "s.bin").read_bytes() == data
 
 
@@ -641,8 +524,8 @@ def test_filesystem_without_locks_downloads_unlocked_with_one_warning(
     dest = tmp_path / "local"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        download_files(pd.DataFrame(rows), dest, **_quiet(workers=1))
-        download_files(pd.DataFrame(rows[:1]), dest / "again", **_quiet())
+        download_files(pd.DataFrame(rows), dest, **quiet(workers=1))
+        download_files(pd.DataFrame(rows[:1]), dest / "again", **quiet())
     assert [str(w.message).split(":")[0] for w in caught] == [str(dest), str(dest / "again")]
     assert os.strerror(code) in str(caught[0].message)
     assert _files_under(dest) == sorted(["again/a.bin", *blobs])
@@ -658,7 +541,7 @@ def test_other_lock_error_is_a_download_error_naming_the_file(server, tmp_path, 
     row = _row("sub/x.bin", b"x", server.put("sub/x.bin", b"x"))
     dest = tmp_path / "local"
     with pytest.raises(DownloadError, match=r"sub/x\.bin: cannot lock .*x\.bin\.part") as info:
-        download_files(pd.DataFrame([row]), dest, **_quiet())
+        download_files(pd.DataFrame([row]), dest, **quiet())
     assert os.strerror(errno.EIO) in str(info.value)
     assert server.requests == []
 
@@ -697,7 +580,7 @@ def test_partial_file_finished_by_another_run_before_the_lock(
             partial.write_bytes(data[:123])  # and a third starts afresh
 
     _race(monkeypatch, "_lock", other_runs, cache, data)
-    assert download_files(pd.DataFrame([row]), cache, **_quiet()) == [cache / "r.bin"]
+    assert download_files(pd.DataFrame([row]), cache, **quiet()) == [cache / "r.bin"]
     assert (cache / "r.bin").read_bytes() == data
     assert server.requests == []
     partials = [".partial/r.bin.part"] if third_run else []
@@ -711,7 +594,7 @@ def test_file_finished_by_another_run_before_the_partial_is_opened(server, tmp_p
     row = _row("r.bin", data, server.put("r.bin", data))
     cache = tmp_path / "cache"
     _race(monkeypatch, "_open_partial", lambda p, t: os.replace(p, t), cache, data)
-    download_files(pd.DataFrame([row]), cache, **_quiet())
+    download_files(pd.DataFrame([row]), cache, **quiet())
     assert (cache / "r.bin").read_bytes() == data
     assert server.requests == []
     assert _files_under(cache) == ["r.bin"]
@@ -732,14 +615,14 @@ def test_pruning_by_another_run_does_not_break_a_starting_download(server, tmp_p
             other = threading.Thread(  # another run: downloads, then prunes .partial/
                 target=download_files,
                 args=(pd.DataFrame([rows["other/b.bin"]]), dest),
-                kwargs=_quiet(),
+                kwargs=quiet(),
             )
             other.start()
             other.join()
             pruned.append(not folder.exists())
 
     monkeypatch.setattr(os, "mkdir", mkdir)
-    download_files(pd.DataFrame([rows["sub-01/meg/a.bin"]]), dest, **_quiet())
+    download_files(pd.DataFrame([rows["sub-01/meg/a.bin"]]), dest, **quiet())
     assert pruned == [True]  # the race happened
     assert _files_under(dest) == sorted(blobs)
     assert all((dest / name).read_bytes() == data for name, data in blobs.items())
@@ -762,7 +645,7 @@ def test_write_error_names_the_file_and_keeps_the_partial(server, tmp_path, monk
     monkeypatch.setattr(download, "_write_all", write_all)
     dest = tmp_path / "local"
     with pytest.raises(DownloadError) as info:
-        download_files(pd.DataFrame([row]), dest, **_quiet(retries=2))
+        download_files(pd.DataFrame([row]), dest, **quiet(retries=2))
     partial = dest / ".partial/sub-01/big.meg4.part"
     kept = sum(written)
     assert str(info.value).startswith(str(dest / "sub-01/big.meg4"))
@@ -771,7 +654,7 @@ def test_write_error_names_the_file_and_keeps_the_partial(server, tmp_path, monk
     assert len(server.requests) == 1  # a full disk is not retried
     assert partial.read_bytes() == data[:kept]
     monkeypatch.setattr(download, "_write_all", real_write)  # space freed
-    download_files(pd.DataFrame([row]), dest, **_quiet())
+    download_files(pd.DataFrame([row]), dest, **quiet())
     assert server.ranges == [None, f"bytes={kept}-"]
     assert (dest / "sub-01/big.meg4").read_bytes() == data
 
@@ -935,10 +818,10 @@ def test_supplement_hash_rejects_same_size_change(server, tmp_path):
     published, table = read_manifest(manifest, supplement=False), read_manifest(manifest)
     assert published["hash"].tolist() == ["", ""]
     assert table["hash"].tolist() == [hashlib.sha256(good).hexdigest(), ""]  # .gitattributes: none
-    download_files(published.iloc[:1], tmp_path / "size-only", **_quiet())  # size only: passes
+    download_files(published.iloc[:1], tmp_path / "size-only", **quiet())  # size only: passes
     dest = tmp_path / "checked"
     with pytest.raises(DataError, match=f"{re.escape(path)}: sha256 mismatch") as info:
-        download_files(table.iloc[:1], dest, **_quiet())
+        download_files(table.iloc[:1], dest, **quiet())
     assert not isinstance(info.value, DownloadError)
     assert info.value.path == str(dest / path)
     assert hashlib.sha256(changed).hexdigest() in str(info.value)
