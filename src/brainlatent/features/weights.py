@@ -1,22 +1,34 @@
 """Fetch the pretrained image networks' default weights, for users who have none on disk.
 
 Each source is the one the loaders in :mod:`brainlatent.features.pretrained`
-expect: torchvision's VGG-19 file (checked against the sha256 prefix in its
-name by ``torch.hub``) and Hugging Face ``save_pretrained`` folders for CLIP
-and DINOv2 (``huggingface_hub.snapshot_download``). Neither resumes an interrupted
-file in a later run (torch.hub and huggingface_hub 2.x each write to a temporary of
-their own process): a download cut off starts over, 0.5 GB for VGG-19, 4.5 GB for
-DINOv2-giant. The weights then stay on disk and every later run is offline.
+expect: torchvision's VGG-19 file (its name carries the first 8 hex digits of its
+sha256, checked once it is whole) and Hugging Face ``save_pretrained`` folders for
+CLIP and DINOv2 (the repository's files at one commit, their sizes and the LFS files'
+sha256 from the Hub's API).
+
+The bytes go through the datasets' downloader (:func:`~brainlatent.datasets.download.
+download_files`) into a staging folder beside the destination that outlives a failed
+run, so a cut-off download resumes where it stopped (0.5 GB for VGG-19, 4.5 GB for
+DINOv2-giant); torch.hub and huggingface_hub 2.x each write to a temporary of their
+own process, and start over. The destination appears only once every file is whole
+and checked; the weights then stay on disk and every later run is offline.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
 import os
-from pathlib import Path
+import shutil
+from pathlib import Path, PurePosixPath
 
+import pandas as pd
+
+from brainlatent.datasets.download import DownloadError, download_files
+from brainlatent.errors import DataError
 from brainlatent.io import atomic_path
 
-__all__ = ["WEIGHT_SOURCES", "download_weights"]
+__all__ = ["WEIGHT_SOURCES", "download_weights", "staging_folder"]
 
 #: model → (kind, where): a URL for a single file, or a Hugging Face repository.
 WEIGHT_SOURCES = {
@@ -28,20 +40,91 @@ WEIGHT_SOURCES = {
 HF_PATTERNS = ["*.json", "*.safetensors", "*.txt"]
 
 
-def download_weights(model: str, dest: str | os.PathLike) -> Path:
-    """Write ``model``'s weights to ``dest`` (a file for VGG-19, a folder otherwise), atomically."""
+def staging_folder(dest: str | os.PathLike) -> Path:
+    """Where ``dest``'s files gather until all are whole: beside it, kept across runs (its
+    name is not one :func:`~brainlatent.io.atomic_path` takes for a stale temporary)."""
+    dest = Path(dest)
+    return dest.parent / f".{dest.name}.downloading"
+
+
+def download_weights(model: str, dest: str | os.PathLike, **download_options) -> Path:
+    """Write ``model``'s weights to ``dest`` (a file for VGG-19, a folder otherwise).
+
+    Nothing is at ``dest`` until every file is whole and matches its size and checksum; a
+    failed or interrupted run leaves its bytes in :func:`staging_folder` for the next.
+    ``download_options`` go to :func:`~brainlatent.datasets.download.download_files`.
+    """
     if model not in WEIGHT_SOURCES:
         raise ValueError(f"no download source for {model!r}; known: {sorted(WEIGHT_SOURCES)}")
     kind, where = WEIGHT_SOURCES[model]
-    dest = Path(dest)
+    dest, staging = Path(dest), staging_folder(dest)
+    rows = _url_rows(where) if kind == "url" else _hub_rows(where)
+    paths = download_files(rows, staging, **download_options)
     with atomic_path(dest) as tmp:
         if kind == "url":
-            import torch.hub
-
-            prefix = Path(where).stem.rsplit("-", 1)[-1]  # torchvision names: <model>-<sha256[:8]>
-            torch.hub.download_url_to_file(where, str(tmp), hash_prefix=prefix, progress=True)
+            _check_name_hash(paths[0], where)
+            os.replace(paths[0], tmp)
         else:
-            from huggingface_hub import snapshot_download
-
-            snapshot_download(where, local_dir=tmp, allow_patterns=HF_PATTERNS)
+            os.replace(staging, tmp)
+    shutil.rmtree(staging, ignore_errors=True)
     return dest
+
+
+def _url_rows(url: str) -> pd.DataFrame:
+    """One file: its size from the server (the downloader resumes by it); the hash is
+    checked afterwards against the prefix in the file's name."""
+    import requests
+
+    try:
+        response = requests.head(url, allow_redirects=True, timeout=60)
+        response.raise_for_status()
+        size = int(response.headers["Content-Length"])
+    except (requests.RequestException, KeyError, ValueError) as error:
+        raise DownloadError(url, f"could not read the file's size: {error!r}; rerun") from error
+    name = PurePosixPath(url).name
+    return pd.DataFrame(
+        [{"path": name, "size": size, "hash_algorithm": "", "hash": "", "url": url}]
+    )
+
+
+def _check_name_hash(path: Path, url: str) -> None:
+    """torchvision's file names end in the first 8 hex digits of the file's sha256."""
+    prefix = PurePosixPath(url).stem.rsplit("-", 1)[-1]
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    if not digest.hexdigest().startswith(prefix):
+        path.unlink()
+        raise DataError(
+            path,
+            f"sha256 {digest.hexdigest()} does not start with {prefix}, as {url}'s name says; "
+            "deleted: rerun to download it again",
+        )
+
+
+def _hub_rows(repo: str) -> pd.DataFrame:
+    """The repository's files that ``from_pretrained`` reads, at its current commit: URLs
+    pinned to that commit (a push during the download cannot mix two versions), sizes,
+    and the sha256 of the LFS files (the weights; small text files are checked by size)."""
+    from huggingface_hub import HfApi, hf_hub_url
+
+    info = HfApi().model_info(repo, files_metadata=True)
+    rows = []
+    for sibling in info.siblings or []:
+        name = sibling.rfilename
+        if not any(fnmatch.fnmatch(name, p) for p in HF_PATTERNS):  # as snapshot_download
+            continue
+        lfs = sibling.lfs
+        rows.append(
+            {
+                "path": name,
+                "size": int(lfs.size if lfs else sibling.size),
+                "hash_algorithm": "sha256" if lfs else "",
+                "hash": lfs.sha256 if lfs else "",
+                "url": hf_hub_url(repo, name, revision=info.sha),
+            }
+        )
+    if not rows:
+        raise DownloadError(repo, f"the Hub lists no files matching {HF_PATTERNS} at {info.sha}")
+    return pd.DataFrame(rows)
