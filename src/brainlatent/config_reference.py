@@ -83,7 +83,9 @@ def _bounds(node: dict) -> list[str]:
             out.append(f"{sign} {_number(node[key])}")
     if "pattern" in node:
         out.append(f"matches `{node['pattern']}`")
-    if node.get("minLength", 0) > 1:
+    if node.get("minLength", 0) == 1:
+        out.append("not empty")
+    elif node.get("minLength", 0) > 1:
         out.append(f"at least {node['minLength']} characters")
     if "minItems" in node and node["minItems"] > 0:
         out.append(f"at least {node['minItems']} item{'s' * (node['minItems'] > 1)}")
