@@ -55,9 +55,9 @@ def test_an_unreachable_server_names_the_url(tmp_path, monkeypatch):
     assert not (tmp_path / "vgg19.pth").exists()
 
 
-def _hub(server, monkeypatch, files: dict[str, bytes], lfs: set[str], sha256=None):
-    """A Hub serving ``files`` of one repository at commit ``c0ffee``, LFS ones with a sha256."""
-    repo, commit = "org/model", "c0ffee"
+def _hub(server, monkeypatch, files: dict[str, bytes], lfs: set[str], sha256=None, commit="c0ffee"):
+    """A Hub serving ``files`` of one repository at ``commit``, LFS ones with a sha256."""
+    repo = "org/model"
     siblings = []
     for name, data in files.items():
         server.put(f"{repo}/resolve/{commit}/{name}", data)
@@ -109,3 +109,15 @@ def test_a_hub_file_that_is_not_its_sha256_leaves_no_folder(server, tmp_path, mo
     with pytest.raises(DataError, match="model.safetensors: sha256 mismatch"):
         weights.download_weights("clip", tmp_path / "clip", **quiet())
     assert not (tmp_path / "clip").exists()
+
+
+def test_files_left_from_an_older_commit_are_not_mixed_in(server, tmp_path, monkeypatch):
+    dest = tmp_path / "clip"
+    old = weights.staging_folder(dest) / "0ld"
+    old.mkdir(parents=True)
+    (old / "config.json").write_bytes(b'{"old": true}')  # a run cut off before a push
+    files = {"config.json": b'{"new": true}', "model.safetensors": os.urandom(5_000)}
+    _hub(server, monkeypatch, files, lfs={"model.safetensors"}, commit="n3w")
+    weights.download_weights("clip", dest, **quiet())
+    assert (dest / "config.json").read_bytes() == files["config.json"]
+    assert not weights.staging_folder(dest).exists()

@@ -58,14 +58,20 @@ def download_weights(model: str, dest: str | os.PathLike, **download_options) ->
         raise ValueError(f"no download source for {model!r}; known: {sorted(WEIGHT_SOURCES)}")
     kind, where = WEIGHT_SOURCES[model]
     dest, staging = Path(dest), staging_folder(dest)
-    rows = _url_rows(where) if kind == "url" else _hub_rows(where)
-    paths = download_files(rows, staging, **download_options)
-    with atomic_path(dest) as tmp:
-        if kind == "url":
-            _check_name_hash(paths[0], where)
+    if kind == "url":
+        paths = download_files(_url_rows(where), staging, **download_options)
+        _check_name_hash(paths[0], where)
+        with atomic_path(dest) as tmp:
             os.replace(paths[0], tmp)
-        else:
-            os.replace(staging, tmp)
+    else:
+        commit, rows = _hub_rows(where)
+        # a run cut off before a new commit was pushed left files of the old one: not these
+        for other in staging.glob("*") if staging.is_dir() else []:
+            if other.name != commit:
+                shutil.rmtree(other)
+        download_files(rows, staging / commit, **download_options)
+        with atomic_path(dest) as tmp:
+            os.replace(staging / commit, tmp)
     shutil.rmtree(staging, ignore_errors=True)
     return dest
 
@@ -103,9 +109,9 @@ def _check_name_hash(path: Path, url: str) -> None:
         )
 
 
-def _hub_rows(repo: str) -> pd.DataFrame:
-    """The repository's files that ``from_pretrained`` reads, at its current commit: URLs
-    pinned to that commit (a push during the download cannot mix two versions), sizes,
+def _hub_rows(repo: str) -> tuple[str, pd.DataFrame]:
+    """The repository's current commit and the files of it that ``from_pretrained`` reads:
+    URLs pinned to that commit (a push during the download cannot mix two versions), sizes,
     and the sha256 of the LFS files (the weights; small text files are checked by size)."""
     from huggingface_hub import HfApi, hf_hub_url
 
@@ -127,4 +133,4 @@ def _hub_rows(repo: str) -> pd.DataFrame:
         )
     if not rows:
         raise DownloadError(repo, f"the Hub lists no files matching {HF_PATTERNS} at {info.sha}")
-    return pd.DataFrame(rows)
+    return info.sha, pd.DataFrame(rows)
