@@ -121,3 +121,13 @@ def test_files_left_from_an_older_commit_are_not_mixed_in(server, tmp_path, monk
     weights.download_weights("clip", dest, **quiet())
     assert (dest / "config.json").read_bytes() == files["config.json"]
     assert not weights.staging_folder(dest).exists()
+
+
+def test_a_hub_that_cannot_be_reached_names_the_repository(tmp_path, monkeypatch):
+    def offline(self, repo, **kwargs):
+        raise OSError("Network is unreachable")
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", offline)
+    with pytest.raises(download.DownloadError, match=r"facebook/dinov2-giant: could not list"):
+        weights.download_weights("dinov2", tmp_path / "dinov2", **quiet())
+    assert not (tmp_path / "dinov2").exists()

@@ -115,7 +115,12 @@ def _hub_rows(repo: str) -> tuple[str, pd.DataFrame]:
     and the sha256 of the LFS files (the weights; small text files are checked by size)."""
     from huggingface_hub import HfApi, hf_hub_url
 
-    info = HfApi().model_info(repo, files_metadata=True)
+    try:
+        info = HfApi().model_info(repo, files_metadata=True)
+    except Exception as error:  # the Hub's HTTP errors, or httpx's when it cannot be reached
+        raise DownloadError(
+            repo, f"could not list its files on the Hub: {error!r}; rerun"
+        ) from error
     rows = []
     for sibling in info.siblings or []:
         name = sibling.rfilename
