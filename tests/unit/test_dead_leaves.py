@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from brainlatent.datasets import dead_leaves as dead_leaves_module
 from brainlatent.datasets import simulate_calcium as sc
 from brainlatent.datasets.dead_leaves import DeadLeaves, amplitude_spectrum_slope, dead_leaves
 from brainlatent.errors import DataError
@@ -128,3 +129,20 @@ def test_filter_bank_is_tuned_and_phase_invariant():
     assert grey == pytest.approx(0.0, abs=1e-9)
     with pytest.raises(ValueError, match=r"\(n, size, size\)"):
         sc.image_drive(np.zeros((2, 8, 9)), neuron)
+
+
+@pytest.mark.parametrize("block", [1, 7, 256, 10**6])
+def test_each_pixel_shows_the_earliest_drawn_shape_covering_it(monkeypatch, block):
+    """The blocked z-buffer against the painter's algorithm: every shape tested on every pixel,
+    drawn from the last to the first, so the earliest-drawn one ends on top."""
+    monkeypatch.setattr(dead_leaves_module, "RENDER_BLOCK", block)
+    leaves, side = DeadLeaves(), 24
+    for seed in range(3):
+        shapes = leaves._shapes(np.random.default_rng(seed))
+        k = shapes["r"].size
+        py, px = np.divmod(np.arange(side * side), side)
+        painted = np.full(side * side, k)
+        for index in range(k - 1, -1, -1):
+            painted[leaves._inside(shapes, np.full(px.size, index), px, py, side)] = index
+        assert (painted < k).mean() > 0.9  # the test sees occlusion, not an empty image
+        np.testing.assert_array_equal(leaves._front(shapes, side), painted)

@@ -24,6 +24,9 @@ from brainlatent.seeding import rng
 
 __all__ = ["DeadLeaves", "dead_leaves", "amplitude_spectrum_slope"]
 
+#: Shapes tested together when rendering (256 was fastest at 64 px, 1,586 shapes an image).
+RENDER_BLOCK = 256
+
 
 class DeadLeaves:
     """Parameters of the generator; ``draw(n, size, seed)`` returns float32 (n, size, size).
@@ -77,38 +80,71 @@ class DeadLeaves:
         domain = (1 + self.r_max) ** 2
         return int(np.ceil(5.3 * domain / (np.pi * second)))
 
-    def _render(self, gen: np.random.Generator, side: int) -> np.ndarray:
-        """One image at ``side`` pixels: the front-most shape covering each pixel wins."""
+    def _shapes(self, gen: np.random.Generator) -> dict[str, np.ndarray]:
+        """One image's shapes, in drawing order (the first is in front): radius, centre,
+        aspect, orientation, grey level (one more: the background) and shading."""
         k = self.n_shapes()
-        r = self.radii(gen, k)
-        cx = gen.uniform(-self.r_max / 2, 1 + self.r_max / 2, k)
-        cy = gen.uniform(-self.r_max / 2, 1 + self.r_max / 2, k)
-        aspect = np.exp(gen.uniform(-0.7, 0.7, k))  # ellipses up to 2:1 either way
-        theta = gen.uniform(0, np.pi, k)
-        grey = gen.random(k + 1)  # the last: the background behind every shape
-        shade = gen.normal(0, 0.1, (k, 2))  # a faint luminance gradient across each shape
+        shapes = {
+            "r": self.radii(gen, k),
+            "cx": gen.uniform(-self.r_max / 2, 1 + self.r_max / 2, k),
+            "cy": gen.uniform(-self.r_max / 2, 1 + self.r_max / 2, k),
+            "aspect": np.exp(gen.uniform(-0.7, 0.7, k)),  # ellipses up to 2:1 either way
+            "theta": gen.uniform(0, np.pi, k),
+            "grey": gen.random(k + 1),  # the last: the background behind every shape
+            "shade": gen.normal(0, 0.1, (k, 2)),  # a faint luminance gradient across each
+        }
+        shapes["cos"], shapes["sin"] = np.cos(shapes["theta"]), np.sin(shapes["theta"])
+        return shapes
+
+    @staticmethod
+    def _inside(shapes: dict, index, px, py, side: int) -> np.ndarray:
+        """Whether pixel (px, py)'s centre lies in shape ``index`` (arrays of equal length)."""
+        dx = (px + 0.5) / side - shapes["cx"][index]
+        dy = (py + 0.5) / side - shapes["cy"][index]
+        c, s = shapes["cos"][index], shapes["sin"][index]
+        u = (dx * c + dy * s) * shapes["aspect"][index]
+        v = (-dx * s + dy * c) / shapes["aspect"][index]
+        return u**2 + v**2 <= shapes["r"][index] ** 2
+
+    def _front(self, shapes: dict, side: int) -> np.ndarray:
+        """Each pixel's front-most (earliest-drawn) covering shape; the shape count where none.
+
+        Shapes are tested in blocks of :data:`RENDER_BLOCK`, in drawing order, and only on the
+        pixels no earlier block covered: after the first blocks most of the image is covered,
+        so most later shapes cost only their bounding box's indices (0.8x the CPU of testing
+        every shape on every pixel of its box, with the same result; the indices are the rest).
+        """
+        r, cx, cy, aspect = shapes["r"], shapes["cx"], shapes["cy"], shapes["aspect"]
+        k = r.size
         # bounding boxes in pixels (the ellipse's larger semi-axis), clipped to the image
         reach = r * np.maximum(aspect, 1 / aspect)
         x0 = np.clip(np.floor((cx - reach) * side), 0, side).astype(np.int64)
         x1 = np.clip(np.ceil((cx + reach) * side), 0, side).astype(np.int64)
         y0 = np.clip(np.floor((cy - reach) * side), 0, side).astype(np.int64)
         y1 = np.clip(np.ceil((cy + reach) * side), 0, side).astype(np.int64)
-        w, h = x1 - x0, y1 - y0
-        area = w * h
-        shape = np.repeat(np.arange(k), area)
-        local = np.arange(area.sum()) - np.repeat(np.cumsum(area) - area, area)
-        px = x0[shape] + local % np.maximum(w[shape], 1)
-        py = y0[shape] + local // np.maximum(w[shape], 1)
-        dx = (px + 0.5) / side - cx[shape]
-        dy = (py + 0.5) / side - cy[shape]
-        c, s = np.cos(theta)[shape], np.sin(theta)[shape]
-        u = (dx * c + dy * s) * aspect[shape]
-        v = (-dx * s + dy * c) / aspect[shape]
-        inside = u**2 + v**2 <= r[shape] ** 2
-        # z-buffer: the earliest-drawn shape is in front (max of k - index)
-        zbuf = np.zeros(side * side, np.int64)
-        np.maximum.at(zbuf, (py * side + px)[inside], (k - shape)[inside])
-        front = k - zbuf  # == k where no shape covers: the background
+        w, area = x1 - x0, (x1 - x0) * (y1 - y0)
+        front = np.full(side * side, k, np.int64)
+        for first in range(0, k, RENDER_BLOCK):
+            block = slice(first, min(first + RENDER_BLOCK, k))
+            index = np.repeat(np.arange(first, block.stop), area[block])
+            local = np.arange(index.size) - np.repeat(
+                np.cumsum(area[block]) - area[block], area[block]
+            )
+            px = x0[index] + local % np.maximum(w[index], 1)
+            py = y0[index] + local // np.maximum(w[index], 1)
+            pixel = py * side + px
+            open_ = front[pixel] == k  # else an earlier block's shape is in front
+            index, px, py, pixel = index[open_], px[open_], py[open_], pixel[open_]
+            inside = self._inside(shapes, index, px, py, side)
+            np.minimum.at(front, pixel[inside], index[inside])
+        return front
+
+    def _render(self, gen: np.random.Generator, side: int) -> np.ndarray:
+        """One image at ``side`` pixels: the front-most shape covering each pixel wins."""
+        shapes = self._shapes(gen)
+        r, cx, cy, grey, shade = (shapes[key] for key in ("r", "cx", "cy", "grey", "shade"))
+        k = r.size
+        front = self._front(shapes, side)
         yy, xx = np.divmod(np.arange(side * side), side)
         covered = front < k
         f = front[covered]
