@@ -17,14 +17,13 @@ and checked; the weights then stay on disk and every later run is offline.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import os
 import shutil
 from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from brainlatent.datasets.download import DownloadError, download_files
+from brainlatent.datasets.download import DownloadError, download_files, file_digest
 from brainlatent.errors import DataError
 from brainlatent.io import atomic_path
 
@@ -96,15 +95,12 @@ def _url_rows(url: str) -> pd.DataFrame:
 def _check_name_hash(path: Path, url: str) -> None:
     """torchvision's file names end in the first 8 hex digits of the file's sha256."""
     prefix = PurePosixPath(url).stem.rsplit("-", 1)[-1]
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    if not digest.hexdigest().startswith(prefix):
+    digest = file_digest(path, "sha256")
+    if not digest.startswith(prefix):
         path.unlink()
         raise DataError(
             path,
-            f"sha256 {digest.hexdigest()} does not start with {prefix}, as {url}'s name says; "
+            f"sha256 {digest} does not start with {prefix}, as {url}'s name says; "
             "deleted: rerun to download it again",
         )
 
