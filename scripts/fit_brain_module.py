@@ -21,6 +21,11 @@ def main(argv=None):
     parser.add_argument("--features", type=Path, required=True)
     parser.add_argument("--index", type=Path, required=True)
     parser.add_argument("--hyperparameters", type=json.loads, default={})
+    parser.add_argument(
+        "--zero-shot",
+        action="store_true",
+        help="leave out the training images of every concept any subject is tested on",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
     add_device_argument(parser)
@@ -45,6 +50,7 @@ def main(argv=None):
         load_npy(args.features),
         read_table(args.index),
         source=args.features,
+        zero_shot=args.zero_shot,
     )
     decoder = BrainModuleDecoder(
         **args.hyperparameters, device=args.device, random_state=args.seed, num_threads=args.threads

@@ -204,7 +204,9 @@ def split_trials(trials: pd.DataFrame, source="trials") -> tuple[np.ndarray, np.
     return train, test
 
 
-def training_set(epochs_paths, trials_paths, info_paths, features, index, source="features"):
+def training_set(
+    epochs_paths, trials_paths, info_paths, features, index, source="features", zero_shot=False
+):
     """Every subject's training trials stacked for one multi-subject decoder.
 
     Returns X (trials, channels, times: a :class:`~brainlatent.io.RowStack` over the
@@ -212,17 +214,27 @@ def training_set(epochs_paths, trials_paths, info_paths, features, index, source
     the subject index of each trial (position in the given lists) and the sensors' 2D
     positions, which must be the same for every subject.
 
-    Zero-shot (trials marked ``excluded`` in any subject's table): each subject's
-    table leaves out the concepts of its own test images only, but one decoder
-    trained on every subject is tested on all of them, so a training image of a
-    concept tested on any subject is left out here too: when the configured runs give
-    the subjects different test images, one's training trials would otherwise show
-    concepts another is tested on.
+    ``zero_shot`` (``things_meg.zero_shot``): each subject's table leaves out the
+    concepts of its own test images only, but one decoder trained on every subject is
+    tested on all of them, so a training image of a concept tested on any subject is
+    left out here too: when the configured runs give the subjects different test
+    images, one's training trials would otherwise show concepts another is tested on
+    (even where no subject trains on its own). Told, not guessed from the tables: a
+    table with ``excluded`` trials was preprocessed for zero-shot and is refused
+    without it.
     """
     tables = [read_table(path) for path in trials_paths]
-    if any((trials["split"] == EXCLUDED).any() for trials in tables):
+    if zero_shot:
         tested = set().union(*(t.loc[t["split"] == "test", "category"] for t in tables))
         tables = [exclude_concepts(t, tested) for t in tables]
+    else:
+        for trials, path in zip(tables, trials_paths, strict=True):
+            if (trials["split"] == EXCLUDED).any():
+                raise DataError(
+                    path,
+                    f"trials marked {EXCLUDED!r} (preprocessed with zero_shot) in a training"
+                    " set built without zero-shot: preprocess again, or ask for zero-shot",
+                )
     trains, epochs, Y, subjects, channels, positions = [], [], [], [], None, None
     for number, (epochs_path, trials, trials_path, info_path) in enumerate(
         zip(epochs_paths, tables, trials_paths, info_paths, strict=True)

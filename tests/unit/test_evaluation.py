@@ -301,17 +301,19 @@ def test_zero_shot_leaves_out_every_subjects_tested_concepts_from_the_joint_trai
 ):
     """Subject 0 is tested on concept 7 and subject 1 on concept 8; each table leaves out only
     its own. The joint decoder is tested on both, so neither trains on 7 or 8; without
-    zero-shot (no ``excluded`` trial) every training trial stays."""
+    zero-shot every training trial stays. That holds also when no subject trains on its own
+    tested concept (no table has an ``excluded`` trial to tell zero-shot from the tables),
+    and a table preprocessed for zero-shot is refused by a training set built without it."""
     import json
 
     from brainlatent.datasets.things_meg import exclude_test_concepts
     from brainlatent.io import save_npy, write_table
 
-    categories = ([7, 8, 9, 7], [8, 7, 9, 8])  # test trial last
     index = pd.DataFrame({"image": np.arange(8), "row": np.arange(8)})
     paths = {"epochs": [], "trials": [], "info": []}
 
-    def write(zero_shot):
+    def write(zero_shot, categories=([7, 8, 9, 7], [8, 7, 9, 8]), marked=None):  # test last
+        marked = zero_shot if marked is None else marked
         for key in paths:
             paths[key].clear()
         for s, category in enumerate(categories):
@@ -322,7 +324,7 @@ def test_zero_shot_leaves_out_every_subjects_tested_concepts_from_the_joint_trai
                     "split": ["train"] * 3 + ["test"],
                 }
             )
-            if zero_shot:
+            if marked:
                 trials = exclude_test_concepts(trials)
             save_npy(tmp_path / f"e{s}.npy", np.arange(4, dtype=np.float32)[:, None, None] + 4 * s)
             write_table(tmp_path / f"t{s}.parquet", trials)
@@ -336,10 +338,16 @@ def test_zero_shot_leaves_out_every_subjects_tested_concepts_from_the_joint_trai
             ):
                 paths[key].append(tmp_path / name.format(s))
         X, _, subjects, _ = evaluation.training_set(
-            paths["epochs"], paths["trials"], paths["info"], np.eye(8), index
+            paths["epochs"], paths["trials"], paths["info"], np.eye(8), index, zero_shot=zero_shot
         )
         return X[:, 0, 0].tolist(), subjects.tolist()
 
     # own concepts only would keep image 1 (concept 8) for subject 0 and 5 (7) for subject 1
     assert write(zero_shot=True) == ([2.0, 6.0], [0, 1])  # concept 9 alone trains
     assert write(zero_shot=False) == ([0.0, 1.0, 2.0, 4.0, 5.0, 6.0], [0, 0, 0, 1, 1, 1])
+    # subject 0 tested on 7 trains on 8 and subject 1 the reverse: nothing is marked excluded
+    crossed = ([8, 8, 9, 7], [7, 7, 9, 8])
+    assert write(zero_shot=True, categories=crossed) == ([2.0, 6.0], [0, 1])
+    with pytest.raises(DataError, match="preprocessed with zero_shot") as error:
+        write(zero_shot=False, marked=True)
+    assert "t0.parquet" in str(error.value)

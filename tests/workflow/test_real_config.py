@@ -44,6 +44,10 @@ def test_real_config_plans_every_download_with_no_data(tmp_path):
     assert counts["fit_motor_sable"] == counts["decode_motor_sable"] == 6
     assert "simulate_things_meg" not in counts and "simulate_god_fmri" not in counts
     assert "simulate_motor_sessions" not in counts
+    # zero-shot (the paper's split) reaches the joint brain-module fits, told and not guessed
+    fits = [c for c in commands if "fit_brain_module.py" in c]
+    assert len(fits) == counts["fit_brain_module"] + counts["fit_generation_brain_module"]
+    assert all(" --zero-shot " in f" {c} " for c in fits)
     assert not (project / "results").exists() and not (project / "data").exists()
     # The profile's array rules (slurm-array-jobs): SLURM gives every task of an array the
     # first job's request, so each job of a rule (of a monkey) asks for its largest session's.

@@ -112,11 +112,12 @@ rule fit_generation_brain_module:
             {**MEG["brain_module"], "clip_weight": GENERATION["clip_weight"]}
         ),
         seed=config["seed"],
+        zero_shot="--zero-shot" if MEG["zero_shot"] else "",
     shell:
         "python {input.script} --epochs {input.epochs:q} --trials {input.trials:q}"
         " --info {input.info:q} --subjects {params.subjects} --features {input.features:q}"
         " --index {input.index:q} --hyperparameters {params.hyperparameters:q}"
-        " --seed {params.seed} --threads {threads} --device {resources.device}"
+        " --seed {params.seed} {params.zero_shot} --threads {threads} --device {resources.device}"
         " --model {output.model:q} --history {output.history:q} > {log} 2>&1"
 
 
