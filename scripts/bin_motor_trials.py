@@ -16,11 +16,13 @@ def main(argv=None):
         "--settings",
         type=json.loads,
         required=True,
-        help="JSON: bin_s, window_s, align, onset, groups, artifacts",
+        help="JSON: bin_s, window_s, align, onset, groups, cursor_unit, artifacts",
     )
     args = parser.parse_args(argv)
     settings = args.settings
-    session = read_motor_session(args.nwb, groups=settings["groups"])
+    session = read_motor_session(
+        args.nwb, groups=settings["groups"], cursor_unit=settings.get("cursor_unit")
+    )
     trials = bin_trials(
         session,
         bin_s=settings["bin_s"],

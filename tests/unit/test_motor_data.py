@@ -228,7 +228,9 @@ def _write(
             t[7] = np.nan
         behavior = nwb.create_processing_module("behavior", "kinematics")
         if omit != "cursor_pos":
-            series = SpatialSeries(name="cursor_pos", data=pos, timestamps=t, reference_frame="c")
+            series = SpatialSeries(
+                name="cursor_pos", data=pos, timestamps=t, reference_frame="c", unit="cm"
+            )
             behavior.add(Position(spatial_series=series))
         if omit != "cursor_vel":
             vel = TimeSeries(
@@ -282,6 +284,59 @@ def test_bad_files_name_the_file(tmp_path, kwargs, message):
     with pytest.raises(DataError, match=message) as error:
         read_motor_session(path)
     assert str(path) in str(error.value)
+
+
+def _restored(path: Path, tmp_path: Path, scale: float, **attrs) -> Path:
+    """A copy of a session whose cursor series store ``scale`` × their values, with ``attrs``
+    (unit, conversion, offset) set on each series' data."""
+    import h5py
+
+    copy = tmp_path / "sub-S" / path.name
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_bytes(path.read_bytes())
+    with h5py.File(copy, "r+") as f:
+        for where in ("Position/cursor_pos", "Velocity/cursor_vel", "Acceleration/cursor_acc"):
+            data = f[f"processing/behavior/{where}/data"]
+            data[...] = data[...] * scale
+            for key, value in attrs.items():
+                data.attrs[key] = value[where.split("_")[-1]] if isinstance(value, dict) else value
+    return copy
+
+
+def test_kinematics_are_read_in_cm_whatever_unit_the_file_stores(simulated, tmp_path):
+    """NWB's value is data × conversion + offset in the series' unit: the same movement stored
+    in mm, or in mm with a conversion to m, reads as the simulator's cm; a unit the reader
+    cannot place, or a velocity labelled as a position, stops naming the file and the key
+    that says what the stored values are in (which also overrides a wrong label)."""
+    path = simulated[0][0]
+    cm = read_motor_session(path)
+    mm = {"pos": "mm", "vel": "mm/s", "acc": "mm/s^2"}
+    for scale, attrs, cursor_unit in (
+        (10.0, {"unit": mm}, None),
+        (10.0, {"unit": {"pos": "meters", "vel": "m/s", "acc": "m/s²"}, "conversion": 1e-3}, None),
+        (1e-2, {"unit": {"pos": "m", "vel": "m/s", "acc": "m/s2"}}, None),
+        (1.0, {"unit": "meters"}, "cm"),  # pynwb's default label left on values in cm
+        (10.0, {"unit": "a.u."}, "mm"),
+    ):
+        other = read_motor_session(
+            _restored(path, tmp_path / str(len(attrs)) / str(scale), scale, **attrs),
+            cursor_unit=cursor_unit,
+        )
+        for name in ("position", "velocity", "acceleration"):
+            np.testing.assert_allclose(getattr(other, name), getattr(cm, name), rtol=1e-9)
+    offset = read_motor_session(
+        _restored(path, tmp_path / "offset", 1.0, unit={"pos": "cm", "vel": "cm/s", "acc": "cm"},
+                  offset=2.0)
+    )  # fmt: skip
+    np.testing.assert_allclose(offset.position, cm.position + 2.0)
+    for attrs, message in (
+        ({"unit": "a.u."}, r"'cursor_pos' is in 'a.u.': expected a length \(cm, mm, m\)"),
+        ({"unit": {"pos": "cm", "vel": "cm/s^2", "acc": "cm/s^2"}}, "per second"),
+    ):
+        bad = _restored(path, tmp_path / "bad" / str(len(message)), 1.0, **attrs)
+        with pytest.raises(DataError, match=message) as error:
+            read_motor_session(bad)
+        assert str(bad) in str(error.value) and "motor.cursor_unit" in str(error.value)
 
 
 def test_truncated_file(simulated, tmp_path):

@@ -77,7 +77,7 @@ rule bin_motor_trials:
         mem_mb=mem_from_inputs(3, 1000, lambda w: motor_cohort(w).largest_mb),
     params:
         settings=motor_settings(
-            "bin_s", "window_s", "align", "onset", "groups", "artifacts"
+            "bin_s", "window_s", "align", "onset", "groups", "cursor_unit", "artifacts"
         ),
     shell:
         "python {input.script} --nwb {input.nwb:q} --trials {output.trials:q}"

@@ -13,7 +13,8 @@ monkey moves a cursor, recorded over months. The layout, which
   ``electrode_group_PMd`` in the real files: read as ``M1``, ``PMd``);
 - ``processing/behavior``: ``Position/cursor_pos`` (SpatialSeries, n × 2, cm),
   ``Velocity/cursor_vel`` (TimeSeries in a BehavioralTimeSeries, cm/s) and
-  ``Acceleration/cursor_acc``, at 100 Hz with timestamps;
+  ``Acceleration/cursor_acc``, at 100 Hz with timestamps (read in cm whatever unit a
+  file stores, see :func:`read_motor_session`);
 - ``trials``: start/stop, ``target_on_time``, ``go_cue_time``, ``result``
   (R reward, A abort, F fail, I incomplete) and ``target_id`` (float, NaN when
   none).
@@ -53,6 +54,26 @@ TRIAL_COLUMNS = ("start_time", "stop_time", "go_cue_time", "result", "target_id"
 #: Spikes may outlast the kinematics by this much (s) before the file counts as truncated.
 KINEMATICS_TOLERANCE_S = 1.0
 POSITION, VELOCITY, ACCELERATION = "cursor_pos", "cursor_vel", "cursor_acc"
+#: Centimetres per length unit: the kinematics are read in cm (cm/s, cm/s²), the unit the
+#: onset and artifact thresholds of :mod:`brainlatent.preprocessing.motor` are set in.
+CM_PER_UNIT = {"cm": 1.0, "mm": 0.1, "m": 100.0}
+_LENGTH_NAMES = {
+    **{name: "cm" for name in ("cm", "centimeter", "centimeters", "centimetre", "centimetres")},
+    **{name: "mm" for name in ("mm", "millimeter", "millimeters", "millimetre", "millimetres")},
+    **{name: "m" for name in ("m", "meter", "meters", "metre", "metres")},
+}
+#: What may follow the length in each series' unit ("" for none: a velocity labelled "cm"
+#: is read as cm/s, as some files do).
+_PER_TIME = {
+    POSITION: ("",),
+    VELOCITY: ("", "/s", "s^-1", "/sec"),
+    ACCELERATION: ("", "/s^2", "/s2", "/s**2", "/s²", "s^-2", "/sec^2"),
+}
+_EXPECTED = {
+    POSITION: "a length (cm, mm, m)",
+    VELOCITY: "a length per second (cm/s, mm/s, m/s)",
+    ACCELERATION: "a length per second squared (cm/s^2, mm/s^2, m/s^2)",
+}
 
 
 @dataclass(frozen=True)
@@ -94,15 +115,25 @@ def session_name(path: str | Path) -> str:
     return f"sub-{match['subject']}_ses-{match['task']}-{match['date']}"
 
 
-def read_motor_session(path: str | Path, groups: Sequence[str] | None = None) -> MotorSession:
+def read_motor_session(
+    path: str | Path, groups: Sequence[str] | None = None, cursor_unit: str | None = None
+) -> MotorSession:
     """Read one DANDI 000688 session; ``groups`` keeps only those electrode groups' units
-    and channels (e.g. ``["M1"]``). Anything missing or inconsistent is a DataError."""
+    and channels (e.g. ``["M1"]``). Anything missing or inconsistent is a DataError.
+
+    The kinematics come out in cm: with ``cursor_unit`` None, as the file says (each series'
+    ``unit``, ``conversion`` and ``offset``, as NWB defines them); with ``"cm"``, ``"mm"`` or
+    ``"m"``, the stored values are taken in that unit whatever the file says (a file whose
+    ``unit`` is wrong, e.g. pynwb's default "meters" left on values in cm).
+    """
     path = Path(path)
+    if cursor_unit is not None and cursor_unit not in CM_PER_UNIT:
+        raise ValueError(f"cursor_unit must be one of {sorted(CM_PER_UNIT)} or None")
     match = _parse_name(path)  # None: your own file, named anything (subject from the file)
     with open_nwb(path) as nwb:
         channels, group_of = _channels(path, nwb)
         spike_times, unit_electrode = _units(path, nwb)
-        kinematics_time, position, velocity, acceleration = _kinematics(path, nwb)
+        kinematics_time, position, velocity, acceleration = _kinematics(path, nwb, cursor_unit)
         trials = _trials(path, nwb)
         subject = _subject(path, nwb, match["subject"] if match else None)
         date = nwb.session_start_time.date()
@@ -196,32 +227,57 @@ def _series(module) -> dict[str, object]:
     return found
 
 
-def _kinematics(path: Path, nwb) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """(time, position, velocity, acceleration or None) of the cursor."""
+def _kinematics(
+    path: Path, nwb, cursor_unit: str | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """(time, position, velocity, acceleration or None) of the cursor, in cm, cm/s, cm/s²."""
     module = nwb.processing.get("behavior")
     if module is None:
         raise DataError(path, f"no 'behavior' processing module; modules: {sorted(nwb.processing)}")
     series = _series(module)
     if POSITION not in series:
         raise DataError(path, f"no {POSITION!r} in processing/behavior; series: {sorted(series)}")
-    time, position = _read_series(path, series[POSITION])
-    velocity = _same_clock(path, series, VELOCITY, time)
+    time, position = _read_series(path, series[POSITION], cursor_unit)
+    velocity = _same_clock(path, series, VELOCITY, time, cursor_unit)
     if velocity is None:
         velocity = np.gradient(position, time, axis=0)
-    return time, position, velocity, _same_clock(path, series, ACCELERATION, time)
+    return time, position, velocity, _same_clock(path, series, ACCELERATION, time, cursor_unit)
 
 
-def _same_clock(path: Path, series: dict, name: str, time: np.ndarray) -> np.ndarray | None:
+def _same_clock(
+    path: Path, series: dict, name: str, time: np.ndarray, cursor_unit: str | None
+) -> np.ndarray | None:
     """Series ``name`` (None if absent), which must share the position's timestamps."""
     if name not in series:
         return None
-    other_time, data = _read_series(path, series[name])
+    other_time, data = _read_series(path, series[name], cursor_unit)
     if len(other_time) != len(time) or not np.allclose(other_time, time):
         raise DataError(path, f"{name!r} and {POSITION!r} have different timestamps")
     return data
 
 
-def _read_series(path: Path, series) -> tuple[np.ndarray, np.ndarray]:
+def _in_cm(path: Path, series, data: np.ndarray, cursor_unit: str | None) -> np.ndarray:
+    """``data`` of a cursor series in cm (per s, per s²): see :func:`read_motor_session`."""
+    if cursor_unit is not None:
+        return data * CM_PER_UNIT[cursor_unit]
+    unit = str(series.unit or "").strip()
+    compact = unit.lower().replace(" ", "")
+    per_time = _PER_TIME[series.name]
+    lengths = [n for n in _LENGTH_NAMES if compact.startswith(n) and compact[len(n) :] in per_time]
+    if not lengths:
+        raise DataError(
+            path,
+            f"{series.name!r} is in {unit!r}: expected {_EXPECTED[series.name]}; if the stored"
+            " values are in cm, mm or m whatever the file says, set motor.cursor_unit",
+        )
+    length = _LENGTH_NAMES[max(lengths, key=len)]  # "mm…" also starts with "m"
+    offset = float(getattr(series, "offset", 0.0) or 0.0)
+    return (data * float(series.conversion) + offset) * CM_PER_UNIT[length]
+
+
+def _read_series(
+    path: Path, series, cursor_unit: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     data = np.asarray(series.data[:], dtype=np.float64)
     if data.ndim != 2 or data.shape[1] < 2 or len(data) < 2:
         raise DataError(
@@ -244,7 +300,7 @@ def _read_series(path: Path, series) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(path, f"{series.name!r} has NaN/inf in {bad.sum()} of {len(data)} samples")
     if np.any(np.diff(time) <= 0):
         raise DataError(path, f"{series.name!r} timestamps are not strictly increasing")
-    return time, data[:, :2]
+    return time, _in_cm(path, series, data[:, :2], cursor_unit)
 
 
 def _trials(path: Path, nwb) -> pd.DataFrame:
