@@ -290,6 +290,8 @@ def test_without_a_chain_the_reference_runs(tmp_path):
     recording = Recording(raw, np.arange(4), tmp_path / "run.fif")
     fast = epoch_recording(recording, onsets, params, tmp_path)
     np.testing.assert_array_equal(fast, epoch_run(raw.copy().load_data(), onsets, params, tmp_path))
+    # the time axis written beside them has their length (180 at 1,000 -> 120 Hz, not 181)
+    assert fast.shape[2] == len(meg.epoch_times(1000.0, params)) == 180
 
 
 def test_fast_epochs_clip_an_artefact_as_the_reference_does(tmp_path):
@@ -354,7 +356,7 @@ def test_epochs_json_states_the_times_of_the_samples_kept(simulated, tmp_path):
     on_grid = meg.epoch_times(240.0, Preprocessing())
     np.testing.assert_allclose(on_grid, -0.5 + np.arange(181) / 120, atol=1e-12)
     resampled = meg.epoch_times(250.0, Preprocessing())  # not a whole factor: resampled
-    np.testing.assert_allclose(resampled, -0.5 + np.arange(181) / 120, atol=1e-12)
+    np.testing.assert_allclose(resampled, -0.5 + np.arange(180) / 120, atol=1e-12)
 
 
 def test_decimate_and_sample_are_the_convolutions(tmp_path):

@@ -341,13 +341,15 @@ def epoch_times(sfreq: float, params: Preprocessing) -> np.ndarray:
 
     Decimation by a whole factor keeps the raw samples :func:`epoch_offsets` names (a
     ``tmin`` off that grid starts one kept sample later than ``tmin``); another ratio is
-    resampled onto ``tmin + k / params.sfreq``.
+    :func:`epoch_run`'s ``Epochs.resample`` of the raw samples from ``tmin`` to ``tmax``:
+    MNE keeps their first time and round(ratio × their number) samples.
     """
     ratio = sfreq / params.sfreq
     if np.isclose(ratio, round(ratio)):
         return epoch_offsets(sfreq, params) / sfreq
-    n_times = int(np.floor((params.tmax - params.tmin) * params.sfreq + 1e-9)) + 1
-    return params.tmin + np.arange(n_times) / params.sfreq
+    first, last = int(round(params.tmin * sfreq)), int(round(params.tmax * sfreq))
+    n_times = int(round((last - first + 1) * params.sfreq / sfreq))
+    return first / sfreq + np.arange(n_times) / params.sfreq
 
 
 def epoch_recording(
