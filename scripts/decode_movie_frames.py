@@ -8,7 +8,8 @@ import torch
 
 from brainlatent.decoding.movie import decode_movie_frames
 from brainlatent.device import add_device_argument, refuse_device_key
-from brainlatent.io import load_npy, read_table, write_table
+from brainlatent.io import load_npy, read_json, read_table, write_table
+from brainlatent.preprocessing.calcium import pool_columns
 
 
 def main(argv=None):
@@ -16,6 +17,9 @@ def main(argv=None):
     parser.add_argument("--mouse", required=True)
     parser.add_argument("--neural", type=Path, required=True)
     parser.add_argument("--labels", type=Path, required=True)
+    parser.add_argument(
+        "--info", type=Path, default=None, help="info.json: a pseudo-mouse's cells per seed"
+    )
     parser.add_argument("--features", type=Path, required=True)
     parser.add_argument("--methods", nargs="+", required=True)
     parser.add_argument("--neuron-counts", nargs="+", type=int, required=True)
@@ -30,6 +34,8 @@ def main(argv=None):
     refuse_device_key(parser, args.cebra, "--cebra")
     torch.set_num_threads(args.threads)
     labels = read_table(args.labels, ["frame", "repeat"])
+    info = read_json(args.info) if args.info else {}
+    candidates = {seed: pool_columns(info, seed, args.info) for seed in args.seeds}
     table = decode_movie_frames(
         load_npy(args.neural, mmap=False),
         labels["frame"].to_numpy(),
@@ -41,6 +47,7 @@ def main(argv=None):
         {**args.cebra, "device": args.device},
         pca_dim=args.pca_dim,
         window=args.window,
+        candidates=None if any(c is None for c in candidates.values()) else candidates,
     )
     table.insert(0, "subject", args.mouse)
     table.insert(0, "dataset", "allen_calcium")

@@ -9,13 +9,20 @@ import torch
 
 from brainlatent.decoding.movie import movie_embedding
 from brainlatent.device import add_device_argument, device_name, refuse_device_key
-from brainlatent.io import atomic_path, load_npy, read_table
+from brainlatent.io import atomic_path, load_npy, read_json, read_table
+from brainlatent.preprocessing.calcium import pool_columns
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--neural", type=Path, required=True)
     parser.add_argument("--labels", type=Path, required=True)
+    parser.add_argument(
+        "--info", type=Path, default=None, help="info.json: a pseudo-mouse's cells per seed"
+    )
+    parser.add_argument(
+        "--pool-seed", type=int, default=0, help="a pseudo-mouse: embed the cells this seed drew"
+    )
     parser.add_argument("--features", type=Path, required=True)
     parser.add_argument("--kind", choices=["time", "behavior", "hybrid"], required=True)
     parser.add_argument("--cebra", type=json.loads, default={}, help="JSON CEBRA parameters")
@@ -29,8 +36,10 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     labels = read_table(args.labels, ["frame", "repeat"])
     frame, repeat = labels["frame"].to_numpy(), labels["repeat"].to_numpy()
+    neural = load_npy(args.neural, mmap=False)
+    columns = pool_columns(read_json(args.info), args.pool_seed, args.info) if args.info else None
     embedding = movie_embedding(
-        load_npy(args.neural, mmap=False),
+        neural if columns is None else neural[:, columns],
         frame,
         repeat,
         load_npy(args.features, mmap=False),

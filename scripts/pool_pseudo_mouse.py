@@ -15,8 +15,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sessions", type=Path, required=True, help="the session index")
     parser.add_argument("--area", default=None, help="pool only this area (default: all)")
-    parser.add_argument("--max-neurons", type=int, default=None, help="draw at most this many")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--max-neurons", type=int, default=None, help="each seed draws at most this many"
+    )
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0], help="one draw of cells per seed"
+    )
     parser.add_argument("--out-neural", type=Path, required=True)
     parser.add_argument("--out-labels", type=Path, required=True)
     parser.add_argument("--out-info", type=Path, required=True)
@@ -27,7 +31,7 @@ def main(argv=None):
         args.out_labels,
         args.out_info,
         max_neurons=args.max_neurons,
-        seed=args.seed,
+        seed=args.seeds,
         area=args.area,
     )
     sessions = len(set(pooled.origin[:, 0].tolist()))

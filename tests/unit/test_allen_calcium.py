@@ -365,6 +365,38 @@ def test_pseudo_mouse_draws_neurons_uniformly_from_all_mice():
     assert drawn.sum() == 1000 and drawn.min() > 25 and drawn.max() < 75
 
 
+def test_each_seed_of_a_neuron_count_sweep_draws_from_the_whole_pseudo_mouse():
+    """The pool keeps one draw of ``n_neurons`` per seed (their union), so the sweep's seeds
+    sample different cells of the whole population, also at the largest count: pooling one
+    draw and sweeping the seeds inside it gave every seed the same cells there (the spread
+    of raw and PCA over seeds 0 at 1,000 cells of the real config's areas)."""
+    from brainlatent.decoding.frames import neuron_count_sweep
+
+    frame, repeat = np.tile(np.arange(30), 2), np.repeat([0, 1], 30)
+    mice = [np.tile(np.arange(50 * m, 50 * m + 50, dtype=np.float32), (60, 1)) for m in (0, 1)]
+    one = pseudo_mouse(mice, [frame] * 2, [repeat] * 2, 20, 0)
+    pooled = pseudo_mouse(mice, [frame] * 2, [repeat] * 2, 20, [0, 1, 2])
+    assert set(pooled.draws) == {0, 1, 2} and 20 < pooled.neural.shape[1] <= 60
+    # seed 0's draw is the single-seed pool's cells, whatever other seeds join it
+    np.testing.assert_array_equal(pooled.neural[:, pooled.draws[0]], one.neural)
+    used = {}
+
+    def record(X_train, frame_train, X_test, seed):
+        used.setdefault(seed, []).append(frozenset(X_train[0].tolist()))  # the cells' ids
+        return X_train[:, :1], X_test[:, :1]
+
+    neuron_count_sweep(
+        pooled.neural, frame, repeat, [5, 20], [0, 1, 2], record, candidates=pooled.draws
+    )
+    at_20 = [used[seed][1] for seed in (0, 1, 2)]
+    assert len(set(at_20)) == 3 and len(frozenset().union(*at_20)) > 30
+    for seed in (0, 1, 2):  # each seed's cells are its own draw's
+        own = set(pooled.neural[0, pooled.draws[seed]].tolist())
+        assert used[seed][0] <= own and used[seed][1] == own
+    with pytest.raises(ValueError, match=r"neuron counts must be in 1\.\.20"):
+        neuron_count_sweep(pooled.neural, frame, repeat, [21], [0], record, candidates=pooled.draws)
+
+
 def test_preprocess_mouse_writes_three_files(mouse, tmp_path):
     out = tmp_path / "pre"
     result = preprocess_mouse(

@@ -129,7 +129,7 @@ def test_session_index_lists_each_session_and_feeds_the_pseudo_mouse(sessions, t
 
     out = [tmp_path / "pooled" / name for name in ("neural.npy", "labels.parquet", "info.json")]
     outputs = (f"--out-{k}={v}" for k, v in zip(("neural", "labels", "info"), out, strict=True))
-    run_script("pool_pseudo_mouse", "--sessions", index, "--area", "VISp", "--seed", "0", *outputs)
+    run_script("pool_pseudo_mouse", "--sessions", index, "--area", "VISp", "--seeds", "0", *outputs)
     direct = write_pseudo_mouse(
         list(sessions.values()), *(tmp_path / n for n in "abc"), area="VISp"
     )
@@ -264,3 +264,43 @@ def test_frame_decoding_draws_unswept_single_mice_on_the_pooled_panel():
     assert any("single mice (2)" in t.get_text() for t in visible[0].get_legend().get_texts())
     # swept single mice keep their own panel
     assert len([ax for ax in plot_frame_decoding(_frame_table()).axes if ax.get_visible()]) == 2
+
+
+def test_decoding_and_embedding_scripts_use_each_seeds_draw_of_the_pool(sessions, tmp_path):
+    """The pool drew 12 of 50 cells for each of seeds 0, 1, 3 (``info.json``'s ``draws``):
+    the decoding script sweeps each seed inside its own draw (a count above 12 means "every
+    cell of the draw"), and the embedding script embeds the root seed's draw only."""
+    out = (tmp_path / "neural.npy", tmp_path / "labels.parquet", tmp_path / "info.json")
+    index = tmp_path / "sessions.parquet"
+    write_session_index(list(sessions.values()), index)
+    run_script(
+        "pool_pseudo_mouse", "--sessions", index, "--max-neurons", 12,
+        "--seeds", 3, 0, 1, "--out-neural", out[0], "--out-labels", out[1], "--out-info", out[2],
+    )  # fmt: skip
+    info = json.loads(out[2].read_text())
+    assert sorted(info["draws"], key=int) == ["0", "1", "3"]
+    assert all(len(d) == 12 for d in info["draws"].values()) and 12 < info["n_neurons"] <= 36
+    features = tmp_path / "features.npy"
+    np.save(features, np.random.default_rng(0).normal(size=(900, 4)).astype(np.float32))
+    metrics = tmp_path / "metrics.parquet"
+    common = ["--neural", out[0], "--labels", out[1], "--info", out[2]]
+    run_script(
+        "decode_movie_frames", "--mouse", "pseudo", *common, "--features", features,
+        "--methods", "raw", "--neuron-counts", 5, 30, "--seeds", 0, 1, "--metrics", metrics,
+    )  # fmt: skip
+    table = pd.read_parquet(metrics)
+    assert sorted(set(table["n_neurons"])) == [5, 12]  # 30: all 12 of each seed's draw
+    embedding = tmp_path / "embedding.npz"
+    with mock.patch("brainlatent.decoding.movie.embed_fn") as fn:
+        fn.return_value = lambda X_train, frame, X, seed: (None, X[:, :2])
+        run_script(
+            "embed_calcium", *common, "--pool-seed", 1, "--features", features, "--kind",
+            "behavior", "--embedding", embedding,
+        )  # fmt: skip
+    neural = np.load(out[0])
+    np.testing.assert_array_equal(
+        np.load(embedding)["embedding"], neural[:, info["draws"]["1"][:2]]
+    )
+    with pytest.raises(DataError, match=r"drew cells for seeds \['0', '1', '3'\], not for seed 2"):
+        run_script("embed_calcium", *common, "--pool-seed", 2, "--features", features,
+                   "--kind", "behavior", "--embedding", embedding)  # fmt: skip

@@ -133,10 +133,11 @@ rule pool_pseudo_mouse:
             else ""
         ),
         max_neurons=max(DECODING["neuron_counts"]),
-        seed=config["seed"],
+        # each decoding seed draws its cells from all of them; the root seed's are embedded
+        seeds=sorted({config["seed"], *DECODING["seeds"]}),
     shell:
         "python {input.script} --sessions {input.sessions:q} {params.area} --max-neurons {params.max_neurons}"
-        " --seed {params.seed} --out-neural {output.neural:q}"
+        " --seeds {params.seeds} --out-neural {output.neural:q}"
         " --out-labels {output.labels:q} --out-info {output.info:q} > {log} 2>&1"
 
 
@@ -145,6 +146,7 @@ rule decode_movie_frames:
         script=script("decode_movie_frames"),
         neural=f"{PREPROCESSED}/neural.npy",
         labels=f"{PREPROCESSED}/labels.parquet",
+        info=f"{PREPROCESSED}/info.json",
         features=FRAME_FEATURES,
     output:
         metrics=f"{CALCIUM_ROOT}/sub-{{mouse}}/evaluate/frame_decoding.parquet",
@@ -170,7 +172,7 @@ rule decode_movie_frames:
         cebra=as_json(CALCIUM["cebra"]),
     shell:
         "python {input.script} --mouse {wildcards.mouse} --neural {input.neural:q}"
-        " --labels {input.labels:q} --features {input.features:q} --methods {params.methods}"
+        " --labels {input.labels:q} --info {input.info:q} --features {input.features:q} --methods {params.methods}"
         " --neuron-counts {params.counts} --seeds {params.seeds} --pca-dim {params.pca_dim}"
         " --window {params.window} --cebra {params.cebra:q} --threads {threads} --device {resources.device}"
         " --metrics {output.metrics:q} > {log} 2>&1"
@@ -202,6 +204,7 @@ rule embed_calcium:
         script=script("embed_calcium"),
         neural=f"{PREPROCESSED}/neural.npy",
         labels=f"{PREPROCESSED}/labels.parquet",
+        info=f"{PREPROCESSED}/info.json",
         features=FRAME_FEATURES,
     output:
         embedding=CALCIUM_EMBEDDING,
@@ -222,8 +225,10 @@ rule embed_calcium:
             {**CALCIUM["cebra"], "output_dimension": EMBEDDING["output_dimension"]}
         ),
         seed=EMBEDDING["seed"],
+        pool_seed=config["seed"],  # a pseudo-mouse: the cells its pool drew with the root seed
     shell:
         "python {input.script} --neural {input.neural:q} --labels {input.labels:q}"
+        " --info {input.info:q} --pool-seed {params.pool_seed}"
         " --features {input.features:q} --kind {wildcards.kind} --cebra {params.cebra:q}"
         " --seed {params.seed} --threads {threads} --device {resources.device} --embedding {output.embedding:q}"
         " > {log} 2>&1"

@@ -275,12 +275,16 @@ def neuron_count_sweep(
     test_repeat: int | None = None,
     n_frames: int = N_FRAMES,
     decode_kwargs: Mapping | None = None,
+    candidates: Mapping[int, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Frame decoding as a function of the number of neurons (Fig. 5).
 
     For each ``(count, seed)``, ``count`` neurons are drawn without
     replacement with ``rng(seed, "neurons", count)`` (the paper's sampler
-    draws with replacement, which only duplicates neurons); the embedding is
+    draws with replacement, which only duplicates neurons) from every column,
+    or from ``candidates[seed]`` (a pseudo-mouse's draw for that seed from the
+    whole population: :func:`~brainlatent.preprocessing.calcium.pool_columns`,
+    a uniform subset of which is a uniform subset of the population); the embedding is
     fitted on every repeat but ``test_repeat`` (default: the last) and the
     decoder is tested on ``test_repeat``. Rows keep recording order, and the
     decoder's ``k`` is chosen on the last training repeat unless
@@ -301,7 +305,18 @@ def neuron_count_sweep(
     is_test = repeat == test_repeat
     if not is_test.any() or is_test.all():
         raise ValueError(f"test_repeat={test_repeat} must select some, but not all, samples")
-    n_neurons = neural.shape[1]
+    every = np.arange(neural.shape[1])
+    pools = {int(seed): every for seed in seeds}
+    for seed, columns in (candidates or {}).items():
+        columns = np.asarray(columns, dtype=np.int64)
+        if (
+            columns.ndim != 1
+            or len(np.unique(columns)) != len(columns)
+            or not (len(columns) and 0 <= columns.min() and columns.max() < len(every))
+        ):
+            raise ValueError(f"candidates[{seed}] must be distinct columns of neural")
+        pools[int(seed)] = columns
+    n_neurons = min(len(pools[int(seed)]) for seed in seeds)
     bad = [c for c in counts if not 1 <= int(c) <= n_neurons]
     if bad:
         raise ValueError(f"neuron counts must be in 1..{n_neurons}; got {bad}")
@@ -314,7 +329,8 @@ def neuron_count_sweep(
     rows = []
     for count in counts:
         for seed in seeds:
-            chosen = np.sort(rng(seed, "neurons", count).choice(n_neurons, int(count), False))
+            pool = pools[int(seed)]
+            chosen = np.sort(pool[rng(seed, "neurons", count).choice(len(pool), int(count), False)])
             X = neural[:, chosen]
             E_train, E_test = embed_fn(X[~is_test], frame[~is_test], X[is_test], int(seed))
             decoded = knn_frame_decoding(

@@ -76,13 +76,16 @@ def decode_movie_frames(
     cebra_params: Mapping,
     pca_dim: int = 8,
     window: int = frames.FRAME_RATE_HZ,
+    candidates: Mapping[int, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Accuracy (within ``window`` frames) on the last repeat vs neuron count, per method.
 
-    Counts above the mouse's number of neurons are replaced by that number,
-    so the largest count always means "every neuron". Columns: :data:`COLUMNS`.
+    Counts above the mouse's number of neurons (a pseudo-mouse's: each seed's draw,
+    ``candidates``, see :func:`~brainlatent.decoding.frames.neuron_count_sweep`) are
+    replaced by that number, so the largest count always means "every neuron".
+    Columns: :data:`COLUMNS`.
     """
-    n = neural.shape[1]
+    n = min((len(c) for c in candidates.values()), default=0) if candidates else neural.shape[1]
     counts = sorted({min(int(c), n) for c in counts})
     tables = []
     for method in methods:
@@ -94,6 +97,7 @@ def decode_movie_frames(
             seeds,
             embed_fn(method, features, pca_dim, cebra_params),
             decode_kwargs={"window": window},
+            candidates=candidates,
         )
         table.insert(0, "method", method)
         table["device"] = method_device(method, cebra_params)

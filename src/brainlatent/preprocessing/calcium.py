@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -196,6 +197,7 @@ class PseudoMouse(NamedTuple):
     frame: np.ndarray
     repeat: np.ndarray
     origin: np.ndarray  # (neurons, 2): mouse index and column of each pooled neuron
+    draws: dict[int, np.ndarray] | None = None  # seed -> its drawn columns of ``neural``
 
 
 def pseudo_mouse(
@@ -203,14 +205,18 @@ def pseudo_mouse(
     frames: list[np.ndarray],
     repeats: list[np.ndarray],
     n_neurons: int | None,
-    seed: int,
+    seed: int | Sequence[int],
     cells: list[np.ndarray] | None = None,
 ) -> PseudoMouse:
     """Pool neurons across mice, rows aligned by (repeat, frame), as CEBRA's pseudo-mouse.
 
     Rows are the (repeat, frame) pairs that every mouse has, sorted by repeat
     then frame; ``n_neurons`` columns are drawn without replacement from all
-    mice's neurons (all of them when None), in (mouse, column) order. ``cells``
+    mice's neurons (all of them when None), in (mouse, column) order. With several
+    seeds, each draws its own ``n_neurons`` from all the neurons and the pool keeps
+    their union, with each seed's columns in ``draws``: a neuron-count sweep over
+    seeds then samples every seed's cells from the whole population, as the
+    paper, while the pool holds at most seeds × ``n_neurons`` cells. ``cells``
     (one array of hashable cell keys per matrix) pools a cell recorded in several
     sessions once, from its first session: Allen containers image the same
     cells on three days.
@@ -242,10 +248,19 @@ def pseudo_mouse(
             raise ValueError(f"{len(flat)} cell keys for {len(origin)} neurons")
         origin = origin[~flat.duplicated().to_numpy()]
     total = len(origin)
+    seeds = [int(seed)] if np.ndim(seed) == 0 else [int(s) for s in seed]
+    if not seeds:
+        raise ValueError("pseudo_mouse needs at least one seed")
+    draws = None
     if n_neurons is not None:
         if not 1 <= n_neurons <= total:
             raise ValueError(f"n_neurons = {n_neurons}, but the mice have {total} neurons in all")
-        chosen = np.sort(rng(seed, "pseudo_mouse", n_neurons).choice(total, n_neurons, False))
+        drawn = {
+            s: np.sort(rng(s, "pseudo_mouse", n_neurons).choice(total, n_neurons, False))
+            for s in seeds
+        }
+        chosen = np.unique(np.concatenate(list(drawn.values())))
+        draws = {s: np.searchsorted(chosen, d) for s, d in drawn.items()}
         origin = origin[chosen]
     neural = np.empty((len(common), len(origin)), dtype=np.float32)
     for m, (matrix, key) in enumerate(zip(matrices, keys, strict=True)):
@@ -258,6 +273,7 @@ def pseudo_mouse(
         common.get_level_values("frame").to_numpy(np.int64),
         common.get_level_values("repeat").to_numpy(np.int64),
         origin,
+        draws,
     )
 
 
@@ -340,7 +356,7 @@ def write_pseudo_mouse(
     out_labels: Path,
     out_info: Path,
     max_neurons: int | None = None,
-    seed: int = 0,
+    seed: int | Sequence[int] = 0,
     area: str | None = None,
 ) -> PseudoMouse:
     """Pool preprocessed sessions into one pseudo-mouse and write it.
@@ -348,11 +364,13 @@ def write_pseudo_mouse(
     ``sources`` are ``(neural.npy, labels.parquet, info.json)`` triples as
     :func:`preprocess_mouse` writes them. Only sessions imaged in ``area`` are
     pooled (every session when None), as the paper's pseudo-mouse per area; a
-    cell imaged in several sessions of its mouse enters once; at most
-    ``max_neurons`` neurons are drawn (the largest count any analysis needs), so
-    memory stays bounded however many sessions there are. Writes the same three
-    files as :func:`preprocess_mouse`; the time column is NaN because pooled rows
-    come from different sessions.
+    cell imaged in several sessions of its mouse enters once; each seed draws at
+    most ``max_neurons`` neurons (the largest count any analysis needs) from all of
+    them, and the pool keeps their union (:func:`pseudo_mouse`), so memory stays
+    bounded however many sessions there are; ``info.json``'s ``draws`` gives each
+    seed's columns (:func:`pool_columns`). Writes the same three files as
+    :func:`preprocess_mouse`; the time column is NaN because pooled rows come from
+    different sessions.
     """
     infos = [_read_info(info) for _, _, info in sources]
     chosen = [k for k, info in enumerate(infos) if area is None or info["area"] == area]
@@ -399,8 +417,26 @@ def write_pseudo_mouse(
         cell_subjects=[subject for subject, _ in pooled_cells],
         n_available=total,
         sources=[str(n) for n, _, _ in used],
+        **(
+            {}
+            if pooled.draws is None
+            else {"draws": {str(k): v.tolist() for k, v in pooled.draws.items()}}
+        ),
     )
     return pooled
+
+
+def pool_columns(info: dict, seed: int, source="info.json") -> np.ndarray | None:
+    """The columns of a pseudo-mouse that ``seed`` drew (:func:`write_pseudo_mouse`), or
+    None for a recording or a pool of every cell (all its columns are the seed's)."""
+    draws = info.get("draws")
+    if draws is None:
+        return None
+    if str(seed) not in draws:
+        raise DataError(
+            source, f"the pool drew cells for seeds {sorted(draws, key=int)}, not for seed {seed}"
+        )
+    return np.asarray(draws[str(seed)], dtype=np.int64)
 
 
 def _read_info(path: Path) -> dict:
