@@ -95,6 +95,22 @@ def test_file_has_the_dandi_000728_layout(mouse):
         assert nwb.subject.subject_id == "M1"
 
 
+def test_cell_ids_without_a_global_column_are_the_files_own(mouse, tmp_path):
+    """Without ``cell_specimen_id``/``global_roi_id`` the ids are the ROI table's rows, which
+    name no cell beyond the file (``cell_ids_persist``: the pseudo-mouse keeps them apart)."""
+    import h5py
+
+    copy = tmp_path / mouse[0].name
+    copy.write_bytes(mouse[0].read_bytes())
+    with h5py.File(copy, "r+") as f:
+        table = f["processing/ophys/ImageSegmentation/PlaneSegmentation"]
+        del table["global_roi_id"]
+        table.attrs["colnames"] = [c for c in table.attrs["colnames"] if c != "global_roi_id"]
+    assert ac.read_session(mouse[0], templates=False).cell_ids_persist
+    own = ac.read_session(copy, templates=False)
+    assert not own.cell_ids_persist and len(set(own.cell_ids)) == N_NEURONS
+
+
 def test_read_session_shapes_and_types(session):
     n_time = len(session.timestamps)
     assert session.dff.shape == (n_time, N_NEURONS) and session.dff.dtype == np.float32

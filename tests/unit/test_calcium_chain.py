@@ -304,3 +304,24 @@ def test_decoding_and_embedding_scripts_use_each_seeds_draw_of_the_pool(sessions
     with pytest.raises(DataError, match=r"drew cells for seeds \['0', '1', '3'\], not for seed 2"):
         run_script("embed_calcium", *common, "--pool-seed", 2, "--features", features,
                    "--kind", "behavior", "--embedding", embedding)  # fmt: skip
+
+
+def test_cells_are_one_across_sessions_only_by_ids_that_name_them_there(sessions, tmp_path):
+    """StimA and StimB image the same 30 cells, known by their global ids; the same files
+    whose ids are only their ROI tables' rows (no ``cell_specimen_id``/``global_roi_id``:
+    ``cell_ids_persist`` false) hold 30 cells each, not 30 shared with the second
+    session's dropped."""
+    copies = []
+    for kind in ("StimB", "StimA"):
+        neural, labels, info = sessions[kind]
+        folder = tmp_path / kind
+        folder.mkdir()
+        meta = json.loads(info.read_text())
+        meta.update(cell_ids_persist=False, cell_ids=list(range(len(meta["cell_ids"]))))
+        (folder / "info.json").write_text(json.dumps(meta))
+        copies.append((neural, labels, folder / "info.json"))
+    out = (tmp_path / "neural.npy", tmp_path / "labels.parquet", tmp_path / "info.json")
+    pooled = write_pseudo_mouse(copies, *out)
+    info = json.loads(out[2].read_text())
+    assert info["n_available"] == 60 and pooled.neural.shape[1] == 60
+    assert info["cell_subjects"] == ["M1"] * 60

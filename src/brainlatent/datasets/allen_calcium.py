@@ -210,6 +210,9 @@ class CalciumSession:
     scenes_template: np.ndarray | None
     subject: str
     path: Path
+    #: ``cell_ids`` name cells across sessions (``cell_specimen_id``, ``global_roi_id``);
+    #: False: the ROI table's row ids or positions, which only this file's ROIs share.
+    cell_ids_persist: bool = True
 
 
 def read_session(path: str | Path, templates: bool = True) -> CalciumSession:
@@ -221,7 +224,7 @@ def read_session(path: str | Path, templates: bool = True) -> CalciumSession:
     """
     path = Path(path)
     with open_nwb(path) as nwbfile:
-        dff, timestamps, cell_ids, area = _read_dff(nwbfile, path)
+        dff, timestamps, cell_ids, persist, area = _read_dff(nwbfile, path)
         movie = _movie_table(nwbfile, path)
         movie_template = _template(nwbfile, MOVIE_TEMPLATE) if templates else None
         scenes_template = _template(nwbfile, SCENES_TEMPLATE) if templates else None
@@ -233,6 +236,7 @@ def read_session(path: str | Path, templates: bool = True) -> CalciumSession:
         dff=dff,
         timestamps=timestamps,
         cell_ids=cell_ids,
+        cell_ids_persist=persist,
         area=area,
         movie=movie,
         scenes=scenes,
@@ -269,7 +273,7 @@ def _read_dff(nwbfile, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
         data = np.ascontiguousarray(data.T)  # NWB 1 stored (ROIs, time)
     if data.shape[0] != len(timestamps):
         raise DataError(path, f"dF/F has {data.shape[0]} samples but {len(timestamps)} timestamps")
-    cell_ids = np.arange(data.shape[1], dtype=np.int64)
+    cell_ids, persist = np.arange(data.shape[1], dtype=np.int64), False
     area = ""
     rois = getattr(series, "rois", None)
     if rois is not None:
@@ -278,6 +282,7 @@ def _read_dff(nwbfile, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
         for column in ("cell_specimen_id", "global_roi_id"):
             if column in table.colnames:
                 cell_ids = np.asarray(table[column].data[:], dtype=np.int64)[rows]
+                persist = True
                 break
         else:
             cell_ids = np.asarray(table.id.data[:], dtype=np.int64)[rows]
@@ -290,7 +295,7 @@ def _read_dff(nwbfile, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
         area = plane.location
     if len(cell_ids) != data.shape[1]:
         raise DataError(path, f"dF/F has {data.shape[1]} ROIs but its table {len(cell_ids)}")
-    return data, timestamps, cell_ids, area_name(str(area))
+    return data, timestamps, cell_ids, persist, area_name(str(area))
 
 
 def area_name(location: str) -> str:

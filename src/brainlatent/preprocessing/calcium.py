@@ -396,7 +396,10 @@ def write_pseudo_mouse(
         matrices.append(neural)
         frames.append(labels["frame"].to_numpy())
         repeats.append(labels["repeat"].to_numpy())
-        cells.append([(infos[k].get("subject", ""), cell) for cell in ids])
+        # Cells are one across sessions only by ids that name them there (cell_specimen_id):
+        # row ids (0, 1, …) of two sessions' ROI tables are other cells.
+        owner = infos[k].get("subject", "") if infos[k].get("cell_ids_persist", True) else k
+        cells.append([(owner, cell) for cell in ids])
     total = len({cell for session in cells for cell in session})
     n_neurons = min(max_neurons, total) if max_neurons is not None else None
     pooled = pseudo_mouse(matrices, frames, repeats, n_neurons, seed, cells)
@@ -414,7 +417,7 @@ def write_pseudo_mouse(
         subject="pseudo",
         origin=pooled.origin,
         cell_ids=[int(cell) for _, cell in pooled_cells],
-        cell_subjects=[subject for subject, _ in pooled_cells],
+        cell_subjects=[infos[chosen[m]].get("subject", "") for m, _ in pooled.origin],
         n_available=total,
         sources=[str(n) for n, _, _ in used],
         **(
@@ -477,6 +480,7 @@ def preprocess_mouse(
         session.area,
         subject=session.subject,
         cell_ids=result.cell_ids,
+        cell_ids_persist=session.cell_ids_persist,
         source=str(nwb_path),
         statistics=statistics,
     )
