@@ -423,3 +423,20 @@ def test_robust_scale_leaves_a_flat_channel_at_zero():
     scaled = robust_scale(data, clip=20.0)
     assert np.isfinite(scaled).all()
     np.testing.assert_array_equal(scaled[:, 1], 0.0)
+
+
+def test_events_off_the_recording_or_on_one_sample_name_the_file(tmp_path):
+    """An epoch that would run past the recording's end, and two onsets on one sample (MNE
+    would merge them into one epoch, one row fewer than the trials table), each stop with
+    its own reason and the events file named, on the fast path (240 Hz) and on MNE's (a
+    rate with no filter chain, 1,000 Hz)."""
+    for sfreq in (240.0, 1000.0):
+        raw, onsets = simulated_raw(sfreq, seconds=40.0, n_channels=3)
+        recording = Recording(raw, np.arange(3), tmp_path / "run.fif")
+        source = tmp_path / "events.tsv"
+        late = np.append(onsets, 39.8)
+        with pytest.raises(DataError, match=r"events\.tsv: 1 events lie too close to the rec"):
+            epoch_recording(recording, late, Preprocessing(), source)
+        twice = np.sort(np.append(onsets, onsets[3]))
+        with pytest.raises(DataError, match=r"events\.tsv: 1 events fall on the sample of an"):
+            epoch_recording(recording, twice, Preprocessing(), source)

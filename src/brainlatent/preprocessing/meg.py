@@ -282,6 +282,22 @@ def _check_ctf_signatures(ds: Path) -> None:
                 )
 
 
+def _check_onsets(samples, lo: int, hi: int, n_times: int, sfreq: float, source) -> None:
+    """Every epoch (raw samples ``lo..hi`` around each onset sample) inside the recording,
+    and no two onsets on one sample (MNE would merge them into one epoch, one row fewer
+    than the trials table)."""
+    inside = (samples + lo >= 0) & (samples + hi < n_times)
+    if not inside.all():
+        raise DataError(source, f"{(~inside).sum()} events lie too close to the recording's edges")
+    repeated = len(samples) - len(np.unique(samples))
+    if repeated:
+        raise DataError(
+            source,
+            f"{repeated} events fall on the sample of an earlier one (onsets under 1/{sfreq:g} s"
+            " apart)",
+        )
+
+
 def epoch_run(
     raw: mne.io.BaseRaw, onsets: np.ndarray, params: Preprocessing, source: Path
 ) -> np.ndarray:
@@ -292,9 +308,13 @@ def epoch_run(
     for start in range(0, n_channels, CHANNEL_BLOCK):
         picks = np.arange(start, min(start + CHANNEL_BLOCK, n_channels))
         raw.filter(params.l_freq, params.h_freq, picks=picks, verbose=False)
+    sfreq = raw.info["sfreq"]
+    samples = np.round(onsets * sfreq).astype(int)
+    first, last = int(round(params.tmin * sfreq)), int(round(params.tmax * sfreq))
+    _check_onsets(samples, first, last, raw.n_times, sfreq, source)
     events = np.column_stack(
         [
-            np.round(onsets * raw.info["sfreq"]).astype(int) + raw.first_samp,
+            samples + raw.first_samp,
             np.zeros(len(onsets), int),
             np.ones(len(onsets), int),
         ]
@@ -313,10 +333,8 @@ def epoch_run(
         event_repeated="merge",
         verbose=False,
     )
-    if len(epochs) != len(onsets):
-        raise DataError(
-            source, f"{len(onsets) - len(epochs)} events lie too close to the recording's edges"
-        )
+    if len(epochs) != len(onsets):  # checked above: MNE's rule for its edges is its own
+        raise DataError(source, f"{len(onsets) - len(epochs)} epochs of {len(onsets)} not made")
     if decim == 1 and not np.isclose(ratio, 1):
         epochs.resample(params.sfreq, verbose=False)
     if params.baseline is not None:
@@ -370,12 +388,7 @@ def epoch_recording(
     n_times = recording.n_times
     lo = int(round(params.tmin * recording.sfreq))
     hi = int(round(params.tmax * recording.sfreq))
-    inside = (samples + lo >= 0) & (samples + hi < n_times)
-    n_kept = len(np.unique(samples[inside]))
-    if n_kept != len(onsets):
-        raise DataError(
-            source, f"{len(onsets) - n_kept} events lie too close to the recording's edges"
-        )
+    _check_onsets(samples, lo, hi, n_times, recording.sfreq, source)
     n_edge = max(min(chain.band_length, n_times) - 1, 0)
     positions = samples + n_edge
     step2 = chain.factor2 // chain.factor1
