@@ -97,6 +97,9 @@ _IDENTITY = (
     ("image_model", "image model", "image models"),
 )
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
+#: Columns that say which data a row is of: a contrast compares its two sides on the same
+#: data only (each side's rows with a partner on the other).
+_PAIRING = ("subject", "source", "target", "session", "image_model", "seed")
 
 
 class ValuesError(ValueError):
@@ -303,7 +306,7 @@ def load_values(path: str | Path) -> list[PaperValue]:
                 )
         if (spread is not None) and not has_value:
             raise ValuesError(path, f"{where}.spread", "a spread needs the paper's value")
-        if spread is not None and per_values:
+        if spread is not None and (per_values or locator.per is not None):
             # one range would judge every per value, however far from it the paper's value is
             raise ValuesError(
                 path,
@@ -479,27 +482,52 @@ def data_labels(config: Mapping) -> dict[str, str]:
     return labels
 
 
-def _reduce(rows: pd.DataFrame, locator: Locator) -> tuple[float, int] | str:
-    """This run's number from the rows of one table (one ``per`` value), or why there is none."""
+def _reduce(rows: pd.DataFrame, locator: Locator) -> tuple[float, int, str] | str:
+    """This run's number from the rows of one table (one ``per`` value), the rows it used
+    and what the data column should add about the rest; or why there is no number.
+
+    Rows without a value are left out and counted; when every row lacks one (e.g. a
+    threshold never crossed on any seed) the number is NaN. A contrast compares its sides
+    on the same data: rows whose subject, mouse, session, image model or seed has no row
+    on the other side are left out too, and counted.
+    """
     aggregate = AGGREGATES[locator.aggregate]
     if locator.contrast is None:
         values = pd.to_numeric(rows["value"], errors="coerce").dropna()
         if values.empty:
-            return f"no rows where {_describe_filter(locator.filter)}"
-        return float(aggregate(values.to_numpy())), len(values)
-    parts = []
+            if rows.empty:
+                return f"no rows where {_describe_filter(locator.filter)}"
+            return math.nan, 0, f"; all {len(rows)} rows have no value"
+        return float(aggregate(values.to_numpy())), len(values), _left_out(len(rows), len(values))
+    sides = []
     for side in ("a", "b"):
         chosen = _select(rows, locator.contrast[side])
         if isinstance(chosen, str):
             return chosen
-        values = pd.to_numeric(chosen["value"], errors="coerce").dropna()
-        if values.empty:
+        if chosen.empty:
             return f"no rows where {_describe_filter({**locator.filter, **locator.contrast[side]})}"
-        parts.append((float(aggregate(values.to_numpy())), len(values)))
-    (a, n_a), (b, n_b) = parts
+        sides.append(chosen.assign(value=pd.to_numeric(chosen["value"], errors="coerce")))
+    total = sum(len(side) for side in sides)
+    sides = [side.dropna(subset=["value"]) for side in sides]
+    compared = {*locator.contrast["a"], *locator.contrast["b"]}
+    keys = [c for c in _PAIRING if c not in compared and all(c in t.columns for t in sides)]
+    if keys and all(len(side) for side in sides):
+        ids = [pd.MultiIndex.from_frame(side[keys].astype(str)) for side in sides]
+        both = ids[0].intersection(ids[1])
+        sides = [side[i.isin(both)] for side, i in zip(sides, ids, strict=True)]
+    used = sum(len(side) for side in sides)
+    if not all(len(side) for side in sides):
+        return math.nan, 0, f"; no data with a value on both sides in {total} rows"
+    a, b = (float(aggregate(side["value"].to_numpy())) for side in sides)
+    note = _left_out(total, used, "without a value, or without the same data on the other side")
     if locator.contrast["op"] == "ratio":
-        return (a / b if b != 0 else float("nan")), n_a + n_b  # undefined: n/a in _within
-    return a - b, n_a + n_b
+        return (a / b if b != 0 else math.nan), used, note  # undefined: n/a in _within
+    return a - b, used, note
+
+
+def _left_out(total: int, used: int, why: str = "have no value") -> str:
+    left = total - used
+    return f"; {left} of {total} rows {why}, left out" if left else ""
 
 
 def _within(label: str, status: str, value, low, high, run_value, locator: Locator) -> str:
@@ -555,13 +583,11 @@ def build_scorecard(
             if isinstance(outcome, str):
                 row["status"] = f"not run: {outcome}"
             else:
-                row["run_value"], row["n_rows"] = outcome
+                row["run_value"], row["n_rows"], left_out = outcome
                 row["status"] = "ok"
                 detail = _describe_data(rows, v.locator.per)
-                row["data"] = f"{label}: {detail}" if detail else label
-                left_out = len(rows) - row["n_rows"] if v.locator.contrast is None else 0
-                if left_out:  # e.g. a seed whose threshold was never crossed
-                    row["data"] += f"; {left_out} of {len(rows)} rows have no value, left out"
+                # e.g. a seed whose threshold was never crossed
+                row["data"] = (f"{label}: {detail}" if detail else label) + left_out
             row["within_spread"] = _within(
                 label, row["status"], paper_value, v.low, v.high, row["run_value"], v.locator
             )

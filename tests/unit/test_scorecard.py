@@ -70,6 +70,12 @@ def one_value(tmp_path, **entry) -> Path:
 
 
 TABLES = {"results/things_meg/metrics/retrieval.parquet": retrieval()}
+#: The brain module's top-5 over the ridge's, as the 7x of the paper's abstract.
+RATIO = {
+    "table": "results/things_meg/metrics/retrieval.parquet",
+    "filter": {"metric": "top5"},
+    "contrast": {"op": "ratio", "a": {"decoder": "brain_module"}, "b": {"decoder": "ridge"}},
+}
 
 
 # -- the values file ---------------------------------------------------------------------
@@ -146,18 +152,46 @@ def test_rows_without_a_value_are_counted_in_the_data_column(tmp_path):
     assert row["data"].endswith("; 2 of 4 rows have no value, left out"), row["data"]
 
 
+def test_every_row_without_a_value_is_an_undefined_number_not_a_chain_not_run(tmp_path):
+    """Every seed's threshold never crossed: the chain ran, its number is undefined."""
+    table = retrieval()
+    table.loc[table["decoder"] == "brain_module", "value"] = math.nan
+    row = build_scorecard(
+        load_values(one_value(tmp_path)),
+        {"results/things_meg/metrics/retrieval.parquet": table},
+        REAL,
+    ).iloc[0]
+    assert row["status"] == "ok" and math.isnan(row["run_value"]) and row["n_rows"] == 0
+    assert row["data"].endswith("; all 4 rows have no value"), row["data"]
+    assert row["within_spread"] == "n/a: this run's number is undefined"
+
+
+def test_a_contrast_compares_its_sides_on_the_same_data(tmp_path):
+    """The ridge has no hog row (or a NaN one) where the brain module has: the ratio is over
+    clip alone on both sides (0.4 / 0.1), and the left-out rows are counted."""
+    values = load_values(one_value(tmp_path, value=7, spread=None, locator=RATIO))
+    table = retrieval()
+    brain_hog = (table["decoder"] == "brain_module") & (table["image_model"] == "hog")
+    table.loc[brain_hog, "value"] = 0.8  # brain module: clip 0.4, hog 0.8
+    ridge_hog = (table["decoder"] == "ridge") & (table["image_model"] == "hog")
+    for missing in (table[~ridge_hog], table.assign(value=table["value"].mask(ridge_hog))):
+        path = "results/things_meg/metrics/retrieval.parquet"
+        row = build_scorecard(values, {path: missing}, REAL).iloc[0]
+        assert row["run_value"] == pytest.approx(4.0) and row["n_rows"] == 4  # not 0.6 / 0.1
+        total = len(missing)
+        assert row["data"].endswith(
+            f"; {total - 4} of {total} rows without a value, or without the same data on the"
+            " other side, left out"
+        ), row["data"]
+
+
 def test_outside_the_spread_is_no(tmp_path):
     values = load_values(one_value(tmp_path, spread={"low": 0.5, "high": 0.7, "kind": "sd"}))
     assert build_scorecard(values, TABLES, REAL).iloc[0]["within_spread"] == "no"
 
 
 def test_a_ratio_over_zero_is_undefined_not_outside_the_spread(tmp_path):
-    ratio = {
-        "table": "results/things_meg/metrics/retrieval.parquet",
-        "filter": {"metric": "top5"},
-        "contrast": {"op": "ratio", "a": {"decoder": "brain_module"}, "b": {"decoder": "ridge"}},
-    }
-    values = load_values(one_value(tmp_path, value=7, spread=None, locator=ratio))
+    values = load_values(one_value(tmp_path, value=7, spread=None, locator=RATIO))
     zero = retrieval()
     zero.loc[zero["decoder"] == "ridge", "value"] = 0.0
     card = build_scorecard(values, {"results/things_meg/metrics/retrieval.parquet": zero}, REAL)
@@ -204,7 +238,10 @@ def test_data_labels_follow_the_sources_and_the_scale():
     ],
 )  # fmt: skip
 def test_absent_tables_metrics_and_columns_say_not_run(tmp_path, locator, reason):
-    card = build_scorecard(load_values(one_value(tmp_path, locator=locator)), TABLES, REAL)
+    spread = {"spread": None} if "per" in locator else {}  # one spread cannot judge each per
+    card = build_scorecard(
+        load_values(one_value(tmp_path, locator=locator, **spread)), TABLES, REAL
+    )
     assert card["status"].tolist() == [reason]
     assert card["within_spread"].tolist() == ["n/a: not run"]
     assert math.isnan(card["run_value"].iloc[0]) and card["paper_value"].iloc[0] == 0.3
@@ -228,12 +265,7 @@ def test_a_missing_column_filtered_as_missing_matches_every_row(tmp_path):
 
 
 def test_contrasts_ranges_lists_and_per_subject_tables(tmp_path):
-    ratio = {
-        "table": "results/things_meg/metrics/retrieval.parquet",
-        "filter": {"metric": "top5"},
-        "contrast": {"op": "ratio", "a": {"decoder": "brain_module"}, "b": {"decoder": "ridge"}},
-    }
-    card = build_scorecard(load_values(one_value(tmp_path, locator=ratio)), TABLES, REAL)
+    card = build_scorecard(load_values(one_value(tmp_path, locator=RATIO)), TABLES, REAL)
     assert card["run_value"].iloc[0] == pytest.approx(4.0) and card["n_rows"].iloc[0] == 8
     daenr = pd.DataFrame(
         {
@@ -353,6 +385,10 @@ def test_figure_values_give_the_synthetic_medians_per_method():
         ({"id": "Top 5"}, r"results\[0\]\.id: expected a snake_case name"),
         ({"locator": {"table": "t", "filter": {"m": {"prefer": "clip"}}}}, r"results.*filter\.m: "),
         ({"locator": {"table": "t", "filter": {"m": {"prefer": [1], "max": 0}}}}, r".*filter\.m: "),
+        # one spread beside per-model values would judge every model by the same range, and
+        # so would one value and spread beside a locator that reports per model
+        ({"locator": {"table": "t", "per": "image_model"}},
+         r"results\[0\] \(top5\)\.spread: one spread cannot hold for every value of `values`"),
         # one spread beside per-model values would judge every model by the same range
         ({"value": None, "values": {"clip": 0.7, "vgg19": 0.2},
           "locator": {"table": "t", "per": "image_model"}},
