@@ -31,8 +31,9 @@ finds a third of single spikes at 1 % false positives (Huang et al. 2021 find
 16-21 % with a real detector in Ai93 GCaMP6f mice); half the cells tuned to
 nothing shown (de Vries et al. 2020: the largest class responds reliably to no
 stimulus), 30 % responsive to the movie by the Allen's criterion; mean rate
-0.7 Hz during the movie (~2 Hz during the scenes: ``flash_gain``). Not calibrated, for want of a published value here: the tuned cells'
-peak rate and the fraction responsive per area. Before 2026-12-05 the defaults
+0.7 Hz during the movie (~2 Hz during the scenes: ``flash_gain``). Not
+calibrated, for want of a published value here: the tuned cells' peak rate and
+the fraction responsive per area. Before 2026-12-05 the defaults
 were a clean case (τ 0.7 s, a spike 2 noise SDs, 3 cells in 4 movie-tuned:
 frame decoding saturated near 1 from 300 cells).
 
