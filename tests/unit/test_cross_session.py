@@ -86,6 +86,25 @@ def test_split_sessions_by_date(sessions):
         cs.split_sessions(sessions, 4)
 
 
+def test_two_sessions_of_one_day_are_ordered_by_their_start(sessions, tmp_path):
+    """Your own recordings: an afternoon session named before the morning's trains after it
+    (the name decided before), through a trials file and back."""
+    from brainlatent.preprocessing.motor import load_trials, save_trials
+
+    day = sessions[0].date
+    at = [datetime.datetime(2024, 1, 1, h, tzinfo=datetime.UTC) for h in (15, 9)]
+    afternoon, morning = (
+        dataclasses.replace(sessions[k], session=name, date=day, start=start)
+        for k, name, start in ((0, "a_afternoon", at[0]), (1, "b_morning", at[1]))
+    )
+    for k, session in enumerate((afternoon, morning)):
+        save_trials(tmp_path / f"{k}.npz", session)
+    loaded = [load_trials(tmp_path / f"{k}.npz") for k in range(2)]
+    assert loaded[0].start == at[0]
+    train, tests = cs.split_sessions(loaded, 1)
+    assert [s.session for s in train + tests] == ["b_morning", "a_afternoon"]
+
+
 def test_lags_stay_inside_each_trial():
     x = np.arange(2 * 4, dtype=float).reshape(2, 4, 1)
     lagged = cs.lagged(x, 3)

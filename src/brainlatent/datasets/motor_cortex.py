@@ -92,6 +92,7 @@ class MotorSession:
     velocity: np.ndarray  # (n, 2) cm/s
     trials: pd.DataFrame  # one row per trial of the file, in time order (start_time)
     acceleration: np.ndarray | None = None  # (n, 2) cm/s², the file's cursor_acc if it has one
+    start: datetime.datetime | None = None  # session_start_time: orders sessions of one day
 
     @property
     def name(self) -> str:
@@ -136,7 +137,8 @@ def read_motor_session(
         kinematics_time, position, velocity, acceleration = _kinematics(path, nwb, cursor_unit)
         trials = _trials(path, nwb)
         subject = _subject(path, nwb, match["subject"] if match else None)
-        date = nwb.session_start_time.date()
+        start = nwb.session_start_time
+        date = start.date()
     if len(unit_electrode) and unit_electrode.max() >= len(channels):
         raise DataError(path, f"units refer to electrode rows beyond the {len(channels)} listed")
     keep = np.ones(len(channels), dtype=bool)
@@ -169,6 +171,7 @@ def read_motor_session(
         velocity=velocity,
         trials=trials,
         acceleration=acceleration,
+        start=start,
     )
 
 

@@ -56,6 +56,7 @@ and lets ``cebra`` and ``sable`` fit their shared model once.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 
@@ -95,8 +96,11 @@ DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-1, 6, 15))
 
 
 def sort_sessions(sessions: Sequence[TrialSet]) -> list[TrialSet]:
-    """Sessions by date (then name)."""
-    return sorted(sessions, key=lambda s: (s.date, s.session))
+    """Sessions by date, then start time (two recordings of one day), then name."""
+    return sorted(
+        sessions,
+        key=lambda s: (s.date, s.start.timestamp() if s.start else -math.inf, s.session),
+    )
 
 
 def split_sessions(

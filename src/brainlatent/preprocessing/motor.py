@@ -100,6 +100,7 @@ class TrialSet:
     window_s: tuple[float, float]
     dropped: Mapping[str, int] = field(default_factory=dict)
     align: str = "movement_onset"
+    start: datetime.datetime | None = None  # the recording's start: orders sessions of one day
 
     @property
     def n_trials(self) -> int:
@@ -126,6 +127,7 @@ class TrialSet:
             window_s=self.window_s,
             dropped=dict(self.dropped),
             align=self.align,
+            start=self.start,
         )
 
 
@@ -407,6 +409,7 @@ def bin_trials(
         window_s=window_s,
         dropped=dropped,
         align=align,
+        start=session.start,
     )
 
 
@@ -421,6 +424,7 @@ def save_trials(path, trials: TrialSet) -> None:
         "window_s": list(trials.window_s),
         "dropped": dict(trials.dropped),
         "align": trials.align,
+        "start": trials.start.isoformat() if trials.start is not None else None,
     }
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
@@ -453,6 +457,7 @@ def load_trials(path) -> TrialSet:
             window_s=(float(meta["window_s"][0]), float(meta["window_s"][1])),
             dropped={str(k): int(v) for k, v in meta["dropped"].items()},
             align=str(meta.get("align", "movement_onset")),
+            start=datetime.datetime.fromisoformat(meta["start"]) if meta.get("start") else None,
         )
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(path, f"not a trials file: {error}") from error
