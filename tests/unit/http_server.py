@@ -18,7 +18,8 @@ class FileServer:
         self.root = root
         self.requests: list[str] = []
         self.ranges: list[str | None] = []  # each request's Range header
-        self.fail_first: dict[str, int] = {}  # path -> number of 503s before serving
+        self.fail_first: dict[str, int] = {}  # path -> number of 503s before serving (HEAD too)
+        self.fail_status: dict[str, int] = {}  # path -> the status of those failures, not 503
         self.retry_after: dict[str, str] = {}  # path -> Retry-After of those 503s
         self.no_length: set[str] = set()  # paths sent without Content-Length
         self.no_range: set[str] = set()  # paths whose Range header is ignored (200, whole file)
@@ -39,13 +40,7 @@ class FileServer:
                 server.requests.append(path)
                 server.ranges.append(self.headers.get("Range"))
                 file = server.root / path
-                if server.fail_first.get(path, 0) > 0:
-                    server.fail_first[path] -= 1
-                    self.send_response(503, "busy")
-                    if path in server.retry_after:
-                        self.send_header("Retry-After", server.retry_after[path])
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
+                if self._failed(path):
                     return
                 if not file.is_file():
                     self.send_error(404, "not found")
@@ -94,13 +89,29 @@ class FileServer:
             def do_HEAD(self):  # noqa: N802 - the size of a file, as a server tells it
                 from urllib.parse import unquote
 
-                file = server.root / unquote(self.path.split("?", 1)[0]).lstrip("/")
+                path = unquote(self.path.split("?", 1)[0]).lstrip("/")
+                if self._failed(path):
+                    return
+                file = server.root / path
                 if not file.is_file():
                     self.send_error(404, "not found")
                     return
                 self.send_response(200)
                 self.send_header("Content-Length", str(file.stat().st_size))
                 self.end_headers()
+
+            def _failed(self, path: str) -> bool:
+                """Answer one of ``fail_first``'s failures, if any are left for ``path``."""
+                if server.fail_first.get(path, 0) <= 0:
+                    return False
+                server.fail_first[path] -= 1
+                status = server.fail_status.get(path, 503)
+                self.send_response(status, "busy" if status == 503 else "failed")
+                if path in server.retry_after:
+                    self.send_header("Retry-After", server.retry_after[path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return True
 
             def _range_start(self, path: str) -> int | None:
                 match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")

@@ -370,7 +370,7 @@ def test_retry_after_reads_seconds_and_http_dates():
     assert download.retry_after_seconds("120", now) == 120.0
     assert download.retry_after_seconds("Tue, 14 Nov 2023 22:15:20 GMT", now) == 120.0
     assert download.retry_after_seconds("Tue, 14 Nov 2023 22:00:00 GMT", now) == 0.0  # past
-    for junk in (None, "", "soon", "-5", "1.5"):
+    for junk in (None, "", "soon", "-5", "1.5", "\u00b2"):  # a superscript two is no digit
         assert download.retry_after_seconds(junk, now) is None
 
 
@@ -493,18 +493,72 @@ def test_offline_message_names_url_and_says_rerun(tmp_path):
 
 
 def test_partial_file_locked_by_another_process_is_refused(server, tmp_path):
+    """That file only: the batch's other files are fetched meanwhile."""
     fcntl = pytest.importorskip("fcntl")
     data = b"shared cache"
     row = _row("s.bin", data, server.put("s.bin", data))
+    other_row = _row("t.bin", b"other", server.put("t.bin", b"other"))
     partial = tmp_path / ".partial/s.bin.part"
     partial.parent.mkdir()
     with open(partial, "a+b") as other:
         fcntl.flock(other.fileno(), fcntl.LOCK_EX)
         with pytest.raises(DownloadError, match="another process is downloading"):
-            download_files(pd.DataFrame([row]), tmp_path, **quiet())
-    assert server.requests == []
+            download_files(pd.DataFrame([row, other_row]), tmp_path, **quiet(workers=1))
+    assert server.requests == ["t.bin"] and (tmp_path / "t.bin").read_bytes() == b"other"
     download_files(pd.DataFrame([row]), tmp_path, **quiet())
     assert (tmp_path / "s.bin").read_bytes() == data
+
+
+def test_every_server_error_is_retried_but_not_implemented(server, tmp_path):
+    """A CDN's 522 (or a 507) is the server's trouble, retried like a 503; 501 is final."""
+    for status, requests in ((522, 2), (507, 2), (501, 1)):
+        name = f"e{status}.bin"
+        row = _row(name, b"data", server.put(name, b"data"))
+        server.fail_first[name], server.fail_status[name] = 1, status
+        if status == 501:
+            with pytest.raises(DownloadError, match=f"HTTP 501 failed for .*{name}"):
+                download_files(pd.DataFrame([row]), tmp_path, **quiet())
+        else:
+            download_files(pd.DataFrame([row]), tmp_path, **quiet())
+            assert (tmp_path / name).read_bytes() == b"data"
+        assert server.requests.count(name) == requests
+
+
+def test_resuming_into_a_file_of_another_size_is_a_wrong_file_not_a_network_error(server, tmp_path):
+    """The server's file changed size since the manifest (an unversioned URL): its answer to
+    the Range request states the total, so the kept bytes are dropped and the file fails
+    alone, as a fresh download of it would, where it had stopped every rerun's batch."""
+    data = os.urandom(12_000)
+    row = _row("x.tsv", data[:10_000], server.put("x.tsv", data))
+    good = _row("y.tsv", b"fine", server.put("y.tsv", b"fine"))
+    partial = tmp_path / ".partial/x.tsv.part"
+    partial.parent.mkdir()
+    partial.write_bytes(data[:4_000])
+    with pytest.raises(DataError, match="wrong size: server's file is 12000 bytes, manifest ex"):
+        download_files(pd.DataFrame([row, good]), tmp_path, **quiet())
+    assert not partial.exists() and (tmp_path / "y.tsv").read_bytes() == b"fine"
+    assert server.requests.count("x.tsv") == 1  # not retried as a network error
+
+
+def test_a_write_error_reported_at_fsync_keeps_the_partial_and_names_the_file(
+    server, tmp_path, monkeypatch
+):
+    """NFS with quotas reports EDQUOT at fsync: nothing is placed, the bytes stay for the
+    next run, which finishes the file."""
+    data = os.urandom(5_000)
+    row = _row("q.bin", data, server.put("q.bin", data))
+
+    def full(fd):
+        raise OSError(errno.EDQUOT, "Disk quota exceeded")
+
+    monkeypatch.setattr(download.os, "fsync", full)
+    with pytest.raises(DownloadError, match=r"q\.bin.*Disk quota exceeded.*5000 bytes"):
+        download_files(pd.DataFrame([row]), tmp_path, **quiet())
+    assert not (tmp_path / "q.bin").exists()
+    assert (tmp_path / ".partial/q.bin.part").stat().st_size == 5_000
+    monkeypatch.undo()
+    download_files(pd.DataFrame([row]), tmp_path, **quiet())
+    assert (tmp_path / "q.bin").read_bytes() == data
 
 
 @pytest.mark.parametrize("code", [errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP])

@@ -47,6 +47,15 @@ def test_a_file_whose_hash_is_not_its_names_is_refused(server, tmp_path, monkeyp
     assert not any(p.is_file() for p in weights.staging_folder(dest).rglob("*"))
 
 
+def test_the_size_is_asked_again_after_a_failed_head(server, tmp_path, monkeypatch):
+    """One 503 to the HEAD that reads the size is retried, as the download's own requests."""
+    data = os.urandom(1_000)
+    url = _torchvision_file(server, data)
+    server.fail_first[url.rsplit("/", 1)[1]] = 1
+    monkeypatch.setitem(weights.WEIGHT_SOURCES, "vgg19", ("url", url))
+    assert weights.download_weights("vgg19", tmp_path / "vgg19.pth", **quiet()).read_bytes() == data
+
+
 def test_an_unreachable_server_names_the_url(tmp_path, monkeypatch):
     url = "http://127.0.0.1:9/vgg19-dcbb9e9d.pth"  # the discard port: nothing answers
     monkeypatch.setitem(weights.WEIGHT_SOURCES, "vgg19", ("url", url))

@@ -63,8 +63,11 @@ SUPPLEMENT_COLUMNS = ("path", "size", "hash_algorithm", "hash")
 #: Hex digest length per supported algorithm; an empty algorithm means "size only".
 HASH_ALGORITHMS = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
 CHUNK_SIZE = 1 << 20
-#: HTTP statuses worth retrying: the server is busy or failed, not the request wrong.
+#: HTTP statuses worth retrying: the server is busy or failed, not the request wrong (and
+#: every other 5xx but :data:`FINAL_SERVER_STATUSES`: a CDN's 520-524, 507).
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: Server errors that say the request can never work: not implemented, HTTP version.
+FINAL_SERVER_STATUSES = frozenset({501, 505})
 THINGS_MEG_ROOT_FILES = ("dataset_description.json", "participants.tsv", "task-main_events.json")
 #: Folder under ``dest`` holding unfinished downloads as ``<path>.part``, kept across runs.
 PARTIAL_DIR = ".partial"
@@ -83,7 +86,8 @@ class DownloadError(DataError):
 
 
 class _Refused(DownloadError):
-    """The server refused this one file (an HTTP 4xx other than a busy status)."""
+    """This one file failed, the others may not: the server refused it (an HTTP 4xx other
+    than a busy status, 501, 505), or another run holds it."""
 
 
 #: How many of the files that failed on their own a batch's error lists by name.
@@ -609,7 +613,7 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if _is_size(value):
         return float(value)
     try:
         when = parsedate_to_datetime(value)
@@ -854,8 +858,8 @@ def _lock(f, target: Path, dest: Path) -> None:
         return
     try:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as err:
-        raise DownloadError(
+    except BlockingIOError as err:  # this file only: the batch goes on with the others
+        raise _Refused(
             target, f"another process is downloading this file into {f.name}; rerun once it ends"
         ) from err
     except OSError as err:
@@ -959,7 +963,8 @@ def _check_response(
     already on disk. A wrong length for a fresh download means the server's copy
     does not match the manifest: a :class:`DataError`.
     """
-    if response.status_code in RETRY_STATUSES:
+    status = response.status_code
+    if status in RETRY_STATUSES or (status >= 500 and status not in FINAL_SERVER_STATUSES):
         wait = retry_after_seconds(response.headers.get("Retry-After"))
         asked = f" (Retry-After: {wait:.0f} s)" if wait is not None else ""
         raise _Transient(f"HTTP {response.status_code} {response.reason}{asked}", wait)
@@ -980,10 +985,29 @@ def _check_response(
         # Fail before fetching gigabytes that cannot match.
         total = start + length
         sends = f"server sends {total} bytes (Content-Type: {kind}), manifest expects {size}"
-        if resuming:
+        stated = _range_total(response.headers.get("Content-Range", ""))
+        if resuming and (stated is None or stated == size):
             raise _Transient(f"asked to resume, HTTP {response.status_code}: {sends}")
+        if resuming:  # the server's whole file is another size: the bytes kept cannot help
+            sends = f"server's file is {stated} bytes, manifest expects {size}"
         raise DataError(target, f"{'truncated' if total < size else 'wrong size'}: {sends} ({url})")
     return length
+
+
+def _range_total(content_range: str) -> int | None:
+    """The whole file's size a ``Content-Range: bytes a-b/TOTAL`` states, or None (``*``)."""
+    total = content_range.rpartition("/")[2].strip()
+    return int(total) if content_range.startswith("bytes ") and _is_size(total) else None
+
+
+def _sync(f, target: Path, dest: Path) -> None:
+    """Flush ``f``'s bytes to the disk before they are checked and moved into place: NFS
+    with quotas reports a failed write (EDQUOT, EIO) only at fsync or close. A failure is a
+    DownloadError that keeps the partial file, whose size the next run checks again."""
+    try:
+        os.fsync(f.fileno())
+    except OSError as err:
+        raise DownloadError(target, _cannot_write(err, target, dest, _size(f))) from err
 
 
 def _is_html(name: str) -> bool:
@@ -1105,6 +1129,7 @@ class _Downloader:
                 return False
             try:
                 hasher = self._attempts(row, f, target)
+                _sync(f, target, self.dest)  # a network filesystem reports write errors here
                 digest = None if hasher is None else hasher.hexdigest()
                 algo, expected = row["hash_algorithm"] or "", row["hash"] or ""
                 _check(target, int(row["size"]), algo, expected, _size(f), digest, row["url"])

@@ -19,6 +19,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import shutil
+import time
 from pathlib import Path, PurePosixPath
 
 import pandas as pd
@@ -57,13 +58,14 @@ def download_weights(model: str, dest: str | os.PathLike, **download_options) ->
         raise ValueError(f"no download source for {model!r}; known: {sorted(WEIGHT_SOURCES)}")
     kind, where = WEIGHT_SOURCES[model]
     dest, staging = Path(dest), staging_folder(dest)
+    listing = {k: download_options[k] for k in ("retries", "backoff") if k in download_options}
     if kind == "url":
-        paths = download_files(_url_rows(where), staging, **download_options)
+        paths = download_files(_url_rows(where, **listing), staging, **download_options)
         _check_name_hash(paths[0], where)
         with atomic_path(dest) as tmp:
             os.replace(paths[0], tmp)
     else:
-        commit, rows = _hub_rows(where)
+        commit, rows = _hub_rows(where, **listing)
         # a run cut off before a new commit was pushed left files of the old one: not these
         for other in staging.glob("*") if staging.is_dir() else []:
             if other.name != commit:
@@ -75,15 +77,31 @@ def download_weights(model: str, dest: str | os.PathLike, **download_options) ->
     return dest
 
 
-def _url_rows(url: str) -> pd.DataFrame:
+def _retried(ask, retries: int, backoff: float):
+    """``ask()``, asked again after a failure up to ``retries`` times, waiting ``backoff`` s
+    and twice as long each time (as the downloader does for the files): the listing of what
+    to fetch should not fail a run on one dropped connection. The last error is raised."""
+    for attempt in range(retries + 1):
+        try:
+            return ask()
+        except Exception:
+            if attempt == retries:
+                raise
+            time.sleep(backoff * 2**attempt)
+
+
+def _url_rows(url: str, retries: int = 3, backoff: float = 2.0) -> pd.DataFrame:
     """One file: its size from the server (the downloader resumes by it); the hash is
     checked afterwards against the prefix in the file's name."""
     import requests
 
-    try:
+    def head():
         response = requests.head(url, allow_redirects=True, timeout=60)
         response.raise_for_status()
-        size = int(response.headers["Content-Length"])
+        return int(response.headers["Content-Length"])
+
+    try:
+        size = _retried(head, retries, backoff)
     except (requests.RequestException, KeyError, ValueError) as error:
         raise DownloadError(url, f"could not read the file's size: {error!r}; rerun") from error
     name = PurePosixPath(url).name
@@ -105,14 +123,14 @@ def _check_name_hash(path: Path, url: str) -> None:
         )
 
 
-def _hub_rows(repo: str) -> tuple[str, pd.DataFrame]:
+def _hub_rows(repo: str, retries: int = 3, backoff: float = 2.0) -> tuple[str, pd.DataFrame]:
     """The repository's current commit and the files of it that ``from_pretrained`` reads:
     URLs pinned to that commit (a push during the download cannot mix two versions), sizes,
     and the sha256 of the LFS files (the weights; small text files are checked by size)."""
     from huggingface_hub import HfApi, hf_hub_url
 
     try:
-        info = HfApi().model_info(repo, files_metadata=True)
+        info = _retried(lambda: HfApi().model_info(repo, files_metadata=True), retries, backoff)
     except Exception as error:  # the Hub's HTTP errors, or httpx's when it cannot be reached
         raise DownloadError(
             repo, f"could not list its files on the Hub: {error!r}; rerun"
