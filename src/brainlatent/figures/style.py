@@ -7,6 +7,7 @@ files by workflow rules, never shown.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -74,9 +75,17 @@ def _add_note(fig, note: str) -> None:
     """
     title = getattr(fig, "_suptitle", None)
     if title is None or not title.get_text():
-        fig.suptitle(note, fontsize=7, color="#b22222")
+        fig.suptitle(_fill(fig, note, 7), fontsize=7, color="#b22222")
     else:
-        fig.suptitle(f"{title.get_text()}\n{note}", fontsize=title.get_fontsize())
+        size = title.get_fontsize()
+        fig.suptitle(f"{title.get_text()}\n{_fill(fig, note, size)}", fontsize=size)
+
+
+def _fill(fig, text: str, fontsize: float) -> str:
+    """``text`` in lines that fit the figure's width at ``fontsize`` (a character is about
+    0.55 em wide in DejaVu Sans): a one-line note ran off both edges of a one-panel figure."""
+    width = int(fig.get_figwidth() * 72 / (0.55 * fontsize))
+    return textwrap.fill(text, max(width, 20), break_long_words=False)
 
 
 def save_figure(
