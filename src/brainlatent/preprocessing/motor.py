@@ -409,7 +409,7 @@ def bin_trials(
         window_s=window_s,
         dropped=dropped,
         align=align,
-        start=session.start,
+        start=getattr(session, "start", None),  # optional, as the acceleration
     )
 
 
