@@ -98,12 +98,14 @@ def plot_frame_decoding(metrics: pd.DataFrame, source: str = "metrics", pseudo: 
 
 
 def _single_mice_markers(ax, single: pd.DataFrame, colors: dict) -> None:
-    """Each method's single mice as one open marker: mean over mice and seeds, bar: range."""
+    """Each method's single mice as one open marker: mean over mice and seeds, bar: range;
+    set a little to the right of the count (x is logarithmic), not to hide the pooled point
+    of the same count."""
     n_mice = single["subject"].nunique()
     for method, sub in single.groupby("method", sort=False):
         point = sub.groupby("n_neurons")["value"].agg(["mean", "min", "max"])
         ax.errorbar(
-            point.index,
+            point.index * 1.12,
             100 * point["mean"],
             yerr=[100 * (point["mean"] - point["min"]), 100 * (point["max"] - point["mean"])],
             fmt="D",

@@ -209,9 +209,10 @@ def plot_scaling(metrics: pd.DataFrame, paper: dict[str, float | None], source="
         fmt="o",
         color=MAIN_COLOR,
         capsize=3,
-        label=f"simulated (exponent {fitted.mean():.3f} ± {_sd(fitted):.3f})",
+        label=f"simulated (exponent {fitted.mean():.3f} ± {_sd(fitted):.3f} SD over seeds)",
     )
-    ax.plot(law["sigma"], law["value"], "k--", lw=1, label=f"predicted law ∝ σ^{predicted:.0f}")
+    law_label = f"predicted law ∝ $σ^{{{predicted:.0f}}}$"
+    ax.plot(law["sigma"], law["value"], "k--", lw=1, label=law_label)
     ax.set(xscale="log", yscale="log")
     ax.set_xticks(stats.index, [f"{s:g}" for s in stats.index])
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
