@@ -74,6 +74,8 @@ def plot_retrieval(
         squeeze=False,
         constrained_layout=True,
     )
+    # room above the highest subject's dot (retrieval of ~100 images sits far below 1)
+    accuracy_top = min(1.0, max(0.1, 1.2 * float(rows["value"].max())))
     for ax, name in zip(axes[0], names, strict=True):
         panel = rows[sets == name]
         _bars(ax, panel, models, decoders)
@@ -83,7 +85,7 @@ def plot_retrieval(
         ax.set_title(
             f"{CANDIDATE_TITLES[name]}\n~{n:.0f} candidates, chance {chance:.1%}", fontsize=9
         )
-        ax.set_ylim(0, 1)
+        ax.set_ylim(0, accuracy_top)
     axes[0, 0].set_ylabel(f"{metric.replace('top', 'top-')} retrieval accuracy")
     if n_rows == 2:
         rank_sets = _candidate_sets(ranks)
