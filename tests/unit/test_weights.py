@@ -56,6 +56,17 @@ def test_the_size_is_asked_again_after_a_failed_head(server, tmp_path, monkeypat
     assert weights.download_weights("vgg19", tmp_path / "vgg19.pth", **quiet()).read_bytes() == data
 
 
+def test_a_missing_file_is_not_asked_for_again(server, tmp_path, monkeypatch):
+    """A 404 to the HEAD is final, as for the downloader: no backoff before the error."""
+    url = f"{server.url}/vgg19-dcbb9e9d.pth"  # never put on the server
+    monkeypatch.setitem(weights.WEIGHT_SOURCES, "vgg19", ("url", url))
+    waits = []
+    monkeypatch.setattr(weights.time, "sleep", waits.append)
+    with pytest.raises(download.DownloadError, match=r"404"):
+        weights.download_weights("vgg19", tmp_path / "vgg19.pth", **quiet())
+    assert waits == []
+
+
 def test_an_unreachable_server_names_the_url(tmp_path, monkeypatch):
     url = "http://127.0.0.1:9/vgg19-dcbb9e9d.pth"  # the discard port: nothing answers
     monkeypatch.setitem(weights.WEIGHT_SOURCES, "vgg19", ("url", url))

@@ -24,7 +24,12 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from brainlatent.datasets.download import DownloadError, download_files, file_digest
+from brainlatent.datasets.download import (
+    RETRY_STATUSES,
+    DownloadError,
+    download_files,
+    file_digest,
+)
 from brainlatent.errors import DataError
 from brainlatent.io import atomic_path
 
@@ -80,12 +85,15 @@ def download_weights(model: str, dest: str | os.PathLike, **download_options) ->
 def _retried(ask, retries: int, backoff: float):
     """``ask()``, asked again after a failure up to ``retries`` times, waiting ``backoff`` s
     and twice as long each time (as the downloader does for the files): the listing of what
-    to fetch should not fail a run on one dropped connection. The last error is raised."""
+    to fetch should not fail a run on one dropped connection. An HTTP answer the downloader
+    would not retry either (a 404, a gated repository's 401) and the last error are raised."""
     for attempt in range(retries + 1):
         try:
             return ask()
-        except Exception:
-            if attempt == retries:
+        except Exception as error:
+            status = getattr(getattr(error, "response", None), "status_code", None)
+            final = status is not None and status < 500 and status not in RETRY_STATUSES
+            if final or attempt == retries:
                 raise
             time.sleep(backoff * 2**attempt)
 
