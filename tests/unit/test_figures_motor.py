@@ -38,6 +38,11 @@ def test_one_row_per_cohort_is_drawn(tmp_path):
     assert "SABLE, 3 seeds" in labels and "fixed decoder" in labels
     save_figure(fig, tmp_path / "f.pdf", tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 10_000
+    # one compass of the targets' colours, under the first reference panel, not on its paths
+    compasses = [(ax, inset) for ax in fig.axes for inset in ax.child_axes]
+    assert len(compasses) == 1 and compasses[0][0] is fig.axes[1]
+    panel, compass = compasses[0]
+    assert compass.get_position().y1 <= panel.get_position().y0
 
 
 def test_each_trajectory_panel_fits_its_data_at_one_scale(tmp_path):

@@ -405,6 +405,33 @@ def test_figure_names_missing_arrays():
         )
 
 
+def test_figure_draws_each_time_course_on_its_own_scale():
+    """SSIM's changes over time are a few hundredths: on PixCorr's shared axis they were flat."""
+    from brainlatent.figures.meg_generation import plot_meg_generation
+
+    table, arrays = run()
+    ridge = table[table["decoder"] == "ridge"]
+    offsets = dict(zip(ridge["metric"].unique(), (0.6, 0.3, -0.2), strict=True))
+    course = pd.concat(
+        [
+            ridge.assign(
+                window_start=start,
+                window_stop=start + 0.25,
+                value=ridge["metric"].map(offsets) + 0.01 * k,
+                chance=ridge["metric"].map(offsets) - 0.02,
+            )
+            for k, start in enumerate((-0.1, 0.0, 0.1))
+        ],
+        ignore_index=True,
+    )
+    figure = plot_meg_generation(table, course, {"S1": arrays}, source="m.parquet")
+    panels = figure.axes[-3:]
+    assert [ax.get_ylim() for ax in panels] != [panels[0].get_ylim()] * 3
+    for ax, offset in zip(panels, offsets.values(), strict=True):
+        low, high = ax.get_ylim()
+        assert low <= offset - 0.02 and offset + 0.02 <= high and high - low < 0.2, ax.get_title()
+
+
 def test_figure_keeps_a_negative_score_in_view():
     from brainlatent.figures.meg_generation import plot_meg_generation
 

@@ -140,6 +140,9 @@ def test_figure_shows_both_sets_side_by_side(tmp_path):
     fig = plot_retrieval(pd.concat([top5, ranks], ignore_index=True))
     assert len(fig.axes) == 4
     assert all("median rank" in ax.get_title() for ax in fig.axes[2:])
+    for ax in fig.axes[2:]:  # chance drawn where the title says, as in the row above
+        assert [line.get_ydata()[0] for line in ax.lines if line.get_ls() == "--"] == [0.5]
+        assert ax.get_ylim()[1] > 0.5
     bars = [p.get_height() for p in fig.axes[3].patches]
     assert np.allclose(bars, 0.05) and len(bars) == 4  # 2 decoders x 2 models, large set
     save_figure(fig, tmp_path / "g.pdf", tmp_path / "g.png")

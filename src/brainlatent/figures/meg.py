@@ -89,10 +89,12 @@ def plot_retrieval(
     axes[0, 0].set_ylabel(f"{metric.replace('top', 'top-')} retrieval accuracy")
     if n_rows == 2:
         rank_sets = _candidate_sets(ranks)
-        top = max(0.1, 1.3 * float(ranks["value"].max()))
+        # up to chance, drawn as in the row above (and past it, should a decoder be worse)
+        top = max(0.55, 1.1 * float(ranks["value"].max()))
         for ax, name in zip(axes[1], names, strict=True):
             _bars(ax, ranks[rank_sets == name], models, decoders)
-            ax.set_ylim(0, min(top, 0.55))
+            ax.axhline(0.5, color="k", ls="--", lw=1)
+            ax.set_ylim(0, top)
             ax.set_title("relative median rank (chance 0.5)", fontsize=9)
         axes[1, 0].set_ylabel("relative median rank\n(lower is better)")
     fig.suptitle("THINGS-MEG: retrieval of test images", fontsize=10)

@@ -196,7 +196,9 @@ def plot_meg_generation(
         "THINGS-MEG: held-out test images and the images generated from their MEG", fontsize=9
     )
     _bars(middle.subplots(), whole, order, decoders)
-    axes = bottom.subplots(1, len(course_order), sharey=True, squeeze=False)[0]
+    # each metric on its own scale: SSIM's and the high-level correlation's changes over
+    # time are a few hundredths, flat on PixCorr's range
+    axes = bottom.subplots(1, len(course_order), squeeze=False)[0]
     _timecourse(axes, course, course_order)
     bottom.suptitle("Over time: a ridge per sliding window", fontsize=8)
     return fig

@@ -96,7 +96,7 @@ def _square_limits(*paths: np.ndarray, margin: float = 0.08) -> tuple[tuple, tup
 
 def _trajectory_panel(ax, trajectories: np.ndarray, title: str, limits, key: bool = False) -> None:
     """(targets, bins, ≥2) per-target mean trajectories, coloured by target direction;
-    ``key``: a compass of the targets' colours in the corner."""
+    ``key``: a compass of the targets' colours under the panel, clear of the paths."""
     # target k's colour: the hue of its direction, k / n of a turn
     colors = plt.get_cmap("hsv")(np.linspace(0, 1, len(trajectories), endpoint=False))
     for k, path in enumerate(trajectories):
@@ -107,16 +107,16 @@ def _trajectory_panel(ax, trajectories: np.ndarray, title: str, limits, key: boo
     ax.set_xlim(limits[0]), ax.set_ylim(limits[1])
     ax.set_aspect("equal", adjustable="box")
     if key:
-        compass = ax.inset_axes([0.76, 0.76, 0.22, 0.22])
+        compass = ax.inset_axes([0.33, -0.4, 0.34, 0.34])
         for k, colour in enumerate(colors):
             angle = 2 * np.pi * k / len(colors)
             compass.annotate(
                 "", (np.cos(angle), np.sin(angle)), (0, 0),
-                arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 1.2},
+                arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 1.2, "mutation_scale": 7},
             )  # fmt: skip
         compass.set(xlim=(-1.3, 1.3), ylim=(-1.3, 1.3), xticks=[], yticks=[], aspect="equal")
-        compass.set_title("target", fontsize=6, pad=1)
-        compass.patch.set_alpha(0.8)
+        compass.set_title("target", fontsize=7, pad=1)
+        compass.axis("off")
 
 
 def _date(session: str) -> str:
@@ -167,7 +167,7 @@ def plot_motor_cross_session(
         )
         for col, (paths, title, limits) in enumerate(panels, start=1):
             ax = fig.add_subplot(grid[row, col])
-            _trajectory_panel(ax, np.asarray(paths), title, limits, key=col == 1)
+            _trajectory_panel(ax, np.asarray(paths), title, limits, key=row == 0 and col == 1)
     fig.suptitle(
         "Hand velocity from motor cortex on sessions never trained on "
         "(Jude et al. 2022; latents: Gallego et al. 2020)",
