@@ -243,9 +243,53 @@ def test_frame_decoding_gives_each_area_pseudo_mouse_its_own_panel():
     fig = plot_frame_decoding(table)
     visible = [ax for ax in fig.axes if ax.get_visible()]
     titles = [ax.get_title() for ax in visible]
-    assert titles == ["pseudo-mouse (pooled)", "pseudo-mouse, VISl", "pseudo-mouse, VISp"]
-    visl = visible[1].get_lines()[0].get_ydata()
+    # the areas in the Allen's order, V1 first (not alphabetically)
+    assert titles == ["pseudo-mouse (pooled)", "pseudo-mouse, VISp", "pseudo-mouse, VISl"]
+    visl = visible[2].get_lines()[0].get_ydata()
     np.testing.assert_allclose(visl, [30.0, 30.0])  # its own values, not averaged with VISp
+
+
+def test_frame_decoding_labels_only_counts_that_stay_apart():
+    """real.yaml sweeps to 1,000 neurons: 600, 800 and 1000 printed as "6008001000"; single
+    mice overlaid at their own counts (96, 174 ...) added ticks beside the sweep's."""
+    table = _frame_table(("pseudo",))
+    sweep = pd.concat([table.assign(n_neurons=n) for n in (10, 100, 300, 600, 800, 1000)])
+    mice = _frame_table(("M1", "M2")).query("n_neurons == 100")
+    mice.loc[mice["subject"] == "M2", "n_neurons"] = 174
+    fig = plot_frame_decoding(pd.concat([sweep, mice], ignore_index=True))
+    (ax,) = [ax for ax in fig.axes if ax.get_visible()]
+    ticks = zip(ax.get_xticks(), ax.get_xticklabels(), strict=True)
+    labels = {int(t): label.get_text() for t, label in ticks}
+    assert labels == {10: "10", 100: "100", 300: "300", 600: "600", 800: "", 1000: "1000"}
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "single mice (2), all their neurons (100–174)" in legend
+
+
+def test_consistency_matrix_grows_with_the_mice_and_their_names(tmp_path):
+    """Six pseudo-mice, or four sessions named as real-laptop.yaml names them, collapsed a
+    fixed-size panel to nothing (constrained layout gave up); the figure is sized for them."""
+    for mice in (
+        [f"pseudo-{a}" for a in ("VISp", "VISl", "VISal", "VISpm", "VISam", "VISrl")],
+        [f"49160496{k}_ses-49690881{k}-StimB" for k in range(4)],
+    ):
+        rows = [
+            (kind, a, b, "r2", 0.5)
+            for kind in ("behavior", "time")
+            for a in mice
+            for b in mice
+            if a != b
+        ]
+        table = pd.DataFrame(rows, columns=["kind", "source", "target", "metric", "value"])
+        fig = plot_consistency(table)
+        save_figure(fig, tmp_path / "c.pdf", tmp_path / "c.png")
+        matrices = [ax for ax in fig.axes if ax.get_images()]
+        for ax in matrices:
+            box = ax.get_window_extent()
+            assert box.width / fig.dpi > 0.35 * len(mice), (mice[0], box.width / fig.dpi)
+            labels = ax.get_xticklabels()
+            assert [label.get_text() for label in labels] == mice
+            if len(mice[0]) > 10:
+                assert {label.get_rotation() for label in labels} == {90.0}
 
 
 def test_frame_decoding_draws_unswept_single_mice_on_the_pooled_panel():

@@ -80,3 +80,14 @@ def test_an_r2_below_the_axis_is_drawn_on_its_edge_with_its_value(tmp_path):
     fixed = next(line for line in ax.lines if line.get_label() == "fixed decoder")
     assert fixed.get_ydata()[-1] == -1.0  # the line ends on the edge, not off the axis
     save_figure(fig, tmp_path / "f.pdf", tmp_path / "f.png")
+
+
+def test_many_r2s_below_the_axis_share_one_label():
+    """real.yaml's monkey C has dozens of sessions where the fixed decoder falls below -1:
+    one value label each stacked into a smear; one label names how many and the lowest."""
+    table = metrics()
+    fixed = table.method == "fixed"
+    table.loc[fixed & (table.days_apart == 30), "value"] = -2.5
+    table.loc[fixed & (table.days_apart == 9), "value"] = -3.0
+    fig = plot_motor_cross_session([table], [trajectories()])
+    assert [t.get_text() for t in fig.axes[0].texts] == ["2 below, lowest −3.00"]

@@ -391,6 +391,25 @@ def test_figure_is_saved(tmp_path):
     assert (tmp_path / "g.png").stat().st_size > 1000
 
 
+def test_figure_puts_two_subjects_a_row():
+    """real.yaml's four participants side by side drew each image ~40 px wide."""
+    from brainlatent.figures.meg_generation import plot_meg_generation
+
+    table, arrays = run()
+    subjects = ["S1", "S2", "S3", "S4"]
+    tables = pd.concat([table.assign(subject=s) for s in subjects], ignore_index=True)
+    course = tables.assign(window_start=0.0, window_stop=0.1)
+    figure = plot_meg_generation(tables, course, dict.fromkeys(subjects, arrays))
+    figure.canvas.draw()
+    images = [ax for ax in figure.axes if ax.get_images()]
+    n, kinds = min(6, len(arrays["image"])), 1 + table["decoder"].nunique()  # seen + decoders
+    assert len(images) == 4 * kinds * n
+    widths = {round(ax.get_window_extent().width / figure.dpi, 2) for ax in images}
+    assert min(widths) > 0.45, widths  # inches: as wide as two subjects' in one row
+    rows = {round(ax.get_window_extent().y0) for ax in images}
+    assert len(rows) == 2 * kinds  # two rows of subjects
+
+
 def test_figure_names_missing_arrays():
     from brainlatent.figures.meg_generation import plot_meg_generation
 

@@ -143,6 +143,11 @@ def test_figure_shows_both_sets_side_by_side(tmp_path):
     for ax in fig.axes[2:]:  # chance drawn where the title says, as in the row above
         assert [line.get_ydata()[0] for line in ax.lines if line.get_ls() == "--"] == [0.5]
         assert ax.get_ylim()[1] > 0.5
+    # top-5 of each set on its own scale (the real large set's 0.13 % chance and bars of a
+    # few times it were flat on the small set's), the ranks on one
+    small, large = fig.axes[0].get_ylim(), fig.axes[1].get_ylim()
+    assert small[1] == pytest.approx(0.6) and large[1] == pytest.approx(0.24)
+    assert fig.axes[2].get_ylim() == fig.axes[3].get_ylim()
     bars = [p.get_height() for p in fig.axes[3].patches]
     assert np.allclose(bars, 0.05) and len(bars) == 4  # 2 decoders x 2 models, large set
     save_figure(fig, tmp_path / "g.pdf", tmp_path / "g.png")

@@ -7,6 +7,7 @@ import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
+from brainlatent.datasets.allen_calcium import AREAS
 from brainlatent.errors import DataError
 from brainlatent.figures.style import MAIN_COLOR, METHOD_LABELS
 
@@ -33,7 +34,7 @@ def plot_frame_decoding(metrics: pd.DataFrame, source: str = "metrics", pseudo: 
         and (single.groupby(["subject", "method"])["n_neurons"].nunique() == 1).all()
     )
     panels = [("single mice", single)] if not single.empty and not overlay else []
-    for name in sorted(subject[is_pseudo].unique(), key=lambda n: (n != pseudo, n)):
+    for name in sorted(subject[is_pseudo].unique(), key=lambda n: _area_order(n, pseudo)):
         area = name.removeprefix(pseudo).removeprefix("-")
         title = f"pseudo-mouse, {area}" if area else "pseudo-mouse (pooled)"
         title += " and single mice" if overlay and not area else ""
@@ -52,8 +53,10 @@ def plot_frame_decoding(metrics: pd.DataFrame, source: str = "metrics", pseudo: 
     for ax in axes.flat[len(panels) :]:
         ax.set_visible(False)
     # One neuron axis for every panel, so a single mouse's few counts sit where the
-    # pseudo-mice's sweep puts them.
+    # pseudo-mice's sweep puts them; ticks at the swept counts (the overlaid mice's own
+    # counts are in the legend), labels thinned where they would touch.
     counts = np.sort(rows["n_neurons"].unique())
+    ticks = np.sort(rows.loc[is_pseudo, "n_neurons"].unique()) if overlay else counts
     colors = {}
     for i, (title, panel) in enumerate(panels):
         ax = axes.flat[i]
@@ -84,7 +87,7 @@ def plot_frame_decoding(metrics: pd.DataFrame, source: str = "metrics", pseudo: 
         ax.axhline(chance, color="k", ls="--", lw=1, label=f"chance ({chance:.1f} %)")
         ax.set_xscale("log")
         ax.set_xlim(counts[0] / 1.3, counts[-1] * 1.3)
-        ax.set_xticks(counts, [str(c) for c in counts])
+        ax.set_xticks(ticks, [str(c) if c in _labelled(ticks) else "" for c in ticks])
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xlabel("number of neurons")
         ax.set_title(title, fontsize=9)
@@ -95,6 +98,24 @@ def plot_frame_decoding(metrics: pd.DataFrame, source: str = "metrics", pseudo: 
     axes[0, 0].legend(fontsize=7, frameon=False, loc="upper left" if overlay else "best")
     fig.suptitle("Allen natural movie one: decoding the held-out repeat", fontsize=9)
     return fig
+
+
+def _area_order(name: str, pseudo: str) -> tuple:
+    """The pooled pseudo-mouse first, then the areas in the Allen's order (V1 first),
+    then any other name alphabetically."""
+    area = name.removeprefix(pseudo).removeprefix("-")
+    known = area in AREAS
+    return (name != pseudo, not known, AREAS.index(area) if known else 0, name)
+
+
+def _labelled(counts, gap: float = 0.15) -> set:
+    """The counts whose labels stay apart on a log axis: from the largest down, each at
+    least ``gap`` decades below the last labelled (600, 800, 1000 print as "6008001000")."""
+    labelled: list = []
+    for count in sorted(counts, reverse=True):
+        if not labelled or np.log10(labelled[-1] / count) >= gap:
+            labelled.append(count)
+    return set(labelled)
 
 
 def _single_mice_markers(ax, single: pd.DataFrame, colors: dict) -> None:
@@ -115,8 +136,10 @@ def _single_mice_markers(ax, single: pd.DataFrame, colors: dict) -> None:
             capsize=3,
             lw=1,
         )
+    low, high = single["n_neurons"].min(), single["n_neurons"].max()
+    span = f"{low}" if low == high else f"{low}–{high}"
     ax.plot([], [], "D", ms=5, mfc="white", color="0.4",
-            label=f"single mice ({n_mice}), all their neurons")  # fmt: skip
+            label=f"single mice ({n_mice}), all their neurons ({span})")  # fmt: skip
 
 
 def plot_synthetic_latents(metrics: pd.DataFrame, paper: dict, source: str = "metrics"):
@@ -152,8 +175,19 @@ def plot_consistency(metrics: pd.DataFrame, source: str = "metrics"):
         raise DataError(source, "no rows with metric 'r2'")
     kinds = list(dict.fromkeys(rows["kind"]))
     mice = list(dict.fromkeys([*rows["source"], *rows["target"]]))
+    # Sized by what it holds: ~0.42 in a cell (room for "0.95" at 7 pt) and the longest
+    # name at ~0.06 in a character, once on the left and once, turned, underneath; the
+    # real configs' six pseudo-mice or session names collapsed a fixed 2.6-in panel.
+    side = max(1.8, 0.42 * len(mice))
+    names = 0.06 * max(len(str(m)) for m in mice)
+    turned = names > 0.42
     fig, axes = plt.subplots(
-        1, len(kinds), figsize=(0.6 + 2.6 * len(kinds), 2.8), constrained_layout=True, squeeze=False
+        1,
+        len(kinds),
+        figsize=(names + 1.5 + (side + 0.3) * len(kinds), side + (names if turned else 0.2) + 1.0),
+        constrained_layout=True,
+        squeeze=False,
+        sharey=True,
     )
     for ax, kind in zip(axes[0], kinds, strict=True):
         matrix = (
@@ -175,7 +209,7 @@ def plot_consistency(metrics: pd.DataFrame, source: str = "metrics"):
                     fontsize=7,
                     color="k" if value > 0.6 else "w",
                 )
-        ax.set_xticks(range(len(mice)), mice, fontsize=7)
+        ax.set_xticks(range(len(mice)), mice, fontsize=7, rotation=90 if turned else 0)
         ax.set_yticks(range(len(mice)), mice, fontsize=7)
         ax.set_xlabel("target mouse", fontsize=8)
         ax.set_title(METHOD_LABELS.get(f"cebra_{kind}", kind), fontsize=9)

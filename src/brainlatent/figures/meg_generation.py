@@ -59,6 +59,10 @@ def _subject_label(subject: str) -> str:
     return subject if subject.startswith("sub-") else f"sub-{subject}"
 
 
+#: Subjects' image blocks side by side in one row of the figure.
+SUBJECTS_PER_ROW = 2
+
+
 def _check(table: pd.DataFrame, source: str) -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
@@ -75,10 +79,12 @@ def _metrics_order(metrics: pd.Series) -> list[str]:
 
 
 def _images_panel(fig, images: Mapping[str, Mapping[str, np.ndarray]], decoders, n_examples):
-    """Per subject (side by side): the seen images, then each decoder's generations."""
+    """Per subject, two side by side a row: the seen images, then each decoder's
+    generations (four subjects in one row drew each image ~40 px wide)."""
     subjects = list(images)
-    blocks = fig.subfigures(1, len(subjects), wspace=0.02, squeeze=False)[0]
-    for block, subject in zip(blocks, subjects, strict=True):
+    columns = min(SUBJECTS_PER_ROW, len(subjects))
+    grid = fig.subfigures(-(-len(subjects) // columns), columns, wspace=0.02, squeeze=False)
+    for block, subject in zip(grid.flat, subjects, strict=False):
         arrays = images[subject]
         n = min(n_examples, len(arrays["image"]))
         rows = [("seen", np.asarray(arrays["seen"])[:n])]
@@ -188,7 +194,7 @@ def plot_meg_generation(
     course_order = [m for m in order if m in set(course["metric"])]
 
     n_rows = 1 + len(decoders)
-    image_height = 0.62 * n_rows + 0.3
+    image_height = (0.62 * n_rows + 0.3) * -(-len(images) // SUBJECTS_PER_ROW)
     fig = plt.figure(figsize=(7.5, image_height + 2.4 + 2.0), constrained_layout=True)
     top, middle, bottom = fig.subfigures(3, 1, height_ratios=[image_height, 2.4, 2.0])
     _images_panel(top, images, decoders, n_examples)

@@ -63,14 +63,19 @@ def _r2_panel(ax, r2: pd.DataFrame, title: str) -> None:
             label = f"{label}, {seeds} seeds"
         shown = per_day.clip(lower=floor)
         ax.plot(shown.index, shown.values, style, marker=marker, ms=4, color=color, label=label)
-        for day, value in per_day[per_day < floor].items():
-            ax.plot(day, floor, "v", ms=7, color=color, clip_on=False)
+        below = per_day[per_day < floor]
+        if len(below):  # one label, at the lowest: real.yaml's dozens of sessions below the
+            # axis printed their values on top of one another
+            ax.plot(below.index, [floor] * len(below), "v", ms=7, color=color, clip_on=False)
+            day, value = below.idxmin(), below.min()
+            text = f"{value:.2f}" if len(below) == 1 else f"{len(below)} below, lowest {value:.2f}"
+            left = day < r2["days_apart"].mean()  # the text runs towards the axis's middle
             ax.annotate(
-                f"{value:.2f}".replace("-", "−"),
+                text.replace("-", "−"),
                 (day, floor),
-                xytext=(-7, 6),
+                xytext=(7 if left else -7, 6),
                 textcoords="offset points",
-                ha="right",
+                ha="left" if left else "right",
                 va="bottom",
                 fontsize=7,
                 color=color,
