@@ -1,7 +1,12 @@
 # brainlatent: brain-decoding results reproduced end to end.
 # Setup only: the rules live in workflow/rules/, the science in src/brainlatent/.
 
+import sys
+
 from snakemake.utils import min_version
+
+# The checkout's package plans its jobs, as its jobs run it (not one installed elsewhere).
+sys.path.insert(0, f"{workflow.basedir}/src")
 
 min_version("9.0")
 

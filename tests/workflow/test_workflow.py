@@ -37,10 +37,11 @@ def copy_project(root: Path, shared: bool = True) -> Path:
     """The workflow's files in ``root/project``, with ``shared/`` beside it if asked and found."""
     project = root / "project"
     project.mkdir(parents=True)
-    for name in ("Snakefile", "workflow", "scripts", "config", "envs", "resources", "profiles"):
+    names = ("Snakefile", "workflow", "scripts", "src", "config", "envs", "resources", "profiles")
+    for name in names:
         source = REPO / name
         if source.is_dir():
-            shutil.copytree(source, project / name)
+            shutil.copytree(source, project / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source, project / name)
     if shared and shared_root() is not None:
@@ -213,6 +214,19 @@ def test_editing_a_figure_script_reruns_only_that_figure(project):
     script.write_text(script.read_text() + "\n# edited\n")
     result = snakemake(project, "--dry-run")
     assert planned_rules(result) == {"plot_meg_timecourse", "all"}, result.stdout
+    snakemake(project, "--cores", "1")
+    assert "Nothing to be done" in snakemake(project, "--dry-run").stdout
+
+
+def test_editing_a_module_reruns_the_jobs_whose_scripts_import_it(project):
+    """The science lives in src/brainlatent, which the rules' shell commands do not name:
+    each rule has the newest module its script imports as an input."""
+    module = project / "src" / "brainlatent" / "figures" / "meg.py"
+    module.write_text(module.read_text() + "\n# edited\n")
+    result = snakemake(project, "--dry-run")
+    assert planned_rules(result) == {"plot_meg_retrieval", "plot_meg_timecourse", "all"}, (
+        result.stdout
+    )
     snakemake(project, "--cores", "1")
     assert "Nothing to be done" in snakemake(project, "--dry-run").stdout
 

@@ -19,6 +19,7 @@ if CALCIUM["source"] == "simulate":
     rule simulate_allen_calcium:
         input:
             script=script("simulate_allen_calcium"),
+            package=package("simulate_allen_calcium"),
         output:
             nwb=f"{CALCIUM_ROOT}/nwb/sub-{{mouse}}.nwb",
             truth=f"{CALCIUM_ROOT}/ground_truth/sub-{{mouse}}_truth.npz",
@@ -42,6 +43,7 @@ if CALCIUM["source"] == "simulate":
 rule preprocess_calcium:
     input:
         script=script("preprocess_calcium"),
+        package=package("preprocess_calcium"),
         nwb=f"{CALCIUM_ROOT}/nwb/sub-{{mouse}}.nwb",
     output:
         neural=f"{PREPROCESSED}/neural.npy",
@@ -66,6 +68,7 @@ rule preprocess_calcium:
 rule embed_movie_frames:
     input:
         script=script("embed_movie_frames"),
+        package=package("embed_movie_frames"),
         nwb=f"{CALCIUM_ROOT}/nwb/sub-{MICE[0]}.nwb",
     output:
         features=FRAME_FEATURES,
@@ -86,6 +89,7 @@ rule embed_movie_frames:
 rule index_calcium_sessions:
     input:
         script=script("index_calcium_sessions"),
+        package=package("index_calcium_sessions"),
         neural=expand(f"{PREPROCESSED}/neural.npy", mouse=MICE),
         labels=expand(f"{PREPROCESSED}/labels.parquet", mouse=MICE),
         infos=expand(f"{PREPROCESSED}/info.json", mouse=MICE),
@@ -111,6 +115,7 @@ rule index_calcium_sessions:
 rule pool_pseudo_mouse:
     input:
         script=script("pool_pseudo_mouse"),
+        package=package("pool_pseudo_mouse"),
         sessions=SESSION_INDEX,
     output:
         neural=f"{CALCIUM_ROOT}/sub-{{pseudo}}/preprocess/neural.npy",
@@ -144,6 +149,7 @@ rule pool_pseudo_mouse:
 rule decode_movie_frames:
     input:
         script=script("decode_movie_frames"),
+        package=package("decode_movie_frames"),
         neural=f"{PREPROCESSED}/neural.npy",
         labels=f"{PREPROCESSED}/labels.parquet",
         info=f"{PREPROCESSED}/info.json",
@@ -181,6 +187,7 @@ rule decode_movie_frames:
 rule collect_calcium_metrics:
     input:
         script=script("collect_metrics"),
+        package=package("collect_metrics"),
         tables=expand(
             f"{CALCIUM_ROOT}/sub-{{mouse}}/evaluate/frame_decoding.parquet",
             mouse=PLAN.calcium.decoded_mice,
@@ -202,6 +209,7 @@ rule collect_calcium_metrics:
 rule embed_calcium:
     input:
         script=script("embed_calcium"),
+        package=package("embed_calcium"),
         neural=f"{PREPROCESSED}/neural.npy",
         labels=f"{PREPROCESSED}/labels.parquet",
         info=f"{PREPROCESSED}/info.json",
@@ -237,6 +245,7 @@ rule embed_calcium:
 rule calcium_consistency:
     input:
         script=script("calcium_consistency"),
+        package=package("calcium_consistency"),
         embeddings=expand(
             CALCIUM_EMBEDDING,
             kind=EMBEDDING["kinds"],
@@ -263,6 +272,7 @@ if CALCIUM["source"] == "download":
     rule download_allen_calcium:
         input:
             script=script("download_allen_calcium"),
+            package=package("download_allen_calcium"),
             manifest=PLAN.resolve(CALCIUM["manifest"]),
         output:
             nwb=f"{CALCIUM_ROOT}/nwb/sub-{{mouse}}.nwb",
@@ -285,6 +295,7 @@ if CALCIUM["source"] == "download":
 rule preprocess_scenes:
     input:
         script=script("preprocess_scenes"),
+        package=package("preprocess_scenes"),
         nwb=f"{CALCIUM_ROOT}/nwb/sub-{{mouse}}.nwb",
     output:
         scenes=f"{PREPROCESSED}/scenes.npz",
@@ -312,6 +323,7 @@ rule preprocess_scenes:
 rule fit_daenr:
     input:
         script=script("fit_daenr"),
+        package=package("fit_daenr"),
         # every session with natural scenes: the simulated mice, or the StimB sessions
         scenes=expand(
             f"{PREPROCESSED}/scenes.npz",

@@ -6,6 +6,7 @@ if PLAN.benchmark_results:
     rule report_benchmarks:
         input:
             script=script("report_benchmarks"),
+            package=package("report_benchmarks"),
             results=list(PLAN.benchmark_results),
         output:
             html=report(

@@ -8,6 +8,7 @@ from brainlatent.plan import FAULT_TOLERANCE_TABLES
 rule simulate_fault_tolerance:
     input:
         script=script("simulate_fault_tolerance"),
+        package=package("simulate_fault_tolerance"),
     output:
         phase=FAULT_TOLERANCE_TABLES["phase"],
         scaling=FAULT_TOLERANCE_TABLES["scaling"],

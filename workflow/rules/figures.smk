@@ -12,6 +12,7 @@ for figure in PLAN.figures:
         input:
             **{key: list(paths) for key, paths in figure.inputs.items()},
             script=script(f"plot_{figure.kind}"),
+            package=package(f"plot_{figure.kind}"),
         output:
             pdf=figure.outputs[0],
             png=report(

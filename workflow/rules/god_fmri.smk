@@ -14,6 +14,7 @@ if FMRI["source"] == "simulate":
     rule simulate_god_fmri:
         input:
             script=script("simulate_god_fmri"),
+            package=package("simulate_god_fmri"),
             reference=PLAN.resolve(FMRI["reference_bids"]),
         output:
             bids=directory(FMRI_BIDS),
@@ -38,6 +39,7 @@ if FMRI["source"] == "simulate":
     rule simulated_features:
         input:
             script=script("simulated_features"),
+            package=package("simulated_features"),
             truth=f"{FMRI_ROOT}/ground_truth",
         output:
             features=f"{FMRI_ROOT}/features/simulated_{{level}}.npy",
@@ -59,6 +61,7 @@ if FMRI["source"] == "download":
     rule download_god_fmri:
         input:
             script=script("download_god_fmri"),
+            package=package("download_god_fmri"),
             manifest=PLAN.resolve(FMRI["manifest"]),
         output:
             bids=directory(FMRI_BIDS),
@@ -84,6 +87,7 @@ if FMRI["source"] == "download":
 rule preprocess_god_fmri:
     input:
         script=script("preprocess_god_fmri"),
+        package=package("preprocess_god_fmri"),
         bids=FMRI_BIDS,
         stimuli=FMRI_STIMULI,
     output:
@@ -109,6 +113,7 @@ rule preprocess_god_fmri:
 rule fit_image_generator:
     input:
         script=script("fit_image_generator"),
+        package=package("fit_image_generator"),
         stimuli=FMRI_STIMULI,
         trials=expand(
             f"{FMRI_ROOT}/sub-{{fmri_subject}}/preprocess/trials.parquet",
@@ -139,6 +144,7 @@ rule embed_god_images:
     input:
         unpack(get_weights),
         script=script("embed_images"),
+        package=package("embed_images"),
         stimuli=FMRI_STIMULI,
     output:
         features=f"{FMRI_ROOT}/features/{{feature_model}}.npy",
@@ -162,6 +168,7 @@ rule embed_god_images:
 rule decode_god_fmri:
     input:
         script=script("decode_god_fmri"),
+        package=package("decode_god_fmri"),
         samples=f"{FMRI_ROOT}/sub-{{fmri_subject}}/preprocess/samples.npy",
         trials=f"{FMRI_ROOT}/sub-{{fmri_subject}}/preprocess/trials.parquet",
         generator=f"{FMRI_ROOT}/generator/{PLAN.fmri.generator}.pt",
@@ -189,6 +196,7 @@ rule decode_god_fmri:
 rule god_roi_weights:
     input:
         script=script("god_roi_weights"),
+        package=package("god_roi_weights"),
         samples=f"{FMRI_ROOT}/sub-{{fmri_subject}}/preprocess/samples.npy",
         trials=f"{FMRI_ROOT}/sub-{{fmri_subject}}/preprocess/trials.parquet",
         voxels=f"{FMRI_ROOT}/sub-{{fmri_subject}}/preprocess/voxels.parquet",

@@ -25,6 +25,7 @@ HIGH_LEVEL_WEIGHTS = (
 rule fit_generation_generator:
     input:
         script=script("fit_generation_generator"),
+        package=package("fit_generation_generator"),
         stimuli=MEG_STIMULI,
         trials=expand(
             f"{MEG_ROOT}/sub-{{subject}}/preprocess/trials.parquet", subject=SUBJECTS
@@ -55,6 +56,7 @@ rule fit_generation_generator:
 rule fit_generation_ridge:
     input:
         script=script("fit_ridge"),
+        package=package("fit_ridge"),
         epochs=f"{MEG_ROOT}/sub-{{subject}}/preprocess/epochs.npy",
         trials=f"{MEG_ROOT}/sub-{{subject}}/preprocess/trials.parquet",
         features=LATENTS,
@@ -80,6 +82,7 @@ rule fit_generation_ridge:
 rule fit_generation_brain_module:
     input:
         script=script("fit_brain_module"),
+        package=package("fit_brain_module"),
         epochs=expand(
             f"{MEG_ROOT}/sub-{{subject}}/preprocess/epochs.npy", subject=SUBJECTS
         ),
@@ -125,6 +128,7 @@ rule evaluate_generation:
     input:
         **HIGH_LEVEL_WEIGHTS,
         script=script("evaluate_generation"),
+        package=package("evaluate_generation"),
         epochs=f"{MEG_ROOT}/sub-{{subject}}/preprocess/epochs.npy",
         trials=f"{MEG_ROOT}/sub-{{subject}}/preprocess/trials.parquet",
         stimuli=MEG_STIMULI,
@@ -166,6 +170,7 @@ rule evaluate_generation_timecourse:
     input:
         **HIGH_LEVEL_WEIGHTS,
         script=script("evaluate_generation_timecourse"),
+        package=package("evaluate_generation_timecourse"),
         epochs=f"{MEG_ROOT}/sub-{{subject}}/preprocess/epochs.npy",
         trials=f"{MEG_ROOT}/sub-{{subject}}/preprocess/trials.parquet",
         info=f"{MEG_ROOT}/sub-{{subject}}/preprocess/epochs.json",
@@ -207,6 +212,7 @@ rule evaluate_generation_timecourse:
 rule collect_generation_metrics:
     input:
         script=script("collect_metrics"),
+        package=package("collect_metrics"),
         tables=expand(
             f"{MEG_ROOT}/sub-{{subject}}/evaluate/{{{{generation_table}}}}.parquet",
             subject=SUBJECTS,

@@ -21,6 +21,7 @@ wildcard_constraints:
 rule simulate_place_cells:
     input:
         script=script("simulate_place_cells"),
+        package=package("simulate_place_cells"),
     output:
         nwb=f"{RECORDING_ROOT}/{{recording}}/simulated/recording.nwb",
         truth=f"{RECORDING_ROOT}/{{recording}}/simulated/truth.npz",
@@ -42,6 +43,7 @@ rule simulate_place_cells:
 rule select_recording_input:
     input:
         script=script("select_recording_input"),
+        package=package("select_recording_input"),
         recording=lambda w: recording_of(w).file,
     output:
         curve=f"{RECORDING_ROOT}/{{recording}}/selection/{{cebra_method}}_input_{{width}}.parquet",
@@ -74,6 +76,7 @@ rule select_recording_input:
 rule fit_recording_embedding:
     input:
         script=script("fit_recording_embedding"),
+        package=package("fit_recording_embedding"),
         recording=lambda w: recording_of(w).file,
         curves=recording_curves,
     output:
@@ -109,6 +112,7 @@ rule fit_recording_embedding:
 rule decode_recording:
     input:
         script=script("decode_recording"),
+        package=package("decode_recording"),
         recording=lambda w: recording_of(w).file,
         curves=recording_curves,
         fitted=recording_embeddings,

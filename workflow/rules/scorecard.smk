@@ -11,6 +11,7 @@ if PLAN.scorecard_tables:
     rule scorecard:
         input:
             script=script("build_scorecard"),
+            package=package("build_scorecard"),
             values=PLAN.paper_values,
             tables=list(PLAN.scorecard_tables),
         output:

@@ -6,6 +6,7 @@ SYNTHETIC = config["synthetic"]  # the settings, passed to the script as they ar
 rule run_synthetic_benchmark:
     input:
         script=script("run_synthetic_benchmark"),
+        package=package("run_synthetic_benchmark"),
     output:
         metrics="results/synthetic/metrics/latents.parquet",
     log:

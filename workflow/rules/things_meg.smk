@@ -19,6 +19,7 @@ if MEG["source"] == "simulate":
     rule simulate_things_meg:
         input:
             script=script("simulate_things_meg"),
+            package=package("simulate_things_meg"),
             reference=PLAN.resolve(MEG["reference_bids"]),
         output:
             bids=directory(BIDS_ROOT),
@@ -52,6 +53,7 @@ if MEG["source"] == "download":
     rule download_things_meg:
         input:
             script=script("download_things_meg"),
+            package=package("download_things_meg"),
             manifest=PLAN.resolve(MEG["manifest"]),
         output:
             bids=directory(BIDS_ROOT),
@@ -78,6 +80,7 @@ if MEG["source"] == "download":
     rule index_things_images:
         input:
             script=script("index_things_images"),
+            package=package("index_things_images"),
             bids=BIDS_ROOT,
         output:
             stimuli=directory(MEG_STIMULI),
@@ -100,6 +103,7 @@ if MEG["data"] == "derivatives":
     rule preprocess_meg_derivatives:
         input:
             script=script("preprocess_meg_derivatives"),
+            package=package("preprocess_meg_derivatives"),
             bids=BIDS_ROOT,
             stimuli=MEG_STIMULI,
         output:
@@ -133,6 +137,7 @@ else:
     rule preprocess_meg:
         input:
             script=script("preprocess_meg"),
+            package=package("preprocess_meg"),
             bids=BIDS_ROOT,
             stimuli=MEG_STIMULI,
         output:
@@ -166,6 +171,7 @@ rule embed_images:
     input:
         unpack(get_weights),
         script=script("embed_images"),
+        package=package("embed_images"),
         stimuli=MEG_STIMULI,
     output:
         features=f"{MEG_ROOT}/features/{{image_model}}.npy",
@@ -194,6 +200,7 @@ if MEG["source"] == "simulate":
     rule simulate_extra_images:
         input:
             script=script("simulate_extra_images"),
+            package=package("simulate_extra_images"),
             bids=BIDS_ROOT,
         output:
             stimuli=directory(PLAN.meg.extra_stimuli),
@@ -218,6 +225,7 @@ if MEG["source"] == "download":
     rule index_extra_images:
         input:
             script=script("index_extra_images"),
+            package=package("index_extra_images"),
             reference=PLAN.resolve(MEG["reference_bids"]),  # every run's events.tsv
             bids=BIDS_ROOT,
         output:
@@ -243,6 +251,7 @@ rule embed_extra_images:
     input:
         unpack(get_weights),
         script=script("embed_images"),
+        package=package("embed_images"),
         stimuli=PLAN.meg.extra_stimuli,
     output:
         features=f"{PLAN.meg.extra_features}/{{image_model}}.npy",
@@ -266,6 +275,7 @@ rule embed_extra_images:
 rule fit_ridge:
     input:
         script=script("fit_ridge"),
+        package=package("fit_ridge"),
         epochs=f"{MEG_ROOT}/sub-{{subject}}/preprocess/epochs.npy",
         trials=f"{MEG_ROOT}/sub-{{subject}}/preprocess/trials.parquet",
         features=f"{MEG_ROOT}/features/{{image_model}}.npy",
@@ -291,6 +301,7 @@ rule fit_ridge:
 rule fit_brain_module:
     input:
         script=script("fit_brain_module"),
+        package=package("fit_brain_module"),
         epochs=expand(
             f"{MEG_ROOT}/sub-{{subject}}/preprocess/epochs.npy", subject=SUBJECTS
         ),
@@ -333,6 +344,7 @@ rule fit_brain_module:
 rule evaluate_retrieval:
     input:
         script=script("evaluate_retrieval"),
+        package=package("evaluate_retrieval"),
         epochs=f"{MEG_ROOT}/sub-{{subject}}/preprocess/epochs.npy",
         trials=f"{MEG_ROOT}/sub-{{subject}}/preprocess/trials.parquet",
         features=expand(
@@ -383,6 +395,7 @@ rule evaluate_retrieval:
 rule evaluate_timecourse:
     input:
         script=script("evaluate_timecourse"),
+        package=package("evaluate_timecourse"),
         epochs=f"{MEG_ROOT}/sub-{{subject}}/preprocess/epochs.npy",
         trials=f"{MEG_ROOT}/sub-{{subject}}/preprocess/trials.parquet",
         info=f"{MEG_ROOT}/sub-{{subject}}/preprocess/epochs.json",
@@ -419,6 +432,7 @@ rule evaluate_timecourse:
 rule collect_metrics:
     input:
         script=script("collect_metrics"),
+        package=package("collect_metrics"),
         tables=expand(
             f"{MEG_ROOT}/sub-{{subject}}/evaluate/{{{{analysis}}}}.parquet",
             subject=SUBJECTS,
