@@ -13,8 +13,6 @@ from brainlatent.decoding.motor_settings import method_settings
 from brainlatent.io import atomic_path, write_table
 from brainlatent.preprocessing.motor import load_cohort
 
-BASELINES = ("within", "fixed", "aligned")
-
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
@@ -26,7 +24,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     motor = args.settings
     sessions = cs.sort_sessions(load_cohort(args.trials))
-    methods = [m for m in BASELINES if m in motor["methods"]]
+    methods = [m for m in cs.BASELINE_METHODS if m in motor["methods"]]
     timings = {}
     table = cs.evaluate(
         sessions,

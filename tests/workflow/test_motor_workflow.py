@@ -106,3 +106,16 @@ def test_the_figure_rebuilds_alone(tmp_path):
         "decode_motor_cebra", "fit_motor_sable", "decode_motor_sable", "collect_motor_metrics",
         "plot_motor_cross_session",
     }  # fmt: skip
+
+
+def test_dropping_or_reordering_methods_reruns_no_sable_job(project):
+    """Each scoring job is given only its own methods, in a fixed order: without CEBRA, or
+    with the list reordered, the SABLE fits and decodes (minutes at full scale) stand."""
+    extra = project / "config" / "tests" / "fewer.yaml"
+    extra.write_text(
+        "datasets: [motor]\n"
+        "motor: {methods: [sable_recalibrated, sable_no_reverse, sable, aligned, fixed, within]}\n"
+    )
+    result = snakemake(project, "--dry-run", "--configfile", CONFIG, str(extra))
+    collect = {"collect_motor_metrics", "plot_motor_cross_session", "scorecard", "all"}
+    assert planned_rules(result) == collect, result.stdout

@@ -20,6 +20,7 @@ if PLAN.motor.source == "simulate":
     rule simulate_motor_sessions:
         input:
             script=script("simulate_motor_sessions"),
+            package=package("simulate_motor_sessions"),
         output:
             nwb=list(MONKEY.sessions.values()),
             truth=f"{MONKEY.root}/ground_truth/truth.npz",
@@ -41,6 +42,7 @@ else:
     rule download_motor_session:
         input:
             script=script("download_motor_cortex"),
+            package=package("download_motor_cortex"),
             manifest=PLAN.resolve(config["motor"]["manifest"]),
         output:
             nwb=f"{MOTOR_ROOT}/{{cohort}}/nwb/{{motor_session}}_behavior+ecephys.nwb",
@@ -64,6 +66,7 @@ else:
 rule bin_motor_trials:
     input:
         script=script("bin_motor_trials"),
+        package=package("bin_motor_trials"),
         nwb=lambda w: motor_cohort(w).sessions[w.motor_session],
     output:
         trials=f"{MOTOR_ROOT}/{{cohort}}/trials/{{motor_session}}.npz",
@@ -87,6 +90,7 @@ rule bin_motor_trials:
 rule decode_motor_baselines:
     input:
         script=script("decode_motor_baselines"),
+        package=package("decode_motor_baselines"),
         trials=lambda w: motor_cohort(w).all_trials,
     output:
         metrics=f"{MOTOR_ROOT}/{{cohort}}/metrics/baselines.parquet",
@@ -102,7 +106,12 @@ rule decode_motor_baselines:
         mem_mb=mem_from_inputs(4, 1000),
     params:
         settings=motor_settings(
-            "methods", "n_train_sessions", "calibration_fraction", "decoder", "aligned"
+            "methods",
+            "n_train_sessions",
+            "calibration_fraction",
+            "decoder",
+            "aligned",
+            job="baselines",
         ),
     shell:
         "python {input.script} --trials {input.trials:q} --settings {params.settings:q}"
@@ -113,6 +122,7 @@ rule decode_motor_baselines:
 rule decode_motor_cebra:
     input:
         script=script("decode_motor_cebra"),
+        package=package("decode_motor_cebra"),
         trials=lambda w: motor_cohort(w).all_trials,
     output:
         metrics=f"{MOTOR_ROOT}/{{cohort}}/metrics/cebra.parquet",
@@ -140,6 +150,7 @@ rule decode_motor_cebra:
 rule fit_motor_sable:
     input:
         script=script("fit_motor_sable"),
+        package=package("fit_motor_sable"),
         trials=lambda w: motor_cohort(w).all_trials,
     output:
         model=f"{MOTOR_ROOT}/{{cohort}}/models/sable_seed{{seed}}.pt",
@@ -165,6 +176,7 @@ rule fit_motor_sable:
 rule decode_motor_sable:
     input:
         script=script("decode_motor_sable"),
+        package=package("decode_motor_sable"),
         trials=lambda w: motor_cohort(w).all_trials,
         model=f"{MOTOR_ROOT}/{{cohort}}/models/sable_seed{{seed}}.pt",
     output:
@@ -180,7 +192,9 @@ rule decode_motor_sable:
         device=DEVICE,
         mem_mb=mem_from_inputs(4, 1500),
     params:
-        settings=motor_settings("methods", "n_train_sessions", "calibration_fraction"),
+        settings=motor_settings(
+            "methods", "n_train_sessions", "calibration_fraction", job="sable"
+        ),
     shell:
         "python {input.script} --trials {input.trials:q} --model {input.model:q}"
         " --settings {params.settings:q} --seed {wildcards.seed} --device {resources.device}"
@@ -190,6 +204,7 @@ rule decode_motor_sable:
 rule collect_motor_metrics:
     input:
         script=script("collect_metrics"),
+        package=package("collect_metrics"),
         tables=motor_tables,
     output:
         metrics=f"{MOTOR_ROOT}/{{cohort}}/metrics/cross_session.parquet",

@@ -73,6 +73,8 @@ METHODS = ("within", "fixed", "aligned", "cebra", "sable", "sable_no_reverse", "
 SEEDED = ("cebra", "sable", "sable_no_reverse", "sable_recalibrated")
 #: The methods that share one fitted SABLE.
 SABLE_METHODS = ("sable", "sable_no_reverse", "sable_recalibrated")
+#: The deterministic baselines, computed together in one job.
+BASELINE_METHODS = ("within", "fixed", "aligned")
 #: Columns of the metrics table, one row per (session, method, metric).
 METRIC_COLUMNS = [
     "dataset", "subject", "session", "date", "days_apart", "method", "seed", "metric", "value",
