@@ -15,6 +15,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from brainlatent.io import atomic_path
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 #: Where results go; ``BRAINLATENT_BENCH_RESULTS`` moves them (the smoke tests write to a
@@ -129,7 +131,9 @@ def report(name: str, title: str, params: dict, tables: list[tuple[str, str]], r
         "results": results,
         "notes": notes,
     }
-    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    # whole or not at all: the report reads every results/*.json it finds
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     print(f"\nwritten: {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
     return path
 
