@@ -9,6 +9,7 @@ from mne_bids import BIDSPath, read_raw_bids
 from brainlatent.datasets import stimuli, things_meg
 from brainlatent.datasets.simulate_meg import (
     MEGSimulation,
+    _run_duration,
     background_mixing,
     background_patterns,
     pink_components,
@@ -216,3 +217,17 @@ def test_out_of_range_parameters_are_refused_by_name(bad):
     with pytest.raises(ConfigError, match=rf"things_meg.simulate: {name}="):
         MEGSimulation(**bad)
     MEGSimulation(noise_width=None)  # the former background stays allowed
+
+
+def test_a_whole_run_is_as_long_as_the_real_one(reference_bids):
+    """Every ds004212 run lasts 348 s, 6-10 s after its last event (so the 0.1 Hz high-pass
+    has that tail on the real files); a run cut to its first events stops 2 s after them."""
+    events = things_meg.read_events(things_meg.events_path(reference_bids, "BIGMEG1", "01", "01"))
+    last = float(events["onset"].max())
+    whole = _run_duration(reference_bids, "BIGMEG1", "01", "01", events, None)
+    assert whole == pytest.approx(347.999, abs=1e-3) and whole - last > 6
+    assert _run_duration(reference_bids, "BIGMEG1", "01", "01", events, 226) == last + 2.0
+    # BIGMEG4's second session has no meg.json in ds004212
+    events = things_meg.read_events(things_meg.events_path(reference_bids, "BIGMEG4", "02", "01"))
+    last = float(events["onset"].max())
+    assert _run_duration(reference_bids, "BIGMEG4", "02", "01", events, None) == last + 2.0

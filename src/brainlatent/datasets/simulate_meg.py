@@ -370,6 +370,29 @@ def _write_run(
     )
 
 
+#: Seconds recorded after the last event where the real run's length is not used.
+TAIL = 2.0
+
+
+def _run_duration(
+    reference_bids: Path, subject: str, session: str, run: str, events: pd.DataFrame,
+    trials_per_run: int | None,
+) -> float:  # fmt: skip
+    """The real run's length (its meg.json's ``RecordingDuration``: 348 s, 6-10 s after the
+    last event in every ds004212 run, so the 0.1 Hz high-pass sees the tail it will see on
+    the real files), or ``TAIL`` after the last event when the run is cut to its first
+    ``trials_per_run`` events or its sidecar is missing (BIGMEG4's session 2)."""
+    last = float(events["onset"].max())
+    sidecar = things_meg.events_path(reference_bids, subject, session, run).with_name(
+        f"{things_meg.bids_basename(subject, session, run)}_meg.json"
+    )
+    if trials_per_run is None and sidecar.exists():
+        recorded = json.loads(sidecar.read_text()).get("RecordingDuration")
+        if isinstance(recorded, int | float) and recorded > last + TAIL:
+            return float(recorded)
+    return last + TAIL
+
+
 def _write_sidecars(
     reference_bids: Path, bids: Path, subject: str, session: str, run: str, sfreq: float,
     duration: float,
@@ -411,8 +434,9 @@ def simulate_dataset(
 
     Trial structure (onsets, trial types, image and category numbers) is read
     from the real events.tsv of each (subject, session, run); ``trials_per_run``
-    keeps the first events of each run, and the recording stops 2 s after the
-    last one. All three outputs are written whole or not at all.
+    keeps the first events of each run. A whole run is as long as the real one; a
+    cut one stops 2 s after its last event. All three outputs are written whole or not
+    at all.
     """
     reference_bids = Path(reference_bids)
     names = things_meg.sensor_names(reference_bids)
@@ -439,7 +463,7 @@ def simulate_dataset(
         stimuli.write_stimuli(stim_tmp, latents, image_size)
         scans: dict[tuple[str, str], list[dict]] = {}
         for subject, session, run, events in tqdm(plan, desc="simulate runs", mininterval=2):
-            duration = float(events["onset"].max()) + 2.0
+            duration = _run_duration(reference_bids, subject, session, run, events, trials_per_run)
             date = _acquisition_date(reference_bids, subject, session)
             events_file = things_meg.events_path(bids_tmp, subject, session, run)
             events_file.parent.mkdir(parents=True, exist_ok=True)
