@@ -225,7 +225,10 @@ def test_a_whole_run_is_as_long_as_the_real_one(reference_bids):
     events = things_meg.read_events(things_meg.events_path(reference_bids, "BIGMEG1", "01", "01"))
     last = float(events["onset"].max())
     whole = _run_duration(reference_bids, "BIGMEG1", "01", "01", events, None)
-    assert whole == pytest.approx(347.999, abs=1e-3) and whole - last > 6
+    assert whole == 348.0 and whole - last > 6
+    # as simulate_run counts samples: the real .meg4's 417,600 at 1,200 Hz ((517,824,008 - 8)
+    # bytes / 310 channels / 4), and the default config's 83,520 at 240 Hz
+    assert int(np.ceil(whole * 1200)) == 417_600 and int(np.ceil(whole * 240)) == 83_520
     assert _run_duration(reference_bids, "BIGMEG1", "01", "01", events, 226) == last + 2.0
     # BIGMEG4's second session has no meg.json in ds004212
     events = things_meg.read_events(things_meg.events_path(reference_bids, "BIGMEG4", "02", "01"))

@@ -378,8 +378,8 @@ def _run_duration(
     reference_bids: Path, subject: str, session: str, run: str, events: pd.DataFrame,
     trials_per_run: int | None,
 ) -> float:  # fmt: skip
-    """The real run's length (its meg.json's ``RecordingDuration``: 348 s, 6-10 s after the
-    last event in every ds004212 run, so the 0.1 Hz high-pass sees the tail it will see on
+    """The real run's length (its meg.json's ``RecordingDuration`` and one sample: 348 s, 6-10 s
+    after the last event in every ds004212 run, so the 0.1 Hz high-pass sees the tail it will see on
     the real files), or ``TAIL`` after the last event when the run is cut to its first
     ``trials_per_run`` events or its sidecar is missing (BIGMEG4's session 2)."""
     last = float(events["onset"].max())
@@ -387,9 +387,11 @@ def _run_duration(
         f"{things_meg.bids_basename(subject, session, run)}_meg.json"
     )
     if trials_per_run is None and sidecar.exists():
-        recorded = json.loads(sidecar.read_text()).get("RecordingDuration")
-        if isinstance(recorded, int | float) and recorded > last + TAIL:
-            return float(recorded)
+        meta = json.loads(sidecar.read_text())
+        recorded, sfreq = meta.get("RecordingDuration"), meta.get("SamplingFrequency")
+        if all(isinstance(v, int | float) for v in (recorded, sfreq)) and recorded > last + TAIL:
+            # the duration is the last sample's time: the file holds one sample more
+            return (round(recorded * sfreq) + 1) / sfreq
     return last + TAIL
 
 
