@@ -70,6 +70,8 @@ def _imports(path: str, module: str | None) -> tuple[str, ...]:
     and a.b (b may be a submodule); relative imports resolved against ``module``. A line
     in a docstring that reads as an import counts too: a file too many is harmless."""
     text = Path(path).read_text(encoding="utf-8")
+    # one statement a line: comments out, continued lines joined, `a; b` split
+    text = re.sub(r"#[^\n]*", "", text).replace("\\\n", " ").replace(";", "\n")
     is_package = path.endswith("__init__.py")
     names = []
     for line in _IMPORT.findall(text):
@@ -88,9 +90,10 @@ def _imports(path: str, module: str | None) -> tuple[str, ...]:
 
 
 def _words(listed: str) -> list[str]:
-    """``a as b, c  # note`` or ``(\n a,\n c,\n)`` -> ["a as b", "c"]."""
-    lines = [line.split("#")[0] for line in listed.strip("()").splitlines()]
-    return [w.strip() for w in ",".join(lines).replace("\\", " ").split(",") if w.strip()]
+    """The names of an import list, one line or parenthesised over lines: "a as b, c"
+    gives ["a as b", "c"]."""
+    words = listed.strip().strip("()").replace("\n", ",").split(",")
+    return [w.strip() for w in words if w.strip()]
 
 
 def _name(word: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,11 @@ def src(tmp_path):
             "brainlatent/decoding/cross_session.py": "from . import kernels\n",
             "brainlatent/decoding/kernels.py": "",
             "brainlatent/decoding/unused.py": "",
-            "brainlatent/metrics.py": "",
+            "brainlatent/metrics.py": "import os; import brainlatent.seeding  # two on a line\n",
+            "brainlatent/seeding.py": (
+                "from brainlatent.models import (  # a comment with a ) in it\n"
+                "    torch_model,\n)\n"
+            ),
             "brainlatent/models/__init__.py": "",
             "brainlatent/models/torch_model.py": "import torch\n",
         },
@@ -65,8 +70,37 @@ def test_every_module_a_script_reaches_and_no_other(src):
         "decoding/cross_session.py",
         "decoding/kernels.py",
         "metrics.py",
+        "seeding.py",  # import a; import b
+        "models/__init__.py",  # a ")" in a comment inside the parentheses
+        "models/torch_model.py",
     }
     assert files == sorted(files)
+
+
+def test_a_continued_line_is_read_whole(src):
+    """A name on the line after a backslash is found too."""
+    write(
+        src,
+        {
+            "brainlatent/extra.py": "",
+            "brainlatent/errors.py": "from brainlatent import \\\n    extra\n",
+        },
+    )
+    files = imported_files(src.parent / "scripts" / "plot.py", src)
+    assert str(src / "brainlatent" / "extra.py") in files
+
+
+def test_every_rule_but_the_downloads_declares_its_scripts_modules():
+    """A rule without it keeps results of old science code; a download with it would
+    re-verify hundreds of GB for an edit to shared code (the manifest fixes its output)."""
+    rules = "\n".join(p.read_text() for p in sorted((REPO / "workflow" / "rules").glob("*.smk")))
+    scripts = re.findall(r"script=script\((.+?)\),\n\s*(package=package\((.+?)\),)?", rules)
+    assert len(scripts) > 50
+    for name, declared, package_name in scripts:
+        if name.strip('"f').startswith("download_"):
+            assert not declared, name
+        else:
+            assert package_name == name, name
 
 
 def test_relative_src_gives_relative_paths(src, monkeypatch):

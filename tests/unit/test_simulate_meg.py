@@ -12,6 +12,7 @@ from brainlatent.datasets.simulate_meg import (
     _run_duration,
     background_mixing,
     background_patterns,
+    n_samples,
     pink_components,
     pink_noise,
     simulate_run,
@@ -224,13 +225,16 @@ def test_a_whole_run_is_as_long_as_the_real_one(reference_bids):
     has that tail on the real files); a run cut to its first events stops 2 s after them."""
     events = things_meg.read_events(things_meg.events_path(reference_bids, "BIGMEG1", "01", "01"))
     last = float(events["onset"].max())
-    whole = _run_duration(reference_bids, "BIGMEG1", "01", "01", events, None)
+    whole = _run_duration(reference_bids, "BIGMEG1", "01", "01", events, cut=False)
     assert whole == 348.0 and whole - last > 6
-    # as simulate_run counts samples: the real .meg4's 417,600 at 1,200 Hz ((517,824,008 - 8)
-    # bytes / 310 channels / 4), and the default config's 83,520 at 240 Hz
-    assert int(np.ceil(whole * 1200)) == 417_600 and int(np.ceil(whole * 240)) == 83_520
-    assert _run_duration(reference_bids, "BIGMEG1", "01", "01", events, 226) == last + 2.0
+    # the real .meg4's 417,600 samples at 1,200 Hz ((517,824,008 - 8) bytes / 310 channels / 4),
+    # and the default config's 83,520 at 240 Hz
+    assert n_samples(whole, 1200) == 417_600 and n_samples(whole, 240) == 83_520
+    cut = events.iloc[:120]
+    assert (
+        _run_duration(reference_bids, "BIGMEG1", "01", "01", cut, cut=True) == cut.onset.max() + 2
+    )
     # BIGMEG4's second session has no meg.json in ds004212
     events = things_meg.read_events(things_meg.events_path(reference_bids, "BIGMEG4", "02", "01"))
     last = float(events["onset"].max())
-    assert _run_duration(reference_bids, "BIGMEG4", "02", "01", events, None) == last + 2.0
+    assert _run_duration(reference_bids, "BIGMEG4", "02", "01", events, cut=False) == last + 2.0

@@ -272,7 +272,6 @@ if CALCIUM["source"] == "download":
     rule download_allen_calcium:
         input:
             script=script("download_allen_calcium"),
-            package=package("download_allen_calcium"),
             manifest=PLAN.resolve(CALCIUM["manifest"]),
         output:
             nwb=f"{CALCIUM_ROOT}/nwb/sub-{{mouse}}.nwb",

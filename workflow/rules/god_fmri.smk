@@ -61,7 +61,6 @@ if FMRI["source"] == "download":
     rule download_god_fmri:
         input:
             script=script("download_god_fmri"),
-            package=package("download_god_fmri"),
             manifest=PLAN.resolve(FMRI["manifest"]),
         output:
             bids=directory(FMRI_BIDS),

@@ -42,7 +42,6 @@ else:
     rule download_motor_session:
         input:
             script=script("download_motor_cortex"),
-            package=package("download_motor_cortex"),
             manifest=PLAN.resolve(config["motor"]["manifest"]),
         output:
             nwb=f"{MOTOR_ROOT}/{{cohort}}/nwb/{{motor_session}}_behavior+ecephys.nwb",

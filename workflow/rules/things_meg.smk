@@ -53,7 +53,6 @@ if MEG["source"] == "download":
     rule download_things_meg:
         input:
             script=script("download_things_meg"),
-            package=package("download_things_meg"),
             manifest=PLAN.resolve(MEG["manifest"]),
         output:
             bids=directory(BIDS_ROOT),

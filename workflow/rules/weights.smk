@@ -12,7 +12,6 @@ if VGG19_TO_FETCH:
     rule download_vgg19_weights:
         input:
             script=script("download_weights"),
-            package=package("download_weights"),
         output:
             weights=VGG19_TO_FETCH[0],
         log:
@@ -33,7 +32,6 @@ if FOLDERS_TO_FETCH:
     rule download_model_weights:
         input:
             script=script("download_weights"),
-            package=package("download_weights"),
         output:
             weights=directory("{weights_folder}"),
         log:

@@ -236,7 +236,7 @@ def simulate_run(
 ) -> np.ndarray:
     """Sensor data (channels × samples, tesla) for one run's events."""
     sfreq = params.sfreq
-    n_times = int(np.ceil(duration * sfreq))
+    n_times = n_samples(duration, sfreq)
     gen = rng(params.seed, "run", subject, run_key)
     latent_columns = [c for c in latents.columns if c.startswith("z_")]
     kernels = temporal_kernels(sfreq, latent_columns)
@@ -374,19 +374,24 @@ def _write_run(
 TAIL = 2.0
 
 
+def n_samples(duration: float, sfreq: float) -> int:
+    """Samples of a run lasting ``duration`` seconds."""
+    return int(np.ceil(duration * sfreq))
+
+
 def _run_duration(
-    reference_bids: Path, subject: str, session: str, run: str, events: pd.DataFrame,
-    trials_per_run: int | None,
+    reference_bids: Path, subject: str, session: str, run: str, events: pd.DataFrame, cut: bool,
 ) -> float:  # fmt: skip
     """The real run's length (its meg.json's ``RecordingDuration`` and one sample: 348 s, 6-10 s
-    after the last event in every ds004212 run, so the 0.1 Hz high-pass sees the tail it will see on
-    the real files), or ``TAIL`` after the last event when the run is cut to its first
-    ``trials_per_run`` events or its sidecar is missing (BIGMEG4's session 2)."""
+    after the last event in every ds004212 run that has the sidecar, so the 0.1 Hz high-pass
+    sees the tail it will see on the real files), or ``TAIL`` after the last event when the
+    run is ``cut`` to its first events or has no meg.json (12 of the 480: BIGMEG4's session
+    2, BIGMEG2's session 6 runs 9-10)."""
     last = float(events["onset"].max())
     sidecar = things_meg.events_path(reference_bids, subject, session, run).with_name(
         f"{things_meg.bids_basename(subject, session, run)}_meg.json"
     )
-    if trials_per_run is None and sidecar.exists():
+    if not cut and sidecar.exists():
         meta = json.loads(sidecar.read_text())
         recorded, sfreq = meta.get("RecordingDuration"), meta.get("SamplingFrequency")
         if all(isinstance(v, int | float) for v in (recorded, sfreq)) and recorded > last + TAIL:
@@ -416,7 +421,9 @@ def _write_sidecars(
             continue
         meta = json.loads(real.read_text())
         if suffix == "meg.json":
-            meta.update(SamplingFrequency=sfreq, RecordingDuration=round(duration, 3))
+            # the last sample's time, as MNE-BIDS writes it
+            last_sample = (n_samples(duration, sfreq) - 1) / sfreq
+            meta.update(SamplingFrequency=sfreq, RecordingDuration=round(last_sample, 6))
         (target / f"{stem}_{suffix}").write_text(json.dumps(meta, indent=4))
 
 
@@ -451,9 +458,10 @@ def simulate_dataset(
         for session, run in things_meg.runs(sessions, runs):
             path = things_meg.events_path(reference_bids, subject, session, run)
             events = things_meg.read_events(path)
-            if trials_per_run is not None:
+            cut = trials_per_run is not None and trials_per_run < len(events)
+            if cut:
                 events = events.iloc[:trials_per_run]
-            plan.append((subject, session, run, events.reset_index(drop=True)))
+            plan.append((subject, session, run, cut, events.reset_index(drop=True)))
     shown = pd.concat([things_meg.image_trials(ev) for *_, ev in plan])
     latents = stimuli.image_parameters(shown, superordinate, params.seed)
 
@@ -464,8 +472,8 @@ def simulate_dataset(
     ):
         stimuli.write_stimuli(stim_tmp, latents, image_size)
         scans: dict[tuple[str, str], list[dict]] = {}
-        for subject, session, run, events in tqdm(plan, desc="simulate runs", mininterval=2):
-            duration = _run_duration(reference_bids, subject, session, run, events, trials_per_run)
+        for subject, session, run, cut, events in tqdm(plan, desc="simulate runs", mininterval=2):
+            duration = _run_duration(reference_bids, subject, session, run, events, cut)
             date = _acquisition_date(reference_bids, subject, session)
             events_file = things_meg.events_path(bids_tmp, subject, session, run)
             events_file.parent.mkdir(parents=True, exist_ok=True)

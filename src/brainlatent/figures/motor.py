@@ -69,7 +69,8 @@ def _r2_panel(ax, r2: pd.DataFrame, title: str) -> None:
             ax.plot(below.index, [floor] * len(below), "v", ms=7, color=color, clip_on=False)
             day, value = below.idxmin(), below.min()
             text = f"{value:.2f}" if len(below) == 1 else f"{len(below)} below, lowest {value:.2f}"
-            left = day < r2["days_apart"].mean()  # the text runs towards the axis's middle
+            middle = (r2["days_apart"].min() + r2["days_apart"].max()) / 2
+            left = day < middle  # the text runs towards the axis's middle
             ax.annotate(
                 text.replace("-", "−"),
                 (day, floor),
