@@ -68,6 +68,13 @@ CHUNK_SIZE = 1 << 20
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 #: Server errors that say the request can never work: not implemented, HTTP version.
 FINAL_SERVER_STATUSES = frozenset({501, 505})
+
+
+def is_retried_status(status: int) -> bool:
+    """Whether an HTTP answer with this status is asked again: a busy or failed server."""
+    return status in RETRY_STATUSES or (status >= 500 and status not in FINAL_SERVER_STATUSES)
+
+
 THINGS_MEG_ROOT_FILES = ("dataset_description.json", "participants.tsv", "task-main_events.json")
 #: Folder under ``dest`` holding unfinished downloads as ``<path>.part``, kept across runs.
 PARTIAL_DIR = ".partial"
@@ -964,7 +971,7 @@ def _check_response(
     does not match the manifest: a :class:`DataError`.
     """
     status = response.status_code
-    if status in RETRY_STATUSES or (status >= 500 and status not in FINAL_SERVER_STATUSES):
+    if is_retried_status(status):
         wait = retry_after_seconds(response.headers.get("Retry-After"))
         asked = f" (Retry-After: {wait:.0f} s)" if wait is not None else ""
         raise _Transient(f"HTTP {response.status_code} {response.reason}{asked}", wait)

@@ -317,11 +317,17 @@ def simulate_run(
 BIDS_TYPES = {"MEGREFMAG": "ref_meg", "MEGREFGRADAXIAL": "ref_meg", "MISC": "misc"}
 
 
+def _sidecar(reference_bids: Path, subject: str, session: str, run: str, suffix: str) -> Path:
+    """A run's sidecar file in the reference dataset, e.g. ``meg.json`` (it may not exist)."""
+    stem = things_meg.bids_basename(subject, session, run)
+    return things_meg.events_path(reference_bids, subject, session, run).with_name(
+        f"{stem}_{suffix}"
+    )
+
+
 def _channels(reference_bids: Path, subject: str, session: str, run: str) -> pd.DataFrame:
     """The run's real channel list (name, type), or the first one found."""
-    path = things_meg.events_path(reference_bids, subject, session, run).with_name(
-        f"{things_meg.bids_basename(subject, session, run)}_channels.tsv"
-    )
+    path = _sidecar(reference_bids, subject, session, run, "channels.tsv")
     if not path.exists():
         path = sorted(Path(reference_bids).glob("sub-*/ses-*/meg/*_channels.tsv"))[0]
     return pd.read_csv(path, sep="\t")
@@ -388,9 +394,7 @@ def _run_duration(
     run is ``cut`` to its first events or has no meg.json (12 of the 480: BIGMEG4's session
     2, BIGMEG2's session 6 runs 9-10)."""
     last = float(events["onset"].max())
-    sidecar = things_meg.events_path(reference_bids, subject, session, run).with_name(
-        f"{things_meg.bids_basename(subject, session, run)}_meg.json"
-    )
+    sidecar = _sidecar(reference_bids, subject, session, run, "meg.json")
     if not cut and sidecar.exists():
         meta = json.loads(sidecar.read_text())
         recorded, sfreq = meta.get("RecordingDuration"), meta.get("SamplingFrequency")
@@ -405,7 +409,6 @@ def _write_sidecars(
     duration: float,
 ) -> None:  # fmt: skip
     """Copy the run's real sidecars, with the simulation's sampling rate and duration."""
-    source = things_meg.events_path(reference_bids, subject, session, run).parent
     target = things_meg.events_path(bids, subject, session, run).parent
     stem = things_meg.bids_basename(subject, session, run)
     channels = _channels(reference_bids, subject, session, run)
@@ -413,7 +416,7 @@ def _write_sidecars(
     channels["high_cutoff"] = sfreq / 2
     channels.to_csv(target / f"{stem}_channels.tsv", sep="\t", index=False, na_rep="n/a")
     for suffix in ("meg.json", "coordsystem.json"):
-        real = source / f"{stem}_{suffix}"
+        real = _sidecar(reference_bids, subject, session, run, suffix)
         if not real.exists():
             candidates = sorted(Path(reference_bids).glob(f"sub-*/ses-*/meg/*_{suffix}"))
             real = candidates[0] if candidates else None

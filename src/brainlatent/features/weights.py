@@ -25,10 +25,10 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from brainlatent.datasets.download import (
-    RETRY_STATUSES,
     DownloadError,
     download_files,
     file_digest,
+    is_retried_status,
 )
 from brainlatent.errors import DataError
 from brainlatent.io import atomic_path
@@ -92,7 +92,7 @@ def _retried(ask, retries: int, backoff: float):
             return ask()
         except Exception as error:
             status = getattr(getattr(error, "response", None), "status_code", None)
-            final = status is not None and status < 500 and status not in RETRY_STATUSES
+            final = status is not None and not is_retried_status(status)
             if final or attempt == retries:
                 raise
             time.sleep(backoff * 2**attempt)

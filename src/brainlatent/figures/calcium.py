@@ -57,6 +57,8 @@ def plot_frame_decoding(metrics: pd.DataFrame, source: str = "metrics", pseudo: 
     # counts are in the legend), labels thinned where they would touch.
     counts = np.sort(rows["n_neurons"].unique())
     ticks = np.sort(rows.loc[is_pseudo, "n_neurons"].unique()) if overlay else counts
+    shown = _labelled(ticks)
+    labels = [str(c) if c in shown else "" for c in ticks]
     colors = {}
     for i, (title, panel) in enumerate(panels):
         ax = axes.flat[i]
@@ -87,7 +89,7 @@ def plot_frame_decoding(metrics: pd.DataFrame, source: str = "metrics", pseudo: 
         ax.axhline(chance, color="k", ls="--", lw=1, label=f"chance ({chance:.1f} %)")
         ax.set_xscale("log")
         ax.set_xlim(counts[0] / 1.3, counts[-1] * 1.3)
-        ax.set_xticks(ticks, [str(c) if c in _labelled(ticks) else "" for c in ticks])
+        ax.set_xticks(ticks, labels)
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xlabel("number of neurons")
         ax.set_title(title, fontsize=9)
