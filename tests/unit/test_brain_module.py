@@ -573,6 +573,26 @@ def test_random_state_alone_sets_the_fit():
     np.testing.assert_array_equal(predictions[0], predictions[1])
 
 
+def test_weight_average_is_validated_and_kept_not_trained_on(fitted, problem):
+    """ema_decay keeps an exponential average of the weights for validation and the
+    returned model; SGD's own path is untouched, and a decay near 0 is the plain fit."""
+    X, Y, s, pos = (problem[k] for k in ("X_train", "Y_train", "s_train", "positions"))
+    fit = {"patience": 100, **FAST}  # `fitted`: the same, plain, for 6 epochs
+    averaged = BrainModuleDecoder(ema_decay=0.9, max_epochs=6, **fit).fit(X, Y, s, pos)
+    train = ["train_loss", "train_clip", "train_mse"]
+    pd.testing.assert_frame_equal(averaged.history_[train], fitted.history_[train])
+    assert not np.allclose(averaged.history_["val_loss"], fitted.history_["val_loss"], rtol=1e-3)
+    Z = averaged.predict(problem["X_test"], problem["s_test"])
+    candidates = averaged.transform_targets(problem["test_embeddings"])
+    assert top5_accuracy(Z, candidates, problem["img_test"]) > 3 * 5 / len(candidates)
+    near_zero = BrainModuleDecoder(ema_decay=1e-12, max_epochs=2, **fit).fit(X, Y, s, pos)
+    np.testing.assert_allclose(
+        near_zero.history_["val_loss"], fitted.history_["val_loss"][:2], rtol=1e-5
+    )
+    with pytest.raises(ValueError, match=r"ema_decay must be in \[0, 1\); got 1.0"):
+        BrainModuleDecoder(ema_decay=1.0, **fit).fit(X, Y, s, pos)
+
+
 # sklearn.utils.estimator_checks is not run: those checks feed 2-D (n_samples,
 # n_features) arrays and 1-D targets, whereas this estimator requires 3-D
 # epochs (n, channels, times) and 2-D embedding targets with distinct images.

@@ -28,6 +28,7 @@ from scipy import sparse
 from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from brainlatent.device import resolve_precision
@@ -336,6 +337,10 @@ class BrainModuleDecoder(RegressorMixin, TorchEstimator):
     ``precision="bfloat16"`` trains under bfloat16 autocast (``"auto"``: where the
     device computes it in hardware, :func:`brainlatent.device.native_bfloat16`);
     validation and predictions run in float32; ``fit_precision_`` records the one used.
+
+    ``ema_decay > 0`` validates, and keeps at the best epoch, an exponential moving average
+    of the weights (:class:`torch.optim.swa_utils.AveragedModel`, batch-norm statistics
+    included) instead of the weights SGD leaves; the training steps are the same.
     """
 
     FORMAT = "brainlatent.BrainModuleDecoder/2"  # /2: subject_names and fit_device
@@ -366,6 +371,7 @@ class BrainModuleDecoder(RegressorMixin, TorchEstimator):
         max_epochs: int = 40,
         patience: int = 5,
         val_fraction: float = 0.1,
+        ema_decay: float = 0.0,
         precision: str = "float32",
         device: str = "auto",
         num_threads: int | None = None,
@@ -386,6 +392,7 @@ class BrainModuleDecoder(RegressorMixin, TorchEstimator):
         self.max_epochs = max_epochs
         self.patience = patience
         self.val_fraction = val_fraction
+        self.ema_decay = ema_decay
         self.precision = precision
         self.device = device
         self.num_threads = num_threads
@@ -405,6 +412,8 @@ class BrainModuleDecoder(RegressorMixin, TorchEstimator):
             raise ValueError(f"clip_weight must be in [0, 1]; got {self.clip_weight!r}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1); got {self.val_fraction!r}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1); got {self.ema_decay!r}")
         if not self.temperature > 0:
             raise ValueError(f"temperature must be > 0; got {self.temperature!r}")
         if not self.lr > 0:
@@ -423,15 +432,15 @@ class BrainModuleDecoder(RegressorMixin, TorchEstimator):
         loss = self.clip_weight * clip + (1.0 - self.clip_weight) * mse
         return loss, clip, mse
 
-    def _evaluate(self, X, Ys, subjects, groups, idx) -> dict[str, float]:
+    def _evaluate(self, model, X, Ys, subjects, groups, idx) -> dict[str, float]:
         """Validation losses (fixed batches, eval mode) and top-5 retrieval among val images."""
-        self.model_.eval()
+        model.eval()
         totals = np.zeros(3)
         outputs = []
         with torch.no_grad():
             for start in range(0, len(idx), self.batch_size):
                 b = idx[start : start + self.batch_size]
-                clip_out, mse_out = self.model_(
+                clip_out, mse_out = model(
                     self._batch(X, b), torch.as_tensor(subjects[b], device=self.device_)
                 )
                 y = torch.as_tensor(Ys[b], device=self.device_)
@@ -523,6 +532,14 @@ class BrainModuleDecoder(RegressorMixin, TorchEstimator):
             self.model_ = self._build_model().to(self.device_)
             params = [p for p in self.model_.parameters() if p.requires_grad]
             optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+            # Validated and kept: the running average of the weights, when asked for, which
+            # moves less from one epoch to the next than the weights SGD leaves.
+            ema = None
+            if self.ema_decay > 0:
+                ema = AveragedModel(
+                    self.model_, multi_avg_fn=get_ema_multi_avg_fn(self.ema_decay), use_buffers=True
+                )
+            average = self.model_ if ema is None else ema.module
             best_loss, best_state, since_best = math.inf, None, 0
             self.best_epoch_ = 0
             bar = tqdm(
@@ -535,10 +552,10 @@ class BrainModuleDecoder(RegressorMixin, TorchEstimator):
             for epoch in bar:
                 row = {
                     "epoch": epoch,
-                    **self._train_epoch(X, Ys, subjects, groups, train_idx, rng, optimizer),
+                    **self._train_epoch(X, Ys, subjects, groups, train_idx, rng, optimizer, ema),
                 }
                 if len(val_idx):
-                    row.update(self._evaluate(X, Ys, subjects, groups, val_idx))
+                    row.update(self._evaluate(average, X, Ys, subjects, groups, val_idx))
                     monitored = row["val_loss"]
                 else:  # no validation: keep the last epoch
                     row.update(val_loss=np.nan, val_clip=np.nan, val_mse=np.nan, val_top5=np.nan)
@@ -551,7 +568,7 @@ class BrainModuleDecoder(RegressorMixin, TorchEstimator):
                 )
                 if monitored < best_loss:
                     best_loss, since_best, self.best_epoch_ = monitored, 0, epoch
-                    best_state = copy.deepcopy(self.model_.state_dict())
+                    best_state = copy.deepcopy(average.state_dict())
                 else:
                     since_best += 1
                     if since_best >= self.patience:
@@ -582,7 +599,7 @@ class BrainModuleDecoder(RegressorMixin, TorchEstimator):
             learn_temperature=self.learn_temperature,
         )
 
-    def _train_epoch(self, X, Ys, subjects, groups, train_idx, rng, optimizer) -> dict:
+    def _train_epoch(self, X, Ys, subjects, groups, train_idx, rng, optimizer, ema) -> dict:
         self.model_.train()
         totals = np.zeros(3)
         order = rng.permutation(train_idx)
@@ -601,6 +618,8 @@ class BrainModuleDecoder(RegressorMixin, TorchEstimator):
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if ema is not None:
+                ema.update_parameters(self.model_)
             totals += len(b) * np.array([loss.item(), clip.item(), mse.item()])
         loss, clip, mse = totals / len(order)
         return {"train_loss": loss, "train_clip": clip, "train_mse": mse}
