@@ -10,7 +10,8 @@ import argparse
 from pathlib import Path
 
 from brainlatent.datasets import god_fmri
-from brainlatent.datasets.download import download_files, link_tree, read_manifest, select_files
+from brainlatent.datasets.download import download_files, link_tree
+from brainlatent.datasets.manifest import read_manifest, select_files
 from brainlatent.io import atomic_path
 
 

@@ -9,13 +9,8 @@ import argparse
 from pathlib import Path
 
 from brainlatent.datasets import things_meg
-from brainlatent.datasets.download import (
-    download_files,
-    link_tree,
-    read_manifest,
-    select_files,
-    things_meg_patterns,
-)
+from brainlatent.datasets.download import download_files, link_tree
+from brainlatent.datasets.manifest import read_manifest, select_files, things_meg_patterns
 
 
 def main(argv=None):

@@ -278,7 +278,7 @@ class CalciumPlan:
                     "list manifest paths, or select e.g. "
                     "{session_types: [StimA, StimB, StimC, StimC2]}"
                 )
-            from brainlatent.datasets.download import read_manifest
+            from brainlatent.datasets.manifest import read_manifest
 
             manifest = read_manifest(resolve(calcium["manifest"]))
             sessions = allen.select_sessions(
@@ -601,7 +601,7 @@ class MotorPlan:
             ]
             cohorts[f"sub-{subject}"] = _cohort(f"sub-{subject}", names, motor, simulated=True)
         else:
-            from brainlatent.datasets.download import read_manifest
+            from brainlatent.datasets.manifest import read_manifest
             from brainlatent.datasets.motor_cortex import select_sessions
 
             selection = motor["sessions"]

@@ -22,14 +22,15 @@ import pandas as pd
 import pytest
 
 from brainlatent.datasets import download, manifest_hashes
-from brainlatent.datasets.download import (
-    DownloadError,
-    download_files,
+from brainlatent.datasets.download import DownloadError, download_files, verify_file
+from brainlatent.datasets.manifest import (
+    MANIFEST_COLUMNS,
     glob_to_regex,
     read_manifest,
+    read_supplement,
     select_files,
+    supplement_path,
     things_meg_patterns,
-    verify_file,
 )
 from brainlatent.errors import DataError
 
@@ -830,17 +831,17 @@ def test_local_bids_mirror_matches_manifest():
 def test_committed_hash_supplements_match_resources(name, files):
     """workflow/manifests/<name>.hashes.tsv.gz hashes exactly the files of resources/bids/<name>,
     which the published manifest lists without a hash and with their size."""
-    manifest = REPO / "workflow" / "manifests" / f"{name}.tsv.gz"
-    committed = download.read_supplement(download.supplement_path(manifest))
+    listing = REPO / "workflow" / "manifests" / f"{name}.tsv.gz"
+    committed = read_supplement(supplement_path(listing))
     pd.testing.assert_frame_equal(
-        committed, manifest_hashes.build_supplement(manifest, RESOURCES / name)
+        committed, manifest_hashes.build_supplement(listing, RESOURCES / name)
     )  # build_supplement also checks each file's size against the manifest
     local = sorted(
         p.relative_to(RESOURCES / name).as_posix() for p in (RESOURCES / name).rglob("*")
     )
     assert sorted(committed["path"]) == [p for p in local if (RESOURCES / name / p).is_file()]
     assert len(committed) == files and (committed["hash_algorithm"] == "sha256").all()
-    published, table = read_manifest(manifest, supplement=False), read_manifest(manifest)
+    published, table = read_manifest(listing, supplement=False), read_manifest(listing)
     filled = published["path"].isin(committed["path"])
     assert (published.loc[filled, "hash"] == "").all()
     assert table.loc[filled, "hash"].tolist() == committed["hash"].tolist()  # manifest order
@@ -850,7 +851,7 @@ def test_committed_hash_supplements_match_resources(name, files):
 def _published(tmp_path, rows: list[tuple], url: str) -> Path:
     """A gzipped manifest of (path, size, hash_algorithm, hash) rows, all at ``url``."""
     manifest = tmp_path / "ds.tsv.gz"
-    lines = ["\t".join(download.MANIFEST_COLUMNS)] + ["\t".join([*map(str, r), url]) for r in rows]
+    lines = ["\t".join(MANIFEST_COLUMNS)] + ["\t".join([*map(str, r), url]) for r in rows]
     manifest.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
     return manifest
 

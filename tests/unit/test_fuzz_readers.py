@@ -43,7 +43,7 @@ import pytest
 from brainlatent.datasets import allen_calcium as ac
 from brainlatent.datasets import ctf, god_fmri, things_meg
 from brainlatent.datasets import simulate_place_cells as place_cells
-from brainlatent.datasets.download import read_manifest
+from brainlatent.datasets.manifest import read_manifest
 from brainlatent.datasets.recording import read_recording
 from brainlatent.datasets.simulate_calcium import simulate_mouse
 from brainlatent.datasets.simulate_god import GODSimulation
@@ -344,7 +344,7 @@ READERS: dict[str, Callable[[Path, Path], object]] = {
     "io.load_npy": lambda path, root: load_npy(path),
     "io.load_npy(mmap=False)": lambda path, root: load_npy(path, mmap=False),
     "scenes.read_scenes": lambda path, root: scenes.read_scenes(path),
-    "download.read_manifest": lambda path, root: read_manifest(path),
+    "manifest.read_manifest": lambda path, root: read_manifest(path),
     "things_meg.read_events": lambda path, root: things_meg.read_events(path),
     "things_meg.stimulus_index": lambda path, root: things_meg.stimulus_index(path.parent),
     "meg.read_run": lambda path, root: meg.read_run(root / "bids", "BIGMEG1", "01", "01", 240.0),
@@ -405,9 +405,9 @@ CASES = [
     *[Case("npy", "array.npy", d, "io.load_npy") for d in BYTES],
     *[Case("npy", "array.npy", d, "io.load_npy(mmap=False)") for d in ("cut50", "magic")],
     *[Case("scenes", "scenes.npz", d, "scenes.read_scenes") for d in [*BYTES, "responses-nan"]],
-    *[Case("manifest", "manifest.tsv.gz", d, "download.read_manifest") for d in BYTES],
+    *[Case("manifest", "manifest.tsv.gz", d, "manifest.read_manifest") for d in BYTES],
     *[
-        Case("manifest", "manifest.tsv", d, "download.read_manifest")
+        Case("manifest", "manifest.tsv", d, "manifest.read_manifest")
         for d in ["cut10-in-row", "cut50-in-row", "cut90-in-row", "magic", "size-nan"]
     ],
     *[

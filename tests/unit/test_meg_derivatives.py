@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from brainlatent.datasets import things_meg
-from brainlatent.datasets.download import read_manifest, select_files
+from brainlatent.datasets.manifest import read_manifest, select_files
 from brainlatent.errors import DataError
 from brainlatent.preprocessing import meg_derivatives
 from brainlatent.preprocessing.meg import robust_scale

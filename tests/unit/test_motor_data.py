@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from brainlatent.datasets.download import read_manifest
+from brainlatent.datasets.manifest import read_manifest
 from brainlatent.datasets.motor_cortex import read_motor_session, select_sessions, session_name
 from brainlatent.datasets.simulate_motor import session_days, simulate_motor_sessions
 from brainlatent.errors import ConfigError, DataError

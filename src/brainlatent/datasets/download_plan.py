@@ -2,7 +2,7 @@
 
 A user about to run a ``download`` config wants to know whether it fits their disk
 before the first byte moves. Every number here comes from the same selection the
-download rules make (:func:`~brainlatent.datasets.download.things_meg_patterns`,
+download rules make (:func:`~brainlatent.datasets.manifest.things_meg_patterns`,
 the Allen and DANDI 000688 session choices of :class:`~brainlatent.plan.Plan`,
 GOD's :func:`~brainlatent.datasets.god_fmri.download_patterns`), so it cannot
 drift from what the workflow fetches. Pretrained weights and the stimulus images
@@ -49,7 +49,7 @@ def download_plan(config: dict, base: str | Path = REPO) -> pd.DataFrame:
     """(dataset, files, bytes): one row per chain of ``config`` that downloads, in
     ``datasets`` order. Simulated chains and the synthetic benchmark have no row."""
     from brainlatent.datasets import god_fmri, things_meg
-    from brainlatent.datasets.download import read_manifest, select_files, things_meg_patterns
+    from brainlatent.datasets.manifest import read_manifest, select_files, things_meg_patterns
 
     base = Path(base)
     plan = Plan.from_config(

@@ -6,11 +6,11 @@ and an unversioned URL, for the small files kept in the dataset's git tree
 changed events.tsv of the same size (other trial-to-image labels) would pass the
 download's check. The manifests ``workflow/manifests/<name>.tsv.gz`` stay byte for
 byte the published listings; beside each, ``<name>.hashes.tsv.gz`` (columns
-:data:`~brainlatent.datasets.download.SUPPLEMENT_COLUMNS`: path, size,
+:data:`~brainlatent.datasets.manifest.SUPPLEMENT_COLUMNS`: path, size,
 hash_algorithm, hash) gives the sha256 of each of those files, computed from the
 copies vendored in ``resources/bids/<name>`` (the published files:
 tests/unit/test_download.py compares them with shared/ when it is there), and
-:func:`~brainlatent.datasets.download.read_manifest` fills the empty hashes from it.
+:func:`~brainlatent.datasets.manifest.read_manifest` fills the empty hashes from it.
 
 Command line (run from anywhere; paths default to this checkout)::
 
@@ -28,13 +28,12 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from brainlatent.datasets.download import (
+from brainlatent.datasets.download import file_digest, verify_file
+from brainlatent.datasets.manifest import (
     SUPPLEMENT_COLUMNS,
-    file_digest,
     read_manifest,
     read_supplement,
     supplement_path,
-    verify_file,
 )
 from brainlatent.errors import DataError
 from brainlatent.io import atomic_path

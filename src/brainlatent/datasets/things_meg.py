@@ -298,7 +298,7 @@ def derivative_patterns(subjects) -> list[str]:
     table and check the epochs' order; plus the root files every BIDS reader needs.
     About 8 GB a subject instead of 65 GB of raw runs.
     """
-    from brainlatent.datasets.download import THINGS_MEG_ROOT_FILES
+    from brainlatent.datasets.manifest import THINGS_MEG_ROOT_FILES
 
     patterns = list(THINGS_MEG_ROOT_FILES)
     for subject in subjects:
