@@ -170,7 +170,8 @@ def test_retrieval_among_never_seen_images_of_the_same_concepts_is_harder():
         window_start=np.nan, window_stop=np.nan, device="cpu",
     )  # fmt: skip
     assert list(table.columns) == evaluation.METRIC_COLUMNS
-    assert evaluation.METRIC_COLUMNS[-2:] == ["device", "candidates"]
+    assert evaluation.METRIC_COLUMNS[-4:] == ["device", "candidates", "ci_low", "ci_high"]
+    assert (table["ci_low"] <= table["value"]).all() and (table["value"] <= table["ci_high"]).all()
     assert table["candidates"].tolist() == ["small"] * 3 + ["large"] * 3
     by = table.set_index(["candidates", "metric"])
     assert by.loc[("small", "top5"), "n_candidates"] == n

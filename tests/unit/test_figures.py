@@ -29,6 +29,8 @@ def metrics(windows):
                                 100,
                                 "cpu",
                                 "small",
+                                value - 0.1,
+                                value + 0.1,
                             ]
                         )
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)

@@ -119,13 +119,16 @@ def test_evaluate_retrieval_reports_both_sets(files, tmp_path):  # noqa: F811
 
 def test_figure_shows_both_sets_side_by_side(tmp_path):
     rows = []
-    for candidates, n in (("small", 20), ("large", 120)):
+    for candidates, n, (value, low, high) in (
+        ("small", 20, (0.5, 0.4, 0.6)),
+        ("large", 120, (0.2, 0.1, 0.3)),
+    ):
         for subject in ("A", "B"):
             for decoder in ("ridge", "brain_module"):
                 for model in ("hog", "fft"):
                     rows.append(
                         ["things_meg", subject, decoder, model, np.nan, np.nan, "top5",
-                         0.5 if candidates == "small" else 0.2, 5 / n, n, "cpu", candidates]
+                         value, 5 / n, n, "cpu", candidates, low, high]
                     )  # fmt: skip
     top5 = pd.DataFrame(rows, columns=METRIC_COLUMNS)
     fig = plot_retrieval(top5)
@@ -136,7 +139,9 @@ def test_figure_shows_both_sets_side_by_side(tmp_path):
     only_small = top5.query("candidates == 'small'")
     assert len(plot_retrieval(only_small.drop(columns="candidates")).axes) == 1  # older tables
     # With the relative median rank in the table, a second row draws it for both sets.
-    ranks = top5.assign(metric="relative_median_rank", value=0.05, chance=0.5)
+    ranks = top5.assign(
+        metric="relative_median_rank", value=0.05, chance=0.5, ci_low=0.03, ci_high=0.08
+    )
     fig = plot_retrieval(pd.concat([top5, ranks], ignore_index=True))
     assert len(fig.axes) == 4
     assert all("median rank" in ax.get_title() for ax in fig.axes[2:])
@@ -146,7 +151,12 @@ def test_figure_shows_both_sets_side_by_side(tmp_path):
     # top-5 of each set on its own scale (the real large set's 0.13 % chance and bars of a
     # few times it were flat on the small set's), the ranks on one
     small, large = fig.axes[0].get_ylim(), fig.axes[1].get_ylim()
-    assert small[1] == pytest.approx(0.6) and large[1] == pytest.approx(0.24)
+    assert small[1] == pytest.approx(0.66) and large[1] == pytest.approx(0.33)  # 1.1 x ci_high
+    # each participant's interval as a vertical line through its dot, labelled once
+    lines = fig.axes[1].collections[0]  # the first decoder and model: subjects A and B
+    assert [tuple(seg[:, 1]) for seg in lines.get_segments()] == [(0.1, 0.3)] * 2
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels.count("a participant, 95 % interval over test images") == 1
     assert fig.axes[2].get_ylim() == fig.axes[3].get_ylim()
     bars = [p.get_height() for p in fig.axes[3].patches]
     assert np.allclose(bars, 0.05) and len(bars) == 4  # 2 decoders x 2 models, large set

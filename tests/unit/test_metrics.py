@@ -53,3 +53,23 @@ def test_ranks_follow_explicit_targets():
     predictions = np.eye(2)
     candidates = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
     assert metrics.retrieval_ranks(predictions, candidates, targets=[1, 0]).tolist() == [2, 3]
+
+
+def test_bootstrap_interval_covers_the_test_images_sampling():
+    """The 95 % interval of top-5 is about as wide as the binomial one for that many test
+    images, contains the value, is the same every call, and is zero-width for a perfect
+    decoder; a table's rows carry it."""
+    gen = np.random.default_rng(3)
+    ranks = np.where(gen.random(100) < 0.3, 1, 50)  # top-5 0.3 over 100 test images
+    low, high = metrics.bootstrap_interval(ranks, lambda r: metrics.top_k_accuracy(r, 5))
+    value = metrics.top_k_accuracy(ranks, 5)
+    half_width = 1.96 * np.sqrt(value * (1 - value) / 100)  # about 0.09
+    assert low < value < high
+    assert high - low == pytest.approx(2 * half_width, rel=0.15)
+    assert (low, high) == metrics.bootstrap_interval(ranks, lambda r: metrics.top_k_accuracy(r, 5))
+    emb = gen.normal(size=(30, 8))
+    for row in metrics.retrieval_metrics(emb, emb, top_k=(5,)):
+        assert row["ci_low"] == row["value"] == row["ci_high"]
+    noisy = emb + gen.normal(scale=1.5, size=emb.shape)
+    for row in metrics.retrieval_metrics(noisy, emb, top_k=(1, 5)):
+        assert row["ci_low"] <= row["value"] <= row["ci_high"] and row["ci_low"] < row["ci_high"]

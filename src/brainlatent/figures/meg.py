@@ -80,7 +80,7 @@ def plot_retrieval(
         panel = rows[sets == name]
         # Each set on its own scale, with room above its highest subject's dot: among the
         # real large set's 3,859 candidates chance is 0.13 %, flat on the small set's scale.
-        accuracy_top = min(1.0, max(2 * panel["chance"].max(), 1.2 * float(panel["value"].max())))
+        accuracy_top = min(1.0, max(2 * panel["chance"].max(), 1.1 * _highest(panel)))
         _bars(ax, panel, models, decoders)
         chance = panel["chance"].mean()
         n = panel["n_candidates"].mean()
@@ -95,7 +95,7 @@ def plot_retrieval(
     if n_rows == 2:
         rank_sets = _candidate_sets(ranks)
         # up to chance, drawn as in the row above (and past it, should a decoder be worse)
-        top = max(0.55, 1.1 * float(ranks["value"].max()))
+        top = max(0.55, 1.05 * _highest(ranks))
         for ax, name in zip(axes[1], names, strict=True):
             _bars(ax, ranks[rank_sets == name], models, decoders)
             ax.axhline(0.5, color="k", ls="--", lw=1)
@@ -109,10 +109,31 @@ def plot_retrieval(
     return fig
 
 
+INTERVAL_LABEL = "a participant, 95 % interval over test images"
+
+
+def _has_intervals(rows: pd.DataFrame) -> bool:
+    """Whether every row has its bootstrap interval (tables from before it have no columns)."""
+    return {"ci_low", "ci_high"} <= set(rows) and bool(
+        rows[["ci_low", "ci_high"]].notna().all(None)
+    )
+
+
+def _highest(rows: pd.DataFrame) -> float:
+    """The highest value drawn: a dot, or the top of its interval."""
+    return float(rows["ci_high"].max() if _has_intervals(rows) else rows["value"].max())
+
+
 def _bars(ax, panel: pd.DataFrame, models: list[str], decoders: list[str]) -> None:
-    """Mean over subjects per image model and decoder as bars, each subject as a dot."""
+    """Mean over subjects per image model and decoder as bars, each subject as a dot with
+    its bootstrap interval (when the table has one)."""
     width = 0.8 / max(len(decoders), 1)
     x = np.arange(len(models))
+    # Subjects side by side within a bar, in one order everywhere, so that overlapping
+    # intervals stay apart and each subject sits at the same place in every bar.
+    subjects = sorted(panel["subject"].unique())
+    spread = width * 0.6 / max(len(subjects), 1)
+    dodge = {s: (k - (len(subjects) - 1) / 2) * spread for k, s in enumerate(subjects)}
     for j, decoder in enumerate(decoders):
         sub = panel[panel["decoder"] == decoder]
         means = sub.groupby("image_model")["value"].mean().reindex(models)
@@ -125,8 +146,15 @@ def _bars(ax, panel: pd.DataFrame, models: list[str], decoders: list[str]) -> No
             label=DECODER_LABELS[decoder],
         )
         for i, model in enumerate(models):
-            values = sub.loc[sub["image_model"] == model, "value"]
-            ax.scatter(np.full(len(values), x[i] + offset), values, s=10, color="k", zorder=3)
+            mine = sub[sub["image_model"] == model]
+            xs = x[i] + offset + mine["subject"].map(dodge).to_numpy()
+            if _has_intervals(mine):
+                labelled = INTERVAL_LABEL in ax.get_legend_handles_labels()[1]
+                ax.vlines(
+                    xs, mine["ci_low"], mine["ci_high"], color="k", lw=0.7, alpha=0.45,
+                    zorder=3, label=None if labelled else INTERVAL_LABEL,
+                )  # fmt: skip
+            ax.scatter(xs, mine["value"], s=10, color="k", zorder=3)
     ax.set_xticks(x, [m.replace("_", " ") for m in models])
     ax.spines[["top", "right"]].set_visible(False)
 
