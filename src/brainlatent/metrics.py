@@ -76,17 +76,19 @@ BOOTSTRAP_SEED = 0
 
 
 def bootstrap_interval(
-    ranks: np.ndarray, statistic, level: float = 0.95, n_boot: int = N_BOOTSTRAP
+    values: np.ndarray, statistic=None, level: float = 0.95, n_boot: int = N_BOOTSTRAP
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``statistic(ranks)`` over the queries (test images).
+    """Percentile bootstrap interval of ``statistic(values)`` over the queries (test images).
 
-    ``statistic`` maps a (resamples, queries) array of ranks to one value per resample. The
-    candidates stay fixed: the interval says how much the metric would move with another
-    draw of test images of the same kind, not with another decoder or training run.
+    ``values`` holds one entry per query (a rank, a score); ``statistic`` maps a (resamples,
+    queries) array of them to one value per resample (default: the mean). The candidates
+    stay fixed: the interval says how much the metric would move with another draw of test
+    images of the same kind, not with another decoder or training run.
     """
-    ranks = np.asarray(ranks)
+    values = np.asarray(values)
+    statistic = statistic or (lambda v: v.mean(axis=-1))
     rng = np.random.default_rng(BOOTSTRAP_SEED)
-    draws = statistic(ranks[rng.integers(0, len(ranks), (n_boot, len(ranks)))])
+    draws = statistic(values[rng.integers(0, len(values), (n_boot, len(values)))])
     tail = 100 * (1 - level) / 2
     low, high = np.percentile(draws, [tail, 100 - tail])
     return float(low), float(high)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["as_unit_images", "pixcorr", "rdm", "rsa", "ssim"]
+__all__ = ["as_unit_images", "pixcorr", "pixcorr_per_image", "rdm", "rsa", "ssim", "ssim_per_image"]
 
 
 def as_unit_images(images, name: str = "images") -> np.ndarray:
@@ -54,6 +54,11 @@ def pixcorr(a, b) -> float:
     An image that is constant in ``a`` or ``b`` has no correlation: it gives
     NaN, and so does the mean (a collapsed reconstruction should not pass unseen).
     """
+    return float(np.mean(pixcorr_per_image(a, b)))
+
+
+def pixcorr_per_image(a, b) -> np.ndarray:
+    """The correlation of each pair ``a[i]``, ``b[i]`` (:func:`pixcorr` is their mean)."""
     a, b = _pair(a, b)
     x = a.reshape(len(a), -1).astype(np.float64)
     y = b.reshape(len(b), -1).astype(np.float64)
@@ -61,8 +66,7 @@ def pixcorr(a, b) -> float:
     y -= y.mean(axis=1, keepdims=True)
     denom = np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.where(denom > 0, (x * y).sum(axis=1) / denom, np.nan)
-    return float(np.mean(r))
+        return np.where(denom > 0, (x * y).sum(axis=1) / denom, np.nan)
 
 
 def ssim(a, b) -> float:
@@ -71,6 +75,11 @@ def ssim(a, b) -> float:
     skimage's defaults (7 × 7 uniform window, per channel), not the grey-level, Gaussian-window
     recipe of Brain-Diffuser and MindEye, which gives somewhat higher values.
     """
+    return float(np.mean(ssim_per_image(a, b)))
+
+
+def ssim_per_image(a, b) -> np.ndarray:
+    """The SSIM of each pair ``a[i]``, ``b[i]`` (:func:`ssim` is their mean)."""
     a, b = _pair(a, b)
     if a.ndim == 4 and a.shape[-1] == 1:
         a, b = a[..., 0], b[..., 0]
@@ -79,11 +88,12 @@ def ssim(a, b) -> float:
         raise ValueError(f"expected grayscale (n, H, W) or RGB (n, H, W, 3) images; got {a.shape}")
     from skimage.metrics import structural_similarity  # scikit-image: only when scoring
 
-    scores = [
-        structural_similarity(x, y, data_range=1.0, channel_axis=channel_axis)
-        for x, y in zip(a, b, strict=True)
-    ]
-    return float(np.mean(scores))
+    return np.array(
+        [
+            structural_similarity(x, y, data_range=1.0, channel_axis=channel_axis)
+            for x, y in zip(a, b, strict=True)
+        ]
+    )
 
 
 def rdm(features) -> np.ndarray:

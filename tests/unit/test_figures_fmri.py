@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.collections import LineCollection
 
 from brainlatent.errors import DataError
 from brainlatent.figures.fmri import plot_fmri_reconstruction, plot_fmri_roi_weights
@@ -128,3 +129,35 @@ def test_bad_roi_tables_name_the_source():
         plot_fmri_roi_weights(table.drop(columns="contrast"), source="w.parquet")
     with pytest.raises(DataError, match=r"w\.parquet: table is empty"):
         plot_fmri_roi_weights(table.iloc[:0], source="w.parquet")
+
+
+@pytest.mark.parametrize("subjects", [("01",), SUBJECTS])
+def test_intervals_drawn_through_each_subject(subjects):
+    """A table with bootstrap intervals draws one line per subject and score, through its
+    dot (or the bar's top for one subject); a table without them draws none."""
+    rng = np.random.default_rng(3)
+    metrics = pd.concat([_metrics(s, rng) for s in subjects], ignore_index=True)
+    recon = {s: _reconstructions(rng) for s in subjects}
+    with_ci = metrics.assign(ci_low=metrics["value"] - 0.05, ci_high=metrics["value"] + 0.05)
+    fig = plot_fmri_reconstruction(with_ci, recon)
+    identification, similarity = fig.axes[-2:]
+    segments = [
+        seg
+        for c in identification.collections
+        if isinstance(c, LineCollection)
+        for seg in c.get_segments()
+        if seg[0, 0] == seg[1, 0]  # vertical: the intervals (chance is drawn across)
+    ]
+    assert len(segments) == 4 * len(subjects)  # 4 identification scores
+    first = with_ci.query("space == 'latent' and metric == 'two_way'")
+    np.testing.assert_allclose(
+        [seg[:, 1] for seg in segments[: len(subjects)]], first[["ci_low", "ci_high"]]
+    )
+    assert "95 % interval" in fig.subfigs[1]._suptitle.get_text()
+    plain = plot_fmri_reconstruction(metrics, recon)
+    assert not any(
+        seg[0, 0] == seg[1, 0]
+        for c in plain.axes[-2].collections
+        if isinstance(c, LineCollection)
+        for seg in c.get_segments()
+    )

@@ -227,7 +227,7 @@ def test_identification_table_layout_and_chance():
     recon = np.clip(images / 255 + 0.1 * gen.normal(size=images.shape), 0, 1)
     table = identification_table("sub-01", predicted, true_latents, recon, images, device="cuda")
     assert list(table.columns) == [
-        "subject", "space", "metric", "value", "chance", "n_images", "device",
+        "subject", "space", "metric", "value", "chance", "n_images", "device", "ci_low", "ci_high",
     ]  # fmt: skip
     assert (table.device == "cuda").all()
     for column in ("subject", "space", "metric", "device"):
@@ -257,6 +257,12 @@ def test_identification_table_layout_and_chance():
     by_hand = np.mean([ssim(recon[[i]], images[[j]]) for i, j in pairs])
     assert chance["ssim"] == pytest.approx(by_hand) and chance["ssim"] < values["ssim"] - 0.3
     assert not pd.isna(table.value).any()
+    # each value inside its bootstrap interval over the 10 test images; the pixel n-way, right
+    # for every image, has none to speak of
+    assert ((table.ci_low <= table.value) & (table.value <= table.ci_high)).all()
+    by = table.set_index(["space", "metric"])
+    assert by.loc[("pixel", "n_way"), "ci_low"] == by.loc[("pixel", "n_way"), "ci_high"] == 1.0
+    assert by.loc[("latent", "two_way"), "ci_high"] > by.loc[("latent", "two_way"), "ci_low"]
 
 
 def test_identification_table_needs_one_row_per_image():

@@ -16,8 +16,14 @@ import numpy as np
 import pandas as pd
 
 from brainlatent.errors import DataError
-from brainlatent.metrics import retrieval_ranks
-from brainlatent.metrics_images import as_unit_images, pixcorr, ssim
+from brainlatent.metrics import bootstrap_interval, retrieval_ranks
+from brainlatent.metrics_images import (
+    as_unit_images,
+    pixcorr,
+    pixcorr_per_image,
+    ssim,
+    ssim_per_image,
+)
 from brainlatent.models.ridge import DEFAULT_ALPHAS, RidgeDecoder
 
 __all__ = [
@@ -30,8 +36,11 @@ __all__ = [
 ]
 
 #: Columns of :func:`identification_table`, in order; ``device`` is where the generator was
-#: trained (its latent space is what the ridge decodes into).
-IDENTIFICATION_COLUMNS = ("subject", "space", "metric", "value", "chance", "n_images", "device")
+#: trained (its latent space is what the ridge decodes into); ``ci_low`` and ``ci_high`` bound
+#: ``value``'s 95 % bootstrap interval over the test images.
+IDENTIFICATION_COLUMNS = (
+    "subject", "space", "metric", "value", "chance", "n_images", "device", "ci_low", "ci_high"
+)  # fmt: skip
 #: Columns of :func:`roi_weight_contrast`, in order.
 ROI_COLUMNS = ("roi", "n_voxels", "low", "high", "contrast")
 
@@ -136,7 +145,9 @@ def identification_table(
     Images are uint8 (n, H, W, 3) or floats in [0, 1]. The chance level of PixCorr
     and SSIM is the mean score of a reconstruction against the *other* test images
     (every mismatched pair): what the image set's shared layout alone gives, which
-    for centred objects on similar backgrounds is far above zero.
+    for centred objects on similar backgrounds is far above zero. Each value is the mean of
+    a score per test image, and comes with the 95 % bootstrap interval of that mean
+    (:func:`~brainlatent.metrics.bootstrap_interval`).
     ``device`` (e.g. ``"cpu"``, ``"cuda"``) is recorded in every row.
     """
     recon = as_unit_images(reconstructions, "reconstructions")
@@ -148,20 +159,21 @@ def identification_table(
             f"per test image; got {len(np.asarray(predicted_latents))}, {n}, {len(recon)}, "
             f"{len(truth)}"
         )
-    latent = identification(predicted_latents, true_latents)
-    pixel = identification(recon, truth)
-    rows = [
-        ("latent", "two_way", latent["two_way"], 0.5),
-        ("latent", "n_way", latent["n_way"], 1.0 / n),
-        ("pixel", "two_way", pixel["two_way"], 0.5),
-        ("pixel", "n_way", pixel["n_way"], 1.0 / n),
-        ("pixel", "pixcorr", pixcorr(recon, truth), _mismatched(pixcorr, recon, truth)),
-        ("pixel", "ssim", ssim(recon, truth), _mismatched(ssim, recon, truth)),
+    latent = identification(predicted_latents, true_latents)["ranks"]
+    pixel = identification(recon, truth)["ranks"]
+    rows = [  # (space, metric, a score per test image, chance)
+        ("latent", "two_way", (n - latent) / (n - 1), 0.5),
+        ("latent", "n_way", latent == 1, 1.0 / n),
+        ("pixel", "two_way", (n - pixel) / (n - 1), 0.5),
+        ("pixel", "n_way", pixel == 1, 1.0 / n),
+        ("pixel", "pixcorr", pixcorr_per_image(recon, truth), _mismatched(pixcorr, recon, truth)),
+        ("pixel", "ssim", ssim_per_image(recon, truth), _mismatched(ssim, recon, truth)),
     ]
     table = pd.DataFrame(
         [
-            (str(subject), space, metric, value, chance, n, str(device))
-            for space, metric, value, chance in rows
+            (str(subject), space, metric, float(np.mean(scores)), chance, n, str(device))
+            + bootstrap_interval(scores)
+            for space, metric, scores, chance in rows
         ],
         columns=list(IDENTIFICATION_COLUMNS),
     )

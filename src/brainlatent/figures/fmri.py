@@ -45,12 +45,28 @@ def _require_columns(table: pd.DataFrame, columns, source: str) -> None:
         raise DataError(source, "table is empty")
 
 
-def _bar_with_dots(ax, x: float, values: np.ndarray, color, width: float = 0.6) -> None:
-    """A bar at the mean of ``values`` and, when there are several, one dot per subject."""
+def _bar_with_dots(
+    ax, x: float, values: np.ndarray, color, width: float = 0.6, intervals=None
+) -> None:
+    """A bar at the mean of ``values`` and, when there are several, one dot per subject;
+    ``intervals`` (lows, highs: one per subject) as vertical lines through the dots, or
+    through the bar's top for a single subject."""
     ax.bar(x, np.nanmean(values), width, color=color, alpha=0.45 if len(values) > 1 else 0.8)
+    jitter = np.linspace(-0.12, 0.12, len(values)) * width / 0.6 if len(values) > 1 else [0.0]
+    if intervals is not None:
+        ax.vlines(x + np.asarray(jitter), *intervals, color="k", lw=0.8, alpha=0.6, zorder=3)
     if len(values) > 1:
-        jitter = np.linspace(-0.12, 0.12, len(values)) * width / 0.6
         ax.scatter(x + jitter, values, s=12 * min(1.0, width / 0.6), color="k", zorder=3)
+
+
+def _per_subject(rows: pd.DataFrame):
+    """Each subject's value and, where the table has them, its intervals (lows, highs)."""
+    by = rows.groupby("subject", sort=False)
+    values = by["value"].mean().to_numpy(float)
+    columns = ["ci_low", "ci_high"]
+    if not set(columns) <= set(rows) or rows[columns].isna().to_numpy().any():
+        return values, None  # tables from before the intervals
+    return values, (by["ci_low"].mean().to_numpy(float), by["ci_high"].mean().to_numpy(float))
 
 
 def _identification_label(space: str, metric: str, rows: pd.DataFrame) -> str:
@@ -129,8 +145,8 @@ def plot_fmri_reconstruction(
     labels = []
     for i, (space, metric) in enumerate(IDENTIFICATION):
         rows = metrics[(metrics["space"] == space) & (metrics["metric"] == metric)]
-        values = rows.groupby("subject", sort=False)["value"].mean().to_numpy(float)
-        _bar_with_dots(identification, i, values, SPACE_COLORS[space])
+        values, intervals = _per_subject(rows)
+        _bar_with_dots(identification, i, values, SPACE_COLORS[space], intervals=intervals)
         chance = float(rows["chance"].mean())
         if np.isfinite(chance):
             identification.hlines(chance, i - 0.4, i + 0.4, colors="k", linestyles="--", lw=1)
@@ -142,8 +158,8 @@ def plot_fmri_reconstruction(
 
     for i, (space, metric) in enumerate(SIMILARITY):
         rows = metrics[(metrics["space"] == space) & (metrics["metric"] == metric)]
-        values = rows.groupby("subject", sort=False)["value"].mean().to_numpy(float)
-        _bar_with_dots(similarity, i, values, SPACE_COLORS[space])
+        values, intervals = _per_subject(rows)
+        _bar_with_dots(similarity, i, values, SPACE_COLORS[space], intervals=intervals)
         chance = float(rows["chance"].mean())  # NaN in tables written before it was kept
         if np.isfinite(chance):
             similarity.hlines(chance, i - 0.4, i + 0.4, colors="k", linestyles="--", lw=1)
@@ -157,6 +173,8 @@ def plot_fmri_reconstruction(
         dots = f"bars: mean over {n_subjects} subjects, dots: subjects"
     else:
         dots = _subject_label(metrics["subject"].iloc[0])
+    if {"ci_low", "ci_high"} <= set(metrics):
+        dots += "; lines: 95 % interval over the test images"
     for ax in (identification, similarity):
         ax.tick_params(axis="y", labelsize=7)
         ax.spines[["top", "right"]].set_visible(False)

@@ -114,9 +114,8 @@ INTERVAL_LABEL = "a participant, 95 % interval over test images"
 
 def _has_intervals(rows: pd.DataFrame) -> bool:
     """Whether every row has its bootstrap interval (tables from before it have no columns)."""
-    return {"ci_low", "ci_high"} <= set(rows) and bool(
-        rows[["ci_low", "ci_high"]].notna().all(None)
-    )
+    columns = ["ci_low", "ci_high"]
+    return set(columns) <= set(rows) and bool(rows[columns].notna().to_numpy().all())
 
 
 def _highest(rows: pd.DataFrame) -> float:
