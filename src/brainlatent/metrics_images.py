@@ -10,7 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["as_unit_images", "pixcorr", "pixcorr_per_image", "rdm", "rsa", "ssim", "ssim_per_image"]
+__all__ = [
+    "as_unit_images",
+    "pixcorr",
+    "pixcorr_per_image",
+    "rdm",
+    "row_correlations",
+    "rsa",
+    "ssim",
+    "ssim_per_image",
+]
 
 
 def as_unit_images(images, name: str = "images") -> np.ndarray:
@@ -60,10 +69,16 @@ def pixcorr(a, b) -> float:
 def pixcorr_per_image(a, b) -> np.ndarray:
     """The correlation of each pair ``a[i]``, ``b[i]`` (:func:`pixcorr` is their mean)."""
     a, b = _pair(a, b)
-    x = a.reshape(len(a), -1).astype(np.float64)
-    y = b.reshape(len(b), -1).astype(np.float64)
-    x -= x.mean(axis=1, keepdims=True)
-    y -= y.mean(axis=1, keepdims=True)
+    return row_correlations(a, b)
+
+
+def row_correlations(a, b) -> np.ndarray:
+    """Pearson correlation of ``a[i]`` and ``b[i]`` for each row, each flattened (NaN where
+    one of them is flat)."""
+    x = np.asarray(a, dtype=np.float64).reshape(len(a), -1)
+    y = np.asarray(b, dtype=np.float64).reshape(len(b), -1)
+    x = x - x.mean(axis=1, keepdims=True)
+    y = y - y.mean(axis=1, keepdims=True)
     denom = np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(denom > 0, (x * y).sum(axis=1) / denom, np.nan)

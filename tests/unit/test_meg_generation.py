@@ -223,6 +223,19 @@ def test_identical_images_score_one_and_the_baseline_less():
         assert (
             row["value"] == pytest.approx(1.0) and row["chance"] < 0.9 and row["n_candidates"] == 6
         )
+        assert row["ci_low"] == pytest.approx(1.0) and row["ci_high"] == pytest.approx(1.0)
+    # a generation that matches half the images: the value inside a wide interval
+    mixed = images.copy()
+    mixed[::2] = images[[1, 0, 3, 2, 5, 4]][::2]
+    for row in generation_scores(
+        mixed,
+        images,
+        high_level_features("color_histogram")(mixed),
+        features,
+        "color_histogram",
+        [[1, 2, 3, 4, 5, 0]],
+    ):
+        assert row["ci_low"] < row["value"] < row["ci_high"], row
 
 
 def test_brain_module_predictions_go_through_the_subject_layer_by_name():
@@ -389,6 +402,20 @@ def test_figure_is_saved(tmp_path):
     )
     save_figure(figure, tmp_path / "g.pdf", tmp_path / "g.png")
     assert (tmp_path / "g.png").stat().st_size > 1000
+    # each subject's interval over the test images, through its dot
+    from matplotlib.collections import LineCollection
+
+    (bars,) = [ax for ax in figure.axes if ax.get_title().startswith("Whole epoch")]
+    vertical = [
+        seg
+        for c in bars.collections
+        if isinstance(c, LineCollection)
+        for seg in c.get_segments()
+        if seg[0, 0] == seg[1, 0]
+    ]
+    assert len(vertical) == 2 * len(table)  # two subjects, every decoder and metric
+    first = table.iloc[0]
+    assert (first["ci_low"], first["ci_high"]) == pytest.approx(tuple(vertical[0][:, 1]))
 
 
 def test_figure_puts_two_subjects_a_row():

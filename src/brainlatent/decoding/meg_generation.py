@@ -41,7 +41,15 @@ from brainlatent.evaluation import (
     split_trials,
     tidy,
 )
-from brainlatent.metrics_images import as_unit_images, pixcorr, ssim
+from brainlatent.metrics import bootstrap_interval
+from brainlatent.metrics_images import (
+    as_unit_images,
+    pixcorr,
+    pixcorr_per_image,
+    row_correlations,
+    ssim,
+    ssim_per_image,
+)
 
 __all__ = [
     "CEILING",
@@ -177,16 +185,16 @@ def high_level_features(
 
 def feature_correlation(a, b) -> float:
     """Mean over rows of the Pearson correlation of ``a[i]`` and ``b[i]`` (NaN if one is flat)."""
+    return float(np.mean(feature_correlations(a, b)))
+
+
+def feature_correlations(a, b) -> np.ndarray:
+    """The Pearson correlation of each row pair ``a[i]``, ``b[i]`` of two (n, dims) arrays."""
     x = np.asarray(a, dtype=np.float64)
     y = np.asarray(b, dtype=np.float64)
     if x.shape != y.shape or x.ndim != 2 or not len(x):
         raise ValueError(f"features must be two (n, dims) arrays; got {x.shape} and {y.shape}")
-    x = x - x.mean(axis=1, keepdims=True)
-    y = y - y.mean(axis=1, keepdims=True)
-    denom = np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.where(denom > 0, (x * y).sum(axis=1) / denom, np.nan)
-    return float(np.mean(r))
+    return row_correlations(x, y)
 
 
 def shuffled_pairings(n: int, shuffles: int, seed: int) -> np.ndarray:
@@ -218,7 +226,9 @@ def generation_scores(
 
     Row ``i`` of every array is test image ``i``; ``pairings`` (from
     :func:`shuffled_pairings`) pairs generation ``i`` with seen image ``pairings[k, i]``.
-    Returns rows with ``metric``, ``value``, ``chance`` (the baseline) and ``n_candidates``.
+    Returns rows with ``metric``, ``value`` (the mean of a score per test image), ``chance``
+    (the baseline), ``n_candidates`` and ``ci_low``/``ci_high`` (``value``'s 95 % bootstrap
+    interval over the test images).
     """
     generated = as_unit_images(generated, "generated")
     seen = as_unit_images(seen, "seen")
@@ -234,18 +244,31 @@ def generation_scores(
     pairings = np.asarray(pairings)
     if pairings.ndim != 2 or pairings.shape[1] != n:
         raise ValueError(f"pairings must be (shuffles, {n}); got shape {pairings.shape}")
-    scores = {
-        "pixcorr": (pixcorr(generated, seen), [pixcorr(generated, seen[p]) for p in pairings]),
-        "ssim": (ssim(generated, seen), [ssim(generated, seen[p]) for p in pairings]),
+    scores = {  # metric: (a score per test image, the shuffled pairings' means)
+        "pixcorr": (
+            pixcorr_per_image(generated, seen),
+            [pixcorr(generated, seen[p]) for p in pairings],
+        ),
+        "ssim": (ssim_per_image(generated, seen), [ssim(generated, seen[p]) for p in pairings]),
         high_level_metric(high_level): (
-            feature_correlation(fg, fs),
+            feature_correlations(fg, fs),
             [feature_correlation(fg, fs[p]) for p in pairings],
         ),
     }
-    return [
-        {"metric": metric, "value": value, "chance": float(np.mean(shuffled)), "n_candidates": n}
-        for metric, (value, shuffled) in scores.items()
-    ]
+    rows = []
+    for metric, (per_image, shuffled) in scores.items():
+        low, high = bootstrap_interval(per_image)
+        rows.append(
+            {
+                "metric": metric,
+                "value": float(np.mean(per_image)),
+                "chance": float(np.mean(shuffled)),
+                "n_candidates": n,
+                "ci_low": low,
+                "ci_high": high,
+            }
+        )
+    return rows
 
 
 def generate(decode: Callable[[np.ndarray], np.ndarray], latents) -> np.ndarray:

@@ -40,6 +40,7 @@ DECODER_LABELS = {
 ROW_LABELS = {"ridge": "ridge", "brain_module": "brain\nmodule", CEILING: "generator\nceiling"}
 DECODER_COLORS = {"ridge": BASELINE_COLOR, "brain_module": MAIN_COLOR, CEILING: "#9fd49f"}
 SHUFFLED = "shuffled pairing"
+INTERVAL = "a participant, 95 % interval\nover test images"
 
 
 def _metric_label(metric: str) -> str:
@@ -109,12 +110,19 @@ def _bars(ax, metrics: pd.DataFrame, order: list[str], decoders: list[str]) -> N
             if rows.empty:
                 continue
             x = i + (j - (len(decoders) - 1) / 2) * width
-            per_subject = rows.groupby("subject", sort=False)[["value", "chance"]].mean()
+            intervals = {"ci_low", "ci_high"} <= set(rows) and not rows["ci_low"].isna().any()
+            columns = ["value", "chance"] + (["ci_low", "ci_high"] if intervals else [])
+            per_subject = rows.groupby("subject", sort=False)[columns].mean()
             ax.bar(x, per_subject["value"].mean(), width * 0.9, color=DECODER_COLORS[decoder])
+            # subjects side by side (their intervals would overlap), or one through the bar
+            xs = x + np.linspace(-0.25, 0.25, len(per_subject)) * width * (len(per_subject) > 1)
+            if intervals:
+                ax.vlines(
+                    xs, per_subject["ci_low"], per_subject["ci_high"], color="k", lw=0.7,
+                    alpha=0.5, zorder=3,
+                )  # fmt: skip
             if len(per_subject) > 1:
-                ax.scatter(
-                    np.full(len(per_subject), x), per_subject["value"], s=8, color="k", zorder=3
-                )
+                ax.scatter(xs, per_subject["value"], s=8, color="k", zorder=3)
             chance = per_subject["chance"].mean()
             ax.hlines(chance, x - width * 0.45, x + width * 0.45, colors="k", linestyles="--")
     ax.set_xticks(np.arange(len(order)), [_metric_label(m) for m in order], fontsize=7)
@@ -125,6 +133,8 @@ def _bars(ax, metrics: pd.DataFrame, order: list[str], decoders: list[str]) -> N
     ax.spines[["top", "right"]].set_visible(False)
     handles = [Patch(color=DECODER_COLORS[d], label=DECODER_LABELS[d]) for d in decoders]
     handles.append(Line2D([], [], color="k", ls="--", label=SHUFFLED))
+    if {"ci_low", "ci_high"} <= set(metrics) and metrics["ci_low"].notna().any():
+        handles.append(Line2D([], [], color="k", lw=0.7, alpha=0.5, label=INTERVAL))
     ax.legend(handles=handles, fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1, 1))
     ax.set_title("Whole epoch: test images (repeats averaged)", fontsize=8)
 
