@@ -111,7 +111,8 @@ def identification(predicted, candidates) -> dict:
     Item ``i``'s true candidate is ``candidates[i]``. ``two_way`` is the mean
     over items of the fraction of other candidates correlating less with the
     prediction than the true one (chance 0.5); ``n_way`` is top-1 accuracy
-    among all n candidates (chance 1/n); ``ranks`` is 1 for the best. Ties
+    among all n candidates (chance 1/n); ``per_item`` holds each item's share of both
+    (their means are the two scores); ``ranks`` is 1 for the best. Ties
     count against the prediction, so a constant prediction scores 0.
     Latents (n, d) and images (n, H, W[, C]) are both flattened per item.
     """
@@ -130,9 +131,10 @@ def identification(predicted, candidates) -> dict:
         p - p.mean(axis=1, keepdims=True), c - c.mean(axis=1, keepdims=True)
     ).astype(np.int64)
     n = len(ranks)
+    per_item = {"two_way": (n - ranks) / (n - 1), "n_way": ranks == 1}
     return {
-        "two_way": float(np.mean((n - ranks) / (n - 1))),
-        "n_way": float(np.mean(ranks == 1)),
+        **{name: float(np.mean(scores)) for name, scores in per_item.items()},
+        "per_item": per_item,
         "ranks": ranks,
     }
 
@@ -159,13 +161,13 @@ def identification_table(
             f"per test image; got {len(np.asarray(predicted_latents))}, {n}, {len(recon)}, "
             f"{len(truth)}"
         )
-    latent = identification(predicted_latents, true_latents)["ranks"]
-    pixel = identification(recon, truth)["ranks"]
+    latent = identification(predicted_latents, true_latents)["per_item"]
+    pixel = identification(recon, truth)["per_item"]
     rows = [  # (space, metric, a score per test image, chance)
-        ("latent", "two_way", (n - latent) / (n - 1), 0.5),
-        ("latent", "n_way", latent == 1, 1.0 / n),
-        ("pixel", "two_way", (n - pixel) / (n - 1), 0.5),
-        ("pixel", "n_way", pixel == 1, 1.0 / n),
+        ("latent", "two_way", latent["two_way"], 0.5),
+        ("latent", "n_way", latent["n_way"], 1.0 / n),
+        ("pixel", "two_way", pixel["two_way"], 0.5),
+        ("pixel", "n_way", pixel["n_way"], 1.0 / n),
         ("pixel", "pixcorr", pixcorr_per_image(recon, truth), _mismatched(pixcorr, recon, truth)),
         ("pixel", "ssim", ssim_per_image(recon, truth), _mismatched(ssim, recon, truth)),
     ]
