@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.patches import Patch
 
 from brainlatent.errors import DataError
-from brainlatent.figures.style import BASELINE_COLOR, MAIN_COLOR
+from brainlatent.figures.style import BASELINE_COLOR, MAIN_COLOR, has_intervals
 
 METRIC_COLUMNS = ("subject", "space", "metric", "value", "chance", "n_images")
 RECONSTRUCTION_ARRAYS = ("image", "truth", "reconstruction")
@@ -63,8 +63,7 @@ def _per_subject(rows: pd.DataFrame):
     """Each subject's value and, where the table has them, its intervals (lows, highs)."""
     by = rows.groupby("subject", sort=False)
     values = by["value"].mean().to_numpy(float)
-    columns = ["ci_low", "ci_high"]
-    if not set(columns) <= set(rows) or rows[columns].isna().to_numpy().any():
+    if not has_intervals(rows):
         return values, None  # tables from before the intervals
     return values, (by["ci_low"].mean().to_numpy(float), by["ci_high"].mean().to_numpy(float))
 
@@ -173,7 +172,7 @@ def plot_fmri_reconstruction(
         dots = f"bars: mean over {n_subjects} subjects, dots: subjects"
     else:
         dots = _subject_label(metrics["subject"].iloc[0])
-    if {"ci_low", "ci_high"} <= set(metrics):
+    if has_intervals(metrics):
         dots += "; lines: 95 % interval over the test images"
     for ax in (identification, similarity):
         ax.tick_params(axis="y", labelsize=7)

@@ -10,6 +10,7 @@ from brainlatent.errors import DataError
 from brainlatent.figures.style import (
     BASELINE_COLOR,
     MAIN_COLOR,
+    has_intervals,
     mark_image_offset,
     shade_windows_spanning_onset,
 )
@@ -112,15 +113,9 @@ def plot_retrieval(
 INTERVAL_LABEL = "a participant, 95 % interval over test images"
 
 
-def _has_intervals(rows: pd.DataFrame) -> bool:
-    """Whether every row has its bootstrap interval (tables from before it have no columns)."""
-    columns = ["ci_low", "ci_high"]
-    return set(columns) <= set(rows) and bool(rows[columns].notna().to_numpy().all())
-
-
 def _highest(rows: pd.DataFrame) -> float:
     """The highest value drawn: a dot, or the top of its interval."""
-    return float(rows["ci_high"].max() if _has_intervals(rows) else rows["value"].max())
+    return float(rows["ci_high"].max() if has_intervals(rows) else rows["value"].max())
 
 
 def _bars(ax, panel: pd.DataFrame, models: list[str], decoders: list[str]) -> None:
@@ -147,7 +142,7 @@ def _bars(ax, panel: pd.DataFrame, models: list[str], decoders: list[str]) -> No
         for i, model in enumerate(models):
             mine = sub[sub["image_model"] == model]
             xs = x[i] + offset + mine["subject"].map(dodge).to_numpy()
-            if _has_intervals(mine):
+            if has_intervals(mine):
                 labelled = INTERVAL_LABEL in ax.get_legend_handles_labels()[1]
                 ax.vlines(
                     xs, mine["ci_low"], mine["ci_high"], color="k", lw=0.7, alpha=0.45,

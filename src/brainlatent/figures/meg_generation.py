@@ -19,7 +19,9 @@ from brainlatent.decoding.meg_generation import CEILING
 from brainlatent.errors import DataError
 from brainlatent.figures.style import (
     BASELINE_COLOR,
+    INTERVAL_COLUMNS,
     MAIN_COLOR,
+    has_intervals,
     mark_image_offset,
     shade_windows_spanning_onset,
 )
@@ -110,8 +112,8 @@ def _bars(ax, metrics: pd.DataFrame, order: list[str], decoders: list[str]) -> N
             if rows.empty:
                 continue
             x = i + (j - (len(decoders) - 1) / 2) * width
-            intervals = {"ci_low", "ci_high"} <= set(rows) and not rows["ci_low"].isna().any()
-            columns = ["value", "chance"] + (["ci_low", "ci_high"] if intervals else [])
+            intervals = has_intervals(rows)
+            columns = ["value", "chance"] + (INTERVAL_COLUMNS if intervals else [])
             per_subject = rows.groupby("subject", sort=False)[columns].mean()
             ax.bar(x, per_subject["value"].mean(), width * 0.9, color=DECODER_COLORS[decoder])
             # subjects side by side (their intervals would overlap), or one through the bar
@@ -133,7 +135,7 @@ def _bars(ax, metrics: pd.DataFrame, order: list[str], decoders: list[str]) -> N
     ax.spines[["top", "right"]].set_visible(False)
     handles = [Patch(color=DECODER_COLORS[d], label=DECODER_LABELS[d]) for d in decoders]
     handles.append(Line2D([], [], color="k", ls="--", label=SHUFFLED))
-    if {"ci_low", "ci_high"} <= set(metrics) and metrics["ci_low"].notna().any():
+    if has_intervals(metrics):
         handles.append(Line2D([], [], color="k", lw=0.7, alpha=0.5, label=INTERVAL))
     ax.legend(handles=handles, fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1, 1))
     ax.set_title("Whole epoch: test images (repeats averaged)", fontsize=8)

@@ -55,6 +55,18 @@ def mark_image_offset(ax, **kwargs) -> None:
     ax.axvline(IMAGE_DURATION, color="k", lw=0.8, ls=":", **kwargs)
 
 
+#: The columns of a score's bootstrap interval in the metrics tables.
+INTERVAL_COLUMNS = ["ci_low", "ci_high"]
+
+
+def has_intervals(rows) -> bool:
+    """Whether every row of a metrics table has its bootstrap interval (tables written before
+    the intervals lack the columns; a score without one has NaN)."""
+    return set(INTERVAL_COLUMNS) <= set(rows) and bool(
+        rows[INTERVAL_COLUMNS].notna().to_numpy().all()
+    )
+
+
 def add_output_arguments(parser) -> None:
     """The options every plot script takes: where to write, and a note for the title."""
     parser.add_argument("--pdf", type=Path, required=True)
