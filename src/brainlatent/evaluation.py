@@ -24,7 +24,7 @@ from brainlatent.metrics import retrieval_metrics
 #: (``cpu``, ``cuda``, ...; ridge always fits on the CPU); ``candidates`` is the candidate set
 #: (:data:`CANDIDATE_SETS`), whose size is ``n_candidates`` and whose chance is ``chance``;
 #: ``ci_low`` and ``ci_high`` bound ``value``'s 95 % bootstrap interval over the test images
-#: (:func:`brainlatent.metrics.bootstrap_interval`; NaN for a metric computed without one).
+#: (:func:`brainlatent.metrics.bootstrap_interval`).
 #: Columns added later go last, so older columns keep their place.
 METRIC_COLUMNS = [
     "dataset",
@@ -42,8 +42,6 @@ METRIC_COLUMNS = [
     "ci_low",
     "ci_high",
 ]
-#: Columns a row may lack (a metric with no interval): NaN in the table.
-OPTIONAL_COLUMNS = ("ci_low", "ci_high")
 #: Candidate sets: the test images (``small``), and the test images plus extra images
 #: the participant never saw (``large``).
 CANDIDATE_SETS = ("small", "large")
@@ -271,9 +269,6 @@ def tidy(rows: list[dict], **columns) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     for key, value in columns.items():
         table[key] = value
-    for key in OPTIONAL_COLUMNS:
-        if key not in table:
-            table[key] = np.nan
     return table[METRIC_COLUMNS]
 
 
